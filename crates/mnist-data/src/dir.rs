@@ -1,0 +1,109 @@
+//! Loading a directory that holds the four standard MNIST files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::cache;
+use crate::dataset::Dataset;
+use crate::error::DataError;
+use crate::idx::{self, IdxArray};
+
+/// Training images, (60000, 28, 28) for MNIST.
+pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+/// Training labels, (60000).
+pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+/// Test images, (10000, 28, 28).
+pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+/// Test labels, (10000).
+pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+/// The four standard file names, each found raw or with `.gz`.
+pub const FILE_NAMES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
+
+/// How to load files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Read and write the decompressed cache beside gzip files.
+    pub cache: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { cache: true }
+    }
+}
+
+/// The MNIST training and test sets (or any data set in the same four files, such as
+/// Fashion-MNIST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mnist {
+    /// The 60,000 training images.
+    pub train: Dataset,
+    /// The 10,000 test images.
+    pub test: Dataset,
+}
+
+impl Mnist {
+    /// Loads the four files from `dir`, using the cache.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Mnist, DataError> {
+        Mnist::load_with(dir, LoadOptions::default())
+    }
+
+    /// Loads the four files from `dir`. The class count comes from the training labels; a test
+    /// label outside it is an error.
+    pub fn load_with(dir: impl AsRef<Path>, options: LoadOptions) -> Result<Mnist, DataError> {
+        let dir = dir.as_ref();
+        let paths = FILE_NAMES.map(|name| find_file(dir, name));
+        let [train_images, train_labels, test_images, test_labels] = paths;
+        let (train_images, train_labels, test_images, test_labels) =
+            (train_images?, train_labels?, test_images?, test_labels?);
+        // The big file decompresses on its own thread while this one reads the other three.
+        let (train_images, rest) = std::thread::scope(|scope| {
+            let big = scope.spawn(|| read_idx_file_with(&train_images, options));
+            let rest = [&train_labels, &test_images, &test_labels].map(|p| read_idx_file_with(p, options));
+            (big.join().expect("a loading thread does not panic"), rest)
+        });
+        let [train_labels, test_images, test_labels] = rest;
+        let train = Dataset::from_idx(train_images?, train_labels?, None)?;
+        let test = Dataset::from_idx(test_images?, test_labels?, Some(train.classes()))?;
+        if (train.rows(), train.cols()) != (test.rows(), test.cols()) {
+            return Err(DataError::ImageSizeMismatch {
+                train: (train.rows(), train.cols()),
+                test: (test.rows(), test.cols()),
+            });
+        }
+        Ok(Mnist { train, test })
+    }
+}
+
+/// The path of a standard file in `dir`: `name` if present, else `name.gz`.
+pub fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| DataError::MissingFile { dir: dir.to_path_buf(), name })
+}
+
+/// Reads and validates one IDX file, raw or gzip, using the cache.
+pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
+    read_idx_file_with(path.as_ref(), LoadOptions::default())
+}
+
+/// Reads and validates one IDX file. With the cache on, a gzip file is decompressed once and
+/// its validated content kept in [`cache::CACHE_DIR`] beside it.
+pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray, DataError> {
+    let io_error = |source| DataError::Io { path: path.to_path_buf(), source };
+    let meta = fs::metadata(path).map_err(io_error)?;
+    if options.cache {
+        if let Some(array) = cache::read(path, &meta) {
+            return Ok(array);
+        }
+    }
+    let bytes = fs::read(path).map_err(io_error)?;
+    let compressed = idx::is_gzip(&bytes);
+    let array = idx::decode(bytes).map_err(|source| DataError::Idx { path: path.to_path_buf(), source })?;
+    if options.cache && compressed {
+        // A cache that cannot be written (read-only mirror, full disk) costs only speed.
+        let _ = cache::write(path, &meta, &array);
+    }
+    Ok(array)
+}

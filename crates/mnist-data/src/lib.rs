@@ -1,0 +1,51 @@
+//! # mnist-data
+//!
+//! Reads MNIST-style data sets: the IDX file format (raw or gzip-compressed, told apart by
+//! content), the four standard files of a data directory, and the conversions a training
+//! program needs (floats in [0, 1], flat or 1x28x28 images, labels as indices or one-hot, a
+//! train/validation split, seeded shuffling).
+//!
+//! It trusts no input. A header is checked against the bytes really present before anything
+//! is allocated, a gzip stream is never inflated past what its header declares, and every
+//! problem is a typed error ([`IdxError`], [`DataError`]), never a panic.
+//!
+//! Loading a directory keeps a validated, decompressed cache beside gzip files, so the second
+//! load of all 70,000 MNIST images takes milliseconds rather than the time gzip needs.
+//!
+//! What it is not for: downloading (that is `cargo xtask fetch-data`), or neural networks
+//! (`nn-core` knows nothing of this crate, and this crate nothing of it).
+//!
+//! ```
+//! use mnist_data::{ArrayFormat, Dataset, Targets};
+//!
+//! // Two 2x2 images with labels 1 and 0, as a training set of 2 classes.
+//! let set = Dataset::new(vec![0, 255, 0, 255, 255, 0, 0, 0], 2, 2, vec![1, 0], 2)?;
+//! let (x, t) = set.to_arrays(ArrayFormat { normalize: true, flatten: true, one_hot_label: true });
+//! assert_eq!(x.shape, [2, 4]);
+//! assert_eq!(x.data[1], 1.0);
+//! assert_eq!(t, Targets::OneHot(mnist_data::Array { shape: vec![2, 2], data: vec![0.0, 1.0, 1.0, 0.0] }));
+//! # Ok::<(), mnist_data::DataError>(())
+//! ```
+//!
+//! With the data fetched (`cargo xtask fetch-data`), `Mnist::load("data/mnist")` reads it all.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cache;
+mod convert;
+mod dataset;
+mod dir;
+mod error;
+pub mod idx;
+mod split;
+
+pub use convert::{Array, ArrayFormat, Targets, one_hot, pixels_to_f32};
+pub use dataset::{Dataset, Image};
+pub use dir::{
+    FILE_NAMES, LoadOptions, Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, find_file, read_idx_file,
+    read_idx_file_with,
+};
+pub use error::{DataError, IdxError};
+pub use idx::IdxArray;
+pub use split::{DEFAULT_VALIDATION_SIZE, shuffled_indices};
