@@ -1,1 +1,56 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks, in Rust rather than shell scripts.
+//!
+//! - `fetch-data`: download (or copy from a mirror) and verify the MNIST files.
+//! - `fixtures`: regenerate `fixtures/` from the real data.
+//! - `ci`: the checks CI runs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod ci;
+mod fetch;
+mod fixtures;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project tasks: fetch-data, fixtures, ci")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Put the four MNIST (or Fashion-MNIST) files in data/, verified by SHA-256.
+    FetchData(fetch::FetchArgs),
+    /// Regenerate fixtures/ (a 100-image slice of the real data, and malformed files).
+    Fixtures {
+        /// Directory holding the real MNIST files.
+        #[arg(long, default_value = "data/mnist")]
+        from: PathBuf,
+    },
+    /// Format check, clippy with warnings denied, every test, and the full-data tests.
+    Ci,
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::FetchData(args) => fetch::run(args),
+        Task::Fixtures { from } => fixtures::run(&from),
+        Task::Ci => ci::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
