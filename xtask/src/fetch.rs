@@ -271,3 +271,65 @@ fn verify(path: &Path, sha: &str) -> Result<bool> {
     }
     Ok(gzip)
 }
+
+#[cfg(test)]
+mod tests {
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    const NAME: &str = "t10k-labels-idx1-ubyte";
+
+    fn sha_of(bytes: &[u8]) -> String {
+        format!("{:x}", Sha256::digest(bytes))
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_verified_file_from_a_mirror_directory_lands_under_its_name() {
+        let content = b"\0\0\x08\x01\0\0\0\x02\x07\x03";
+        let mirror = tempfile::tempdir().unwrap();
+        fs::write(mirror.path().join(format!("{NAME}.gz")), gzip(content)).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let sources = [Source::Dir(PathBuf::from("/nonexistent")), Source::Dir(mirror.path().to_path_buf())];
+        let (path, _) = fetch_one(&http_agent(), &sources, dest.path(), NAME, &sha_of(content)).unwrap();
+        assert_eq!(path, dest.path().join(format!("{NAME}.gz")));
+        assert!(verified_copy(dest.path(), NAME, &sha_of(content)).is_some());
+        assert_eq!(fs::read_dir(dest.path()).unwrap().count(), 1, "no temporary file is left");
+    }
+
+    #[test]
+    fn a_file_that_fails_verification_is_never_left_in_place() {
+        let mirror = tempfile::tempdir().unwrap();
+        fs::write(mirror.path().join(NAME), b"not what was promised").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let sources = [Source::Dir(mirror.path().to_path_buf())];
+        let attempts = fetch_one(&http_agent(), &sources, dest.path(), NAME, &sha_of(b"the real thing")).unwrap_err();
+        assert_eq!(attempts.len(), 1);
+        assert!(attempts[0].contains("SHA-256"), "{attempts:?}");
+        assert_eq!(fs::read_dir(dest.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_without_inflating_it_all() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        fs::write(file.path(), gzip(&vec![0u8; (MAX_DECOMPRESSED + 10) as usize])).unwrap();
+        let err = verify(file.path(), &sha_of(b"")).unwrap_err();
+        assert!(err.to_string().contains("larger than any MNIST file"), "{err}");
+    }
+
+    #[test]
+    fn sources_are_told_apart() {
+        assert!(
+            matches!(Source::parse("https://example.org/mnist"), Source::Url(u) if u == "https://example.org/mnist/")
+        );
+        assert!(matches!(Source::parse("../shared/data/mnist"), Source::Dir(_)));
+        assert!(matches!(Source::parse("file:///srv/mnist"), Source::Dir(d) if d == Path::new("/srv/mnist")));
+    }
+}

@@ -91,7 +91,7 @@ pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
 /// Reads and validates one IDX file. With the cache on, a gzip file is decompressed once and
 /// its validated content kept in [`cache::CACHE_DIR`] beside it.
 pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray, DataError> {
-    let io_error = |source| DataError::Io { path: path.to_path_buf(), source };
+    let io_error = |error| DataError::Io { path: path.to_path_buf(), error };
     let meta = fs::metadata(path).map_err(io_error)?;
     if options.cache {
         if let Some(array) = cache::read(path, &meta) {
@@ -100,7 +100,7 @@ pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray,
     }
     let bytes = fs::read(path).map_err(io_error)?;
     let compressed = idx::is_gzip(&bytes);
-    let array = idx::decode(bytes).map_err(|source| DataError::Idx { path: path.to_path_buf(), source })?;
+    let array = idx::decode(bytes).map_err(|error| DataError::Idx { path: path.to_path_buf(), error })?;
     if options.cache && compressed {
         // A cache that cannot be written (read-only mirror, full disk) costs only speed.
         let _ = cache::write(path, &meta, &array);

@@ -86,7 +86,7 @@ pub enum IdxError {
     },
     /// The gzip stream is corrupt or ends early.
     #[error("corrupt or truncated gzip stream: {0}")]
-    Gzip(#[source] io::Error),
+    Gzip(io::Error),
 }
 
 /// An error while loading a data set: a file that cannot be read or parsed, or files that do
@@ -95,22 +95,22 @@ pub enum IdxError {
 #[non_exhaustive]
 pub enum DataError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    // The cause is part of the message rather than a `source()`, so that error chains printed
+    // whole (anyhow's `{:#}`) do not say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// A file is not a valid IDX file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Idx {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        #[source]
-        source: IdxError,
+        error: IdxError,
     },
     /// A standard file is missing from a data directory.
     #[error(
