@@ -1,7 +1,86 @@
 //! # nn-core
 //!
-//! Dense neural networks written from scratch. The layers, losses and backpropagation arrive
-//! with the `nn-core` issue; this crate depends on no other crate of the workspace.
+//! Dense neural networks written from scratch, for learning how they work and for training
+//! them fast on a CPU: layers behind a [`Layer`] trait, activations, a numerically stable
+//! [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
+//! initialisers, model files and NumPy `.npz` interop.
+//!
+//! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
+//! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
+//! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
+//! [`Network::parameters_mut`]. The files it knows are its own model files
+//! ([`save_model`], [`load_model`], format in `docs/model-format.md`) and NumPy archives
+//! ([`import_npz`], [`export_npz`]).
+//!
+//! ```
+//! use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace};
+//!
+//! // XOR: four samples of two inputs, one after the other.
+//! let inputs = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+//! let labels = [0, 1, 1, 0];
+//! let mut net = Network::dense(&[2, 8, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 3)?;
+//! let mut workspace = Workspace::new();
+//! let mut gradients = Gradients::zeros_like(&net);
+//! for _ in 0..2000 {
+//!     net.loss_and_gradients(&inputs, Targets::Classes(&labels), &mut workspace, &mut gradients)?;
+//!     net.sgd_step(&gradients, 0.5)?;
+//! }
+//! assert_eq!(net.classify_batch(&inputs, 100)?, labels);
+//! # Ok::<(), nn_core::NnError>(())
+//! ```
+//!
+//! # Batches are matrices, samples are columns
+//!
+//! A batch of `n` samples of `d` values is a column-major `d × n` matrix, passed as a plain
+//! `&[f32]` of the samples one after the other. nalgebra stores matrices column by column, so
+//! with samples as columns:
+//!
+//! - a data set kept as consecutive images *is* already a batch: no copy, no transpose, and a
+//!   batch is a sub-slice;
+//! - each sample's values are contiguous, so the per-sample work (bias, activation, softmax,
+//!   argmax, the loss) runs over contiguous memory, and one image is simply a batch of one;
+//! - the layer product `Z = W X` (`W` is `outputs × inputs`) and the backward products
+//!   `∂W = δ Xᵀ`, `∂X = Wᵀ δ` all go to nalgebra's `gemm`, i.e. to the cache-blocked
+//!   `matrixmultiply` kernels; the transposes are zero-copy views with swapped strides.
+//!
+//! The weights of a [`Dense`] layer are `outputs × inputs`, Nielsen's `W` in `σ(W a + b)`. In
+//! memory this is exactly NumPy's C-ordered `inputs × outputs` kernel of `x @ W + b` (Saitō's
+//! *Deep Learning from Scratch*, Keras), so `.npz` import and export copy without reshuffling.
+//!
+//! # Numbers
+//!
+//! Networks compute in `f32`. Softmax, log-softmax and sigmoid are evaluated so that they never
+//! overflow; the cross-entropy is computed from log-softmax, so it stays finite when a
+//! probability underflows. Inference pads small batches so that one image and a batch give
+//! the same bits.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod activation;
+mod atomic_write;
+mod dense;
+mod error;
+mod gradients;
+mod init;
+mod layer;
+mod loss;
+mod model_file;
+mod network;
+mod npz;
+pub mod softmax;
+mod summary;
+
+pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError, sigmoid};
+pub use dense::Dense;
+pub use error::NnError;
+pub use gradients::Gradients;
+pub use init::{BiasInit, Init, ParseInitError, WeightInit};
+pub use layer::Layer;
+pub use loss::{Loss, ParseLossError, Targets};
+pub use model_file::{
+    MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, model_from_json, model_to_json, save_model,
+};
+pub use network::{Evaluation, Network, Workspace};
+pub use npz::{NpzError, export_npz, import_npz, network_from_npz_bytes, network_to_npz_bytes};
+pub use summary::{Summary, SummaryRow};

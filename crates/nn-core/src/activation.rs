@@ -1,0 +1,232 @@
+//! Element-wise activation functions and their derivatives.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::NnError;
+
+/// The slope of [`Activation::LeakyRelu`] when none is given (Keras uses 0.3, PyTorch 0.01).
+pub const DEFAULT_LEAKY_SLOPE: f32 = 0.01;
+
+/// An element-wise activation function applied after a layer's affine map.
+///
+/// Derivatives are computed from the activation's *output* `a = f(z)` (for example
+/// `σ'(z) = a (1 − a)`), so backpropagation needs no copy of the pre-activations.
+///
+/// ```
+/// use nn_core::Activation;
+/// let mut v = [-1000.0, 0.0, 1000.0];
+/// Activation::Sigmoid.apply(&mut v);
+/// assert_eq!(v, [0.0, 0.5, 1.0]);
+/// assert_eq!("leaky_relu:0.1".parse::<Activation>().unwrap(), Activation::LeakyRelu { slope: 0.1 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Activation {
+    /// `f(z) = z`.
+    Identity,
+    /// `f(z) = 1 if z > 0 else 0`, the perceptron of Nielsen's chapter 1 and Saitō's chapter 3.
+    /// Inference only: its derivative is zero almost everywhere, so training refuses it.
+    Step,
+    /// `f(z) = 1 / (1 + e^−z)`, computed without overflow for any `z`.
+    Sigmoid,
+    /// `f(z) = tanh z`.
+    Tanh,
+    /// `f(z) = max(0, z)`.
+    Relu,
+    /// `f(z) = z if z > 0 else slope · z`.
+    LeakyRelu {
+        /// Slope for negative inputs, in `[0, 1)`.
+        slope: f32,
+    },
+}
+
+impl Activation {
+    /// Every activation with a usable derivative, for tests and command-line help.
+    pub const TRAINABLE: [Activation; 5] = [
+        Activation::Identity,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu { slope: DEFAULT_LEAKY_SLOPE },
+    ];
+
+    /// Checks the parameters (the leaky ReLU slope).
+    pub fn validate(self) -> Result<(), NnError> {
+        match self {
+            // A slope outside [0, 1) makes the derivative-from-output trick ambiguous.
+            Activation::LeakyRelu { slope } if !(slope.is_finite() && (0.0..1.0).contains(&slope)) => {
+                Err(NnError::InvalidSlope(slope))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a network using this activation can be trained (everything but [`Activation::Step`]).
+    pub fn is_trainable(self) -> bool {
+        self != Activation::Step
+    }
+
+    /// `f(z)` for one value.
+    #[inline]
+    pub fn value(self, z: f32) -> f32 {
+        match self {
+            Activation::Identity => z,
+            Activation::Step => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Sigmoid => sigmoid(z),
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.max(0.0),
+            Activation::LeakyRelu { slope } => {
+                if z > 0.0 {
+                    z
+                } else {
+                    slope * z
+                }
+            }
+        }
+    }
+
+    /// `f'(z)` expressed through the output `a = f(z)`.
+    #[inline]
+    pub fn derivative_from_output(self, a: f32) -> f32 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Step => 0.0,
+            Activation::Sigmoid => a * (1.0 - a),
+            Activation::Tanh => 1.0 - a * a,
+            Activation::Relu => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            // With slope ≥ 0, a > 0 exactly when z > 0.
+            Activation::LeakyRelu { slope } => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+        }
+    }
+
+    /// Applies the function in place to every value.
+    pub fn apply(self, values: &mut [f32]) {
+        if self != Activation::Identity {
+            values.iter_mut().for_each(|v| *v = self.value(*v));
+        }
+    }
+
+    /// Multiplies each gradient by `f'` at the matching output: `δz = δa ⊙ f'(z)`.
+    pub fn backprop(self, outputs: &[f32], gradients: &mut [f32]) {
+        if self != Activation::Identity {
+            gradients.iter_mut().zip(outputs).for_each(|(g, &a)| *g *= self.derivative_from_output(a));
+        }
+    }
+}
+
+/// The logistic function `1 / (1 + e^−z)`, evaluated so that `exp` never overflows:
+/// for `z < 0` it uses the equal form `e^z / (1 + e^z)`.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activation::Identity => f.write_str("identity"),
+            Activation::Step => f.write_str("step"),
+            Activation::Sigmoid => f.write_str("sigmoid"),
+            Activation::Tanh => f.write_str("tanh"),
+            Activation::Relu => f.write_str("relu"),
+            Activation::LeakyRelu { slope } => write!(f, "leaky_relu:{slope}"),
+        }
+    }
+}
+
+/// The error of parsing an [`Activation`] from text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "unknown activation {0:?}: expected identity, step, sigmoid, tanh, relu, leaky_relu or leaky_relu:SLOPE \
+     (SLOPE in [0, 1))"
+)]
+pub struct ParseActivationError(pub String);
+
+impl FromStr for Activation {
+    type Err = ParseActivationError;
+
+    /// Parses the names printed by `Display`: `relu`, `leaky_relu` (slope 0.01), `leaky_relu:0.2`, ...
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ParseActivationError(text.to_string());
+        let activation = match text.trim().to_ascii_lowercase().as_str() {
+            "identity" | "linear" => Activation::Identity,
+            "step" => Activation::Step,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            "relu" => Activation::Relu,
+            "leaky_relu" => Activation::LeakyRelu { slope: DEFAULT_LEAKY_SLOPE },
+            other => {
+                let slope = other.strip_prefix("leaky_relu:").ok_or_else(error)?;
+                Activation::LeakyRelu { slope: slope.parse().map_err(|_| error())? }
+            }
+        };
+        activation.validate().map_err(|_| error())?;
+        Ok(activation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_finite_and_saturates_for_huge_inputs() {
+        for z in [-1e30_f32, -1000.0, -88.8, 88.8, 1000.0, 1e30, f32::MAX, f32::MIN] {
+            let s = sigmoid(z);
+            assert!(s.is_finite() && (0.0..=1.0).contains(&s), "sigmoid({z}) = {s}");
+        }
+        assert_eq!(sigmoid(-1000.0), 0.0);
+        assert_eq!(sigmoid(1000.0), 1.0);
+        assert_eq!(sigmoid(0.0), 0.5);
+    }
+
+    #[test]
+    fn step_matches_the_book_and_is_not_trainable() {
+        assert_eq!(Activation::Step.value(-0.1), 0.0);
+        assert_eq!(Activation::Step.value(0.0), 0.0);
+        assert_eq!(Activation::Step.value(0.1), 1.0);
+        assert!(!Activation::Step.is_trainable());
+    }
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        for a in Activation::TRAINABLE.into_iter().chain([Activation::Step]) {
+            assert_eq!(a.to_string().parse::<Activation>().unwrap(), a);
+        }
+        assert!("softplus".parse::<Activation>().unwrap_err().to_string().contains("softplus"));
+        assert!("leaky_relu:2".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn invalid_slopes_are_refused() {
+        for slope in [f32::NAN, -0.1, 1.0, f32::INFINITY] {
+            assert!(Activation::LeakyRelu { slope }.validate().is_err(), "{slope}");
+        }
+    }
+}

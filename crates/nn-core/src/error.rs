@@ -1,0 +1,125 @@
+//! The error type of the network itself: shapes, targets and training preconditions.
+
+use thiserror::Error;
+
+/// What can go wrong when building, running or training a network.
+///
+/// Every variant names the layer, sample or size at fault, so a message alone is enough to find
+/// the cause. Model files and NumPy archives have their own error types
+/// ([`ModelFileError`](crate::ModelFileError), [`NpzError`](crate::NpzError)) that wrap this one.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum NnError {
+    /// A network needs at least one layer (two sizes: inputs and outputs).
+    #[error("a network needs at least one layer: give at least two sizes (inputs and outputs), got {0}")]
+    TooFewSizes(usize),
+    /// A layer with no inputs or no outputs.
+    #[error("layer {layer} has {inputs} inputs and {outputs} outputs: both must be at least 1")]
+    EmptyLayer {
+        /// Index of the layer, from 0.
+        layer: usize,
+        /// Its number of inputs.
+        inputs: usize,
+        /// Its number of outputs.
+        outputs: usize,
+    },
+    /// Two consecutive layers do not fit together.
+    #[error("layer {layer} expects {expected} inputs but layer {} gives {found} outputs", .layer - 1)]
+    LayerMismatch {
+        /// Index of the layer whose inputs do not fit, from 1.
+        layer: usize,
+        /// Its number of inputs.
+        expected: usize,
+        /// The number of outputs of the layer before it.
+        found: usize,
+    },
+    /// A parameter matrix with the wrong shape.
+    #[error("{name} of layer {layer} has shape {found:?}, expected {expected:?}")]
+    ParameterShape {
+        /// Index of the layer, from 0.
+        layer: usize,
+        /// `"weights"` or `"bias"`.
+        name: &'static str,
+        /// The shape it should have (rows, columns).
+        expected: (usize, usize),
+        /// The shape it has.
+        found: (usize, usize),
+    },
+    /// A parameter that is NaN or infinite.
+    #[error("{name} of layer {layer} holds a non-finite value ({value}) at index {index}")]
+    NonFinite {
+        /// Index of the layer, from 0.
+        layer: usize,
+        /// `"weights"` or `"bias"`.
+        name: &'static str,
+        /// Index in column-major order.
+        index: usize,
+        /// The value found.
+        value: f32,
+    },
+    /// The leaky ReLU slope must be finite and in `[0, 1)`.
+    #[error("invalid leaky ReLU slope {0}: it must be finite and in [0, 1)")]
+    InvalidSlope(f32),
+    /// An input batch whose length is not a whole number of samples.
+    #[error("input of {len} values is not a whole number of samples of {features} values")]
+    RaggedInput {
+        /// Length of the input slice.
+        len: usize,
+        /// Inputs of one sample.
+        features: usize,
+    },
+    /// An input whose number of features differs from the network's.
+    #[error("the input has {found} values per sample, the network expects {expected}")]
+    InputSize {
+        /// Inputs the network expects.
+        expected: usize,
+        /// Inputs given.
+        found: usize,
+    },
+    /// An empty batch, or a batch size of zero.
+    #[error("a batch must hold at least one sample")]
+    EmptyBatch,
+    /// Not as many targets as samples.
+    #[error("{found} targets given for {expected} samples")]
+    TargetCount {
+        /// Number of samples.
+        expected: usize,
+        /// Number of targets.
+        found: usize,
+    },
+    /// A class index that the output layer cannot represent.
+    #[error("sample {sample} has class {class}, but the network has only {classes} outputs")]
+    ClassOutOfRange {
+        /// Index of the sample in the batch.
+        sample: usize,
+        /// The class given.
+        class: usize,
+        /// Number of outputs of the network.
+        classes: usize,
+    },
+    /// One-hot targets whose shape is not (outputs, batch).
+    #[error("one-hot targets have shape {found:?}, expected {expected:?} (outputs, samples)")]
+    TargetShape {
+        /// (outputs, samples).
+        expected: (usize, usize),
+        /// The shape given.
+        found: (usize, usize),
+    },
+    /// The step function has a zero derivative almost everywhere: it is for inference only.
+    #[error(
+        "layer {layer} uses the step activation, which is for inference only: its derivative is zero almost \
+         everywhere, so the network cannot be trained; use sigmoid instead"
+    )]
+    StepNotTrainable {
+        /// Index of the layer, from 0.
+        layer: usize,
+    },
+    /// Gradients that were made for another network.
+    #[error("the gradients hold {found} tensors shaped for another network; this one has {expected} parameters")]
+    GradientMismatch {
+        /// Number of parameter tensors of the network.
+        expected: usize,
+        /// Number of tensors in the gradients.
+        found: usize,
+    },
+}

@@ -1,0 +1,202 @@
+//! The output function of a network paired with the loss that is optimised through it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::NnError;
+use crate::activation::sigmoid;
+use crate::softmax::{argmax, log_sum_exp, softmax_in_place};
+
+/// The last step of a network and the loss minimised through it, chosen together.
+///
+/// The last [`Dense`](crate::Dense) layer is affine (identity activation): it produces logits
+/// `z`, and the loss owns the output function, so that each pairing gets its simple fused
+/// gradient with respect to `z`. Whatever is chosen here is what training minimises.
+///
+/// Losses and gradients are *means* over the samples of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Softmax outputs with the cross-entropy `C = −(1/n) Σ_x Σ_i t_i ln softmax(z)_i`.
+    /// Fused gradient: `∂C/∂z = (softmax(z) − t) / n`. The usual choice for classification.
+    SoftmaxCrossEntropy,
+    /// Sigmoid outputs with Nielsen's quadratic cost `C = (1/2n) Σ_x ‖σ(z) − t‖²`.
+    /// Gradient: `∂C/∂z = (σ(z) − t) ⊙ σ(z)(1 − σ(z)) / n` (chapter 2 of *Neural Networks and
+    /// Deep Learning*, equation BP1).
+    SigmoidQuadratic,
+}
+
+/// The expected outputs of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Targets<'a> {
+    /// One class index per sample.
+    Classes(&'a [usize]),
+    /// One vector of `outputs` values per sample, one after the other (the columns of a
+    /// column-major `outputs × batch` matrix); usually one-hot.
+    OneHot(&'a [f32]),
+}
+
+impl Targets<'_> {
+    /// Checks that there is one target per sample and that every class exists.
+    pub fn validate(&self, outputs: usize, batch: usize) -> Result<(), NnError> {
+        match *self {
+            Targets::Classes(classes) => {
+                if classes.len() != batch {
+                    return Err(NnError::TargetCount { expected: batch, found: classes.len() });
+                }
+                match classes.iter().position(|&c| c >= outputs) {
+                    Some(sample) => Err(NnError::ClassOutOfRange { sample, class: classes[sample], classes: outputs }),
+                    None => Ok(()),
+                }
+            }
+            Targets::OneHot(values) if values.len() != outputs * batch => Err(NnError::TargetShape {
+                expected: (outputs, batch),
+                found: (outputs, values.len() / outputs.max(1)),
+            }),
+            Targets::OneHot(_) => Ok(()),
+        }
+    }
+
+    /// The class of sample `j`: its index, or the argmax of its target vector.
+    pub fn class(&self, sample: usize, outputs: usize) -> usize {
+        match *self {
+            Targets::Classes(classes) => classes[sample],
+            Targets::OneHot(values) => argmax(&values[sample * outputs..(sample + 1) * outputs]),
+        }
+    }
+
+    /// `t_i` for sample `j`.
+    fn value(&self, sample: usize, outputs: usize, i: usize) -> f32 {
+        match *self {
+            Targets::Classes(classes) => f32::from(u8::from(classes[sample] == i)),
+            Targets::OneHot(values) => values[sample * outputs + i],
+        }
+    }
+}
+
+impl Loss {
+    /// Name of the output function: `"softmax"` or `"sigmoid"`.
+    pub fn output_name(self) -> &'static str {
+        match self {
+            Loss::SoftmaxCrossEntropy => "softmax",
+            Loss::SigmoidQuadratic => "sigmoid",
+        }
+    }
+
+    /// Turns the logits of each sample (runs of `outputs` values) into the network's outputs.
+    pub fn apply_output(self, logits: &mut [f32], outputs: usize) {
+        match self {
+            Loss::SoftmaxCrossEntropy => logits.chunks_exact_mut(outputs).for_each(softmax_in_place),
+            Loss::SigmoidQuadratic => logits.iter_mut().for_each(|z| *z = sigmoid(*z)),
+        }
+    }
+
+    /// The mean loss of a batch of logits and, when `delta` is given, `∂C/∂z` written into it.
+    ///
+    /// `logits` and `delta` hold `batch` runs of `outputs` values; targets must have been
+    /// checked with [`Targets::validate`].
+    pub fn loss_and_delta(
+        self,
+        logits: &[f32],
+        outputs: usize,
+        targets: Targets<'_>,
+        mut delta: Option<&mut [f32]>,
+    ) -> f32 {
+        let batch = logits.len() / outputs;
+        let inverse_batch = 1.0 / batch as f32;
+        let mut total = 0.0_f64;
+        for (j, z) in logits.chunks_exact(outputs).enumerate() {
+            let mut delta_j = delta.as_deref_mut().map(|d| &mut d[j * outputs..(j + 1) * outputs]);
+            match self {
+                Loss::SoftmaxCrossEntropy => {
+                    // −Σ t_i ln p_i with ln p_i = z_i − ln Σ e^z, which stays finite when p_i underflows.
+                    let lse = log_sum_exp(z);
+                    for (i, &zi) in z.iter().enumerate() {
+                        let t = targets.value(j, outputs, i);
+                        let log_p = zi - lse;
+                        if t != 0.0 {
+                            total -= f64::from(t * log_p);
+                        }
+                        if let Some(d) = delta_j.as_deref_mut() {
+                            d[i] = (log_p.exp() - t) * inverse_batch;
+                        }
+                    }
+                }
+                Loss::SigmoidQuadratic => {
+                    // ½‖σ(z) − t‖², gradient (a − t) σ'(z) with σ'(z) = a (1 − a).
+                    for (i, &zi) in z.iter().enumerate() {
+                        let a = sigmoid(zi);
+                        let error = a - targets.value(j, outputs, i);
+                        total += 0.5 * f64::from(error * error);
+                        if let Some(d) = delta_j.as_deref_mut() {
+                            d[i] = error * a * (1.0 - a) * inverse_batch;
+                        }
+                    }
+                }
+            }
+        }
+        (total / batch as f64) as f32
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Loss::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Loss::SigmoidQuadratic => "sigmoid_quadratic",
+        })
+    }
+}
+
+/// The error of parsing a [`Loss`] from text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown loss {0:?}: expected softmax_cross_entropy (or softmax) or sigmoid_quadratic (or sigmoid)")]
+pub struct ParseLossError(pub String);
+
+impl FromStr for Loss {
+    type Err = ParseLossError;
+
+    /// Accepts the `Display` names and the output names `softmax` and `sigmoid`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "softmax_cross_entropy" | "softmax" | "cross_entropy" => Ok(Loss::SoftmaxCrossEntropy),
+            "sigmoid_quadratic" | "sigmoid" | "quadratic" => Ok(Loss::SigmoidQuadratic),
+            _ => Err(ParseLossError(text.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_and_one_hot_give_the_same_loss_and_delta() {
+        let logits = [0.5, -1.0, 2.0, 1000.0, 990.0, -50.0];
+        let one_hot = [0.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+        for loss in [Loss::SoftmaxCrossEntropy, Loss::SigmoidQuadratic] {
+            let (mut d1, mut d2) = ([0.0; 6], [0.0; 6]);
+            let l1 = loss.loss_and_delta(&logits, 3, Targets::Classes(&[2, 1]), Some(&mut d1));
+            let l2 = loss.loss_and_delta(&logits, 3, Targets::OneHot(&one_hot), Some(&mut d2));
+            assert_eq!(l1, l2);
+            assert_eq!(d1, d2);
+            assert!(l1.is_finite() && d1.iter().all(|d| d.is_finite()));
+        }
+    }
+
+    #[test]
+    fn cross_entropy_of_a_confident_wrong_answer_is_large_but_finite() {
+        let loss = Loss::SoftmaxCrossEntropy.loss_and_delta(&[1000.0, 0.0], 2, Targets::Classes(&[1]), None);
+        assert_eq!(loss, 1000.0);
+    }
+
+    #[test]
+    fn targets_are_checked() {
+        assert!(matches!(Targets::Classes(&[0, 3]).validate(3, 2), Err(NnError::ClassOutOfRange { sample: 1, .. })));
+        assert!(matches!(Targets::Classes(&[0]).validate(3, 2), Err(NnError::TargetCount { .. })));
+        assert!(matches!(Targets::OneHot(&[0.0; 5]).validate(3, 2), Err(NnError::TargetShape { .. })));
+        assert!(Targets::OneHot(&[0.0; 6]).validate(3, 2).is_ok());
+    }
+}

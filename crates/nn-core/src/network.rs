@@ -1,0 +1,372 @@
+//! A feed-forward network: layers, an output function with its loss, inference and backpropagation.
+
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::softmax::argmax;
+use crate::{Activation, Dense, Gradients, Init, Layer, Loss, NnError, Targets};
+
+/// Inference pads batches to at least this many samples. nalgebra hands a product to the
+/// blocked `matrixmultiply` kernel only when every dimension exceeds 5, and otherwise uses a
+/// plain loop that rounds differently; padding keeps one code path for one image and for a
+/// hundred, so single and batched predictions agree bit for bit.
+const MIN_INFERENCE_COLUMNS: usize = 8;
+
+/// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
+/// output function of its [`Loss`].
+///
+/// ```
+/// use nn_core::{Activation, Init, Loss, Network};
+/// let net = Network::dense(&[784, 30, 10], Activation::Sigmoid, Loss::SoftmaxCrossEntropy, Init::NIELSEN, 1)?;
+/// let image = vec![0.5; 784];
+/// let probabilities = net.predict(&image)?;
+/// assert_eq!(probabilities.len(), 10);
+/// assert_eq!(net.predict_batch(&image)?.as_slice(), probabilities.as_slice());
+/// # Ok::<(), nn_core::NnError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Network {
+    layers: Vec<Box<dyn Layer>>,
+    loss: Loss,
+}
+
+/// Loss and accuracy over a data set, from [`Network::evaluate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss per sample.
+    pub loss: f32,
+    /// Samples whose most probable class is the label.
+    pub correct: usize,
+    /// Samples evaluated.
+    pub total: usize,
+}
+
+impl Evaluation {
+    /// `correct / total`, 0 for an empty set.
+    pub fn accuracy(&self) -> f32 {
+        if self.total == 0 { 0.0 } else { self.correct as f32 / self.total as f32 }
+    }
+}
+
+/// Buffers for [`Network::loss_and_gradients`], kept between batches so that the hot path
+/// allocates nothing once the largest batch has been seen. One per thread.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    outputs: Vec<Vec<f32>>,
+    deltas: Vec<Vec<f32>>,
+    input_gradient: Vec<f32>,
+    want_input_gradient: bool,
+    input_gradient_len: usize,
+}
+
+impl Workspace {
+    /// Empty buffers; they grow on first use.
+    pub fn new() -> Self {
+        Workspace::default()
+    }
+
+    /// Asks [`Network::loss_and_gradients`] to also compute `∂C/∂input` (off by default: the
+    /// first layer's input gradient costs one more product and training does not need it).
+    pub fn with_input_gradient(mut self) -> Self {
+        self.want_input_gradient = true;
+        self
+    }
+
+    /// `∂C/∂input` of the last batch, laid out like the input, if it was asked for.
+    pub fn input_gradient(&self) -> Option<&[f32]> {
+        self.want_input_gradient.then(|| &self.input_gradient[..self.input_gradient_len])
+    }
+}
+
+/// Ping-pong buffers of the inference path.
+#[derive(Default)]
+struct InferenceBuffers {
+    padded: Vec<f32>,
+    front: Vec<f32>,
+    back: Vec<f32>,
+}
+
+/// `buffer[..len]`, growing the buffer if needed but never shrinking it.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+impl Network {
+    /// A network from its layers; each layer's inputs must equal the previous layer's outputs.
+    pub fn new(layers: Vec<Box<dyn Layer>>, loss: Loss) -> Result<Self, NnError> {
+        if layers.is_empty() {
+            return Err(NnError::TooFewSizes(0));
+        }
+        for (index, pair) in layers.windows(2).enumerate() {
+            if pair[1].input_size() != pair[0].output_size() {
+                return Err(NnError::LayerMismatch {
+                    layer: index + 1,
+                    expected: pair[1].input_size(),
+                    found: pair[0].output_size(),
+                });
+            }
+        }
+        Ok(Network { layers, loss })
+    }
+
+    /// A network of dense layers.
+    pub fn from_dense(layers: Vec<Dense>, loss: Loss) -> Result<Self, NnError> {
+        Network::new(layers.into_iter().map(|l| Box::new(l) as Box<dyn Layer>).collect(), loss)
+    }
+
+    /// A fully connected network with the given layer sizes (`[784, 30, 10]`: 784 inputs, one
+    /// hidden layer of 30, 10 outputs), `hidden` after every hidden layer, an affine last layer
+    /// whose logits go to `loss`, and parameters drawn by `init` from a ChaCha8 generator seeded
+    /// with `seed`.
+    pub fn dense(sizes: &[usize], hidden: Activation, loss: Loss, init: Init, seed: u64) -> Result<Self, NnError> {
+        if sizes.len() < 2 {
+            return Err(NnError::TooFewSizes(sizes.len()));
+        }
+        hidden.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let last = sizes.len() - 2;
+        let mut layers = Vec::with_capacity(sizes.len() - 1);
+        for (index, pair) in sizes.windows(2).enumerate() {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            if inputs == 0 || outputs == 0 {
+                return Err(NnError::EmptyLayer { layer: index, inputs, outputs });
+            }
+            let (weights, bias) = init.draw(inputs, outputs, &mut rng);
+            let activation = if index == last { Activation::Identity } else { hidden };
+            layers.push(Dense::new(weights, bias, activation, index)?);
+        }
+        Network::from_dense(layers, loss)
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The output function and loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// Changes the loss (and so the output function) without touching the layers.
+    pub fn set_loss(&mut self, loss: Loss) {
+        self.loss = loss;
+    }
+
+    /// Values per input sample.
+    pub fn input_size(&self) -> usize {
+        self.layers[0].input_size()
+    }
+
+    /// Values per output sample (the number of classes).
+    pub fn output_size(&self) -> usize {
+        self.layers[self.layers.len() - 1].output_size()
+    }
+
+    /// The layer sizes, inputs first: `[784, 30, 10]`.
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.input_size()).chain(self.layers.iter().map(|l| l.output_size())).collect()
+    }
+
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> usize {
+        self.layers.iter().map(|l| l.parameter_count()).sum()
+    }
+
+    /// Every parameter matrix, layer by layer (for a dense layer: weights, then bias).
+    pub fn parameters(&self) -> Vec<&DMatrix<f32>> {
+        self.layers.iter().flat_map(|l| l.parameters()).collect()
+    }
+
+    /// Every parameter matrix, mutable, in the order of [`parameters`](Network::parameters) and
+    /// of [`Gradients::tensors`].
+    pub fn parameters_mut(&mut self) -> Vec<&mut DMatrix<f32>> {
+        self.layers.iter_mut().flat_map(|l| l.parameters_mut()).collect()
+    }
+
+    /// `Err` naming the first layer that cannot be trained (a step activation).
+    pub fn check_trainable(&self) -> Result<(), NnError> {
+        self.layers.iter().enumerate().try_for_each(|(index, layer)| layer.check_trainable(index))
+    }
+
+    /// Number of samples in `inputs`, refusing a length that is not a whole number of samples.
+    fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
+        let features = self.input_size();
+        if inputs.is_empty() {
+            return Err(NnError::EmptyBatch);
+        }
+        if inputs.len() % features != 0 {
+            return Err(NnError::RaggedInput { len: inputs.len(), features });
+        }
+        Ok(inputs.len() / features)
+    }
+
+    /// The logits of `batch` samples, in `buffers.front`; padded to the minimum width.
+    fn forward_logits<'b>(&self, inputs: &[f32], batch: usize, buffers: &'b mut InferenceBuffers) -> &'b [f32] {
+        let columns = batch.max(MIN_INFERENCE_COLUMNS);
+        let mut input: &[f32] = inputs;
+        if columns > batch {
+            let padded = sized(&mut buffers.padded, self.input_size() * columns);
+            padded[..inputs.len()].copy_from_slice(inputs);
+            padded[inputs.len()..].fill(0.0);
+            input = padded;
+        }
+        for (index, layer) in self.layers.iter().enumerate() {
+            let output = sized(&mut buffers.back, layer.output_size() * columns);
+            layer.forward(
+                if index == 0 { input } else { &buffers.front[..layer.input_size() * columns] },
+                columns,
+                output,
+            );
+            std::mem::swap(&mut buffers.front, &mut buffers.back);
+        }
+        &buffers.front[..self.output_size() * batch]
+    }
+
+    /// The outputs (probabilities) for one sample of [`input_size`](Network::input_size) values.
+    pub fn predict(&self, input: &[f32]) -> Result<Vec<f32>, NnError> {
+        if input.len() != self.input_size() {
+            return Err(NnError::InputSize { expected: self.input_size(), found: input.len() });
+        }
+        Ok(self.predict_batch(input)?.as_slice().to_vec())
+    }
+
+    /// The outputs of every sample of `inputs` (samples one after the other), as an
+    /// `outputs × samples` matrix: column `j` is sample `j`. Equal, bit for bit, to
+    /// [`predict`](Network::predict) on each sample.
+    pub fn predict_batch(&self, inputs: &[f32]) -> Result<DMatrix<f32>, NnError> {
+        let batch = self.batch_len(inputs)?;
+        let mut buffers = InferenceBuffers::default();
+        let mut outputs = self.forward_logits(inputs, batch, &mut buffers).to_vec();
+        self.loss.apply_output(&mut outputs, self.output_size());
+        Ok(DMatrix::from_vec(self.output_size(), batch, outputs))
+    }
+
+    /// The most probable class of one sample.
+    pub fn classify(&self, input: &[f32]) -> Result<usize, NnError> {
+        Ok(argmax(&self.predict(input)?))
+    }
+
+    /// The most probable class of every sample, computed `batch_size` samples at a time.
+    pub fn classify_batch(&self, inputs: &[f32], batch_size: usize) -> Result<Vec<usize>, NnError> {
+        let mut classes = Vec::with_capacity(self.batch_len(inputs)?);
+        self.for_each_batch(inputs, batch_size, |outputs, _| {
+            classes.extend(outputs.chunks_exact(self.output_size()).map(argmax));
+        })?;
+        Ok(classes)
+    }
+
+    /// Mean loss and accuracy over a data set, `batch_size` samples at a time (Saitō uses 100).
+    pub fn evaluate(&self, inputs: &[f32], labels: &[usize], batch_size: usize) -> Result<Evaluation, NnError> {
+        let total = self.batch_len(inputs)?;
+        Targets::Classes(labels).validate(self.output_size(), total)?;
+        let (mut loss_sum, mut correct) = (0.0_f64, 0);
+        self.for_each_batch(inputs, batch_size, |logits, first| {
+            let labels = &labels[first..first + logits.len() / self.output_size()];
+            let mean = self.loss.loss_and_delta(logits, self.output_size(), Targets::Classes(labels), None);
+            loss_sum += f64::from(mean) * labels.len() as f64;
+            let predicted = logits.chunks_exact(self.output_size()).map(argmax);
+            correct += predicted.zip(labels).filter(|(p, l)| p == *l).count();
+        })?;
+        Ok(Evaluation { loss: (loss_sum / total as f64) as f32, correct, total })
+    }
+
+    /// The fraction of samples whose most probable class is the label.
+    pub fn accuracy(&self, inputs: &[f32], labels: &[usize], batch_size: usize) -> Result<f32, NnError> {
+        Ok(self.evaluate(inputs, labels, batch_size)?.accuracy())
+    }
+
+    /// Calls `visit(probabilities, index of the first sample)` on successive batches. The
+    /// argument holds the *logits*: argmax and losses are taken on them, which is both cheaper
+    /// and exact (the output functions are increasing).
+    fn for_each_batch(
+        &self,
+        inputs: &[f32],
+        batch_size: usize,
+        mut visit: impl FnMut(&[f32], usize),
+    ) -> Result<(), NnError> {
+        if batch_size == 0 {
+            return Err(NnError::EmptyBatch);
+        }
+        self.batch_len(inputs)?;
+        let mut buffers = InferenceBuffers::default();
+        for (index, chunk) in inputs.chunks(batch_size * self.input_size()).enumerate() {
+            let batch = chunk.len() / self.input_size();
+            visit(self.forward_logits(chunk, batch, &mut buffers), index * batch_size);
+        }
+        Ok(())
+    }
+
+    /// Forward and backward pass over one batch: returns the mean loss and writes
+    /// `∂C/∂parameter` into `gradients` (overwritten; see [`Gradients`] for combining shards).
+    ///
+    /// `inputs` holds the samples one after the other; `targets` one class or one vector per
+    /// sample. Refuses networks with a step activation ([`NnError::StepNotTrainable`]).
+    pub fn loss_and_gradients(
+        &self,
+        inputs: &[f32],
+        targets: Targets<'_>,
+        workspace: &mut Workspace,
+        gradients: &mut Gradients,
+    ) -> Result<f32, NnError> {
+        let batch = self.batch_len(inputs)?;
+        targets.validate(self.output_size(), batch)?;
+        self.check_trainable()?;
+        gradients.fits(self)?;
+        let depth = self.layers.len();
+        workspace.outputs.resize_with(depth, Vec::new);
+        workspace.deltas.resize_with(depth, Vec::new);
+
+        for (index, layer) in self.layers.iter().enumerate() {
+            let (before, rest) = workspace.outputs.split_at_mut(index);
+            let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
+            layer.forward(input, batch, sized(&mut rest[0], layer.output_size() * batch));
+        }
+
+        let classes = self.output_size();
+        let logits = &workspace.outputs[depth - 1][..classes * batch];
+        let delta = sized(&mut workspace.deltas[depth - 1], classes * batch);
+        let loss = self.loss.loss_and_delta(logits, classes, targets, Some(delta));
+
+        let mut tensors = gradients.tensors_mut();
+        for index in (0..depth).rev() {
+            let layer = &self.layers[index];
+            let count = layer.parameters().len();
+            let (rest, layer_gradients) = tensors.split_at_mut(tensors.len() - count);
+            tensors = rest;
+            let input = if index == 0 { inputs } else { &workspace.outputs[index - 1][..layer.input_size() * batch] };
+            let output = &workspace.outputs[index][..layer.output_size() * batch];
+            let (below, here) = workspace.deltas.split_at_mut(index);
+            let input_grad = if index > 0 {
+                Some(sized(&mut below[index - 1], layer.input_size() * batch))
+            } else if workspace.want_input_gradient {
+                workspace.input_gradient_len = inputs.len();
+                Some(sized(&mut workspace.input_gradient, inputs.len()))
+            } else {
+                None
+            };
+            let output_grad = &mut here[0][..layer.output_size() * batch];
+            layer.backward(input, output, batch, output_grad, input_grad, layer_gradients);
+        }
+        Ok(loss)
+    }
+
+    /// Plain gradient descent, `p ← p − η ∂C/∂p`: enough for examples; real optimisers live in
+    /// the trainer and use [`parameters_mut`](Network::parameters_mut) the same way.
+    pub fn sgd_step(&mut self, gradients: &Gradients, learning_rate: f32) -> Result<(), NnError> {
+        gradients.fits(self)?;
+        for (parameter, gradient) in self.parameters_mut().into_iter().zip(gradients.tensors()) {
+            parameter.iter_mut().zip(gradient.iter()).for_each(|(p, g)| *p -= learning_rate * g);
+        }
+        Ok(())
+    }
+
+    /// A description of every layer, printable as a table.
+    pub fn summary(&self) -> crate::Summary {
+        crate::Summary::of(self)
+    }
+}

@@ -1,0 +1,160 @@
+//! Backpropagation against central finite differences, and the properties of softmax.
+//!
+//! The network computes in f32; the reference here recomputes the loss in f64 from the same
+//! parameters, so the finite differences (h = 1e-6) are accurate to about 1e-10 and the
+//! comparison measures only the f32 rounding of backprop: a few ulps (~1e-7 relative) per
+//! operation over at most a few dozen operations per value. The tolerance 1e-4 + 1e-3·|g| is
+//! far above that rounding and far below what a wrong formula gives (errors of order |g|).
+
+use nn_core::softmax::{argmax, softmax};
+use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace};
+use proptest::prelude::*;
+
+/// f64 forward pass and mean loss, written independently of the crate.
+fn reference_loss(
+    params: &[Vec<f64>],
+    shapes: &[(usize, usize)],
+    acts: &[Activation],
+    loss: Loss,
+    x: &[f64],
+    t: &[f64],
+) -> f64 {
+    let inputs = shapes[0].1;
+    let outputs = shapes.last().unwrap().0;
+    let batch = x.len() / inputs;
+    let mut total = 0.0;
+    for j in 0..batch {
+        let mut a: Vec<f64> = x[j * inputs..(j + 1) * inputs].to_vec();
+        for (l, &(rows, cols)) in shapes.iter().enumerate() {
+            let (w, b) = (&params[2 * l], &params[2 * l + 1]);
+            let z: Vec<f64> =
+                (0..rows).map(|o| b[o] + (0..cols).map(|i| w[i * rows + o] * a[i]).sum::<f64>()).collect();
+            a = z.iter().map(|&z| f64_activation(acts[l], z)).collect();
+        }
+        let target = &t[j * outputs..(j + 1) * outputs];
+        total += match loss {
+            Loss::SoftmaxCrossEntropy => {
+                let m = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + a.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                -a.iter().zip(target).map(|(z, t)| t * (z - lse)).sum::<f64>()
+            }
+            Loss::SigmoidQuadratic => {
+                a.iter().zip(target).map(|(z, t)| 0.5 * (1.0 / (1.0 + (-z).exp()) - t).powi(2)).sum::<f64>()
+            }
+        };
+    }
+    total / batch as f64
+}
+
+fn f64_activation(activation: Activation, z: f64) -> f64 {
+    match activation {
+        Activation::Identity => z,
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Tanh => z.tanh(),
+        Activation::Relu => z.max(0.0),
+        Activation::LeakyRelu { slope } => {
+            if z > 0.0 {
+                z
+            } else {
+                f64::from(slope) * z
+            }
+        }
+        Activation::Step => unreachable!("not trainable"),
+    }
+}
+
+fn close(analytic: f32, numeric: f64) -> bool {
+    (f64::from(analytic) - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs()
+}
+
+fn network_strategy() -> impl Strategy<Value = (Vec<usize>, Activation, Loss, u64, usize, bool)> {
+    (
+        prop::collection::vec(1usize..=8, 3..=5), // inputs, 1 to 3 hidden layers, outputs
+        prop::sample::select(Activation::TRAINABLE.to_vec()),
+        prop::sample::select(vec![Loss::SoftmaxCrossEntropy, Loss::SigmoidQuadratic]),
+        any::<u64>(),
+        1usize..=8,    // batch
+        any::<bool>(), // one-hot targets instead of classes
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn backprop_matches_central_differences((mut sizes, hidden, loss, seed, batch, one_hot) in network_strategy()) {
+        let last = sizes.len() - 1;
+        sizes[last] = sizes[last].max(2);
+        let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
+        let net = Network::dense(&sizes, hidden, loss, init, seed).unwrap();
+        let outputs = net.output_size();
+        // Inputs and targets from the seed too, so that a failure reproduces.
+        let mut state = seed;
+        let mut next = || { state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0 };
+        let x: Vec<f32> = (0..sizes[0] * batch).map(|_| next()).collect();
+        let classes: Vec<usize> = (0..batch).map(|_| ((next() + 2.0) * 1000.0) as usize % outputs).collect();
+        let mut t = vec![0.0_f32; outputs * batch];
+        for (j, &c) in classes.iter().enumerate() { t[j * outputs + c] = 1.0; }
+        let targets = if one_hot { Targets::OneHot(&t) } else { Targets::Classes(&classes) };
+
+        let mut workspace = Workspace::new().with_input_gradient();
+        let mut gradients = Gradients::zeros_like(&net);
+        let loss_value = net.loss_and_gradients(&x, targets, &mut workspace, &mut gradients).unwrap();
+
+        let shapes: Vec<(usize, usize)> = net.layers().iter().map(|l| (l.output_size(), l.input_size())).collect();
+        let acts: Vec<Activation> = (0..shapes.len()).map(|l| if l + 1 == shapes.len() { Activation::Identity } else { hidden }).collect();
+        let mut params: Vec<Vec<f64>> = net.parameters().iter().map(|p| p.iter().map(|&v| f64::from(v)).collect()).collect();
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let t64: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
+        let reference = reference_loss(&params, &shapes, &acts, loss, &x64, &t64);
+        prop_assert!(close(loss_value, reference), "loss {} vs {}", loss_value, reference);
+
+        let h = 1e-6;
+        for p in 0..params.len() {
+            for k in 0..params[p].len() {
+                let saved = params[p][k];
+                params[p][k] = saved + h;
+                let plus = reference_loss(&params, &shapes, &acts, loss, &x64, &t64);
+                params[p][k] = saved - h;
+                let minus = reference_loss(&params, &shapes, &acts, loss, &x64, &t64);
+                params[p][k] = saved;
+                let numeric = (plus - minus) / (2.0 * h);
+                let analytic = gradients.tensors()[p].as_slice()[k];
+                prop_assert!(close(analytic, numeric), "parameter {} index {}: backprop {} vs differences {}", p, k, analytic, numeric);
+            }
+        }
+        let input_gradient = workspace.input_gradient().unwrap();
+        let mut x_shifted = x64.clone();
+        for k in 0..x64.len() {
+            x_shifted[k] = x64[k] + h;
+            let plus = reference_loss(&params, &shapes, &acts, loss, &x_shifted, &t64);
+            x_shifted[k] = x64[k] - h;
+            let minus = reference_loss(&params, &shapes, &acts, loss, &x_shifted, &t64);
+            x_shifted[k] = x64[k];
+            let numeric = (plus - minus) / (2.0 * h);
+            prop_assert!(close(input_gradient[k], numeric), "input {}: backprop {} vs differences {}", k, input_gradient[k], numeric);
+        }
+    }
+
+    /// Logits are multiples of 1/256 below 64 in size and shifts are integers, so `z + c` is
+    /// exact in f32 and the invariance can be checked bit for bit.
+    #[test]
+    fn softmax_sums_to_one_and_ignores_shifts(steps in prop::collection::vec(-16384i32..16384, 1..12), shift in -1000i32..1000) {
+        let z: Vec<f32> = steps.iter().map(|&k| k as f32 / 256.0).collect();
+        let p = softmax(&z);
+        // n terms each rounded to half an ulp: |Σp − 1| ≤ n·2⁻²⁴ < 1e-6 for n < 12.
+        prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        prop_assert!(p.iter().all(|v| v.is_finite() && *v >= 0.0));
+        let shifted: Vec<f32> = z.iter().map(|v| v + shift as f32).collect();
+        prop_assert_eq!(softmax(&shifted), p.clone());
+        prop_assert_eq!(argmax(&p), argmax(&z));
+    }
+
+    #[test]
+    fn softmax_of_huge_logits_is_finite(z in prop::collection::vec(-1e30f32..1e30, 1..10)) {
+        let p = softmax(&z);
+        prop_assert!(p.iter().all(|v| v.is_finite()));
+        prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        prop_assert_eq!(argmax(&p), argmax(&z));
+    }
+}

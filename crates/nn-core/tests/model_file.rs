@@ -1,0 +1,185 @@
+//! Model files: round trips, atomic writes, and clean refusal of bad files.
+
+use std::fs;
+use std::path::Path;
+
+use nn_core::{Activation, Init, Loss, ModelFileError, Network, NnError, load_model, model_to_json, save_model};
+
+fn network() -> Network {
+    Network::dense(&[6, 5, 3], Activation::LeakyRelu { slope: 0.05 }, Loss::SoftmaxCrossEntropy, Init::NIELSEN, 11)
+        .unwrap()
+}
+
+fn inputs() -> Vec<f32> {
+    (0..60).map(|i| ((i * 37) % 23) as f32 / 11.0 - 1.0).collect()
+}
+
+/// Writes `text` to a file and loads it, returning the error.
+fn load_text(dir: &Path, text: &str) -> ModelFileError {
+    let path = dir.join("edited.json");
+    fs::write(&path, text).unwrap();
+    let error = load_model(&path).expect_err("the file should be refused");
+    let message = error.to_string();
+    assert!(message.contains("edited.json"), "the message names the file: {message}");
+    error
+}
+
+fn valid_json() -> String {
+    model_to_json(&network()).unwrap()
+}
+
+#[test]
+fn save_then_load_gives_the_same_network_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.json");
+    let net = network();
+    save_model(&net, &path).unwrap();
+    let loaded = load_model(&path).unwrap();
+    assert_eq!(loaded.parameters(), net.parameters());
+    assert_eq!(loaded.loss(), net.loss());
+    assert_eq!(loaded.summary(), net.summary());
+    assert_eq!(loaded.predict_batch(&inputs()).unwrap(), net.predict_batch(&inputs()).unwrap());
+    let quadratic = Network::dense(&[3, 4, 4, 2], Activation::Step, Loss::SigmoidQuadratic, Init::GLOROT, 5).unwrap();
+    save_model(&quadratic, &path).unwrap();
+    assert_eq!(load_model(&path).unwrap().summary(), quadratic.summary());
+}
+
+#[test]
+fn writes_are_atomic_and_leave_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.json");
+    save_model(&network(), &path).unwrap();
+    let before = fs::read(&path).unwrap();
+    // A failing save (NaN weights after a diverged training) leaves the old file as it was.
+    let mut diverged = network();
+    diverged.parameters_mut()[0][(0, 0)] = f32::NAN;
+    let error = save_model(&diverged, &path).unwrap_err();
+    assert!(matches!(error, ModelFileError::NonFinite(NnError::NonFinite { layer: 0, .. })), "{error}");
+    assert_eq!(fs::read(&path).unwrap(), before);
+    // A directory that does not exist: an error, not a panic.
+    let missing = dir.path().join("no/such/dir/model.json");
+    assert!(matches!(save_model(&network(), &missing), Err(ModelFileError::Write { .. })));
+    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("model.json")], "no temporary file left behind");
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(load_model(dir.path().join("absent.json")), Err(ModelFileError::Read { .. })));
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(load_text(dir.path(), ""), ModelFileError::Empty { .. }));
+    assert!(matches!(load_text(dir.path(), "  \n"), ModelFileError::Empty { .. }));
+}
+
+#[test]
+fn truncated_files_at_every_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = valid_json();
+    for cut in (1..json.len()).step_by(97).chain([json.len() - 1]) {
+        let error = load_text(dir.path(), &json[..cut]);
+        assert!(
+            matches!(error, ModelFileError::Truncated { .. } | ModelFileError::NotAModel { .. }),
+            "cut at {cut}: {error}"
+        );
+    }
+    assert!(matches!(load_text(dir.path(), &json[..json.len() / 2]), ModelFileError::Truncated { .. }));
+}
+
+#[test]
+fn random_bytes_and_other_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("random.bin");
+    let mut state = 1_u32;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    fs::write(&path, bytes).unwrap();
+    assert!(matches!(load_model(&path), Err(ModelFileError::NotAModel { .. })));
+    assert!(matches!(load_text(dir.path(), "[1, 2, 3]"), ModelFileError::NotAModel { .. }));
+    let other = r#"{"format": "keras", "version": 1, "loss": "softmax_cross_entropy", "layers": []}"#;
+    assert!(load_text(dir.path(), other).to_string().contains("keras"));
+}
+
+#[test]
+fn unknown_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = load_text(dir.path(), &valid_json().replace(r#""version":1"#, r#""version":7"#));
+    assert!(matches!(error, ModelFileError::UnsupportedVersion { found: 7, supported: 1, .. }), "{error}");
+    // A future version with a different layout is still reported as a version problem.
+    let future = r#"{"format": "nn-core-model", "version": 2, "graph": {"nodes": []}}"#;
+    assert!(matches!(load_text(dir.path(), future), ModelFileError::UnsupportedVersion { found: 2, .. }));
+}
+
+#[test]
+fn unknown_activation_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = load_text(dir.path(), &valid_json().replace(r#""name":"leaky_relu""#, r#""name":"swish""#));
+    assert!(matches!(error, ModelFileError::Malformed { .. }), "{error}");
+    assert!(error.to_string().contains("swish"), "{error}");
+    let error = load_text(dir.path(), &valid_json().replace(r#""slope":0.05"#, r#""slope":3.0"#));
+    assert!(matches!(error, ModelFileError::InvalidNetwork { source: NnError::InvalidSlope(3.0), .. }), "{error}");
+    let error = load_text(dir.path(), &valid_json().replace(r#""loss":"softmax_cross_entropy""#, r#""loss":"hinge""#));
+    assert!(error.to_string().contains("hinge"), "{error}");
+}
+
+#[test]
+fn wrong_shapes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Declared sizes that disagree with the number of values.
+    let error = load_text(dir.path(), &valid_json().replacen(r#""inputs":6"#, r#""inputs":7"#, 1));
+    assert!(matches!(error, ModelFileError::Malformed { .. }), "{error}");
+    assert!(error.to_string().contains("layer 0 declares 7 inputs"), "{error}");
+    // Consistent layers that do not chain: the second layer takes 5 inputs, give it 4 (and 12 weights).
+    let mut model: serde_json::Value = serde_json::from_str(&valid_json()).unwrap();
+    model["layers"][1]["inputs"] = 4.into();
+    model["layers"][1]["weights"] = serde_json::Value::Array(vec![0.5.into(); 12]);
+    let error = load_text(dir.path(), &model.to_string());
+    assert!(
+        matches!(
+            error,
+            ModelFileError::InvalidNetwork { source: NnError::LayerMismatch { layer: 1, expected: 4, found: 5 }, .. }
+        ),
+        "{error}"
+    );
+    // Missing field.
+    let mut model: serde_json::Value = serde_json::from_str(&valid_json()).unwrap();
+    model["layers"][0].as_object_mut().unwrap().remove("bias");
+    assert!(load_text(dir.path(), &model.to_string()).to_string().contains("bias"));
+}
+
+#[test]
+fn nan_and_infinite_weights_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model: serde_json::Value = serde_json::from_str(&valid_json()).unwrap();
+    model["layers"][1]["weights"][4] = serde_json::Value::Null; // how JSON writers spell NaN
+    let error = load_text(dir.path(), &model.to_string());
+    assert!(
+        matches!(
+            error,
+            ModelFileError::InvalidNetwork {
+                source: NnError::NonFinite { layer: 1, name: "weights", index: 4, .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let text = valid_json();
+    let start = text.find(r#""bias":["#).unwrap() + r#""bias":["#.len();
+    let edited = format!("{}1e39{}", &text[..start], &text[text[start..].find(',').unwrap() + start..]);
+    let error = load_text(dir.path(), &edited);
+    assert!(
+        matches!(error, ModelFileError::InvalidNetwork { source: NnError::NonFinite { name: "bias", .. }, .. }),
+        "{error}"
+    );
+    assert!(matches!(load_text(dir.path(), &text.replacen("[", "[NaN,", 1)), ModelFileError::NotAModel { .. }));
+}
