@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod data;
 mod files;
 mod inspect;
+mod model_commands;
 mod render;
 mod show;
 
@@ -33,6 +35,22 @@ enum Command {
         after_help = "Examples:\n  nn-cli show --index 0\n  nn-cli show --set test --index 7 --count 20 --png digits.png"
     )]
     Show(show::ShowArgs),
+    /// Build a model file from NumPy weights (W1..Wn, b1..bn in an .npz).
+    #[command(
+        after_help = "Example:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json"
+    )]
+    Import(model_commands::ImportArgs),
+    /// Write a model's weights as a NumPy .npz (W1..Wn, b1..bn) for NumPy code to use.
+    #[command(after_help = "Example:\n  nn-cli export --model model.json --npz weights.npz")]
+    Export(model_commands::ExportArgs),
+    /// Accuracy of a model on the test, validation or training set.
+    #[command(
+        after_help = "Examples:\n  nn-cli eval --model model.json\n  nn-cli eval --model model.json --set validation --json"
+    )]
+    Eval(model_commands::EvalArgs),
+    /// A table of a model's layers, shapes, activations and parameter counts.
+    #[command(after_help = "Example:\n  nn-cli summary --model model.json")]
+    Summary(model_commands::SummaryArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +58,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Import(args) => model_commands::import(&args),
+        Command::Export(args) => model_commands::export(&args),
+        Command::Eval(args) => model_commands::eval(&args),
+        Command::Summary(args) => model_commands::summary(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,83 @@
+//! The data sets commands work on: MNIST's training set split into training and validation,
+//! and the test set, as network inputs.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use mnist_data::{Dataset, Mnist};
+
+/// Which part of the data a command uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SetName {
+    /// The training images left after the validation split (50,000 by default).
+    Train,
+    /// The last images of the training file (10,000 by default), never trained on.
+    Validation,
+    /// The 10,000 test images.
+    Test,
+}
+
+impl SetName {
+    pub fn label(self) -> &'static str {
+        match self {
+            SetName::Train => "training",
+            SetName::Validation => "validation",
+            SetName::Test => "test",
+        }
+    }
+}
+
+/// The three sets of a data directory.
+pub struct Splits {
+    pub train: Dataset,
+    pub validation: Dataset,
+    pub test: Dataset,
+}
+
+impl Splits {
+    /// Loads `dir` and keeps the last `validation_size` training images apart.
+    pub fn load(dir: &Path, validation_size: usize) -> Result<Splits> {
+        let mnist = Mnist::load(dir).with_context(|| format!("cannot load the data from {}", dir.display()))?;
+        if validation_size >= mnist.train.len() {
+            bail!(
+                "a validation set of {validation_size} images leaves nothing to train on: the training file holds {}",
+                mnist.train.len()
+            );
+        }
+        let (train, validation) = mnist.train.split_validation(validation_size)?;
+        Ok(Splits { train, validation, test: mnist.test })
+    }
+
+    pub fn get(&self, name: SetName) -> &Dataset {
+        match name {
+            SetName::Train => &self.train,
+            SetName::Validation => &self.validation,
+            SetName::Test => &self.test,
+        }
+    }
+}
+
+/// A set as network inputs (pixels / 255, one image after the other) and class labels.
+pub fn inputs_and_labels(set: &Dataset) -> (Vec<f32>, Vec<usize>) {
+    let inputs = mnist_data::pixels_to_f32(set.pixels(), true);
+    let labels = set.labels().iter().map(|&l| usize::from(l)).collect();
+    (inputs, labels)
+}
+
+/// Refuses a network whose input or output size does not fit the images and classes.
+pub fn check_fits(network: &nn_core::Network, set: &Dataset) -> Result<()> {
+    if network.input_size() != set.pixels_per_image() {
+        bail!(
+            "the model takes {} inputs but the images have {} pixels ({}x{})",
+            network.input_size(),
+            set.pixels_per_image(),
+            set.rows(),
+            set.cols()
+        );
+    }
+    if network.output_size() < set.classes() {
+        bail!("the model has {} outputs but the data has {} classes", network.output_size(), set.classes());
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `nn-cli import`, `export`, `eval` and `summary`: model files and what they do on the data.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use nn_core::{Activation, Loss, Network};
+
+use crate::data::{SetName, Splits, check_fits, inputs_and_labels};
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// NumPy archive with W1..Wn (inputs x outputs, as in `x @ W + b`) and b1..bn.
+    #[arg(long)]
+    npz: PathBuf,
+    /// Activation of the hidden layers: identity, step, sigmoid, tanh, relu, leaky_relu[:SLOPE].
+    #[arg(long, default_value = "sigmoid")]
+    hidden_activation: Activation,
+    /// Output function, with its loss: softmax (cross-entropy) or sigmoid (quadratic cost).
+    #[arg(long, value_enum, default_value_t = Output::Softmax)]
+    output: Output,
+    /// The model file to write.
+    #[arg(short = 'o', long = "out", value_name = "MODEL")]
+    output_file: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Output {
+    /// Softmax outputs, trained with cross-entropy.
+    Softmax,
+    /// Sigmoid outputs, trained with Nielsen's quadratic cost.
+    Sigmoid,
+}
+
+impl Output {
+    fn loss(self) -> Loss {
+        match self {
+            Output::Softmax => Loss::SoftmaxCrossEntropy,
+            Output::Sigmoid => Loss::SigmoidQuadratic,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The NumPy archive to write (W1..Wn, b1..bn).
+    #[arg(long)]
+    npz: PathBuf,
+    /// The model file to read.
+    #[arg(long)]
+    model: PathBuf,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Directory holding the four MNIST files.
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Which set to evaluate on.
+    #[arg(long, value_enum, default_value_t = SetName::Test)]
+    set: SetName,
+    /// Images per forward pass (the book's batch_size = 100).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Size of the validation split taken from the end of the training file.
+    #[arg(long, default_value_t = mnist_data::DEFAULT_VALIDATION_SIZE)]
+    validation_size: usize,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct SummaryArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+}
+
+pub fn import(args: &ImportArgs) -> Result<()> {
+    let network = nn_core::import_npz(&args.npz, args.hidden_activation, args.output.loss())?;
+    nn_core::save_model(&network, &args.output_file)?;
+    println!("imported {} ({}) -> {}", describe(&network), args.npz.display(), args.output_file.display());
+    Ok(())
+}
+
+pub fn export(args: &ExportArgs) -> Result<()> {
+    let network = nn_core::load_model(&args.model)?;
+    nn_core::export_npz(&network, &args.npz)?;
+    println!("exported {} -> {}", describe(&network), args.npz.display());
+    Ok(())
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let network = nn_core::load_model(&args.model)?;
+    // The test set needs no split, so a small data directory can still be evaluated on it.
+    let validation_size = if args.set == SetName::Test { 0 } else { args.validation_size };
+    let splits = Splits::load(&args.data, validation_size)?;
+    let set = splits.get(args.set);
+    check_fits(&network, set)?;
+    let (inputs, labels) = inputs_and_labels(set);
+    let evaluation = network
+        .evaluate(&inputs, &labels, args.batch_size as usize)
+        .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
+    if args.json {
+        let report = serde_json::json!({
+            "model": args.model,
+            "set": args.set.label(),
+            "loss": evaluation.loss,
+            "correct": evaluation.correct,
+            "total": evaluation.total,
+            "accuracy": evaluation.accuracy(),
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    println!("model:    {} ({})", args.model.display(), describe(&network));
+    println!("data:     {}, {} set ({} images)", args.data.display(), args.set.label(), set.len());
+    println!("loss:     {:.4}", evaluation.loss);
+    println!("correct:  {} / {}", evaluation.correct, evaluation.total);
+    println!("accuracy: {:.4}", evaluation.accuracy());
+    Ok(())
+}
+
+pub fn summary(args: &SummaryArgs) -> Result<()> {
+    let network = nn_core::load_model(&args.model)?;
+    println!("{}", network.summary());
+    Ok(())
+}
+
+/// "784-30-10, softmax_cross_entropy".
+fn describe(network: &Network) -> String {
+    let sizes: Vec<String> = network.sizes().iter().map(usize::to_string).collect();
+    format!("{}, {}", sizes.join("-"), network.loss())
+}
