@@ -3,6 +3,7 @@
 //! - `fetch-data`: download (or copy from a mirror) and verify the MNIST files.
 //! - `fixtures`: regenerate `fixtures/` from the real data.
 //! - `ci`: the checks CI runs.
+//! - `reproduce`: the published results, trained again.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod ci;
 mod fetch;
 mod fixtures;
+mod reproduce;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Project tasks: fetch-data, fixtures, ci")]
@@ -32,6 +34,14 @@ enum Task {
     },
     /// Format check, clippy with warnings denied, every test, and the full-data tests.
     Ci,
+    /// Train every recipe on the full data and print published numbers beside ours.
+    Reproduce {
+        /// Recipes to run [default: all].
+        recipes: Vec<String>,
+        /// Directory holding the four MNIST files.
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -45,6 +55,7 @@ fn main() -> ExitCode {
         Task::FetchData(args) => fetch::run(args),
         Task::Fixtures { from } => fixtures::run(&from),
         Task::Ci => ci::run(),
+        Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,8 +13,10 @@ mod data;
 mod files;
 mod inspect;
 mod model_commands;
+mod recipes;
 mod render;
 mod show;
+mod train;
 
 #[derive(Parser)]
 #[command(name = "nn-cli", version, about = "Learn neural networks on handwritten digits", long_about = None)]
@@ -35,6 +37,17 @@ enum Command {
         after_help = "Examples:\n  nn-cli show --index 0\n  nn-cli show --set test --index 7 --count 20 --png digits.png"
     )]
     Show(show::ShowArgs),
+    /// Train a network on MNIST: one line per epoch, then the model, a metrics log and a checkpoint.
+    #[command(
+        after_help = "Examples:\n  nn-cli train\n  nn-cli train --recipe nielsen\n  nn-cli train --hidden 100 --lr 0.5 --epochs 10 -o models/mine.json\n  nn-cli train --recipe keras --resume\n\nRecipes: default, nielsen (nielsen-30), nielsen-100, keras (keras-512), torch-seed (torch-seed-128).\nExit codes: 0 trained, 1 error (bad input, divergence), 130 interrupted (checkpoint written)."
+    )]
+    Train(Box<train::TrainArgs>),
+    /// List the training recipes and the published numbers they reproduce.
+    Recipes {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build a model file from NumPy weights (W1..Wn, b1..bn in an .npz).
     #[command(
         after_help = "Example:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json"
@@ -58,6 +71,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Recipes { json } => {
+            print!("{}", recipes::list(json));
+            Ok(())
+        }
         Command::Import(args) => model_commands::import(&args),
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),

@@ -1,7 +1,74 @@
 //! # nn-train
 //!
-//! The training loop for `nn-core` networks. The optimizers and the loop arrive with the
-//! training issue.
+//! The training loop for [`nn_core`] networks: mini-batch training with optimizers (SGD,
+//! momentum, Nesterov, RMSprop, Adam) and L2 weight decay, learning-rate schedules, parallel
+//! batch gradients that give the same bits on any number of threads, per-epoch evaluation,
+//! early stopping with the best weights restored, interruption and exact resumption from
+//! checkpoints.
+//!
+//! It is a library for front ends such as `nn-cli train`. It knows nothing of terminals (the
+//! front end follows progress through an [`Observer`]), of files other than its own
+//! checkpoints, or of MNIST: data comes through the [`Samples`] trait, so a data set can stay
+//! in memory as bytes ([`PixelSamples`]) and only one mini-batch at a time is converted to
+//! `f32`.
+//!
+//! ```
+//! use nn_core::{Activation, Init, Loss, Network};
+//! use nn_train::{Control, FloatSamples, NoObserver, OptimizerConfig, TrainConfig, TrainData, train};
+//!
+//! // XOR, repeated: four samples of two inputs, one after the other.
+//! let inputs: Vec<f32> = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0].repeat(8);
+//! let labels: Vec<usize> = [0, 1, 1, 0].repeat(8);
+//! let set = FloatSamples::new(inputs, labels, 2)?;
+//! let mut net = Network::dense(&[2, 8, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 3)?;
+//! let config = TrainConfig {
+//!     epochs: 100,
+//!     batch_size: 4,
+//!     learning_rate: 0.05,
+//!     optimizer: OptimizerConfig::adam(),
+//!     ..TrainConfig::default()
+//! };
+//! let data = TrainData::new(&set).with_validation(&set);
+//! let outcome = train(&mut net, &config, &data, &mut NoObserver, &Control::new(), None)?;
+//! assert_eq!(outcome.state.history.last().unwrap().validation.unwrap().accuracy, 1.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Determinism
+//!
+//! The shuffle of epoch `e` comes from a ChaCha8 generator seeded with the configured seed on
+//! stream `e`; each mini-batch is cut into shards by its size alone ([`MIN_SHARD_SAMPLES`]),
+//! and the shards' gradients are summed in a fixed order; evaluation sums fixed chunks in
+//! order. So the same network, data and [`TrainConfig`] give the same weights bit for bit with
+//! one thread or many, and a run interrupted and resumed from a [`Checkpoint`] ends exactly
+//! like an uninterrupted one.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod bits;
+mod checkpoint;
+mod config;
+mod control;
+mod error;
+mod evaluate;
+mod observer;
+mod optim;
+mod parallel;
+mod samples;
+mod schedule;
+mod state;
+mod trainer;
+
+pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointError, save_checkpoint};
+pub use config::{ConfigError, TrainConfig};
+pub use control::Control;
+pub use error::TrainError;
+pub use evaluate::{Metrics, evaluate};
+pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
+pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
+pub use parallel::{BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, shard_count};
+pub use samples::{DataError, FloatSamples, PixelSamples, Samples};
+pub use schedule::{ParseScheduleError, Schedule};
+pub use state::{BestWeights, TrainState};
+pub use trainer::{TrainData, TrainOutcome, epoch_order, train};

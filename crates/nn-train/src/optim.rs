@@ -1,0 +1,437 @@
+//! Optimizers: how a gradient becomes a parameter update (SGD, momentum, RMSprop, Adam).
+
+use std::fmt;
+use std::str::FromStr;
+
+use nn_core::{Dense, Gradients, Network};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Which optimizer to use, with its hyperparameters.
+///
+/// Text form (for the command line): `sgd`, `momentum`, `nesterov`, `rmsprop`, `adam`, each
+/// optionally followed by its hyperparameters after colons: `momentum:0.95`, `nesterov:0.9`,
+/// `rmsprop:0.9:1e-7` (ρ, ε), `adam:0.9:0.999:1e-8` (β₁, β₂, ε).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Plain stochastic gradient descent: `p −= lr·g`.
+    Sgd,
+    /// Momentum in PyTorch's form: `buf = μ·buf + g`, `g' = nesterov ? g + μ·buf : buf`,
+    /// `p −= lr·g'`.
+    Momentum {
+        /// `μ`, in `[0, 1)`; 0.9 is usual.
+        momentum: f32,
+        /// Nesterov's look-ahead variant.
+        nesterov: bool,
+    },
+    /// RMSprop as in Keras: `s = ρ·s + (1−ρ)·g²`, `p −= lr·g / (√s + ε)`.
+    RmsProp {
+        /// Decay `ρ` of the mean square, in `[0, 1)` (Keras: 0.9).
+        rho: f32,
+        /// `ε` added to the root mean square (Keras: 1e-7).
+        epsilon: f32,
+    },
+    /// Adam with bias correction (Kingma & Ba): `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`,
+    /// `p −= lr·m̂ / (√v̂ + ε)` with `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`.
+    Adam {
+        /// `β₁`, in `[0, 1)` (0.9).
+        beta1: f32,
+        /// `β₂`, in `[0, 1)` (0.999).
+        beta2: f32,
+        /// `ε` (1e-8).
+        epsilon: f32,
+    },
+}
+
+/// The usual momentum coefficient.
+pub const DEFAULT_MOMENTUM: f32 = 0.9;
+
+impl OptimizerConfig {
+    /// Classical momentum with coefficient `momentum`.
+    pub fn momentum(momentum: f32) -> Self {
+        OptimizerConfig::Momentum { momentum, nesterov: false }
+    }
+
+    /// Nesterov momentum with coefficient `momentum`.
+    pub fn nesterov(momentum: f32) -> Self {
+        OptimizerConfig::Momentum { momentum, nesterov: true }
+    }
+
+    /// RMSprop with Keras's defaults, `ρ = 0.9`, `ε = 1e-7`.
+    pub fn rmsprop() -> Self {
+        OptimizerConfig::RmsProp { rho: 0.9, epsilon: 1e-7 }
+    }
+
+    /// Adam with the paper's defaults, `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`.
+    pub fn adam() -> Self {
+        OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
+    }
+
+    /// The name of the kind: `sgd`, `momentum`, `nesterov`, `rmsprop` or `adam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd => "sgd",
+            OptimizerConfig::Momentum { nesterov: false, .. } => "momentum",
+            OptimizerConfig::Momentum { nesterov: true, .. } => "nesterov",
+            OptimizerConfig::RmsProp { .. } => "rmsprop",
+            OptimizerConfig::Adam { .. } => "adam",
+        }
+    }
+
+    /// Checks the hyperparameters: decays in `[0, 1)`, `ε` finite and positive.
+    pub fn validate(&self) -> Result<(), OptimizerError> {
+        let decay = |name: &'static str, value: f32| {
+            if (0.0..1.0).contains(&value) { Ok(()) } else { Err(OptimizerError::Hyperparameter { name, value }) }
+        };
+        let epsilon = |value: f32| {
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(OptimizerError::Hyperparameter { name: "epsilon", value })
+            }
+        };
+        match *self {
+            OptimizerConfig::Sgd => Ok(()),
+            OptimizerConfig::Momentum { momentum, .. } => decay("momentum", momentum),
+            OptimizerConfig::RmsProp { rho, epsilon: e } => decay("rho", rho).and(epsilon(e)),
+            OptimizerConfig::Adam { beta1, beta2, epsilon: e } => {
+                decay("beta1", beta1).and(decay("beta2", beta2)).and(epsilon(e))
+            }
+        }
+    }
+
+    /// Which state buffers the kind uses: (velocity or first moment, mean square or second moment).
+    fn buffers(&self) -> (bool, bool) {
+        match self {
+            OptimizerConfig::Sgd => (false, false),
+            OptimizerConfig::Momentum { .. } => (true, false),
+            OptimizerConfig::RmsProp { .. } => (false, true),
+            OptimizerConfig::Adam { .. } => (true, true),
+        }
+    }
+
+    /// The hyperparameters in text order, and whether they are the defaults.
+    fn hyperparameters(&self) -> (Vec<f32>, bool) {
+        match *self {
+            OptimizerConfig::Sgd => (vec![], true),
+            OptimizerConfig::Momentum { momentum, .. } => (vec![momentum], momentum == DEFAULT_MOMENTUM),
+            OptimizerConfig::RmsProp { rho, epsilon } => (vec![rho, epsilon], *self == OptimizerConfig::rmsprop()),
+            OptimizerConfig::Adam { beta1, beta2, epsilon } => {
+                (vec![beta1, beta2, epsilon], *self == OptimizerConfig::adam())
+            }
+        }
+    }
+}
+
+impl fmt::Display for OptimizerConfig {
+    /// The name alone for default hyperparameters (`adam`), else `name:values` (`momentum:0.95`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        let (values, default) = self.hyperparameters();
+        if !default {
+            values.iter().try_for_each(|v| write!(f, ":{v}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// An optimizer name or hyperparameter that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "invalid optimizer {text:?}: {reason}; expected sgd, momentum[:μ], nesterov[:μ], rmsprop[:ρ:ε] or adam[:β₁:β₂:ε]"
+)]
+pub struct ParseOptimizerError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FromStr for OptimizerConfig {
+    type Err = ParseOptimizerError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = |reason: String| ParseOptimizerError { text: text.to_string(), reason };
+        let mut parts = text.trim().split(':');
+        let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let values = parts
+            .map(|p| p.trim().parse::<f32>().map_err(|_| error(format!("{p:?} is not a number"))))
+            .collect::<Result<Vec<f32>, _>>()?;
+        let config = match (name.as_str(), values.as_slice()) {
+            ("sgd", []) => OptimizerConfig::Sgd,
+            ("momentum", []) => OptimizerConfig::momentum(DEFAULT_MOMENTUM),
+            ("momentum", [m]) => OptimizerConfig::momentum(*m),
+            ("nesterov", []) => OptimizerConfig::nesterov(DEFAULT_MOMENTUM),
+            ("nesterov", [m]) => OptimizerConfig::nesterov(*m),
+            ("rmsprop", []) => OptimizerConfig::rmsprop(),
+            ("rmsprop", [rho, epsilon]) => OptimizerConfig::RmsProp { rho: *rho, epsilon: *epsilon },
+            ("adam", []) => OptimizerConfig::adam(),
+            ("adam", [beta1, beta2, epsilon]) => {
+                OptimizerConfig::Adam { beta1: *beta1, beta2: *beta2, epsilon: *epsilon }
+            }
+            ("sgd" | "momentum" | "nesterov" | "rmsprop" | "adam", _) => {
+                return Err(error(format!("wrong number of hyperparameters ({})", values.len())));
+            }
+            _ => return Err(error("unknown optimizer".to_string())),
+        };
+        config.validate().map_err(|e| error(e.to_string()))?;
+        Ok(config)
+    }
+}
+
+/// Why an optimizer could not be built or could not take a step.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum OptimizerError {
+    /// A hyperparameter outside its range.
+    #[error("optimizer hyperparameter {name} = {value} is out of range (decays must be in [0, 1), epsilon > 0)")]
+    Hyperparameter {
+        /// Its name.
+        name: &'static str,
+        /// The value given.
+        value: f32,
+    },
+    /// The gradients, the state or the network do not have the same parameter shapes.
+    #[error("the optimizer state or the gradients do not fit the network: {0}")]
+    Mismatch(String),
+}
+
+/// What an optimizer remembers between steps; saved in checkpoints so that a resumed run goes
+/// on exactly as an uninterrupted one. Its serde form stores each buffer as the hexadecimal
+/// bits of its values, so that it round-trips exactly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// Steps taken so far (Adam's `t` before the next step).
+    pub steps: u64,
+    /// Per parameter tensor: the velocity (momentum) or first moment `m` (Adam); empty if unused.
+    #[serde(with = "crate::bits::vectors")]
+    pub first: Vec<Vec<f32>>,
+    /// Per parameter tensor: the mean square `s` (RMSprop) or second moment `v` (Adam); empty if
+    /// unused.
+    #[serde(with = "crate::bits::vectors")]
+    pub second: Vec<Vec<f32>>,
+}
+
+/// An optimizer with its state: turns gradients into parameter updates.
+///
+/// L2 weight decay (`wd`, Nielsen's `λ/n`) is added to the gradient of weight matrices only,
+/// `g += wd·w`, never to biases; it applies to the weights of [`Dense`] layers, and to no
+/// parameter of other layer kinds.
+///
+/// ```
+/// use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace};
+/// use nn_train::{Optimizer, OptimizerConfig};
+/// let mut net = Network::dense(&[2, 3, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 1)?;
+/// let mut optimizer = Optimizer::new(OptimizerConfig::adam(), 0.0)?;
+/// let mut gradients = Gradients::zeros_like(&net);
+/// net.loss_and_gradients(&[0.5, -1.0], Targets::Classes(&[1]), &mut Workspace::new(), &mut gradients)?;
+/// optimizer.step(&mut net, &gradients, 0.001)?;
+/// assert_eq!(optimizer.state().steps, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Optimizer {
+    config: OptimizerConfig,
+    weight_decay: f32,
+    state: OptimizerState,
+}
+
+impl Optimizer {
+    /// A fresh optimizer; its buffers are created, zeroed, at the first step.
+    pub fn new(config: OptimizerConfig, weight_decay: f32) -> Result<Self, OptimizerError> {
+        Optimizer::with_state(config, weight_decay, OptimizerState::default())
+    }
+
+    /// An optimizer that continues from a saved state (shapes are checked at the next step).
+    pub fn with_state(
+        config: OptimizerConfig,
+        weight_decay: f32,
+        state: OptimizerState,
+    ) -> Result<Self, OptimizerError> {
+        config.validate()?;
+        if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+            return Err(OptimizerError::Hyperparameter { name: "weight_decay", value: weight_decay });
+        }
+        Ok(Optimizer { config, weight_decay, state })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> OptimizerConfig {
+        self.config
+    }
+
+    /// The state, for checkpoints.
+    pub fn state(&self) -> &OptimizerState {
+        &self.state
+    }
+
+    /// Checks that the state's buffers (if any were created) fit the parameters of `network`.
+    pub fn check_fits(&self, network: &Network) -> Result<(), OptimizerError> {
+        let sizes: Vec<usize> = network.parameters().iter().map(|p| p.len()).collect();
+        for (name, buffers) in [("first", &self.state.first), ("second", &self.state.second)] {
+            let fits = buffers.is_empty()
+                || (buffers.len() == sizes.len() && buffers.iter().zip(&sizes).all(|(b, &s)| b.len() == s));
+            if !fits {
+                return Err(OptimizerError::Mismatch(format!(
+                    "the {name} state buffers hold {:?} values, the parameters {sizes:?}",
+                    buffers.iter().map(Vec::len).collect::<Vec<_>>()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One update of every parameter of `network` from `gradients` with step size
+    /// `learning_rate`.
+    pub fn step(
+        &mut self,
+        network: &mut Network,
+        gradients: &Gradients,
+        learning_rate: f32,
+    ) -> Result<(), OptimizerError> {
+        let decayed = decayed_tensors(network);
+        let mut parameters = network.parameters_mut();
+        let tensors = gradients.tensors();
+        if tensors.len() != parameters.len() || tensors.iter().zip(&parameters).any(|(g, p)| g.shape() != p.shape()) {
+            return Err(OptimizerError::Mismatch(format!(
+                "{} gradient tensors for {} parameter tensors",
+                tensors.len(),
+                parameters.len()
+            )));
+        }
+        let (first, second) = self.config.buffers();
+        for (wanted, buffers) in [(first, &mut self.state.first), (second, &mut self.state.second)] {
+            if wanted && buffers.is_empty() {
+                *buffers = parameters.iter().map(|p| vec![0.0; p.len()]).collect();
+            }
+        }
+        // check_fits, without borrowing the network again.
+        for buffers in [&self.state.first, &self.state.second] {
+            if !buffers.is_empty()
+                && (buffers.len() != parameters.len()
+                    || buffers.iter().zip(&parameters).any(|(b, p)| b.len() != p.len()))
+            {
+                return Err(OptimizerError::Mismatch("the state buffers have other sizes than the parameters".into()));
+            }
+        }
+        self.state.steps += 1;
+        let t = self.state.steps;
+        for (k, (parameter, gradient)) in parameters.iter_mut().zip(tensors).enumerate() {
+            let wd = if decayed[k] { self.weight_decay } else { 0.0 };
+            let p = parameter.as_mut_slice();
+            let g = gradient.as_slice();
+            match self.config {
+                OptimizerConfig::Sgd => sgd(p, g, wd, learning_rate),
+                OptimizerConfig::Momentum { momentum, nesterov } => {
+                    momentum_step(p, g, &mut self.state.first[k], wd, learning_rate, momentum, nesterov)
+                }
+                OptimizerConfig::RmsProp { rho, epsilon } => {
+                    rmsprop(p, g, &mut self.state.second[k], wd, learning_rate, rho, epsilon)
+                }
+                OptimizerConfig::Adam { beta1, beta2, epsilon } => {
+                    let (m, v) = (&mut self.state.first[k], &mut self.state.second[k]);
+                    adam(p, g, m, v, wd, learning_rate, (beta1, beta2, epsilon), t)
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// For each parameter tensor, whether weight decay applies: weights of dense layers only.
+fn decayed_tensors(network: &Network) -> Vec<bool> {
+    network
+        .layers()
+        .iter()
+        .flat_map(|layer| {
+            let dense = layer.as_any().downcast_ref::<Dense>().is_some();
+            (0..layer.parameters().len()).map(move |index| dense && index == 0)
+        })
+        .collect()
+}
+
+/// `p −= lr·(g + wd·p)`.
+fn sgd(p: &mut [f32], g: &[f32], wd: f32, lr: f32) {
+    for (p, &g) in p.iter_mut().zip(g) {
+        *p -= lr * (g + wd * *p);
+    }
+}
+
+/// `buf = μ·buf + g`, `g' = nesterov ? g + μ·buf : buf`, `p −= lr·g'` with `g = ∂C/∂p + wd·p`.
+fn momentum_step(p: &mut [f32], g: &[f32], buf: &mut [f32], wd: f32, lr: f32, mu: f32, nesterov: bool) {
+    for ((p, &g), b) in p.iter_mut().zip(g).zip(buf) {
+        let g = g + wd * *p;
+        *b = mu * *b + g;
+        let update = if nesterov { g + mu * *b } else { *b };
+        *p -= lr * update;
+    }
+}
+
+/// `s = ρ·s + (1−ρ)·g²`, `p −= lr·g / (√s + ε)` with `g = ∂C/∂p + wd·p`.
+fn rmsprop(p: &mut [f32], g: &[f32], s: &mut [f32], wd: f32, lr: f32, rho: f32, epsilon: f32) {
+    for ((p, &g), s) in p.iter_mut().zip(g).zip(s) {
+        let g = g + wd * *p;
+        *s = rho * *s + (1.0 - rho) * g * g;
+        *p -= lr * g / (s.sqrt() + epsilon);
+    }
+}
+
+/// Adam: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`, `p −= lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
+#[allow(clippy::too_many_arguments)]
+fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], wd: f32, lr: f32, betas: (f32, f32, f32), t: u64) {
+    let (beta1, beta2, epsilon) = betas;
+    let exponent = i32::try_from(t).unwrap_or(i32::MAX);
+    let correction1 = (1.0 - f64::from(beta1).powi(exponent)) as f32;
+    let correction2 = (1.0 - f64::from(beta2).powi(exponent)) as f32;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+        let g = g + wd * *p;
+        *m = beta1 * *m + (1.0 - beta1) * g;
+        *v = beta2 * *v + (1.0 - beta2) * g * g;
+        let m_hat = *m / correction1;
+        let v_hat = *v / correction2;
+        *p -= lr * m_hat / (v_hat.sqrt() + epsilon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nn_core::{Activation, Init, Loss};
+
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for text in ["sgd", "momentum", "nesterov", "rmsprop", "adam", "momentum:0.95", "adam:0.8:0.99:0.001"] {
+            let config: OptimizerConfig = text.parse().unwrap();
+            assert_eq!(config.to_string(), text);
+            assert_eq!(config.to_string().parse::<OptimizerConfig>().unwrap(), config);
+        }
+        assert_eq!("Nesterov".parse::<OptimizerConfig>().unwrap(), OptimizerConfig::nesterov(0.9));
+        assert!("adagrad".parse::<OptimizerConfig>().is_err());
+        assert!("adam:0.9".parse::<OptimizerConfig>().is_err());
+        assert!("momentum:1.5".parse::<OptimizerConfig>().is_err());
+        assert!("rmsprop:0.9:x".parse::<OptimizerConfig>().is_err());
+    }
+
+    #[test]
+    fn serde_form_is_tagged() {
+        let json = serde_json::to_string(&OptimizerConfig::adam()).unwrap();
+        assert_eq!(json, r#"{"kind":"adam","beta1":0.9,"beta2":0.999,"epsilon":1e-8}"#);
+        assert_eq!(serde_json::from_str::<OptimizerConfig>(&json).unwrap(), OptimizerConfig::adam());
+    }
+
+    #[test]
+    fn decay_applies_to_dense_weights_only() {
+        let net = Network::dense(&[2, 3, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 1).unwrap();
+        assert_eq!(decayed_tensors(&net), [true, false, true, false]);
+    }
+
+    #[test]
+    fn sgd_with_weight_decay() {
+        let mut p = [1.0, -2.0];
+        sgd(&mut p, &[0.5, 0.5], 0.1, 0.1);
+        // p − 0.1·(0.5 + 0.1·p)
+        assert_eq!(p, [1.0 - 0.1 * (0.5 + 0.1), -2.0 - 0.1 * (0.5 - 0.2)]);
+    }
+}

@@ -1,0 +1,284 @@
+//! The training loop: shuffled mini-batches, parallel gradients, optimizer steps, evaluation,
+//! early stopping, interruption and resumption.
+
+use std::time::Instant;
+
+use nn_core::{Gradients, Network};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::samples::check_fits;
+use crate::{
+    BatchGradients, BestWeights, Control, DataError, EpochReport, Observer, Optimizer, Samples, TrainConfig,
+    TrainError, TrainState, evaluate,
+};
+
+/// The data of a training run. Validation and test sets are evaluated after every epoch.
+#[derive(Clone, Copy)]
+pub struct TrainData<'a> {
+    /// The samples trained on.
+    pub train: &'a dyn Samples,
+    /// Watched by early stopping and the best-weights record.
+    pub validation: Option<&'a dyn Samples>,
+    /// Reported only; never used to choose anything.
+    pub test: Option<&'a dyn Samples>,
+}
+
+impl<'a> TrainData<'a> {
+    /// Training samples only.
+    pub fn new(train: &'a dyn Samples) -> Self {
+        TrainData { train, validation: None, test: None }
+    }
+
+    /// With a validation set.
+    pub fn with_validation(self, validation: &'a dyn Samples) -> Self {
+        TrainData { validation: Some(validation), ..self }
+    }
+
+    /// With a test set.
+    pub fn with_test(self, test: &'a dyn Samples) -> Self {
+        TrainData { test: Some(test), ..self }
+    }
+}
+
+/// How a call to [`train`] ended (without error).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    /// The state at the end; give it back to [`train`] (with the network) to resume.
+    pub state: TrainState,
+    /// A stop was requested through the [`Control`]: the state resumes mid-epoch, and the
+    /// network holds the latest weights (the best weights are not restored).
+    pub interrupted: bool,
+    /// Early stopping ended the run before the configured epochs.
+    pub stopped_early: bool,
+    /// The epoch (counted from 1) with the best validation accuracy, if there is a validation
+    /// set.
+    pub best_epoch: Option<usize>,
+    /// The best weights were copied back into the network: this happens when early stopping
+    /// is configured and the run was not interrupted.
+    pub restored_best: bool,
+}
+
+/// Trains `network` according to `config` on `data`, reporting to `observer`.
+///
+/// - Each epoch visits the training samples in a permutation drawn from a ChaCha8 generator
+///   seeded with `config.seed` on stream `epoch`, in mini-batches of `config.batch_size` (the
+///   last one may be smaller). Each batch's gradient is computed by [`BatchGradients`] (in
+///   parallel shards, thread-count independent), and the optimizer steps with the scheduled
+///   learning rate. The same inputs give the same weights bit for bit with any number of
+///   threads.
+/// - After each epoch the validation and test sets are evaluated, the best weights by
+///   validation accuracy are recorded, and `observer.on_epoch_end` receives the report, the
+///   network and the state (a checkpoint).
+/// - With `config.early_stopping_patience`, training stops after that many epochs without a
+///   better validation accuracy, and the best weights are restored into `network`.
+/// - `control` is checked before every mini-batch; when a stop is requested, the outcome is
+///   `interrupted` and its state resumes exactly where training stopped.
+/// - `resume`: the state of an earlier run of the same configuration (`epochs` may grow), with
+///   `network` holding that run's weights.
+///
+/// A NaN or infinite loss or gradient stops training with [`TrainError::Diverged`], before the
+/// update: the network keeps the weights of the last good step.
+pub fn train(
+    network: &mut Network,
+    config: &TrainConfig,
+    data: &TrainData<'_>,
+    observer: &mut dyn Observer,
+    control: &Control,
+    resume: Option<TrainState>,
+) -> Result<TrainOutcome, TrainError> {
+    config.validate(data.validation.is_some())?;
+    network.check_trainable()?;
+    let (inputs, classes) = (network.input_size(), network.output_size());
+    if data.train.is_empty() {
+        return Err(DataError::Empty { set: "training" }.into());
+    }
+    check_fits("training", data.train, inputs, classes)?;
+    if let Some(validation) = data.validation {
+        if validation.is_empty() {
+            return Err(DataError::Empty { set: "validation" }.into());
+        }
+        check_fits("validation", validation, inputs, classes)?;
+    }
+    if let Some(test) = data.test {
+        check_fits("test", test, inputs, classes)?;
+    }
+    let mut state = match resume {
+        Some(mut state) => {
+            config.check_resume(&state.config, state.epochs_completed)?;
+            state.check_fits(network).map_err(TrainError::State)?;
+            state.config = config.clone();
+            state
+        }
+        None => TrainState::new(config.clone()),
+    };
+    let batches = data.train.len().div_ceil(config.batch_size);
+    if state.next_batch >= batches {
+        let detail = format!("it resumes at batch {} of an epoch of {batches} batches", state.next_batch + 1);
+        return Err(TrainError::State(detail));
+    }
+    let optimizer = Optimizer::with_state(config.optimizer, config.weight_decay, std::mem::take(&mut state.optimizer))?;
+    optimizer.check_fits(network)?;
+    let mut run = Run {
+        config,
+        data,
+        batches,
+        gradients: BatchGradients::new(network),
+        optimizer,
+        order: Vec::new(),
+        inputs: Vec::with_capacity(config.batch_size * inputs),
+        labels: Vec::with_capacity(config.batch_size),
+    };
+
+    let mut interrupted = false;
+    while state.epochs_completed < config.epochs && !state.patience_exhausted() {
+        if !run.epoch(network, &mut state, observer, control)? {
+            interrupted = true;
+            break;
+        }
+    }
+    let stopped_early = !interrupted && state.epochs_completed < config.epochs;
+    state.optimizer = run.optimizer.state().clone();
+    let restored_best =
+        !interrupted && config.early_stopping_patience.is_some() && state.restore_best(network).is_some();
+    let best_epoch = state.best.as_ref().map(|best| best.epoch);
+    Ok(TrainOutcome { state, interrupted, stopped_early, best_epoch, restored_best })
+}
+
+/// The buffers and fixed inputs of one call to [`train`].
+struct Run<'r, 'd> {
+    config: &'r TrainConfig,
+    data: &'r TrainData<'d>,
+    batches: usize,
+    gradients: BatchGradients,
+    optimizer: Optimizer,
+    order: Vec<usize>,
+    inputs: Vec<f32>,
+    labels: Vec<usize>,
+}
+
+impl Run<'_, '_> {
+    /// Trains (the rest of) epoch `state.epochs_completed`, evaluates and reports it; `false`
+    /// if a stop was requested first.
+    fn epoch(
+        &mut self,
+        network: &mut Network,
+        state: &mut TrainState,
+        observer: &mut dyn Observer,
+        control: &Control,
+    ) -> Result<bool, TrainError> {
+        let config = self.config;
+        let epoch = state.epochs_completed;
+        let learning_rate = config.schedule.learning_rate(config.learning_rate, epoch, config.epochs);
+        let started = Instant::now();
+        epoch_order(&mut self.order, self.data.train.len(), config.seed, epoch);
+        observer.on_epoch_start(epoch + 1, config.epochs, self.batches);
+        while state.next_batch < self.batches {
+            if control.stop_requested() {
+                state.partial_seconds += started.elapsed().as_secs_f64();
+                return Ok(false);
+            }
+            let batch = state.next_batch;
+            let end = ((batch + 1) * config.batch_size).min(self.order.len());
+            gather(self.data.train, &self.order[batch * config.batch_size..end], &mut self.inputs, &mut self.labels);
+            let loss = self.gradients.compute(network, &self.inputs, &self.labels)?;
+            if !loss.is_finite() || !all_finite(self.gradients.gradients()) {
+                return Err(TrainError::Diverged { epoch: epoch + 1, batch: batch + 1, batches: self.batches, loss });
+            }
+            self.optimizer.step(network, self.gradients.gradients(), learning_rate)?;
+            state.partial_loss_sum += f64::from(loss);
+            state.next_batch += 1;
+            observer.on_batch(epoch + 1, batch + 1, self.batches, loss);
+        }
+
+        let eval_batch = config.eval_batch_size;
+        let validation = self.data.validation.map(|set| evaluate(network, set, eval_batch)).transpose()?;
+        let test = self.data.test.map(|set| evaluate(network, set, eval_batch)).transpose()?;
+        if let Some(metrics) = validation {
+            if state.best.as_ref().is_none_or(|best| metrics.accuracy > best.accuracy) {
+                let parameters = network.parameters().iter().map(|p| p.as_slice().to_vec()).collect();
+                state.best = Some(BestWeights { epoch: epoch + 1, accuracy: metrics.accuracy, parameters });
+                state.epochs_without_improvement = 0;
+            } else {
+                state.epochs_without_improvement += 1;
+            }
+        }
+        let report = EpochReport {
+            epoch: epoch + 1,
+            epochs: config.epochs,
+            // Mean of the batch losses.
+            train_loss: (state.partial_loss_sum / self.batches as f64) as f32,
+            learning_rate,
+            validation,
+            test,
+            seconds: state.partial_seconds + started.elapsed().as_secs_f64(),
+        };
+        state.history.push(report.clone());
+        state.epochs_completed += 1;
+        state.next_batch = 0;
+        state.partial_loss_sum = 0.0;
+        state.partial_seconds = 0.0;
+        state.optimizer = self.optimizer.state().clone();
+        observer
+            .on_epoch_end(&report, network, state)
+            .map_err(|source| TrainError::Observer { epoch: epoch + 1, source })?;
+        Ok(true)
+    }
+}
+
+/// Copies the samples `indices` of `set` into the batch buffers.
+fn gather(set: &dyn Samples, indices: &[usize], inputs: &mut Vec<f32>, labels: &mut Vec<usize>) {
+    let size = set.input_size();
+    inputs.resize(indices.len() * size, 0.0);
+    labels.clear();
+    for (&index, out) in indices.iter().zip(inputs.chunks_exact_mut(size)) {
+        set.write_input(index, out);
+        labels.push(set.label(index));
+    }
+}
+
+/// The order of the training samples in epoch `epoch` (from 0): a Fisher–Yates shuffle driven by
+/// ChaCha8 seeded with `seed` on stream `epoch`, so that any epoch's order can be recomputed
+/// without replaying the earlier ones.
+pub fn epoch_order(order: &mut Vec<usize>, samples: usize, seed: u64, epoch: usize) {
+    order.clear();
+    order.extend(0..samples);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    for i in (1..samples).rev() {
+        // j uniform in 0..=i by multiply-shift: ⌊r·(i+1) / 2⁶⁴⌋ (bias below 2⁻⁴⁰ for any data set).
+        let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
+        order.swap(i, j);
+    }
+}
+
+/// Whether every gradient value is finite; branch-free so that it vectorises.
+fn all_finite(gradients: &Gradients) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    gradients
+        .tensors()
+        .iter()
+        .all(|t| t.as_slice().iter().fold(0_u32, |any, g| any | u32::from(g.to_bits() & EXPONENT == EXPONENT)) == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_are_permutations_that_change_with_the_epoch() {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        epoch_order(&mut a, 1000, 7, 0);
+        epoch_order(&mut b, 1000, 7, 1);
+        assert_ne!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        epoch_order(&mut b, 1000, 7, 0);
+        assert_eq!(a, b);
+        epoch_order(&mut b, 1000, 8, 0);
+        assert_ne!(a, b);
+        epoch_order(&mut b, 0, 8, 0);
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,85 @@
+//! `cargo xtask reproduce`: trains every recipe on the full data set and prints the published
+//! number beside ours, with the time per epoch.
+//!
+//! It runs the release build of `nn-cli train --recipe NAME` and reads the metrics log each run
+//! writes, so the table shows exactly what a user gets from the command line.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::project_root;
+
+pub fn run(recipes: &[String], data: &Path) -> Result<()> {
+    let root = project_root();
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "nn-cli"])
+        .current_dir(&root)
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("building nn-cli failed");
+    }
+    let nn_cli = root.join("target/release/nn-cli");
+    let listing = Command::new(&nn_cli).args(["recipes", "--json"]).output().context("cannot run nn-cli recipes")?;
+    let all: Vec<Value> =
+        String::from_utf8_lossy(&listing.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let chosen: Vec<&Value> = if recipes.is_empty() {
+        all.iter().collect()
+    } else {
+        recipes
+            .iter()
+            .map(|name| all.iter().find(|r| r["name"] == name.as_str()).with_context(|| format!("no recipe {name}")))
+            .collect::<Result<_>>()?
+    };
+    let out_dir = root.join("target/reproduce");
+    std::fs::create_dir_all(&out_dir)?;
+
+    let mut rows = Vec::new();
+    for recipe in chosen {
+        let name = recipe["name"].as_str().unwrap_or_default();
+        eprintln!("== {name}: {}", recipe["about"].as_str().unwrap_or_default());
+        let model = out_dir.join(format!("{name}.json"));
+        let status = Command::new(&nn_cli)
+            .args(["train", "--recipe", name, "--quiet", "--data"])
+            .arg(data)
+            .arg("-o")
+            .arg(&model)
+            .status()
+            .with_context(|| format!("cannot run nn-cli train --recipe {name}"))?;
+        if !status.success() {
+            bail!("nn-cli train --recipe {name} failed");
+        }
+        let metrics = std::fs::read_to_string(out_dir.join(format!("{name}.metrics.jsonl")))?;
+        let epochs: Vec<Value> = metrics.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+        let test = |e: &Value| e["test"]["accuracy"].as_f64().unwrap_or(0.0);
+        let best = epochs.iter().map(test).fold(0.0, f64::max);
+        let last = epochs.last().map(test).unwrap_or(0.0);
+        let seconds: f64 = epochs.iter().map(|e| e["seconds"].as_f64().unwrap_or(0.0)).sum();
+        let published = match &recipe["published"] {
+            Value::Null => "—".to_string(),
+            p => format!(
+                "{:.2}% ({})",
+                100.0 * p["accuracy"].as_f64().unwrap_or(0.0),
+                p["source"].as_str().unwrap_or("")
+            ),
+        };
+        rows.push(format!(
+            "| {name} | {published} | {:.2}% | {:.2}% | {:.2} | {:.1} |",
+            100.0 * last,
+            100.0 * best,
+            seconds / epochs.len().max(1) as f64,
+            seconds
+        ));
+    }
+    println!(
+        "| recipe | published test accuracy | ours, final | ours, best epoch | seconds per epoch | seconds in all |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
