@@ -42,21 +42,30 @@ pub fn run(recipes: &[String], data: &Path) -> Result<()> {
         let name = recipe["name"].as_str().unwrap_or_default();
         eprintln!("== {name}: {}", recipe["about"].as_str().unwrap_or_default());
         let model = out_dir.join(format!("{name}.json"));
-        let status = Command::new(&nn_cli)
+        let output = Command::new(&nn_cli)
             .args(["train", "--recipe", name, "--quiet", "--data"])
             .arg(data)
             .arg("-o")
             .arg(&model)
-            .status()
+            .stderr(std::process::Stdio::inherit())
+            .output()
             .with_context(|| format!("cannot run nn-cli train --recipe {name}"))?;
-        if !status.success() {
+        if !output.status.success() {
             bail!("nn-cli train --recipe {name} failed");
         }
+        // The final accuracy is the command's last line: a run that stops after a number of
+        // steps ends mid-epoch, after the last metrics record.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last: f64 = stdout
+            .lines()
+            .last()
+            .and_then(|line| line.strip_prefix("test accuracy: "))
+            .and_then(|value| value.trim().parse().ok())
+            .with_context(|| format!("nn-cli train --recipe {name} did not end with `test accuracy: ...`"))?;
         let metrics = std::fs::read_to_string(out_dir.join(format!("{name}.metrics.jsonl")))?;
         let epochs: Vec<Value> = metrics.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
         let test = |e: &Value| e["test"]["accuracy"].as_f64().unwrap_or(0.0);
-        let best = epochs.iter().map(test).fold(0.0, f64::max);
-        let last = epochs.last().map(test).unwrap_or(0.0);
+        let best = epochs.iter().map(test).fold(last, f64::max);
         let seconds: f64 = epochs.iter().map(|e| e["seconds"].as_f64().unwrap_or(0.0)).sum();
         let published = match &recipe["published"] {
             Value::Null => "—".to_string(),
