@@ -12,7 +12,12 @@ use clap::{Parser, Subcommand};
 mod data;
 mod files;
 mod inspect;
+mod convert;
+mod misclassified;
 mod model_commands;
+mod plot;
+mod predict;
+mod search;
 mod recipes;
 mod render;
 mod show;
@@ -48,6 +53,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recognise the digit in each image (PNG, JPEG, BMP), prepared the way MNIST was.
+    #[command(after_help = "Examples:\n  nn-cli predict --model models/default.json my-digit.jpg\n  nn-cli predict --model models/default.json --show --json *.png")]
+    Predict(predict::PredictArgs),
+    /// A grid of the test images the model gets wrong, most confident errors first.
+    #[command(after_help = "Example:\n  nn-cli misclassified --model models/default.json --png errors.png --count 36")]
+    Misclassified(misclassified::MisclassifiedArgs),
+    /// Loss and accuracy per epoch from a metrics log, as a PNG or SVG chart.
+    #[command(after_help = "Example:\n  nn-cli plot models/default.metrics.jsonl -o training.png")]
+    Plot(plot::PlotArgs),
+    /// Convert data between IDX files, a Keras-style mnist.npz and a folder of PNG images.
+    #[command(after_help = "Examples:\n  nn-cli convert data/mnist mnist.npz\n  nn-cli convert mnist.npz mnist-png/")]
+    Convert(convert::ConvertArgs),
+    /// Search hyperparameters, scored on the validation split; writes the best as a recipe file.
+    Search(search::SearchArgs),
     /// Build a model file from NumPy weights (W1..Wn, b1..bn in an .npz).
     #[command(
         after_help = "Example:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json"
@@ -76,6 +95,11 @@ fn main() -> ExitCode {
             print!("{}", recipes::list(json));
             Ok(())
         }
+        Command::Predict(args) => predict::run(&args),
+        Command::Misclassified(args) => misclassified::run(&args),
+        Command::Plot(args) => plot::run(&args),
+        Command::Convert(args) => convert::run(&args),
+        Command::Search(args) => search::run(&args),
         Command::Import(args) => model_commands::import(&args),
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),
