@@ -3,6 +3,7 @@
 //! - `fetch-data`: download (or copy from a mirror) and verify the MNIST files.
 //! - `fixtures`: regenerate `fixtures/` from the real data.
 //! - `ci`: the checks CI runs.
+//! - `bench`: timings, side by side with PyTorch.
 //! - `reproduce`: the published results, trained again.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod ci;
 mod fetch;
 mod fixtures;
@@ -34,6 +36,15 @@ enum Task {
     },
     /// Format check, clippy with warnings denied, every test, and the full-data tests.
     Ci,
+    /// Time training, inference and loading (release build); --compare adds PyTorch's times.
+    Bench {
+        /// Directory holding the four MNIST files (.gz, as the PyTorch reference reads them).
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+        /// Also run ../shared/bench/torch-peer.sh and print the ratios.
+        #[arg(long)]
+        compare: bool,
+    },
     /// Train every recipe on the full data and print published numbers beside ours.
     Reproduce {
         /// Recipes to run [default: all].
@@ -55,6 +66,7 @@ fn main() -> ExitCode {
         Task::FetchData(args) => fetch::run(args),
         Task::Fixtures { from } => fixtures::run(&from),
         Task::Ci => ci::run(),
+        Task::Bench { data, compare } => bench::run(&data, compare),
         Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
     };
     match result {

@@ -9,17 +9,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod convert;
 mod data;
 mod files;
 mod inspect;
-mod convert;
 mod misclassified;
 mod model_commands;
 mod plot;
 mod predict;
-mod search;
 mod recipes;
 mod render;
+mod search;
 mod show;
 mod train;
 
@@ -54,7 +55,9 @@ enum Command {
         json: bool,
     },
     /// Recognise the digit in each image (PNG, JPEG, BMP), prepared the way MNIST was.
-    #[command(after_help = "Examples:\n  nn-cli predict --model models/default.json my-digit.jpg\n  nn-cli predict --model models/default.json --show --json *.png")]
+    #[command(
+        after_help = "Examples:\n  nn-cli predict --model models/default.json my-digit.jpg\n  nn-cli predict --model models/default.json --show --json *.png"
+    )]
     Predict(predict::PredictArgs),
     /// A grid of the test images the model gets wrong, most confident errors first.
     #[command(after_help = "Example:\n  nn-cli misclassified --model models/default.json --png errors.png --count 36")]
@@ -65,6 +68,11 @@ enum Command {
     /// Convert data between IDX files, a Keras-style mnist.npz and a folder of PNG images.
     #[command(after_help = "Examples:\n  nn-cli convert data/mnist mnist.npz\n  nn-cli convert mnist.npz mnist-png/")]
     Convert(convert::ConvertArgs),
+    /// Time one training epoch of the reference recipes, inference and data loading.
+    #[command(
+        after_help = "Example:\n  nn-cli bench --data data/mnist\n\nSee `cargo xtask bench --compare` for the side-by-side run with PyTorch."
+    )]
+    Bench(bench::BenchArgs),
     /// Search hyperparameters, scored on the validation split; writes the best as a recipe file.
     Search(search::SearchArgs),
     /// Build a model file from NumPy weights (W1..Wn, b1..bn in an .npz).
@@ -100,6 +108,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Search(args) => search::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Import(args) => model_commands::import(&args),
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),

@@ -1,9 +1,15 @@
-//! `nn-cli plot`: loss and accuracy per epoch as a chart.
+//! `nn-cli plot`: loss and accuracy per epoch, training and validation (and test when logged),
+//! as one chart with two panels, PNG or SVG by the output's extension.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use nn_train::EpochReport;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::files::write_atomically;
 
 #[derive(Args)]
 pub struct PlotArgs {
@@ -14,6 +20,126 @@ pub struct PlotArgs {
     pub output: PathBuf,
 }
 
-pub fn run(_args: &PlotArgs) -> Result<()> {
-    bail!("placeholder")
+const DARK_GREEN: RGBColor = RGBColor(0, 150, 0);
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 450;
+/// A font shipped with the tool (DejaVu Sans Mono, see assets/DejaVu-LICENSE.txt), so charts
+/// look the same on every machine and need no system font library.
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+
+/// One line of a panel: a name, a colour and a value per epoch.
+struct Series {
+    name: &'static str,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+pub fn run(args: &PlotArgs) -> Result<()> {
+    let reports = read_metrics(&args.metrics)?;
+    let extension = args.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| anyhow::anyhow!("the built-in font cannot be read"))?;
+    let title = args.metrics.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = match extension.as_deref() {
+        Some("png") => {
+            let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+                draw(&root, &reports, &title)?;
+                root.present().map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
+            }
+            let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).context("chart buffer size")?;
+            let mut png = Vec::new();
+            image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            png
+        }
+        Some("svg") => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+                draw(&root, &reports, &title)?;
+                root.present().map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
+            }
+            svg.into_bytes()
+        }
+        _ => bail!("{}: the chart must end in .png or .svg", args.output.display()),
+    };
+    write_atomically(&args.output, &bytes)?;
+    println!("wrote {} ({} epochs)", args.output.display(), reports.len());
+    Ok(())
+}
+
+fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reports = Vec::new();
+    for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let report: EpochReport = serde_json::from_str(line).with_context(|| {
+            format!("{}, line {}: not a metrics record of `nn-cli train`", path.display(), number + 1)
+        })?;
+        reports.push(report);
+    }
+    if reports.is_empty() {
+        bail!("{} holds no epoch to plot", path.display());
+    }
+    Ok(reports)
+}
+
+fn draw<B: DrawingBackend>(root: &DrawingArea<B, Shift>, reports: &[EpochReport], title: &str) -> Result<()> {
+    let fail = |e: DrawingAreaErrorKind<B::ErrorType>| anyhow::anyhow!("cannot draw the chart: {e}");
+    root.fill(&WHITE).map_err(fail)?;
+    let root = root.titled(title, ("sans-serif", 20)).map_err(fail)?;
+    let (left, right) = root.split_horizontally(WIDTH / 2);
+    let epoch = |r: &EpochReport| r.epoch as f64;
+    let series = |name, color, value: &dyn Fn(&EpochReport) -> Option<f64>| Series {
+        name,
+        color,
+        points: reports.iter().filter_map(|r| value(r).map(|v| (epoch(r), v))).collect(),
+    };
+    let losses = [
+        series("training", BLUE, &|r| Some(f64::from(r.train_loss))),
+        series("validation", RED, &|r| r.validation.as_ref().map(|m| f64::from(m.loss))),
+        series("test", DARK_GREEN, &|r| r.test.as_ref().map(|m| f64::from(m.loss))),
+    ];
+    let accuracies = [
+        series("validation", RED, &|r| r.validation.as_ref().map(|m| 100.0 * f64::from(m.accuracy))),
+        series("test", DARK_GREEN, &|r| r.test.as_ref().map(|m| 100.0 * f64::from(m.accuracy))),
+    ];
+    panel(&left, "loss", &losses).map_err(fail)?;
+    panel(&right, "accuracy (%)", &accuracies).map_err(fail)?;
+    Ok(())
+}
+
+fn panel<B: DrawingBackend>(
+    area: &DrawingArea<B, Shift>,
+    y_label: &str,
+    all: &[Series],
+) -> Result<(), DrawingAreaErrorKind<B::ErrorType>> {
+    let drawn: Vec<&Series> = all.iter().filter(|s| !s.points.is_empty()).collect();
+    let values = drawn.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (low, high) = if low.is_finite() { (low, high) } else { (0.0, 1.0) };
+    let margin = ((high - low) * 0.08).max(1e-6);
+    let last_epoch = drawn.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.5..last_epoch + 0.5, (low - margin)..(high + margin))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_label)
+        .x_labels(10)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    for s in drawn {
+        let color = s.color;
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?
+            .label(s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(())
 }
