@@ -10,14 +10,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod caption;
 mod convert;
 mod data;
+mod explain;
 mod files;
 mod inspect;
 mod misclassified;
 mod model_commands;
 mod plot;
 mod predict;
+mod preprocess;
 mod recipes;
 mod render;
 mod search;
@@ -45,7 +48,7 @@ enum Command {
     Show(show::ShowArgs),
     /// Train a network on MNIST: one line per epoch, then the model, a metrics log and a checkpoint.
     #[command(
-        after_help = "Examples:\n  nn-cli train\n  nn-cli train --recipe nielsen\n  nn-cli train --hidden 100 --lr 0.5 --epochs 10 -o models/mine.json\n  nn-cli train --recipe keras --resume\n\nRecipes: default, nielsen (nielsen-30), nielsen-100, keras (keras-512), torch-seed (torch-seed-128).\nExit codes: 0 trained, 1 error (bad input, divergence), 130 interrupted (checkpoint written)."
+        after_help = "Examples:\n  nn-cli train\n  nn-cli train --recipe nielsen\n  nn-cli train --hidden 100 --lr 0.5 --epochs 10 -o models/mine.json\n  nn-cli train --recipe keras --resume\n  nn-cli train --recipe-file best.json\n\nRecipes: default, nielsen (nielsen-30), nielsen-100, keras (keras-512), torch-seed (torch-seed-128).\nExit codes: 0 trained, 1 error (bad input, divergence), 130 interrupted (checkpoint written)."
     )]
     Train(Box<train::TrainArgs>),
     /// List the training recipes and the published numbers they reproduce.

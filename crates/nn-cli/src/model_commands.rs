@@ -1,5 +1,6 @@
 //! `nn-cli import`, `export`, `eval` and `summary`: model files and what they do on the data.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -7,6 +8,7 @@ use clap::{Args, ValueEnum};
 use nn_core::{Activation, Loss, Network};
 
 use crate::data::{SetName, Splits, check_fits, inputs_and_labels};
+use crate::explain::{self, Confusion};
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -71,6 +73,9 @@ pub struct EvalArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     json: bool,
+    /// Also write the confusion matrix as a PNG heat map.
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -105,15 +110,29 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let evaluation = network
         .evaluate(&inputs, &labels, args.batch_size as usize)
         .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
+    let predicted = network
+        .classify_batch(&inputs, args.batch_size as usize)
+        .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
+    let confusion = Confusion::new(network.output_size(), &labels, &predicted);
+    debug_assert_eq!((confusion.correct(), confusion.total()), (evaluation.correct, evaluation.total));
+    let per_class = confusion.per_class();
+    if let Some(png) = &args.png {
+        explain::write_heat_map(&confusion, png)?;
+    }
     if args.json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "model": args.model,
             "set": args.set.label(),
             "loss": evaluation.loss,
             "correct": evaluation.correct,
             "total": evaluation.total,
             "accuracy": evaluation.accuracy(),
+            "per_class": per_class,
+            "confusion": confusion.rows(),
         });
+        if let Some(png) = &args.png {
+            report["png"] = serde_json::json!(png);
+        }
         println!("{report}");
         return Ok(());
     }
@@ -121,8 +140,22 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     println!("data:     {}, {} set ({} images)", args.data.display(), args.set.label(), set.len());
     println!("loss:     {:.4}", evaluation.loss);
     println!("correct:  {} / {}", evaluation.correct, evaluation.total);
+    println!();
+    print!("{}", explain::class_table(&per_class));
+    println!();
+    println!("confusion matrix (rows: true class, columns: predicted; [n]: correct)");
+    print!("{}", explain::matrix_text(&confusion, use_color()));
+    println!();
+    if let Some(png) = &args.png {
+        println!("heat map: {}", png.display());
+    }
     println!("accuracy: {:.4}", evaluation.accuracy());
     Ok(())
+}
+
+/// Bold colour on a terminal, unless NO_COLOR is set.
+fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 pub fn summary(args: &SummaryArgs) -> Result<()> {

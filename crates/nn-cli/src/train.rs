@@ -17,15 +17,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Splits;
 use crate::files::write_atomically;
-use crate::recipes::{self, Recipe};
+use crate::recipes::{self, RecipeSpec};
 
 #[derive(Args)]
 // A later flag overrides an earlier one, so scripts can append to a base command line.
 #[command(args_override_self = true)]
 pub struct TrainArgs {
-    /// A named set-up: default, nielsen, nielsen-100, keras, torch-seed. Flags override it.
-    #[arg(long, default_value = "default")]
-    recipe: String,
+    /// A named set-up: default, nielsen, nielsen-100, keras, torch-seed [default: default]. Flags
+    /// override it.
+    #[arg(long, conflicts_with = "recipe_file")]
+    recipe: Option<String>,
+    /// A recipe file (JSON), such as the one `nn-cli search` writes. Flags override it.
+    #[arg(long, value_name = "FILE")]
+    recipe_file: Option<PathBuf>,
     /// All layer sizes, input to output: 784,100,10.
     #[arg(long, value_delimiter = ',', conflicts_with = "hidden")]
     layers: Option<Vec<usize>>,
@@ -118,7 +122,7 @@ struct Paths {
 }
 
 impl Paths {
-    fn new(args: &TrainArgs, recipe: &Recipe) -> Paths {
+    fn new(args: &TrainArgs, recipe: &RecipeSpec) -> Paths {
         let model = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("models/{}.json", recipe.name)));
         let with = |suffix: &str| {
             let mut name = model.file_stem().unwrap_or_default().to_os_string();
@@ -138,13 +142,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the threads")?;
     }
-    let recipe = recipes::find(&args.recipe)
-        .with_context(|| format!("unknown recipe {:?}: the recipes are {}", args.recipe, recipes::names()))?;
-    let paths = Paths::new(args, recipe);
+    let recipe = recipes::resolve(args.recipe.as_deref(), args.recipe_file.as_deref())?;
+    let paths = Paths::new(args, &recipe);
     let (settings, mut network, resume) = if args.resume {
         resume_run(args, &paths)?
     } else {
-        let settings = settings_from(args, recipe)?;
+        let settings = settings_from(args, &recipe)?;
         let network =
             Network::dense(&settings.layers, settings.hidden_activation, settings.loss, settings.init, settings.seed)?;
         (settings, network, None)
@@ -192,7 +195,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     });
     if !args.quiet {
-        if let Some(recipe) = recipes::find(&settings.recipe) {
+        if !args.resume {
+            match &args.recipe_file {
+                Some(file) => println!("recipe {} (from {}): {}", recipe.name, file.display(), recipe.about),
+                None => println!("recipe {}: {}", recipe.name, recipe.about),
+            }
+        } else if let Some(recipe) = recipes::find(&settings.recipe) {
             println!("recipe {}: {}", recipe.name, recipe.about);
         }
         println!(
@@ -245,11 +253,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
+fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
     let layers = match (&args.layers, &args.hidden) {
         (Some(layers), _) => layers.clone(),
         (None, hidden) => {
-            let hidden = hidden.clone().unwrap_or_else(|| recipe.hidden.to_vec());
+            let hidden = hidden.clone().unwrap_or_else(|| recipe.hidden.clone());
             [vec![784], hidden, vec![10]].concat()
         }
     };
@@ -268,7 +276,7 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
         eval_batch_size: 1000,
     };
     Ok(RunSettings {
-        recipe: recipe.name.to_string(),
+        recipe: recipe.name.clone(),
         layers,
         hidden_activation: args.hidden_activation.unwrap_or(recipe.hidden_activation),
         loss: args.loss.unwrap_or(recipe.loss),
@@ -315,6 +323,8 @@ struct CliObserver {
     max_steps: Option<usize>,
     steps: usize,
     control: Control,
+    /// Sum of this epoch's batch losses, for the live mean on the progress bar.
+    loss_sum: f64,
 }
 
 impl CliObserver {
@@ -327,6 +337,7 @@ impl CliObserver {
             max_steps,
             steps,
             control,
+            loss_sum: 0.0,
         }
     }
 
@@ -348,22 +359,29 @@ impl Observer for CliObserver {
         }
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
-            ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}")
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  {per_sec}, eta {eta}")
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
-        bar.set_message(format!("{epoch}/{epochs}"));
+        bar.set_prefix(format!("{epoch}/{epochs}"));
         self.bar = Some(bar);
     }
 
-    fn on_batch(&mut self, _epoch: usize, batch: usize, _batches: usize, _loss: f32) {
+    fn on_batch(&mut self, _epoch: usize, batch: usize, batches: usize, loss: f32) {
         self.steps += 1;
         if self.reached_max_steps() {
             self.control.request_stop();
         }
+        if batch == 1 {
+            self.loss_sum = 0.0;
+        }
+        self.loss_sum += f64::from(loss);
         if let Some(bar) = &self.bar {
-            if batch % 16 == 0 {
+            // Redrawing costs more than a small batch: update every 16 batches, with the
+            // epoch's running mean loss so far.
+            if batch % 16 == 0 || batch == batches {
                 bar.set_position(batch as u64);
+                bar.set_message(format!("loss {:.4}", self.loss_sum / batch as f64));
             }
         }
     }
