@@ -13,7 +13,7 @@ use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, Schedule, Tra
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Directory holding the four MNIST files.
+    /// Directory holding the four MNIST IDX files (the load timings are of this form).
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
     /// Recipes to time [default: all four].

@@ -1,9 +1,14 @@
 //! `nn-cli convert`: between IDX files, a Keras-style .npz and a folder of PNG images.
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
+
+use crate::data::load_mnist_any;
+use crate::files::human_size;
+use crate::formats::{self, Form};
 
 #[derive(Args)]
 pub struct ConvertArgs {
@@ -11,8 +16,84 @@ pub struct ConvertArgs {
     pub from: PathBuf,
     /// Where to write it; the form follows from --to-format or the path.
     pub to: PathBuf,
+    /// The form to write. Without it: npz for a path ending in .npz, png for a name containing
+    /// "png", otherwise raw IDX files.
+    #[arg(long, short = 't', value_enum)]
+    pub to_format: Option<Form>,
+    /// Replace an existing, non-empty target.
+    #[arg(long)]
+    pub force: bool,
 }
 
-pub fn run(_args: &ConvertArgs) -> Result<()> {
-    bail!("placeholder")
+/// The form a target path asks for when `--to-format` is not given.
+pub fn form_from_path(path: &Path) -> Form {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if formats::has_npz_extension(path) {
+        Form::Npz
+    } else if name.contains("png") {
+        Form::Png
+    } else {
+        Form::Idx
+    }
+}
+
+pub fn run(args: &ConvertArgs) -> Result<()> {
+    let form = args.to_format.unwrap_or_else(|| form_from_path(&args.to));
+    if form.is_folder() && formats::has_npz_extension(&args.to) {
+        bail!("{} ends in .npz but would be written as a {}; choose another name", args.to.display(), form.describe());
+    }
+    check_not_overlapping(&args.from, &args.to)?;
+    // Refuse before the (possibly long) read; `save` checks again just before writing.
+    formats::check_target(&args.to, form, args.force)?;
+    let mnist = load_mnist_any(&args.from)?;
+    formats::save(&mnist, &args.to, form, args.force)?;
+    let (train, test) = (&mnist.train, &mnist.test);
+    println!(
+        "wrote {} ({}): {} training and {} test images of {}x{} pixels, {} classes, {}",
+        args.to.display(),
+        form.describe(),
+        train.len(),
+        test.len(),
+        train.cols(),
+        train.rows(),
+        train.classes(),
+        human_size(disk_size(&args.to))
+    );
+    Ok(())
+}
+
+/// Refuses to write over the source, or over a directory holding it.
+fn check_not_overlapping(from: &Path, to: &Path) -> Result<()> {
+    let (Ok(from_real), Ok(to_real)) = (fs::canonicalize(from), fs::canonicalize(to)) else { return Ok(()) };
+    if from_real == to_real {
+        bail!("{} is both the source and the target; write to another path", to.display());
+    }
+    if from_real.starts_with(&to_real) {
+        bail!("{} holds the source {}; replacing it would delete the data being read", to.display(), from.display());
+    }
+    Ok(())
+}
+
+/// Bytes in a file, or in all the files under a directory.
+fn disk_size(path: &Path) -> u64 {
+    let Ok(meta) = fs::metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    fs::read_dir(path)
+        .map(|entries| entries.filter_map(Result::ok).map(|entry| disk_size(&entry.path())).sum())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_path_chooses_the_form() {
+        assert_eq!(form_from_path(Path::new("out/mnist.npz")), Form::Npz);
+        assert_eq!(form_from_path(Path::new("out/MNIST.NPZ")), Form::Npz);
+        assert_eq!(form_from_path(Path::new("mnist-png/")), Form::Png);
+        assert_eq!(form_from_path(Path::new("data/mnist")), Form::Idx);
+    }
 }

@@ -28,6 +28,14 @@ impl SetName {
     }
 }
 
+/// Loads MNIST-like data from any of its three forms, told apart by the path: a directory of
+/// the four IDX files (raw or `.gz`), a NumPy `.npz` file (`x_train, y_train, x_test, y_test`),
+/// or a PNG folder (`train_x/00001.png ...`, `train_y.json`, `test_x/`, `test_y.json`).
+/// Errors start with "cannot load the data from PATH" and name the file at fault.
+pub fn load_mnist_any(path: &Path) -> Result<Mnist> {
+    crate::formats::load(path).with_context(|| format!("cannot load the data from {}", path.display()))
+}
+
 /// The three sets of a data directory.
 pub struct Splits {
     pub train: Dataset,
@@ -36,9 +44,10 @@ pub struct Splits {
 }
 
 impl Splits {
-    /// Loads `dir` and keeps the last `validation_size` training images apart.
+    /// Loads `dir` (IDX files, an `.npz` or a PNG folder: see [`load_mnist_any`]) and keeps the
+    /// last `validation_size` training images apart.
     pub fn load(dir: &Path, validation_size: usize) -> Result<Splits> {
-        let mnist = Mnist::load(dir).with_context(|| format!("cannot load the data from {}", dir.display()))?;
+        let mnist = load_mnist_any(dir)?;
         if validation_size >= mnist.train.len() {
             bail!(
                 "a validation set of {validation_size} images leaves nothing to train on: the training file holds {}",

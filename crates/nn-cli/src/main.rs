@@ -15,6 +15,7 @@ mod convert;
 mod data;
 mod explain;
 mod files;
+mod formats;
 mod inspect;
 mod misclassified;
 mod model_commands;

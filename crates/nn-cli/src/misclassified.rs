@@ -22,7 +22,7 @@ pub struct MisclassifiedArgs {
     /// How many errors to show, most confident first.
     #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
-    /// Directory holding the four MNIST files.
+    /// The data: a directory of the four IDX files (raw or .gz), a Keras-style .npz, or a PNG folder.
     #[arg(long, default_value = "data/mnist")]
     pub data: PathBuf,
     /// Which set to look for errors in.

@@ -58,7 +58,7 @@ pub struct EvalArgs {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// Directory holding the four MNIST files.
+    /// The data: a directory of the four IDX files (raw or .gz), a Keras-style .npz, or a PNG folder.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
     /// Which set to evaluate on.

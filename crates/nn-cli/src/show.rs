@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use mnist_data::{Dataset, Mnist};
 
@@ -11,7 +11,7 @@ use crate::render::{grid, shade_text};
 
 #[derive(Args)]
 pub struct ShowArgs {
-    /// Directory holding the four MNIST files.
+    /// The data: a directory of the four IDX files (raw or .gz), a Keras-style .npz, or a PNG folder.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
     /// Which set to draw from.
@@ -39,8 +39,7 @@ const PNG_SCALE: usize = 4;
 const PNG_COLUMNS: usize = 10;
 
 pub fn run(args: &ShowArgs) -> Result<()> {
-    let mnist =
-        Mnist::load(&args.data).with_context(|| format!("cannot load the data from {}", args.data.display()))?;
+    let mnist: Mnist = crate::data::load_mnist_any(&args.data)?;
     let (set, name) = match args.set {
         Set::Train => (&mnist.train, "training"),
         Set::Test => (&mnist.test, "test"),

@@ -78,7 +78,7 @@ pub struct TrainArgs {
     /// Do not evaluate the test set after each epoch (it is still evaluated at the end).
     #[arg(long)]
     no_test_each_epoch: bool,
-    /// Directory holding the four MNIST files.
+    /// The data: a directory of the four IDX files (raw or .gz), a Keras-style .npz, or a PNG folder.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
     /// The model file to write [default: models/RECIPE.json].

@@ -1,0 +1,329 @@
+//! Keras' `mnist.npz` layout: `x_train` (n, rows, cols) and `y_train` (n,), `x_test`, `y_test`,
+//! all uint8. On reading, labels (and pixels) of any integer type are accepted when in range.
+
+use std::fs;
+use std::io::{Cursor, Read, Seek, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use mnist_data::Mnist;
+use npyz::{DType, NpyFile, Order, TypeChar};
+use zip::ZipArchive;
+use zip::result::ZipError;
+use zip::write::SimpleFileOptions;
+
+use super::{RawSet, assemble};
+
+/// The array names, in the order Keras writes them.
+pub const ARRAY_NAMES: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
+
+/// Reads an `.npz` file (the caller names it in errors about its content).
+pub fn read(path: &Path) -> Result<Mnist> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    from_bytes(&bytes)
+}
+
+/// Reads the four arrays from the bytes of an `.npz` archive.
+pub fn from_bytes(bytes: &[u8]) -> Result<Mnist> {
+    let mut archive =
+        ZipArchive::new(Cursor::new(bytes)).map_err(|e| anyhow!("not a NumPy .npz archive (a zip file): {e}"))?;
+    let mut found: Vec<String> =
+        archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
+    found.sort();
+    for name in ARRAY_NAMES {
+        if !found.iter().any(|f| f == name) {
+            let has = if found.is_empty() { "none".to_string() } else { found.join(", ") };
+            bail!("the archive has no {name} array (it has: {has}); expected x_train, y_train, x_test, y_test");
+        }
+    }
+    let train = read_set(&mut archive, "train")?;
+    let test = read_set(&mut archive, "test")?;
+    assemble(train, test)
+}
+
+fn read_set<R: Read + Seek>(archive: &mut ZipArchive<R>, set: &str) -> Result<RawSet> {
+    let (x_name, y_name) = (format!("x_{set}"), format!("y_{set}"));
+    let (x_shape, pixels) = read_array(archive, &x_name)?;
+    let (y_shape, labels) = read_array(archive, &y_name)?;
+    let &[count, rows, cols] = x_shape.as_slice() else {
+        bail!("{x_name} has shape {} but images must be 3-D (count, rows, cols)", shape_text(&x_shape));
+    };
+    let &[label_count] = y_shape.as_slice() else {
+        bail!(
+            "{y_name} has shape {} but labels must be 1-D (count,), one class number per image",
+            shape_text(&y_shape)
+        );
+    };
+    if count != label_count {
+        bail!("{x_name} holds {count} images but {y_name} holds {label_count} labels");
+    }
+    Ok(RawSet { pixels, rows, cols, labels, origin: format!("{x_name}, {y_name}") })
+}
+
+/// `(60000, 28, 28)`, as NumPy prints shapes.
+fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// An integer array as bytes in C order, each value checked to be 0..=255.
+fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result<(Vec<usize>, Vec<u8>)> {
+    let file = match archive.by_name(&npyz::npz::file_name_from_array_name(name)) {
+        Ok(file) => file,
+        Err(ZipError::FileNotFound) => bail!("the archive has no {name} array"),
+        Err(error) => bail!("array {name} cannot be read: {error}"),
+    };
+    let stored_bytes = file.size();
+    let npy = NpyFile::new(file).map_err(|e| anyhow!("array {name} cannot be read: bad .npy header: {e}"))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let order = npy.order();
+    let type_str = match npy.dtype() {
+        DType::Plain(type_str) => type_str,
+        other => bail!("array {name} has dtype {}; expected uint8 (or integers 0 to 255)", other.descr()),
+    };
+    let item_bytes = type_str.size_field();
+    let integer = matches!(type_str.type_char(), TypeChar::Int | TypeChar::Uint) && matches!(item_bytes, 1 | 2 | 4 | 8);
+    if !integer {
+        let kind = match type_str.type_char() {
+            TypeChar::Float => "floating-point numbers",
+            _ => "not integers",
+        };
+        let hint =
+            if name.starts_with('x') { "pixels must be uint8 0 to 255" } else { "labels must be integer classes" };
+        bail!("array {name} has dtype {type_str} ({kind}); {hint}");
+    }
+    // Check the header against the stored size before allocating what it promises.
+    let count = shape.iter().try_fold(1_u64, |n, &d| n.checked_mul(d as u64));
+    let count = match count.filter(|n| n.checked_mul(item_bytes).is_some_and(|bytes| bytes <= stored_bytes)) {
+        Some(count) => count,
+        None => bail!(
+            "array {name} cannot be read: its header promises shape {}, more than the {stored_bytes} bytes stored",
+            shape_text(&shape)
+        ),
+    };
+    let bad = |e: std::io::Error| anyhow!("array {name} cannot be read: {e}");
+    let unsigned = type_str.type_char() == TypeChar::Uint;
+    let values: Vec<u8> = match (unsigned, item_bytes) {
+        (true, 1) => {
+            // Bytes as stored, read in one go (npyz reads value by value).
+            let mut data = Vec::with_capacity(count as usize);
+            npy.into_inner().take(count).read_to_end(&mut data).map_err(bad)?;
+            if data.len() as u64 != count {
+                bail!("array {name} cannot be read: it ends after {} of its {count} values", data.len());
+            }
+            data
+        }
+        (true, 2) => narrow(name, npy.into_vec::<u16>().map_err(bad)?)?,
+        (true, 4) => narrow(name, npy.into_vec::<u32>().map_err(bad)?)?,
+        (true, _) => narrow(name, npy.into_vec::<u64>().map_err(bad)?)?,
+        (false, 1) => narrow(name, npy.into_vec::<i8>().map_err(bad)?)?,
+        (false, 2) => narrow(name, npy.into_vec::<i16>().map_err(bad)?)?,
+        (false, 4) => narrow(name, npy.into_vec::<i32>().map_err(bad)?)?,
+        (false, _) => narrow(name, npy.into_vec::<i64>().map_err(bad)?)?,
+    };
+    let values = if order == Order::Fortran && shape.len() > 1 { fortran_to_c(&values, &shape) } else { values };
+    Ok((shape, values))
+}
+
+/// Values of a wider integer type as bytes, refusing any outside 0..=255.
+fn narrow<T: Copy + std::fmt::Display>(name: &str, values: Vec<T>) -> Result<Vec<u8>>
+where
+    u8: TryFrom<T>,
+{
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, &v)| {
+            u8::try_from(v).map_err(|_| anyhow!("array {name} holds {v} at index {index}, outside 0 to 255"))
+        })
+        .collect()
+}
+
+/// Reorders a column-major (Fortran) array into row-major (C) order.
+fn fortran_to_c(values: &[u8], shape: &[usize]) -> Vec<u8> {
+    let mut out = vec![0; values.len()];
+    let mut index = vec![0_usize; shape.len()];
+    for value in &mut out {
+        // `index` runs through C order; its Fortran offset has the first dimension fastest.
+        let mut offset = 0;
+        for (i, &d) in index.iter().zip(shape).rev() {
+            offset = offset * d + i;
+        }
+        *value = values[offset];
+        for (i, &d) in index.iter_mut().zip(shape).rev() {
+            *i += 1;
+            if *i < d {
+                break;
+            }
+            *i = 0;
+        }
+    }
+    out
+}
+
+/// The data as an `.npz` archive in Keras' layout, deflate-compressed like `np.savez_compressed`.
+pub fn to_bytes(mnist: &Mnist) -> Result<Vec<u8>> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (set, name) in [(&mnist.train, "train"), (&mnist.test, "test")] {
+        write_array(
+            &mut zip,
+            &format!("x_{name}"),
+            &[set.len() as u64, set.rows() as u64, set.cols() as u64],
+            set.pixels(),
+            options,
+        )?;
+        write_array(&mut zip, &format!("y_{name}"), &[set.len() as u64], set.labels(), options)?;
+    }
+    let cursor = zip.finish().context("cannot finish the .npz archive")?;
+    Ok(cursor.into_inner())
+}
+
+/// Appends one uint8 C-order `.npy` member to the archive.
+fn write_array<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    name: &str,
+    shape: &[u64],
+    values: &[u8],
+    options: SimpleFileOptions,
+) -> Result<()> {
+    let context = || format!("cannot write array {name}");
+    // Zip64 only when a member needs it (over 4 GiB), so ordinary archives stay plain zip.
+    let options = options.large_file(values.len() as u64 >= u64::from(u32::MAX) - 1024);
+    zip.start_file(npyz::npz::file_name_from_array_name(name), options).with_context(context)?;
+    // One large write: npyz's element-by-element writer is slow through the zip compressor.
+    zip.write_all(&npy_header_u8(shape)).and_then(|()| zip.write_all(values)).with_context(context)
+}
+
+/// The header of a version 1.0 `.npy` file of uint8 in C order, padded to 64 bytes as NumPy
+/// pads it: magic, version, header length, then the header dictionary and a newline.
+fn npy_header_u8(shape: &[u64]) -> Vec<u8> {
+    let shape = match shape {
+        [one] => format!("({one},)"),
+        _ => format!("({})", shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let mut dict = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}");
+    let unpadded = 10 + dict.len() + 1;
+    dict.extend(std::iter::repeat_n(' ', unpadded.next_multiple_of(64) - unpadded));
+    dict.push('\n');
+    let mut header = b"\x93NUMPY\x01\x00".to_vec();
+    header.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    header.extend_from_slice(dict.as_bytes());
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use npyz::{AutoSerialize, WriterBuilder};
+
+    use super::*;
+
+    /// Appends an array of any NumPy type, in C or Fortran order.
+    fn add<T: AutoSerialize + Copy>(
+        zip: &mut zip::ZipWriter<Cursor<Vec<u8>>>,
+        name: &str,
+        shape: &[u64],
+        values: &[T],
+        order: Order,
+    ) {
+        zip.start_file(format!("{name}.npy"), SimpleFileOptions::default()).unwrap();
+        let mut writer = npyz::WriteOptions::<T>::new()
+            .default_dtype()
+            .shape(shape)
+            .order(order)
+            .writer(&mut *zip)
+            .begin_nd()
+            .unwrap();
+        writer.extend(values.iter().copied()).unwrap();
+        writer.finish().unwrap();
+    }
+
+    fn sample() -> Mnist {
+        let train = Dataset::new((0..24).collect(), 2, 3, vec![0, 2, 1, 2], 3).unwrap();
+        let test = Dataset::new((100..112).collect(), 2, 3, vec![1, 0], 3).unwrap();
+        Mnist { train, test }
+    }
+
+    use mnist_data::Dataset;
+
+    #[test]
+    fn writes_and_reads_back_the_same_data() {
+        let mnist = sample();
+        let bytes = to_bytes(&mnist).unwrap();
+        assert_eq!(from_bytes(&bytes).unwrap(), mnist);
+        assert_eq!(to_bytes(&mnist).unwrap(), bytes, "the same data gives the same bytes");
+    }
+
+    #[test]
+    fn accepts_wider_integer_labels_and_fortran_order() {
+        let mnist = sample();
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        // x_train stored column-major: element (i, r, c) at i + 4 * (r + 2 * c).
+        let c_order = mnist.train.pixels();
+        let mut fortran = vec![0_u8; 24];
+        for i in 0..4 {
+            for r in 0..2 {
+                for c in 0..3 {
+                    fortran[i + 4 * (r + 2 * c)] = c_order[i * 6 + r * 3 + c];
+                }
+            }
+        }
+        add(&mut zip, "x_train", &[4, 2, 3], &fortran, Order::Fortran);
+        add(&mut zip, "y_train", &[4], &[0_i64, 2, 1, 2], Order::C);
+        add(&mut zip, "x_test", &[2, 2, 3], mnist.test.pixels(), Order::C);
+        add(&mut zip, "y_test", &[2], &[1_i32, 0], Order::C);
+        let bytes = zip.finish().unwrap().into_inner();
+        assert_eq!(from_bytes(&bytes).unwrap(), mnist);
+    }
+
+    fn archive_with(y_train: impl FnOnce(&mut zip::ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
+        let mnist = sample();
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        add(&mut zip, "x_train", &[4, 2, 3], mnist.train.pixels(), Order::C);
+        y_train(&mut zip);
+        add(&mut zip, "x_test", &[2, 2, 3], mnist.test.pixels(), Order::C);
+        add(&mut zip, "y_test", &[2], mnist.test.labels(), Order::C);
+        zip.finish().unwrap().into_inner()
+    }
+
+    fn error(bytes: &[u8]) -> String {
+        format!("{:#}", from_bytes(bytes).unwrap_err())
+    }
+
+    #[test]
+    fn refuses_floats_out_of_range_values_and_wrong_shapes() {
+        let floats = archive_with(|zip| add(zip, "y_train", &[4], &[0.0_f32, 2.0, 1.0, 2.0], Order::C));
+        assert!(error(&floats).contains("y_train has dtype <f4 (floating-point numbers)"), "{}", error(&floats));
+        let big = archive_with(|zip| add(zip, "y_train", &[4], &[0_i64, 2, 1, 256], Order::C));
+        assert!(error(&big).contains("y_train holds 256 at index 3"), "{}", error(&big));
+        let one_hot = archive_with(|zip| add(zip, "y_train", &[4, 1], &[0_u8, 2, 1, 2], Order::C));
+        assert!(error(&one_hot).contains("y_train has shape (4, 1)"), "{}", error(&one_hot));
+        let missing = archive_with(|_| {});
+        assert!(error(&missing).contains("no y_train array (it has: x_test, x_train, y_test)"), "{}", error(&missing));
+        let too_many_classes = archive_with(|zip| add(zip, "y_train", &[4], &[0_u8, 0, 0, 0], Order::C));
+        assert!(error(&too_many_classes).contains("invalid test set"), "{}", error(&too_many_classes));
+    }
+
+    #[test]
+    fn headers_are_valid_npy_headers() {
+        for shape in [&[3_u64][..], &[2, 3, 4], &[1, 1]] {
+            let values: Vec<u8> = (0..shape.iter().product::<u64>() as u8).collect();
+            let mut npy = npy_header_u8(shape);
+            assert_eq!(npy.len() % 64, 0, "NumPy pads the header to 64 bytes");
+            npy.extend_from_slice(&values);
+            let file = NpyFile::new(&npy[..]).unwrap();
+            assert_eq!(file.shape(), shape);
+            assert_eq!(file.order(), Order::C);
+            assert_eq!(file.dtype().descr(), "'|u1'");
+            assert_eq!(file.into_vec::<u8>().unwrap(), values);
+        }
+    }
+
+    #[test]
+    fn fortran_order_is_brought_back_to_c_order() {
+        // [[0, 1, 2], [3, 4, 5]] stored column by column.
+        assert_eq!(fortran_to_c(&[0, 3, 1, 4, 2, 5], &[2, 3]), vec![0, 1, 2, 3, 4, 5]);
+    }
+}

@@ -1,0 +1,184 @@
+//! A folder of PNG images: `train_x/00001.png, 00002.png, ...` with `train_y.json`, a JSON list
+//! of their labels in the same order, and `test_x/` with `test_y.json`.
+//!
+//! Images are written as 8-bit grey PNGs, pixel for pixel (0 background, 255 ink), numbered
+//! from 1 with at least five digits (more when a set has 100,000 images or more). On reading,
+//! an image that is not 8-bit grey is converted to it: colour by luminance (the `image` crate's
+//! Rec. 709 weights), 16-bit values scaled to 8 bits, and any alpha channel dropped.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use image::{DynamicImage, GrayImage, ImageFormat};
+use mnist_data::{Dataset, Mnist};
+use rayon::prelude::*;
+
+use super::{RawSet, assemble};
+use crate::files::write_atomically;
+
+/// The two sets, by the prefix of their folder and label file.
+const SETS: [&str; 2] = ["train", "test"];
+
+/// Whether `dir` has any of the entries of a PNG folder.
+pub fn looks_like(dir: &Path) -> bool {
+    SETS.iter().any(|set| dir.join(format!("{set}_x")).exists() || dir.join(format!("{set}_y.json")).exists())
+}
+
+/// Reads a PNG folder; every error names the file or folder at fault.
+pub fn read(dir: &Path) -> Result<Mnist> {
+    let train = read_set(dir, "train")?;
+    let test = read_set(dir, "test")?;
+    assemble(train, test)
+}
+
+fn read_set(dir: &Path, set: &str) -> Result<RawSet> {
+    let images_dir = dir.join(format!("{set}_x"));
+    let labels_path = dir.join(format!("{set}_y.json"));
+    let labels = read_labels(&labels_path)?;
+    let files = numbered_pngs(&images_dir)?;
+    if files.len() != labels.len() {
+        bail!(
+            "{} holds {} images but {} has {} labels",
+            images_dir.display(),
+            files.len(),
+            labels_path.display(),
+            labels.len()
+        );
+    }
+    if files.is_empty() {
+        bail!("{} holds no images", images_dir.display());
+    }
+    let images: Vec<Result<GrayImage>> = files.par_iter().map(|path| read_png(path)).collect();
+    let mut pixels = Vec::new();
+    let mut size = None;
+    for (path, image) in files.iter().zip(images) {
+        let image = image?;
+        let (width, height) = image.dimensions();
+        let &mut (first_width, first_height) = size.get_or_insert((width, height));
+        if (width, height) != (first_width, first_height) {
+            bail!(
+                "{} is {width}x{height} pixels but {} is {first_width}x{first_height}; every image must have the same size",
+                path.display(),
+                files[0].display()
+            );
+        }
+        if pixels.is_empty() {
+            pixels.reserve(files.len() * image.as_raw().len());
+        }
+        pixels.extend_from_slice(image.as_raw());
+    }
+    let (cols, rows) = size.expect("at least one image");
+    let origin = format!("{}, {}", images_dir.display(), labels_path.display());
+    Ok(RawSet { pixels, rows: rows as usize, cols: cols as usize, labels, origin })
+}
+
+/// A JSON list of labels 0..=255.
+fn read_labels(path: &Path) -> Result<Vec<u8>> {
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let values: Vec<i64> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a JSON list of integer labels", path.display()))?;
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, &v)| {
+            u8::try_from(v).map_err(|_| anyhow!("{}: label {v} at index {index} is outside 0 to 255", path.display()))
+        })
+        .collect()
+}
+
+/// The PNG files of `dir` in number order, checking they are numbered 1, 2, ... without gaps.
+/// Hidden files (`.DS_Store`) are ignored; anything else is an error.
+fn numbered_pngs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut numbered = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let number = name
+            .strip_suffix(".png")
+            .or_else(|| name.strip_suffix(".PNG"))
+            .filter(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|stem| stem.parse::<usize>().ok());
+        let Some(number) = number else {
+            bail!(
+                "{}: unexpected entry; the folder must hold only numbered images 00001.png, 00002.png, ...",
+                entry.path().display()
+            );
+        };
+        numbered.push((number, entry.path()));
+    }
+    numbered.sort();
+    if let Some(pair) = numbered.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        bail!("{} and {} have the same number", pair[0].1.display(), pair[1].1.display());
+    }
+    for (expected, (number, _)) in (1..).zip(&numbered) {
+        if *number != expected {
+            bail!(
+                "{}: image number {expected} is missing (images are numbered from 1 without gaps: 00001.png, 00002.png, ...)",
+                dir.display()
+            );
+        }
+    }
+    Ok(numbered.into_iter().map(|(_, path)| path).collect())
+}
+
+/// Decodes a PNG as 8-bit grey (converting other kinds by the rule in the module doc).
+fn read_png(path: &Path) -> Result<GrayImage> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let image = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
+        .with_context(|| format!("{} is not a readable PNG image", path.display()))?;
+    Ok(match image {
+        DynamicImage::ImageLuma8(grey) => grey,
+        other => other.to_luma8(),
+    })
+}
+
+/// The name of image `number` (from 1) in a set of `count` images: `00001.png`.
+pub fn file_name(number: usize, count: usize) -> String {
+    let digits = count.to_string().len().max(5);
+    format!("{number:0digits$}.png")
+}
+
+/// Writes both sets into `dir`, which exists and is empty.
+pub fn write(mnist: &Mnist, dir: &Path) -> Result<()> {
+    for (set, name) in [(&mnist.train, "train"), (&mnist.test, "test")] {
+        write_set(set, &dir.join(format!("{name}_x")))?;
+        let mut json = serde_json::to_vec(set.labels()).context("cannot encode the labels")?;
+        json.push(b'\n');
+        write_atomically(&dir.join(format!("{name}_y.json")), &json)?;
+    }
+    Ok(())
+}
+
+fn write_set(set: &Dataset, images_dir: &Path) -> Result<()> {
+    fs::create_dir(images_dir).with_context(|| format!("cannot create {}", images_dir.display()))?;
+    let (width, height) = (set.cols() as u32, set.rows() as u32);
+    (0..set.len()).into_par_iter().try_for_each(|i| {
+        let image = set.get(i).expect("index below len");
+        let path = images_dir.join(file_name(i + 1, set.len()));
+        let grey = GrayImage::from_raw(width, height, image.pixels.to_vec()).expect("pixels fit the image size");
+        let mut png = Vec::new();
+        grey.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .with_context(|| format!("cannot encode {}", path.display()))?;
+        // The whole folder is renamed into place at the end, so plain writes are enough here.
+        fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_have_at_least_five_digits() {
+        assert_eq!(file_name(1, 100), "00001.png");
+        assert_eq!(file_name(60_000, 60_000), "60000.png");
+        assert_eq!(file_name(7, 123_456), "000007.png");
+    }
+}
