@@ -1,4 +1,5 @@
-//! Forward and backward passes of 784-128-10 at batch 128, and model-file speed for 784-512-10.
+//! Forward and backward passes of 784-128-10 at batch 128, 784-30-10 at batch 10 and 784-512-10
+//! at batch 64, and model-file speed for 784-512-10.
 //!
 //! Throughput is reported in "elements" that are floating-point operations, so criterion's
 //! `Melem/s` reads as MFLOP/s (a multiply-add counts as 2).
@@ -9,31 +10,45 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace, load_model, save_model};
 
-const BATCH: usize = 128;
+/// Shapes and batches of the recipes whose epoch times matter: 784-128-10 at 128 (the
+/// throughput reference), Nielsen's 784-30-10 at 10 (per-call overhead dominates) and Chollet's
+/// 784-512-10 at 64 (the shard size the trainer cuts a batch of 128 into).
+const CASES: [(&[usize], Activation, usize); 3] = [
+    (&[784, 128, 10], Activation::Relu, 128),
+    (&[784, 30, 10], Activation::Sigmoid, 10),
+    (&[784, 512, 10], Activation::Relu, 64),
+];
 
 fn inputs(samples: usize, features: usize) -> Vec<f32> {
     (0..samples * features).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect()
 }
 
 fn passes(c: &mut Criterion) {
-    let net = Network::dense(&[784, 128, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
-    let x = inputs(BATCH, 784);
-    let labels: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
-    let products = (784 * 128 + 128 * 10) as u64 * BATCH as u64;
-    let mut group = c.benchmark_group("784-128-10 batch 128");
-    // Forward: one multiply-add per weight and sample.
-    group.throughput(Throughput::Elements(2 * products));
-    group.bench_function("forward (classify_batch)", |b| b.iter(|| net.classify_batch(black_box(&x), BATCH).unwrap()));
-    // Forward + backward: forward, ∂W of both layers, ∂X of the second layer only.
-    group.throughput(Throughput::Elements(2 * products * 2 + 2 * (128 * 10 * BATCH) as u64));
-    let mut workspace = Workspace::new();
-    let mut gradients = Gradients::zeros_like(&net);
-    group.bench_function("forward + backward (loss_and_gradients)", |b| {
-        b.iter(|| {
-            net.loss_and_gradients(black_box(&x), Targets::Classes(&labels), &mut workspace, &mut gradients).unwrap()
-        })
-    });
-    group.finish();
+    for (sizes, hidden, batch) in CASES {
+        let net = Network::dense(sizes, hidden, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
+        let x = inputs(batch, sizes[0]);
+        let labels: Vec<usize> = (0..batch).map(|j| j % 10).collect();
+        // One multiply-add per weight and sample.
+        let products: u64 = sizes.windows(2).map(|p| (p[0] * p[1] * batch) as u64).sum();
+        let first = (sizes[0] * sizes[1] * batch) as u64;
+        let name = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+        let mut group = c.benchmark_group(format!("{name} batch {batch}"));
+        group.throughput(Throughput::Elements(2 * products));
+        group.bench_function("forward (classify_batch)", |b| {
+            b.iter(|| net.classify_batch(black_box(&x), batch).unwrap())
+        });
+        // Forward + backward: forward, ∂W of every layer, ∂X of every layer but the first.
+        group.throughput(Throughput::Elements(2 * (3 * products - first)));
+        let mut workspace = Workspace::new();
+        let mut gradients = Gradients::zeros_like(&net);
+        group.bench_function("forward + backward (loss_and_gradients)", |b| {
+            b.iter(|| {
+                net.loss_and_gradients(black_box(&x), Targets::Classes(&labels), &mut workspace, &mut gradients)
+                    .unwrap()
+            })
+        });
+        group.finish();
+    }
 }
 
 fn model_files(c: &mut Criterion) {

@@ -96,3 +96,17 @@ fn gradients_of_shards_combine_into_the_gradient_of_the_batch() {
         assert!((a - b).abs().max() < 1e-6);
     }
 }
+
+/// Batches wider than any of the product's internal thresholds (256 columns, 512 inner values,
+/// one-row layers) still give each sample the bits of its single prediction.
+#[test]
+fn wide_batches_and_one_unit_layers_match_single_predictions() {
+    for sizes in [vec![784, 1, 37, 2], vec![1100, 64, 10]] {
+        let net = Network::dense(&sizes, Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::HE, 2).unwrap();
+        let inputs = data(333, sizes[0]);
+        let batch = net.predict_batch(&inputs).unwrap();
+        for (j, sample) in inputs.chunks(sizes[0]).enumerate() {
+            assert_eq!(net.predict(sample).unwrap().as_slice(), batch.column(j).as_slice(), "sample {j} of {sizes:?}");
+        }
+    }
+}
