@@ -10,22 +10,14 @@ use anyhow::{Context, Result, bail};
 use crate::project_root;
 
 pub fn run(data: &Path, compare: bool) -> Result<()> {
-    let root = project_root();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "nn-cli"])
-        .current_dir(&root)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("building nn-cli failed");
-    }
+    let nn_cli = crate::release_nn_cli()?;
     eprintln!("== ours: nn-cli bench");
-    let ours = capture(Command::new(root.join("target/release/nn-cli")).arg("bench").arg("--data").arg(data))?;
+    let ours = capture(Command::new(&nn_cli).arg("bench").arg("--data").arg(data))?;
     print!("{ours}");
     if !compare {
         return Ok(());
     }
-    let peer = root.join("../shared/bench/torch-peer.sh");
+    let peer = project_root().join("../shared/bench/torch-peer.sh");
     if !peer.is_file() {
         bail!("{} is missing: --compare needs the PyTorch reference", peer.display());
     }

@@ -60,6 +60,21 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
 }
 
+/// Builds `nn-cli` in release mode (timings and full-data runs need optimised code) and returns
+/// the path of the binary.
+pub fn release_nn_cli() -> anyhow::Result<PathBuf> {
+    let root = project_root();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "nn-cli"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run cargo build: {e}"))?;
+    if !status.success() {
+        anyhow::bail!("building nn-cli failed");
+    }
+    Ok(root.join("target/release/nn-cli"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {

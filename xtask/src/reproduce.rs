@@ -14,15 +14,7 @@ use crate::project_root;
 
 pub fn run(recipes: &[String], data: &Path) -> Result<()> {
     let root = project_root();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "nn-cli"])
-        .current_dir(&root)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("building nn-cli failed");
-    }
-    let nn_cli = root.join("target/release/nn-cli");
+    let nn_cli = crate::release_nn_cli()?;
     let listing = Command::new(&nn_cli).args(["recipes", "--json"]).output().context("cannot run nn-cli recipes")?;
     let all: Vec<Value> =
         String::from_utf8_lossy(&listing.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
