@@ -3,27 +3,13 @@
 
 use std::fs;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use mnist_data::Mnist;
 use nn_core::{Activation, Init, Loss, Network};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn nn_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 test paths")
-}
+mod common;
+use common::{fixtures, nn_cli, path_str, text};
 
 /// Runs `nn-cli convert` and checks it succeeds.
 fn convert(from: &Path, to: &Path, extra: &[&str]) {

@@ -1,19 +1,7 @@
 //! End-to-end tests of `nn-cli inspect` and `nn-cli show` on `fixtures/`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn nn_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{fixtures, nn_cli, text};
 
 #[test]
 fn inspect_images_reports_shape_and_pixels() {

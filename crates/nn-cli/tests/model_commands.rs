@@ -1,25 +1,9 @@
 //! End-to-end tests of `nn-cli import`, `export`, `eval` and `summary`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use nn_core::{Activation, Init, Loss, Network};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn nn_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{fixtures, nn_cli, path_str, text};
 
 #[test]
 fn import_summary_export_round_trip() {

@@ -3,7 +3,6 @@
 //! as PNG, JPEG and BMP), and the command must see them as the model sees the originals.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use image::imageops::{self, FilterType};
@@ -13,24 +12,11 @@ use nn_core::{Activation, Init, Loss, Network};
 use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
 use serde_json::Value;
 
+mod common;
+use common::{fixtures, nn_cli, path_str, text};
+
 /// Test digits turned into photos.
 const PHOTOS: usize = 100;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn nn_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn mnist() -> &'static mnist_data::Mnist {
     static DATA: OnceLock<mnist_data::Mnist> = OnceLock::new();

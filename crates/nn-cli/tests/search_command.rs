@@ -4,14 +4,13 @@
 //! oversized grids are refused clearly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{nn_cli, text};
 
 fn fixture_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mnist-100")
-}
-
-fn nn_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
 }
 
 /// `nn-cli search` on `data` with a SGD/ReLU/softmax base, writing `output`.
@@ -31,10 +30,6 @@ fn search(data: &Path, output: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     nn_cli(&args)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The table's rows (after the header), as cells.

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::text;
+
 fn fixture_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mnist-100")
 }
@@ -36,10 +39,6 @@ fn train(output: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(&args).output().expect("nn-cli runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
