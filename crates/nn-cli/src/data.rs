@@ -58,13 +58,28 @@ impl Splits {
         Ok(Splits { train, validation, test: mnist.test })
     }
 
-    pub fn get(&self, name: SetName) -> &Dataset {
+    /// The set called `name`, the others dropped.
+    pub fn into_set(self, name: SetName) -> Dataset {
         match name {
-            SetName::Train => &self.train,
-            SetName::Validation => &self.validation,
-            SetName::Test => &self.test,
+            SetName::Train => self.train,
+            SetName::Validation => self.validation,
+            SetName::Test => self.test,
         }
     }
+}
+
+/// The set `name` of `data`, checked to fit `network`. The test set needs no validation split,
+/// so a small data directory can still be used for it.
+pub fn set_for_model(
+    network: &nn_core::Network,
+    data: &Path,
+    name: SetName,
+    validation_size: usize,
+) -> Result<Dataset> {
+    let validation_size = if name == SetName::Test { 0 } else { validation_size };
+    let set = Splits::load(data, validation_size)?.into_set(name);
+    check_fits(network, &set)?;
+    Ok(set)
 }
 
 /// A set as network inputs (pixels / 255, one image after the other) and class labels.

@@ -7,7 +7,7 @@ use clap::Args;
 use nn_core::Network;
 
 use crate::caption;
-use crate::data::{SetName, Splits, check_fits, inputs_and_labels};
+use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::files::write_png;
 use crate::render::grid;
 
@@ -57,12 +57,8 @@ const GAP: usize = 4;
 
 pub fn run(args: &MisclassifiedArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
-    // The test set needs no split, so a small data directory can still be used.
-    let validation_size = if args.set == SetName::Test { 0 } else { args.validation_size };
-    let splits = Splits::load(&args.data, validation_size)?;
-    let set = splits.get(args.set);
-    check_fits(&network, set)?;
-    let (inputs, labels) = inputs_and_labels(set);
+    let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
+    let (inputs, labels) = inputs_and_labels(&set);
     let outputs = predictions(&network, &inputs, args.batch_size as usize)
         .with_context(|| format!("cannot run {} on the {} set", args.model.display(), args.set.label()))?;
     let mistakes = most_confident_first(&labels, &outputs);

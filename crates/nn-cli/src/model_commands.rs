@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use nn_core::{Activation, Loss, Network};
 
-use crate::data::{SetName, Splits, check_fits, inputs_and_labels};
+use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
 
 #[derive(Args)]
@@ -101,12 +101,8 @@ pub fn export(args: &ExportArgs) -> Result<()> {
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
-    // The test set needs no split, so a small data directory can still be evaluated on it.
-    let validation_size = if args.set == SetName::Test { 0 } else { args.validation_size };
-    let splits = Splits::load(&args.data, validation_size)?;
-    let set = splits.get(args.set);
-    check_fits(&network, set)?;
-    let (inputs, labels) = inputs_and_labels(set);
+    let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
+    let (inputs, labels) = inputs_and_labels(&set);
     let evaluation = network
         .evaluate(&inputs, &labels, args.batch_size as usize)
         .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
