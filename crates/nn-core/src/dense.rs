@@ -5,6 +5,7 @@ use std::any::Any;
 use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
 use rand::Rng;
 
+use crate::affine::affine;
 use crate::{Activation, Init, Layer, NnError};
 
 /// A fully connected layer: `a = f(W x + b)` for each sample `x`.
@@ -104,15 +105,11 @@ impl Layer for Dense {
         if self.activation.is_trainable() { Ok(()) } else { Err(NnError::StepNotTrainable { layer: index }) }
     }
 
-    /// `Z = W X` through gemm, then `+ b` on each column and `f` on each value.
+    /// `Z = W X + b` by the [`affine`] kernel (no packing, the same bits for any batch), then
+    /// `f` on each value.
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32]) {
-        let (outputs, inputs) = self.weights.shape();
-        let x = DMatrixView::from_slice(input, inputs, batch);
-        let mut z = DMatrixViewMut::from_slice(output, outputs, batch);
-        z.gemm(1.0, &self.weights, &x, 0.0);
-        let bias = self.bias.as_slice();
-        for column in output.chunks_exact_mut(outputs) {
-            column.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
+        affine(self.weights.as_slice(), self.bias.as_slice(), input, batch, output);
+        for column in output.chunks_exact_mut(self.weights.nrows()) {
             self.activation.apply(column);
         }
     }

@@ -40,7 +40,12 @@ pub trait Layer: fmt::Debug + Send + Sync {
     fn check_trainable(&self, index: usize) -> Result<(), NnError>;
 
     /// Computes the outputs of `batch` samples: `input` has `input_size × batch` values,
-    /// `output` exactly `output_size × batch`, fully overwritten.
+    /// `output` exactly `output_size × batch`, fully overwritten. Each sample's outputs must not
+    /// depend on the other samples of the batch, bit for bit: [`Network::predict`] and
+    /// [`Network::predict_batch`] promise the same results.
+    ///
+    /// [`Network::predict`]: crate::Network::predict
+    /// [`Network::predict_batch`]: crate::Network::predict_batch
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32]);
 
     /// Backpropagates through the layer.

@@ -39,9 +39,10 @@
 //!   batch is a sub-slice;
 //! - each sample's values are contiguous, so the per-sample work (bias, activation, softmax,
 //!   argmax, the loss) runs over contiguous memory, and one image is simply a batch of one;
-//! - the layer product `Z = W X` (`W` is `outputs × inputs`) and the backward products
-//!   `∂W = δ Xᵀ`, `∂X = Wᵀ δ` all go to nalgebra's `gemm`, i.e. to the cache-blocked
-//!   `matrixmultiply` kernels; the transposes are zero-copy views with swapped strides.
+//! - the layer product `Z = W X + b` (`W` is `outputs × inputs`) runs in a register-tiled
+//!   kernel of our own that reads `W` in place (`affine.rs`, AVX-512 or AVX2 chosen at run
+//!   time); the backward products `∂W = δ Xᵀ`, `∂X = Wᵀ δ` go to nalgebra's `gemm`, i.e. to the
+//!   cache-blocked `matrixmultiply` kernels, the transposes being zero-copy views.
 //!
 //! The weights of a [`Dense`] layer are `outputs × inputs`, Nielsen's `W` in `σ(W a + b)`. In
 //! memory this is exactly NumPy's C-ordered `inputs × outputs` kernel of `x @ W + b` (Saitō's
@@ -51,13 +52,14 @@
 //!
 //! Networks compute in `f32`. Softmax, log-softmax and sigmoid are evaluated so that they never
 //! overflow; the cross-entropy is computed from log-softmax, so it stays finite when a
-//! probability underflows. Inference pads small batches so that one image and a batch give
-//! the same bits.
+//! probability underflows. Each sample's outputs are computed by the same operations in the
+//! same order whatever batch it is in, so one image and a batch give the same bits.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod activation;
+mod affine;
 mod atomic_write;
 mod dense;
 mod error;

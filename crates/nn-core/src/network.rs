@@ -7,12 +7,6 @@ use rand_chacha::ChaCha8Rng;
 use crate::softmax::argmax;
 use crate::{Activation, Dense, Gradients, Init, Layer, Loss, NnError, Targets};
 
-/// Inference pads batches to at least this many samples. nalgebra hands a product to the
-/// blocked `matrixmultiply` kernel only when every dimension exceeds 5, and otherwise uses a
-/// plain loop that rounds differently; padding keeps one code path for one image and for a
-/// hundred, so single and batched predictions agree bit for bit.
-const MIN_INFERENCE_COLUMNS: usize = 8;
-
 /// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
 /// output function of its [`Loss`].
 ///
@@ -82,7 +76,6 @@ impl Workspace {
 /// Ping-pong buffers of the inference path.
 #[derive(Default)]
 struct InferenceBuffers {
-    padded: Vec<f32>,
     front: Vec<f32>,
     back: Vec<f32>,
 }
@@ -205,21 +198,14 @@ impl Network {
         Ok(inputs.len() / features)
     }
 
-    /// The logits of `batch` samples, in `buffers.front`; padded to the minimum width.
+    /// The logits of `batch` samples, in `buffers.front`. Every layer computes each sample on
+    /// its own (see `affine.rs`), so a sample's logits do not depend on the batch around it.
     fn forward_logits<'b>(&self, inputs: &[f32], batch: usize, buffers: &'b mut InferenceBuffers) -> &'b [f32] {
-        let columns = batch.max(MIN_INFERENCE_COLUMNS);
-        let mut input: &[f32] = inputs;
-        if columns > batch {
-            let padded = sized(&mut buffers.padded, self.input_size() * columns);
-            padded[..inputs.len()].copy_from_slice(inputs);
-            padded[inputs.len()..].fill(0.0);
-            input = padded;
-        }
         for (index, layer) in self.layers.iter().enumerate() {
-            let output = sized(&mut buffers.back, layer.output_size() * columns);
+            let output = sized(&mut buffers.back, layer.output_size() * batch);
             layer.forward(
-                if index == 0 { input } else { &buffers.front[..layer.input_size() * columns] },
-                columns,
+                if index == 0 { inputs } else { &buffers.front[..layer.input_size() * batch] },
+                batch,
                 output,
             );
             std::mem::swap(&mut buffers.front, &mut buffers.back);

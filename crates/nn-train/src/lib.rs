@@ -67,7 +67,7 @@ pub use error::TrainError;
 pub use evaluate::{Metrics, evaluate};
 pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
 pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
-pub use parallel::{BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, shard_count};
+pub use parallel::{BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, PARALLEL_CHUNK, shard_count};
 pub use samples::{DataError, FloatSamples, PixelSamples, Samples};
 pub use schedule::{ParseScheduleError, Schedule};
 pub use state::{BestWeights, TrainState};

@@ -4,8 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use nn_core::{Dense, Gradients, Network};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::PARALLEL_CHUNK;
 
 /// Which optimizer to use, with its hyperparameters.
 ///
@@ -321,17 +324,21 @@ impl Optimizer {
             let wd = if decayed[k] { self.weight_decay } else { 0.0 };
             let p = parameter.as_mut_slice();
             let g = gradient.as_slice();
+            let lr = learning_rate;
             match self.config {
-                OptimizerConfig::Sgd => sgd(p, g, wd, learning_rate),
+                OptimizerConfig::Sgd => in_chunks(p, g, |p, g| sgd(p, g, wd, lr)),
                 OptimizerConfig::Momentum { momentum, nesterov } => {
-                    momentum_step(p, g, &mut self.state.first[k], wd, learning_rate, momentum, nesterov)
+                    let velocity = &mut self.state.first[k];
+                    in_chunks_with(p, g, velocity, |p, g, b| momentum_step(p, g, b, wd, lr, momentum, nesterov))
                 }
                 OptimizerConfig::RmsProp { rho, epsilon } => {
-                    rmsprop(p, g, &mut self.state.second[k], wd, learning_rate, rho, epsilon)
+                    let mean_square = &mut self.state.second[k];
+                    in_chunks_with(p, g, mean_square, |p, g, s| rmsprop(p, g, s, wd, lr, rho, epsilon))
                 }
                 OptimizerConfig::Adam { beta1, beta2, epsilon } => {
                     let (m, v) = (&mut self.state.first[k], &mut self.state.second[k]);
-                    adam(p, g, m, v, wd, learning_rate, (beta1, beta2, epsilon), t)
+                    let betas = (beta1, beta2, epsilon);
+                    in_chunks_with_two(p, g, m, v, |p, g, m, v| adam(p, g, m, v, wd, lr, betas, t))
                 }
             }
         }
@@ -349,6 +356,44 @@ fn decayed_tensors(network: &Network) -> Vec<bool> {
             (0..layer.parameters().len()).map(move |index| dense && index == 0)
         })
         .collect()
+}
+
+/// Runs an element-wise update over `p` and `g` in [`PARALLEL_CHUNK`]s on the rayon pool (on the
+/// calling thread for a tensor of one chunk). Element-wise, so the result never depends on it.
+fn in_chunks(p: &mut [f32], g: &[f32], update: impl Fn(&mut [f32], &[f32]) + Sync) {
+    if p.len() <= PARALLEL_CHUNK {
+        return update(p, g);
+    }
+    p.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).for_each(|(p, g)| update(p, g));
+}
+
+/// [`in_chunks`] with one state buffer.
+fn in_chunks_with(p: &mut [f32], g: &[f32], a: &mut [f32], update: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync) {
+    if p.len() <= PARALLEL_CHUNK {
+        return update(p, g, a);
+    }
+    p.par_chunks_mut(PARALLEL_CHUNK)
+        .zip(g.par_chunks(PARALLEL_CHUNK))
+        .zip(a.par_chunks_mut(PARALLEL_CHUNK))
+        .for_each(|((p, g), a)| update(p, g, a));
+}
+
+/// [`in_chunks`] with two state buffers.
+fn in_chunks_with_two(
+    p: &mut [f32],
+    g: &[f32],
+    a: &mut [f32],
+    b: &mut [f32],
+    update: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+) {
+    if p.len() <= PARALLEL_CHUNK {
+        return update(p, g, a, b);
+    }
+    p.par_chunks_mut(PARALLEL_CHUNK)
+        .zip(g.par_chunks(PARALLEL_CHUNK))
+        .zip(a.par_chunks_mut(PARALLEL_CHUNK))
+        .zip(b.par_chunks_mut(PARALLEL_CHUNK))
+        .for_each(|(((p, g), a), b)| update(p, g, a, b));
 }
 
 /// `p −= lr·(g + wd·p)`.

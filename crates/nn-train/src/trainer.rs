@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use nn_core::{Gradients, Network};
+use nn_core::Network;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -119,16 +119,7 @@ pub fn train(
     }
     let optimizer = Optimizer::with_state(config.optimizer, config.weight_decay, std::mem::take(&mut state.optimizer))?;
     optimizer.check_fits(network)?;
-    let mut run = Run {
-        config,
-        data,
-        batches,
-        gradients: BatchGradients::new(network),
-        optimizer,
-        order: Vec::new(),
-        inputs: Vec::with_capacity(config.batch_size * inputs),
-        labels: Vec::with_capacity(config.batch_size),
-    };
+    let mut run = Run { config, data, batches, gradients: BatchGradients::new(network), optimizer, order: Vec::new() };
 
     let mut interrupted = false;
     while state.epochs_completed < config.epochs && !state.patience_exhausted() {
@@ -153,8 +144,6 @@ struct Run<'r, 'd> {
     gradients: BatchGradients,
     optimizer: Optimizer,
     order: Vec<usize>,
-    inputs: Vec<f32>,
-    labels: Vec<usize>,
 }
 
 impl Run<'_, '_> {
@@ -180,9 +169,9 @@ impl Run<'_, '_> {
             }
             let batch = state.next_batch;
             let end = ((batch + 1) * config.batch_size).min(self.order.len());
-            gather(self.data.train, &self.order[batch * config.batch_size..end], &mut self.inputs, &mut self.labels);
-            let loss = self.gradients.compute(network, &self.inputs, &self.labels)?;
-            if !loss.is_finite() || !all_finite(self.gradients.gradients()) {
+            let indices = &self.order[batch * config.batch_size..end];
+            let loss = self.gradients.compute_samples(network, self.data.train, indices)?;
+            if !loss.is_finite() || !self.gradients.all_finite() {
                 return Err(TrainError::Diverged { epoch: epoch + 1, batch: batch + 1, batches: self.batches, loss });
             }
             self.optimizer.step(network, self.gradients.gradients(), learning_rate)?;
@@ -226,17 +215,6 @@ impl Run<'_, '_> {
     }
 }
 
-/// Copies the samples `indices` of `set` into the batch buffers.
-fn gather(set: &dyn Samples, indices: &[usize], inputs: &mut Vec<f32>, labels: &mut Vec<usize>) {
-    let size = set.input_size();
-    inputs.resize(indices.len() * size, 0.0);
-    labels.clear();
-    for (&index, out) in indices.iter().zip(inputs.chunks_exact_mut(size)) {
-        set.write_input(index, out);
-        labels.push(set.label(index));
-    }
-}
-
 /// The order of the training samples in epoch `epoch` (from 0): a Fisher–Yates shuffle driven by
 /// ChaCha8 seeded with `seed` on stream `epoch`, so that any epoch's order can be recomputed
 /// without replaying the earlier ones.
@@ -250,15 +228,6 @@ pub fn epoch_order(order: &mut Vec<usize>, samples: usize, seed: u64, epoch: usi
         let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
         order.swap(i, j);
     }
-}
-
-/// Whether every gradient value is finite; branch-free so that it vectorises.
-fn all_finite(gradients: &Gradients) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    gradients
-        .tensors()
-        .iter()
-        .all(|t| t.as_slice().iter().fold(0_u32, |any, g| any | u32::from(g.to_bits() & EXPONENT == EXPONENT)) == 0)
 }
 
 #[cfg(test)]
