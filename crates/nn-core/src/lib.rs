@@ -70,10 +70,11 @@ mod loss;
 mod model_file;
 mod network;
 mod npz;
+mod sigmoid;
 pub mod softmax;
 mod summary;
 
-pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError, sigmoid};
+pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use dense::Dense;
 pub use error::NnError;
 pub use gradients::Gradients;
@@ -85,4 +86,5 @@ pub use model_file::{
 };
 pub use network::{Evaluation, Network, Workspace};
 pub use npz::{NpzError, export_npz, import_npz, network_from_npz_bytes, network_to_npz_bytes};
+pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::NnError;
-use crate::activation::sigmoid;
+use crate::sigmoid::{sigmoid, sigmoid_in_place};
 use crate::softmax::{argmax, log_sum_exp, softmax_in_place};
 
 /// The last step of a network and the loss minimised through it, chosen together.
@@ -89,7 +89,7 @@ impl Loss {
     pub fn apply_output(self, logits: &mut [f32], outputs: usize) {
         match self {
             Loss::SoftmaxCrossEntropy => logits.chunks_exact_mut(outputs).for_each(softmax_in_place),
-            Loss::SigmoidQuadratic => logits.iter_mut().for_each(|z| *z = sigmoid(*z)),
+            Loss::SigmoidQuadratic => sigmoid_in_place(logits),
         }
     }
 

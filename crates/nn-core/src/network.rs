@@ -3,6 +3,7 @@
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::softmax::argmax;
 use crate::{Activation, Dense, Gradients, Init, Layer, Loss, NnError, Targets};
@@ -237,27 +238,33 @@ impl Network {
         Ok(argmax(&self.predict(input)?))
     }
 
-    /// The most probable class of every sample, computed `batch_size` samples at a time.
+    /// The most probable class of every sample, computed `batch_size` samples at a time (the
+    /// batches in parallel, see [`evaluate`](Network::evaluate)).
     pub fn classify_batch(&self, inputs: &[f32], batch_size: usize) -> Result<Vec<usize>, NnError> {
-        let mut classes = Vec::with_capacity(self.batch_len(inputs)?);
-        self.for_each_batch(inputs, batch_size, |outputs, _| {
-            classes.extend(outputs.chunks_exact(self.output_size()).map(argmax));
+        let classes = self.output_size();
+        let per_batch = self.map_batches(inputs, batch_size, |logits, _| {
+            logits.chunks_exact(classes).map(argmax).collect::<Vec<_>>()
         })?;
-        Ok(classes)
+        Ok(per_batch.concat())
     }
 
     /// Mean loss and accuracy over a data set, `batch_size` samples at a time (Saitō uses 100).
+    ///
+    /// Batches are computed in parallel on rayon's thread pool; each batch's results do not
+    /// depend on the thread that computed it, and they are added up in order, so the result is
+    /// the same with any number of threads.
     pub fn evaluate(&self, inputs: &[f32], labels: &[usize], batch_size: usize) -> Result<Evaluation, NnError> {
         let total = self.batch_len(inputs)?;
         Targets::Classes(labels).validate(self.output_size(), total)?;
-        let (mut loss_sum, mut correct) = (0.0_f64, 0);
-        self.for_each_batch(inputs, batch_size, |logits, first| {
-            let labels = &labels[first..first + logits.len() / self.output_size()];
-            let mean = self.loss.loss_and_delta(logits, self.output_size(), Targets::Classes(labels), None);
-            loss_sum += f64::from(mean) * labels.len() as f64;
-            let predicted = logits.chunks_exact(self.output_size()).map(argmax);
-            correct += predicted.zip(labels).filter(|(p, l)| p == *l).count();
+        let classes = self.output_size();
+        let per_batch = self.map_batches(inputs, batch_size, |logits, first| {
+            let labels = &labels[first..first + logits.len() / classes];
+            let mean = self.loss.loss_and_delta(logits, classes, Targets::Classes(labels), None);
+            let predicted = logits.chunks_exact(classes).map(argmax);
+            (f64::from(mean) * labels.len() as f64, predicted.zip(labels).filter(|(p, l)| p == *l).count())
         })?;
+        let loss_sum: f64 = per_batch.iter().map(|(loss, _)| loss).sum();
+        let correct = per_batch.iter().map(|(_, correct)| correct).sum();
         Ok(Evaluation { loss: (loss_sum / total as f64) as f32, correct, total })
     }
 
@@ -266,25 +273,27 @@ impl Network {
         Ok(self.evaluate(inputs, labels, batch_size)?.accuracy())
     }
 
-    /// Calls `visit(probabilities, index of the first sample)` on successive batches. The
-    /// argument holds the *logits*: argmax and losses are taken on them, which is both cheaper
-    /// and exact (the output functions are increasing).
-    fn for_each_batch(
+    /// `visit(logits, index of the first sample)` for each batch of `batch_size` samples, in
+    /// parallel, results in batch order. It gets the *logits*: argmax and losses are taken on
+    /// them, which is both cheaper and exact (the output functions are increasing).
+    fn map_batches<T: Send>(
         &self,
         inputs: &[f32],
         batch_size: usize,
-        mut visit: impl FnMut(&[f32], usize),
-    ) -> Result<(), NnError> {
+        visit: impl Fn(&[f32], usize) -> T + Sync,
+    ) -> Result<Vec<T>, NnError> {
         if batch_size == 0 {
             return Err(NnError::EmptyBatch);
         }
         self.batch_len(inputs)?;
-        let mut buffers = InferenceBuffers::default();
-        for (index, chunk) in inputs.chunks(batch_size * self.input_size()).enumerate() {
-            let batch = chunk.len() / self.input_size();
-            visit(self.forward_logits(chunk, batch, &mut buffers), index * batch_size);
-        }
-        Ok(())
+        let size = self.input_size();
+        let batches = inputs.par_chunks(batch_size * size).enumerate();
+        // Rayon hands each thread runs of consecutive batches, so the buffers are reused.
+        Ok(batches
+            .map_init(InferenceBuffers::default, |buffers, (index, chunk)| {
+                visit(self.forward_logits(chunk, chunk.len() / size, buffers), index * batch_size)
+            })
+            .collect())
     }
 
     /// Forward and backward pass over one batch: returns the mean loss and writes

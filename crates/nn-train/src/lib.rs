@@ -59,6 +59,7 @@ mod samples;
 mod schedule;
 mod state;
 mod trainer;
+mod vectorized;
 
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointError, save_checkpoint};
 pub use config::{ConfigError, TrainConfig};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::PARALLEL_CHUNK;
+use crate::vectorized::vectorized;
 
 /// Which optimizer to use, with its hyperparameters.
 ///
@@ -62,11 +63,13 @@ impl OptimizerConfig {
     }
 
     /// RMSprop with Keras's defaults, `ρ = 0.9`, `ε = 1e-7`.
+    #[inline(always)]
     pub fn rmsprop() -> Self {
         OptimizerConfig::RmsProp { rho: 0.9, epsilon: 1e-7 }
     }
 
     /// Adam with the paper's defaults, `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`.
+    #[inline(always)]
     pub fn adam() -> Self {
         OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
     }
@@ -326,19 +329,43 @@ impl Optimizer {
             let g = gradient.as_slice();
             let lr = learning_rate;
             match self.config {
-                OptimizerConfig::Sgd => in_chunks(p, g, |p, g| sgd(p, g, wd, lr)),
+                OptimizerConfig::Sgd => in_chunks(
+                    p,
+                    g,
+                    #[inline(always)]
+                    |p, g| sgd(p, g, wd, lr),
+                ),
                 OptimizerConfig::Momentum { momentum, nesterov } => {
                     let velocity = &mut self.state.first[k];
-                    in_chunks_with(p, g, velocity, |p, g, b| momentum_step(p, g, b, wd, lr, momentum, nesterov))
+                    in_chunks_with(
+                        p,
+                        g,
+                        velocity,
+                        #[inline(always)]
+                        |p, g, b| momentum_step(p, g, b, wd, lr, momentum, nesterov),
+                    )
                 }
                 OptimizerConfig::RmsProp { rho, epsilon } => {
                     let mean_square = &mut self.state.second[k];
-                    in_chunks_with(p, g, mean_square, |p, g, s| rmsprop(p, g, s, wd, lr, rho, epsilon))
+                    in_chunks_with(
+                        p,
+                        g,
+                        mean_square,
+                        #[inline(always)]
+                        |p, g, s| rmsprop(p, g, s, wd, lr, rho, epsilon),
+                    )
                 }
                 OptimizerConfig::Adam { beta1, beta2, epsilon } => {
                     let (m, v) = (&mut self.state.first[k], &mut self.state.second[k]);
                     let betas = (beta1, beta2, epsilon);
-                    in_chunks_with_two(p, g, m, v, |p, g, m, v| adam(p, g, m, v, wd, lr, betas, t))
+                    in_chunks_with_two(
+                        p,
+                        g,
+                        m,
+                        v,
+                        #[inline(always)]
+                        |p, g, m, v| adam(p, g, m, v, wd, lr, betas, t),
+                    )
                 }
             }
         }
@@ -362,20 +389,35 @@ fn decayed_tensors(network: &Network) -> Vec<bool> {
 /// calling thread for a tensor of one chunk). Element-wise, so the result never depends on it.
 fn in_chunks(p: &mut [f32], g: &[f32], update: impl Fn(&mut [f32], &[f32]) + Sync) {
     if p.len() <= PARALLEL_CHUNK {
-        return update(p, g);
+        return vectorized(
+            #[inline(always)]
+            || update(p, g),
+        );
     }
-    p.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).for_each(|(p, g)| update(p, g));
+    p.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).for_each(|(p, g)| {
+        vectorized(
+            #[inline(always)]
+            || update(p, g),
+        )
+    });
 }
 
 /// [`in_chunks`] with one state buffer.
 fn in_chunks_with(p: &mut [f32], g: &[f32], a: &mut [f32], update: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync) {
     if p.len() <= PARALLEL_CHUNK {
-        return update(p, g, a);
+        return vectorized(
+            #[inline(always)]
+            || update(p, g, a),
+        );
     }
-    p.par_chunks_mut(PARALLEL_CHUNK)
-        .zip(g.par_chunks(PARALLEL_CHUNK))
-        .zip(a.par_chunks_mut(PARALLEL_CHUNK))
-        .for_each(|((p, g), a)| update(p, g, a));
+    p.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).zip(a.par_chunks_mut(PARALLEL_CHUNK)).for_each(
+        |((p, g), a)| {
+            vectorized(
+                #[inline(always)]
+                || update(p, g, a),
+            )
+        },
+    );
 }
 
 /// [`in_chunks`] with two state buffers.
@@ -387,16 +429,25 @@ fn in_chunks_with_two(
     update: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
 ) {
     if p.len() <= PARALLEL_CHUNK {
-        return update(p, g, a, b);
+        return vectorized(
+            #[inline(always)]
+            || update(p, g, a, b),
+        );
     }
     p.par_chunks_mut(PARALLEL_CHUNK)
         .zip(g.par_chunks(PARALLEL_CHUNK))
         .zip(a.par_chunks_mut(PARALLEL_CHUNK))
         .zip(b.par_chunks_mut(PARALLEL_CHUNK))
-        .for_each(|(((p, g), a), b)| update(p, g, a, b));
+        .for_each(|(((p, g), a), b)| {
+            vectorized(
+                #[inline(always)]
+                || update(p, g, a, b),
+            )
+        });
 }
 
 /// `p −= lr·(g + wd·p)`.
+#[inline(always)]
 fn sgd(p: &mut [f32], g: &[f32], wd: f32, lr: f32) {
     for (p, &g) in p.iter_mut().zip(g) {
         *p -= lr * (g + wd * *p);
@@ -404,6 +455,7 @@ fn sgd(p: &mut [f32], g: &[f32], wd: f32, lr: f32) {
 }
 
 /// `buf = μ·buf + g`, `g' = nesterov ? g + μ·buf : buf`, `p −= lr·g'` with `g = ∂C/∂p + wd·p`.
+#[inline(always)]
 fn momentum_step(p: &mut [f32], g: &[f32], buf: &mut [f32], wd: f32, lr: f32, mu: f32, nesterov: bool) {
     for ((p, &g), b) in p.iter_mut().zip(g).zip(buf) {
         let g = g + wd * *p;

@@ -6,6 +6,7 @@ use nn_core::{Gradients, Network, NnError, Targets, Workspace};
 use rayon::prelude::*;
 
 use crate::Samples;
+use crate::vectorized::vectorized;
 
 /// Smallest shard, in samples: a batch is cut into `⌊batch / MIN_SHARD_SAMPLES⌋` shards (at least
 /// one, at most [`MAX_SHARDS`]), so a batch below twice this size runs as one shard on the
@@ -182,11 +183,19 @@ impl BatchGradients {
             let parts: Vec<&[f32]> = shards.iter().map(|s| s.gradients.tensors()[k].as_slice()).collect();
             let sum = sum.as_mut_slice();
             finite &= if sum.len() <= PARALLEL_CHUNK {
-                weighted_sum(sum, &parts, &weights, 0)
+                vectorized(
+                    #[inline(always)]
+                    || weighted_sum(sum, &parts, &weights, 0),
+                )
             } else {
                 sum.par_chunks_mut(PARALLEL_CHUNK)
                     .enumerate()
-                    .map(|(c, out)| weighted_sum(out, &parts, &weights, c * PARALLEL_CHUNK))
+                    .map(|(c, out)| {
+                        vectorized(
+                            #[inline(always)]
+                            || weighted_sum(out, &parts, &weights, c * PARALLEL_CHUNK),
+                        )
+                    })
                     .reduce(|| true, |a, b| a && b)
             };
         }
@@ -212,6 +221,7 @@ impl BatchGradients {
 
 /// `out = Σᵢ weightᵢ · partsᵢ[offset..]`, from part 0 upwards; whether every sum is finite.
 /// On plain slices, which vectorise (nalgebra's element iterators do not).
+#[inline(always)]
 fn weighted_sum(out: &mut [f32], parts: &[&[f32]], weights: &[f32], offset: usize) -> bool {
     let end = offset + out.len();
     out.iter_mut().zip(&parts[0][offset..end]).for_each(|(s, g)| *s = weights[0] * g);
@@ -224,13 +234,25 @@ fn weighted_sum(out: &mut [f32], parts: &[&[f32]], weights: &[f32], offset: usiz
 /// Whether every value is finite, in [`PARALLEL_CHUNK`]s on the rayon pool for long slices.
 fn finite_in_parallel(values: &[f32]) -> bool {
     if values.len() <= PARALLEL_CHUNK {
-        all_finite(values)
+        vectorized(
+            #[inline(always)]
+            || all_finite(values),
+        )
     } else {
-        values.par_chunks(PARALLEL_CHUNK).map(all_finite).reduce(|| true, |a, b| a && b)
+        values
+            .par_chunks(PARALLEL_CHUNK)
+            .map(|chunk| {
+                vectorized(
+                    #[inline(always)]
+                    || all_finite(chunk),
+                )
+            })
+            .reduce(|| true, |a, b| a && b)
     }
 }
 
 /// Whether every value is finite; branch-free so that it vectorises.
+#[inline(always)]
 fn all_finite(values: &[f32]) -> bool {
     const EXPONENT: u32 = 0x7f80_0000;
     values.iter().fold(0_u32, |any, g| any | u32::from(g.to_bits() & EXPONENT == EXPONENT)) == 0
