@@ -241,6 +241,7 @@ pub struct Optimizer {
     config: OptimizerConfig,
     weight_decay: f32,
     state: OptimizerState,
+    parallel: bool,
 }
 
 impl Optimizer {
@@ -259,7 +260,15 @@ impl Optimizer {
         if !(weight_decay.is_finite() && weight_decay >= 0.0) {
             return Err(OptimizerError::Hyperparameter { name: "weight_decay", value: weight_decay });
         }
-        Ok(Optimizer { config, weight_decay, state })
+        Ok(Optimizer { config, weight_decay, state, parallel: true })
+    }
+
+    /// Whether [`step`](Optimizer::step) updates long tensors in [`PARALLEL_CHUNK`]s on rayon's
+    /// pool (the default). It pays only while the pool's threads are awake: waking a sleeping
+    /// one cost about 100 µs on the 2-core machine of `docs/benchmarks.md`, more than the
+    /// update of a 784-128-10 network. The result is the same either way.
+    pub fn set_parallel(&mut self, parallel: bool) {
+        self.parallel = parallel;
     }
 
     /// The configuration.
@@ -328,8 +337,10 @@ impl Optimizer {
             let p = parameter.as_mut_slice();
             let g = gradient.as_slice();
             let lr = learning_rate;
+            let chunk = if self.parallel { PARALLEL_CHUNK } else { usize::MAX };
             match self.config {
                 OptimizerConfig::Sgd => in_chunks(
+                    chunk,
                     p,
                     g,
                     #[inline(always)]
@@ -338,6 +349,7 @@ impl Optimizer {
                 OptimizerConfig::Momentum { momentum, nesterov } => {
                     let velocity = &mut self.state.first[k];
                     in_chunks_with(
+                        chunk,
                         p,
                         g,
                         velocity,
@@ -348,6 +360,7 @@ impl Optimizer {
                 OptimizerConfig::RmsProp { rho, epsilon } => {
                     let mean_square = &mut self.state.second[k];
                     in_chunks_with(
+                        chunk,
                         p,
                         g,
                         mean_square,
@@ -359,6 +372,7 @@ impl Optimizer {
                     let (m, v) = (&mut self.state.first[k], &mut self.state.second[k]);
                     let betas = (beta1, beta2, epsilon);
                     in_chunks_with_two(
+                        chunk,
                         p,
                         g,
                         m,
@@ -385,16 +399,16 @@ fn decayed_tensors(network: &Network) -> Vec<bool> {
         .collect()
 }
 
-/// Runs an element-wise update over `p` and `g` in [`PARALLEL_CHUNK`]s on the rayon pool (on the
+/// Runs an element-wise update over `p` and `g` in chunks of `chunk` values on the rayon pool (on the
 /// calling thread for a tensor of one chunk). Element-wise, so the result never depends on it.
-fn in_chunks(p: &mut [f32], g: &[f32], update: impl Fn(&mut [f32], &[f32]) + Sync) {
-    if p.len() <= PARALLEL_CHUNK {
+fn in_chunks(chunk: usize, p: &mut [f32], g: &[f32], update: impl Fn(&mut [f32], &[f32]) + Sync) {
+    if p.len() <= chunk {
         return vectorized(
             #[inline(always)]
             || update(p, g),
         );
     }
-    p.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).for_each(|(p, g)| {
+    p.par_chunks_mut(chunk).zip(g.par_chunks(chunk)).for_each(|(p, g)| {
         vectorized(
             #[inline(always)]
             || update(p, g),
@@ -403,41 +417,46 @@ fn in_chunks(p: &mut [f32], g: &[f32], update: impl Fn(&mut [f32], &[f32]) + Syn
 }
 
 /// [`in_chunks`] with one state buffer.
-fn in_chunks_with(p: &mut [f32], g: &[f32], a: &mut [f32], update: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync) {
-    if p.len() <= PARALLEL_CHUNK {
+fn in_chunks_with(
+    chunk: usize,
+    p: &mut [f32],
+    g: &[f32],
+    a: &mut [f32],
+    update: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync,
+) {
+    if p.len() <= chunk {
         return vectorized(
             #[inline(always)]
             || update(p, g, a),
         );
     }
-    p.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).zip(a.par_chunks_mut(PARALLEL_CHUNK)).for_each(
-        |((p, g), a)| {
-            vectorized(
-                #[inline(always)]
-                || update(p, g, a),
-            )
-        },
-    );
+    p.par_chunks_mut(chunk).zip(g.par_chunks(chunk)).zip(a.par_chunks_mut(chunk)).for_each(|((p, g), a)| {
+        vectorized(
+            #[inline(always)]
+            || update(p, g, a),
+        )
+    });
 }
 
 /// [`in_chunks`] with two state buffers.
 fn in_chunks_with_two(
+    chunk: usize,
     p: &mut [f32],
     g: &[f32],
     a: &mut [f32],
     b: &mut [f32],
     update: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
 ) {
-    if p.len() <= PARALLEL_CHUNK {
+    if p.len() <= chunk {
         return vectorized(
             #[inline(always)]
             || update(p, g, a, b),
         );
     }
-    p.par_chunks_mut(PARALLEL_CHUNK)
-        .zip(g.par_chunks(PARALLEL_CHUNK))
-        .zip(a.par_chunks_mut(PARALLEL_CHUNK))
-        .zip(b.par_chunks_mut(PARALLEL_CHUNK))
+    p.par_chunks_mut(chunk)
+        .zip(g.par_chunks(chunk))
+        .zip(a.par_chunks_mut(chunk))
+        .zip(b.par_chunks_mut(chunk))
         .for_each(|(((p, g), a), b)| {
             vectorized(
                 #[inline(always)]

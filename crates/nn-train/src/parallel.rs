@@ -29,11 +29,12 @@ pub fn shard_count(batch: usize, shard_samples: usize) -> usize {
     (batch / shard_samples.max(1)).clamp(1, MAX_SHARDS)
 }
 
-/// Values per chunk of the element-wise passes over gradients (shard sums, finiteness checks,
-/// optimizer steps) that run in parallel. The passes are element-wise, so the chunking never
-/// changes a result; tensors of at most one chunk stay on the calling thread, where a rayon
-/// call would cost more than it saves (784-30-10 at batch 10 takes 6,000 steps an epoch).
-pub const PARALLEL_CHUNK: usize = 128 * 1024;
+/// Values per chunk of the element-wise passes that run in parallel right after a sharded batch,
+/// while rayon's threads are still awake: the shard sum (with its finiteness check) and the
+/// optimizer step. The passes are element-wise, so the chunking never changes a result. After
+/// a batch of one shard they stay on the calling thread: waking a sleeping thread costs more
+/// than it saves (see [`Optimizer::set_parallel`](crate::Optimizer::set_parallel)).
+pub const PARALLEL_CHUNK: usize = 32 * 1024;
 
 /// The buffers of one shard, reused from batch to batch.
 #[derive(Debug, Clone)]
@@ -82,6 +83,7 @@ fn gather(set: &dyn Samples, indices: &[usize], inputs: &mut Vec<f32>, labels: &
     let size = set.input_size();
     inputs.resize(indices.len() * size, 0.0);
     labels.clear();
+    indices.iter().for_each(|&index| set.warm(index));
     for (&index, out) in indices.iter().zip(inputs.chunks_exact_mut(size)) {
         set.write_input(index, out);
         labels.push(set.label(index));
@@ -167,7 +169,12 @@ impl BatchGradients {
         if count == 1 {
             let shard = &mut self.shards[0];
             shard.compute(network, &source, 0..batch)?;
-            self.finite = shard.gradients.tensors().iter().all(|t| finite_in_parallel(t.as_slice()));
+            self.finite = shard.gradients.tensors().iter().all(|t| {
+                vectorized(
+                    #[inline(always)]
+                    || all_finite(t.as_slice()),
+                )
+            });
             return Ok(shard.loss);
         }
         let range = |i: usize| batch * i / count..batch * (i + 1) / count;
@@ -229,26 +236,6 @@ fn weighted_sum(out: &mut [f32], parts: &[&[f32]], weights: &[f32], offset: usiz
         out.iter_mut().zip(&part[offset..end]).for_each(|(s, g)| *s += weight * g);
     }
     all_finite(out)
-}
-
-/// Whether every value is finite, in [`PARALLEL_CHUNK`]s on the rayon pool for long slices.
-fn finite_in_parallel(values: &[f32]) -> bool {
-    if values.len() <= PARALLEL_CHUNK {
-        vectorized(
-            #[inline(always)]
-            || all_finite(values),
-        )
-    } else {
-        values
-            .par_chunks(PARALLEL_CHUNK)
-            .map(|chunk| {
-                vectorized(
-                    #[inline(always)]
-                    || all_finite(chunk),
-                )
-            })
-            .reduce(|| true, |a, b| a && b)
-    }
 }
 
 /// Whether every value is finite; branch-free so that it vectorises.

@@ -29,6 +29,14 @@ pub trait Samples: Sync {
 
     /// The class of sample `index` (`< len`).
     fn label(&self, index: usize) -> usize;
+
+    /// Starts bringing sample `index` into the cache, without waiting for it. A shuffled batch
+    /// reads samples from all over memory; warming the whole batch before copying it lets the
+    /// processor fetch them in parallel rather than one after the other. Does nothing by
+    /// default.
+    fn warm(&self, index: usize) {
+        let _ = index;
+    }
 }
 
 /// Why a set of samples could not be built or used.
@@ -173,6 +181,19 @@ impl Samples for FloatSamples<'_> {
     }
 }
 
+/// `p / 255` for every byte `p`: a division, not a multiplication by `1/255`, so that the values
+/// equal NumPy's `pixels / 255.0` bit for bit; looked up because a division per pixel took an
+/// eighth of the time of a 784-128-10 training epoch.
+const UNIT_PIXELS: [f32; 256] = {
+    let mut table = [0.0; 256];
+    let mut p = 0;
+    while p < 256 {
+        table[p] = p as f32 / 255.0;
+        p += 1;
+    }
+    table
+};
+
 /// Samples stored as bytes (pixels 0–255) with byte labels, scaled to `[0, 1]` on the fly.
 ///
 /// ```
@@ -209,21 +230,35 @@ impl Samples for PixelSamples<'_> {
         self.input_size
     }
 
-    /// `x = p / 255`: a division, not a multiplication by `1/255`, so that the values equal
-    /// NumPy's `pixels / 255.0` bit for bit.
+    /// `x = p / 255`, looked up in a table of the 256 divisions.
     fn write_input(&self, index: usize, out: &mut [f32]) {
         let pixels = &self.pixels[index * self.input_size..(index + 1) * self.input_size];
-        out.iter_mut().zip(pixels).for_each(|(x, &p)| *x = f32::from(p) / 255.0);
+        out.iter_mut().zip(pixels).for_each(|(x, &p)| *x = UNIT_PIXELS[usize::from(p)]);
     }
 
     fn label(&self, index: usize) -> usize {
         usize::from(self.labels[index])
+    }
+
+    /// Reads one byte of each cache line of the sample; the loads do not depend on each other,
+    /// so many are in flight at once.
+    fn warm(&self, index: usize) {
+        let pixels = &self.pixels[index * self.input_size..(index + 1) * self.input_size];
+        let touched = pixels.iter().step_by(64).fold(0_u8, |sum, &p| sum.wrapping_add(p));
+        std::hint::black_box(touched);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pixel_table_is_the_division() {
+        for p in 0..=255_u8 {
+            assert_eq!(UNIT_PIXELS[usize::from(p)].to_bits(), (f32::from(p) / 255.0).to_bits());
+        }
+    }
 
     #[test]
     fn shapes_are_checked() {

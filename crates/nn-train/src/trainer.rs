@@ -174,6 +174,7 @@ impl Run<'_, '_> {
             if !loss.is_finite() || !self.gradients.all_finite() {
                 return Err(TrainError::Diverged { epoch: epoch + 1, batch: batch + 1, batches: self.batches, loss });
             }
+            self.optimizer.set_parallel(self.gradients.shards_used() > 1);
             self.optimizer.step(network, self.gradients.gradients(), learning_rate)?;
             state.partial_loss_sum += f64::from(loss);
             state.next_batch += 1;
