@@ -31,10 +31,10 @@ pub type ObserverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Receives training events. Every method does nothing by default.
 ///
-/// The trainer calls them on its own thread, in order: `on_epoch_start`, `on_batch` for each
+/// The trainer calls them on one thread (a thread of rayon's pool, hence `Send`), in order: `on_epoch_start`, `on_batch` for each
 /// mini-batch, `on_epoch_end`. To stop training from inside a hook, set the flag of the
 /// [`Control`](crate::Control) passed to [`train`](crate::train).
-pub trait Observer {
+pub trait Observer: Send {
     /// An epoch (counted from 1) of `batches` mini-batches starts; on resume mid-epoch, it is
     /// called again for the resumed epoch.
     fn on_epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {

@@ -87,6 +87,20 @@ pub fn train(
     control: &Control,
     resume: Option<TrainState>,
 ) -> Result<TrainOutcome, TrainError> {
+    // The loop runs on a thread of rayon's pool. Called from any other thread, each parallel
+    // step would block that thread on a lock and wake it afterwards: two context switches per
+    // step, which cost 784-128-10 at batch 128 a seventh of its epoch (measured, 2 cores).
+    rayon::scope(|_| train_in_pool(network, config, data, observer, control, resume))
+}
+
+fn train_in_pool(
+    network: &mut Network,
+    config: &TrainConfig,
+    data: &TrainData<'_>,
+    observer: &mut dyn Observer,
+    control: &Control,
+    resume: Option<TrainState>,
+) -> Result<TrainOutcome, TrainError> {
     config.validate(data.validation.is_some())?;
     network.check_trainable()?;
     let (inputs, classes) = (network.input_size(), network.output_size());
