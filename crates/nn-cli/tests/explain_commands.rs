@@ -322,3 +322,19 @@ fn misclassified_refuses_bad_models_data_and_counts() {
     assert_eq!(out.status.code(), Some(2), "clap refuses a count of 0");
     assert!(!png.exists(), "no file is written on failure");
 }
+
+#[test]
+fn a_closed_standard_output_ends_quietly() {
+    // The reading end is closed before nn-cli writes (usually; if not, it simply succeeds).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nn-cli"))
+        .args(["recipes", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nn-cli runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("nn-cli ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(matches!(output.status.code(), Some(0 | 141)), "{:?}", output.status);
+}

@@ -1,5 +1,5 @@
 //! Forward and backward passes of 784-128-10 at batch 128, 784-30-10 at batch 10 and 784-512-10
-//! at batch 64, and model-file speed for 784-512-10.
+//! at batch 64, the activations and softmax, and model-file speed for 784-512-10.
 //!
 //! Throughput is reported in "elements" that are floating-point operations, so criterion's
 //! `Melem/s` reads as MFLOP/s (a multiply-add counts as 2).
@@ -8,6 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use nn_core::softmax::softmax_columns;
 use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace, load_model, save_model};
 
 /// Shapes and batches of the recipes whose epoch times matter: 784-128-10 at 128 (the
@@ -51,6 +52,25 @@ fn passes(c: &mut Criterion) {
     }
 }
 
+/// The element-wise work of a layer: the activations on a 128 × 128 batch of pre-activations
+/// and the softmax of 128 columns of 10 logits. Elements are values here.
+fn activations_and_softmax(c: &mut Criterion) {
+    let values: Vec<f32> = (0..128 * 128).map(|i| ((i * 7919) % 2001) as f32 / 100.0 - 10.0).collect();
+    let mut group = c.benchmark_group("element-wise");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    for activation in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
+        group.bench_function(format!("{activation} 128x128"), |b| {
+            b.iter_batched_ref(|| values.clone(), |v| activation.apply(v), criterion::BatchSize::SmallInput)
+        });
+    }
+    let logits = &values[..10 * 128];
+    group.throughput(Throughput::Elements(logits.len() as u64));
+    group.bench_function("softmax 10x128", |b| {
+        b.iter_batched_ref(|| logits.to_vec(), |v| softmax_columns(v, 10), criterion::BatchSize::SmallInput)
+    });
+    group.finish();
+}
+
 fn model_files(c: &mut Criterion) {
     let net = Network::dense(&[784, 512, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
     let dir = std::env::temp_dir().join(format!("nn-core-bench-{}", std::process::id()));
@@ -65,5 +85,5 @@ fn model_files(c: &mut Criterion) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-criterion_group!(benches, passes, model_files);
+criterion_group!(benches, passes, activations_and_softmax, model_files);
 criterion_main!(benches);

@@ -52,8 +52,12 @@ fn exp_of_non_positive(t: f32) -> f32 {
     let r = (t - n * LN2_HIGH) - n * LN2_LOW;
     let polynomial = P.iter().fold(0.0, |acc, &p| acc * r + p);
     let e_r = (polynomial * r * r + r) + 1.0;
-    // 2ⁿ built from its bits; n ∈ [−126, 0] here, so the exponent field n + 127 is in range.
-    let two_to_n = f32::from_bits((((n as i32).max(-126) + 127) as u32) << 23);
+    // 2ⁿ built from its bits, with n ≥ −126 so that the exponent field n + 127 stays in range.
+    // Adding 2²³ puts the integer n + 127 in the low bits of a float; shifting them into the
+    // exponent field avoids a float-to-integer conversion, which Rust defines for NaN and
+    // out-of-range values and so does not vectorise.
+    let biased = n.max(-126.0) + (127.0 + 8_388_608.0);
+    let two_to_n = f32::from_bits(biased.to_bits() << 23);
     if t < -87.3 { 0.0 } else { e_r * two_to_n }
 }
 
