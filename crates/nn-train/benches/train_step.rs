@@ -8,9 +8,9 @@
 //! Threads: set `RAYON_NUM_THREADS` to compare.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-use criterion::BatchSize::SmallInput;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nn_core::{Activation, Init, Loss, Network};
 use nn_train::{BatchGradients, MIN_SHARD_SAMPLES, Optimizer, OptimizerConfig};
 
@@ -25,10 +25,38 @@ fn network() -> Network {
     Network::dense(&[784, 128, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap()
 }
 
+/// One step as the trainer takes it, the update parallel after a sharded batch. The benchmarks
+/// run on a thread of rayon's pool, as the trainer does (see `in_pool`).
 fn step(net: &mut Network, gradients: &mut BatchGradients, optimizer: &mut Optimizer, x: &[f32], y: &[usize]) -> f32 {
     let loss = gradients.compute(net, black_box(x), y).unwrap();
+    optimizer.set_parallel(gradients.shards_used() > 1);
     optimizer.step(net, gradients.gradients(), 1e-4).unwrap();
     loss
+}
+
+/// Times steps, each from a fresh copy of `net`, on a thread of rayon's pool like
+/// `nn_train::train`: parallel work started from any other thread blocks it on a lock and
+/// wakes it afterwards, which would be measured too.
+fn time_steps(
+    b: &mut Bencher<'_>,
+    net: &Network,
+    gradients: &mut BatchGradients,
+    optimizer: &mut Optimizer,
+    x: &[f32],
+    y: &[usize],
+) {
+    b.iter_custom(|iterations| {
+        rayon::scope(|_| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let mut fresh = net.clone();
+                let start = Instant::now();
+                black_box(step(&mut fresh, gradients, optimizer, x, y));
+                total += start.elapsed();
+            }
+            total
+        })
+    });
 }
 
 fn train_step(c: &mut Criterion) {
@@ -40,7 +68,7 @@ fn train_step(c: &mut Criterion) {
         let mut optimizer = Optimizer::new(OptimizerConfig::adam(), 0.0).unwrap();
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(BenchmarkId::new("batch", size), |b| {
-            b.iter_batched_ref(|| net.clone(), |net| step(net, &mut gradients, &mut optimizer, &x, &y), SmallInput)
+            time_steps(b, &net, &mut gradients, &mut optimizer, &x, &y)
         });
     }
     group.finish();
@@ -58,7 +86,7 @@ fn shard_sizes(c: &mut Criterion) {
         let label = if shard == usize::MAX { "unsharded".to_string() } else { format!("shard {shard}") };
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(BenchmarkId::new(format!("batch {size}"), label), |b| {
-            b.iter_batched_ref(|| net.clone(), |net| step(net, &mut gradients, &mut optimizer, &x, &y), SmallInput)
+            time_steps(b, &net, &mut gradients, &mut optimizer, &x, &y)
         });
     }
     group.finish();

@@ -260,13 +260,15 @@ impl Optimizer {
         if !(weight_decay.is_finite() && weight_decay >= 0.0) {
             return Err(OptimizerError::Hyperparameter { name: "weight_decay", value: weight_decay });
         }
-        Ok(Optimizer { config, weight_decay, state, parallel: true })
+        Ok(Optimizer { config, weight_decay, state, parallel: false })
     }
 
     /// Whether [`step`](Optimizer::step) updates long tensors in [`PARALLEL_CHUNK`]s on rayon's
-    /// pool (the default). It pays only while the pool's threads are awake: waking a sleeping
-    /// one cost about 100 µs on the 2-core machine of `docs/benchmarks.md`, more than the
-    /// update of a 784-128-10 network. The result is the same either way.
+    /// pool (off by default). It pays only while the pool's threads are awake, as right after a
+    /// batch computed in parallel shards, and from a thread of the pool (as in
+    /// [`train`](crate::train)): waking a sleeping thread cost about 100 µs on the 2-core
+    /// machine of `docs/benchmarks.md`, more than the whole update of a 784-128-10 network. The
+    /// result is the same either way.
     pub fn set_parallel(&mut self, parallel: bool) {
         self.parallel = parallel;
     }
