@@ -105,7 +105,7 @@ impl Layer for Dense {
         if self.activation.is_trainable() { Ok(()) } else { Err(NnError::StepNotTrainable { layer: index }) }
     }
 
-    /// `Z = W X + b` by the [`affine`] kernel (no packing, the same bits for any batch), then
+    /// `Z = W X + b` by the kernel of `affine.rs` (no packing, the same bits for any batch), then
     /// `f` on each value.
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32]) {
         affine(self.weights.as_slice(), self.bias.as_slice(), input, batch, output);

@@ -48,6 +48,13 @@
 //! memory this is exactly NumPy's C-ordered `inputs × outputs` kernel of `x @ W + b` (Saitō's
 //! *Deep Learning from Scratch*, Keras), so `.npz` import and export copy without reshuffling.
 //!
+//! # Speed
+//!
+//! The forward kernel and the sigmoid use AVX-512 or AVX2 when the processor has them (chosen
+//! at run time, in safe code, through `pulp`); [`Network::evaluate`] and
+//! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool. Neither
+//! changes a result: see `docs/benchmarks.md` for the numbers.
+//!
 //! # Numbers
 //!
 //! Networks compute in `f32`. Softmax, log-softmax and sigmoid are evaluated so that they never
