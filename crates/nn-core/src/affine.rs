@@ -6,8 +6,10 @@
 //! few dozen or hundred samples, so packing `W` costs about as much memory traffic as the
 //! product itself, and for one image (inference) far more. `W` is stored column by column
 //! (`outputs × inputs`), so column `k` of `W` is contiguous: the kernel walks `k` and, for a tile
-//! of two vectors of outputs × 4 samples held in registers, adds `W[:, k] · x[k, j]` with fused
-//! multiply-adds.
+//! of two vectors of outputs × 8 samples (4 with AVX2) held in registers, adds `W[:, k] · x[k, j]`
+//! with fused multiply-adds. Only for batches of 32 samples or more is each band's slice of `W`
+//! copied side by side first, one block of inputs at a time (see `band`): a copy of `W` once per
+//! call, which the many tiles of samples then read from the L1 cache.
 //!
 //! Every output value is computed the same way whatever the batch and wherever its sample sits
 //! in it: `z = b`, then `z = fma(W[i, k], x[k, j], z)` for `k = 0, 1, …` in order. So one image
@@ -23,7 +25,7 @@ use pulp::{Simd, WithSimd};
 
 /// Vectors of outputs per register tile (32 outputs with AVX-512).
 const TILE_VECTORS: usize = 2;
-/// Samples per register tile.
+/// Samples per register tile with AVX2 (twice as many with AVX-512, see `band`).
 const TILE_SAMPLES: usize = 4;
 /// Batches from this size copy each band's weights side by side first (see `band`); below
 /// it the copy costs more than it saves (measured: 784-30-10 at batch 10 trains 15% slower
@@ -60,8 +62,8 @@ struct Affine<'a> {
 impl WithSimd for Affine<'_> {
     type Output = ();
 
-    /// Tiles of [`TILE_VECTORS`] vectors of outputs, then of one vector, then one masked vector
-    /// for the last outputs; [`TILE_SAMPLES`] samples, then one. Everything below is
+    /// Bands of [`TILE_VECTORS`] vectors of outputs, then of one vector, then one masked vector
+    /// for the last outputs; tiles of 8 samples (AVX-512), 4, then one. Everything below is
     /// `inline(always)`, so it is compiled here, with the instruction set of `S`.
     #[inline(always)]
     fn with_simd<S: Simd>(mut self, simd: S) {
