@@ -1,5 +1,6 @@
-//! `cargo xtask bench [--compare]`: our timings (`nn-cli bench`, release build) and, with
-//! `--compare`, the PyTorch reference run right after on the same machine, with the ratios.
+//! `cargo xtask bench [--compare] [--runs N]`: our timings (`nn-cli bench`, release build) and,
+//! with `--compare`, the PyTorch reference run right after on the same machine, with the ratios
+//! (of the best times over `N` alternating runs).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,24 +10,34 @@ use anyhow::{Context, Result, bail};
 
 use crate::project_root;
 
-pub fn run(data: &Path, compare: bool) -> Result<()> {
+pub fn run(data: &Path, compare: bool, runs: usize) -> Result<()> {
     let nn_cli = crate::release_nn_cli()?;
-    eprintln!("== ours: nn-cli bench");
-    let ours = capture(Command::new(&nn_cli).arg("bench").arg("--data").arg(data))?;
-    print!("{ours}");
+    let peer = project_root().join("../shared/bench/torch-peer.sh");
+    if compare && !peer.is_file() {
+        bail!("{} is missing: --compare needs the PyTorch reference", peer.display());
+    }
+    // This machine's timings vary by up to ±10% from run to run: with several runs, ours and
+    // PyTorch's alternate, and each side's best time is compared.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for run in 1..=runs.max(1) {
+        eprintln!("== ours: nn-cli bench (run {run} of {runs})");
+        let output = capture(Command::new(&nn_cli).arg("bench").arg("--data").arg(data))?;
+        print!("{output}");
+        ours.push(epoch_seconds(&output));
+        if compare {
+            eprintln!("== PyTorch: {} (run {run} of {runs})", peer.display());
+            let output = capture(Command::new("bash").arg(&peer).arg(data))?;
+            print!("{output}");
+            theirs.push(epoch_seconds(&output));
+        }
+    }
     if !compare {
         return Ok(());
     }
-    let peer = project_root().join("../shared/bench/torch-peer.sh");
-    if !peer.is_file() {
-        bail!("{} is missing: --compare needs the PyTorch reference", peer.display());
-    }
-    eprintln!("== PyTorch: {}", peer.display());
-    let theirs = capture(Command::new("bash").arg(&peer).arg(data))?;
-    print!("{theirs}");
-    let (ours, theirs) = (epoch_seconds(&ours), epoch_seconds(&theirs));
+    let (ours, theirs) = (best(&ours), best(&theirs));
     println!();
-    println!("| recipe | ours (s/epoch) | PyTorch (s/epoch) | ours / PyTorch |");
+    let best_of = if runs > 1 { format!(", best of {runs}") } else { String::new() };
+    println!("| recipe | ours (s/epoch{best_of}) | PyTorch (s/epoch{best_of}) | ours / PyTorch |");
     println!("| --- | --- | --- | --- |");
     for (name, our_seconds) in &ours {
         match theirs.get(name) {
@@ -37,6 +48,16 @@ pub fn run(data: &Path, compare: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The smallest time of each recipe over several runs.
+fn best(runs: &[BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
+    let mut best = BTreeMap::new();
+    for (name, &seconds) in runs.iter().flatten() {
+        let entry = best.entry(name.clone()).or_insert(seconds);
+        *entry = f64::min(*entry, seconds);
+    }
+    best
 }
 
 fn capture(command: &mut Command) -> Result<String> {
@@ -66,5 +87,12 @@ mod tests {
         let parsed = super::epoch_seconds("nielsen-30 epoch_s=1.54 test_acc=0.95\nnoise\nkeras-512 epoch_s=0.76\n");
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed["keras-512"], 0.76);
+    }
+
+    #[test]
+    fn the_best_run_of_each_recipe_is_kept() {
+        let runs = ["a epoch_s=0.5\nb epoch_s=0.2\n", "a epoch_s=0.4\nb epoch_s=0.3\nc epoch_s=1\n"];
+        let best = super::best(&runs.map(super::epoch_seconds));
+        assert_eq!((best["a"], best["b"], best["c"]), (0.4, 0.2, 1.0));
     }
 }

@@ -44,6 +44,9 @@ enum Task {
         /// Also run ../shared/bench/torch-peer.sh and print the ratios.
         #[arg(long)]
         compare: bool,
+        /// Runs of each side, alternating; the ratios compare the best times.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        runs: u16,
     },
     /// Train every recipe on the full data and print published numbers beside ours.
     Reproduce {
@@ -81,7 +84,7 @@ fn main() -> ExitCode {
         Task::FetchData(args) => fetch::run(args),
         Task::Fixtures { from } => fixtures::run(&from),
         Task::Ci => ci::run(),
-        Task::Bench { data, compare } => bench::run(&data, compare),
+        Task::Bench { data, compare, runs } => bench::run(&data, compare, usize::from(runs)),
         Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
     };
     match result {
