@@ -63,13 +63,11 @@ impl OptimizerConfig {
     }
 
     /// RMSprop with Keras's defaults, `ρ = 0.9`, `ε = 1e-7`.
-    #[inline(always)]
     pub fn rmsprop() -> Self {
         OptimizerConfig::RmsProp { rho: 0.9, epsilon: 1e-7 }
     }
 
     /// Adam with the paper's defaults, `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`.
-    #[inline(always)]
     pub fn adam() -> Self {
         OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
     }
@@ -487,6 +485,7 @@ fn momentum_step(p: &mut [f32], g: &[f32], buf: &mut [f32], wd: f32, lr: f32, mu
 }
 
 /// `s = ρ·s + (1−ρ)·g²`, `p −= lr·g / (√s + ε)` with `g = ∂C/∂p + wd·p`.
+#[inline(always)]
 fn rmsprop(p: &mut [f32], g: &[f32], s: &mut [f32], wd: f32, lr: f32, rho: f32, epsilon: f32) {
     for ((p, &g), s) in p.iter_mut().zip(g).zip(s) {
         let g = g + wd * *p;
@@ -497,6 +496,7 @@ fn rmsprop(p: &mut [f32], g: &[f32], s: &mut [f32], wd: f32, lr: f32, rho: f32, 
 
 /// Adam: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`, `p −= lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], wd: f32, lr: f32, betas: (f32, f32, f32), t: u64) {
     let (beta1, beta2, epsilon) = betas;
     let exponent = i32::try_from(t).unwrap_or(i32::MAX);
