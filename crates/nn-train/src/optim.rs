@@ -343,44 +343,34 @@ impl Optimizer {
                     chunk,
                     p,
                     g,
+                    [],
                     #[inline(always)]
-                    |p, g| sgd(p, g, wd, lr),
+                    |p, g, []| sgd(p, g, wd, lr),
                 ),
-                OptimizerConfig::Momentum { momentum, nesterov } => {
-                    let velocity = &mut self.state.first[k];
-                    in_chunks_with(
-                        chunk,
-                        p,
-                        g,
-                        velocity,
-                        #[inline(always)]
-                        |p, g, b| momentum_step(p, g, b, wd, lr, momentum, nesterov),
-                    )
-                }
-                OptimizerConfig::RmsProp { rho, epsilon } => {
-                    let mean_square = &mut self.state.second[k];
-                    in_chunks_with(
-                        chunk,
-                        p,
-                        g,
-                        mean_square,
-                        #[inline(always)]
-                        |p, g, s| rmsprop(p, g, s, wd, lr, rho, epsilon),
-                    )
-                }
-                OptimizerConfig::Adam { beta1, beta2, epsilon } => {
-                    let (m, v) = (&mut self.state.first[k], &mut self.state.second[k]);
-                    let betas = (beta1, beta2, epsilon);
-                    in_chunks_with_two(
-                        chunk,
-                        p,
-                        g,
-                        m,
-                        v,
-                        #[inline(always)]
-                        |p, g, m, v| adam(p, g, m, v, wd, lr, betas, t),
-                    )
-                }
+                OptimizerConfig::Momentum { momentum, nesterov } => in_chunks(
+                    chunk,
+                    p,
+                    g,
+                    [&mut self.state.first[k]],
+                    #[inline(always)]
+                    |p, g, [velocity]| momentum_step(p, g, velocity, wd, lr, momentum, nesterov),
+                ),
+                OptimizerConfig::RmsProp { rho, epsilon } => in_chunks(
+                    chunk,
+                    p,
+                    g,
+                    [&mut self.state.second[k]],
+                    #[inline(always)]
+                    |p, g, [mean_square]| rmsprop(p, g, mean_square, wd, lr, rho, epsilon),
+                ),
+                OptimizerConfig::Adam { beta1, beta2, epsilon } => in_chunks(
+                    chunk,
+                    p,
+                    g,
+                    [&mut self.state.first[k], &mut self.state.second[k]],
+                    #[inline(always)]
+                    |p, g, [m, v]| adam(p, g, m, v, wd, lr, (beta1, beta2, epsilon), t),
+                ),
             }
         }
         Ok(())
@@ -399,70 +389,34 @@ fn decayed_tensors(network: &Network) -> Vec<bool> {
         .collect()
 }
 
-/// Runs an element-wise update over `p` and `g` in chunks of `chunk` values on the rayon pool (on the
-/// calling thread for a tensor of one chunk). Element-wise, so the result never depends on it.
-fn in_chunks(chunk: usize, p: &mut [f32], g: &[f32], update: impl Fn(&mut [f32], &[f32]) + Sync) {
-    if p.len() <= chunk {
-        return vectorized(
-            #[inline(always)]
-            || update(p, g),
-        );
-    }
-    p.par_chunks_mut(chunk).zip(g.par_chunks(chunk)).for_each(|(p, g)| {
-        vectorized(
-            #[inline(always)]
-            || update(p, g),
-        )
-    });
-}
-
-/// [`in_chunks`] with one state buffer.
-fn in_chunks_with(
+/// Runs an element-wise update over `p`, `g` and the `N` state buffers of the optimizer, in
+/// chunks of `chunk` values on the rayon pool (on the calling thread for a tensor of one chunk).
+/// Element-wise, so the result never depends on the chunks.
+fn in_chunks<const N: usize>(
     chunk: usize,
     p: &mut [f32],
     g: &[f32],
-    a: &mut [f32],
-    update: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync,
+    states: [&mut [f32]; N],
+    update: impl Fn(&mut [f32], &[f32], [&mut [f32]; N]) + Sync,
 ) {
     if p.len() <= chunk {
         return vectorized(
             #[inline(always)]
-            || update(p, g, a),
+            || update(p, g, states),
         );
     }
-    p.par_chunks_mut(chunk).zip(g.par_chunks(chunk)).zip(a.par_chunks_mut(chunk)).for_each(|((p, g), a)| {
+    let mut state_chunks = states.map(|state| state.chunks_mut(chunk));
+    let jobs: Vec<_> = p
+        .chunks_mut(chunk)
+        .zip(g.chunks(chunk))
+        .map(|(p, g)| (p, g, state_chunks.each_mut().map(|c| c.next().expect("states as long as the parameters"))))
+        .collect();
+    jobs.into_par_iter().for_each(|(p, g, states)| {
         vectorized(
             #[inline(always)]
-            || update(p, g, a),
+            || update(p, g, states),
         )
     });
-}
-
-/// [`in_chunks`] with two state buffers.
-fn in_chunks_with_two(
-    chunk: usize,
-    p: &mut [f32],
-    g: &[f32],
-    a: &mut [f32],
-    b: &mut [f32],
-    update: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
-) {
-    if p.len() <= chunk {
-        return vectorized(
-            #[inline(always)]
-            || update(p, g, a, b),
-        );
-    }
-    p.par_chunks_mut(chunk)
-        .zip(g.par_chunks(chunk))
-        .zip(a.par_chunks_mut(chunk))
-        .zip(b.par_chunks_mut(chunk))
-        .for_each(|(((p, g), a), b)| {
-            vectorized(
-                #[inline(always)]
-                || update(p, g, a, b),
-            )
-        });
 }
 
 /// `p −= lr·(g + wd·p)`.
