@@ -19,7 +19,7 @@ pub fn run(data: &Path, compare: bool, runs: usize) -> Result<()> {
     // This machine's timings vary by up to ±10% from run to run: with several runs, ours and
     // PyTorch's alternate, and each side's best time is compared.
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for run in 1..=runs.max(1) {
+    for run in 1..=runs {
         eprintln!("== ours: nn-cli bench (run {run} of {runs})");
         let output = capture(Command::new(&nn_cli).arg("bench").arg("--data").arg(data))?;
         print!("{output}");
