@@ -103,12 +103,13 @@ impl Affine<'_> {
                 packed.extend_from_slice(&w_column[first..first + rows]);
                 packed.resize(packed.len() + width - rows, 0.0);
             }
-            Strip { values: &packed, stride: width, first: 0 }
+            Strip { values: &packed, stride: width, first: 0, rows: width }
         } else {
             Strip {
                 values: &weights[inputs.start * self.outputs..inputs.end * self.outputs],
                 stride: self.outputs,
                 first,
+                rows,
             }
         };
         let mut sample = 0;
@@ -156,9 +157,10 @@ impl Affine<'_> {
             let column = (sample + c) * self.inputs;
             &self.x[column + inputs.start..column + inputs.end]
         });
+        let w_part = |v: usize| v * lanes..((v + 1) * lanes).min(strip.rows);
         for (k, w_column) in strip.values.chunks_exact(strip.stride).enumerate() {
-            let w_tile = &w_column[strip.first..strip.first + rows];
-            let w: [S::f32s; V] = std::array::from_fn(|v| load(simd, &w_tile[part(v)]));
+            let w_tile = &w_column[strip.first..strip.first + strip.rows];
+            let w: [S::f32s; V] = std::array::from_fn(|v| load(simd, &w_tile[w_part(v)]));
             for (sum, column) in sums.iter_mut().zip(&columns) {
                 let x_kj = simd.splat_f32s(column[k]);
                 for (s, &w_v) in sum.iter_mut().zip(&w) {
@@ -176,11 +178,14 @@ impl Affine<'_> {
 }
 
 /// Where a band's weights lie for one block of inputs: input `k` of the block starts at
-/// `values[k * stride]`, and the band's first output is `first` values further.
+/// `values[k * stride]`, and the band's first output is `first` values further. `rows` values
+/// from there may be read: the band's outputs, or whole vectors where a copied strip is padded
+/// with zeros, so that the last outputs of a layer need no masked loads in the inner loop.
 struct Strip<'a> {
     values: &'a [f32],
     stride: usize,
     first: usize,
+    rows: usize,
 }
 
 /// One vector from `values` (at most one vector long; missing lanes read as zero).
@@ -224,7 +229,10 @@ mod tests {
 
     #[test]
     fn matches_the_reference_for_every_tile_shape() {
-        for (outputs, inputs, batch) in [(1, 1, 1), (10, 3, 7), (57, 13, 9), (32, 5, 4), (100, 50, 6), (3, 784, 2)] {
+        // Batches from PACK_MIN_SAMPLES copy the weights into zero-padded strips.
+        let shapes =
+            [(1, 1, 1), (10, 3, 7), (57, 13, 9), (32, 5, 4), (100, 50, 6), (3, 784, 2), (50, 200, 37), (10, 9, 33)];
+        for (outputs, inputs, batch) in shapes {
             let (w, b, x) = (values(outputs * inputs, 1.0), values(outputs, 2.0), values(inputs * batch, 3.0));
             let mut z = vec![0.0; outputs * batch];
             affine(&w, &b, &x, batch, &mut z);
@@ -236,14 +244,15 @@ mod tests {
 
     #[test]
     fn one_sample_gives_the_bits_of_a_batch() {
-        let (outputs, inputs, batch) = (50, 31, 11);
-        let (w, b, x) = (values(outputs * inputs, 1.0), values(outputs, 2.0), values(inputs * batch, 3.0));
-        let mut batched = vec![0.0; outputs * batch];
-        affine(&w, &b, &x, batch, &mut batched);
-        for (j, column) in batched.chunks_exact(outputs).enumerate() {
-            let mut single = vec![0.0; outputs];
-            affine(&w, &b, &x[j * inputs..(j + 1) * inputs], 1, &mut single);
-            assert_eq!(single, column);
+        for (outputs, inputs, batch) in [(50, 31, 11), (50, 150, 40)] {
+            let (w, b, x) = (values(outputs * inputs, 1.0), values(outputs, 2.0), values(inputs * batch, 3.0));
+            let mut batched = vec![0.0; outputs * batch];
+            affine(&w, &b, &x, batch, &mut batched);
+            for (j, column) in batched.chunks_exact(outputs).enumerate() {
+                let mut single = vec![0.0; outputs];
+                affine(&w, &b, &x[j * inputs..(j + 1) * inputs], 1, &mut single);
+                assert_eq!(single, column);
+            }
         }
     }
 }
