@@ -2,7 +2,7 @@
 //! each from the same initial network (a step repeated on one batch would overfit it, and the
 //! tiny gradients that follow are subnormal and slow),
 //! and the step at batch 128 for several shard sizes, which is how
-//! [`MIN_SHARD_SAMPLES`](nn_train::MIN_SHARD_SAMPLES) was chosen.
+//! [`batch_shards`](nn_train::batch_shards) was chosen.
 //!
 //! Quick run: `cargo bench -p nn-train --bench train_step -- --warm-up-time 1 --measurement-time 3`.
 //! Threads: set `RAYON_NUM_THREADS` to compare.
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nn_core::{Activation, Init, Loss, Network};
-use nn_train::{BatchGradients, MIN_SHARD_SAMPLES, Optimizer, OptimizerConfig};
+use nn_train::{BatchGradients, MIN_SHARD_SAMPLES, Optimizer, OptimizerConfig, SHARD_SAMPLES};
 
 /// Deterministic pseudo-random pixels in [0, 1] and labels.
 fn batch(samples: usize) -> (Vec<f32>, Vec<usize>) {
@@ -90,7 +90,10 @@ fn shard_sizes(c: &mut Criterion) {
         });
     }
     group.finish();
-    println!("MIN_SHARD_SAMPLES = {MIN_SHARD_SAMPLES}, rayon threads = {}", rayon::current_num_threads());
+    println!(
+        "MIN_SHARD_SAMPLES = {MIN_SHARD_SAMPLES}, SHARD_SAMPLES = {SHARD_SAMPLES}, rayon threads = {}",
+        rayon::current_num_threads()
+    );
 }
 
 /// The update alone, the fixed cost of a step whatever the batch size.

@@ -37,7 +37,7 @@
 //! # Determinism
 //!
 //! The shuffle of epoch `e` comes from a ChaCha8 generator seeded with the configured seed on
-//! stream `e`; each mini-batch is cut into shards by its size alone ([`MIN_SHARD_SAMPLES`]),
+//! stream `e`; each mini-batch is cut into shards by its size alone ([`batch_shards`]),
 //! and the shards' gradients are summed in a fixed order; evaluation sums fixed chunks in
 //! order. So the same network, data and [`TrainConfig`] give the same weights bit for bit with
 //! one thread or many, and a run interrupted and resumed from a [`Checkpoint`] ends exactly
@@ -68,7 +68,9 @@ pub use error::TrainError;
 pub use evaluate::{Metrics, evaluate};
 pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
 pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
-pub use parallel::{BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, PARALLEL_CHUNK, shard_count};
+pub use parallel::{
+    BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, PARALLEL_CHUNK, SHARD_SAMPLES, batch_shards, shard_count,
+};
 pub use samples::{DataError, FloatSamples, PixelSamples, Samples};
 pub use schedule::{ParseScheduleError, Schedule};
 pub use state::{BestWeights, TrainState};

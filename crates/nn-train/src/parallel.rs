@@ -8,23 +8,36 @@ use rayon::prelude::*;
 use crate::Samples;
 use crate::vectorized::vectorized;
 
-/// Smallest shard, in samples: a batch is cut into `⌊batch / MIN_SHARD_SAMPLES⌋` shards (at least
-/// one, at most [`MAX_SHARDS`]), so a batch below twice this size runs as one shard on the
-/// calling thread with no rayon overhead.
-///
-/// Chosen by measurement (`cargo bench -p nn-train --bench train_step`, 784-128-10, 2 cores):
-/// one Adam step of 784-128-10 took 196 µs at batch 32 unsharded but 334 µs as two shards of
-/// 16; at batch 128, 446 µs unsharded, 436 µs as two shards of 64 and 572 µs as four of 32; at
-/// batch 256, 818 µs unsharded and 653 µs as four shards of 64. Below 64 samples a shard's
-/// products are too small for the parallel gain to pay for summing one more gradient.
-pub const MIN_SHARD_SAMPLES: usize = 64;
+/// Smallest shard the trainer makes, in samples: a batch below twice this size runs as one shard
+/// on the calling thread with no rayon overhead (see [`batch_shards`]).
+pub const MIN_SHARD_SAMPLES: usize = 16;
+
+/// Samples per shard of the trainer's batches of 128 and more (see [`batch_shards`]).
+pub const SHARD_SAMPLES: usize = 64;
 
 /// Most shards a batch is cut into. Every shard after the first costs one pass over all the
 /// gradients to sum it, so there is no point in many more shards than cores.
 pub const MAX_SHARDS: usize = 8;
 
-/// Number of shards for a batch of `batch` samples with shards of at least `shard_samples`:
-/// it depends on these sizes only, never on the number of threads.
+/// Number of shards the trainer cuts a batch of `batch` samples into: one below
+/// 2·[`MIN_SHARD_SAMPLES`] (32), two up to 127, then shards of [`SHARD_SAMPLES`] (at most
+/// [`MAX_SHARDS`]). It depends on the batch size only, never on the number of threads.
+///
+/// Chosen by measurement on 2 cores (`cargo bench -p nn-train --bench train_step`, one Adam step
+/// of 784-128-10, AMD EPYC): at batch 32, 96.5 µs unsharded and 63.8 µs as two shards of 16
+/// (torch-seed-128 epochs 0.164 → 0.120 s); at batch 128, 267 µs unsharded, 158 µs as two shards
+/// of 64, 176 µs as four of 32 (keras-512 0.29 s as two shards, 0.37 s as eight of 16); at batch
+/// 256, 496 µs unsharded and 295 µs as four shards of 64.
+pub fn batch_shards(batch: usize) -> usize {
+    match batch {
+        _ if batch < 2 * MIN_SHARD_SAMPLES => 1,
+        _ if batch < 2 * SHARD_SAMPLES => 2,
+        _ => shard_count(batch, SHARD_SAMPLES),
+    }
+}
+
+/// Number of shards for a batch of `batch` samples with shards of at least `shard_samples` (at
+/// most [`MAX_SHARDS`]): it depends on these sizes only, never on the number of threads.
 pub fn shard_count(batch: usize, shard_samples: usize) -> usize {
     (batch / shard_samples.max(1)).clamp(1, MAX_SHARDS)
 }
@@ -112,7 +125,8 @@ fn gather(set: &dyn Samples, indices: &[usize], inputs: &mut Vec<f32>, labels: &
 /// ```
 #[derive(Debug, Clone)]
 pub struct BatchGradients {
-    shard_samples: usize,
+    /// Shards of at least this many samples, or `None` for the trainer's [`batch_shards`].
+    shard_samples: Option<usize>,
     shards: Vec<Shard>,
     sum: Gradients,
     used: usize,
@@ -120,9 +134,9 @@ pub struct BatchGradients {
 }
 
 impl BatchGradients {
-    /// Buffers for `network` with shards of at least [`MIN_SHARD_SAMPLES`].
+    /// Buffers for `network`, cutting batches as the trainer does ([`batch_shards`]).
     pub fn new(network: &Network) -> Self {
-        BatchGradients::with_shard_samples(network, MIN_SHARD_SAMPLES)
+        BatchGradients { shard_samples: None, ..BatchGradients::with_shard_samples(network, MIN_SHARD_SAMPLES) }
     }
 
     /// Buffers for `network` with shards of at least `shard_samples` (for measurements; `usize::MAX`
@@ -130,7 +144,7 @@ impl BatchGradients {
     pub fn with_shard_samples(network: &Network, shard_samples: usize) -> Self {
         let gradients = Gradients::zeros_like(network);
         BatchGradients {
-            shard_samples: shard_samples.max(1),
+            shard_samples: Some(shard_samples.max(1)),
             shards: vec![Shard::new(gradients.clone())],
             sum: gradients,
             used: 1,
@@ -165,7 +179,10 @@ impl BatchGradients {
     }
 
     fn run(&mut self, network: &Network, source: Batch<'_>, batch: usize) -> Result<f32, NnError> {
-        let count = shard_count(batch, self.shard_samples);
+        let count = match self.shard_samples {
+            Some(shard_samples) => shard_count(batch, shard_samples),
+            None => batch_shards(batch),
+        };
         while self.shards.len() < count {
             self.shards.push(Shard::new(self.sum.clone()));
         }
@@ -258,6 +275,7 @@ mod tests {
     #[test]
     fn shards_depend_on_batch_size_only() {
         assert_eq!([1, 10, 64, 127, 128, 200, 256, 10_000].map(|n| shard_count(n, 64)), [1, 1, 1, 1, 2, 3, 4, 8]);
+        assert_eq!([1, 10, 31, 32, 100, 127, 128, 200, 256, 10_000].map(batch_shards), [1, 1, 1, 2, 2, 2, 2, 3, 4, 8]);
     }
 
     #[test]
