@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::NnError;
 use crate::sigmoid::{sigmoid, sigmoid_in_place};
+use crate::tanh::{tanh, tanh_in_place};
 
 /// The slope of [`Activation::LeakyRelu`] when none is given (Keras uses 0.3, PyTorch 0.01).
 pub const DEFAULT_LEAKY_SLOPE: f32 = 0.01;
@@ -83,7 +84,7 @@ impl Activation {
                 }
             }
             Activation::Sigmoid => sigmoid(z),
-            Activation::Tanh => z.tanh(),
+            Activation::Tanh => tanh(z),
             Activation::Relu => z.max(0.0),
             Activation::LeakyRelu { slope } => {
                 if z > 0.0 {
@@ -125,6 +126,8 @@ impl Activation {
     pub fn apply(self, values: &mut [f32]) {
         if self == Activation::Sigmoid {
             sigmoid_in_place(values);
+        } else if self == Activation::Tanh {
+            tanh_in_place(values);
         } else if self != Activation::Identity {
             values.iter_mut().for_each(|v| *v = self.value(*v));
         }

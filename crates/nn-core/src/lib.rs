@@ -80,6 +80,7 @@ mod npz;
 mod sigmoid;
 pub mod softmax;
 mod summary;
+mod tanh;
 
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use dense::Dense;

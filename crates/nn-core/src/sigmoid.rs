@@ -40,7 +40,7 @@ impl WithSimd for SigmoidInPlace<'_> {
 /// `e^r ≈ 1 + r + r²·P(r)`, then `e^t = 2ⁿ e^r`. Below −87.3, where `2ⁿ` would leave the normal
 /// numbers, the result is 0.
 #[inline(always)]
-fn exp_of_non_positive(t: f32) -> f32 {
+pub(crate) fn exp_of_non_positive(t: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in two, so that n·LN2_HIGH is exact for the n that occur.
     const LN2_HIGH: f32 = 0.693_359_4;
