@@ -43,11 +43,39 @@ pub(crate) fn affine(weights: &[f32], bias: &[f32], x: &[f32], batch: usize, z: 
     let outputs = bias.len();
     let inputs = weights.len() / outputs;
     assert!(weights.len() == outputs * inputs && x.len() == inputs * batch && z.len() == outputs * batch);
-    pulp::Arch::new().dispatch(Affine { outputs, inputs, weights, bias, x, batch, z, packed: Vec::new() });
+    let lanes = pulp::Arch::new().dispatch(Lanes);
+    let tail = outputs % (TILE_VECTORS * lanes);
+    if batch >= PACK_MIN_SAMPLES && tail > lanes {
+        // The layer's last outputs fill more than one vector but less than a band (784-50-100-10's
+        // first layer: 50 = 32 + 18). They go in one band of two vectors, the second partly
+        // padding, from the copied strip: one pass over the samples instead of two, and each input
+        // broadcast feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved
+        // runs). Compiled as a kernel of its own, because the band's row count is then no longer
+        // a constant, which slowed the whole bands of every layer by 4-6%.
+        let kernel = Affine::<true> { outputs, inputs, weights, bias, x, batch, z, packed: Vec::new() };
+        pulp::Arch::new().dispatch(kernel);
+    } else {
+        let kernel = Affine::<false> { outputs, inputs, weights, bias, x, batch, z, packed: Vec::new() };
+        pulp::Arch::new().dispatch(kernel);
+    }
+}
+
+/// Lanes of the processor's widest vector of `f32`.
+struct Lanes;
+
+impl WithSimd for Lanes {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> usize {
+        S::F32_LANES
+    }
 }
 
 /// The arguments of [`affine`], for `pulp` to run with the processor's instruction set.
-struct Affine<'a> {
+/// `WIDE_TAIL`: the last outputs, more than one vector and less than a band, go in one band of
+/// [`TILE_VECTORS`] vectors (see `affine`).
+struct Affine<'a, const WIDE_TAIL: bool> {
     outputs: usize,
     inputs: usize,
     weights: &'a [f32],
@@ -59,11 +87,11 @@ struct Affine<'a> {
     packed: Vec<f32>,
 }
 
-impl WithSimd for Affine<'_> {
+impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
     type Output = ();
 
-    /// Bands of [`TILE_VECTORS`] vectors of outputs, then of one vector, then one masked vector
-    /// for the last outputs; tiles of 8 samples (AVX-512), 4, then one. Everything below is
+    /// Bands of [`TILE_VECTORS`] vectors of outputs, then (but see `WIDE_TAIL`) of one vector,
+    /// then one masked vector for the last outputs; tiles of 8 samples (AVX-512), 4, then one. Everything below is
     /// `inline(always)`, so it is compiled here, with the instruction set of `S`.
     #[inline(always)]
     fn with_simd<S: Simd>(mut self, simd: S) {
@@ -73,9 +101,13 @@ impl WithSimd for Affine<'_> {
             let mut first = 0;
             while first < self.outputs {
                 let left = self.outputs - first;
-                if left >= TILE_VECTORS * lanes {
-                    self.band::<S, TILE_VECTORS>(simd, first, TILE_VECTORS * lanes, inputs.clone());
-                    first += TILE_VECTORS * lanes;
+                if left >= TILE_VECTORS * lanes || (WIDE_TAIL && left > lanes) {
+                    // One call of `band` per kernel: a second one stops LLVM inlining the tiles'
+                    // arrays, and the kernel runs 6-10× slower. Without WIDE_TAIL the row count
+                    // is a constant.
+                    let rows = if WIDE_TAIL { left.min(TILE_VECTORS * lanes) } else { TILE_VECTORS * lanes };
+                    self.band::<S, TILE_VECTORS>(simd, first, rows, inputs.clone());
+                    first += rows;
                 } else {
                     let rows = left.min(lanes);
                     self.band::<S, 1>(simd, first, rows, inputs.clone());
@@ -86,7 +118,7 @@ impl WithSimd for Affine<'_> {
     }
 }
 
-impl Affine<'_> {
+impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
     /// Outputs `first..first + rows` (`rows ≤ V` vectors) of every sample, over `inputs`.
     #[inline(always)]
     fn band<S: Simd, const V: usize>(&mut self, simd: S, first: usize, rows: usize, inputs: Range<usize>) {
