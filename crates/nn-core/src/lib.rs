@@ -74,6 +74,7 @@ mod gradients;
 mod init;
 mod layer;
 mod loss;
+mod map_in_place;
 mod model_file;
 mod network;
 mod npz;

@@ -7,7 +7,7 @@
 //! It uses plain multiplications and additions only, so every instruction set gives the same
 //! bits, and [`sigmoid`] on one value equals [`sigmoid_in_place`] on a slice.
 
-use pulp::WithSimd;
+use crate::map_in_place::map_in_place;
 
 /// The logistic function `1 / (1 + e^−z)`, evaluated so that `exp` never overflows: with
 /// `e = e^−|z|`, it is `1 / (1 + e)` for `z ≥ 0` and the equal `e / (1 + e)` for `z < 0`.
@@ -22,18 +22,7 @@ pub fn sigmoid(z: f32) -> f32 {
 
 /// [`sigmoid`] of every value, in place, with the processor's widest vectors.
 pub(crate) fn sigmoid_in_place(values: &mut [f32]) {
-    pulp::Arch::new().dispatch(SigmoidInPlace(values));
-}
-
-struct SigmoidInPlace<'a>(&'a mut [f32]);
-
-impl WithSimd for SigmoidInPlace<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        self.0.iter_mut().for_each(|z| *z = sigmoid(*z));
-    }
+    map_in_place(values, sigmoid);
 }
 
 /// `e^t` for `t ≤ 0` (NaN gives NaN): Cephes `expf`. `t = n ln 2 + r` with `|r| ≤ ln 2 / 2`,

@@ -6,8 +6,7 @@
 //! to cancellation, and `(1 − e^−2|z|) / (1 + e^−2|z|)` elsewhere. Plain multiplications,
 //! additions and one division, so every instruction set gives the same bits.
 
-use pulp::WithSimd;
-
+use crate::map_in_place::map_in_place;
 use crate::sigmoid::exp_of_non_positive;
 
 /// `tanh z`, within 2 units in the last place; ±1 beyond |z| ≈ 9, NaN for NaN.
@@ -30,18 +29,7 @@ pub(crate) fn tanh(z: f32) -> f32 {
 
 /// [`tanh`] of every value, in place, with the processor's widest vectors.
 pub(crate) fn tanh_in_place(values: &mut [f32]) {
-    pulp::Arch::new().dispatch(TanhInPlace(values));
-}
-
-struct TanhInPlace<'a>(&'a mut [f32]);
-
-impl WithSimd for TanhInPlace<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        self.0.iter_mut().for_each(|z| *z = tanh(*z));
-    }
+    map_in_place(values, tanh);
 }
 
 #[cfg(test)]
