@@ -4,6 +4,9 @@
 //! into a message and a non-zero exit code.
 
 #![forbid(unsafe_code)]
+// The argument docs are clap's help text, where `leaky_relu[:SLOPE]` means an optional part,
+// not a link; `\[` would show in `--help`.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::process::ExitCode;
 
