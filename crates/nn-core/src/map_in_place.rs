@@ -23,3 +23,13 @@ impl<F: Fn(f32) -> f32> WithSimd for MapInPlace<'_, F> {
         self.values.iter_mut().for_each(|v| *v = (self.f)(*v));
     }
 }
+
+/// Asserts that `in_place` on a slice of 1,000 values `(i − 500)·step` gives the bits of `f` on
+/// each value: the promise of every function mapped through [`map_in_place`].
+#[cfg(test)]
+pub(crate) fn assert_slice_gets_the_bits_of_one_value(in_place: fn(&mut [f32]), f: fn(f32) -> f32, step: f32) {
+    let mut values: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * step).collect();
+    let one_at_a_time: Vec<f32> = values.iter().map(|&z| f(z)).collect();
+    in_place(&mut values);
+    assert_eq!(values, one_at_a_time);
+}
