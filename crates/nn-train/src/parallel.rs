@@ -29,10 +29,12 @@ pub const MAX_SHARDS: usize = 8;
 /// of 64, 176 µs as four of 32 (keras-512 0.29 s as two shards, 0.37 s as eight of 16); at batch
 /// 256, 496 µs unsharded and 295 µs as four shards of 64.
 pub fn batch_shards(batch: usize) -> usize {
-    match batch {
-        _ if batch < 2 * MIN_SHARD_SAMPLES => 1,
-        _ if batch < 2 * SHARD_SAMPLES => 2,
-        _ => shard_count(batch, SHARD_SAMPLES),
+    if batch < 2 * MIN_SHARD_SAMPLES {
+        1
+    } else if batch < 2 * SHARD_SAMPLES {
+        2
+    } else {
+        shard_count(batch, SHARD_SAMPLES)
     }
 }
 
@@ -136,15 +138,19 @@ pub struct BatchGradients {
 impl BatchGradients {
     /// Buffers for `network`, cutting batches as the trainer does ([`batch_shards`]).
     pub fn new(network: &Network) -> Self {
-        BatchGradients { shard_samples: None, ..BatchGradients::with_shard_samples(network, MIN_SHARD_SAMPLES) }
+        BatchGradients::with_shards(network, None)
     }
 
     /// Buffers for `network` with shards of at least `shard_samples` (for measurements; `usize::MAX`
     /// never shards).
     pub fn with_shard_samples(network: &Network, shard_samples: usize) -> Self {
+        BatchGradients::with_shards(network, Some(shard_samples.max(1)))
+    }
+
+    fn with_shards(network: &Network, shard_samples: Option<usize>) -> Self {
         let gradients = Gradients::zeros_like(network);
         BatchGradients {
-            shard_samples: Some(shard_samples.max(1)),
+            shard_samples,
             shards: vec![Shard::new(gradients.clone())],
             sum: gradients,
             used: 1,
