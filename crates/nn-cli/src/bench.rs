@@ -142,7 +142,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// median of five measurements of 20,000 round trips), or `None` with a single thread.
 ///
 /// It tells how far apart the two virtual cores sit: on the 2-core machine of
-/// `docs/benchmarks.md` about 80 ns when they share a cache, 400 ns or more when the host has put
+/// `docs/benchmarks.md` about 50 ns when they share a cache, 380 ns or more when the host has put
 /// them further apart, and then every parallel recipe runs up to 1.6x slower. Printed with the
 /// timings so that a slow run can be told from a slow build.
 fn core_to_core_round_trip() -> Option<f64> {

@@ -91,8 +91,9 @@ impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
     type Output = ();
 
     /// Bands of [`TILE_VECTORS`] vectors of outputs, then (but see `WIDE_TAIL`) of one vector,
-    /// then one masked vector for the last outputs; tiles of 8 samples (AVX-512), 4, then one. Everything below is
-    /// `inline(always)`, so it is compiled here, with the instruction set of `S`.
+    /// then one masked vector for the last outputs; tiles of 8 samples (AVX-512), 4, then one.
+    /// Everything below is `inline(always)`, so it is compiled here, with the instruction set of
+    /// `S`.
     #[inline(always)]
     fn with_simd<S: Simd>(mut self, simd: S) {
         let lanes = S::F32_LANES;
