@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct Recipe {
     pub name: &'static str,
     pub about: &'static str,
+    /// A convolutional (or any) architecture: a name of `nn_core::NAMED_ARCHITECTURES` or its
+    /// text. `None`: a dense network of `hidden` layers.
+    pub arch: Option<&'static str>,
     /// Sizes of the hidden layers (input and output come from the data).
     pub hidden: &'static [usize],
     pub hidden_activation: Activation,
@@ -32,10 +35,14 @@ pub struct Recipe {
     pub lambda: f32,
     /// The published test accuracy this recipe reproduces, with where it comes from.
     pub published: Option<(f32, &'static str)>,
+    /// The test accuracy `cargo xtask reproduce` requires of it.
+    pub bar: Option<f32>,
 }
 
 const NIELSEN_30: Recipe = Recipe {
     name: "nielsen",
+    arch: None,
+    bar: None,
     about: "Nielsen, chapter 1: 784-30-10 sigmoid, quadratic cost, SGD eta 3.0, batch 10, 30 epochs on 50,000 images",
     hidden: &[30],
     hidden_activation: Activation::Sigmoid,
@@ -56,6 +63,8 @@ const NIELSEN_30: Recipe = Recipe {
 pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "default",
+        arch: None,
+        bar: None,
         about: "ours: 784-512-256-10 ReLU, softmax cross-entropy, Adam 1e-3 with cosine decay, batch 128, 12 epochs on 55,000 images",
         hidden: &[512, 256],
         hidden_activation: Activation::Relu,
@@ -81,6 +90,8 @@ pub const RECIPES: &[Recipe] = &[
     },
     Recipe {
         name: "keras",
+        arch: None,
+        bar: None,
         about: "Chollet, chapter 2: 784-512-10 ReLU, softmax cross-entropy, RMSprop 1e-3, batch 128, 5 epochs on 60,000 images",
         hidden: &[512],
         hidden_activation: Activation::Relu,
@@ -98,6 +109,8 @@ pub const RECIPES: &[Recipe] = &[
     },
     Recipe {
         name: "torch-seed",
+        arch: None,
+        bar: None,
         about: "a PyTorch tutorial: 784-128-10 ReLU, cross-entropy, SGD 0.1, batch 32, 10,000 steps on 60,000 images",
         hidden: &[128],
         hidden_activation: Activation::Relu,
@@ -113,7 +126,75 @@ pub const RECIPES: &[Recipe] = &[
         lambda: 0.0,
         published: None,
     },
+    SAITO_SIMPLE,
+    Recipe {
+        name: "saito-deep",
+        arch: Some("saito-deep"),
+        about: "Saito, chapter 8: DeepConvNet (six 3x3 convolutions, three pools, dense 50, dropout 0.5), Adam 1e-3, batch 100, 20 epochs on 60,000 images",
+        epochs: 20,
+        published: Some((0.9938, "Saito, Deep Learning from Scratch, ch. 8")),
+        bar: Some(0.993),
+        ..SAITO_SIMPLE
+    },
+    Recipe {
+        name: "pytorch-example",
+        arch: Some("pytorch-example"),
+        about: "PyTorch's examples/mnist: conv 32, conv 64, pool, dropout, dense 128, Adadelta 1.0 decayed 0.7 per epoch, batch 64, 14 epochs on 60,000 images",
+        hidden: &[],
+        hidden_activation: Activation::Relu,
+        loss: Loss::SoftmaxCrossEntropy,
+        init: Init::HE,
+        optimizer: OptimizerConfig::Adadelta { rho: 0.9, epsilon: 1e-6 },
+        learning_rate: 1.0,
+        schedule: Schedule::StepDecay { every: 1, factor: 0.7 },
+        batch_size: 64,
+        epochs: 14,
+        max_steps: None,
+        validation_size: 0,
+        lambda: 0.0,
+        published: Some((0.992, "PyTorch examples/mnist")),
+        bar: Some(0.991),
+    },
+    Recipe {
+        name: "cnn",
+        arch: Some("cnn"),
+        about: "ours: conv 32@3x3 pad 1, pool, conv 64@3x3 pad 1, pool, dense 128, dropout 0.5; Adam 1e-3 with cosine decay, batch 128, 8 epochs on 60,000 images",
+        hidden: &[],
+        hidden_activation: Activation::Relu,
+        loss: Loss::SoftmaxCrossEntropy,
+        init: Init::HE,
+        optimizer: OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+        learning_rate: 1e-3,
+        schedule: Schedule::Cosine { min_lr: 1e-5 },
+        batch_size: 128,
+        epochs: 8,
+        max_steps: None,
+        validation_size: 0,
+        lambda: 0.0,
+        published: None,
+        bar: Some(0.993),
+    },
 ];
+
+const SAITO_SIMPLE: Recipe = Recipe {
+    name: "saito-simple",
+    arch: Some("saito-simple"),
+    about: "Saito, chapter 7: SimpleConvNet (conv 30@5x5, pool, dense 100), Adam 1e-3, batch 100, 20 epochs on 60,000 images",
+    hidden: &[],
+    hidden_activation: Activation::Relu,
+    loss: Loss::SoftmaxCrossEntropy,
+    init: Init::HE,
+    optimizer: OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+    learning_rate: 1e-3,
+    schedule: Schedule::Constant,
+    batch_size: 100,
+    epochs: 20,
+    max_steps: None,
+    validation_size: 0,
+    lambda: 0.0,
+    published: Some((0.9888, "Saito, Deep Learning from Scratch, ch. 7")),
+    bar: None,
+};
 
 /// The recipe called `name` (aliases: nielsen-30, keras-512, chollet, torch-seed-128).
 pub fn find(name: &str) -> Option<&'static Recipe> {
@@ -134,13 +215,13 @@ pub fn list(json: bool) -> String {
             r.published.map(|(accuracy, source)| serde_json::json!({"accuracy": accuracy, "source": source}));
         if json {
             let record = serde_json::json!({
-                "name": r.name, "about": r.about, "published": published,
+                "name": r.name, "about": r.about, "published": published, "bar": r.bar, "arch": r.arch,
                 "epochs": r.epochs, "batch_size": r.batch_size, "max_steps": r.max_steps,
             });
             out.push_str(&format!("{record}\n"));
         } else {
             let published = r.published.map_or(String::new(), |(a, s)| format!(" (published: {:.2}%, {s})", 100.0 * a));
-            out.push_str(&format!("{:<12} {}{published}\n", r.name, r.about));
+            out.push_str(&format!("{:<16} {}{published}\n", r.name, r.about));
         }
     }
     out
@@ -156,6 +237,8 @@ pub fn names() -> String {
 pub struct RecipeSpec {
     pub name: String,
     pub about: String,
+    /// A named architecture or architecture text; `None` for a dense network of `hidden`.
+    pub arch: Option<String>,
     pub hidden: Vec<usize>,
     pub hidden_activation: Activation,
     pub loss: Loss,
@@ -175,6 +258,7 @@ impl From<&Recipe> for RecipeSpec {
         RecipeSpec {
             name: r.name.to_string(),
             about: r.about.to_string(),
+            arch: r.arch.map(str::to_string),
             hidden: r.hidden.to_vec(),
             hidden_activation: r.hidden_activation,
             loss: r.loss,
@@ -205,6 +289,9 @@ struct RecipeFile {
     name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     about: Option<String>,
+    /// Absent: the base's value; `null`: a dense network of `hidden`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    arch: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hidden: Option<Vec<usize>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "text")]
@@ -270,6 +357,9 @@ mod text {
 impl RecipeSpec {
     /// Refuses values no training can use: zero sizes, a learning rate that is not positive...
     pub fn validate(&self) -> Result<()> {
+        if let Some(arch) = &self.arch {
+            nn_core::Architecture::named_or_parsed(arch)?;
+        }
         if self.hidden.contains(&0) {
             bail!("a hidden layer needs at least 1 neuron (hidden: {:?})", self.hidden);
         }
@@ -299,6 +389,7 @@ impl RecipeSpec {
             base: None,
             name: Some(self.name.clone()),
             about: Some(self.about.clone()),
+            arch: self.arch.clone().map(Some),
             hidden: Some(self.hidden.clone()),
             hidden_activation: Some(self.hidden_activation),
             loss: Some(self.loss),
@@ -326,6 +417,12 @@ impl RecipeSpec {
             }
             None => None,
         };
+        let mut file = file;
+        if file.arch.as_ref().is_some_and(Option::is_some) {
+            // A file that names an architecture needs no dense layer sizes.
+            file.hidden.get_or_insert_with(Vec::new);
+            file.hidden_activation.get_or_insert(Activation::Relu);
+        }
         let mut missing = Vec::new();
         macro_rules! field {
             ($name:ident) => {{
@@ -378,6 +475,7 @@ impl RecipeSpec {
             epochs,
             validation_size,
             max_steps: file.max_steps.unwrap_or_else(|| base.and_then(|b| b.max_steps)),
+            arch: file.arch.unwrap_or_else(|| base.and_then(|b| b.arch).map(str::to_string)),
             lambda: file.lambda.or(base.map(|b| b.lambda)).unwrap_or(0.0),
             name: file.name.unwrap_or_else(|| default_name.to_string()),
             about: file.about.or_else(|| base.map(|b| format!("{} (changed)", b.about))).unwrap_or_default(),
@@ -441,6 +539,12 @@ mod tests {
         assert_eq!(spec.max_steps, Some(5));
         let spec = RecipeSpec::from_json(r#"{"base": "torch-seed", "max_steps": null}"#, "mine").unwrap();
         assert_eq!(spec.max_steps, None);
+        let spec =
+            RecipeSpec::from_json(r#"{"base": "cnn", "arch": "conv(8,3) relu flatten dense(10)"}"#, "m").unwrap();
+        assert_eq!(spec.arch.as_deref(), Some("conv(8,3) relu flatten dense(10)"));
+        assert_eq!(spec.optimizer, OptimizerConfig::adam());
+        let spec = RecipeSpec::from_json(r#"{"base": "cnn", "arch": null, "hidden": [30]}"#, "m").unwrap();
+        assert_eq!((spec.arch, spec.hidden), (None, vec![30]));
     }
 
     #[test]
@@ -456,5 +560,6 @@ mod tests {
         assert!(error(r#"{"base": "nope"}"#).contains("unknown base recipe"));
         assert!(error(r#"{"base": "nielsen", "optimizer": "adamw"}"#).contains("invalid optimizer"));
         assert!(error(r#"{"base": "nielsen", "hidden": [0]}"#).contains("at least 1 neuron"));
+        assert!(error(r#"{"base": "cnn", "arch": "conv(8) relu"}"#).contains("kernel size is missing"));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nn_core::{Activation, Init, Loss, Network};
+use nn_core::{Activation, Architecture, Init, Loss, Network, Shape};
 use nn_train::{
     Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Schedule, TrainConfig,
     TrainData, TrainState,
@@ -23,13 +23,17 @@ use crate::recipes::{self, RecipeSpec};
 // A later flag overrides an earlier one, so scripts can append to a base command line.
 #[command(args_override_self = true)]
 pub struct TrainArgs {
-    /// A named set-up: default, nielsen, nielsen-100, keras, torch-seed [default: default]. Flags
-    /// override it.
+    /// A named set-up: default, nielsen, nielsen-100, keras, torch-seed, saito-simple,
+    /// saito-deep, pytorch-example, cnn [default: default]. Flags override it.
     #[arg(long, conflicts_with = "recipe_file")]
     recipe: Option<String>,
     /// A recipe file (JSON), such as the one `nn-cli search` writes. Flags override it.
     #[arg(long, value_name = "FILE")]
     recipe_file: Option<PathBuf>,
+    /// The layers, as text or a name: "conv(32,3) relu maxpool(2) flatten dense(10)",
+    /// saito-simple, saito-deep, pytorch-example, cnn. Replaces the recipe's network.
+    #[arg(long, value_name = "SPEC_OR_NAME", conflicts_with_all = ["layers", "hidden"])]
+    arch: Option<String>,
     /// All layer sizes, input to output: 784,100,10.
     #[arg(long, value_delimiter = ',', conflicts_with = "hidden")]
     layers: Option<Vec<usize>>,
@@ -45,7 +49,7 @@ pub struct TrainArgs {
     /// Weight initialisation: glorot, he, nielsen.
     #[arg(long)]
     init: Option<Init>,
-    /// sgd, momentum[:MU], nesterov[:MU], rmsprop[:RHO:EPS], adam[:B1:B2:EPS].
+    /// sgd, momentum[:MU], nesterov[:MU], rmsprop[:RHO:EPS], adam[:B1:B2:EPS], adadelta[:RHO:EPS].
     #[arg(long)]
     optimizer: Option<OptimizerConfig>,
     /// Base learning rate.
@@ -103,6 +107,9 @@ pub struct TrainArgs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct RunSettings {
     recipe: String,
+    /// The architecture's text when the network is not a plain dense one of `layers`.
+    #[serde(default)]
+    arch: Option<String>,
     layers: Vec<usize>,
     hidden_activation: Activation,
     loss: Loss,
@@ -144,15 +151,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let recipe = recipes::resolve(args.recipe.as_deref(), args.recipe_file.as_deref())?;
     let paths = Paths::new(args, &recipe);
-    let (settings, mut network, resume) = if args.resume {
-        resume_run(args, &paths)?
+    let (settings, network, resume) = if args.resume {
+        let (settings, network, state) = resume_run(args, &paths)?;
+        (settings, Some(network), state)
     } else {
         let settings = settings_from(args, &recipe)?;
-        let network =
-            Network::dense(&settings.layers, settings.hidden_activation, settings.loss, settings.init, settings.seed)?;
-        (settings, network, None)
+        (settings, None, None)
     };
     let splits = Splits::load(&args.data, settings.validation_size)?;
+    let mut network = match network {
+        Some(network) => network,
+        None => new_network(&settings, Shape::new(1, splits.train.rows(), splits.train.cols()))?,
+    };
     let input_size = splits.train.pixels_per_image();
     if network.input_size() != input_size || network.output_size() != splits.train.classes() {
         bail!(
@@ -203,11 +213,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         } else if let Some(recipe) = recipes::find(&settings.recipe) {
             println!("recipe {}: {}", recipe.name, recipe.about);
         }
+        let described = match settings.arch {
+            Some(_) => {
+                format!("{} ({} parameters, {})", network.architecture(), network.parameter_count(), settings.loss)
+            }
+            None => format!("{} ({}, {})", sizes(&network), settings.hidden_activation, settings.loss),
+        };
         println!(
-            "training {} ({}, {}) on {} images, {} epochs of batches of {}",
-            sizes(&network),
-            settings.hidden_activation,
-            settings.loss,
+            "training {described} on {} images, {} epochs of batches of {}",
             splits.train.len(),
             config.epochs,
             config.batch_size
@@ -253,7 +266,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The network a new run starts from: the architecture, or dense layers.
+fn new_network(settings: &RunSettings, input: Shape) -> Result<Network> {
+    Ok(match &settings.arch {
+        Some(text) => {
+            let architecture = Architecture::named_or_parsed(text)?.with_input(input);
+            architecture.build(settings.loss, settings.init, settings.seed)?
+        }
+        None => {
+            Network::dense(&settings.layers, settings.hidden_activation, settings.loss, settings.init, settings.seed)?
+        }
+    })
+}
+
 fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
+    let arch = match (&args.arch, &args.layers, &args.hidden) {
+        (Some(arch), _, _) => Some(arch.clone()),
+        (None, None, None) => recipe.arch.clone(),
+        _ => None,
+    };
+    if let Some(arch) = &arch {
+        Architecture::named_or_parsed(arch)?;
+    }
     let layers = match (&args.layers, &args.hidden) {
         (Some(layers), _) => layers.clone(),
         (None, hidden) => {
@@ -277,6 +311,7 @@ fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
     };
     Ok(RunSettings {
         recipe: recipe.name.clone(),
+        arch,
         layers,
         hidden_activation: args.hidden_activation.unwrap_or(recipe.hidden_activation),
         loss: args.loss.unwrap_or(recipe.loss),

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nn_core::softmax::softmax_columns;
-use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace, load_model, save_model};
+use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace, load_model, save_model};
 
 /// Shapes and batches of the recipes whose epoch times matter: 784-128-10 at 128 (the
 /// throughput reference) and at 32 (torch-seed-128), Nielsen's 784-30-10 at 10 (per-call
@@ -48,8 +48,14 @@ fn passes(c: &mut Criterion) {
         let mut gradients = Gradients::zeros_like(&net);
         group.bench_function("forward + backward (loss_and_gradients)", |b| {
             b.iter(|| {
-                net.loss_and_gradients(black_box(&x), Targets::Classes(&labels), &mut workspace, &mut gradients)
-                    .unwrap()
+                net.loss_and_gradients(
+                    black_box(&x),
+                    Targets::Classes(&labels),
+                    Mode::training(0),
+                    &mut workspace,
+                    &mut gradients,
+                )
+                .unwrap()
             })
         });
         group.finish();

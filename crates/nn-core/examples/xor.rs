@@ -1,6 +1,6 @@
 //! Learns XOR with a 2-4-2 network, no data files: `cargo run -p nn-core --example xor`.
 
-use nn_core::{Activation, Gradients, Init, Loss, Network, NnError, Targets, Workspace};
+use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, NnError, Targets, Workspace};
 
 fn main() -> Result<(), NnError> {
     // The four samples one after the other, and their classes.
@@ -11,7 +11,13 @@ fn main() -> Result<(), NnError> {
     let mut workspace = Workspace::new();
     let mut gradients = Gradients::zeros_like(&net);
     for epoch in 0..=2000 {
-        let loss = net.loss_and_gradients(&inputs, Targets::Classes(&labels), &mut workspace, &mut gradients)?;
+        let loss = net.loss_and_gradients(
+            &inputs,
+            Targets::Classes(&labels),
+            Mode::training(0),
+            &mut workspace,
+            &mut gradients,
+        )?;
         net.sgd_step(&gradients, 0.5)?;
         if epoch % 400 == 0 {
             println!("epoch {epoch:>4}  loss {loss:.5}");

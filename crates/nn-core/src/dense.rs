@@ -2,11 +2,12 @@
 
 use std::any::Any;
 
-use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
+use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::affine::affine;
-use crate::{Activation, Init, Layer, NnError};
+use crate::products::{bias_gradient, input_gradient, weight_gradient};
+use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
 
 /// A fully connected layer: `a = f(W x + b)` for each sample `x`.
 ///
@@ -89,12 +90,16 @@ impl Layer for Dense {
         "dense"
     }
 
-    fn input_size(&self) -> usize {
-        self.weights.ncols()
+    fn input_shape(&self) -> Shape {
+        Shape::flat(self.weights.ncols())
     }
 
-    fn output_size(&self) -> usize {
-        self.weights.nrows()
+    fn output_shape(&self) -> Shape {
+        Shape::flat(self.weights.nrows())
+    }
+
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Dense { outputs: self.weights.nrows(), activation: self.activation }
     }
 
     fn describe(&self) -> String {
@@ -107,7 +112,7 @@ impl Layer for Dense {
 
     /// `Z = W X + b` by the kernel of `affine.rs` (no packing, the same bits for any batch), then
     /// `f` on each value.
-    fn forward(&self, input: &[f32], batch: usize, output: &mut [f32]) {
+    fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
         affine(self.weights.as_slice(), self.bias.as_slice(), input, batch, output);
         for column in output.chunks_exact_mut(self.weights.nrows()) {
             self.activation.apply(column);
@@ -123,28 +128,16 @@ impl Layer for Dense {
         output_grad: &mut [f32],
         input_grad: Option<&mut [f32]>,
         gradients: &mut [DMatrix<f32>],
+        _mode: Mode,
     ) {
         let (outputs, inputs) = self.weights.shape();
         self.activation.backprop(output, output_grad);
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
-        let bias_grad = bias_grad[0].as_mut_slice();
-        bias_grad.fill(0.0);
-        for column in output_grad.chunks_exact(outputs) {
-            bias_grad.iter_mut().zip(column).for_each(|(g, d)| *g += d);
-        }
-        if outputs.min(inputs).min(batch) > BLOCKED_PRODUCT_MIN {
-            let delta = DMatrixView::from_slice(output_grad, outputs, batch);
-            // Transposes are views with swapped strides: no copy, and still a blocked product.
-            let input_transposed = DMatrixView::from_slice_with_strides(input, batch, inputs, inputs, 1);
-            weight_grad[0].gemm(1.0, &delta, &input_transposed, 0.0);
-            if let Some(input_grad) = input_grad {
-                let weights = self.weights.as_slice();
-                let weights_transposed = DMatrixView::from_slice_with_strides(weights, inputs, outputs, outputs, 1);
-                let mut input_grad = DMatrixViewMut::from_slice(input_grad, inputs, batch);
-                input_grad.gemm(1.0, &weights_transposed, &delta, 0.0);
-            }
-        } else {
-            small_backward_products(&self.weights, input, output_grad, weight_grad[0].as_mut_slice(), input_grad);
+        bias_gradient(output_grad, outputs, bias_grad[0].as_mut_slice());
+        let sizes = (outputs, inputs, batch);
+        weight_gradient(output_grad, input, sizes, weight_grad[0].as_mut_slice(), false);
+        if let Some(input_grad) = input_grad {
+            input_gradient(self.weights.as_slice(), output_grad, sizes, input_grad);
         }
     }
 
@@ -156,43 +149,16 @@ impl Layer for Dense {
         vec![&mut self.weights, &mut self.bias]
     }
 
+    fn parameter_names(&self) -> &'static [&'static str] {
+        &["weights", "bias"]
+    }
+
     fn clone_box(&self) -> Box<dyn Layer> {
         Box::new(self.clone())
     }
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-/// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its
-/// fallback loop mishandles the strided transpose views, so small products use
-/// [`small_backward_products`] instead.
-const BLOCKED_PRODUCT_MIN: usize = 5;
-
-/// `∂W = δ Xᵀ` and `∂X = Wᵀ δ` as plain loops, for layers or batches too small for gemm to matter.
-fn small_backward_products(
-    weights: &DMatrix<f32>,
-    input: &[f32],
-    delta: &[f32],
-    weight_grad: &mut [f32],
-    input_grad: Option<&mut [f32]>,
-) {
-    let (outputs, inputs) = weights.shape();
-    weight_grad.fill(0.0);
-    for (x, d) in input.chunks_exact(inputs).zip(delta.chunks_exact(outputs)) {
-        // ∂W[:, i] += δ_j · x_j[i]
-        for (column, &xi) in weight_grad.chunks_exact_mut(outputs).zip(x) {
-            column.iter_mut().zip(d).for_each(|(g, &dj)| *g += dj * xi);
-        }
-    }
-    if let Some(input_grad) = input_grad {
-        // ∂X[i, j] = W[:, i] · δ_j
-        for (gx, d) in input_grad.chunks_exact_mut(inputs).zip(delta.chunks_exact(outputs)) {
-            for (g, w_column) in gx.iter_mut().zip(weights.as_slice().chunks_exact(outputs)) {
-                *g = w_column.iter().zip(d).map(|(w, dj)| w * dj).sum();
-            }
-        }
     }
 }
 
@@ -206,7 +172,7 @@ mod tests {
         let b = DMatrix::from_column_slice(2, 1, &[0.5, -0.5]);
         let layer = Dense::new(w, b, Activation::Relu, 0).unwrap();
         let mut out = [0.0; 4];
-        layer.forward(&[1.0, 1.0, 1.0, 1.0, 0.0, 0.0], 2, &mut out);
+        layer.forward(&[1.0, 1.0, 1.0, 1.0, 0.0, 0.0], 2, &mut out, Mode::Inference);
         assert_eq!(out, [6.5, 0.0, 1.5, 0.0]);
     }
 

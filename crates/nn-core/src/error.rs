@@ -24,13 +24,41 @@ pub enum NnError {
         outputs: usize,
     },
     /// Two consecutive layers do not fit together.
-    #[error("layer {layer} expects {expected} inputs but layer {} gives {found} outputs", .layer - 1)]
+    #[error(
+        "layer {layer} ({kind}) takes samples of {expected} but layer {} ({previous}) gives {found}",
+        .layer - 1
+    )]
     LayerMismatch {
         /// Index of the layer whose inputs do not fit, from 1.
         layer: usize,
-        /// Its number of inputs.
+        /// Its kind.
+        kind: &'static str,
+        /// The shape of its inputs.
+        expected: crate::Shape,
+        /// The kind of the layer before it.
+        previous: &'static str,
+        /// The shape of the outputs of the layer before it.
+        found: crate::Shape,
+    },
+    /// A layer whose sizes or settings cannot work (a kernel larger than its padded input, a
+    /// dropout rate of 1, a dense layer right after a multi-channel image, ...).
+    #[error("layer {layer} ({kind}) is invalid: {detail}")]
+    InvalidLayer {
+        /// Index of the layer, from 0.
+        layer: usize,
+        /// Its kind.
+        kind: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Not as many parameter matrices as the layers need.
+    #[error("layer {layer} needs {expected} parameter matrices, {found} were given")]
+    ParameterCount {
+        /// Index of the layer, from 0 (the number of layers when there are too many).
+        layer: usize,
+        /// Matrices it needs.
         expected: usize,
-        /// The number of outputs of the layer before it.
+        /// Matrices given.
         found: usize,
     },
     /// A parameter matrix with the wrong shape.

@@ -13,7 +13,7 @@
 //! ([`import_npz`], [`export_npz`]).
 //!
 //! ```
-//! use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace};
+//! use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
 //!
 //! // XOR: four samples of two inputs, one after the other.
 //! let inputs = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
@@ -22,7 +22,7 @@
 //! let mut workspace = Workspace::new();
 //! let mut gradients = Gradients::zeros_like(&net);
 //! for _ in 0..2000 {
-//!     net.loss_and_gradients(&inputs, Targets::Classes(&labels), &mut workspace, &mut gradients)?;
+//!     net.loss_and_gradients(&inputs, Targets::Classes(&labels), Mode::training(0), &mut workspace, &mut gradients)?;
 //!     net.sgd_step(&gradients, 0.5)?;
 //! }
 //! assert_eq!(net.classify_batch(&inputs, 100)?, labels);
@@ -66,34 +66,57 @@
 #![deny(missing_docs)]
 
 mod activation;
+mod activation_layer;
 mod affine;
+mod architecture;
 mod atomic_write;
+mod conv;
 mod dense;
+mod dropout;
 mod error;
+mod flatten;
 mod gradients;
+mod im2col;
 mod init;
 mod layer;
 mod loss;
 mod map_in_place;
+mod mode;
 mod model_file;
 mod network;
 mod npz;
+mod pool;
+mod products;
+mod shape;
 mod sigmoid;
 pub mod softmax;
 mod summary;
 mod tanh;
 
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
+pub use activation_layer::ActivationLayer;
+pub use architecture::{
+    Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
+};
+pub use conv::{Conv2d, Conv2dParams, MAX_SAMPLE_VALUES};
 pub use dense::Dense;
+pub use dropout::Dropout;
 pub use error::NnError;
+pub use flatten::Flatten;
 pub use gradients::Gradients;
 pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
+pub use mode::Mode;
 pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, model_from_json, model_to_json, save_model,
 };
 pub use network::{Evaluation, Network, Workspace};
-pub use npz::{NpzError, export_npz, import_npz, network_from_npz_bytes, network_to_npz_bytes};
+pub use npz::{
+    NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
+    network_from_npz_bytes_with_architecture, network_to_npz_bytes,
+};
+pub use pool::MaxPool2d;
+pub use shape::Shape;
 pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};

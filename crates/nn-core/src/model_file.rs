@@ -8,12 +8,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
-use crate::{Activation, Dense, Loss, Network, NnError};
+use crate::{Activation, Architecture, Dense, Layer, Loss, Network, NnError, Shape};
 
 /// The `format` field of every model file.
 pub const MODEL_FORMAT: &str = "nn-core-model";
-/// The version written by this build, and the only one it reads.
-pub const MODEL_VERSION: u32 = 1;
+/// The version written by this build. It reads this one and every earlier one (version 1 held
+/// dense layers only).
+pub const MODEL_VERSION: u32 = 2;
 
 /// Why a model file could not be saved or loaded. Each message names the file and the fault.
 #[derive(Debug, Error)]
@@ -105,28 +106,44 @@ struct ModelOut<'a> {
     format: &'static str,
     version: u32,
     loss: Loss,
-    layers: Vec<DenseOut<'a>>,
+    input: Shape,
+    layers: Vec<LayerOut<'a>>,
 }
 
+/// A layer of version 2: its description in the architecture language, and its parameters by
+/// name (none for layers without any).
 #[derive(Serialize)]
-struct DenseOut<'a> {
-    kind: &'static str,
-    inputs: usize,
-    outputs: usize,
-    activation: Activation,
-    weights: &'a [f32],
-    bias: &'a [f32],
+struct LayerOut<'a> {
+    layer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bias: Option<&'a [f32]>,
+}
+
+/// A file of version 1 (`L = DenseIn`) or 2 (`L = LayerIn`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelIn<L> {
+    format: String,
+    version: u64,
+    loss: Loss,
+    #[serde(default)]
+    input: Option<Shape>,
+    layers: Vec<L>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModelIn {
-    format: String,
-    version: u64,
-    loss: Loss,
-    layers: Vec<DenseIn>,
+struct LayerIn {
+    layer: String,
+    #[serde(default, deserialize_with = "optional_floats_or_nan")]
+    weights: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "optional_floats_or_nan")]
+    bias: Option<Vec<f32>>,
 }
 
+/// A dense layer of version 1.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DenseIn {
@@ -147,6 +164,10 @@ struct Header {
     version: Option<u64>,
 }
 
+fn optional_floats_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<f32>>, D::Error> {
+    floats_or_nan(deserializer).map(Some)
+}
+
 /// Reads numbers, turning `null` (how JSON writers spell NaN) into NaN so that validation can
 /// name the layer and index instead of the parser reporting a type error.
 fn floats_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
@@ -158,49 +179,68 @@ fn floats_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>,
 pub fn model_to_json(network: &Network) -> Result<String, ModelFileError> {
     let mut layers = Vec::with_capacity(network.layers().len());
     for (index, layer) in network.layers().iter().enumerate() {
-        let dense = layer
-            .as_any()
-            .downcast_ref::<Dense>()
-            .ok_or(ModelFileError::UnsupportedLayer { layer: index, kind: layer.kind() })?;
-        for (name, values) in [("weights", dense.weights()), ("bias", dense.bias())] {
+        let parameters = layer.parameters();
+        for (&name, values) in layer.parameter_names().iter().zip(&parameters) {
             if let Some((i, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(ModelFileError::NonFinite(NnError::NonFinite { layer: index, name, index: i, value }));
             }
         }
-        layers.push(DenseOut {
-            kind: "dense",
-            inputs: dense.weights().ncols(),
-            outputs: dense.weights().nrows(),
-            activation: dense.activation(),
-            weights: dense.weights().as_slice(),
-            bias: dense.bias().as_slice(),
-        });
+        let named = |wanted: &str| {
+            layer.parameter_names().iter().position(|&name| name == wanted).map(|i| parameters[i].as_slice())
+        };
+        if parameters.len() != usize::from(named("weights").is_some()) + usize::from(named("bias").is_some()) {
+            return Err(ModelFileError::UnsupportedLayer { layer: index, kind: layer.kind() });
+        }
+        layers.push(LayerOut { layer: layer.spec().to_string(), weights: named("weights"), bias: named("bias") });
     }
-    let model = ModelOut { format: MODEL_FORMAT, version: MODEL_VERSION, loss: network.loss(), layers };
+    let model = ModelOut {
+        format: MODEL_FORMAT,
+        version: MODEL_VERSION,
+        loss: network.loss(),
+        input: network.input_shape(),
+        layers,
+    };
     Ok(serde_json::to_string(&model).expect("serialising plain numbers and strings cannot fail"))
 }
 
-/// Parses a model from JSON text; `path` is used in error messages only.
+/// Parses a model from JSON text (any version up to [`MODEL_VERSION`]); `path` is used in error
+/// messages only.
 pub fn model_from_json(text: &[u8], path: &Path) -> Result<Network, ModelFileError> {
     let path = path.to_path_buf();
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(ModelFileError::Empty { path });
     }
-    let model: ModelIn = match serde_json::from_slice(text) {
-        Ok(model) => model,
+    let header: ModelIn<serde::de::IgnoredAny> = match serde_json::from_slice(text) {
+        Ok(header) => header,
         Err(error) => return Err(explain_parse_error(text, error, path)),
     };
-    if model.format != MODEL_FORMAT {
-        return Err(ModelFileError::NotAModel { path, detail: format!("its format is {:?}", model.format) });
+    if header.format != MODEL_FORMAT {
+        return Err(ModelFileError::NotAModel { path, detail: format!("its format is {:?}", header.format) });
     }
-    if model.version != u64::from(MODEL_VERSION) {
-        return Err(ModelFileError::UnsupportedVersion { path, found: model.version, supported: MODEL_VERSION });
+    match header.version {
+        1 => match serde_json::from_slice(text) {
+            Ok(model) => dense_model(model, path),
+            Err(error) => Err(ModelFileError::Malformed { path, detail: error.to_string() }),
+        },
+        2 => match serde_json::from_slice(text) {
+            Ok(model) => layered_model(model, path),
+            Err(error) => Err(ModelFileError::Malformed { path, detail: error.to_string() }),
+        },
+        found => Err(ModelFileError::UnsupportedVersion { path, found, supported: MODEL_VERSION }),
+    }
+}
+
+/// Version 1: dense layers, each with its sizes and activation.
+fn dense_model(model: ModelIn<DenseIn>, path: PathBuf) -> Result<Network, ModelFileError> {
+    let malformed = |detail: String| ModelFileError::Malformed { path: path.clone(), detail };
+    if model.input.is_some() {
+        return Err(malformed("unknown field `input` in a version 1 file".to_string()));
     }
     let mut layers = Vec::with_capacity(model.layers.len());
     for (index, layer) in model.layers.into_iter().enumerate() {
         if layer.kind != "dense" {
-            let detail = format!("layer {index} has unknown kind {:?} (this version knows \"dense\")", layer.kind);
-            return Err(ModelFileError::Malformed { path, detail });
+            let detail = format!("layer {index} has unknown kind {:?} (version 1 knows \"dense\")", layer.kind);
+            return Err(malformed(detail));
         }
         let (rows, cols) = (layer.outputs, layer.inputs);
         for (name, len, expected) in [("weights", layer.weights.len(), rows * cols), ("bias", layer.bias.len(), rows)] {
@@ -208,7 +248,7 @@ pub fn model_from_json(text: &[u8], path: &Path) -> Result<Network, ModelFileErr
                 let detail = format!(
                     "layer {index} declares {cols} inputs and {rows} outputs, so {expected} {name} values, but holds {len}"
                 );
-                return Err(ModelFileError::Malformed { path, detail });
+                return Err(malformed(detail));
             }
         }
         let weights = DMatrix::from_vec(rows, cols, layer.weights);
@@ -218,6 +258,49 @@ pub fn model_from_json(text: &[u8], path: &Path) -> Result<Network, ModelFileErr
         layers.push(dense);
     }
     Network::from_dense(layers, model.loss).map_err(|source| ModelFileError::InvalidNetwork { path, source })
+}
+
+/// Version 2: the input shape, then each layer as architecture text with its parameters.
+fn layered_model(model: ModelIn<LayerIn>, path: PathBuf) -> Result<Network, ModelFileError> {
+    let malformed = |detail: String| ModelFileError::Malformed { path: path.clone(), detail };
+    let invalid = |source| ModelFileError::InvalidNetwork { path: path.clone(), source };
+    let input = model.input.ok_or_else(|| malformed("missing field `input`".to_string()))?;
+    if input.checked_len().is_none_or(|n| n == 0 || n > crate::MAX_SAMPLE_VALUES) {
+        return Err(malformed(format!("the input shape {input} is empty or too large")));
+    }
+    let mut shape = input;
+    let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(model.layers.len());
+    for (index, mut layer) in model.layers.into_iter().enumerate() {
+        let spec = match layer.layer.parse::<Architecture>() {
+            Ok(arch) if arch.layers.len() == 1 => arch.layers[0],
+            Ok(_) => return Err(malformed(format!("layer {index} describes several layers: {:?}", layer.layer))),
+            Err(error) => return Err(malformed(format!("layer {index}: {error}"))),
+        };
+        // Sizes come from the description: check them before the values.
+        let mut parameters = Vec::new();
+        for (name, (rows, cols)) in spec.parameter_shapes(shape, index).map_err(invalid)? {
+            let values = match name {
+                "weights" => layer.weights.take(),
+                _ => layer.bias.take(),
+            };
+            let values = values.ok_or_else(|| malformed(format!("layer {index} ({}) has no {name}", layer.layer)))?;
+            if Some(values.len()) != rows.checked_mul(cols) {
+                return Err(malformed(format!(
+                    "layer {index} ({}) needs {rows}x{cols} {name} values, but holds {}",
+                    layer.layer,
+                    values.len()
+                )));
+            }
+            parameters.push(DMatrix::from_vec(rows, cols, values));
+        }
+        if let Some(name) = [("weights", &layer.weights), ("bias", &layer.bias)].iter().find(|(_, v)| v.is_some()) {
+            return Err(malformed(format!("layer {index} ({}) has no parameter named {:?}", layer.layer, name.0)));
+        }
+        let built = spec.with_parameters(shape, parameters, index).map_err(invalid)?;
+        shape = built.output_shape();
+        layers.push(built);
+    }
+    Network::new(layers, model.loss).map_err(invalid)
 }
 
 /// Sorts a parse failure into truncated, not-a-model, wrong version or malformed.
@@ -236,7 +319,7 @@ fn explain_parse_error(text: &[u8], error: serde_json::Error, path: PathBuf) -> 
             Ok(Header { format: Some(format), .. }) if format != MODEL_FORMAT => {
                 ModelFileError::NotAModel { path, detail: format!("its format is {format:?}") }
             }
-            Ok(Header { version: Some(found), .. }) if found != u64::from(MODEL_VERSION) => {
+            Ok(Header { version: Some(found), .. }) if found == 0 || found > u64::from(MODEL_VERSION) => {
                 ModelFileError::UnsupportedVersion { path, found, supported: MODEL_VERSION }
             }
             Ok(Header { format: None, .. }) => {

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::softmax::argmax;
-use crate::{Activation, Dense, Gradients, Init, Layer, Loss, NnError, Targets};
+use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, Loss, Mode, NnError, Shape, Targets};
 
 /// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
 /// output function of its [`Loss`].
@@ -96,11 +96,17 @@ impl Network {
             return Err(NnError::TooFewSizes(0));
         }
         for (index, pair) in layers.windows(2).enumerate() {
-            if pair[1].input_size() != pair[0].output_size() {
+            let (found, expected) = (pair[0].output_shape(), pair[1].input_shape());
+            // A flat layer may read an image whose values are already in channels-first order.
+            let fits = found == expected
+                || (expected.is_flat() && found.len() == expected.len() && found.is_channels_first_too());
+            if !fits {
                 return Err(NnError::LayerMismatch {
                     layer: index + 1,
-                    expected: pair[1].input_size(),
-                    found: pair[0].output_size(),
+                    kind: pair[1].kind(),
+                    expected,
+                    previous: pair[0].kind(),
+                    found,
                 });
             }
         }
@@ -149,6 +155,16 @@ impl Network {
     /// Changes the loss (and so the output function) without touching the layers.
     pub fn set_loss(&mut self, loss: Loss) {
         self.loss = loss;
+    }
+
+    /// The shape of one input sample.
+    pub fn input_shape(&self) -> Shape {
+        self.layers[0].input_shape()
+    }
+
+    /// The layers as an [`Architecture`], whose text form is `conv(32,3) relu ... dense(10)`.
+    pub fn architecture(&self) -> Architecture {
+        Architecture { input: self.input_shape(), layers: self.layers.iter().map(|l| l.spec()).collect() }
     }
 
     /// Values per input sample.
@@ -208,6 +224,7 @@ impl Network {
                 if index == 0 { inputs } else { &buffers.front[..layer.input_size() * batch] },
                 batch,
                 output,
+                Mode::Inference,
             );
             std::mem::swap(&mut buffers.front, &mut buffers.back);
         }
@@ -300,11 +317,14 @@ impl Network {
     /// `∂C/∂parameter` into `gradients` (overwritten; see [`Gradients`] for combining shards).
     ///
     /// `inputs` holds the samples one after the other; `targets` one class or one vector per
-    /// sample. Refuses networks with a step activation ([`NnError::StepNotTrainable`]).
+    /// sample; `mode` is [`Mode::Training`] with the batch's seed to train (dropout draws its
+    /// masks from it), or [`Mode::Inference`] for the gradients of the network as it predicts.
+    /// Refuses networks with a step activation ([`NnError::StepNotTrainable`]).
     pub fn loss_and_gradients(
         &self,
         inputs: &[f32],
         targets: Targets<'_>,
+        mode: Mode,
         workspace: &mut Workspace,
         gradients: &mut Gradients,
     ) -> Result<f32, NnError> {
@@ -319,7 +339,7 @@ impl Network {
         for (index, layer) in self.layers.iter().enumerate() {
             let (before, rest) = workspace.outputs.split_at_mut(index);
             let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
-            layer.forward(input, batch, sized(&mut rest[0], layer.output_size() * batch));
+            layer.forward(input, batch, sized(&mut rest[0], layer.output_size() * batch), mode.for_layer(index));
         }
 
         let classes = self.output_size();
@@ -345,7 +365,7 @@ impl Network {
                 None
             };
             let output_grad = &mut here[0][..layer.output_size() * batch];
-            layer.backward(input, output, batch, output_grad, input_grad, layer_gradients);
+            layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
         }
         Ok(loss)
     }

@@ -13,7 +13,7 @@ use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 
 use crate::atomic_write::write_atomically;
-use crate::{Activation, Dense, Loss, Network, NnError};
+use crate::{Activation, Architecture, Conv2d, Conv2dParams, Dense, Layer, LayerSpec, Loss, Network, NnError};
 
 /// Why a `.npz` archive could not be turned into a network, or written.
 #[derive(Debug, Error)]
@@ -104,11 +104,34 @@ pub enum NpzError {
         /// Columns of `W{k}`.
         columns: usize,
     },
+    /// An array whose shape does not fit the architecture it is loaded into.
+    #[error("{name} has shape {found:?} but the architecture's layer {layer} ({spec}) needs {expected:?}")]
+    ArrayShape {
+        /// The array name (`W2`).
+        name: String,
+        /// Index of the layer in the architecture, from 0.
+        layer: usize,
+        /// The layer, as architecture text.
+        spec: String,
+        /// Its shape.
+        found: Vec<u64>,
+        /// The shape the layer needs.
+        expected: Vec<u64>,
+    },
+    /// More or fewer `Wk` arrays than the architecture has layers with parameters.
+    #[error("the archive holds W1..W{found}, but the architecture has {expected} layers with weights")]
+    ArrayCount {
+        /// Layers with weights in the architecture.
+        expected: usize,
+        /// The highest `k` of the archive's `Wk`.
+        found: usize,
+    },
     /// Shapes fit but the network is invalid (NaN or infinite values, bad activation).
     #[error("invalid network: {0}")]
     Network(#[from] NnError),
-    /// The network holds a layer that has no NumPy form (only dense layers have one).
-    #[error("layer {layer} of kind {kind:?} cannot be exported: only dense layers have a W, b form")]
+    /// The network holds a layer that has no NumPy form (only dense and convolutional layers
+    /// have parameters to export).
+    #[error("layer {layer} of kind {kind:?} cannot be exported: it has no W, b form")]
     UnsupportedLayer {
         /// Index of the layer, from 0.
         layer: usize,
@@ -173,6 +196,90 @@ pub fn network_from_npz_bytes(bytes: &[u8], hidden: Activation, loss: Loss) -> R
     Ok(Network::from_dense(layers, loss)?)
 }
 
+/// Reads a network of the given architecture from a `.npz` file; see
+/// [`network_from_npz_bytes_with_architecture`].
+pub fn import_npz_with_architecture(
+    path: impl AsRef<Path>,
+    architecture: &Architecture,
+    loss: Loss,
+) -> Result<Network, NpzError> {
+    let path = path.as_ref();
+    let bytes = fs::read(path).map_err(|source| NpzError::Read { path: path.to_path_buf(), source })?;
+    network_from_npz_bytes_with_architecture(&bytes, architecture, loss)
+}
+
+/// Builds a network of `architecture` from the bytes of a `.npz` archive in Saitō's layout:
+/// `W1, b1, W2, b2, ...` for the layers with parameters, in order. A convolution's `Wk` is
+/// `(filters, channels, kh, kw)` (PyTorch's and Saitō's kernels), a dense layer's `(inputs,
+/// outputs)`; `bk` is `(outputs,)` or `(1, outputs)`; float32 or float64. Each array is checked
+/// against the shape the architecture needs, and the error names the array, the shape found and
+/// the shape expected.
+pub fn network_from_npz_bytes_with_architecture(
+    bytes: &[u8],
+    architecture: &Architecture,
+    loss: Loss,
+) -> Result<Network, NpzError> {
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| NpzError::NotAnArchive(e.to_string()))?;
+    let names: BTreeSet<String> =
+        archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
+    let highest = names.iter().filter_map(|n| numbered(n, 'W').max(numbered(n, 'b'))).max().unwrap_or(0);
+    let expected =
+        architecture.layers.iter().filter(|l| matches!(l, LayerSpec::Dense { .. } | LayerSpec::Conv { .. })).count();
+    if highest != expected {
+        return Err(NpzError::ArrayCount { expected, found: highest });
+    }
+    let mut shape = architecture.input;
+    let mut parameters = Vec::new();
+    let mut k = 0;
+    for (index, spec) in architecture.layers.iter().enumerate() {
+        let shapes = spec.parameter_shapes(shape, index)?;
+        if let [(_, (outputs, inputs)), _] = shapes.as_slice() {
+            k += 1;
+            let weights_shape: Vec<u64> = match *spec {
+                LayerSpec::Conv { filters, kernel, .. } => {
+                    [filters, shape.channels, kernel.0, kernel.1].map(|d| d as u64).to_vec()
+                }
+                _ => vec![*inputs as u64, *outputs as u64],
+            };
+            let wrong = |name: String, found: Vec<u64>, expected: Vec<u64>| NpzError::ArrayShape {
+                name,
+                layer: index,
+                spec: spec.to_string(),
+                found,
+                expected,
+            };
+            let missing = |name: String| NpzError::Missing {
+                reason: format!("layer {index} ({spec}) is layer {k} with weights"),
+                name,
+            };
+            let (found, weights) =
+                read_array(&mut archive, &format!("W{k}"))?.ok_or_else(|| missing(format!("W{k}")))?;
+            if found != weights_shape {
+                return Err(wrong(format!("W{k}"), found, weights_shape));
+            }
+            let (found, bias) = read_array(&mut archive, &format!("b{k}"))?.ok_or_else(|| missing(format!("b{k}")))?;
+            if !matches!(found.as_slice(), [n] | [1, n] if *n == *outputs as u64) {
+                return Err(wrong(format!("b{k}"), found, vec![*outputs as u64]));
+            }
+            let layer = match *spec {
+                LayerSpec::Conv { filters, kernel, stride, padding, activation } => {
+                    let params = Conv2dParams::new(shape, filters, kernel, stride, padding, index)?;
+                    Conv2d::from_channels_first(params, &weights, &bias, activation, index)?
+                        .parameters()
+                        .into_iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                }
+                // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
+                _ => vec![DMatrix::from_vec(*outputs, *inputs, weights), DMatrix::from_vec(*outputs, 1, bias)],
+            };
+            parameters.extend(layer);
+        }
+        shape = spec.output_shape(shape, index)?;
+    }
+    Ok(architecture.with_parameters(loss, parameters)?)
+}
+
 /// `Some(k)` for `"Wk"` (with `letter = 'W'`) and `k ≥ 1`.
 fn numbered(name: &str, letter: char) -> Option<usize> {
     let digits = name.strip_prefix(letter)?;
@@ -235,21 +342,32 @@ pub fn export_npz(network: &Network, path: impl AsRef<Path>) -> Result<(), NpzEr
     write_atomically(path, &bytes).map_err(|source| NpzError::Write { path: path.to_path_buf(), source })
 }
 
-/// The network as `.npz` bytes: float32 `Wk` of shape `inputs × outputs` and `bk` of shape
-/// `(outputs,)`, uncompressed like `np.savez`, so that `x @ W1 + b1` ... reproduces it in NumPy.
-/// Activations are not stored; the reader chooses them, as with [`network_from_npz_bytes`].
+/// The network as `.npz` bytes in Saitō's layout: for each layer with parameters, in order, a
+/// float32 `Wk` (dense: `inputs × outputs`, so that `x @ W1 + b1` reproduces it in NumPy;
+/// convolution: `(filters, channels, kh, kw)`) and `bk` of shape `(outputs,)`, uncompressed like
+/// `np.savez`. The architecture is not stored: the reader names it, as with
+/// [`network_from_npz_bytes_with_architecture`].
 pub fn network_to_npz_bytes(network: &Network) -> Result<Vec<u8>, NpzError> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut k = 0;
     for (index, layer) in network.layers().iter().enumerate() {
-        let dense = layer
-            .as_any()
-            .downcast_ref::<Dense>()
-            .ok_or(NpzError::UnsupportedLayer { layer: index, kind: layer.kind() })?;
-        let (outputs, inputs) = dense.weights().shape();
-        let k = index + 1;
-        write_array(&mut zip, &format!("W{k}"), &[inputs as u64, outputs as u64], dense.weights().as_slice(), options)?;
-        write_array(&mut zip, &format!("b{k}"), &[outputs as u64], dense.bias().as_slice(), options)?;
+        if layer.parameters().is_empty() {
+            continue;
+        }
+        k += 1;
+        let (weights_shape, weights, bias) = if let Some(dense) = layer.as_any().downcast_ref::<Dense>() {
+            let (outputs, inputs) = dense.weights().shape();
+            (vec![inputs as u64, outputs as u64], dense.weights().as_slice().to_vec(), dense.bias())
+        } else if let Some(conv) = layer.as_any().downcast_ref::<Conv2d>() {
+            let p = conv.params();
+            let shape = [p.filters, p.input.channels, p.kernel.0, p.kernel.1].map(|d| d as u64).to_vec();
+            (shape, conv.weights_channels_first(), conv.bias())
+        } else {
+            return Err(NpzError::UnsupportedLayer { layer: index, kind: layer.kind() });
+        };
+        write_array(&mut zip, &format!("W{k}"), &weights_shape, &weights, options)?;
+        write_array(&mut zip, &format!("b{k}"), &[bias.len() as u64], bias.as_slice(), options)?;
     }
     let cursor = zip.finish().map_err(|e| NpzError::Write { path: PathBuf::new(), source: e.into() })?;
     Ok(cursor.into_inner())

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Loss, Network};
+use crate::{Loss, Network, Shape};
 
 /// One row of a [`Summary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +13,9 @@ pub struct SummaryRow {
     pub inputs: usize,
     /// Values out.
     pub outputs: usize,
-    /// Details, such as the activation.
+    /// The shape of one output sample.
+    pub output_shape: Shape,
+    /// Details: sizes and the activation (`16@3x3 pad 1, relu`).
     pub details: String,
     /// Trainable scalars.
     pub parameters: usize,
@@ -30,6 +32,8 @@ pub struct SummaryRow {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
+    /// The shape of one input sample.
+    pub input: Shape,
     /// One row per layer.
     pub rows: Vec<SummaryRow>,
     /// The output function and loss.
@@ -47,27 +51,30 @@ impl Summary {
                 kind: layer.kind(),
                 inputs: layer.input_size(),
                 outputs: layer.output_size(),
+                output_shape: layer.output_shape(),
                 details: layer.describe(),
                 parameters: layer.parameter_count(),
             })
             .collect();
-        Summary { rows, loss: network.loss(), total_parameters: network.parameter_count() }
+        Summary {
+            input: network.input_shape(),
+            rows,
+            loss: network.loss(),
+            total_parameters: network.parameter_count(),
+        }
     }
 }
 
 impl fmt::Display for Summary {
+    /// `conv 16@3x3 pad 1, relu -> 16x28x28`, one layer per line, with its parameters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>3}  {:<6} {:>7} {:>7}  {:<16} {:>10}",
-            "#", "layer", "inputs", "outputs", "activation", "parameters"
-        )?;
+        let width = self.rows.iter().map(|r| r.kind.len() + 1 + r.details.len()).max().unwrap_or(0).max(12);
+        writeln!(f, "{:>3}  {:<width$}    {:<10} {:>10}", "#", "layer", "output", "parameters")?;
+        writeln!(f, "{:>3}  {:<width$}    {:<10}", "", "input", self.input.to_string())?;
         for (index, row) in self.rows.iter().enumerate() {
-            writeln!(
-                f,
-                "{index:>3}  {:<6} {:>7} {:>7}  {:<16} {:>10}",
-                row.kind, row.inputs, row.outputs, row.details, row.parameters
-            )?;
+            let layer =
+                if row.details.is_empty() { row.kind.to_string() } else { format!("{} {}", row.kind, row.details) };
+            writeln!(f, "{index:>3}  {layer:<width$} -> {:<10} {:>10}", row.output_shape.to_string(), row.parameters)?;
         }
         writeln!(f, "output: {} ({})", self.loss.output_name(), self.loss)?;
         write!(f, "total parameters: {}", self.total_parameters)

@@ -7,7 +7,7 @@
 //! far above that rounding and far below what a wrong formula gives (errors of order |g|).
 
 use nn_core::softmax::{argmax, softmax};
-use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace};
+use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
 use proptest::prelude::*;
 
 /// f64 forward pass and mean loss, written independently of the crate.
@@ -99,7 +99,7 @@ proptest! {
 
         let mut workspace = Workspace::new().with_input_gradient();
         let mut gradients = Gradients::zeros_like(&net);
-        let loss_value = net.loss_and_gradients(&x, targets, &mut workspace, &mut gradients).unwrap();
+        let loss_value = net.loss_and_gradients(&x, targets, Mode::training(0), &mut workspace, &mut gradients).unwrap();
 
         let shapes: Vec<(usize, usize)> = net.layers().iter().map(|l| (l.output_size(), l.input_size())).collect();
         let acts: Vec<Activation> = (0..shapes.len()).map(|l| if l + 1 == shapes.len() { Activation::Identity } else { hidden }).collect();

@@ -1,6 +1,6 @@
 //! Inference: single and batched predictions agree exactly; accuracy over a data set.
 
-use nn_core::{Activation, Gradients, Init, Loss, Network, NnError, Targets, Workspace};
+use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, NnError, Targets, Workspace};
 
 fn data(samples: usize, features: usize) -> Vec<f32> {
     (0..samples * features).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect()
@@ -54,7 +54,13 @@ fn bad_inputs_give_errors_not_panics() {
     ));
     let other = Network::dense(&[4, 5, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
     let mut gradients = Gradients::zeros_like(&other);
-    let result = net.loss_and_gradients(&[1.0; 4], Targets::Classes(&[0]), &mut Workspace::new(), &mut gradients);
+    let result = net.loss_and_gradients(
+        &[1.0; 4],
+        Targets::Classes(&[0]),
+        Mode::training(0),
+        &mut Workspace::new(),
+        &mut gradients,
+    );
     assert!(matches!(result, Err(NnError::GradientMismatch { .. })));
 }
 
@@ -64,7 +70,13 @@ fn training_a_step_network_is_a_clear_error() {
     assert!(net.predict(&[0.5, -0.5]).is_ok(), "inference is fine");
     let mut gradients = Gradients::zeros_like(&net);
     let error = net
-        .loss_and_gradients(&[0.5, -0.5], Targets::Classes(&[1]), &mut Workspace::new(), &mut gradients)
+        .loss_and_gradients(
+            &[0.5, -0.5],
+            Targets::Classes(&[1]),
+            Mode::training(0),
+            &mut Workspace::new(),
+            &mut gradients,
+        )
         .unwrap_err();
     assert_eq!(error, NnError::StepNotTrainable { layer: 0 });
     assert!(error.to_string().contains("inference only"));
@@ -85,11 +97,11 @@ fn gradients_of_shards_combine_into_the_gradient_of_the_batch() {
     let labels: Vec<usize> = (0..12).map(|j| j % 4).collect();
     let mut workspace = Workspace::new();
     let mut whole = Gradients::zeros_like(&net);
-    net.loss_and_gradients(&inputs, Targets::Classes(&labels), &mut workspace, &mut whole).unwrap();
+    net.loss_and_gradients(&inputs, Targets::Classes(&labels), Mode::training(0), &mut workspace, &mut whole).unwrap();
     let mut combined = Gradients::zeros_like(&net);
     let mut shard = Gradients::zeros_like(&net);
     for (part, classes) in inputs.chunks(4 * 10).zip(labels.chunks(4)) {
-        net.loss_and_gradients(part, Targets::Classes(classes), &mut workspace, &mut shard).unwrap();
+        net.loss_and_gradients(part, Targets::Classes(classes), Mode::training(0), &mut workspace, &mut shard).unwrap();
         combined.add_scaled(&shard, 4.0 / 12.0).unwrap();
     }
     for (a, b) in whole.tensors().iter().zip(combined.tensors()) {

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use nn_core::{Activation, Init, Loss, ModelFileError, Network, NnError, load_model, model_to_json, save_model};
+use nn_core::{Activation, Dense, Init, Loss, ModelFileError, Network, NnError, load_model, model_to_json, save_model};
 
 fn network() -> Network {
     Network::dense(&[6, 5, 3], Activation::LeakyRelu { slope: 0.05 }, Loss::SoftmaxCrossEntropy, Init::NIELSEN, 11)
@@ -26,6 +26,38 @@ fn load_text(dir: &Path, text: &str) -> ModelFileError {
 
 fn valid_json() -> String {
     model_to_json(&network()).unwrap()
+}
+
+/// The same network in the version 1 format (dense layers with sizes and activations), which
+/// every later version still reads.
+fn version_1_json() -> String {
+    let net = network();
+    let layers: Vec<serde_json::Value> = net
+        .layers()
+        .iter()
+        .map(|layer| {
+            let dense = layer.as_any().downcast_ref::<Dense>().unwrap();
+            serde_json::json!({
+                "kind": "dense",
+                "inputs": dense.weights().ncols(),
+                "outputs": dense.weights().nrows(),
+                "activation": dense.activation(),
+                "weights": dense.weights().as_slice(),
+                "bias": dense.bias().as_slice(),
+            })
+        })
+        .collect();
+    serde_json::json!({"format": "nn-core-model", "version": 1, "loss": net.loss(), "layers": layers}).to_string()
+}
+
+#[test]
+fn version_1_files_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.json");
+    fs::write(&path, version_1_json()).unwrap();
+    let loaded = load_model(&path).unwrap();
+    assert_eq!(loaded.parameters(), network().parameters());
+    assert_eq!(loaded.summary(), network().summary());
 }
 
 #[test]
@@ -113,20 +145,23 @@ fn random_bytes_and_other_json() {
 #[test]
 fn unknown_version() {
     let dir = tempfile::tempdir().unwrap();
-    let error = load_text(dir.path(), &valid_json().replace(r#""version":1"#, r#""version":7"#));
-    assert!(matches!(error, ModelFileError::UnsupportedVersion { found: 7, supported: 1, .. }), "{error}");
+    let error = load_text(dir.path(), &valid_json().replace(r#""version":2"#, r#""version":7"#));
+    assert!(matches!(error, ModelFileError::UnsupportedVersion { found: 7, supported: 2, .. }), "{error}");
     // A future version with a different layout is still reported as a version problem.
-    let future = r#"{"format": "nn-core-model", "version": 2, "graph": {"nodes": []}}"#;
-    assert!(matches!(load_text(dir.path(), future), ModelFileError::UnsupportedVersion { found: 2, .. }));
+    let future = r#"{"format": "nn-core-model", "version": 3, "graph": {"nodes": []}}"#;
+    assert!(matches!(load_text(dir.path(), future), ModelFileError::UnsupportedVersion { found: 3, .. }));
 }
 
 #[test]
 fn unknown_activation_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let error = load_text(dir.path(), &valid_json().replace(r#""name":"leaky_relu""#, r#""name":"swish""#));
+    let error = load_text(dir.path(), &valid_json().replace("leaky_relu:0.05", "swish"));
     assert!(matches!(error, ModelFileError::Malformed { .. }), "{error}");
     assert!(error.to_string().contains("swish"), "{error}");
-    let error = load_text(dir.path(), &valid_json().replace(r#""slope":0.05"#, r#""slope":3.0"#));
+    let error = load_text(dir.path(), &version_1_json().replace(r#""name":"leaky_relu""#, r#""name":"swish""#));
+    assert!(matches!(error, ModelFileError::Malformed { .. }), "{error}");
+    assert!(error.to_string().contains("swish"), "{error}");
+    let error = load_text(dir.path(), &version_1_json().replace(r#""slope":0.05"#, r#""slope":3.0"#));
     assert!(matches!(error, ModelFileError::InvalidNetwork { source: NnError::InvalidSlope(3.0), .. }), "{error}");
     let error = load_text(dir.path(), &valid_json().replace(r#""loss":"softmax_cross_entropy""#, r#""loss":"hinge""#));
     assert!(error.to_string().contains("hinge"), "{error}");
@@ -136,18 +171,23 @@ fn unknown_activation_is_named() {
 fn wrong_shapes_are_named() {
     let dir = tempfile::tempdir().unwrap();
     // Declared sizes that disagree with the number of values.
-    let error = load_text(dir.path(), &valid_json().replacen(r#""inputs":6"#, r#""inputs":7"#, 1));
+    let error = load_text(dir.path(), &version_1_json().replacen(r#""inputs":6"#, r#""inputs":7"#, 1));
     assert!(matches!(error, ModelFileError::Malformed { .. }), "{error}");
     assert!(error.to_string().contains("layer 0 declares 7 inputs"), "{error}");
+    // Version 2: sizes come from the description and the input shape.
+    let error = load_text(dir.path(), &valid_json().replacen(r#""dense(3)""#, r#""dense(4)""#, 1));
+    assert!(error.to_string().contains("layer 1 (dense(4)) needs 4x5 weights values, but holds 15"), "{error}");
+    let error = load_text(dir.path(), &valid_json().replacen(r#""channels":6"#, r#""channels":7"#, 1));
+    assert!(error.to_string().contains("needs 5x7 weights values, but holds 30"), "{error}");
     // Consistent layers that do not chain: the second layer takes 5 inputs, give it 4 (and 12 weights).
-    let mut model: serde_json::Value = serde_json::from_str(&valid_json()).unwrap();
+    let mut model: serde_json::Value = serde_json::from_str(&version_1_json()).unwrap();
     model["layers"][1]["inputs"] = 4.into();
     model["layers"][1]["weights"] = serde_json::Value::Array(vec![0.5.into(); 12]);
     let error = load_text(dir.path(), &model.to_string());
     assert!(
         matches!(
             error,
-            ModelFileError::InvalidNetwork { source: NnError::LayerMismatch { layer: 1, expected: 4, found: 5 }, .. }
+            ModelFileError::InvalidNetwork { source: NnError::LayerMismatch { layer: 1, kind: "dense", .. }, .. }
         ),
         "{error}"
     );

@@ -28,7 +28,7 @@ fn network() -> Network {
 /// One step as the trainer takes it, the update parallel after a sharded batch. The benchmarks
 /// run on a thread of rayon's pool, as the trainer does (see `in_pool`).
 fn step(net: &mut Network, gradients: &mut BatchGradients, optimizer: &mut Optimizer, x: &[f32], y: &[usize]) -> f32 {
-    let loss = gradients.compute(net, black_box(x), y).unwrap();
+    let loss = gradients.compute(net, black_box(x), y, 0).unwrap();
     optimizer.set_parallel(gradients.shards_used() > 1);
     optimizer.step(net, gradients.gradients(), 1e-4).unwrap();
     loss
@@ -103,7 +103,7 @@ fn optimizer_step(c: &mut Criterion) {
         let mut net = network();
         let (x, y) = batch(10);
         let mut gradients = BatchGradients::new(&net);
-        gradients.compute(&net, &x, &y).unwrap();
+        gradients.compute(&net, &x, &y, 0).unwrap();
         let mut optimizer = Optimizer::new(config, 0.0).unwrap();
         group.bench_function(config.name(), |b| {
             b.iter(|| optimizer.step(&mut net, black_box(gradients.gradients()), 1e-6).unwrap())

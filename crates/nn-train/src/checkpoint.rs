@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nalgebra::DMatrix;
-use nn_core::{Activation, Dense, Loss, Network, NnError};
+use nn_core::{Activation, Architecture, Dense, Loss, Network, NnError, Shape};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -15,12 +15,12 @@ use crate::TrainState;
 
 /// The `format` field of every checkpoint file.
 pub const CHECKPOINT_FORMAT: &str = "nn-train-checkpoint";
-/// The version written by this build, and the only one it reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The version written by this build. It reads this one and version 1 (dense layers only).
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// A network with the state of its training: everything [`train`](crate::train) needs to resume.
 ///
-/// The file is JSON: `{"format": "nn-train-checkpoint", "version": 1, "network": {...},
+/// The file is JSON: `{"format": "nn-train-checkpoint", "version": 2, "network": {...},
 /// "state": {...}}`. Every float array (weights, biases, optimizer buffers, best weights) is a
 /// string of 8 hexadecimal digits per value, the value's bits, so that loading restores each
 /// value exactly (decimal floats are parsed through `f64` and may round); the rest stays
@@ -123,14 +123,33 @@ pub enum CheckpointError {
     },
 }
 
+/// The network of version 2: its input shape, then each layer as architecture text with its
+/// parameters in order.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NetworkBits {
     loss: Loss,
-    layers: Vec<DenseBits>,
+    input: Shape,
+    layers: Vec<LayerBits>,
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerBits {
+    layer: String,
+    #[serde(with = "crate::bits::vectors")]
+    parameters: Vec<Vec<f32>>,
+}
+
+/// The network of version 1: dense layers only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DenseNetworkBits {
+    loss: Loss,
+    layers: Vec<DenseBits>,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DenseBits {
     kind: String,
@@ -156,7 +175,8 @@ struct FileOut<'a> {
 struct FileIn {
     format: String,
     version: u64,
-    network: NetworkBits,
+    /// Read once the version is known. Parameters are hex strings, so this costs little.
+    network: serde_json::Value,
     state: TrainState,
 }
 
@@ -172,25 +192,56 @@ impl NetworkBits {
         let layers = network
             .layers()
             .iter()
-            .enumerate()
-            .map(|(index, layer)| {
-                let dense = layer
-                    .as_any()
-                    .downcast_ref::<Dense>()
-                    .ok_or(CheckpointError::UnsupportedLayer { layer: index, kind: layer.kind() })?;
-                Ok(DenseBits {
-                    kind: "dense".to_string(),
-                    inputs: dense.weights().ncols(),
-                    outputs: dense.weights().nrows(),
-                    activation: dense.activation(),
-                    weights: dense.weights().as_slice().to_vec(),
-                    bias: dense.bias().as_slice().to_vec(),
-                })
+            .map(|layer| LayerBits {
+                layer: layer.spec().to_string(),
+                parameters: layer.parameters().iter().map(|p| p.as_slice().to_vec()).collect(),
             })
-            .collect::<Result<_, CheckpointError>>()?;
-        Ok(NetworkBits { loss: network.loss(), layers })
+            .collect();
+        Ok(NetworkBits { loss: network.loss(), input: network.input_shape(), layers })
     }
 
+    fn into_network(self, path: &Path) -> Result<Network, CheckpointError> {
+        let malformed = |detail: String| CheckpointError::Malformed { path: path.to_path_buf(), detail };
+        let invalid = |source| CheckpointError::InvalidNetwork { path: path.to_path_buf(), source };
+        let mut specs = Vec::with_capacity(self.layers.len());
+        let mut parameters = Vec::new();
+        let mut shape = self.input;
+        if shape.checked_len().is_none_or(|n| n == 0 || n > nn_core::MAX_SAMPLE_VALUES) {
+            return Err(malformed(format!("the input shape {shape} is empty or too large")));
+        }
+        for (index, layer) in self.layers.into_iter().enumerate() {
+            let spec = match layer.layer.parse::<Architecture>() {
+                Ok(arch) if arch.layers.len() == 1 => arch.layers[0],
+                Ok(_) => return Err(malformed(format!("layer {index} describes several layers: {:?}", layer.layer))),
+                Err(error) => return Err(malformed(format!("layer {index}: {error}"))),
+            };
+            let shapes = spec.parameter_shapes(shape, index).map_err(invalid)?;
+            if shapes.len() != layer.parameters.len() {
+                return Err(malformed(format!(
+                    "layer {index} ({}) has {} parameter arrays, it needs {}",
+                    layer.layer,
+                    layer.parameters.len(),
+                    shapes.len()
+                )));
+            }
+            for ((name, (rows, cols)), values) in shapes.into_iter().zip(layer.parameters) {
+                if Some(values.len()) != rows.checked_mul(cols) {
+                    return Err(malformed(format!(
+                        "layer {index} ({}) needs {rows}x{cols} {name} values but holds {}",
+                        layer.layer,
+                        values.len()
+                    )));
+                }
+                parameters.push(DMatrix::from_vec(rows, cols, values));
+            }
+            shape = spec.output_shape(shape, index).map_err(invalid)?;
+            specs.push(spec);
+        }
+        Architecture { input: self.input, layers: specs }.with_parameters(self.loss, parameters).map_err(invalid)
+    }
+}
+
+impl DenseNetworkBits {
     fn into_network(self, path: &Path) -> Result<Network, CheckpointError> {
         let malformed = |detail: String| CheckpointError::Malformed { path: path.to_path_buf(), detail };
         let invalid = |source| CheckpointError::InvalidNetwork { path: path.to_path_buf(), source };
@@ -200,7 +251,7 @@ impl NetworkBits {
                 return Err(malformed(format!("layer {index} has unknown kind {:?}", layer.kind)));
             }
             let (rows, cols) = (layer.outputs, layer.inputs);
-            if layer.weights.len() != rows * cols || layer.bias.len() != rows {
+            if Some(layer.weights.len()) != rows.checked_mul(cols) || layer.bias.len() != rows {
                 return Err(malformed(format!(
                     "layer {index} declares {cols} inputs and {rows} outputs but holds {} weights and {} biases",
                     layer.weights.len(),
@@ -253,14 +304,22 @@ impl Checkpoint {
                 detail: format!("its format is {:?}", file.format),
             });
         }
-        if file.version != u64::from(CHECKPOINT_VERSION) {
+        if file.version == 0 || file.version > u64::from(CHECKPOINT_VERSION) {
             return Err(CheckpointError::UnsupportedVersion {
                 path: owned_path(),
                 found: file.version,
                 supported: CHECKPOINT_VERSION,
             });
         }
-        let network = file.network.into_network(path)?;
+        let malformed = |error: serde_json::Error| CheckpointError::Malformed {
+            path: owned_path(),
+            detail: format!("network: {error}"),
+        };
+        let network = if file.version == 1 {
+            serde_json::from_value::<DenseNetworkBits>(file.network).map_err(malformed)?.into_network(path)?
+        } else {
+            serde_json::from_value::<NetworkBits>(file.network).map_err(malformed)?.into_network(path)?
+        };
         file.state
             .check_fits(&network)
             .map_err(|detail| CheckpointError::Inconsistent { path: owned_path(), detail })?;
@@ -338,7 +397,7 @@ fn explain_parse_error(bytes: &[u8], error: serde_json::Error, path: &Path) -> C
             Ok(Header { format: Some(format), .. }) if format != CHECKPOINT_FORMAT => {
                 CheckpointError::NotACheckpoint { path, detail: format!("its format is {format:?}") }
             }
-            Ok(Header { version: Some(found), .. }) if found != u64::from(CHECKPOINT_VERSION) => {
+            Ok(Header { version: Some(found), .. }) if found == 0 || found > u64::from(CHECKPOINT_VERSION) => {
                 CheckpointError::UnsupportedVersion { path, found, supported: CHECKPOINT_VERSION }
             }
             Ok(Header { format: None, .. }) => CheckpointError::NotACheckpoint {

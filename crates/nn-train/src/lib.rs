@@ -74,4 +74,4 @@ pub use parallel::{
 pub use samples::{DataError, FloatSamples, PixelSamples, Samples};
 pub use schedule::{ParseScheduleError, Schedule};
 pub use state::{BestWeights, TrainState};
-pub use trainer::{TrainData, TrainOutcome, epoch_order, train};
+pub use trainer::{TrainData, TrainOutcome, batch_seed, epoch_order, train};

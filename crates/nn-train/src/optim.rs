@@ -1,9 +1,10 @@
-//! Optimizers: how a gradient becomes a parameter update (SGD, momentum, RMSprop, Adam).
+//! Optimizers: how a gradient becomes a parameter update (SGD, momentum, RMSprop, Adam,
+//! Adadelta).
 
 use std::fmt;
 use std::str::FromStr;
 
-use nn_core::{Dense, Gradients, Network};
+use nn_core::{Gradients, Network};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -13,9 +14,10 @@ use crate::vectorized::vectorized;
 
 /// Which optimizer to use, with its hyperparameters.
 ///
-/// Text form (for the command line): `sgd`, `momentum`, `nesterov`, `rmsprop`, `adam`, each
-/// optionally followed by its hyperparameters after colons: `momentum:0.95`, `nesterov:0.9`,
-/// `rmsprop:0.9:1e-7` (ρ, ε), `adam:0.9:0.999:1e-8` (β₁, β₂, ε).
+/// Text form (for the command line): `sgd`, `momentum`, `nesterov`, `rmsprop`, `adam`,
+/// `adadelta`, each optionally followed by its hyperparameters after colons: `momentum:0.95`,
+/// `nesterov:0.9`, `rmsprop:0.9:1e-7` (ρ, ε), `adam:0.9:0.999:1e-8` (β₁, β₂, ε),
+/// `adadelta:0.9:1e-6` (ρ, ε).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerConfig {
@@ -46,6 +48,15 @@ pub enum OptimizerConfig {
         /// `ε` (1e-8).
         epsilon: f32,
     },
+    /// Adadelta (Zeiler 2012) in PyTorch's form: `v = ρv + (1−ρ)g²`,
+    /// `Δ = √(u + ε) / √(v + ε) · g`, `u = ρu + (1−ρ)Δ²`, `p −= lr·Δ` (PyTorch's MNIST example
+    /// uses lr 1.0).
+    Adadelta {
+        /// Decay `ρ` of both running averages, in `[0, 1)` (0.9).
+        rho: f32,
+        /// `ε` (1e-6).
+        epsilon: f32,
+    },
 }
 
 /// The usual momentum coefficient.
@@ -72,7 +83,12 @@ impl OptimizerConfig {
         OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
     }
 
-    /// The name of the kind: `sgd`, `momentum`, `nesterov`, `rmsprop` or `adam`.
+    /// Adadelta with PyTorch's defaults, `ρ = 0.9`, `ε = 1e-6`.
+    pub fn adadelta() -> Self {
+        OptimizerConfig::Adadelta { rho: 0.9, epsilon: 1e-6 }
+    }
+
+    /// The name of the kind: `sgd`, `momentum`, `nesterov`, `rmsprop`, `adam` or `adadelta`.
     pub fn name(&self) -> &'static str {
         match self {
             OptimizerConfig::Sgd => "sgd",
@@ -80,6 +96,7 @@ impl OptimizerConfig {
             OptimizerConfig::Momentum { nesterov: true, .. } => "nesterov",
             OptimizerConfig::RmsProp { .. } => "rmsprop",
             OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::Adadelta { .. } => "adadelta",
         }
     }
 
@@ -98,7 +115,9 @@ impl OptimizerConfig {
         match *self {
             OptimizerConfig::Sgd => Ok(()),
             OptimizerConfig::Momentum { momentum, .. } => decay("momentum", momentum),
-            OptimizerConfig::RmsProp { rho, epsilon: e } => decay("rho", rho).and(epsilon(e)),
+            OptimizerConfig::RmsProp { rho, epsilon: e } | OptimizerConfig::Adadelta { rho, epsilon: e } => {
+                decay("rho", rho).and(epsilon(e))
+            }
             OptimizerConfig::Adam { beta1, beta2, epsilon: e } => {
                 decay("beta1", beta1).and(decay("beta2", beta2)).and(epsilon(e))
             }
@@ -111,7 +130,7 @@ impl OptimizerConfig {
             OptimizerConfig::Sgd => (false, false),
             OptimizerConfig::Momentum { .. } => (true, false),
             OptimizerConfig::RmsProp { .. } => (false, true),
-            OptimizerConfig::Adam { .. } => (true, true),
+            OptimizerConfig::Adam { .. } | OptimizerConfig::Adadelta { .. } => (true, true),
         }
     }
 
@@ -124,6 +143,7 @@ impl OptimizerConfig {
             OptimizerConfig::Adam { beta1, beta2, epsilon } => {
                 (vec![beta1, beta2, epsilon], *self == OptimizerConfig::adam())
             }
+            OptimizerConfig::Adadelta { rho, epsilon } => (vec![rho, epsilon], *self == OptimizerConfig::adadelta()),
         }
     }
 }
@@ -143,7 +163,8 @@ impl fmt::Display for OptimizerConfig {
 /// An optimizer name or hyperparameter that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
-    "invalid optimizer {text:?}: {reason}; expected sgd, momentum[:μ], nesterov[:μ], rmsprop[:ρ:ε] or adam[:β₁:β₂:ε]"
+    "invalid optimizer {text:?}: {reason}; expected sgd, momentum[:μ], nesterov[:μ], rmsprop[:ρ:ε], adam[:β₁:β₂:ε] \
+     or adadelta[:ρ:ε]"
 )]
 pub struct ParseOptimizerError {
     /// The text given.
@@ -174,7 +195,9 @@ impl FromStr for OptimizerConfig {
             ("adam", [beta1, beta2, epsilon]) => {
                 OptimizerConfig::Adam { beta1: *beta1, beta2: *beta2, epsilon: *epsilon }
             }
-            ("sgd" | "momentum" | "nesterov" | "rmsprop" | "adam", _) => {
+            ("adadelta", []) => OptimizerConfig::adadelta(),
+            ("adadelta", [rho, epsilon]) => OptimizerConfig::Adadelta { rho: *rho, epsilon: *epsilon },
+            ("sgd" | "momentum" | "nesterov" | "rmsprop" | "adam" | "adadelta", _) => {
                 return Err(error(format!("wrong number of hyperparameters ({})", values.len())));
             }
             _ => return Err(error("unknown optimizer".to_string())),
@@ -208,11 +231,12 @@ pub enum OptimizerError {
 pub struct OptimizerState {
     /// Steps taken so far (Adam's `t` before the next step).
     pub steps: u64,
-    /// Per parameter tensor: the velocity (momentum) or first moment `m` (Adam); empty if unused.
+    /// Per parameter tensor: the velocity (momentum), first moment `m` (Adam) or mean square of
+    /// the updates `u` (Adadelta); empty if unused.
     #[serde(with = "crate::bits::vectors")]
     pub first: Vec<Vec<f32>>,
-    /// Per parameter tensor: the mean square `s` (RMSprop) or second moment `v` (Adam); empty if
-    /// unused.
+    /// Per parameter tensor: the mean square `s` (RMSprop), second moment `v` (Adam) or mean
+    /// square of the gradients `v` (Adadelta); empty if unused.
     #[serde(with = "crate::bits::vectors")]
     pub second: Vec<Vec<f32>>,
 }
@@ -220,16 +244,16 @@ pub struct OptimizerState {
 /// An optimizer with its state: turns gradients into parameter updates.
 ///
 /// L2 weight decay (`wd`, Nielsen's `λ/n`) is added to the gradient of weight matrices only,
-/// `g += wd·w`, never to biases; it applies to the weights of [`Dense`] layers, and to no
-/// parameter of other layer kinds.
+/// `g += wd·w`, never to biases: it applies to the parameters that layers name `"weights"`
+/// (those of dense and convolutional layers).
 ///
 /// ```
-/// use nn_core::{Activation, Gradients, Init, Loss, Network, Targets, Workspace};
+/// use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
 /// use nn_train::{Optimizer, OptimizerConfig};
 /// let mut net = Network::dense(&[2, 3, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 1)?;
 /// let mut optimizer = Optimizer::new(OptimizerConfig::adam(), 0.0)?;
 /// let mut gradients = Gradients::zeros_like(&net);
-/// net.loss_and_gradients(&[0.5, -1.0], Targets::Classes(&[1]), &mut Workspace::new(), &mut gradients)?;
+/// net.loss_and_gradients(&[0.5, -1.0], Targets::Classes(&[1]), Mode::training(0), &mut Workspace::new(), &mut gradients)?;
 /// optimizer.step(&mut net, &gradients, 0.001)?;
 /// assert_eq!(optimizer.state().steps, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -371,22 +395,24 @@ impl Optimizer {
                     #[inline(always)]
                     |p, g, [m, v]| adam(p, g, m, v, wd, lr, (beta1, beta2, epsilon), t),
                 ),
+                OptimizerConfig::Adadelta { rho, epsilon } => in_chunks(
+                    chunk,
+                    p,
+                    g,
+                    [&mut self.state.first[k], &mut self.state.second[k]],
+                    #[inline(always)]
+                    |p, g, [u, v]| adadelta(p, g, u, v, wd, lr, rho, epsilon),
+                ),
             }
         }
         Ok(())
     }
 }
 
-/// For each parameter tensor, whether weight decay applies: weights of dense layers only.
+/// For each parameter tensor, whether weight decay applies: the weights of every layer (dense and
+/// convolutional), not the biases.
 fn decayed_tensors(network: &Network) -> Vec<bool> {
-    network
-        .layers()
-        .iter()
-        .flat_map(|layer| {
-            let dense = layer.as_any().downcast_ref::<Dense>().is_some();
-            (0..layer.parameters().len()).map(move |index| dense && index == 0)
-        })
-        .collect()
+    network.layers().iter().flat_map(|layer| layer.parameter_names().iter().map(|&name| name == "weights")).collect()
 }
 
 /// Runs an element-wise update over `p`, `g` and the `N` state buffers of the optimizer, in
@@ -466,6 +492,19 @@ fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], wd: f32, lr: f32
     }
 }
 
+/// Adadelta: `v = ρv + (1−ρ)g²`, `Δ = √(u + ε)/√(v + ε)·g`, `u = ρu + (1−ρ)Δ²`, `p −= lr·Δ`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn adadelta(p: &mut [f32], g: &[f32], u: &mut [f32], v: &mut [f32], wd: f32, lr: f32, rho: f32, epsilon: f32) {
+    for (((p, &g), u), v) in p.iter_mut().zip(g).zip(u).zip(v) {
+        let g = g + wd * *p;
+        *v = rho * *v + (1.0 - rho) * g * g;
+        let delta = (*u + epsilon).sqrt() / (*v + epsilon).sqrt() * g;
+        *u = rho * *u + (1.0 - rho) * delta * delta;
+        *p -= lr * delta;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use nn_core::{Activation, Init, Loss};
@@ -474,7 +513,17 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for text in ["sgd", "momentum", "nesterov", "rmsprop", "adam", "momentum:0.95", "adam:0.8:0.99:0.001"] {
+        for text in [
+            "sgd",
+            "momentum",
+            "nesterov",
+            "rmsprop",
+            "adam",
+            "adadelta",
+            "momentum:0.95",
+            "adam:0.8:0.99:0.001",
+            "adadelta:0.95:0.0001",
+        ] {
             let config: OptimizerConfig = text.parse().unwrap();
             assert_eq!(config.to_string(), text);
             assert_eq!(config.to_string().parse::<OptimizerConfig>().unwrap(), config);
@@ -497,6 +546,18 @@ mod tests {
     fn decay_applies_to_dense_weights_only() {
         let net = Network::dense(&[2, 3, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 1).unwrap();
         assert_eq!(decayed_tensors(&net), [true, false, true, false]);
+    }
+
+    #[test]
+    fn adadelta_matches_pytorch() {
+        // The first step of torch.optim.Adadelta(lr=1.0) from zero state: v = 0.1·g² = 0.025,
+        // Δ = √1e-6 / √(0.025 + 1e-6) · 0.5, u = 0.1·Δ².
+        let (mut p, mut u, mut v) = ([1.0_f32, -2.0], [0.0; 2], [0.0; 2]);
+        adadelta(&mut p, &[0.5, 0.5], &mut u, &mut v, 0.0, 1.0, 0.9, 1e-6);
+        let delta = (1e-6_f64).sqrt() / (0.025_f64 + 1e-6).sqrt() * 0.5;
+        assert!((f64::from(p[0]) - (1.0 - delta)).abs() < 1e-6, "{p:?}");
+        assert!((f64::from(u[0]) - 0.1 * delta * delta).abs() < 1e-9);
+        assert!(v.iter().all(|v| (v - 0.025).abs() < 1e-8), "{v:?}");
     }
 
     #[test]

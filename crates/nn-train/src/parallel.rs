@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use nn_core::{Gradients, Network, NnError, Targets, Workspace};
+use nn_core::{Gradients, Mode, Network, NnError, Targets, Workspace};
 use rayon::prelude::*;
 
 use crate::Samples;
@@ -70,8 +70,10 @@ impl Shard {
         Shard { workspace: Workspace::new(), gradients, loss: 0.0, inputs: Vec::new(), labels: Vec::new() }
     }
 
-    /// Forward and backward over samples `range` of the batch.
-    fn compute(&mut self, network: &Network, batch: &Batch<'_>, range: Range<usize>) -> Result<(), NnError> {
+    /// Forward and backward over samples `range` of the batch, in training mode: dropout masks
+    /// come from the batch's `seed` and each sample's position in the batch.
+    fn compute(&mut self, network: &Network, batch: &Batch<'_>, range: Range<usize>, seed: u64) -> Result<(), NnError> {
+        let mode = Mode::Training { seed, first_sample: range.start as u64 };
         let (inputs, labels) = match *batch {
             Batch::Slices { inputs, labels } => {
                 let size = network.input_size();
@@ -82,8 +84,13 @@ impl Shard {
                 (&self.inputs[..], &self.labels[..])
             }
         };
-        self.loss =
-            network.loss_and_gradients(inputs, Targets::Classes(labels), &mut self.workspace, &mut self.gradients)?;
+        self.loss = network.loss_and_gradients(
+            inputs,
+            Targets::Classes(labels),
+            mode,
+            &mut self.workspace,
+            &mut self.gradients,
+        )?;
         Ok(())
     }
 }
@@ -121,7 +128,7 @@ fn gather(set: &dyn Samples, indices: &[usize], inputs: &mut Vec<f32>, labels: &
 /// use nn_train::BatchGradients;
 /// let net = Network::dense(&[2, 4, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 1)?;
 /// let mut batch = BatchGradients::new(&net);
-/// let loss = batch.compute(&net, &[0.0, 1.0, 1.0, 0.0], &[1, 0])?;
+/// let loss = batch.compute(&net, &[0.0, 1.0, 1.0, 0.0], &[1, 0], 7)?;
 /// assert!(loss > 0.0 && batch.gradients().norm() > 0.0 && batch.all_finite());
 /// # Ok::<(), nn_core::NnError>(())
 /// ```
@@ -159,8 +166,9 @@ impl BatchGradients {
     }
 
     /// Mean loss of the batch (`labels.len()` samples in `inputs`, one after the other), and its
-    /// gradients in [`gradients`](BatchGradients::gradients).
-    pub fn compute(&mut self, network: &Network, inputs: &[f32], labels: &[usize]) -> Result<f32, NnError> {
+    /// gradients in [`gradients`](BatchGradients::gradients), computed in training mode with the
+    /// batch's `seed` (from which dropout draws its masks).
+    pub fn compute(&mut self, network: &Network, inputs: &[f32], labels: &[usize], seed: u64) -> Result<f32, NnError> {
         let batch = labels.len();
         if batch == 0 {
             return Err(NnError::EmptyBatch);
@@ -169,22 +177,28 @@ impl BatchGradients {
         if inputs.len() != batch * size {
             return Err(NnError::TargetCount { expected: inputs.len() / size.max(1), found: batch });
         }
-        self.run(network, Batch::Slices { inputs, labels }, batch)
+        self.run(network, Batch::Slices { inputs, labels }, batch, seed)
     }
 
     /// Like [`compute`](BatchGradients::compute) for the samples `indices` of `set`, which each
     /// shard copies into its own buffers on its own thread.
-    pub fn compute_samples(&mut self, network: &Network, set: &dyn Samples, indices: &[usize]) -> Result<f32, NnError> {
+    pub fn compute_samples(
+        &mut self,
+        network: &Network,
+        set: &dyn Samples,
+        indices: &[usize],
+        seed: u64,
+    ) -> Result<f32, NnError> {
         if indices.is_empty() {
             return Err(NnError::EmptyBatch);
         }
         if set.input_size() != network.input_size() {
             return Err(NnError::InputSize { expected: network.input_size(), found: set.input_size() });
         }
-        self.run(network, Batch::Gathered { set, indices }, indices.len())
+        self.run(network, Batch::Gathered { set, indices }, indices.len(), seed)
     }
 
-    fn run(&mut self, network: &Network, source: Batch<'_>, batch: usize) -> Result<f32, NnError> {
+    fn run(&mut self, network: &Network, source: Batch<'_>, batch: usize, seed: u64) -> Result<f32, NnError> {
         let count = match self.shard_samples {
             Some(shard_samples) => shard_count(batch, shard_samples),
             None => batch_shards(batch),
@@ -195,7 +209,7 @@ impl BatchGradients {
         self.used = count;
         if count == 1 {
             let shard = &mut self.shards[0];
-            shard.compute(network, &source, 0..batch)?;
+            shard.compute(network, &source, 0..batch, seed)?;
             self.finite = shard.gradients.tensors().iter().all(|t| {
                 vectorized(
                     #[inline(always)]
@@ -208,7 +222,7 @@ impl BatchGradients {
         self.shards[..count]
             .par_iter_mut()
             .enumerate()
-            .try_for_each(|(i, shard)| shard.compute(network, &source, range(i)))?;
+            .try_for_each(|(i, shard)| shard.compute(network, &source, range(i), seed))?;
         // ∇ = Σᵢ (nᵢ/n)·∇ᵢ and C = Σᵢ (nᵢ/n)·Cᵢ, shard 0 first, checking finiteness on the way.
         let weights: Vec<f32> = (0..count).map(|i| range(i).len() as f32 / batch as f32).collect();
         let shards = &self.shards[..count];
@@ -291,8 +305,8 @@ mod tests {
         let labels: Vec<usize> = (0..40).map(|i| i % 3).collect();
         let mut whole = BatchGradients::with_shard_samples(&net, usize::MAX);
         let mut sharded = BatchGradients::with_shard_samples(&net, 8);
-        let a = whole.compute(&net, &inputs, &labels).unwrap();
-        let b = sharded.compute(&net, &inputs, &labels).unwrap();
+        let a = whole.compute(&net, &inputs, &labels, 0).unwrap();
+        let b = sharded.compute(&net, &inputs, &labels, 0).unwrap();
         assert_eq!((whole.shards_used(), sharded.shards_used()), (1, 5));
         assert!((a - b).abs() < 1e-5);
         for (x, y) in whole.gradients().tensors().iter().zip(sharded.gradients().tensors()) {

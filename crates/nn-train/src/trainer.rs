@@ -184,7 +184,8 @@ impl Run<'_, '_> {
             let batch = state.next_batch;
             let end = ((batch + 1) * config.batch_size).min(self.order.len());
             let indices = &self.order[batch * config.batch_size..end];
-            let loss = self.gradients.compute_samples(network, self.data.train, indices)?;
+            let seed = batch_seed(config.seed, epoch, batch);
+            let loss = self.gradients.compute_samples(network, self.data.train, indices, seed)?;
             if !loss.is_finite() || !self.gradients.all_finite() {
                 return Err(TrainError::Diverged { epoch: epoch + 1, batch: batch + 1, batches: self.batches, loss });
             }
@@ -228,6 +229,19 @@ impl Run<'_, '_> {
             .map_err(|source| TrainError::Observer { epoch: epoch + 1, source })?;
         Ok(true)
     }
+}
+
+/// The seed of batch `batch` of epoch `epoch` (both from 0), from which dropout draws its masks:
+/// a function of the three numbers alone, so a resumed run draws the masks of an uninterrupted one.
+pub fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+    // SplitMix64's finaliser over the three, so that nearby batches get unrelated seeds.
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    mix(mix(mix(seed) ^ epoch as u64) ^ batch as u64)
 }
 
 /// The order of the training samples in epoch `epoch` (from 0): a Fisher–Yates shuffle driven by

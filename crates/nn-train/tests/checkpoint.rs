@@ -55,10 +55,10 @@ fn bad_files_are_refused_with_typed_errors() {
     assert!(error.to_string().contains("bad.ckpt"));
 
     let text = String::from_utf8(bytes).unwrap();
-    let version = text.replacen("\"version\":1", "\"version\":2", 1);
-    assert!(matches!(load_bytes(version.as_bytes()), CheckpointError::UnsupportedVersion { found: 2, .. }));
+    let version = text.replacen("\"version\":2", "\"version\":3", 1);
+    assert!(matches!(load_bytes(version.as_bytes()), CheckpointError::UnsupportedVersion { found: 3, .. }));
     // A corrupted hex digit in the weights.
-    let at = text.find("\"weights\":\"").unwrap() + 12;
+    let at = text.find("\"parameters\":[\"").unwrap() + 16;
     let mut corrupt = text.clone();
     corrupt.replace_range(at..at + 1, "z");
     assert!(matches!(load_bytes(corrupt.as_bytes()), CheckpointError::Malformed { .. }));

@@ -1,0 +1,604 @@
+//! Architectures as text: `conv(32,3) relu maxpool(2) flatten dense(10)`, parsed, printed, and
+//! built into networks with fresh or given parameters.
+
+use std::fmt;
+use std::str::FromStr;
+
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{
+    Activation, ActivationLayer, Conv2d, Conv2dParams, Dense, Dropout, Flatten, Init, Layer, Loss, MaxPool2d, Network,
+    NnError, Shape,
+};
+
+/// A parameter's name (`"weights"`, `"bias"`) and shape (rows, columns).
+pub type ParameterShape = (&'static str, (usize, usize));
+
+/// One layer of an architecture, without its parameters: what the text form names.
+///
+/// | text | layer |
+/// | --- | --- |
+/// | `dense(128)` | [`Dense`] with 128 outputs |
+/// | `conv(32,3)`, `conv(16,3,pad=1)`, `conv(8,5x3,stride=2)` | [`Conv2d`]: filters, kernel, then optional stride and padding (also positional: `conv(16,3,1,1)`) |
+/// | `maxpool(2)`, `maxpool(3,stride=2)` | [`MaxPool2d`]: window, stride (the window by default) |
+/// | `flatten` | [`Flatten`] |
+/// | `dropout(0.5)` | [`Dropout`] with rate 0.5 |
+/// | `relu`, `sigmoid`, `tanh`, `leaky_relu:0.1`, ... | the activation; after `dense` or `conv` it becomes that layer's |
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerSpec {
+    /// A fully connected layer.
+    Dense {
+        /// Outputs.
+        outputs: usize,
+        /// The activation after it.
+        activation: Activation,
+    },
+    /// A 2-D convolution.
+    Conv {
+        /// Output channels.
+        filters: usize,
+        /// Kernel height and width.
+        kernel: (usize, usize),
+        /// Step between patches.
+        stride: usize,
+        /// Zeros on every side.
+        padding: usize,
+        /// The activation after it.
+        activation: Activation,
+    },
+    /// Max-pooling.
+    MaxPool {
+        /// Side of the window.
+        window: usize,
+        /// Step between windows.
+        stride: usize,
+    },
+    /// Flattening to a vector, channels first.
+    Flatten,
+    /// Inverted dropout.
+    Dropout {
+        /// Probability of dropping a value.
+        rate: f32,
+    },
+    /// An activation on its own.
+    Activation(Activation),
+}
+
+impl LayerSpec {
+    /// The layer this describes, taking samples of `input`, with parameters drawn by `init`
+    /// from `rng`; `index` is its position, for messages.
+    pub fn build(&self, input: Shape, init: Init, rng: &mut impl Rng, index: usize) -> Result<Box<dyn Layer>, NnError> {
+        let parameters = match self.parameter_shapes(input, index)?.as_slice() {
+            [(_, (outputs, inputs)), _] => {
+                let (weights, bias) = init.draw(*inputs, *outputs, rng);
+                vec![weights, bias]
+            }
+            _ => Vec::new(),
+        };
+        self.with_parameters(input, parameters, index)
+    }
+
+    /// The names and shapes (rows, columns) of the parameters of this layer after `input`, checked
+    /// without allocating them: weights then bias for dense and convolutional layers.
+    pub fn parameter_shapes(&self, input: Shape, index: usize) -> Result<Vec<ParameterShape>, NnError> {
+        Ok(match *self {
+            LayerSpec::Dense { outputs, .. } => {
+                let inputs = dense_inputs(input, index)?;
+                if outputs == 0 || outputs.checked_mul(inputs).is_none_or(|n| n > crate::MAX_SAMPLE_VALUES) {
+                    return Err(NnError::InvalidLayer {
+                        layer: index,
+                        kind: "dense",
+                        detail: format!("{inputs} inputs and {outputs} outputs make no layer or too large a one"),
+                    });
+                }
+                vec![("weights", (outputs, inputs)), ("bias", (outputs, 1))]
+            }
+            LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
+                let params = Conv2dParams::new(input, filters, kernel, stride, padding, index)?;
+                vec![("weights", (filters, params.patch_len())), ("bias", (filters, 1))]
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// The shape of this layer's outputs after `input` (checked as the layer's constructor does).
+    pub fn output_shape(&self, input: Shape, index: usize) -> Result<Shape, NnError> {
+        Ok(match *self {
+            LayerSpec::Dense { outputs, .. } => {
+                self.parameter_shapes(input, index)?;
+                Shape::flat(outputs)
+            }
+            LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
+                Conv2dParams::new(input, filters, kernel, stride, padding, index)?.output_shape()
+            }
+            LayerSpec::MaxPool { window, stride } => MaxPool2d::new(input, window, stride, index)?.output_shape(),
+            LayerSpec::Flatten => Shape::flat(input.len()),
+            LayerSpec::Dropout { .. } | LayerSpec::Activation(_) => input,
+        })
+    }
+
+    /// The layer this describes, taking samples of `input`, with the given parameters (for dense
+    /// and convolutional layers: weights, then bias, shaped as those types document).
+    pub fn with_parameters(
+        &self,
+        input: Shape,
+        parameters: Vec<DMatrix<f32>>,
+        index: usize,
+    ) -> Result<Box<dyn Layer>, NnError> {
+        let expected = match self {
+            LayerSpec::Dense { .. } | LayerSpec::Conv { .. } => 2,
+            _ => 0,
+        };
+        if parameters.len() != expected {
+            return Err(NnError::ParameterCount { layer: index, expected, found: parameters.len() });
+        }
+        let mut parameters = parameters.into_iter();
+        let mut next = || parameters.next().expect("counted above");
+        Ok(match *self {
+            LayerSpec::Dense { outputs, activation } => {
+                let inputs = dense_inputs(input, index)?;
+                let (weights, bias) = (next(), next());
+                if weights.shape() != (outputs, inputs) {
+                    let (expected, found) = ((outputs, inputs), weights.shape());
+                    return Err(NnError::ParameterShape { layer: index, name: "weights", expected, found });
+                }
+                Box::new(Dense::new(weights, bias, activation, index)?)
+            }
+            LayerSpec::Conv { filters, kernel, stride, padding, activation } => {
+                let params = Conv2dParams::new(input, filters, kernel, stride, padding, index)?;
+                let (weights, bias) = (next(), next());
+                Box::new(Conv2d::new(params, weights, bias, activation, index)?)
+            }
+            LayerSpec::MaxPool { window, stride } => Box::new(MaxPool2d::new(input, window, stride, index)?),
+            LayerSpec::Flatten => Box::new(Flatten::new(input)),
+            LayerSpec::Dropout { rate } => Box::new(Dropout::new(input, rate, index)?),
+            LayerSpec::Activation(activation) => Box::new(ActivationLayer::new(input, activation)?),
+        })
+    }
+}
+
+/// The inputs of a dense layer after `input`: only values already in channels-first order.
+fn dense_inputs(input: Shape, index: usize) -> Result<usize, NnError> {
+    if input.is_channels_first_too() {
+        Ok(input.len())
+    } else {
+        Err(NnError::InvalidLayer {
+            layer: index,
+            kind: "dense",
+            detail: format!("it follows an image of {input}: put `flatten` before it"),
+        })
+    }
+}
+
+impl fmt::Display for LayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let activation = |f: &mut fmt::Formatter<'_>, activation: Activation| {
+            if activation == Activation::Identity { Ok(()) } else { write!(f, " {activation}") }
+        };
+        match *self {
+            LayerSpec::Dense { outputs, activation: a } => {
+                write!(f, "dense({outputs})")?;
+                activation(f, a)
+            }
+            LayerSpec::Conv { filters, kernel, stride, padding, activation: a } => {
+                write!(f, "conv({filters},")?;
+                if kernel.0 == kernel.1 {
+                    write!(f, "{}", kernel.0)?
+                } else {
+                    write!(f, "{}x{}", kernel.0, kernel.1)?
+                }
+                if stride != 1 {
+                    write!(f, ",stride={stride}")?;
+                }
+                if padding != 0 {
+                    write!(f, ",pad={padding}")?;
+                }
+                f.write_str(")")?;
+                activation(f, a)
+            }
+            LayerSpec::MaxPool { window, stride } if stride == window => write!(f, "maxpool({window})"),
+            LayerSpec::MaxPool { window, stride } => write!(f, "maxpool({window},stride={stride})"),
+            LayerSpec::Flatten => f.write_str("flatten"),
+            LayerSpec::Dropout { rate } => write!(f, "dropout({rate})"),
+            LayerSpec::Activation(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// A network's layers as text, with the shape of its input: what a user writes after
+/// `--arch`, what a model file records.
+///
+/// ```
+/// use nn_core::{Architecture, Init, Loss, Shape};
+/// let arch: Architecture = "conv(32,3) relu conv(64,3) relu maxpool(2) dropout(0.25) flatten dense(128) relu \
+///                           dropout(0.5) dense(10)".parse()?;
+/// let net = arch.clone().with_input(Shape::new(1, 28, 28)).build(Loss::SoftmaxCrossEntropy, Init::HE, 1)?;
+/// assert_eq!(net.parameter_count(), 1_199_882); // PyTorch's examples/mnist
+/// assert_eq!(net.architecture().to_string(), arch.to_string());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Architecture {
+    /// The shape of one input sample (MNIST: `1x28x28`, which is also what parsing assumes).
+    pub input: Shape,
+    /// The layers, an activation after a dense or convolutional layer folded into it.
+    pub layers: Vec<LayerSpec>,
+}
+
+/// The input shape parsing assumes: one MNIST image.
+pub const MNIST_INPUT: Shape = Shape::new(1, 28, 28);
+
+/// The architectures the books and tutorials name: `(name, text, where it comes from)`.
+pub const NAMED_ARCHITECTURES: [(&str, &str, &str); 4] = [
+    (
+        "saito-simple",
+        "conv(30,5) relu maxpool(2) flatten dense(100) relu dense(10)",
+        "Saitō, Deep Learning from Scratch, ch. 7: SimpleConvNet",
+    ),
+    (
+        "saito-deep",
+        "conv(16,3,pad=1) relu conv(16,3,pad=1) relu maxpool(2) conv(32,3,pad=1) relu conv(32,3,pad=2) relu maxpool(2) \
+         conv(64,3,pad=1) relu conv(64,3,pad=1) relu maxpool(2) flatten dense(50) relu dropout(0.5) dense(10) dropout(0.5)",
+        "Saitō, Deep Learning from Scratch, ch. 8: DeepConvNet",
+    ),
+    (
+        "pytorch-example",
+        "conv(32,3) relu conv(64,3) relu maxpool(2) dropout(0.25) flatten dense(128) relu dropout(0.5) dense(10)",
+        "PyTorch's examples/mnist",
+    ),
+    (
+        "cnn",
+        "conv(32,3,pad=1) relu maxpool(2) conv(64,3,pad=1) relu maxpool(2) flatten dense(128) relu dropout(0.5) dense(10)",
+        "ours: two convolutions and pools, the best accuracy for the time on two cores",
+    ),
+];
+
+impl Architecture {
+    /// An architecture from its layers, folding each activation that follows a dense or
+    /// convolutional layer without one into that layer.
+    pub fn new(input: Shape, layers: Vec<LayerSpec>) -> Self {
+        let mut folded: Vec<LayerSpec> = Vec::with_capacity(layers.len());
+        for layer in layers {
+            match (folded.last_mut(), layer) {
+                (
+                    Some(
+                        LayerSpec::Dense { activation: slot @ Activation::Identity, .. }
+                        | LayerSpec::Conv { activation: slot @ Activation::Identity, .. },
+                    ),
+                    LayerSpec::Activation(activation),
+                ) => *slot = activation,
+                _ => folded.push(layer),
+            }
+        }
+        Architecture { input, layers: folded }
+    }
+
+    /// One of the [`NAMED_ARCHITECTURES`] (for a `1x28x28` input), or `None`.
+    ///
+    /// ```
+    /// let deep = nn_core::Architecture::named("saito-deep").unwrap();
+    /// let net = deep.build(nn_core::Loss::SoftmaxCrossEntropy, nn_core::Init::HE, 0)?;
+    /// assert_eq!(net.layers()[4].output_shape().to_string(), "32x16x16"); // the padding of 2
+    /// # Ok::<(), nn_core::NnError>(())
+    /// ```
+    pub fn named(name: &str) -> Option<Architecture> {
+        let (_, text, _) = NAMED_ARCHITECTURES.iter().find(|(n, _, _)| *n == name)?;
+        Some(text.parse().expect("the named architectures parse"))
+    }
+
+    /// A name of [`NAMED_ARCHITECTURES`] or an architecture's text.
+    pub fn named_or_parsed(text: &str) -> Result<Architecture, ParseArchitectureError> {
+        match Architecture::named(text.trim()) {
+            Some(architecture) => Ok(architecture),
+            None => text.parse(),
+        }
+    }
+
+    /// The same layers for samples of `input`.
+    pub fn with_input(mut self, input: Shape) -> Self {
+        self.input = input;
+        self
+    }
+
+    /// A network of these layers with parameters drawn by `init` from a ChaCha8 generator seeded
+    /// with `seed`, layer by layer (for dense layers, the draws of [`Network::dense`]).
+    pub fn build(&self, loss: Loss, init: Init, seed: u64) -> Result<Network, NnError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        self.assemble(loss, |spec, input, index| spec.build(input, init, &mut rng, index))
+    }
+
+    /// A network of these layers with the given parameters, in the order of
+    /// [`Network::parameters`].
+    pub fn with_parameters(&self, loss: Loss, parameters: Vec<DMatrix<f32>>) -> Result<Network, NnError> {
+        let total = parameters.len();
+        let mut parameters = parameters.into_iter();
+        let network = self.assemble(loss, |spec, input, index| {
+            let count = match spec {
+                LayerSpec::Dense { .. } | LayerSpec::Conv { .. } => 2,
+                _ => 0,
+            };
+            let mine: Vec<_> = parameters.by_ref().take(count).collect();
+            if mine.len() != count {
+                return Err(NnError::ParameterCount { layer: index, expected: count, found: mine.len() });
+            }
+            spec.with_parameters(input, mine, index)
+        })?;
+        if parameters.len() > 0 {
+            return Err(NnError::ParameterCount {
+                layer: self.layers.len(),
+                expected: total - parameters.len(),
+                found: total,
+            });
+        }
+        Ok(network)
+    }
+
+    fn assemble(
+        &self,
+        loss: Loss,
+        mut make: impl FnMut(&LayerSpec, Shape, usize) -> Result<Box<dyn Layer>, NnError>,
+    ) -> Result<Network, NnError> {
+        let mut shape = self.input;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (index, spec) in self.layers.iter().enumerate() {
+            let layer = make(spec, shape, index)?;
+            shape = layer.output_shape();
+            if shape.checked_len().is_none_or(|n| n == 0 || n > crate::conv::MAX_SAMPLE_VALUES) {
+                return Err(NnError::InvalidLayer {
+                    layer: index,
+                    kind: layer.kind(),
+                    detail: format!("its output {shape} is empty or too large"),
+                });
+            }
+            layers.push(layer);
+        }
+        Network::new(layers, loss)
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, layer) in self.layers.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{layer}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a text is not an architecture: the layer at fault and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read architecture {text:?}: at {at:?}: {detail}")]
+pub struct ParseArchitectureError {
+    /// The whole text.
+    pub text: String,
+    /// The layer at fault.
+    pub at: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl FromStr for Architecture {
+    type Err = ParseArchitectureError;
+
+    /// Parses layers separated by spaces (or commas), for a `1x28x28` input; see [`LayerSpec`].
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error =
+            |at: &str, detail: String| ParseArchitectureError { text: text.to_string(), at: at.to_string(), detail };
+        let mut layers = Vec::new();
+        for token in tokens(text).map_err(|detail| error(text, detail))? {
+            layers.push(parse_layer(token).map_err(|detail| error(token, detail))?);
+        }
+        if layers.is_empty() {
+            return Err(error(text, "no layer given".to_string()));
+        }
+        Ok(Architecture::new(MNIST_INPUT, layers))
+    }
+}
+
+/// Splits at spaces and commas outside parentheses.
+fn tokens(text: &str) -> Result<impl Iterator<Item = &str>, String> {
+    let mut pieces = Vec::new();
+    let (mut depth, mut start) = (0_usize, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.checked_sub(1).ok_or("a `)` without its `(`")?,
+            c if depth == 0 && (c.is_whitespace() || c == ',') => {
+                pieces.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return Err("a `(` is not closed".to_string());
+    }
+    pieces.push(&text[start..]);
+    Ok(pieces.into_iter().filter(|p| !p.is_empty()))
+}
+
+/// One layer: `name` or `name(arguments)`.
+fn parse_layer(token: &str) -> Result<LayerSpec, String> {
+    let (name, arguments) = match token.split_once('(') {
+        Some((name, rest)) => {
+            let inside = rest.strip_suffix(')').ok_or("text after the closing `)`")?;
+            (name.trim().to_ascii_lowercase(), Some(inside))
+        }
+        None => (token.to_ascii_lowercase(), None),
+    };
+    let mut arguments = Arguments::new(arguments.unwrap_or(""));
+    let spec = match name.as_str() {
+        "dense" | "linear" | "fc" => {
+            LayerSpec::Dense { outputs: arguments.positive("outputs")?, activation: Activation::Identity }
+        }
+        "conv" | "conv2d" => {
+            let filters = arguments.positive("filters")?;
+            let kernel = arguments.kernel()?;
+            let stride = arguments.optional("stride", 1)?;
+            let padding = arguments.optional("pad", 0)?;
+            if stride == 0 {
+                return Err("the stride must be at least 1".to_string());
+            }
+            LayerSpec::Conv { filters, kernel, stride, padding, activation: Activation::Identity }
+        }
+        "maxpool" | "pool" | "maxpool2d" => {
+            let window = arguments.positive("window")?;
+            let stride = arguments.optional("stride", window)?;
+            if stride == 0 {
+                return Err("the stride must be at least 1".to_string());
+            }
+            LayerSpec::MaxPool { window, stride }
+        }
+        "flatten" => LayerSpec::Flatten,
+        "dropout" => {
+            let rate: f32 = arguments.next("rate")?.parse().map_err(|_| "the rate is not a number".to_string())?;
+            if !(0.0..1.0).contains(&rate) {
+                return Err(format!("the rate {rate} is not in [0, 1)"));
+            }
+            LayerSpec::Dropout { rate }
+        }
+        _ if arguments.is_empty() && !token.contains('(') => {
+            let activation = token.parse::<Activation>().map_err(|_| {
+                "unknown layer: expected dense(N), conv(FILTERS,KERNEL[,stride=S][,pad=P]), maxpool(W[,stride=S]), \
+                 flatten, dropout(P) or an activation (relu, sigmoid, tanh, leaky_relu[:SLOPE], identity)"
+                    .to_string()
+            })?;
+            LayerSpec::Activation(activation)
+        }
+        _ => return Err(format!("unknown layer {name:?}")),
+    };
+    arguments.finish()?;
+    Ok(spec)
+}
+
+/// The arguments inside a layer's parentheses: positional first, then `name=value`.
+struct Arguments<'a> {
+    positional: std::collections::VecDeque<&'a str>,
+    named: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Arguments<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut positional = std::collections::VecDeque::new();
+        let mut named = Vec::new();
+        for piece in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match piece.split_once('=') {
+                Some((name, value)) => named.push((name.trim(), value.trim())),
+                None => positional.push_back(piece),
+            }
+        }
+        Arguments { positional, named }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.positional.is_empty() && self.named.is_empty()
+    }
+
+    fn next(&mut self, what: &str) -> Result<&'a str, String> {
+        self.positional.pop_front().ok_or_else(|| format!("the {what} is missing"))
+    }
+
+    fn positive(&mut self, what: &str) -> Result<usize, String> {
+        let value = self.next(what)?;
+        match value.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("the {what} must be a whole number of at least 1, not {value:?}")),
+        }
+    }
+
+    /// `3` or `3x5`.
+    fn kernel(&mut self) -> Result<(usize, usize), String> {
+        let value = self.next("kernel size")?;
+        let side = |s: &str| s.parse::<usize>().ok().filter(|&n| n > 0);
+        match value.split_once(['x', 'X']) {
+            Some((h, w)) => side(h).zip(side(w)),
+            None => side(value).map(|k| (k, k)),
+        }
+        .ok_or_else(|| format!("the kernel size must be K or KHxKW (at least 1), not {value:?}"))
+    }
+
+    /// A named argument (`stride=2`), or the next positional one, or `default`.
+    fn optional(&mut self, name: &str, default: usize) -> Result<usize, String> {
+        let value = match self.named.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some(i) => self.named.remove(i).1,
+            None => match self.positional.pop_front() {
+                Some(value) => value,
+                None => return Ok(default),
+            },
+        };
+        value.parse().map_err(|_| format!("{name} must be a whole number, not {value:?}"))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        if let Some(extra) = self.positional.front() {
+            return Err(format!("unexpected argument {extra:?}"));
+        }
+        if let Some((name, _)) = self.named.first() {
+            return Err(format!("unknown argument {name:?}"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips_and_activations_fold() {
+        let arch: Architecture = "conv(16, 3, pad=1) relu conv(8,5x3,stride=2) maxpool(3,stride=2) tanh dropout(0.25) \
+                                  flatten dense(50) sigmoid dense(10)"
+            .parse()
+            .unwrap();
+        assert_eq!(arch.layers.len(), 8);
+        let text = arch.to_string();
+        assert_eq!(
+            text,
+            "conv(16,3,pad=1) relu conv(8,5x3,stride=2) maxpool(3,stride=2) tanh dropout(0.25) flatten dense(50) sigmoid \
+             dense(10)"
+        );
+        assert_eq!(text.parse::<Architecture>().unwrap(), arch);
+    }
+
+    #[test]
+    fn named_architectures_build_with_the_published_shapes() {
+        let count = |name: &str| {
+            Architecture::named(name).unwrap().build(Loss::SoftmaxCrossEntropy, Init::HE, 0).unwrap().parameter_count()
+        };
+        // PyTorch's counts for the same modules.
+        assert_eq!(count("pytorch-example"), 1_199_882);
+        assert_eq!(count("saito-simple"), 780 + 432_100 + 1010);
+        assert_eq!(count("saito-deep"), 160 + 2320 + 4640 + 9248 + 18_496 + 36_928 + 51_250 + 510);
+        assert!(Architecture::named("cnn").is_some() && Architecture::named("nope").is_none());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (text, at) in [
+            ("conv(0,3)", "conv(0,3)"),
+            ("dense(10) bogus", "bogus"),
+            ("dense(10", "dense(10"),
+            ("dropout(1.5)", "dropout(1.5)"),
+            ("conv(3)", "conv(3)"),
+            ("maxpool(2,size=3)", "maxpool(2,size=3)"),
+            ("", ""),
+        ] {
+            let error = text.parse::<Architecture>().unwrap_err();
+            assert_eq!(error.at, at, "{error}");
+        }
+    }
+
+    #[test]
+    fn dense_after_an_image_of_channels_needs_flatten() {
+        let arch: Architecture = "conv(4,3) dense(10)".parse().unwrap();
+        let error = arch.build(Loss::SoftmaxCrossEntropy, Init::HE, 0).unwrap_err();
+        assert!(error.to_string().contains("flatten"), "{error}");
+        // One channel is already channels-first: no flatten needed.
+        assert!("dense(10)".parse::<Architecture>().unwrap().build(Loss::SoftmaxCrossEntropy, Init::HE, 0).is_ok());
+    }
+}

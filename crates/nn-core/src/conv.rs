@@ -1,0 +1,369 @@
+//! The 2-D convolution layer, `a = f(W ⋆ x + b)`, computed as one matrix product on unfolded
+//! patches (im2col, Saitō ch. 7).
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use nalgebra::DMatrix;
+use rand::Rng;
+
+use crate::affine::affine;
+use crate::im2col::{col2im, im2col};
+use crate::products::{bias_gradient, input_gradient, weight_gradient};
+use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
+
+/// Most values one sample may hold between two layers (256 MB of `f32`): a bound on what a
+/// description or a file can make a network allocate.
+pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
+
+/// Unfolded patches per chunk, in values (1 MB): a convolution unfolds as many whole images at a
+/// time as fit, so that the patches stay in the core's cache between the unfolding and the
+/// product. A constant, so that the order of every sum depends on the shapes alone.
+const COLUMNS_PER_CHUNK: usize = 1 << 18;
+
+/// The sizes of a convolution, and every size computed from them, in one place.
+///
+/// Output height `(H + 2·padding − kh) / stride + 1` (rounded down), and likewise for the width,
+/// as in PyTorch's `Conv2d` and Saitō's `Convolution`.
+///
+/// ```
+/// use nn_core::{Conv2dParams, Shape};
+/// let params = Conv2dParams::new(Shape::new(1, 28, 28), 16, (3, 3), 1, 1, 0)?;
+/// assert_eq!(params.output_shape(), Shape::new(16, 28, 28));
+/// assert_eq!(params.patch_len(), 9);
+/// # Ok::<(), nn_core::NnError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// The shape of one input image.
+    pub input: Shape,
+    /// Output channels (filters).
+    pub filters: usize,
+    /// Kernel height and width.
+    pub kernel: (usize, usize),
+    /// Step between two patches, in both directions.
+    pub stride: usize,
+    /// Zeros added on every side.
+    pub padding: usize,
+}
+
+impl Conv2dParams {
+    /// Checks that the sizes make a convolution: at least one filter and one input value, a
+    /// stride of at least 1, a kernel that fits in the padded input, and sizes within
+    /// [`MAX_SAMPLE_VALUES`]. `index` is the layer's position, for the message.
+    pub fn new(
+        input: Shape,
+        filters: usize,
+        kernel: (usize, usize),
+        stride: usize,
+        padding: usize,
+        index: usize,
+    ) -> Result<Self, NnError> {
+        let invalid = |detail: String| NnError::InvalidLayer { layer: index, kind: "conv", detail };
+        if filters == 0 || kernel.0 == 0 || kernel.1 == 0 || stride == 0 {
+            return Err(invalid(format!(
+                "filters ({filters}), kernel ({}x{}) and stride ({stride}) must all be at least 1",
+                kernel.0, kernel.1
+            )));
+        }
+        if input.checked_len().is_none_or(|n| n == 0 || n > MAX_SAMPLE_VALUES) {
+            return Err(invalid(format!("its input {input} is empty or larger than {MAX_SAMPLE_VALUES} values")));
+        }
+        let padded = |size: usize| size.checked_add(padding.checked_mul(2)?);
+        let (Some(height), Some(width)) = (padded(input.height), padded(input.width)) else {
+            return Err(invalid(format!("padding {padding} is too large")));
+        };
+        if kernel.0 > height || kernel.1 > width {
+            return Err(invalid(format!(
+                "its {}x{} kernel does not fit in its {}x{} input padded by {padding}",
+                kernel.0, kernel.1, input.height, input.width
+            )));
+        }
+        let params = Conv2dParams { input, filters, kernel, stride, padding };
+        let sizes = [params.output_shape().checked_len(), params.patch_len_checked()];
+        if sizes.iter().any(|n| n.is_none_or(|n| n > MAX_SAMPLE_VALUES)) {
+            return Err(invalid(format!("its output or its patches exceed {MAX_SAMPLE_VALUES} values per sample")));
+        }
+        Ok(params)
+    }
+
+    /// `filters × out_height × out_width`.
+    pub fn output_shape(&self) -> Shape {
+        let out = |size: usize, kernel: usize| (size + 2 * self.padding - kernel) / self.stride + 1;
+        Shape::new(self.filters, out(self.input.height, self.kernel.0), out(self.input.width, self.kernel.1))
+    }
+
+    /// Values in one unfolded patch, `kh · kw · channels`: the columns of the weight matrix.
+    pub fn patch_len(&self) -> usize {
+        self.kernel.0 * self.kernel.1 * self.input.channels
+    }
+
+    fn patch_len_checked(&self) -> Option<usize> {
+        self.kernel.0.checked_mul(self.kernel.1)?.checked_mul(self.input.channels)
+    }
+
+    /// Patches per image: the output's pixels.
+    pub fn patches(&self) -> usize {
+        let output = self.output_shape();
+        output.height * output.width
+    }
+
+    /// Whole images per chunk of unfolded patches (at least one).
+    fn images_per_chunk(&self) -> usize {
+        (COLUMNS_PER_CHUNK / (self.patch_len() * self.patches())).max(1)
+    }
+}
+
+/// A 2-D convolution: for each output pixel, `a = f(W p + b)` where `p` is the input patch under
+/// the kernel (zeros in the padding).
+///
+/// `W` is `filters × (kh · kw · channels)`: row `o` holds filter `o`, its columns in the order
+/// `(ky, kx, channel)` of an unfolded patch. (PyTorch and Saitō store a kernel as `(filters,
+/// channels, kh, kw)`; [`from_channels_first`](Conv2d::from_channels_first) and
+/// [`weights_channels_first`](Conv2d::weights_channels_first) convert.) Images come and go
+/// channels last (see [`Shape`]), so the output of a patch, its `filters` values, is one column
+/// of the product `W P` of the affine kernel the dense layers use: each output is computed by
+/// the same operations whatever the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv2d {
+    params: Conv2dParams,
+    weights: DMatrix<f32>,
+    bias: DMatrix<f32>,
+    activation: Activation,
+}
+
+thread_local! {
+    /// Unfolded patches and their gradients, reused by every convolution run on this thread.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl Conv2d {
+    /// A convolution from its sizes, weights (`filters × patch_len`, see the type's
+    /// documentation), bias (`filters × 1`) and activation; `index` is its position, for
+    /// messages.
+    pub fn new(
+        params: Conv2dParams,
+        weights: DMatrix<f32>,
+        bias: DMatrix<f32>,
+        activation: Activation,
+        index: usize,
+    ) -> Result<Self, NnError> {
+        let expected = (params.filters, params.patch_len());
+        for (name, expected, found) in
+            [("weights", expected, weights.shape()), ("bias", (params.filters, 1), bias.shape())]
+        {
+            if found != expected {
+                return Err(NnError::ParameterShape { layer: index, name, expected, found });
+            }
+        }
+        activation.validate()?;
+        for (name, matrix) in [("weights", &weights), ("bias", &bias)] {
+            if let Some((i, &value)) = matrix.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(NnError::NonFinite { layer: index, name, index: i, value });
+            }
+        }
+        Ok(Conv2d { params, weights, bias, activation })
+    }
+
+    /// A convolution with parameters drawn by `init` (fan-in: the patch length; fan-out: the
+    /// filters).
+    pub fn random(
+        params: Conv2dParams,
+        activation: Activation,
+        init: Init,
+        rng: &mut impl Rng,
+    ) -> Result<Self, NnError> {
+        let (weights, bias) = init.draw(params.patch_len(), params.filters, rng);
+        Conv2d::new(params, weights, bias, activation, 0)
+    }
+
+    /// A convolution from a kernel in PyTorch's and Saitō's layout: `(filters, channels, kh, kw)`
+    /// in C order.
+    pub fn from_channels_first(
+        params: Conv2dParams,
+        kernel: &[f32],
+        bias: &[f32],
+        activation: Activation,
+        index: usize,
+    ) -> Result<Self, NnError> {
+        let (filters, patch_len) = (params.filters, params.patch_len());
+        if kernel.len() != filters * patch_len {
+            return Err(NnError::ParameterShape {
+                layer: index,
+                name: "weights",
+                expected: (filters, patch_len),
+                found: (kernel.len() / patch_len.max(1), patch_len),
+            });
+        }
+        let (kh, kw, channels) = (params.kernel.0, params.kernel.1, params.input.channels);
+        let weights = DMatrix::from_fn(filters, patch_len, |o, column| {
+            let (ky, kx, c) = (column / (kw * channels), column / channels % kw, column % channels);
+            kernel[((o * channels + c) * kh + ky) * kw + kx]
+        });
+        Conv2d::new(params, weights, DMatrix::from_column_slice(bias.len(), 1, bias), activation, index)
+    }
+
+    /// The kernel in PyTorch's and Saitō's layout: `(filters, channels, kh, kw)` in C order.
+    pub fn weights_channels_first(&self) -> Vec<f32> {
+        let (kh, kw, channels) = (self.params.kernel.0, self.params.kernel.1, self.params.input.channels);
+        let mut kernel = vec![0.0; self.weights.len()];
+        for ((o, column), &w) in (0..self.params.patch_len())
+            .flat_map(|c| (0..self.params.filters).map(move |o| (o, c)))
+            .zip(self.weights.iter())
+        {
+            let (ky, kx, c) = (column / (kw * channels), column / channels % kw, column % channels);
+            kernel[((o * channels + c) * kh + ky) * kw + kx] = w;
+        }
+        kernel
+    }
+
+    /// The sizes.
+    pub fn params(&self) -> &Conv2dParams {
+        &self.params
+    }
+
+    /// The `filters × patch_len` weight matrix.
+    pub fn weights(&self) -> &DMatrix<f32> {
+        &self.weights
+    }
+
+    /// The `filters × 1` bias.
+    pub fn bias(&self) -> &DMatrix<f32> {
+        &self.bias
+    }
+
+    /// The activation applied after the convolution.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Runs `visit(first image, images, columns)` for each chunk of images, `columns` holding
+    /// their unfolded patches; the second scratch buffer is lent to `visit` too.
+    fn for_each_chunk(&self, input: &[f32], batch: usize, mut visit: impl FnMut(usize, usize, &[f32], &mut Vec<f32>)) {
+        let per_chunk = self.params.images_per_chunk();
+        let columns_per_image = self.params.patch_len() * self.params.patches();
+        let image_len = self.params.input.len();
+        SCRATCH.with_borrow_mut(|(columns, other)| {
+            for first in (0..batch).step_by(per_chunk) {
+                let images = per_chunk.min(batch - first);
+                let columns = sized(columns, images * columns_per_image);
+                im2col(&self.params, &input[first * image_len..(first + images) * image_len], columns);
+                visit(first, images, columns, other);
+            }
+        });
+    }
+}
+
+/// `buffer[..len]`, growing the buffer if needed.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+impl Layer for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv"
+    }
+
+    fn input_shape(&self) -> Shape {
+        self.params.input
+    }
+
+    fn output_shape(&self) -> Shape {
+        self.params.output_shape()
+    }
+
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Conv {
+            filters: self.params.filters,
+            kernel: self.params.kernel,
+            stride: self.params.stride,
+            padding: self.params.padding,
+            activation: self.activation,
+        }
+    }
+
+    /// `16@3x3 pad 1, relu`: filters, kernel, stride and padding where not 1 and 0, activation.
+    fn describe(&self) -> String {
+        let p = &self.params;
+        let mut text = format!("{}@{}x{}", p.filters, p.kernel.0, p.kernel.1);
+        if p.stride != 1 {
+            text += &format!(" stride {}", p.stride);
+        }
+        if p.padding != 0 {
+            text += &format!(" pad {}", p.padding);
+        }
+        if self.activation != Activation::Identity {
+            text += &format!(", {}", self.activation);
+        }
+        text
+    }
+
+    fn check_trainable(&self, index: usize) -> Result<(), NnError> {
+        if self.activation.is_trainable() { Ok(()) } else { Err(NnError::StepNotTrainable { layer: index }) }
+    }
+
+    /// For each chunk of images: unfold the patches, `Z = W P + b` by the affine kernel, `f`.
+    fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
+        let output_len = self.params.output_shape().len();
+        let patches = self.params.patches();
+        self.for_each_chunk(input, batch, |first, images, columns, _| {
+            let out = &mut output[first * output_len..(first + images) * output_len];
+            affine(self.weights.as_slice(), self.bias.as_slice(), columns, images * patches, out);
+            self.activation.apply(out);
+        });
+    }
+
+    /// `δZ = δA ⊙ f'(Z)`; then per chunk `∂W += δZ Pᵀ` and `∂P = Wᵀ δZ`, folded back into `∂X`;
+    /// `∂b = Σ δZ` over every patch.
+    fn backward(
+        &self,
+        input: &[f32],
+        output: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        mut input_grad: Option<&mut [f32]>,
+        gradients: &mut [DMatrix<f32>],
+        _mode: Mode,
+    ) {
+        self.activation.backprop(output, output_grad);
+        let (filters, patch_len, patches) = (self.params.filters, self.params.patch_len(), self.params.patches());
+        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
+        bias_gradient(output_grad, filters, bias_grad[0].as_mut_slice());
+        let weight_grad = weight_grad[0].as_mut_slice();
+        let output_len = self.params.output_shape().len();
+        let image_len = self.params.input.len();
+        self.for_each_chunk(input, batch, |first, images, columns, column_grad| {
+            let delta = &output_grad[first * output_len..(first + images) * output_len];
+            let sizes = (filters, patch_len, images * patches);
+            weight_gradient(delta, columns, sizes, weight_grad, first > 0);
+            if let Some(input_grad) = input_grad.as_deref_mut() {
+                let column_grad = sized(column_grad, columns.len());
+                input_gradient(self.weights.as_slice(), delta, sizes, column_grad);
+                col2im(&self.params, column_grad, &mut input_grad[first * image_len..(first + images) * image_len]);
+            }
+        });
+    }
+
+    fn parameters(&self) -> Vec<&DMatrix<f32>> {
+        vec![&self.weights, &self.bias]
+    }
+
+    fn parameters_mut(&mut self) -> Vec<&mut DMatrix<f32>> {
+        vec![&mut self.weights, &mut self.bias]
+    }
+
+    fn parameter_names(&self) -> &'static [&'static str] {
+        &["weights", "bias"]
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,113 @@
+//! Inverted dropout: in training, each value is kept with probability `1 − p` and scaled by
+//! `1 / (1 − p)`; in inference, the layer passes its input through.
+
+use std::any::Any;
+
+use nalgebra::DMatrix;
+
+use crate::mode::mix;
+use crate::{Layer, LayerSpec, Mode, NnError, Shape};
+
+/// Inverted dropout (Srivastava et al. 2014, as PyTorch and Keras implement it): in training,
+/// `a = x · m / (1 − p)` with `m` 0 with probability `p` and 1 otherwise; in inference `a = x`,
+/// so the expected value is the same in both.
+///
+/// The mask of sample `j` is drawn from the mode's seed, the layer's position and `j`'s position
+/// in the batch, one counter-based draw per value: the same whatever the shards or threads, and
+/// drawn again, not stored, for the backward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dropout {
+    shape: Shape,
+    rate: f32,
+}
+
+impl Dropout {
+    /// Dropout of values of `shape` with probability `rate`, in `[0, 1)`; `index` is its
+    /// position, for messages.
+    pub fn new(shape: Shape, rate: f32, index: usize) -> Result<Self, NnError> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(NnError::InvalidLayer {
+                layer: index,
+                kind: "dropout",
+                detail: format!("its rate {rate} is not in [0, 1)"),
+            });
+        }
+        Ok(Dropout { shape, rate })
+    }
+
+    /// The probability of dropping a value.
+    pub fn rate(&self) -> f32 {
+        self.rate
+    }
+
+    /// `visit(sample values, mask scale of each value)`: `1 / (1 − p)` where kept, 0 where dropped.
+    fn with_masks(&self, batch: usize, mode: Mode, mut visit: impl FnMut(usize, &mut dyn Iterator<Item = f32>)) {
+        let Mode::Training { seed, first_sample } = mode else { return };
+        let keep_scale = 1.0 / (1.0 - self.rate);
+        // A value is dropped when its 24-bit uniform draw falls below rate · 2²⁴.
+        let threshold = (f64::from(self.rate) * f64::from(1_u32 << 24)) as u64;
+        for j in 0..batch {
+            let key = mix(seed ^ mix(first_sample + j as u64));
+            let mut scales = (0..self.shape.len() as u64)
+                .map(move |unit| if mix(key.wrapping_add(unit)) >> 40 >= threshold { keep_scale } else { 0.0 });
+            visit(j, &mut scales);
+        }
+    }
+}
+
+impl Layer for Dropout {
+    fn kind(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn input_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Dropout { rate: self.rate }
+    }
+
+    fn describe(&self) -> String {
+        self.rate.to_string()
+    }
+
+    fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], mode: Mode) {
+        output.copy_from_slice(input);
+        let len = self.shape.len();
+        self.with_masks(batch, mode, |j, scales| {
+            output[j * len..(j + 1) * len].iter_mut().zip(scales).for_each(|(a, s)| *a *= s);
+        });
+    }
+
+    /// `∂x = ∂a · m / (1 − p)`, with the masks of the forward pass.
+    fn backward(
+        &self,
+        _input: &[f32],
+        _output: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        input_grad: Option<&mut [f32]>,
+        _gradients: &mut [DMatrix<f32>],
+        mode: Mode,
+    ) {
+        let Some(input_grad) = input_grad else { return };
+        input_grad.copy_from_slice(output_grad);
+        let len = self.shape.len();
+        self.with_masks(batch, mode, |j, scales| {
+            input_grad[j * len..(j + 1) * len].iter_mut().zip(scales).for_each(|(g, s)| *g *= s);
+        });
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

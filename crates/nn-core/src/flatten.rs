@@ -1,0 +1,85 @@
+//! Flattening an image-shaped sample into a vector, in channels-first order.
+
+use std::any::Any;
+
+use nalgebra::DMatrix;
+
+use crate::{Layer, LayerSpec, Mode, Shape};
+
+/// Turns `channels × height × width` into a vector of as many values, in the channels-first
+/// order of PyTorch's `Flatten` and NumPy's `reshape` (channel by channel, then row by row), so
+/// that the dense layer after it has the weights the books and PyTorch give it. Inside the
+/// network images are stored channels last (see [`Shape`]): flattening is that transpose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flatten {
+    input: Shape,
+}
+
+impl Flatten {
+    /// Flattens samples of `input`.
+    pub fn new(input: Shape) -> Self {
+        Flatten { input }
+    }
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn input_shape(&self) -> Shape {
+        self.input
+    }
+
+    fn output_shape(&self) -> Shape {
+        Shape::flat(self.input.len())
+    }
+
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Flatten
+    }
+
+    fn describe(&self) -> String {
+        String::new()
+    }
+
+    /// `a[c · H·W + p] = x[p · C + c]` for pixel `p` and channel `c`.
+    fn forward(&self, input: &[f32], _batch: usize, output: &mut [f32], _mode: Mode) {
+        let (channels, pixels) = (self.input.channels, self.input.height * self.input.width);
+        let len = self.input.len();
+        for (x, a) in input.chunks_exact(len).zip(output.chunks_exact_mut(len)) {
+            for (c, plane) in a.chunks_exact_mut(pixels).enumerate() {
+                plane.iter_mut().zip(x[c..].iter().step_by(channels)).for_each(|(a, &x)| *a = x);
+            }
+        }
+    }
+
+    /// The same transpose, backwards.
+    fn backward(
+        &self,
+        _input: &[f32],
+        _output: &[f32],
+        _batch: usize,
+        output_grad: &mut [f32],
+        input_grad: Option<&mut [f32]>,
+        _gradients: &mut [DMatrix<f32>],
+        _mode: Mode,
+    ) {
+        let Some(input_grad) = input_grad else { return };
+        let (channels, pixels) = (self.input.channels, self.input.height * self.input.width);
+        let len = self.input.len();
+        for (gx, ga) in input_grad.chunks_exact_mut(len).zip(output_grad.chunks_exact(len)) {
+            for (c, plane) in ga.chunks_exact(pixels).enumerate() {
+                gx[c..].iter_mut().step_by(channels).zip(plane).for_each(|(g, &d)| *g = d);
+            }
+        }
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

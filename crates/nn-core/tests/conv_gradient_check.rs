@@ -1,0 +1,290 @@
+//! Convolution, pooling and flattening against a plain f64 reference written from the
+//! definitions (channels first, direct sums, no im2col), and their backpropagation against
+//! central finite differences of that reference, on random shapes, strides and paddings.
+//!
+//! The tolerance is that of `gradient_check.rs`: far above the f32 rounding of backprop, far
+//! below what a wrong formula gives.
+
+use nn_core::{
+    Activation, Architecture, Conv2d, Dense, Gradients, Init, LayerSpec, Loss, Mode, Network, Shape, Targets, Workspace,
+};
+use proptest::prelude::*;
+
+/// One layer of the reference, with its parameters as f64 in the books' layouts.
+#[derive(Debug, Clone)]
+enum Reference {
+    /// Kernel `(filters, channels, kh, kw)` in C order, bias, input shape, stride, padding.
+    Conv {
+        kernel: Vec<f64>,
+        bias: Vec<f64>,
+        filters: usize,
+        k: (usize, usize),
+        input: Shape,
+        stride: usize,
+        pad: usize,
+        act: Activation,
+    },
+    Pool {
+        window: usize,
+        stride: usize,
+        input: Shape,
+    },
+    /// Weights `outputs × inputs` column-major (ours), bias.
+    Dense {
+        weights: Vec<f64>,
+        bias: Vec<f64>,
+        act: Activation,
+    },
+    Identity,
+}
+
+fn activate(activation: Activation, z: f64) -> f64 {
+    match activation {
+        Activation::Identity => z,
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Tanh => z.tanh(),
+        Activation::Relu => z.max(0.0),
+        Activation::LeakyRelu { slope } => {
+            if z > 0.0 {
+                z
+            } else {
+                f64::from(slope) * z
+            }
+        }
+        Activation::Step => unreachable!(),
+    }
+}
+
+impl Reference {
+    /// Forward pass of one sample stored channels first.
+    fn forward(&self, x: &[f64]) -> Vec<f64> {
+        match self {
+            Reference::Conv { kernel, bias, filters, k, input, stride, pad, act } => {
+                let oh = (input.height + 2 * pad - k.0) / stride + 1;
+                let ow = (input.width + 2 * pad - k.1) / stride + 1;
+                let mut out = vec![0.0; filters * oh * ow];
+                for o in 0..*filters {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let mut z = bias[o];
+                            for c in 0..input.channels {
+                                for ky in 0..k.0 {
+                                    for kx in 0..k.1 {
+                                        let iy = (y * stride + ky) as isize - *pad as isize;
+                                        let ix = (xx * stride + kx) as isize - *pad as isize;
+                                        if iy < 0 || ix < 0 || iy >= input.height as isize || ix >= input.width as isize
+                                        {
+                                            continue;
+                                        }
+                                        let value = x[(c * input.height + iy as usize) * input.width + ix as usize];
+                                        z += kernel[((o * input.channels + c) * k.0 + ky) * k.1 + kx] * value;
+                                    }
+                                }
+                            }
+                            out[(o * oh + y) * ow + xx] = activate(*act, z);
+                        }
+                    }
+                }
+                out
+            }
+            Reference::Pool { window, stride, input } => {
+                let oh = (input.height - window) / stride + 1;
+                let ow = (input.width - window) / stride + 1;
+                let mut out = vec![f64::NEG_INFINITY; input.channels * oh * ow];
+                for c in 0..input.channels {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            for dy in 0..*window {
+                                for dx in 0..*window {
+                                    let v = x[(c * input.height + y * stride + dy) * input.width + xx * stride + dx];
+                                    let slot = &mut out[(c * oh + y) * ow + xx];
+                                    *slot = slot.max(v);
+                                }
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            Reference::Dense { weights, bias, act } => {
+                let outputs = bias.len();
+                (0..outputs)
+                    .map(|o| {
+                        activate(
+                            *act,
+                            bias[o] + x.iter().enumerate().map(|(i, v)| weights[i * outputs + o] * v).sum::<f64>(),
+                        )
+                    })
+                    .collect()
+            }
+            Reference::Identity => x.to_vec(),
+        }
+    }
+
+    fn parameters_mut(&mut self) -> Vec<&mut Vec<f64>> {
+        match self {
+            Reference::Conv { kernel, bias, .. } => vec![kernel, bias],
+            Reference::Dense { weights, bias, .. } => vec![weights, bias],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The reference of a network, its parameters converted to f64 and to the books' layouts.
+fn reference_of(net: &Network) -> Vec<Reference> {
+    net.layers()
+        .iter()
+        .map(|layer| {
+            let f64s = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+            match layer.spec() {
+                LayerSpec::Conv { filters, kernel, stride, padding, activation } => {
+                    let conv = layer.as_any().downcast_ref::<Conv2d>().unwrap();
+                    Reference::Conv {
+                        kernel: f64s(&conv.weights_channels_first()),
+                        bias: f64s(conv.bias().as_slice()),
+                        filters,
+                        k: kernel,
+                        input: layer.input_shape(),
+                        stride,
+                        pad: padding,
+                        act: activation,
+                    }
+                }
+                LayerSpec::MaxPool { window, stride } => Reference::Pool { window, stride, input: layer.input_shape() },
+                LayerSpec::Dense { activation, .. } => {
+                    let dense = layer.as_any().downcast_ref::<Dense>().unwrap();
+                    Reference::Dense {
+                        weights: f64s(dense.weights().as_slice()),
+                        bias: f64s(dense.bias().as_slice()),
+                        act: activation,
+                    }
+                }
+                LayerSpec::Flatten => Reference::Identity,
+                other => panic!("no reference for {other}"),
+            }
+        })
+        .collect()
+}
+
+/// Mean softmax cross-entropy of `batch` samples stored channels first.
+fn reference_loss(layers: &[Reference], x: &[f64], classes: &[usize]) -> f64 {
+    let per_sample = x.len() / classes.len();
+    let mut total = 0.0;
+    for (sample, &class) in x.chunks(per_sample).zip(classes) {
+        let z = layers.iter().fold(sample.to_vec(), |a, layer| layer.forward(&a));
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        total += lse - z[class];
+    }
+    total / classes.len() as f64
+}
+
+fn close(analytic: f32, numeric: f64) -> bool {
+    (f64::from(analytic) - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs()
+}
+
+/// A random small network: a convolution, maybe a pooling, maybe a second convolution, flatten,
+/// dense. Returns the architecture text for failure messages.
+fn architecture_strategy() -> impl Strategy<Value = (Shape, String)> {
+    let activation = prop::sample::select(vec!["", " tanh", " sigmoid", " relu", " leaky_relu:0.1"]);
+    (
+        (1usize..=3, 3usize..=8, 3usize..=8),
+        (1usize..=4, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, activation.clone()),
+        prop::option::of((1usize..=2, 1usize..=2)),
+        prop::option::of((1usize..=3, 1usize..=2, 0usize..=1, activation)),
+        2usize..=4,
+    )
+        .prop_filter_map("the layers must fit", |((c, h, w), conv, pool, conv2, outputs)| {
+            let input = Shape::new(c, h, w);
+            let mut text = format!("conv({},{}x{},stride={},pad={}){}", conv.0, conv.1, conv.2, conv.3, conv.4, conv.5);
+            if let Some((window, stride)) = pool {
+                text += &format!(" maxpool({window},stride={stride})");
+            }
+            if let Some((filters, kernel, pad, act)) = conv2 {
+                text += &format!(" conv({filters},{kernel},pad={pad}){act}");
+            }
+            text += &format!(" flatten dense({outputs})");
+            let arch: Architecture = text.parse().ok()?;
+            arch.with_input(input).build(Loss::SoftmaxCrossEntropy, Init::GLOROT, 0).ok()?;
+            Some((input, text))
+        })
+}
+
+/// Channels last (ours) to channels first (the reference's), one sample at a time.
+fn to_channels_first(x: &[f32], shape: Shape) -> Vec<f64> {
+    let pixels = shape.height * shape.width;
+    x.chunks(shape.len())
+        .flat_map(|sample| (0..shape.len()).map(move |i| f64::from(sample[(i % pixels) * shape.channels + i / pixels])))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn convolutions_match_the_definition_and_their_gradients((input, text) in architecture_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
+        let arch: Architecture = text.parse().unwrap();
+        let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
+        let net = arch.with_input(input).build(Loss::SoftmaxCrossEntropy, init, seed).unwrap();
+        let mut state = seed;
+        let mut next = || { state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0 };
+        let x: Vec<f32> = (0..input.len() * batch).map(|_| next()).collect();
+        let classes: Vec<usize> = (0..batch).map(|_| ((next() + 2.0) * 1000.0) as usize % net.output_size()).collect();
+
+        let mut workspace = Workspace::new().with_input_gradient();
+        let mut gradients = Gradients::zeros_like(&net);
+        let loss = net.loss_and_gradients(&x, Targets::Classes(&classes), Mode::training(seed), &mut workspace, &mut gradients).unwrap();
+
+        let mut reference = reference_of(&net);
+        let x64 = to_channels_first(&x, input);
+        prop_assert!(close(loss, reference_loss(&reference, &x64, &classes)), "{}: loss", text);
+
+        let h = 1e-6;
+        let mut p = 0;
+        for layer in 0..reference.len() {
+            let count = reference[layer].parameters_mut().len();
+            for q in 0..count {
+                let analytic: Vec<f32> = match &reference[layer] {
+                    // Our kernel is filters × (ky, kx, c); the reference's (filters, c, ky, kx).
+                    Reference::Conv { .. } if q == 0 => {
+                        let conv = net.layers()[layer].as_any().downcast_ref::<Conv2d>().unwrap();
+                        let params = *conv.params();
+                        let grad = gradients.tensors()[p].clone();
+                        let as_conv = Conv2d::new(params, grad, conv.bias().clone(), Activation::Identity, 0);
+                        as_conv.unwrap().weights_channels_first()
+                    }
+                    _ => gradients.tensors()[p].as_slice().to_vec(),
+                };
+                for (k, &analytic) in analytic.iter().enumerate() {
+                    let saved = reference[layer].parameters_mut()[q][k];
+                    reference[layer].parameters_mut()[q][k] = saved + h;
+                    let plus = reference_loss(&reference, &x64, &classes);
+                    reference[layer].parameters_mut()[q][k] = saved - h;
+                    let minus = reference_loss(&reference, &x64, &classes);
+                    reference[layer].parameters_mut()[q][k] = saved;
+                    let numeric = (plus - minus) / (2.0 * h);
+                    prop_assert!(close(analytic, numeric), "{}: layer {} parameter {} index {}: backprop {} vs differences {}", text, layer, q, k, analytic, numeric);
+                }
+                p += 1;
+            }
+        }
+        let input_gradient = to_channels_first(workspace.input_gradient().unwrap(), input);
+        let mut shifted = x64.clone();
+        for k in 0..x64.len() {
+            shifted[k] = x64[k] + h;
+            let plus = reference_loss(&reference, &shifted, &classes);
+            shifted[k] = x64[k] - h;
+            let minus = reference_loss(&reference, &shifted, &classes);
+            shifted[k] = x64[k];
+            let numeric = (plus - minus) / (2.0 * h);
+            prop_assert!(close(input_gradient[k] as f32, numeric), "{}: input {}: backprop {} vs differences {}", text, k, input_gradient[k], numeric);
+        }
+
+        // One image and a batch give the same bits.
+        let batched = net.predict_batch(&x).unwrap();
+        for (j, sample) in x.chunks(input.len()).enumerate() {
+            let (one, column) = (net.predict(sample).unwrap(), batched.column(j).iter().copied().collect::<Vec<f32>>());
+            prop_assert_eq!(one, column);
+        }
+    }
+}
