@@ -1,6 +1,8 @@
-//! `cargo xtask bench [--compare] [--runs N]`: our timings (`nn-cli bench`, release build) and,
-//! with `--compare`, the PyTorch reference run right after on the same machine, with the ratios
-//! (of the best times over `N` alternating runs).
+//! `cargo xtask bench [--compare] [--runs N] [--cnn | --all]`: our timings (`nn-cli bench`,
+//! release build) and, with `--compare`, the PyTorch reference run right after on the same
+//! machine, with the ratios (of the best times over `N` alternating runs). `--cnn` times the
+//! convolutional recipes instead of the dense ones (`nn-cli bench --cnn`, `torch-peer.sh --cnn`),
+//! `--all` both sets, the dense one first.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +12,29 @@ use anyhow::{Context, Result, bail};
 
 use crate::project_root;
 
-pub fn run(data: &Path, compare: bool, runs: usize) -> Result<()> {
+/// Which recipes to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Set {
+    /// The four dense recipes, with inference and load timings (a few seconds).
+    Dense,
+    /// The three convolutional recipes (tens of seconds each, on each side).
+    Cnn,
+    /// Both.
+    All,
+}
+
+impl Set {
+    /// Whether each pass is the convolutional one, in the order they run.
+    fn passes(self) -> &'static [bool] {
+        match self {
+            Set::Dense => &[false],
+            Set::Cnn => &[true],
+            Set::All => &[false, true],
+        }
+    }
+}
+
+pub fn run(data: &Path, compare: bool, runs: usize, set: Set) -> Result<()> {
     let nn_cli = crate::release_nn_cli()?;
     let peer = project_root().join("../shared/bench/torch-peer.sh");
     if compare && !peer.is_file() {
@@ -20,34 +44,42 @@ pub fn run(data: &Path, compare: bool, runs: usize) -> Result<()> {
     // PyTorch's alternate, and each side's best time is compared.
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for run in 1..=runs {
-        eprintln!("== ours: nn-cli bench (run {run} of {runs})");
-        let output = capture(Command::new(&nn_cli).arg("bench").arg("--data").arg(data))?;
-        print!("{output}");
-        ours.push(epoch_seconds(&output));
-        if compare {
-            eprintln!("== PyTorch: {} (run {run} of {runs})", peer.display());
-            let output = capture(Command::new("bash").arg(&peer).arg(data))?;
+        for &cnn in set.passes() {
+            let flag: &[&str] = if cnn { &["--cnn"] } else { &[] };
+            let what = if cnn { " --cnn" } else { "" };
+            eprintln!("== ours: nn-cli bench{what} (run {run} of {runs})");
+            let output = capture(Command::new(&nn_cli).arg("bench").args(flag).arg("--data").arg(data))?;
             print!("{output}");
-            theirs.push(epoch_seconds(&output));
-        }
-    }
-    if !compare {
-        return Ok(());
-    }
-    let (ours, theirs) = (best(&ours), best(&theirs));
-    println!();
-    let best_of = if runs > 1 { format!(", best of {runs}") } else { String::new() };
-    println!("| recipe | ours (s/epoch{best_of}) | PyTorch (s/epoch{best_of}) | ours / PyTorch |");
-    println!("| --- | --- | --- | --- |");
-    for (name, our_seconds) in &ours {
-        match theirs.get(name) {
-            Some(their_seconds) => {
-                println!("| {name} | {our_seconds:.3} | {their_seconds:.3} | {:.2} |", our_seconds / their_seconds)
+            ours.push(epoch_seconds(&output));
+            if compare {
+                eprintln!("== PyTorch: {}{what} (run {run} of {runs})", peer.display());
+                let output = capture(Command::new("bash").arg(&peer).args(flag).arg(data))?;
+                print!("{output}");
+                theirs.push(epoch_seconds(&output));
             }
-            None => println!("| {name} | {our_seconds:.3} | — | — |"),
         }
+    }
+    if compare {
+        println!();
+        print!("{}", ratio_table(&best(&ours), &best(&theirs), runs));
     }
     Ok(())
+}
+
+/// The Markdown table of each recipe's best time, ours beside PyTorch's, and their ratio.
+fn ratio_table(ours: &BTreeMap<String, f64>, theirs: &BTreeMap<String, f64>, runs: usize) -> String {
+    let best_of = if runs > 1 { format!(", best of {runs}") } else { String::new() };
+    let mut table = format!("| recipe | ours (s/epoch{best_of}) | PyTorch (s/epoch{best_of}) | ours / PyTorch |\n");
+    table.push_str("| --- | --- | --- | --- |\n");
+    for (name, our_seconds) in ours {
+        table.push_str(&match theirs.get(name) {
+            Some(their_seconds) => {
+                format!("| {name} | {our_seconds:.3} | {their_seconds:.3} | {:.2} |\n", our_seconds / their_seconds)
+            }
+            None => format!("| {name} | {our_seconds:.3} | — | — |\n"),
+        });
+    }
+    table
 }
 
 /// The smallest time of each recipe over several runs.
@@ -94,5 +126,25 @@ mod tests {
         let runs = ["a epoch_s=0.5\nb epoch_s=0.2\n", "a epoch_s=0.4\nb epoch_s=0.3\nc epoch_s=1\n"];
         let best = super::best(&runs.map(super::epoch_seconds));
         assert_eq!((best["a"], best["b"], best["c"]), (0.4, 0.2, 1.0));
+    }
+
+    #[test]
+    fn the_table_sets_each_recipe_beside_its_peer() {
+        let ours = super::epoch_seconds("saito-deep epoch_s=14.0\nkeras-512 epoch_s=0.3\nmine epoch_s=1\n");
+        let theirs = super::epoch_seconds("saito-deep epoch_s=28.0 test_acc=0.98 threads=2\nkeras-512 epoch_s=0.6\n");
+        let table = super::ratio_table(&ours, &theirs, 3);
+        assert!(table.starts_with("| recipe | ours (s/epoch, best of 3) |"), "{table}");
+        assert!(table.contains("| saito-deep | 14.000 | 28.000 | 0.50 |\n"), "{table}");
+        assert!(table.contains("| keras-512 | 0.300 | 0.600 | 0.50 |\n"), "{table}");
+        assert!(table.contains("| mine | 1.000 | — | — |\n"), "{table}");
+    }
+
+    #[test]
+    fn all_runs_the_dense_set_then_the_convolutional_one() {
+        use super::Set;
+        assert_eq!(
+            (Set::Dense.passes(), Set::Cnn.passes(), Set::All.passes()),
+            (&[false][..], &[true][..], &[false, true][..])
+        );
     }
 }

@@ -37,6 +37,7 @@ enum Task {
     /// Format check, clippy with warnings denied, every test, and the full-data tests.
     Ci,
     /// Time training, inference and loading (release build); --compare adds PyTorch's times.
+    /// --cnn times the convolutional recipes instead, --all both.
     Bench {
         /// Directory holding the four MNIST files (.gz, as the PyTorch reference reads them).
         #[arg(long, default_value = "data/mnist")]
@@ -47,6 +48,12 @@ enum Task {
         /// Runs of each side, alternating; the ratios compare the best times.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         runs: u16,
+        /// The convolutional recipes instead of the dense ones (tens of seconds each, each side).
+        #[arg(long, conflicts_with = "all")]
+        cnn: bool,
+        /// Both sets, the dense one first.
+        #[arg(long)]
+        all: bool,
     },
     /// Train every recipe on the full data and print published numbers beside ours.
     Reproduce {
@@ -84,7 +91,16 @@ fn main() -> ExitCode {
         Task::FetchData(args) => fetch::run(args),
         Task::Fixtures { from } => fixtures::run(&from),
         Task::Ci => ci::run(),
-        Task::Bench { data, compare, runs } => bench::run(&data, compare, usize::from(runs)),
+        Task::Bench { data, compare, runs, cnn, all } => {
+            let set = if all {
+                bench::Set::All
+            } else if cnn {
+                bench::Set::Cnn
+            } else {
+                bench::Set::Dense
+            };
+            bench::run(&data, compare, usize::from(runs), set)
+        }
         Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
     };
     match result {

@@ -1,15 +1,16 @@
 //! `nn-cli bench`: how fast this machine trains and infers, in the format of the PyTorch
 //! reference (`NAME epoch_s=SECONDS test_acc=ACCURACY`), so `cargo xtask bench --compare` can
-//! set the two side by side.
+//! set the two side by side. `--cnn` times the convolutional recipes instead (the peer's
+//! `torch-peer.sh --cnn`), one epoch each, without the inference and load timings.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use mnist_data::{LoadOptions, Mnist};
-use nn_core::{Activation, Init, Loss, Network};
+use nn_core::{Activation, Architecture, Init, Loss, Network};
 use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, Schedule, TrainConfig, TrainData};
 
 #[derive(Args)]
@@ -17,8 +18,13 @@ pub struct BenchArgs {
     /// Directory holding the four MNIST IDX files (the load timings are of this form).
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
-    /// Recipes to time [default: all four].
+    /// Recipes to time [default: the four dense ones, or with --cnn the three convolutional ones].
     recipes: Vec<String>,
+    /// Time the convolutional recipes (pytorch-example, saito-simple, saito-deep) instead of the
+    /// dense ones, without the inference and load timings: tens of seconds each (their peer is
+    /// `torch-peer.sh --cnn`).
+    #[arg(long)]
+    cnn: bool,
     /// Skip the inference and data-load timings.
     #[arg(long)]
     training_only: bool,
@@ -26,21 +32,42 @@ pub struct BenchArgs {
 
 /// The reference recipes (`../shared/bench/README.md`): one epoch over the 60,000 training
 /// images held in memory.
+#[derive(Debug)]
 struct BenchRecipe {
     name: &'static str,
-    sizes: &'static [usize],
-    hidden: Activation,
+    network: Layers,
     loss: Loss,
     optimizer: OptimizerConfig,
     learning_rate: f32,
     batch_size: usize,
 }
 
+/// What a recipe trains.
+#[derive(Debug)]
+enum Layers {
+    /// A dense network of these sizes with `hidden` after each hidden layer (Glorot's
+    /// initialisation).
+    Dense { sizes: &'static [usize], hidden: Activation },
+    /// One of `nn_core::NAMED_ARCHITECTURES` (He's initialisation, as `nn-cli train` gives the
+    /// convolutional recipes).
+    Named(&'static str),
+}
+
+impl BenchRecipe {
+    fn network(&self) -> Result<Network> {
+        Ok(match self.network {
+            Layers::Dense { sizes, hidden } => Network::dense(sizes, hidden, self.loss, Init::GLOROT, 0)?,
+            Layers::Named(name) => Architecture::named(name)
+                .with_context(|| format!("no architecture named {name}"))?
+                .build(self.loss, Init::HE, 0)?,
+        })
+    }
+}
+
 const RECIPES: [BenchRecipe; 4] = [
     BenchRecipe {
         name: "nielsen-30",
-        sizes: &[784, 30, 10],
-        hidden: Activation::Sigmoid,
+        network: Layers::Dense { sizes: &[784, 30, 10], hidden: Activation::Sigmoid },
         loss: Loss::SigmoidQuadratic,
         optimizer: OptimizerConfig::Sgd,
         learning_rate: 3.0,
@@ -48,8 +75,7 @@ const RECIPES: [BenchRecipe; 4] = [
     },
     BenchRecipe {
         name: "torch-seed-128",
-        sizes: &[784, 128, 10],
-        hidden: Activation::Relu,
+        network: Layers::Dense { sizes: &[784, 128, 10], hidden: Activation::Relu },
         loss: Loss::SoftmaxCrossEntropy,
         optimizer: OptimizerConfig::Sgd,
         learning_rate: 0.1,
@@ -57,8 +83,7 @@ const RECIPES: [BenchRecipe; 4] = [
     },
     BenchRecipe {
         name: "keras-512",
-        sizes: &[784, 512, 10],
-        hidden: Activation::Relu,
+        network: Layers::Dense { sizes: &[784, 512, 10], hidden: Activation::Relu },
         loss: Loss::SoftmaxCrossEntropy,
         optimizer: OptimizerConfig::RmsProp { rho: 0.9, epsilon: 1e-7 },
         learning_rate: 0.001,
@@ -66,8 +91,7 @@ const RECIPES: [BenchRecipe; 4] = [
     },
     BenchRecipe {
         name: "relu-128-b128",
-        sizes: &[784, 128, 10],
-        hidden: Activation::Relu,
+        network: Layers::Dense { sizes: &[784, 128, 10], hidden: Activation::Relu },
         loss: Loss::SoftmaxCrossEntropy,
         optimizer: OptimizerConfig::Sgd,
         learning_rate: 0.1,
@@ -75,7 +99,61 @@ const RECIPES: [BenchRecipe; 4] = [
     },
 ];
 
+/// The convolutional recipes of `../shared/bench/torch_cnn.py`: the same networks, optimizers
+/// (PyTorch's defaults: Adadelta ρ 0.9, ε 1e-6; Adam β 0.9, 0.999, ε 1e-8), learning rates and
+/// batches. One epoch at a constant rate, as there: pytorch-example's decay of 0.7 per epoch
+/// (`nn-cli train`) starts after the first.
+const CNN_RECIPES: [BenchRecipe; 3] = [
+    BenchRecipe {
+        name: "pytorch-example",
+        network: Layers::Named("pytorch-example"),
+        loss: Loss::SoftmaxCrossEntropy,
+        optimizer: OptimizerConfig::Adadelta { rho: 0.9, epsilon: 1e-6 },
+        learning_rate: 1.0,
+        batch_size: 64,
+    },
+    BenchRecipe {
+        name: "saito-simple",
+        network: Layers::Named("saito-simple"),
+        loss: Loss::SoftmaxCrossEntropy,
+        optimizer: OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+        learning_rate: 0.001,
+        batch_size: 100,
+    },
+    BenchRecipe {
+        name: "saito-deep",
+        network: Layers::Named("saito-deep"),
+        loss: Loss::SoftmaxCrossEntropy,
+        optimizer: OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+        learning_rate: 0.001,
+        batch_size: 100,
+    },
+];
+
+/// The recipes of the chosen set named in `names` (all of the set if none is), in the set's
+/// order; a name outside the set is an error that says where it belongs.
+fn select<'a>(set: &'a [BenchRecipe], names: &[String], cnn: bool) -> Result<Vec<&'a BenchRecipe>> {
+    let (other, hint) = if cnn {
+        (&RECIPES[..], "a dense recipe: time it without --cnn")
+    } else {
+        (&CNN_RECIPES[..], "a convolutional recipe: time it with --cnn")
+    };
+    for name in names {
+        if set.iter().any(|r| r.name == name) {
+            continue;
+        }
+        let known = |recipes: &[BenchRecipe]| recipes.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
+        if other.iter().any(|r| r.name == name) {
+            bail!("{name} is {hint}");
+        }
+        bail!("no bench recipe {name}: the dense ones are {}; with --cnn, {}", known(&RECIPES), known(&CNN_RECIPES));
+    }
+    Ok(set.iter().filter(|r| names.is_empty() || names.iter().any(|n| n == r.name)).collect())
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    let set = if args.cnn { &CNN_RECIPES[..] } else { &RECIPES[..] };
+    let selected = select(set, &args.recipes, args.cnn)?;
     let started = Instant::now();
     let mnist =
         Mnist::load(&args.data).with_context(|| format!("cannot load the data from {}", args.data.display()))?;
@@ -83,9 +161,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let input_size = mnist.train.pixels_per_image();
     let train = PixelSamples::new(mnist.train.pixels(), mnist.train.labels(), input_size)?;
     let test = PixelSamples::new(mnist.test.pixels(), mnist.test.labels(), input_size)?;
-    let selected = RECIPES.iter().filter(|r| args.recipes.is_empty() || args.recipes.iter().any(|n| n == r.name));
     for recipe in selected {
-        let mut network = Network::dense(recipe.sizes, recipe.hidden, recipe.loss, Init::GLOROT, 0)?;
+        let mut network = recipe.network()?;
         let config = TrainConfig {
             epochs: 1,
             batch_size: recipe.batch_size,
@@ -107,7 +184,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(nanoseconds) = core_to_core_round_trip() {
         println!("core-to-core round_trip_ns={nanoseconds:.0}");
     }
-    if args.training_only {
+    if args.training_only || args.cnn {
         return Ok(());
     }
     // The book's network (Deep Learning from Scratch, ch. 3): 784-50-100-10, sigmoid.
@@ -186,6 +263,41 @@ fn wait_for(turn: &AtomicU64, value: u64) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(recipes: &[&BenchRecipe]) -> Vec<&'static str> {
+        recipes.iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn each_set_runs_whole_or_by_name() {
+        assert_eq!(names(&select(&RECIPES, &[], false).unwrap()).len(), 4);
+        assert_eq!(names(&select(&CNN_RECIPES, &[], true).unwrap()), ["pytorch-example", "saito-simple", "saito-deep"]);
+        let deep = select(&CNN_RECIPES, &["saito-deep".to_string()], true).unwrap();
+        assert_eq!(names(&deep), ["saito-deep"]);
+    }
+
+    #[test]
+    fn a_name_of_the_other_set_says_which_flag_it_needs() {
+        let error = select(&RECIPES, &["saito-deep".to_string()], false).unwrap_err();
+        assert!(error.to_string().contains("with --cnn"), "{error}");
+        let error = select(&CNN_RECIPES, &["keras-512".to_string()], true).unwrap_err();
+        assert!(error.to_string().contains("without --cnn"), "{error}");
+        let error = select(&RECIPES, &["nope".to_string()], false).unwrap_err();
+        assert!(error.to_string().contains("no bench recipe nope"), "{error}");
+    }
+
+    #[test]
+    fn the_convolutional_networks_build() {
+        for recipe in &CNN_RECIPES {
+            let network = recipe.network().unwrap();
+            assert_eq!((network.input_size(), network.output_size()), (784, 10), "{}", recipe.name);
         }
     }
 }
