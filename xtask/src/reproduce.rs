@@ -1,5 +1,6 @@
 //! `cargo xtask reproduce`: trains every recipe on the full data set and prints the published
-//! number beside ours, with the time per epoch.
+//! number beside ours, with the time per epoch, then fails if a recipe's final test accuracy is
+//! below its bar (the `bar` of `nn-cli recipes --json`, for the recipes that have one).
 //!
 //! It runs the release build of `nn-cli train --recipe NAME` and reads the metrics log each run
 //! writes, so the table shows exactly what a user gets from the command line.
@@ -29,7 +30,8 @@ pub fn run(recipes: &[String], data: &Path) -> Result<()> {
     let out_dir = root.join("target/reproduce");
     std::fs::create_dir_all(&out_dir)?;
 
-    let mut rows = Vec::new();
+    let (mut rows, mut failures) = (Vec::new(), Vec::new());
+    let chosen_count = chosen.len();
     for recipe in chosen {
         let name = recipe["name"].as_str().unwrap_or_default();
         eprintln!("== {name}: {}", recipe["about"].as_str().unwrap_or_default());
@@ -67,8 +69,17 @@ pub fn run(recipes: &[String], data: &Path) -> Result<()> {
                 p["source"].as_str().unwrap_or("")
             ),
         };
+        let bar = recipe["bar"].as_f64();
+        let bar_text = match bar {
+            Some(bar) if below(last, bar) => format!("{:.2}% (below)", 100.0 * bar),
+            Some(bar) => format!("{:.2}%", 100.0 * bar),
+            None => "—".to_string(),
+        };
+        if let Some(bar) = bar.filter(|&bar| below(last, bar)) {
+            failures.push(format!("{name}: {:.2}% < {:.2}%", 100.0 * last, 100.0 * bar));
+        }
         rows.push(format!(
-            "| {name} | {published} | {:.2}% | {:.2}% | {:.2} | {:.1} |",
+            "| {name} | {published} | {bar_text} | {:.2}% | {:.2}% | {:.2} | {:.1} |",
             100.0 * last,
             100.0 * best,
             seconds / epochs.len().max(1) as f64,
@@ -76,11 +87,40 @@ pub fn run(recipes: &[String], data: &Path) -> Result<()> {
         ));
     }
     println!(
-        "| recipe | published test accuracy | ours, final | ours, best epoch | seconds per epoch | seconds in all |"
+        "| recipe | published test accuracy | bar | ours, final | ours, best epoch | seconds per epoch | seconds in \
+         all |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for row in rows {
         println!("{row}");
     }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} recipes ended below their bar (final test accuracy < bar): {}",
+            failures.len(),
+            chosen_count,
+            failures.join("; ")
+        );
+    }
     Ok(())
+}
+
+/// Whether a final test accuracy is below a bar. The bar is an `f32` printed as JSON and the
+/// accuracy a count of images over the test set: a millionth absorbs their rounding, far below
+/// one test image (a ten-thousandth of MNIST's test set).
+fn below(accuracy: f64, bar: f64) -> bool {
+    accuracy < bar - 1e-6
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bar_is_missed_by_one_image_but_not_by_rounding() {
+        // 0.993 as an f32 written to JSON and read back as an f64.
+        let bar = f64::from(0.993_f32);
+        assert!(!super::below(0.9930, bar));
+        assert!(!super::below(0.9930, 0.993_000_01));
+        assert!(super::below(0.9929, bar));
+        assert!(!super::below(0.9950, bar));
+    }
 }
