@@ -16,10 +16,15 @@ use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
 /// description or a file can make a network allocate.
 pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
 
-/// Unfolded patches per chunk, in values (1 MB): a convolution unfolds as many whole images at a
-/// time as fit, so that the patches stay in the core's cache between the unfolding and the
-/// product. A constant, so that the order of every sum depends on the shapes alone.
-const COLUMNS_PER_CHUNK: usize = 1 << 18;
+/// Unfolded patches per chunk of the forward pass, in values (256 KB): a convolution unfolds as
+/// many whole images at a time as fit (at least one), so that the patches stay in the core's L2
+/// cache while the affine kernel reads them once per band of outputs.
+const FORWARD_CHUNK: usize = 1 << 16;
+
+/// The same for the backward pass (4 MB): its products go to `gemm`, which packs its operands
+/// block by block and runs faster on longer sums (`∂W` sums over every patch of the chunk).
+/// Constants, so that the order of every sum depends on the shapes alone.
+const BACKWARD_CHUNK: usize = 1 << 20;
 
 /// The sizes of a convolution, and every size computed from them, in one place.
 ///
@@ -108,9 +113,9 @@ impl Conv2dParams {
         output.height * output.width
     }
 
-    /// Whole images per chunk of unfolded patches (at least one).
-    fn images_per_chunk(&self) -> usize {
-        (COLUMNS_PER_CHUNK / (self.patch_len() * self.patches())).max(1)
+    /// Whole images per chunk of `budget` unfolded values (at least one).
+    fn images_per_chunk(&self, budget: usize) -> usize {
+        (budget / (self.patch_len() * self.patches())).max(1)
     }
 }
 
@@ -133,8 +138,9 @@ pub struct Conv2d {
 }
 
 thread_local! {
-    /// Unfolded patches and their gradients, reused by every convolution run on this thread.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Unfolded patches, their gradients and a padded image, reused by every convolution run on
+    /// this thread.
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { columns: Vec::new(), column_grad: Vec::new(), padded: Vec::new() }) };
 }
 
 impl Conv2d {
@@ -237,21 +243,37 @@ impl Conv2d {
         self.activation
     }
 
-    /// Runs `visit(first image, images, columns)` for each chunk of images, `columns` holding
-    /// their unfolded patches; the second scratch buffer is lent to `visit` too.
-    fn for_each_chunk(&self, input: &[f32], batch: usize, mut visit: impl FnMut(usize, usize, &[f32], &mut Vec<f32>)) {
-        let per_chunk = self.params.images_per_chunk();
+    /// Runs `visit(first image, images, columns, scratch)` for each chunk of images, `columns`
+    /// holding their unfolded patches.
+    fn for_each_chunk(
+        &self,
+        input: &[f32],
+        batch: usize,
+        budget: usize,
+        mut visit: impl FnMut(usize, usize, &[f32], &mut Scratch),
+    ) {
+        let per_chunk = self.params.images_per_chunk(budget);
         let columns_per_image = self.params.patch_len() * self.params.patches();
         let image_len = self.params.input.len();
-        SCRATCH.with_borrow_mut(|(columns, other)| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut columns = std::mem::take(&mut scratch.columns);
             for first in (0..batch).step_by(per_chunk) {
                 let images = per_chunk.min(batch - first);
-                let columns = sized(columns, images * columns_per_image);
-                im2col(&self.params, &input[first * image_len..(first + images) * image_len], columns);
-                visit(first, images, columns, other);
+                let chunk = sized(&mut columns, images * columns_per_image);
+                let input = &input[first * image_len..(first + images) * image_len];
+                im2col(&self.params, input, chunk, &mut scratch.padded);
+                visit(first, images, chunk, scratch);
             }
+            scratch.columns = columns;
         });
     }
+}
+
+/// Scratch space of the convolutions run on one thread.
+struct Scratch {
+    columns: Vec<f32>,
+    column_grad: Vec<f32>,
+    padded: Vec<f32>,
 }
 
 /// `buffer[..len]`, growing the buffer if needed.
@@ -309,7 +331,7 @@ impl Layer for Conv2d {
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
         let output_len = self.params.output_shape().len();
         let patches = self.params.patches();
-        self.for_each_chunk(input, batch, |first, images, columns, _| {
+        self.for_each_chunk(input, batch, FORWARD_CHUNK, |first, images, columns, _| {
             let out = &mut output[first * output_len..(first + images) * output_len];
             affine(self.weights.as_slice(), self.bias.as_slice(), columns, images * patches, out);
             self.activation.apply(out);
@@ -335,14 +357,15 @@ impl Layer for Conv2d {
         let weight_grad = weight_grad[0].as_mut_slice();
         let output_len = self.params.output_shape().len();
         let image_len = self.params.input.len();
-        self.for_each_chunk(input, batch, |first, images, columns, column_grad| {
+        self.for_each_chunk(input, batch, BACKWARD_CHUNK, |first, images, columns, scratch| {
             let delta = &output_grad[first * output_len..(first + images) * output_len];
             let sizes = (filters, patch_len, images * patches);
             weight_gradient(delta, columns, sizes, weight_grad, first > 0);
             if let Some(input_grad) = input_grad.as_deref_mut() {
-                let column_grad = sized(column_grad, columns.len());
+                let column_grad = sized(&mut scratch.column_grad, columns.len());
                 input_gradient(self.weights.as_slice(), delta, sizes, column_grad);
-                col2im(&self.params, column_grad, &mut input_grad[first * image_len..(first + images) * image_len]);
+                let images = &mut input_grad[first * image_len..(first + images) * image_len];
+                col2im(&self.params, column_grad, images, &mut scratch.padded);
             }
         });
     }

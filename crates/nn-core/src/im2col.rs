@@ -1,124 +1,119 @@
 //! Unfolding image patches into columns (im2col) and folding their gradients back (col2im), as in
 //! Saitō's chapter 7: with patches as columns, a convolution is one matrix product.
 //!
-//! Images are stored channels last (see [`Shape`](crate::Shape)), so a patch's row of `kw`
-//! pixels is `kw · channels` consecutive values, copied in one piece. A patch's column holds its
-//! values in the order `(ky, kx, channel)`, the order of a [`Conv2d`](crate::Conv2d)'s weights.
+//! Images are stored channels last (see [`Shape`](crate::Shape)). Each image is first copied
+//! into a zero-padded one, so that every patch, wherever it lies, is `kh` runs of
+//! `kw · channels` consecutive values, `(W + 2·padding) · channels` apart: unfolding is then
+//! `kh` plain copies per patch, with no test for the border. A patch's column holds its values in
+//! the order `(ky, kx, channel)`, the order of a [`Conv2d`](crate::Conv2d)'s weights.
 
 use crate::Conv2dParams;
 
-/// The valid `kx` range of a patch row starting at input column `left` (may be negative), and
-/// the input column of its first valid pixel.
-fn valid_columns(left: isize, kernel_width: usize, width: usize) -> (usize, usize, usize) {
-    let first = (-left).max(0) as usize;
-    let last = (width as isize - left).clamp(0, kernel_width as isize) as usize;
-    let first = first.min(last);
-    (first, last, (left + first as isize).max(0) as usize)
+/// The sizes im2col walks by, taken once from the parameters.
+struct Geometry {
+    channels: usize,
+    width: usize,
+    padding: usize,
+    /// Values in one row of the padded image: `(W + 2·padding) · channels`.
+    padded_row: usize,
+    padded_len: usize,
+    /// Values in one kernel row of a patch: `kw · channels`.
+    patch_row: usize,
+    /// Values between two patches side by side: `stride · channels`.
+    step: usize,
+    /// Values between two rows of patches: `stride · padded_row`.
+    row_step: usize,
+    out_height: usize,
+    out_width: usize,
+}
+
+impl Geometry {
+    fn of(params: &Conv2dParams) -> Self {
+        let input = params.input;
+        let output = params.output_shape();
+        let padded_row = (input.width + 2 * params.padding) * input.channels;
+        Geometry {
+            channels: input.channels,
+            width: input.width,
+            padding: params.padding,
+            padded_row,
+            padded_len: (input.height + 2 * params.padding) * padded_row,
+            patch_row: params.kernel.1 * input.channels,
+            step: params.stride * input.channels,
+            row_step: params.stride * padded_row,
+            out_height: output.height,
+            out_width: output.width,
+        }
+    }
+
+    /// Where the image's row `y` starts in the padded image.
+    fn padded_start(&self, y: usize) -> usize {
+        (y + self.padding) * self.padded_row + self.padding * self.channels
+    }
+
+    /// The start of each patch in the padded image, patch by patch.
+    fn patch_starts(&self) -> impl Iterator<Item = usize> + use<> {
+        let (row_step, step, out_width) = (self.row_step, self.step, self.out_width);
+        (0..self.out_height).flat_map(move |oy| (0..out_width).map(move |ox| oy * row_step + ox * step))
+    }
+}
+
+/// `image` in `padded` (resized to the padded image, its border zero).
+fn pad<'a>(geometry: &Geometry, image: &'a [f32], padded: &'a mut Vec<f32>) -> &'a [f32] {
+    if geometry.padding == 0 {
+        return image;
+    }
+    padded.clear();
+    padded.resize(geometry.padded_len, 0.0);
+    let row = geometry.width * geometry.channels;
+    for (y, source) in image.chunks_exact(row).enumerate() {
+        let start = geometry.padded_start(y);
+        padded[start..start + row].copy_from_slice(source);
+    }
+    padded
 }
 
 /// Writes the patches of `images` (whole images, one after the other) into `columns`: one column
 /// of [`patch_len`](Conv2dParams::patch_len) values per output pixel, images one after the other,
-/// zeros where a patch reaches into the padding.
-pub(crate) fn im2col(params: &Conv2dParams, images: &[f32], columns: &mut [f32]) {
+/// zeros where a patch reaches into the padding. `padded` is scratch space.
+pub(crate) fn im2col(params: &Conv2dParams, images: &[f32], columns: &mut [f32], padded: &mut Vec<f32>) {
     let geometry = Geometry::of(params);
-    let patch_len = params.patch_len();
-    let image_len = params.input.len();
-    let mut patches = columns.chunks_exact_mut(patch_len);
-    for image in images.chunks_exact(image_len) {
-        for (oy, ox) in geometry.output_pixels() {
+    let (patch_row, padded_row) = (geometry.patch_row, geometry.padded_row);
+    let mut patches = columns.chunks_exact_mut(params.patch_len());
+    for image in images.chunks_exact(params.input.len()) {
+        let image = pad(&geometry, image, padded);
+        for start in geometry.patch_starts() {
             let column = patches.next().expect("columns sized for the images");
-            let mut rows = column.chunks_exact_mut(geometry.row_len);
-            for ky in 0..geometry.kernel_height {
-                let row = rows.next().expect("one row per kernel row");
-                match geometry.input_row(oy, ky) {
-                    None => row.fill(0.0),
-                    Some(iy) => {
-                        let (first, last, ix) = valid_columns(geometry.left(ox), geometry.kernel_width, geometry.width);
-                        let c = geometry.channels;
-                        row[..first * c].fill(0.0);
-                        if last > first {
-                            let start = (iy * geometry.width + ix) * c;
-                            row[first * c..last * c].copy_from_slice(&image[start..start + (last - first) * c]);
-                        }
-                        row[last * c..].fill(0.0);
-                    }
-                }
+            for (ky, row) in column.chunks_exact_mut(patch_row).enumerate() {
+                let from = start + ky * padded_row;
+                row.copy_from_slice(&image[from..from + patch_row]);
             }
         }
     }
 }
 
 /// The reverse of [`im2col`] for gradients: `images` (overwritten) receives, at each input value,
-/// the sum of the column values that were copied from it, in column order.
-pub(crate) fn col2im(params: &Conv2dParams, columns: &[f32], images: &mut [f32]) {
+/// the sum of the column values that were copied from it, in column order. `padded` is scratch
+/// space.
+pub(crate) fn col2im(params: &Conv2dParams, columns: &[f32], images: &mut [f32], padded: &mut Vec<f32>) {
     let geometry = Geometry::of(params);
-    let patch_len = params.patch_len();
-    let image_len = params.input.len();
-    images.fill(0.0);
-    let mut patches = columns.chunks_exact(patch_len);
-    for image in images.chunks_exact_mut(image_len) {
-        for (oy, ox) in geometry.output_pixels() {
+    let (patch_row, padded_row) = (geometry.patch_row, geometry.padded_row);
+    let mut patches = columns.chunks_exact(params.patch_len());
+    for image in images.chunks_exact_mut(params.input.len()) {
+        padded.clear();
+        padded.resize(geometry.padded_len, 0.0);
+        for start in geometry.patch_starts() {
             let column = patches.next().expect("columns sized for the images");
-            for (ky, row) in column.chunks_exact(geometry.row_len).enumerate() {
-                let Some(iy) = geometry.input_row(oy, ky) else { continue };
-                let (first, last, ix) = valid_columns(geometry.left(ox), geometry.kernel_width, geometry.width);
-                if last > first {
-                    let c = geometry.channels;
-                    let start = (iy * geometry.width + ix) * c;
-                    let target = &mut image[start..start + (last - first) * c];
-                    target.iter_mut().zip(&row[first * c..last * c]).for_each(|(g, d)| *g += d);
-                }
+            for (ky, row) in column.chunks_exact(patch_row).enumerate() {
+                let from = start + ky * padded_row;
+                padded[from..from + patch_row].iter_mut().zip(row).for_each(|(g, d)| *g += d);
             }
         }
-    }
-}
-
-/// The sizes im2col walks by, taken once from the parameters.
-struct Geometry {
-    channels: usize,
-    height: usize,
-    width: usize,
-    kernel_height: usize,
-    kernel_width: usize,
-    stride: usize,
-    padding: usize,
-    out_height: usize,
-    out_width: usize,
-    /// Values in one kernel row of a patch: `kernel_width · channels`.
-    row_len: usize,
-}
-
-impl Geometry {
-    fn of(params: &Conv2dParams) -> Self {
-        let output = params.output_shape();
-        Geometry {
-            channels: params.input.channels,
-            height: params.input.height,
-            width: params.input.width,
-            kernel_height: params.kernel.0,
-            kernel_width: params.kernel.1,
-            stride: params.stride,
-            padding: params.padding,
-            out_height: output.height,
-            out_width: output.width,
-            row_len: params.kernel.1 * params.input.channels,
+        let row = geometry.width * geometry.channels;
+        for (y, target) in image.chunks_exact_mut(row).enumerate() {
+            let start = geometry.padded_start(y);
+            target.copy_from_slice(&padded[start..start + row]);
         }
-    }
-
-    fn output_pixels(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let out_width = self.out_width;
-        (0..self.out_height).flat_map(move |oy| (0..out_width).map(move |ox| (oy, ox)))
-    }
-
-    /// The input row under kernel row `ky` of output row `oy`, or `None` in the padding.
-    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.stride + ky).checked_sub(self.padding).filter(|&iy| iy < self.height)
-    }
-
-    /// The input column under the first kernel column of output column `ox` (negative in the
-    /// padding).
-    fn left(&self, ox: usize) -> isize {
-        (ox * self.stride) as isize - self.padding as isize
     }
 }
 
@@ -133,7 +128,7 @@ mod tests {
         let params = Conv2dParams::new(Shape::new(2, 3, 4), 1, (2, 3), 2, 1, 0).unwrap();
         let image: Vec<f32> = (0..24).map(|v| v as f32 + 1.0).collect();
         let mut columns = vec![f32::NAN; params.patch_len() * params.patches()];
-        im2col(&params, &image, &mut columns);
+        im2col(&params, &image, &mut columns, &mut Vec::new());
         let out = params.output_shape();
         for (p, column) in columns.chunks_exact(params.patch_len()).enumerate() {
             let (oy, ox) = (p / out.width, p % out.width);
@@ -157,9 +152,9 @@ mod tests {
         let x: Vec<f32> = (0..params.input.len()).map(|i| ((i * 7 % 11) as f32) - 5.0).collect();
         let y: Vec<f32> = (0..params.patch_len() * params.patches()).map(|i| ((i * 5 % 13) as f32) - 6.0).collect();
         let mut columns = vec![0.0; y.len()];
-        im2col(&params, &x, &mut columns);
+        im2col(&params, &x, &mut columns, &mut Vec::new());
         let mut folded = vec![0.0; x.len()];
-        col2im(&params, &y, &mut folded);
+        col2im(&params, &y, &mut folded, &mut Vec::new());
         let left: f32 = columns.iter().zip(&y).map(|(a, b)| a * b).sum();
         let right: f32 = x.iter().zip(&folded).map(|(a, b)| a * b).sum();
         assert_eq!(left, right);

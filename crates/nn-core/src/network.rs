@@ -74,6 +74,9 @@ impl Workspace {
     }
 }
 
+/// Most values of one layer's outputs that batched inference computes at once (16 MB).
+const INFERENCE_VALUES: usize = 1 << 22;
+
 /// Ping-pong buffers of the inference path.
 #[derive(Default)]
 struct InferenceBuffers {
@@ -304,12 +307,29 @@ impl Network {
         }
         self.batch_len(inputs)?;
         let size = self.input_size();
+        let classes = self.output_size();
+        // A batch's activations are computed a slice of samples at a time, at most
+        // INFERENCE_VALUES values per layer (a convolution's outputs for 1,000 images would take
+        // 100 MB); each sample's logits are the same bits whatever slice it is in.
+        let widest = self.layers.iter().map(|l| l.output_size()).max().unwrap_or(1);
+        let slice = (INFERENCE_VALUES / widest).max(1);
         let batches = inputs.par_chunks(batch_size * size).enumerate();
         // Rayon hands each thread runs of consecutive batches, so the buffers are reused.
         Ok(batches
-            .map_init(InferenceBuffers::default, |buffers, (index, chunk)| {
-                visit(self.forward_logits(chunk, chunk.len() / size, buffers), index * batch_size)
-            })
+            .map_init(
+                || (InferenceBuffers::default(), Vec::new()),
+                |(buffers, logits), (index, chunk)| {
+                    let samples = chunk.len() / size;
+                    if samples <= slice {
+                        return visit(self.forward_logits(chunk, samples, buffers), index * batch_size);
+                    }
+                    logits.clear();
+                    for part in chunk.chunks(slice * size) {
+                        logits.extend_from_slice(self.forward_logits(part, part.len() / size, buffers));
+                    }
+                    visit(&logits[..samples * classes], index * batch_size)
+                },
+            )
             .collect())
     }
 

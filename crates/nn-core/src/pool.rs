@@ -47,19 +47,23 @@ impl MaxPool2d {
         self.stride
     }
 
-    /// For each output pixel of each image: its index in the output and the input pixels of
-    /// its window (pixel indices, channels last).
-    fn windows(&self, batch: usize, mut visit: impl FnMut(usize, &mut dyn Iterator<Item = usize>)) {
+    /// `visit(output pixel, input pixels of its window)` for each output pixel of each image, in
+    /// order; pixels are indices of whole pixels (channels last), the window scanned row by row.
+    #[inline(always)]
+    fn windows(&self, batch: usize, mut visit: impl FnMut(usize, &[usize])) {
         let out = self.output_shape();
         let (height, width) = (self.input.height, self.input.width);
+        let mut window = vec![0; self.window * self.window];
+        let mut out_pixel = 0;
         for image in 0..batch {
             for oy in 0..out.height {
                 for ox in 0..out.width {
-                    let (top, left) = (oy * self.stride, ox * self.stride);
-                    let first_pixel = image * height * width;
-                    let mut pixels = (top..top + self.window)
-                        .flat_map(|y| (left..left + self.window).map(move |x| first_pixel + y * width + x));
-                    visit((image * out.height + oy) * out.width + ox, &mut pixels);
+                    let top_left = image * height * width + oy * self.stride * width + ox * self.stride;
+                    for (i, pixel) in window.iter_mut().enumerate() {
+                        *pixel = top_left + (i / self.window) * width + i % self.window;
+                    }
+                    visit(out_pixel, &window);
+                    out_pixel += 1;
                 }
             }
         }
@@ -98,7 +102,7 @@ impl Layer for MaxPool2d {
         self.windows(batch, |out_pixel, pixels| {
             let out = &mut output[out_pixel * c..(out_pixel + 1) * c];
             out.fill(f32::NEG_INFINITY);
-            for pixel in pixels {
+            for &pixel in pixels {
                 out.iter_mut().zip(&input[pixel * c..(pixel + 1) * c]).for_each(|(m, &x)| *m = m.max(x));
             }
         });
@@ -118,19 +122,22 @@ impl Layer for MaxPool2d {
         let Some(input_grad) = input_grad else { return };
         input_grad.fill(0.0);
         let c = self.input.channels;
-        let mut routed = vec![false; c];
+        // 1 for a channel whose gradient has not found its maximum yet, 0 after: branch-free, so
+        // the loops run over whole vectors of channels.
+        let mut pending = vec![0.0_f32; c];
         self.windows(batch, |out_pixel, pixels| {
             let range = out_pixel * c..(out_pixel + 1) * c;
             let (maxima, deltas) = (&output[range.clone()], &output_grad[range]);
-            routed.fill(false);
-            for pixel in pixels {
+            pending.fill(1.0);
+            for &pixel in pixels {
                 let values = &input[pixel * c..(pixel + 1) * c];
                 let grads = &mut input_grad[pixel * c..(pixel + 1) * c];
-                for channel in 0..c {
-                    if !routed[channel] && values[channel] == maxima[channel] {
-                        routed[channel] = true;
-                        grads[channel] += deltas[channel];
-                    }
+                for ((((g, p), &v), &m), &d) in
+                    grads.iter_mut().zip(pending.iter_mut()).zip(values).zip(maxima).zip(deltas)
+                {
+                    let take = if v == m { *p } else { 0.0 };
+                    *g += take * d;
+                    *p -= take;
                 }
             }
         });
