@@ -390,3 +390,63 @@ impl Layer for Conv2d {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// A batch of 20 images of 8x30x30 runs in 20 forward chunks and 2 backward chunks.
+    #[test]
+    fn chunked_passes_match_image_by_image() {
+        let params = Conv2dParams::new(Shape::new(8, 30, 30), 8, (3, 3), 1, 0, 0).unwrap();
+        assert_eq!((params.images_per_chunk(FORWARD_CHUNK), params.images_per_chunk(BACKWARD_CHUNK)), (1, 18));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let conv = Conv2d::random(params, Activation::Tanh, Init::GLOROT, &mut rng).unwrap();
+        let (image_len, output_len, batch) = (params.input.len(), params.output_shape().len(), 20);
+        let input: Vec<f32> = (0..image_len * batch).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let mut output = vec![0.0; output_len * batch];
+        conv.forward(&input, batch, &mut output, Mode::Inference);
+        let mut whole = vec![DMatrix::zeros(8, params.patch_len()), DMatrix::zeros(8, 1)];
+        let mut delta: Vec<f32> = (0..output.len()).map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0).collect();
+        let mut input_grad = vec![0.0; input.len()];
+        conv.backward(&input, &output, batch, &mut delta.clone(), Some(&mut input_grad), &mut whole, Mode::Inference);
+
+        let mut summed = DMatrix::<f32>::zeros(8, params.patch_len());
+        for j in 0..batch {
+            let (x, d) = (&input[j * image_len..(j + 1) * image_len], &mut delta[j * output_len..(j + 1) * output_len]);
+            let mut single = vec![0.0; output_len];
+            conv.forward(x, 1, &mut single, Mode::Inference);
+            assert_eq!(single, output[j * output_len..(j + 1) * output_len], "image {j}: same bits alone");
+            let mut grads = vec![DMatrix::zeros(8, params.patch_len()), DMatrix::zeros(8, 1)];
+            let mut single_input_grad = vec![0.0; image_len];
+            conv.backward(x, &single, 1, d, Some(&mut single_input_grad), &mut grads, Mode::Inference);
+            assert_eq!(single_input_grad, input_grad[j * image_len..(j + 1) * image_len]);
+            summed += &grads[0];
+        }
+        for (a, b) in whole[0].iter().zip(summed.iter()) {
+            assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn channels_first_kernels_round_trip() {
+        let params = Conv2dParams::new(Shape::new(3, 6, 5), 4, (2, 3), 2, 1, 0).unwrap();
+        let kernel: Vec<f32> = (0..4 * 3 * 2 * 3).map(|v| v as f32).collect();
+        let conv = Conv2d::from_channels_first(params, &kernel, &[0.5; 4], Activation::Relu, 0).unwrap();
+        assert_eq!(conv.weights_channels_first(), kernel);
+        // Weight (filter 1, channel 2, ky 1, kx 0) sits at row 1, column (ky·kw + kx)·C + c.
+        assert_eq!(conv.weights()[(1, 3 * 3 + 2)], kernel[((3 + 2) * 2 + 1) * 3]);
+    }
+
+    #[test]
+    fn impossible_sizes_are_refused_with_the_reason() {
+        let error = Conv2dParams::new(Shape::new(1, 4, 4), 2, (7, 7), 1, 1, 3).unwrap_err();
+        assert!(error.to_string().contains("layer 3 (conv)") && error.to_string().contains("does not fit"), "{error}");
+        assert!(Conv2dParams::new(Shape::new(1, 4, 4), 0, (3, 3), 1, 0, 0).is_err());
+        assert!(Conv2dParams::new(Shape::new(1, 4, 4), 2, (3, 3), 0, 0, 0).is_err());
+        assert!(Conv2dParams::new(Shape::new(1, 4, 4), 2, (3, 3), 1, usize::MAX, 0).is_err());
+        assert!(Conv2dParams::new(Shape::new(usize::MAX, 4, 4), 2, (3, 3), 1, 0, 0).is_err());
+    }
+}

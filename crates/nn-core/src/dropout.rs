@@ -111,3 +111,57 @@ impl Layer for Dropout {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masks(layer: &Dropout, batch: usize, mode: Mode) -> Vec<f32> {
+        let mut output = vec![0.0; layer.shape.len() * batch];
+        layer.forward(&vec![1.0; output.len()], batch, &mut output, mode);
+        output
+    }
+
+    #[test]
+    fn inference_passes_everything_through() {
+        let layer = Dropout::new(Shape::flat(100), 0.5, 0).unwrap();
+        let input: Vec<f32> = (0..300).map(|i| i as f32).collect();
+        let mut output = vec![0.0; 300];
+        layer.forward(&input, 3, &mut output, Mode::Inference);
+        assert_eq!(output, input);
+    }
+
+    #[test]
+    fn training_drops_the_rate_and_scales_the_rest() {
+        let layer = Dropout::new(Shape::new(4, 10, 10), 0.25, 0).unwrap();
+        let output = masks(&layer, 50, Mode::training(3));
+        let dropped = output.iter().filter(|&&v| v == 0.0).count() as f64 / output.len() as f64;
+        assert!((dropped - 0.25).abs() < 0.01, "{dropped}");
+        assert!(output.iter().all(|&v| v == 0.0 || v == 1.0 / 0.75));
+        // Another seed, other masks; rate 0 keeps everything.
+        assert_ne!(output, masks(&layer, 50, Mode::training(4)));
+        let keep_all = Dropout::new(Shape::flat(64), 0.0, 0).unwrap();
+        assert!(masks(&keep_all, 5, Mode::training(1)).iter().all(|&v| v == 1.0));
+        assert!(Dropout::new(Shape::flat(4), 1.0, 2).is_err());
+    }
+
+    #[test]
+    fn a_sample_keeps_its_mask_whatever_shard_it_is_in() {
+        let layer = Dropout::new(Shape::flat(40), 0.5, 0).unwrap();
+        let whole = masks(&layer, 6, Mode::training(9));
+        let second_half = masks(&layer, 3, Mode::Training { seed: 9, first_sample: 3 });
+        assert_eq!(&whole[120..], &second_half[..]);
+    }
+
+    #[test]
+    fn backward_applies_the_forward_mask() {
+        let layer = Dropout::new(Shape::flat(30), 0.4, 0).unwrap();
+        let mode = Mode::Training { seed: 5, first_sample: 7 };
+        let mask = masks(&layer, 2, mode);
+        let mut output_grad: Vec<f32> = (0..60).map(|i| i as f32 - 20.0).collect();
+        let expected: Vec<f32> = output_grad.iter().zip(&mask).map(|(g, m)| g * m).collect();
+        let mut input_grad = vec![f32::NAN; 60];
+        layer.backward(&[], &[], 2, &mut output_grad, Some(&mut input_grad), &mut [], mode);
+        assert_eq!(input_grad, expected);
+    }
+}
