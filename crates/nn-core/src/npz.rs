@@ -1,4 +1,6 @@
-//! NumPy `.npz` interop: `W1..Wn` (inputs × outputs, the `x @ W + b` convention) and `b1..bn`.
+//! NumPy `.npz` interop in Saitō's layout: `W1, b1, W2, b2, ...` for the layers with parameters,
+//! dense kernels as inputs × outputs (the `x @ W + b` convention), convolution kernels as
+//! `(out_channels, in_channels, kh, kw)` (PyTorch's `Conv2d`).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -105,7 +107,10 @@ pub enum NpzError {
         columns: usize,
     },
     /// An array whose shape does not fit the architecture it is loaded into.
-    #[error("{name} has shape {found:?} but the architecture's layer {layer} ({spec}) needs {expected:?}")]
+    #[error(
+        "{name} has shape {} but layer {layer} of the architecture ({spec}) needs {} {}",
+        tuple(.found), tuple(.expected), layout(.expected)
+    )]
     ArrayShape {
         /// The array name (`W2`).
         name: String,
@@ -118,13 +123,20 @@ pub enum NpzError {
         /// The shape the layer needs.
         expected: Vec<u64>,
     },
-    /// More or fewer `Wk` arrays than the architecture has layers with parameters.
-    #[error("the archive holds W1..W{found}, but the architecture has {expected} layers with weights")]
+    /// More or fewer `Wk`, `bk` arrays than the architecture has layers with parameters.
+    #[error(
+        "the archive holds {} but the architecture has {expected} layer{} with weights ({layers}), so it needs {}",
+        held(.found, .arrays), if *.expected == 1 { "" } else { "s" }, needed(*.expected)
+    )]
     ArrayCount {
         /// Layers with weights in the architecture.
         expected: usize,
-        /// The highest `k` of the archive's `Wk`.
+        /// The highest `k` of the archive's `Wk` and `bk` (0: none).
         found: usize,
+        /// The layers with weights, as architecture text (`conv(4,3) relu, dense(10)`).
+        layers: String,
+        /// The names of the arrays the archive holds.
+        arrays: Vec<String>,
     },
     /// Shapes fit but the network is invalid (NaN or infinite values, bad activation).
     #[error("invalid network: {0}")]
@@ -138,6 +150,42 @@ pub enum NpzError {
         /// Its kind.
         kind: &'static str,
     },
+}
+
+/// A shape as NumPy prints it: `(4, 1, 3, 3)`, `(10,)`.
+fn tuple(shape: &[u64]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!("({})", shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// What the axes of an expected shape are.
+fn layout(shape: &[u64]) -> &'static str {
+    match shape.len() {
+        4 => "(out_channels, in_channels, kh, kw)",
+        2 => "(inputs, outputs)",
+        _ => "(outputs,)",
+    }
+}
+
+/// "W1, b1, W2 (numbered up to 2)", or "no Wk or bk array (it has: x, y)".
+fn held(found: &usize, arrays: &[String]) -> String {
+    if *found == 0 {
+        let list = if arrays.is_empty() { "nothing".to_string() } else { arrays.join(", ") };
+        return format!("no Wk or bk array (it has: {list})");
+    }
+    let numbered: Vec<&str> =
+        arrays.iter().map(String::as_str).filter(|n| numbered(n, 'W').or(numbered(n, 'b')).is_some()).collect();
+    format!("{} (numbered up to {found})", numbered.join(", "))
+}
+
+/// "W1, b1, W2, b2".
+fn needed(layers: usize) -> String {
+    if layers == 0 {
+        return "no array".to_string();
+    }
+    (1..=layers).map(|k| format!("W{k}, b{k}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads a network from a `.npz` file; see [`network_from_npz_bytes`].
@@ -223,10 +271,22 @@ pub fn network_from_npz_bytes_with_architecture(
     let names: BTreeSet<String> =
         archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
     let highest = names.iter().filter_map(|n| numbered(n, 'W').max(numbered(n, 'b'))).max().unwrap_or(0);
-    let expected =
-        architecture.layers.iter().filter(|l| matches!(l, LayerSpec::Dense { .. } | LayerSpec::Conv { .. })).count();
-    if highest != expected {
-        return Err(NpzError::ArrayCount { expected, found: highest });
+    let with_weights: Vec<String> = architecture
+        .layers
+        .iter()
+        .filter(|l| matches!(l, LayerSpec::Dense { .. } | LayerSpec::Conv { .. }))
+        .map(LayerSpec::to_string)
+        .collect();
+    if highest != with_weights.len() {
+        // Numbered arrays in numeric order (W2 before W10), the others after them.
+        let mut arrays: Vec<String> = names.iter().cloned().collect();
+        arrays.sort_by_key(|n| (numbered(n, 'W').or(numbered(n, 'b')).unwrap_or(usize::MAX), n.starts_with('b')));
+        return Err(NpzError::ArrayCount {
+            expected: with_weights.len(),
+            found: highest,
+            layers: with_weights.join(", "),
+            arrays,
+        });
     }
     let mut shape = architecture.input;
     let mut parameters = Vec::new();
@@ -325,14 +385,45 @@ fn read_array(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Opt
     } else {
         npy.into_vec::<f64>().map_err(|e| bad(e.to_string()))?.into_iter().map(|v| v as f32).collect()
     };
-    let values = match (order, shape.as_slice()) {
-        // Fortran order stores a 2-D array transposed: bring it back to C order.
-        (Order::Fortran, &[rows, columns]) => {
-            DMatrix::from_vec(rows as usize, columns as usize, values).transpose().as_slice().to_vec()
-        }
+    if count != Some(values.len() as u64) {
+        let shape = tuple(&shape);
+        return Err(bad(format!(
+            "it holds {} values, not the {} of its shape {shape}",
+            values.len(),
+            count.unwrap_or(0)
+        )));
+    }
+    let values = match order {
+        // Fortran order stores the axes reversed (a 2-D array transposed): back to C order.
+        Order::Fortran if shape.len() > 1 => fortran_to_c(&shape, &values),
         _ => values,
     };
     Ok(Some((shape, values)))
+}
+
+/// The values of a Fortran-ordered array (first index fastest) in C order (last index fastest).
+/// `values.len()` is the product of `shape`.
+fn fortran_to_c(shape: &[u64], values: &[f32]) -> Vec<f32> {
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    // The Fortran stride of each axis.
+    let strides: Vec<usize> = shape.iter().scan(1, |stride, &d| Some(std::mem::replace(stride, *stride * d))).collect();
+    let mut index = vec![0; shape.len()];
+    let mut offset = 0;
+    let mut out = Vec::with_capacity(values.len());
+    for _ in 0..values.len() {
+        out.push(values[offset]);
+        // The next index in C order: the last axis fastest.
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            offset += strides[axis];
+            if index[axis] < shape[axis] {
+                break;
+            }
+            offset -= strides[axis] * shape[axis];
+            index[axis] = 0;
+        }
+    }
+    out
 }
 
 /// Writes the network as a `.npz` NumPy reads with `np.load`; see [`network_to_npz_bytes`].

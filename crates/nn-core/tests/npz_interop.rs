@@ -1,10 +1,14 @@
-//! NumPy interop: networks written by hand in NumPy (fixtures/npz, made by make_fixtures.py)
-//! predict what NumPy predicts; exports read back; inconsistent archives are refused.
+//! NumPy interop: networks written by hand in NumPy (fixtures/npz, made by make_fixtures.py;
+//! convolutional ones in fixtures/numpy-conv, made by make.py) predict what NumPy predicts;
+//! exports read back; inconsistent archives are refused.
 
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
 
-use nn_core::{Activation, Init, Loss, Network, NpzError, import_npz, network_from_npz_bytes, network_to_npz_bytes};
+use nn_core::{
+    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, import_npz, import_npz_with_architecture,
+    network_from_npz_bytes, network_from_npz_bytes_with_architecture, network_to_npz_bytes,
+};
 use npyz::WriterBuilder;
 use serde::Deserialize;
 
@@ -182,4 +186,230 @@ fn damaged_archives_are_refused() {
     zip.write_all(&npy).unwrap();
     let bytes = zip.finish().unwrap().into_inner();
     assert!(matches!(import(&bytes), NpzError::BadArray { .. }));
+}
+
+#[derive(Deserialize)]
+struct ConvCases {
+    cases: Vec<ConvCase>,
+}
+
+#[derive(Deserialize)]
+struct ConvCase {
+    file: String,
+    arch: String,
+    input: [usize; 3],
+    /// Channels first, as NumPy holds them.
+    inputs: Vec<Vec<f32>>,
+    probabilities: Vec<Vec<f64>>,
+    classes: Vec<usize>,
+}
+
+/// A sample from NumPy's channels-first order `(C, H, W)` to ours, channels last.
+fn channels_last(sample: &[f32], shape: Shape) -> Vec<f32> {
+    let (channels, pixels) = (shape.channels, shape.height * shape.width);
+    (0..sample.len()).map(|i| sample[(i % channels) * pixels + i / channels]).collect()
+}
+
+#[test]
+fn convolutional_networks_made_in_numpy_predict_what_numpy_computes() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/numpy-conv");
+    let cases: ConvCases = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    assert_eq!(cases.cases.len(), 2);
+    for case in cases.cases {
+        let [c, h, w] = case.input;
+        let shape = Shape::new(c, h, w);
+        let arch = case.arch.parse::<Architecture>().unwrap().with_input(shape);
+        let net = import_npz_with_architecture(dir.join(&case.file), &arch, Loss::SoftmaxCrossEntropy).unwrap();
+        assert_eq!(net.architecture().to_string(), case.arch);
+        let inputs: Vec<f32> = case.inputs.iter().flat_map(|x| channels_last(x, shape)).collect();
+        let ours = net.predict_batch(&inputs).unwrap();
+        let mut worst = 0.0_f64;
+        for (j, expected) in case.probabilities.iter().enumerate() {
+            assert_eq!(expected.len(), ours.nrows());
+            for (i, &p) in expected.iter().enumerate() {
+                let difference = (f64::from(ours[(i, j)]) - p).abs();
+                worst = worst.max(difference);
+                assert!(difference < 1e-5, "{}: sample {j} class {i}: {} vs NumPy's {p}", case.file, ours[(i, j)]);
+            }
+        }
+        // float32 against float64 over sums of at most 60 terms: far inside the bound.
+        assert!(worst < 1e-6, "{}: {worst}", case.file);
+        assert_eq!(net.classify_batch(&inputs, 2).unwrap(), case.classes, "{}", case.file);
+    }
+}
+
+/// A small convolutional network with every kind of layer, two input channels, a stride and
+/// padding, built with seeded weights.
+fn small_conv_net() -> Network {
+    let arch: Architecture =
+        "conv(4,3,pad=1) relu maxpool(2) conv(6,3x2,stride=2) tanh dropout(0.25) flatten dense(12) leaky_relu:0.1 \
+         dense(10)"
+            .parse()
+            .unwrap();
+    arch.with_input(Shape::new(2, 10, 9)).build(Loss::SoftmaxCrossEntropy, Init::HE, 11).unwrap()
+}
+
+/// `count` samples of `net`'s input, spread over [0, 1).
+fn samples(net: &Network, count: usize) -> Vec<f32> {
+    (0..net.input_size() * count).map(|i| (i * 7919 % 1000) as f32 / 1000.0).collect()
+}
+
+fn bits(m: &nalgebra::DMatrix<f32>) -> Vec<u32> {
+    m.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn a_saved_convolutional_network_exported_and_reimported_gives_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("conv.json");
+    nn_core::save_model(&small_conv_net(), &model).unwrap();
+    let net = nn_core::load_model(&model).unwrap();
+
+    let npz = dir.path().join("conv.npz");
+    nn_core::export_npz(&net, &npz).unwrap();
+    // The architecture as a user would give it: its text, and the input shape.
+    let arch = net.architecture().to_string().parse::<Architecture>().unwrap().with_input(Shape::new(2, 10, 9));
+    let back = import_npz_with_architecture(&npz, &arch, Loss::SoftmaxCrossEntropy).unwrap();
+
+    assert_eq!(back.architecture(), net.architecture());
+    assert_eq!(back.parameters(), net.parameters());
+    let inputs = samples(&net, 5);
+    assert_eq!(bits(&back.predict_batch(&inputs).unwrap()), bits(&net.predict_batch(&inputs).unwrap()));
+    // And again through bytes: the same archive, the same network.
+    let bytes = network_to_npz_bytes(&back).unwrap();
+    assert_eq!(bytes, std::fs::read(&npz).unwrap());
+    let again = network_from_npz_bytes_with_architecture(&bytes, &arch, Loss::SoftmaxCrossEntropy).unwrap();
+    assert_eq!(again.parameters(), net.parameters());
+}
+
+#[test]
+fn the_export_holds_kernels_in_numpy_layout() {
+    let net = small_conv_net();
+    let bytes = network_to_npz_bytes(&net).unwrap();
+    let mut archive = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
+    let shape = |archive: &mut zip::ZipArchive<Cursor<&Vec<u8>>>, name: &str| {
+        npyz::NpyFile::new(archive.by_name(&format!("{name}.npy")).unwrap()).unwrap().shape().to_vec()
+    };
+    // conv 2->4 3x3; conv 4->6 3x2 on 4x5x4, stride 2: 6x2x2 = 24 values flattened; 24->12; 12->10.
+    for (name, expected) in [
+        ("W1", vec![4, 2, 3, 3]),
+        ("b1", vec![4]),
+        ("W2", vec![6, 4, 3, 2]),
+        ("b2", vec![6]),
+        ("W3", vec![24, 12]),
+        ("b3", vec![12]),
+        ("W4", vec![12, 10]),
+        ("b4", vec![10]),
+    ] {
+        assert_eq!(shape(&mut archive, name), expected, "{name}");
+    }
+    assert_eq!(archive.len(), 8);
+    // Every kernel value is where PyTorch has it: W[o, c, ky, kx] in C order, while our weight
+    // matrix has filter o in row o and a patch's values in the order (ky, kx, channel).
+    let conv = net.layers()[0].as_any().downcast_ref::<nn_core::Conv2d>().unwrap();
+    let npy = npyz::NpyFile::new(archive.by_name("W1.npy").unwrap()).unwrap().into_vec::<f32>().unwrap();
+    assert_eq!(npy, conv.weights_channels_first());
+    for (o, c, ky, kx) in (0..4).flat_map(|o| (0..2).flat_map(move |c| (0..9).map(move |k| (o, c, k / 3, k % 3)))) {
+        assert_eq!(npy[((o * 2 + c) * 3 + ky) * 3 + kx], conv.weights()[(o, (ky * 3 + kx) * 2 + c)]);
+    }
+}
+
+/// `conv(4,3) relu maxpool(2) flatten dense(10)` on 1x8x8: W1 (4, 1, 3, 3), b1 (4,), W2 (36, 10),
+/// b2 (10,).
+fn tiny_arch() -> Architecture {
+    "conv(4,3) relu maxpool(2) flatten dense(10)".parse::<Architecture>().unwrap().with_input(Shape::new(1, 8, 8))
+}
+
+fn import_tiny(arrays: &[(&str, &[u64], Vec<f64>)]) -> NpzError {
+    let error = network_from_npz_bytes_with_architecture(&archive(arrays), &tiny_arch(), Loss::SoftmaxCrossEntropy)
+        .expect_err("should be refused");
+    assert!(!error.to_string().is_empty());
+    error
+}
+
+#[test]
+fn archives_that_do_not_fit_the_architecture_are_refused_naming_the_array() {
+    let w1 = ("W1", &[4_u64, 1, 3, 3][..], ones(36));
+    let b1 = ("b1", &[4_u64][..], ones(4));
+    let w2 = ("W2", &[36_u64, 10][..], ones(360));
+    let b2 = ("b2", &[10_u64][..], ones(10));
+    let good = [w1.clone(), b1.clone(), w2.clone(), b2.clone()];
+    let net = network_from_npz_bytes_with_architecture(&archive(&good), &tiny_arch(), Loss::SoftmaxCrossEntropy);
+    assert_eq!(net.unwrap().parameter_count(), 36 + 4 + 360 + 10);
+
+    // Too few arrays, too many, none.
+    let error = import_tiny(&[w1.clone(), b1.clone()]);
+    assert!(matches!(error, NpzError::ArrayCount { expected: 2, found: 1, .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "the archive holds W1, b1 (numbered up to 1) but the architecture has 2 layers with weights (conv(4,3) relu, \
+         dense(10)), so it needs W1, b1, W2, b2"
+    );
+    let error = import_tiny(&[good.as_slice(), &[("W3", &[10, 10], ones(100)), ("b3", &[10], ones(10))]].concat());
+    assert!(matches!(error, NpzError::ArrayCount { expected: 2, found: 3, .. }), "{error}");
+    assert!(error.to_string().contains("W1, b1, W2, b2, W3, b3 (numbered up to 3)"), "{error}");
+    let error = import_tiny(&[("weights", &[3, 4], ones(12))]);
+    assert!(matches!(error, NpzError::ArrayCount { found: 0, .. }), "{error}");
+    assert!(error.to_string().starts_with("the archive holds no Wk or bk array (it has: weights)"), "{error}");
+
+    // A kernel without its channel axis, with the wrong channels, a dense kernel transposed, a
+    // bias of the wrong length.
+    let error = import_tiny(&[("W1", &[4, 3, 3], ones(36)), b1.clone(), w2.clone(), b2.clone()]);
+    assert!(
+        matches!(&error, NpzError::ArrayShape { name, layer: 0, found, expected, .. }
+            if name == "W1" && found == &[4, 3, 3] && expected == &[4, 1, 3, 3]),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "W1 has shape (4, 3, 3) but layer 0 of the architecture (conv(4,3) relu) needs (4, 1, 3, 3) (out_channels, \
+         in_channels, kh, kw)"
+    );
+    let error = import_tiny(&[("W1", &[4, 2, 3, 3], ones(72)), b1.clone(), w2.clone(), b2.clone()]);
+    assert!(error.to_string().starts_with("W1 has shape (4, 2, 3, 3)"), "{error}");
+    let error = import_tiny(&[w1.clone(), b1.clone(), ("W2", &[10, 36], ones(360)), b2.clone()]);
+    assert!(matches!(&error, NpzError::ArrayShape { name, layer: 3, .. } if name == "W2"), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "W2 has shape (10, 36) but layer 3 of the architecture (dense(10)) needs (36, 10) (inputs, outputs)"
+    );
+    let error = import_tiny(&[w1.clone(), ("b1", &[5], ones(5)), w2.clone(), b2.clone()]);
+    assert_eq!(
+        error.to_string(),
+        "b1 has shape (5,) but layer 0 of the architecture (conv(4,3) relu) needs (4,) (outputs,)"
+    );
+
+    // Integers, a missing bias, a NaN.
+    let error = import_tiny(&[("W1", &[4, 1, 3, 3], vec![]), b1.clone(), w2.clone(), b2.clone()]);
+    assert!(matches!(&error, NpzError::UnsupportedDtype { name, dtype } if name == "W1" && dtype == "<i4"), "{error}");
+    assert!(error.to_string().contains("only float32 and float64"), "{error}");
+    let error = import_tiny(&[w1.clone(), b1.clone(), w2.clone()]);
+    assert!(matches!(&error, NpzError::Missing { name, .. } if name == "b2"), "{error}");
+    let mut nan = ones(360);
+    nan[7] = f64::NAN;
+    let error = import_tiny(&[w1.clone(), b1.clone(), ("W2", &[36, 10], nan), b2.clone()]);
+    assert!(matches!(error, NpzError::Network(NnError::NonFinite { layer: 3, .. })), "{error}");
+
+    // An architecture that does not fit its input.
+    let arch = "conv(4,9) flatten dense(10)".parse::<Architecture>().unwrap().with_input(Shape::new(1, 8, 8));
+    let error = network_from_npz_bytes_with_architecture(&archive(&good), &arch, Loss::SoftmaxCrossEntropy);
+    let error = error.expect_err("a 9x9 kernel on 8x8");
+    assert!(matches!(error, NpzError::Network(NnError::InvalidLayer { layer: 0, .. })), "{error}");
+
+    // A dense archive (Saito's two-layer net) given a convolutional architecture.
+    let dense = std::fs::read(fixtures().join("hand_made.npz")).unwrap();
+    let error = network_from_npz_bytes_with_architecture(&dense, &tiny_arch(), Loss::SoftmaxCrossEntropy);
+    let error = error.expect_err("a dense archive");
+    assert!(matches!(&error, NpzError::ArrayShape { name, .. } if name == "W1"), "{error}");
+}
+
+#[test]
+fn a_dense_architecture_reads_what_the_dense_reader_reads() {
+    let bytes = std::fs::read(fixtures().join("hand_made.npz")).unwrap();
+    let dense = network_from_npz_bytes(&bytes, Activation::Sigmoid, Loss::SoftmaxCrossEntropy).unwrap();
+    let arch = "dense(5) sigmoid dense(3)".parse::<Architecture>().unwrap().with_input(Shape::flat(4));
+    let same = network_from_npz_bytes_with_architecture(&bytes, &arch, Loss::SoftmaxCrossEntropy).unwrap();
+    assert_eq!(same.parameters(), dense.parameters());
+    let inputs = [0.5, -1.0, 2.0, 0.25];
+    assert_eq!(same.predict(&inputs).unwrap(), dense.predict(&inputs).unwrap());
 }
