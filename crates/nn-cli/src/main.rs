@@ -82,12 +82,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Search hyperparameters, scored on the validation split; writes the best as a recipe file.
     Search(search::SearchArgs),
-    /// Build a model file from NumPy weights (W1..Wn, b1..bn in an .npz).
+    /// Build a model file from NumPy weights (W1, b1, W2, b2, ... in an .npz), dense or, with --arch, any architecture.
     #[command(
-        after_help = "Example:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json"
+        after_help = "Examples:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json\n  nn-cli import --npz simple_convnet.npz --arch saito-simple -o simple.json\n  nn-cli import --npz w.npz --arch \"conv(4,3,pad=1) relu maxpool(2) flatten dense(10)\" --input 1x8x8 -o tiny.json"
     )]
     Import(model_commands::ImportArgs),
-    /// Write a model's weights as a NumPy .npz (W1..Wn, b1..bn) for NumPy code to use.
+    /// Write a model's weights as a NumPy .npz (W1, b1, W2, b2, ...) for NumPy or PyTorch code to use.
     #[command(after_help = "Example:\n  nn-cli export --model model.json --npz weights.npz")]
     Export(model_commands::ExportArgs),
     /// Accuracy of a model on the test, validation or training set.

@@ -3,23 +3,33 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use nn_core::{Activation, Loss, Network};
+use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, Shape};
 
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// NumPy archive with W1..Wn (inputs x outputs, as in `x @ W + b`) and b1..bn.
+    /// NumPy archive with W1, b1, W2, b2, ... (dense W: inputs x outputs, as in `x @ W + b`;
+    /// with --arch, convolution W: out_channels x in_channels x kh x kw, as in PyTorch).
     #[arg(long)]
     npz: PathBuf,
-    /// Activation of the hidden layers: identity, step, sigmoid, tanh, relu, leaky_relu[:SLOPE].
-    #[arg(long, default_value = "sigmoid")]
+    /// The layers the arrays belong to, as text or a name: "conv(30,5) relu maxpool(2) flatten
+    /// dense(100) relu dense(10)", saito-simple, saito-deep, pytorch-example, cnn. Without it,
+    /// the archive is read as a dense network of its W1..Wn with --hidden-activation.
+    #[arg(long, value_name = "SPEC_OR_NAME")]
+    arch: Option<String>,
+    /// The shape of one input sample for --arch, channels x height x width [default: 1x28x28].
+    #[arg(long, value_name = "CxHxW", requires = "arch", value_parser = parse_shape)]
+    input: Option<Shape>,
+    /// Activation of the hidden layers of a dense archive: identity, step, sigmoid, tanh, relu,
+    /// leaky_relu[:SLOPE]. (With --arch, the architecture names its activations.)
+    #[arg(long, default_value = "sigmoid", conflicts_with = "arch")]
     hidden_activation: Activation,
     /// Output function, with its loss: softmax (cross-entropy) or sigmoid (quadratic cost).
-    #[arg(long, value_enum, default_value_t = Output::Softmax)]
+    #[arg(long, visible_alias = "loss", value_enum, default_value_t = Output::Softmax)]
     output: Output,
     /// The model file to write.
     #[arg(short = 'o', long = "out", value_name = "MODEL")]
@@ -29,9 +39,22 @@ pub struct ImportArgs {
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Output {
     /// Softmax outputs, trained with cross-entropy.
+    #[value(alias = "softmax_cross_entropy", alias = "cross_entropy")]
     Softmax,
     /// Sigmoid outputs, trained with Nielsen's quadratic cost.
+    #[value(alias = "sigmoid_quadratic", alias = "quadratic")]
     Sigmoid,
+}
+
+/// `1x28x28`: channels, height, width, each at least 1.
+fn parse_shape(text: &str) -> Result<Shape, String> {
+    let sizes: Vec<usize> = text.split(['x', 'X']).map(|s| s.trim().parse().unwrap_or(0)).collect();
+    match sizes.as_slice() {
+        &[channels, height, width] if channels > 0 && height > 0 && width > 0 => {
+            Ok(Shape::new(channels, height, width))
+        }
+        _ => Err(format!("expected CHANNELSxHEIGHTxWIDTH, each at least 1, such as 1x28x28, not {text:?}")),
+    }
 }
 
 impl Output {
@@ -45,7 +68,8 @@ impl Output {
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The NumPy archive to write (W1..Wn, b1..bn).
+    /// The NumPy archive to write: W1, b1, W2, b2, ... for the layers with weights (dense W:
+    /// inputs x outputs; convolution W: out_channels x in_channels x kh x kw).
     #[arg(long)]
     npz: PathBuf,
     /// The model file to read.
@@ -86,7 +110,15 @@ pub struct SummaryArgs {
 }
 
 pub fn import(args: &ImportArgs) -> Result<()> {
-    let network = nn_core::import_npz(&args.npz, args.hidden_activation, args.output.loss())?;
+    let network = match &args.arch {
+        None => nn_core::import_npz(&args.npz, args.hidden_activation, args.output.loss())?,
+        Some(text) => {
+            let architecture = Architecture::named_or_parsed(text)?.with_input(args.input.unwrap_or(MNIST_INPUT));
+            nn_core::import_npz_with_architecture(&args.npz, &architecture, args.output.loss()).with_context(|| {
+                format!("cannot read {} as {architecture} on inputs of {}", args.npz.display(), architecture.input)
+            })?
+        }
+    };
     nn_core::save_model(&network, &args.output_file)?;
     println!("imported {} ({}) -> {}", describe(&network), args.npz.display(), args.output_file.display());
     Ok(())
@@ -96,12 +128,22 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
     nn_core::export_npz(&network, &args.npz)?;
     println!("exported {} -> {}", describe(&network), args.npz.display());
+    let architecture = network.architecture();
+    if !architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
+        println!(
+            "read it back with: nn-cli import --npz {} --arch \"{architecture}\" --input {} --loss {}",
+            args.npz.display(),
+            architecture.input,
+            network.loss().output_name()
+        );
+    }
     Ok(())
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
     let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
+    check_image_shape(&network, set.rows(), set.cols())?;
     let (inputs, labels) = inputs_and_labels(&set);
     let evaluation = network
         .evaluate(&inputs, &labels, args.batch_size as usize)
@@ -160,8 +202,23 @@ pub fn summary(args: &SummaryArgs) -> Result<()> {
     Ok(())
 }
 
-/// "784-30-10, softmax_cross_entropy".
-fn describe(network: &Network) -> String {
-    let sizes: Vec<String> = network.sizes().iter().map(usize::to_string).collect();
-    format!("{}, {}", sizes.join("-"), network.loss())
+/// "784-30-10, softmax_cross_entropy" for a dense network; "conv(4,3) relu maxpool(2) flatten
+/// dense(10) on 1x28x28, 6810 parameters, softmax_cross_entropy" for any other.
+pub fn describe(network: &Network) -> String {
+    let architecture = network.architecture();
+    if architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
+        let sizes: Vec<String> = network.sizes().iter().map(usize::to_string).collect();
+        return format!("{}, {}", sizes.join("-"), network.loss());
+    }
+    format!("{architecture} on {}, {} parameters, {}", architecture.input, network.parameter_count(), network.loss())
+}
+
+/// Refuses a network made for images of another shape than `rows x cols` with one channel
+/// (a dense network reads any image of as many pixels; a convolution needs the very shape).
+pub fn check_image_shape(network: &Network, rows: usize, cols: usize) -> Result<()> {
+    let input = network.input_shape();
+    if !input.is_flat() && input != Shape::new(1, rows, cols) {
+        bail!("the model takes inputs of {input} but the images are 1x{rows}x{cols}");
+    }
+    Ok(())
 }

@@ -60,6 +60,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             network.input_size()
         );
     }
+    crate::model_commands::check_image_shape(&network, FIELD, FIELD).with_context(|| {
+        format!("model {} cannot read the {FIELD}x{FIELD} images predict prepares", args.model.display())
+    })?;
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {

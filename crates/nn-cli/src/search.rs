@@ -2,6 +2,9 @@
 //! epochs, scored on the validation split only, ending with a ranked table and the best
 //! configuration written as a recipe file for `nn-cli train --recipe-file`.
 //!
+//! A base recipe with an architecture (`cnn`, `saito-simple`, a recipe file with `"arch"`) keeps
+//! it: its learning rate, batch size and epochs are searched, and `--hidden` is refused.
+//!
 //! The test set is never read: only the two training files are loaded, and the training data
 //! given to the trainer has no test set.
 
@@ -15,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mnist_data::Dataset;
-use nn_core::Network;
+use nn_core::{Architecture, Network, Shape};
 use nn_train::{
     Control, EpochReport, Observer, ObserverError, PixelSamples, TrainConfig, TrainData, TrainError, TrainState,
 };
@@ -36,7 +39,8 @@ pub const MAX_RUNS: usize = 200;
 )]
 pub struct SearchArgs {
     /// The base set-up giving everything not searched: default, nielsen, nielsen-100, keras,
-    /// torch-seed [default: default].
+    /// torch-seed, saito-simple, saito-deep, pytorch-example, cnn [default: default]. A recipe
+    /// with an architecture keeps it (--hidden is for dense recipes).
     #[arg(long, conflicts_with = "recipe_file")]
     recipe: Option<String>,
     /// A recipe file (JSON) as the base set-up instead.
@@ -113,7 +117,8 @@ fn rate(value: f32) -> String {
 /// One configuration to try.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    pub hidden: Hidden,
+    /// The hidden sizes of a dense network; `None` when the base recipe names an architecture.
+    pub hidden: Option<Hidden>,
     pub learning_rate: f32,
     pub batch_size: usize,
     pub epochs: usize,
@@ -123,7 +128,7 @@ impl Point {
     /// The base recipe with this point's values.
     fn apply(&self, base: &RecipeSpec) -> RecipeSpec {
         RecipeSpec {
-            hidden: self.hidden.0.clone(),
+            hidden: self.hidden.as_ref().map_or_else(|| base.hidden.clone(), |h| h.0.clone()),
             learning_rate: self.learning_rate,
             batch_size: self.batch_size,
             epochs: self.epochs,
@@ -134,21 +139,18 @@ impl Point {
 
 impl fmt::Display for Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "hidden {}, lr {}, batch {}, epochs {}",
-            self.hidden,
-            rate(self.learning_rate),
-            self.batch_size,
-            self.epochs
-        )
+        if let Some(hidden) = &self.hidden {
+            write!(f, "hidden {hidden}, ")?;
+        }
+        write!(f, "lr {}, batch {}, epochs {}", rate(self.learning_rate), self.batch_size, self.epochs)
     }
 }
 
 /// The values searched, one list per hyperparameter (duplicates removed, order kept).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Space {
-    pub hidden: Vec<Hidden>,
+    /// `[None]` when the base recipe names an architecture.
+    pub hidden: Vec<Option<Hidden>>,
     pub learning_rates: Vec<f32>,
     pub batch_sizes: Vec<usize>,
     pub epochs: Vec<usize>,
@@ -165,10 +167,15 @@ fn distinct<T: Clone>(values: &[T], same: impl Fn(&T, &T) -> bool) -> Vec<T> {
 }
 
 impl Space {
-    /// The values given, each list defaulting to the base recipe's single value.
+    /// The values given, each list defaulting to the base recipe's single value. A base recipe
+    /// with an architecture searches no hidden sizes (see [`run`] for the refusal of `--hidden`).
     pub fn new(base: &RecipeSpec, hidden: &[Hidden], lr: &[f32], batch_size: &[usize], epochs: &[usize]) -> Space {
         let or = |given: &[usize], default: usize| if given.is_empty() { vec![default] } else { given.to_vec() };
-        let hidden = if hidden.is_empty() { vec![Hidden(base.hidden.clone())] } else { hidden.to_vec() };
+        let hidden = match (&base.arch, hidden.is_empty()) {
+            (Some(_), _) => vec![None],
+            (None, true) => vec![Some(Hidden(base.hidden.clone()))],
+            (None, false) => hidden.iter().cloned().map(Some).collect(),
+        };
         let lr = if lr.is_empty() { vec![base.learning_rate] } else { lr.to_vec() };
         Space {
             hidden: distinct(&hidden, PartialEq::eq),
@@ -256,9 +263,11 @@ pub fn rank(results: &mut [RunResult]) {
     });
 }
 
-/// The ranked results as an aligned table.
+/// The ranked results as an aligned table (without the hidden sizes when no run has them: the
+/// base recipe's architecture is fixed).
 pub fn table(results: &[RunResult]) -> String {
     let header = ["rank", "hidden", "lr", "batch", "epochs", "val accuracy", "best epoch", "seconds"].map(String::from);
+    let with_hidden = results.iter().any(|r| r.point.hidden.is_some());
     let mut rows = vec![header];
     for (i, r) in results.iter().enumerate() {
         let (accuracy, best_epoch) = match r.score {
@@ -267,7 +276,7 @@ pub fn table(results: &[RunResult]) -> String {
         };
         rows.push([
             (i + 1).to_string(),
-            r.point.hidden.to_string(),
+            r.point.hidden.as_ref().map_or_else(|| "-".to_string(), Hidden::to_string),
             rate(r.point.learning_rate),
             r.point.batch_size.to_string(),
             r.point.epochs.to_string(),
@@ -283,6 +292,7 @@ pub fn table(results: &[RunResult]) -> String {
             .iter()
             .zip(&widths)
             .enumerate()
+            .filter(|&(c, _)| c != 1 || with_hidden)
             // Numbers right-aligned, except the hidden sizes, which read better from the left.
             .map(|(c, (cell, &w))| if c == 1 { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
             .collect();
@@ -304,6 +314,13 @@ pub fn run(args: &SearchArgs) -> Result<()> {
             base.name
         );
     }
+    if let (Some(arch), false) = (&base.arch, args.hidden.is_empty()) {
+        bail!(
+            "recipe {} has the architecture {arch:?}, whose layers --hidden cannot change: search its --lr, \
+             --batch-size and --epochs, or start from a dense recipe",
+            base.name
+        );
+    }
     let space = Space::new(&base, &args.hidden, &args.lr, &args.batch_size, &args.epochs);
     let points = space.plan(args.random, args.seed)?;
     for point in &points {
@@ -312,6 +329,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
 
     let (train, validation) = load_training(&args.data, validation_size)?;
     let input_size = train.pixels_per_image();
+    let input_shape = Shape::new(1, train.rows(), train.cols());
     let train_samples = PixelSamples::new(train.pixels(), train.labels(), input_size)?;
     let validation_samples = PixelSamples::new(validation.pixels(), validation.labels(), input_size)?;
     // Scored on the validation split only: the trainer is given no test set.
@@ -320,8 +338,10 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let grid = space.size().unwrap_or(points.len());
     if !args.quiet {
         let drawn = if points.len() < grid { format!(" drawn from a grid of {grid}") } else { String::new() };
+        let arch = base.arch.as_ref().map_or_else(String::new, |arch| format!(", architecture {arch}"));
         println!(
-            "searching {} configurations{drawn} (base recipe {}) on {} training images, scored on {} validation images",
+            "searching {} configurations{drawn} (base recipe {}{arch}) on {} training images, scored on {} validation \
+             images",
             points.len(),
             base.name,
             train.len(),
@@ -342,7 +362,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let mut results = Vec::with_capacity(points.len());
     for (i, point) in points.iter().enumerate() {
         bar.set_message(point.to_string());
-        let result = train_one(point, &base, args.seed, &data, train.classes(), train.len(), &bar)
+        let result = train_one(point, &base, args.seed, &data, (input_shape, train.classes()), train.len(), &bar)
             .with_context(|| format!("run {} ({point}) failed", i + 1))?;
         if !args.quiet {
             let outcome = match result.score {
@@ -414,14 +434,28 @@ fn train_one(
     base: &RecipeSpec,
     seed: u64,
     data: &TrainData,
-    classes: usize,
+    (input_shape, classes): (Shape, usize),
     train_len: usize,
     bar: &ProgressBar,
 ) -> Result<RunResult> {
     let recipe = point.apply(base);
-    let input_size = data.train.input_size();
-    let layers = [vec![input_size], recipe.hidden.clone(), vec![classes]].concat();
-    let mut network = Network::dense(&layers, recipe.hidden_activation, recipe.loss, recipe.init, seed)?;
+    let mut network = match &recipe.arch {
+        Some(arch) => {
+            let architecture = Architecture::named_or_parsed(arch)?.with_input(input_shape);
+            let network = architecture.build(recipe.loss, recipe.init, seed)?;
+            if network.output_size() != classes {
+                bail!(
+                    "the architecture {arch:?} has {} outputs but the data has {classes} classes",
+                    network.output_size()
+                );
+            }
+            network
+        }
+        None => {
+            let layers = [vec![input_shape.len()], recipe.hidden.clone(), vec![classes]].concat();
+            Network::dense(&layers, recipe.hidden_activation, recipe.loss, recipe.init, seed)?
+        }
+    };
     let config = TrainConfig {
         epochs: recipe.epochs,
         batch_size: recipe.batch_size,
@@ -512,7 +546,7 @@ mod tests {
         for (i, a) in grid.iter().enumerate() {
             assert!(grid[i + 1..].iter().all(|b| a != b), "{a} repeats");
         }
-        assert_eq!(grid[0], Point { hidden: Hidden(vec![30]), learning_rate: 0.1, batch_size: 10, epochs: 3 });
+        assert_eq!(grid[0], Point { hidden: Some(Hidden(vec![30])), learning_rate: 0.1, batch_size: 10, epochs: 3 });
         assert_eq!(grid[1].epochs, 5);
     }
 
@@ -521,7 +555,7 @@ mod tests {
         let space = Space::new(&base(), &[], &[1.0], &[], &[]);
         assert_eq!(
             space.plan(None, 1).unwrap(),
-            vec![Point { hidden: Hidden(vec![30]), learning_rate: 1.0, batch_size: 10, epochs: 30 }]
+            vec![Point { hidden: Some(Hidden(vec![30])), learning_rate: 1.0, batch_size: 10, epochs: 30 }]
         );
     }
 
@@ -543,6 +577,26 @@ mod tests {
     }
 
     #[test]
+    fn an_architecture_recipe_keeps_its_layers() {
+        let cnn: RecipeSpec = recipes::find("cnn").unwrap().into();
+        let space = Space::new(&cnn, &[], &[1e-3, 3e-3], &[], &[1]);
+        let plan = space.plan(None, 1).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert!(plan.iter().all(|p| p.hidden.is_none()), "{plan:?}");
+        let recipe = plan[1].apply(&cnn);
+        assert_eq!((recipe.arch.as_deref(), recipe.learning_rate, recipe.epochs), (Some("cnn"), 3e-3, 1));
+        assert_eq!(plan[1].to_string(), "lr 0.003, batch 128, epochs 1");
+        let results: Vec<RunResult> = plan
+            .into_iter()
+            .map(|point| RunResult { point, score: Score::Trained { accuracy: 0.5, best_epoch: 1 }, seconds: 1.0 })
+            .collect();
+        let table = table(&results);
+        let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header[..3], ["rank", "lr", "batch"], "{table}");
+        assert!(!table.contains("hidden") && !table.contains(" - "), "{table}");
+    }
+
+    #[test]
     fn large_grids_are_refused() {
         let rates: Vec<f32> = (1..=300).map(|i| i as f32 / 100.0).collect();
         let space = Space::new(&base(), &[], &rates, &[], &[]);
@@ -555,7 +609,7 @@ mod tests {
 
     #[test]
     fn ranking_puts_the_best_first_and_diverged_runs_last() {
-        let point = |lr: f32| Point { hidden: Hidden(vec![30]), learning_rate: lr, batch_size: 10, epochs: 2 };
+        let point = |lr: f32| Point { hidden: Some(Hidden(vec![30])), learning_rate: lr, batch_size: 10, epochs: 2 };
         let run = |lr: f32, score: Score| RunResult { point: point(lr), score, seconds: 1.0 };
         let mut results = vec![
             run(1e9, Score::Diverged),
