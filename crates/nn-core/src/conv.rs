@@ -21,10 +21,13 @@ pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
 /// cache while the affine kernel reads them once per band of outputs.
 const FORWARD_CHUNK: usize = 1 << 16;
 
-/// The same for the backward pass (4 MB): its products go to `gemm`, which packs its operands
-/// block by block and runs faster on longer sums (`∂W` sums over every patch of the chunk).
-/// Constants, so that the order of every sum depends on the shapes alone.
-const BACKWARD_CHUNK: usize = 1 << 20;
+/// The same for the backward pass (1 MB): its products go to `gemm`, which runs faster on longer
+/// sums (`∂W` sums over every patch of the chunk) but slower once the patches leave the L2
+/// cache (`cargo bench -p nn-core --bench conv -- backward`, pytorch-example's second
+/// convolution at batch 64: 37.9 ms with chunks of 4 MB, 34.3 ms with 1 MB; 1 MB against 256 KB:
+/// saito-deep's convolutions 8-38% faster). Constants, so that the order of every sum depends on
+/// the shapes alone.
+const BACKWARD_CHUNK: usize = 1 << 18;
 
 /// The sizes of a convolution, and every size computed from them, in one place.
 ///
@@ -397,11 +400,11 @@ mod tests {
 
     use super::*;
 
-    /// A batch of 20 images of 8x30x30 runs in 20 forward chunks and 2 backward chunks.
+    /// A batch of 20 images of 8x30x30 runs in 20 forward chunks and 5 backward chunks.
     #[test]
     fn chunked_passes_match_image_by_image() {
         let params = Conv2dParams::new(Shape::new(8, 30, 30), 8, (3, 3), 1, 0, 0).unwrap();
-        assert_eq!((params.images_per_chunk(FORWARD_CHUNK), params.images_per_chunk(BACKWARD_CHUNK)), (1, 18));
+        assert_eq!((params.images_per_chunk(FORWARD_CHUNK), params.images_per_chunk(BACKWARD_CHUNK)), (1, 4));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let conv = Conv2d::random(params, Activation::Tanh, Init::GLOROT, &mut rng).unwrap();
         let (image_len, output_len, batch) = (params.input.len(), params.output_shape().len(), 20);

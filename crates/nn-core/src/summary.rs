@@ -70,7 +70,7 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self.rows.iter().map(|r| r.kind.len() + 1 + r.details.len()).max().unwrap_or(0).max(12);
         writeln!(f, "{:>3}  {:<width$}    {:<10} {:>10}", "#", "layer", "output", "parameters")?;
-        writeln!(f, "{:>3}  {:<width$}    {:<10}", "", "input", self.input.to_string())?;
+        writeln!(f, "{:>3}  {:<width$}    {}", "", "input", self.input)?;
         for (index, row) in self.rows.iter().enumerate() {
             let layer =
                 if row.details.is_empty() { row.kind.to_string() } else { format!("{} {}", row.kind, row.details) };

@@ -1,4 +1,4 @@
-//! Convolution, pooling and flattening against a plain f64 reference written from the
+//! Convolution, pooling, flattening and stand-alone activations against a plain f64 reference written from the
 //! definitions (channels first, direct sums, no im2col), and their backpropagation against
 //! central finite differences of that reference, on random shapes, strides and paddings.
 //!
@@ -36,6 +36,8 @@ enum Reference {
         act: Activation,
     },
     Identity,
+    /// An activation on its own.
+    Act(Activation),
 }
 
 fn activate(activation: Activation, z: f64) -> f64 {
@@ -118,6 +120,7 @@ impl Reference {
                     .collect()
             }
             Reference::Identity => x.to_vec(),
+            Reference::Act(activation) => x.iter().map(|&z| activate(*activation, z)).collect(),
         }
     }
 
@@ -160,6 +163,7 @@ fn reference_of(net: &Network) -> Vec<Reference> {
                     }
                 }
                 LayerSpec::Flatten => Reference::Identity,
+                LayerSpec::Activation(activation) => Reference::Act(activation),
                 other => panic!("no reference for {other}"),
             }
         })
@@ -190,15 +194,16 @@ fn architecture_strategy() -> impl Strategy<Value = (Shape, String)> {
     (
         (1usize..=3, 3usize..=8, 3usize..=8),
         (1usize..=4, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, activation.clone()),
-        prop::option::of((1usize..=2, 1usize..=2)),
+        prop::option::of((1usize..=2, 1usize..=2, activation.clone())),
         prop::option::of((1usize..=3, 1usize..=2, 0usize..=1, activation)),
         2usize..=4,
     )
         .prop_filter_map("the layers must fit", |((c, h, w), conv, pool, conv2, outputs)| {
             let input = Shape::new(c, h, w);
             let mut text = format!("conv({},{}x{},stride={},pad={}){}", conv.0, conv.1, conv.2, conv.3, conv.4, conv.5);
-            if let Some((window, stride)) = pool {
-                text += &format!(" maxpool({window},stride={stride})");
+            if let Some((window, stride, act)) = pool {
+                // An activation after a pooling stays a layer of its own.
+                text += &format!(" maxpool({window},stride={stride}){act}");
             }
             if let Some((filters, kernel, pad, act)) = conv2 {
                 text += &format!(" conv({filters},{kernel},pad={pad}){act}");
