@@ -158,7 +158,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "cnn",
         arch: Some("cnn"),
-        about: "ours: conv 32@3x3 pad 1, pool, conv 64@3x3 pad 1, pool, dense 128, dropout 0.5; Adam 1e-3 with cosine decay, batch 128, 8 epochs on 60,000 images",
+        about: "ours: conv 16, conv 32, pool, conv 64, pool (3x3, padding 1), dense 128, dropout 0.5; Adam 1e-3 with cosine decay, batch 128, 12 epochs on 60,000 images",
         hidden: &[],
         hidden_activation: Activation::Relu,
         loss: Loss::SoftmaxCrossEntropy,
@@ -167,7 +167,7 @@ pub const RECIPES: &[Recipe] = &[
         learning_rate: 1e-3,
         schedule: Schedule::Cosine { min_lr: 1e-5 },
         batch_size: 128,
-        epochs: 8,
+        epochs: 12,
         max_steps: None,
         validation_size: 0,
         lambda: 0.0,

@@ -250,8 +250,9 @@ pub const NAMED_ARCHITECTURES: [(&str, &str, &str); 4] = [
     ),
     (
         "cnn",
-        "conv(32,3,pad=1) relu maxpool(2) conv(64,3,pad=1) relu maxpool(2) flatten dense(128) relu dropout(0.5) dense(10)",
-        "ours: two convolutions and pools, the best accuracy for the time on two cores",
+        "conv(16,3,pad=1) relu conv(32,3,pad=1) relu maxpool(2) conv(64,3,pad=1) relu maxpool(2) flatten dense(128) relu \
+         dropout(0.5) dense(10)",
+        "ours: three small convolutions and two pools, the best accuracy for the time on two cores",
     ),
 ];
 

@@ -1,16 +1,36 @@
 //! # nn-core
 //!
-//! Dense neural networks written from scratch, for learning how they work and for training
-//! them fast on a CPU: layers behind a [`Layer`] trait, activations, a numerically stable
-//! [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
-//! initialisers, model files and NumPy `.npz` interop.
+//! Neural networks written from scratch, for learning how they work and for training them fast
+//! on a CPU: dense and convolutional layers behind a [`Layer`] trait ([`Dense`], [`Conv2d`],
+//! [`MaxPool2d`], [`Flatten`], [`Dropout`], [`ActivationLayer`]), activations, a numerically
+//! stable [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
+//! initialisers, architectures as text ([`Architecture`]: `conv(32,3) relu maxpool(2) flatten
+//! dense(10)`), model files and NumPy `.npz` interop.
 //!
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows are its own model files
 //! ([`save_model`], [`load_model`], format in `docs/model-format.md`) and NumPy archives
-//! ([`import_npz`], [`export_npz`]).
+//! ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]).
+//!
+//! A convolutional network from its text, trained one step:
+//!
+//! ```
+//! use nn_core::{Architecture, Gradients, Init, Loss, Mode, Targets, Workspace};
+//!
+//! let arch: Architecture = "conv(4,3,pad=1) relu maxpool(2) flatten dropout(0.5) dense(10)".parse()?;
+//! let mut net = arch.build(Loss::SoftmaxCrossEntropy, Init::HE, 7)?; // for 1x28x28 images
+//! let images = vec![0.5; 2 * 784];
+//! let mut gradients = Gradients::zeros_like(&net);
+//! // Training mode: dropout draws its masks from the batch's seed.
+//! net.loss_and_gradients(&images, Targets::Classes(&[3, 8]), Mode::training(1), &mut Workspace::new(), &mut gradients)?;
+//! net.sgd_step(&gradients, 0.1)?;
+//! assert_eq!(net.summary().rows[0].output_shape.to_string(), "4x28x28");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! And a dense one, trained to convergence:
 //!
 //! ```
 //! use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
@@ -42,7 +62,10 @@
 //! - the layer product `Z = W X + b` (`W` is `outputs × inputs`) runs in a register-tiled
 //!   kernel of our own that reads `W` in place (`affine.rs`, AVX-512 or AVX2 chosen at run
 //!   time); the backward products `∂W = δ Xᵀ`, `∂X = Wᵀ δ` go to nalgebra's `gemm`, i.e. to the
-//!   cache-blocked `matrixmultiply` kernels, the transposes being zero-copy views.
+//!   cache-blocked `matrixmultiply` kernels, the transposes being zero-copy views;
+//! - a convolution unfolds each patch into a column (im2col) and runs the same two kernels: an
+//!   image is stored channels last ([`Shape`]), so the product's column for a patch is that
+//!   pixel's output channels, already in place.
 //!
 //! The weights of a [`Dense`] layer are `outputs × inputs`, Nielsen's `W` in `σ(W a + b)`. In
 //! memory this is exactly NumPy's C-ordered `inputs × outputs` kernel of `x @ W + b` (Saitō's

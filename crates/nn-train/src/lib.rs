@@ -1,10 +1,10 @@
 //! # nn-train
 //!
-//! The training loop for [`nn_core`] networks: mini-batch training with optimizers (SGD,
-//! momentum, Nesterov, RMSprop, Adam) and L2 weight decay, learning-rate schedules, parallel
-//! batch gradients that give the same bits on any number of threads, per-epoch evaluation,
-//! early stopping with the best weights restored, interruption and exact resumption from
-//! checkpoints.
+//! The training loop for [`nn_core`] networks, dense or convolutional: mini-batch training with
+//! optimizers (SGD, momentum, Nesterov, RMSprop, Adam, Adadelta) and L2 weight decay,
+//! learning-rate schedules, parallel batch gradients that give the same bits on any number of
+//! threads, per-epoch evaluation, early stopping with the best weights restored, interruption
+//! and exact resumption from checkpoints.
 //!
 //! It is a library for front ends such as `nn-cli train`. It knows nothing of terminals (the
 //! front end follows progress through an [`Observer`]), of files other than its own
@@ -39,7 +39,8 @@
 //! The shuffle of epoch `e` comes from a ChaCha8 generator seeded with the configured seed on
 //! stream `e`; each mini-batch is cut into shards by its size alone ([`batch_shards`]),
 //! and the shards' gradients are summed in a fixed order; evaluation sums fixed chunks in
-//! order. So the same network, data and [`TrainConfig`] give the same weights bit for bit with
+//! order. Dropout draws each sample's mask from the batch's seed ([`batch_seed`]: a function of
+//! the seed, the epoch and the batch) and the sample's place in the batch, whatever its shard. So the same network, data and [`TrainConfig`] give the same weights bit for bit with
 //! one thread or many, and a run interrupted and resumed from a [`Checkpoint`] ends exactly
 //! like an uninterrupted one.
 
