@@ -8,6 +8,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::affine::affine;
+use crate::error::check_finite;
 use crate::im2col::{col2im, im2col};
 use crate::products::{bias_gradient, input_gradient, weight_gradient};
 use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
@@ -166,11 +167,7 @@ impl Conv2d {
             }
         }
         activation.validate()?;
-        for (name, matrix) in [("weights", &weights), ("bias", &bias)] {
-            if let Some((i, &value)) = matrix.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(NnError::NonFinite { layer: index, name, index: i, value });
-            }
-        }
+        check_finite(index, [("weights", &weights), ("bias", &bias)])?;
         Ok(Conv2d { params, weights, bias, activation })
     }
 

@@ -6,6 +6,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::affine::affine;
+use crate::error::check_finite;
 use crate::products::{bias_gradient, input_gradient, weight_gradient};
 use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
 
@@ -46,11 +47,7 @@ impl Dense {
             });
         }
         activation.validate()?;
-        for (name, matrix) in [("weights", &weights), ("bias", &bias)] {
-            if let Some((i, &value)) = matrix.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(NnError::NonFinite { layer: index, name, index: i, value });
-            }
-        }
+        check_finite(index, [("weights", &weights), ("bias", &bias)])?;
         Ok(Dense { weights, bias, activation })
     }
 

@@ -151,3 +151,17 @@ pub enum NnError {
         found: usize,
     },
 }
+
+/// `Err(NonFinite)` naming the first NaN or infinite value of the named parameters of layer
+/// `layer`: every constructor and the model file check their values through this.
+pub(crate) fn check_finite<'a>(
+    layer: usize,
+    parameters: impl IntoIterator<Item = (&'static str, &'a nalgebra::DMatrix<f32>)>,
+) -> Result<(), NnError> {
+    for (name, matrix) in parameters {
+        if let Some((index, &value)) = matrix.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(NnError::NonFinite { layer, name, index, value });
+        }
+    }
+    Ok(())
+}

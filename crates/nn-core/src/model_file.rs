@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
+use crate::error::check_finite;
 use crate::{Activation, Architecture, Dense, Layer, Loss, Network, NnError, Shape};
 
 /// The `format` field of every model file.
@@ -180,11 +181,8 @@ pub fn model_to_json(network: &Network) -> Result<String, ModelFileError> {
     let mut layers = Vec::with_capacity(network.layers().len());
     for (index, layer) in network.layers().iter().enumerate() {
         let parameters = layer.parameters();
-        for (&name, values) in layer.parameter_names().iter().zip(&parameters) {
-            if let Some((i, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(ModelFileError::NonFinite(NnError::NonFinite { layer: index, name, index: i, value }));
-            }
-        }
+        let named_parameters = layer.parameter_names().iter().copied().zip(parameters.iter().copied());
+        check_finite(index, named_parameters).map_err(ModelFileError::NonFinite)?;
         let named = |wanted: &str| {
             layer.parameter_names().iter().position(|&name| name == wanted).map(|i| parameters[i].as_slice())
         };
