@@ -80,6 +80,15 @@ impl LayerSpec {
         self.with_parameters(input, parameters, index)
     }
 
+    /// How many parameter matrices the layer has: weights and bias for dense and convolutional
+    /// layers, none for the others.
+    pub fn parameter_count(&self) -> usize {
+        match self {
+            LayerSpec::Dense { .. } | LayerSpec::Conv { .. } => 2,
+            _ => 0,
+        }
+    }
+
     /// The names and shapes (rows, columns) of the parameters of this layer after `input`, checked
     /// without allocating them: weights then bias for dense and convolutional layers.
     pub fn parameter_shapes(&self, input: Shape, index: usize) -> Result<Vec<ParameterShape>, NnError> {
@@ -127,10 +136,7 @@ impl LayerSpec {
         parameters: Vec<DMatrix<f32>>,
         index: usize,
     ) -> Result<Box<dyn Layer>, NnError> {
-        let expected = match self {
-            LayerSpec::Dense { .. } | LayerSpec::Conv { .. } => 2,
-            _ => 0,
-        };
+        let expected = self.parameter_count();
         if parameters.len() != expected {
             return Err(NnError::ParameterCount { layer: index, expected, found: parameters.len() });
         }
@@ -316,10 +322,7 @@ impl Architecture {
         let total = parameters.len();
         let mut parameters = parameters.into_iter();
         let network = self.assemble(loss, |spec, input, index| {
-            let count = match spec {
-                LayerSpec::Dense { .. } | LayerSpec::Conv { .. } => 2,
-                _ => 0,
-            };
+            let count = spec.parameter_count();
             let mine: Vec<_> = parameters.by_ref().take(count).collect();
             if mine.len() != count {
                 return Err(NnError::ParameterCount { layer: index, expected: count, found: mine.len() });
@@ -346,7 +349,7 @@ impl Architecture {
         for (index, spec) in self.layers.iter().enumerate() {
             let layer = make(spec, shape, index)?;
             shape = layer.output_shape();
-            if shape.checked_len().is_none_or(|n| n == 0 || n > crate::conv::MAX_SAMPLE_VALUES) {
+            if !shape.is_allowed() {
                 return Err(NnError::InvalidLayer {
                     layer: index,
                     kind: layer.kind(),
@@ -398,6 +401,25 @@ impl FromStr for Architecture {
             return Err(error(text, "no layer given".to_string()));
         }
         Ok(Architecture::new(MNIST_INPUT, layers))
+    }
+}
+
+impl FromStr for LayerSpec {
+    type Err = ParseArchitectureError;
+
+    /// Parses one layer, with the activation that may follow a dense or convolutional layer
+    /// (`conv(32,3) relu`): the form model files and checkpoints store; several layers are an
+    /// error.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let architecture: Architecture = text.parse()?;
+        match architecture.layers.as_slice() {
+            [layer] => Ok(*layer),
+            _ => Err(ParseArchitectureError {
+                text: text.to_string(),
+                at: text.to_string(),
+                detail: format!("it describes {} layers, not one", architecture.layers.len()),
+            }),
+        }
     }
 }
 

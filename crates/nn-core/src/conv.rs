@@ -10,12 +10,9 @@ use rand::Rng;
 use crate::affine::affine;
 use crate::error::check_finite;
 use crate::im2col::{col2im, im2col};
+use crate::network::sized;
 use crate::products::{bias_gradient, input_gradient, weight_gradient};
-use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
-
-/// Most values one sample may hold between two layers (256 MB of `f32`): a bound on what a
-/// description or a file can make a network allocate.
-pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
+use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError, Shape};
 
 /// Unfolded patches per chunk of the forward pass, in values (256 KB): a convolution unfolds as
 /// many whole images at a time as fit (at least one), so that the patches stay in the core's L2
@@ -75,7 +72,7 @@ impl Conv2dParams {
                 kernel.0, kernel.1
             )));
         }
-        if input.checked_len().is_none_or(|n| n == 0 || n > MAX_SAMPLE_VALUES) {
+        if !input.is_allowed() {
             return Err(invalid(format!("its input {input} is empty or larger than {MAX_SAMPLE_VALUES} values")));
         }
         let padded = |size: usize| size.checked_add(padding.checked_mul(2)?);
@@ -115,6 +112,28 @@ impl Conv2dParams {
     pub fn patches(&self) -> usize {
         let output = self.output_shape();
         output.height * output.width
+    }
+
+    /// The shape of a kernel in PyTorch's and Saitō's layout: `(filters, channels, kh, kw)`.
+    pub fn channels_first_kernel_shape(&self) -> [usize; 4] {
+        [self.filters, self.input.channels, self.kernel.0, self.kernel.1]
+    }
+
+    /// The `filters × patch_len` weight matrix of a kernel given in PyTorch's and Saitō's layout
+    /// (`(filters, channels, kh, kw)` in C order), or `None` if it does not hold
+    /// `filters · patch_len` values.
+    pub fn weights_from_channels_first(&self, kernel: &[f32]) -> Option<DMatrix<f32>> {
+        (kernel.len() == self.filters * self.patch_len()).then(|| {
+            DMatrix::from_fn(self.filters, self.patch_len(), |o, column| kernel[self.channels_first_index(o, column)])
+        })
+    }
+
+    /// Where weight `(filter, column)` of the weight matrix lies in a channels-first kernel: the
+    /// column is `(ky · kw + kx) · channels + c`, the kernel index `((filter · C + c) · kh + ky) · kw + kx`.
+    fn channels_first_index(&self, filter: usize, column: usize) -> usize {
+        let (kh, kw, channels) = (self.kernel.0, self.kernel.1, self.input.channels);
+        let (ky, kx, c) = (column / (kw * channels), column / channels % kw, column % channels);
+        ((filter * channels + c) * kh + ky) * kw + kx
     }
 
     /// Whole images per chunk of `budget` unfolded values (at least one).
@@ -192,33 +211,23 @@ impl Conv2d {
         activation: Activation,
         index: usize,
     ) -> Result<Self, NnError> {
-        let (filters, patch_len) = (params.filters, params.patch_len());
-        if kernel.len() != filters * patch_len {
-            return Err(NnError::ParameterShape {
-                layer: index,
-                name: "weights",
-                expected: (filters, patch_len),
-                found: (kernel.len() / patch_len.max(1), patch_len),
-            });
-        }
-        let (kh, kw, channels) = (params.kernel.0, params.kernel.1, params.input.channels);
-        let weights = DMatrix::from_fn(filters, patch_len, |o, column| {
-            let (ky, kx, c) = (column / (kw * channels), column / channels % kw, column % channels);
-            kernel[((o * channels + c) * kh + ky) * kw + kx]
-        });
+        let weights = params.weights_from_channels_first(kernel).ok_or(NnError::ParameterShape {
+            layer: index,
+            name: "weights",
+            expected: (params.filters, params.patch_len()),
+            found: (kernel.len(), 1),
+        })?;
         Conv2d::new(params, weights, DMatrix::from_column_slice(bias.len(), 1, bias), activation, index)
     }
 
     /// The kernel in PyTorch's and Saitō's layout: `(filters, channels, kh, kw)` in C order.
     pub fn weights_channels_first(&self) -> Vec<f32> {
-        let (kh, kw, channels) = (self.params.kernel.0, self.params.kernel.1, self.params.input.channels);
         let mut kernel = vec![0.0; self.weights.len()];
         for ((o, column), &w) in (0..self.params.patch_len())
             .flat_map(|c| (0..self.params.filters).map(move |o| (o, c)))
             .zip(self.weights.iter())
         {
-            let (ky, kx, c) = (column / (kw * channels), column / channels % kw, column % channels);
-            kernel[((o * channels + c) * kh + ky) * kw + kx] = w;
+            kernel[self.params.channels_first_index(o, column)] = w;
         }
         kernel
     }
@@ -274,14 +283,6 @@ struct Scratch {
     columns: Vec<f32>,
     column_grad: Vec<f32>,
     padded: Vec<f32>,
-}
-
-/// `buffer[..len]`, growing the buffer if needed.
-fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buffer.len() < len {
-        buffer.resize(len, 0.0);
-    }
-    &mut buffer[..len]
 }
 
 impl Layer for Conv2d {

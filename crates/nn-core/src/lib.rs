@@ -121,7 +121,7 @@ pub use activation_layer::ActivationLayer;
 pub use architecture::{
     Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
 };
-pub use conv::{Conv2d, Conv2dParams, MAX_SAMPLE_VALUES};
+pub use conv::{Conv2d, Conv2dParams};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::NnError;
@@ -140,6 +140,6 @@ pub use npz::{
     network_from_npz_bytes_with_architecture, network_to_npz_bytes,
 };
 pub use pool::MaxPool2d;
-pub use shape::Shape;
+pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
 use crate::error::check_finite;
-use crate::{Activation, Architecture, Dense, Layer, Loss, Network, NnError, Shape};
+use crate::{Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, Shape};
 
 /// The `format` field of every model file.
 pub const MODEL_FORMAT: &str = "nn-core-model";
@@ -263,17 +263,13 @@ fn layered_model(model: ModelIn<LayerIn>, path: PathBuf) -> Result<Network, Mode
     let malformed = |detail: String| ModelFileError::Malformed { path: path.clone(), detail };
     let invalid = |source| ModelFileError::InvalidNetwork { path: path.clone(), source };
     let input = model.input.ok_or_else(|| malformed("missing field `input`".to_string()))?;
-    if input.checked_len().is_none_or(|n| n == 0 || n > crate::MAX_SAMPLE_VALUES) {
+    if !input.is_allowed() {
         return Err(malformed(format!("the input shape {input} is empty or too large")));
     }
     let mut shape = input;
     let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(model.layers.len());
     for (index, mut layer) in model.layers.into_iter().enumerate() {
-        let spec = match layer.layer.parse::<Architecture>() {
-            Ok(arch) if arch.layers.len() == 1 => arch.layers[0],
-            Ok(_) => return Err(malformed(format!("layer {index} describes several layers: {:?}", layer.layer))),
-            Err(error) => return Err(malformed(format!("layer {index}: {error}"))),
-        };
+        let spec: LayerSpec = layer.layer.parse().map_err(|error| malformed(format!("layer {index}: {error}")))?;
         // Sizes come from the description: check them before the values.
         let mut parameters = Vec::new();
         for (name, (rows, cols)) in spec.parameter_shapes(shape, index).map_err(invalid)? {

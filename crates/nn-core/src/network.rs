@@ -85,7 +85,7 @@ struct InferenceBuffers {
 }
 
 /// `buffer[..len]`, growing the buffer if needed but never shrinking it.
-fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(crate) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buffer.len() < len {
         buffer.resize(len, 0.0);
     }

@@ -15,7 +15,7 @@ use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 
 use crate::atomic_write::write_atomically;
-use crate::{Activation, Architecture, Conv2d, Conv2dParams, Dense, Layer, LayerSpec, Loss, Network, NnError};
+use crate::{Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError};
 
 /// Why a `.npz` archive could not be turned into a network, or written.
 #[derive(Debug, Error)]
@@ -271,12 +271,8 @@ pub fn network_from_npz_bytes_with_architecture(
     let names: BTreeSet<String> =
         archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
     let highest = names.iter().filter_map(|n| numbered(n, 'W').max(numbered(n, 'b'))).max().unwrap_or(0);
-    let with_weights: Vec<String> = architecture
-        .layers
-        .iter()
-        .filter(|l| matches!(l, LayerSpec::Dense { .. } | LayerSpec::Conv { .. }))
-        .map(LayerSpec::to_string)
-        .collect();
+    let with_weights: Vec<String> =
+        architecture.layers.iter().filter(|l| l.parameter_count() > 0).map(LayerSpec::to_string).collect();
     if highest != with_weights.len() {
         // Numbered arrays in numeric order (W2 before W10), the others after them.
         let mut arrays: Vec<String> = names.iter().cloned().collect();
@@ -295,11 +291,15 @@ pub fn network_from_npz_bytes_with_architecture(
         let shapes = spec.parameter_shapes(shape, index)?;
         if let [(_, (outputs, inputs)), _] = shapes.as_slice() {
             k += 1;
-            let weights_shape: Vec<u64> = match *spec {
-                LayerSpec::Conv { filters, kernel, .. } => {
-                    [filters, shape.channels, kernel.0, kernel.1].map(|d| d as u64).to_vec()
+            let conv = match *spec {
+                LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
+                    Some(Conv2dParams::new(shape, filters, kernel, stride, padding, index)?)
                 }
-                _ => vec![*inputs as u64, *outputs as u64],
+                _ => None,
+            };
+            let weights_shape: Vec<u64> = match &conv {
+                Some(params) => params.channels_first_kernel_shape().map(|d| d as u64).to_vec(),
+                None => vec![*inputs as u64, *outputs as u64],
             };
             let wrong = |name: String, found: Vec<u64>, expected: Vec<u64>| NpzError::ArrayShape {
                 name,
@@ -321,19 +321,12 @@ pub fn network_from_npz_bytes_with_architecture(
             if !matches!(found.as_slice(), [n] | [1, n] if *n == *outputs as u64) {
                 return Err(wrong(format!("b{k}"), found, vec![*outputs as u64]));
             }
-            let layer = match *spec {
-                LayerSpec::Conv { filters, kernel, stride, padding, activation } => {
-                    let params = Conv2dParams::new(shape, filters, kernel, stride, padding, index)?;
-                    Conv2d::from_channels_first(params, &weights, &bias, activation, index)?
-                        .parameters()
-                        .into_iter()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                }
+            let weights = match &conv {
+                Some(params) => params.weights_from_channels_first(&weights).expect("the shape was checked above"),
                 // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
-                _ => vec![DMatrix::from_vec(*outputs, *inputs, weights), DMatrix::from_vec(*outputs, 1, bias)],
+                None => DMatrix::from_vec(*outputs, *inputs, weights),
             };
-            parameters.extend(layer);
+            parameters.extend([weights, DMatrix::from_vec(*outputs, 1, bias)]);
         }
         shape = spec.output_shape(shape, index)?;
     }
@@ -451,8 +444,7 @@ pub fn network_to_npz_bytes(network: &Network) -> Result<Vec<u8>, NpzError> {
             let (outputs, inputs) = dense.weights().shape();
             (vec![inputs as u64, outputs as u64], dense.weights().as_slice().to_vec(), dense.bias())
         } else if let Some(conv) = layer.as_any().downcast_ref::<Conv2d>() {
-            let p = conv.params();
-            let shape = [p.filters, p.input.channels, p.kernel.0, p.kernel.1].map(|d| d as u64).to_vec();
+            let shape = conv.params().channels_first_kernel_shape().map(|d| d as u64).to_vec();
             (shape, conv.weights_channels_first(), conv.bias())
         } else {
             return Err(NpzError::UnsupportedLayer { layer: index, kind: layer.kind() });

@@ -25,7 +25,7 @@ impl MaxPool2d {
         if window == 0 || stride == 0 {
             return Err(invalid(format!("window ({window}) and stride ({stride}) must be at least 1")));
         }
-        if input.checked_len().is_none_or(|n| n == 0 || n > crate::conv::MAX_SAMPLE_VALUES) {
+        if !input.is_allowed() {
             return Err(invalid(format!("its input {input} is empty or too large")));
         }
         if window > input.height || window > input.width {

@@ -4,6 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Most values one sample may hold between two layers (256 MB of `f32`): a bound on what a
+/// description or a file can make a network allocate.
+pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
+
 /// The shape of one sample between two layers: `channels × height × width`; a flat vector of
 /// `n` values is `n × 1 × 1`.
 ///
@@ -45,6 +49,12 @@ impl Shape {
     /// Values per sample, or `None` if the product overflows.
     pub fn checked_len(&self) -> Option<usize> {
         self.channels.checked_mul(self.height)?.checked_mul(self.width)
+    }
+
+    /// Whether a sample of this shape holds at least one value and at most [`MAX_SAMPLE_VALUES`]
+    /// (without overflowing): what every layer, model file and checkpoint requires of its shapes.
+    pub fn is_allowed(&self) -> bool {
+        self.checked_len().is_some_and(|n| n > 0 && n <= MAX_SAMPLE_VALUES)
     }
 
     /// Values per sample. Shapes built by layers never overflow (their constructors check).

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nalgebra::DMatrix;
-use nn_core::{Activation, Architecture, Dense, Loss, Network, NnError, Shape};
+use nn_core::{Activation, Architecture, Dense, LayerSpec, Loss, Network, NnError, Shape};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -188,7 +188,7 @@ struct Header {
 }
 
 impl NetworkBits {
-    fn of(network: &Network) -> Result<Self, CheckpointError> {
+    fn of(network: &Network) -> Self {
         let layers = network
             .layers()
             .iter()
@@ -197,7 +197,7 @@ impl NetworkBits {
                 parameters: layer.parameters().iter().map(|p| p.as_slice().to_vec()).collect(),
             })
             .collect();
-        Ok(NetworkBits { loss: network.loss(), input: network.input_shape(), layers })
+        NetworkBits { loss: network.loss(), input: network.input_shape(), layers }
     }
 
     fn into_network(self, path: &Path) -> Result<Network, CheckpointError> {
@@ -206,15 +206,11 @@ impl NetworkBits {
         let mut specs = Vec::with_capacity(self.layers.len());
         let mut parameters = Vec::new();
         let mut shape = self.input;
-        if shape.checked_len().is_none_or(|n| n == 0 || n > nn_core::MAX_SAMPLE_VALUES) {
+        if !shape.is_allowed() {
             return Err(malformed(format!("the input shape {shape} is empty or too large")));
         }
         for (index, layer) in self.layers.into_iter().enumerate() {
-            let spec = match layer.layer.parse::<Architecture>() {
-                Ok(arch) if arch.layers.len() == 1 => arch.layers[0],
-                Ok(_) => return Err(malformed(format!("layer {index} describes several layers: {:?}", layer.layer))),
-                Err(error) => return Err(malformed(format!("layer {index}: {error}"))),
-            };
+            let spec: LayerSpec = layer.layer.parse().map_err(|error| malformed(format!("layer {index}: {error}")))?;
             let shapes = spec.parameter_shapes(shape, index).map_err(invalid)?;
             if shapes.len() != layer.parameters.len() {
                 return Err(malformed(format!(
@@ -284,10 +280,7 @@ impl Checkpoint {
     /// The checkpoint's file content.
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
         let mut bytes = Vec::new();
-        write_checkpoint(&self.network, &self.state, &mut bytes).map_err(|error| match error {
-            WriteError::Checkpoint(error) => error,
-            WriteError::Io(_) => unreachable!("writing to a Vec cannot fail"),
-        })?;
+        write_checkpoint(&self.network, &self.state, &mut bytes).expect("writing to a Vec cannot fail");
         Ok(bytes)
     }
 
@@ -338,12 +331,12 @@ pub fn save_checkpoint(network: &Network, state: &TrainState, path: impl AsRef<P
     let write_error = |source| CheckpointError::Write { path: path.to_path_buf(), source };
     let temporary = temporary_path(path).map_err(write_error)?;
     let result = (|| {
-        let file = OpenOptions::new().write(true).create_new(true).open(&temporary).map_err(WriteError::Io)?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&temporary)?;
         let mut writer = BufWriter::with_capacity(1 << 16, file);
         write_checkpoint(network, state, &mut writer)?;
-        let file = writer.into_inner().map_err(|error| WriteError::Io(error.into_error()))?;
-        file.sync_all().map_err(WriteError::Io)?;
-        fs::rename(&temporary, path).map_err(WriteError::Io)?;
+        let file = writer.into_inner().map_err(|error| error.into_error())?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
         // Make the rename itself durable where directories can be synced; best effort.
         if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = File::open(directory).and_then(|d| d.sync_all());
@@ -353,22 +346,14 @@ pub fn save_checkpoint(network: &Network, state: &TrainState, path: impl AsRef<P
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
     }
-    result.map_err(|error| match error {
-        WriteError::Checkpoint(error) => error,
-        WriteError::Io(source) => write_error(source),
-    })
+    result.map_err(write_error)
 }
 
-enum WriteError {
-    Checkpoint(CheckpointError),
-    Io(io::Error),
-}
-
-fn write_checkpoint(network: &Network, state: &TrainState, writer: &mut impl Write) -> Result<(), WriteError> {
-    let network = NetworkBits::of(network).map_err(WriteError::Checkpoint)?;
+fn write_checkpoint(network: &Network, state: &TrainState, writer: &mut impl Write) -> io::Result<()> {
+    let network = NetworkBits::of(network);
     let file = FileOut { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, network, state };
-    serde_json::to_writer(&mut *writer, &file).map_err(|error| WriteError::Io(error.into()))?;
-    writer.flush().map_err(WriteError::Io)
+    serde_json::to_writer(&mut *writer, &file)?;
+    writer.flush()
 }
 
 /// `dir/.name.tmp-PID-N`, unique within the process and between processes.
