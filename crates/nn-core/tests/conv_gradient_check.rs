@@ -1,14 +1,17 @@
-//! Convolution, pooling, flattening and stand-alone activations against a plain f64 reference written from the
-//! definitions (channels first, direct sums, no im2col), and their backpropagation against
-//! central finite differences of that reference, on random shapes, strides and paddings.
+//! Convolution, pooling, flattening and stand-alone activations against a plain f64 reference
+//! written from the definitions (channels first, direct sums, no im2col), and their
+//! backpropagation against central finite differences of that reference, on random shapes,
+//! strides and paddings.
 //!
-//! The tolerance is that of `gradient_check.rs`: far above the f32 rounding of backprop, far
-//! below what a wrong formula gives.
+//! The activations and the tolerance are those of `gradient_check.rs` (`reference/mod.rs`).
+
+mod reference;
 
 use nn_core::{
     Activation, Architecture, Conv2d, Dense, Gradients, Init, LayerSpec, Loss, Mode, Network, Shape, Targets, Workspace,
 };
 use proptest::prelude::*;
+use reference::{close, f64_activation};
 
 /// One layer of the reference, with its parameters as f64 in the books' layouts.
 #[derive(Debug, Clone)]
@@ -40,23 +43,6 @@ enum Reference {
     Act(Activation),
 }
 
-fn activate(activation: Activation, z: f64) -> f64 {
-    match activation {
-        Activation::Identity => z,
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu { slope } => {
-            if z > 0.0 {
-                z
-            } else {
-                f64::from(slope) * z
-            }
-        }
-        Activation::Step => unreachable!(),
-    }
-}
-
 impl Reference {
     /// Forward pass of one sample stored channels first.
     fn forward(&self, x: &[f64]) -> Vec<f64> {
@@ -83,7 +69,7 @@ impl Reference {
                                     }
                                 }
                             }
-                            out[(o * oh + y) * ow + xx] = activate(*act, z);
+                            out[(o * oh + y) * ow + xx] = f64_activation(*act, z);
                         }
                     }
                 }
@@ -112,7 +98,7 @@ impl Reference {
                 let outputs = bias.len();
                 (0..outputs)
                     .map(|o| {
-                        activate(
+                        f64_activation(
                             *act,
                             bias[o] + x.iter().enumerate().map(|(i, v)| weights[i * outputs + o] * v).sum::<f64>(),
                         )
@@ -120,7 +106,7 @@ impl Reference {
                     .collect()
             }
             Reference::Identity => x.to_vec(),
-            Reference::Act(activation) => x.iter().map(|&z| activate(*activation, z)).collect(),
+            Reference::Act(activation) => x.iter().map(|&z| f64_activation(*activation, z)).collect(),
         }
     }
 
@@ -181,10 +167,6 @@ fn reference_loss(layers: &[Reference], x: &[f64], classes: &[usize]) -> f64 {
         total += lse - z[class];
     }
     total / classes.len() as f64
-}
-
-fn close(analytic: f32, numeric: f64) -> bool {
-    (f64::from(analytic) - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs()
 }
 
 /// A random small network: a convolution, maybe a pooling, maybe a second convolution, flatten,

@@ -1,14 +1,12 @@
-//! Backpropagation against central finite differences, and the properties of softmax.
-//!
-//! The network computes in f32; the reference here recomputes the loss in f64 from the same
-//! parameters, so the finite differences (h = 1e-6) are accurate to about 1e-10 and the
-//! comparison measures only the f32 rounding of backprop: a few ulps (~1e-7 relative) per
-//! operation over at most a few dozen operations per value. The tolerance 1e-4 + 1e-3·|g| is
-//! far above that rounding and far below what a wrong formula gives (errors of order |g|).
+//! Backpropagation against central finite differences (the tolerance is explained in
+//! `reference/mod.rs`), and the properties of softmax.
+
+mod reference;
 
 use nn_core::softmax::{argmax, softmax};
 use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
 use proptest::prelude::*;
+use reference::{close, f64_activation};
 
 /// f64 forward pass and mean loss, written independently of the crate.
 fn reference_loss(
@@ -44,27 +42,6 @@ fn reference_loss(
         };
     }
     total / batch as f64
-}
-
-fn f64_activation(activation: Activation, z: f64) -> f64 {
-    match activation {
-        Activation::Identity => z,
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu { slope } => {
-            if z > 0.0 {
-                z
-            } else {
-                f64::from(slope) * z
-            }
-        }
-        Activation::Step => unreachable!("not trainable"),
-    }
-}
-
-fn close(analytic: f32, numeric: f64) -> bool {
-    (f64::from(analytic) - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs()
 }
 
 fn network_strategy() -> impl Strategy<Value = (Vec<usize>, Activation, Loss, u64, usize, bool)> {
