@@ -89,7 +89,7 @@ pub fn inputs_and_labels(set: &Dataset) -> (Vec<f32>, Vec<usize>) {
     (inputs, labels)
 }
 
-/// Refuses a network whose input or output size does not fit the images and classes.
+/// Refuses a network whose input shape or output size does not fit the images and classes.
 pub fn check_fits(network: &nn_core::Network, set: &Dataset) -> Result<()> {
     if network.input_size() != set.pixels_per_image() {
         bail!(
@@ -100,8 +100,19 @@ pub fn check_fits(network: &nn_core::Network, set: &Dataset) -> Result<()> {
             set.cols()
         );
     }
+    check_image_shape(network, set.rows(), set.cols())?;
     if network.output_size() < set.classes() {
         bail!("the model has {} outputs but the data has {} classes", network.output_size(), set.classes());
+    }
+    Ok(())
+}
+
+/// Refuses a network made for images of another shape than `rows x cols` with one channel
+/// (a dense network reads any image of as many pixels; a convolution needs the very shape).
+pub fn check_image_shape(network: &nn_core::Network, rows: usize, cols: usize) -> Result<()> {
+    let input = network.input_shape();
+    if !input.is_flat() && input != nn_core::Shape::new(1, rows, cols) {
+        bail!("the model takes inputs of {input} but the images are 1x{rows}x{cols}");
     }
     Ok(())
 }

@@ -58,7 +58,6 @@ const GAP: usize = 4;
 pub fn run(args: &MisclassifiedArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
     let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
-    crate::model_commands::check_image_shape(&network, set.rows(), set.cols())?;
     let (inputs, labels) = inputs_and_labels(&set);
     let outputs = predictions(&network, &inputs, args.batch_size as usize)
         .with_context(|| format!("cannot run {} on the {} set", args.model.display(), args.set.label()))?;

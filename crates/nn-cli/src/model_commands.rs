@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, Shape};
 
@@ -143,7 +143,6 @@ pub fn export(args: &ExportArgs) -> Result<()> {
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
     let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
-    check_image_shape(&network, set.rows(), set.cols())?;
     let (inputs, labels) = inputs_and_labels(&set);
     let evaluation = network
         .evaluate(&inputs, &labels, args.batch_size as usize)
@@ -211,14 +210,4 @@ pub fn describe(network: &Network) -> String {
         return format!("{}, {}", sizes.join("-"), network.loss());
     }
     format!("{architecture} on {}, {} parameters, {}", architecture.input, network.parameter_count(), network.loss())
-}
-
-/// Refuses a network made for images of another shape than `rows x cols` with one channel
-/// (a dense network reads any image of as many pixels; a convolution needs the very shape).
-pub fn check_image_shape(network: &Network, rows: usize, cols: usize) -> Result<()> {
-    let input = network.input_shape();
-    if !input.is_flat() && input != Shape::new(1, rows, cols) {
-        bail!("the model takes inputs of {input} but the images are 1x{rows}x{cols}");
-    }
-    Ok(())
 }

@@ -60,7 +60,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             network.input_size()
         );
     }
-    crate::model_commands::check_image_shape(&network, FIELD, FIELD).with_context(|| {
+    crate::data::check_image_shape(&network, FIELD, FIELD).with_context(|| {
         format!("model {} cannot read the {FIELD}x{FIELD} images predict prepares", args.model.display())
     })?;
     let mut predictions = Vec::new();
