@@ -228,6 +228,24 @@ pub fn list(json: bool) -> String {
     out
 }
 
+/// A new network for samples of `input`: the architecture `arch` (a name or its text) when
+/// there is one, else dense layers of the sizes `dense` (inputs to outputs) with `hidden` after
+/// each hidden layer; parameters drawn by `init` from `seed`.
+pub fn new_network(
+    arch: Option<&str>,
+    dense: &[usize],
+    hidden: Activation,
+    loss: Loss,
+    init: Init,
+    seed: u64,
+    input: nn_core::Shape,
+) -> Result<nn_core::Network> {
+    Ok(match arch {
+        Some(text) => nn_core::Architecture::named_or_parsed(text)?.with_input(input).build(loss, init, seed)?,
+        None => nn_core::Network::dense(dense, hidden, loss, init, seed)?,
+    })
+}
+
 /// "default, nielsen, ..." for error messages and help.
 pub fn names() -> String {
     RECIPES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mnist_data::Dataset;
-use nn_core::{Architecture, Network, Shape};
+use nn_core::{Network, Shape};
 use nn_train::{
     Control, EpochReport, Observer, ObserverError, PixelSamples, TrainConfig, TrainData, TrainError, TrainState,
 };
@@ -439,23 +439,14 @@ fn train_one(
     bar: &ProgressBar,
 ) -> Result<RunResult> {
     let recipe = point.apply(base);
-    let mut network = match &recipe.arch {
-        Some(arch) => {
-            let architecture = Architecture::named_or_parsed(arch)?.with_input(input_shape);
-            let network = architecture.build(recipe.loss, recipe.init, seed)?;
-            if network.output_size() != classes {
-                bail!(
-                    "the architecture {arch:?} has {} outputs but the data has {classes} classes",
-                    network.output_size()
-                );
-            }
-            network
-        }
-        None => {
-            let layers = [vec![input_shape.len()], recipe.hidden.clone(), vec![classes]].concat();
-            Network::dense(&layers, recipe.hidden_activation, recipe.loss, recipe.init, seed)?
-        }
-    };
+    let layers = [vec![input_shape.len()], recipe.hidden.clone(), vec![classes]].concat();
+    let arch = recipe.arch.as_deref();
+    let mut network =
+        recipes::new_network(arch, &layers, recipe.hidden_activation, recipe.loss, recipe.init, seed, input_shape)?;
+    if network.output_size() != classes {
+        let arch = arch.unwrap_or_default();
+        bail!("the architecture {arch:?} has {} outputs but the data has {classes} classes", network.output_size());
+    }
     let config = TrainConfig {
         epochs: recipe.epochs,
         batch_size: recipe.batch_size,

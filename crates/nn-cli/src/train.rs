@@ -161,7 +161,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let splits = Splits::load(&args.data, settings.validation_size)?;
     let mut network = match network {
         Some(network) => network,
-        None => new_network(&settings, Shape::new(1, splits.train.rows(), splits.train.cols()))?,
+        None => recipes::new_network(
+            settings.arch.as_deref(),
+            &settings.layers,
+            settings.hidden_activation,
+            settings.loss,
+            settings.init,
+            settings.seed,
+            Shape::new(1, splits.train.rows(), splits.train.cols()),
+        )?,
     };
     let input_size = splits.train.pixels_per_image();
     if network.input_size() != input_size || network.output_size() != splits.train.classes() {
@@ -264,19 +272,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     println!("test accuracy: {:.4}", evaluation.accuracy());
     Ok(())
-}
-
-/// The network a new run starts from: the architecture, or dense layers.
-fn new_network(settings: &RunSettings, input: Shape) -> Result<Network> {
-    Ok(match &settings.arch {
-        Some(text) => {
-            let architecture = Architecture::named_or_parsed(text)?.with_input(input);
-            architecture.build(settings.loss, settings.init, settings.seed)?
-        }
-        None => {
-            Network::dense(&settings.layers, settings.hidden_activation, settings.loss, settings.init, settings.seed)?
-        }
-    })
 }
 
 fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
