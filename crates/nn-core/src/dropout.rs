@@ -5,8 +5,7 @@ use std::any::Any;
 
 use nalgebra::DMatrix;
 
-use crate::mode::mix;
-use crate::{Layer, LayerSpec, Mode, NnError, Shape};
+use crate::{Layer, LayerSpec, Mode, NnError, Shape, mix_seed};
 
 /// Inverted dropout (Srivastava et al. 2014, as PyTorch and Keras implement it): in training,
 /// `a = x · m / (1 − p)` with `m` 0 with probability `p` and 1 otherwise; in inference `a = x`,
@@ -47,9 +46,9 @@ impl Dropout {
         // A value is dropped when its 24-bit uniform draw falls below rate · 2²⁴.
         let threshold = (f64::from(self.rate) * f64::from(1_u32 << 24)) as u64;
         for j in 0..batch {
-            let key = mix(seed ^ mix(first_sample + j as u64));
+            let key = mix_seed(seed ^ mix_seed(first_sample + j as u64));
             let mut scales = (0..self.shape.len() as u64)
-                .map(move |unit| if mix(key.wrapping_add(unit)) >> 40 >= threshold { keep_scale } else { 0.0 });
+                .map(move |unit| if mix_seed(key.wrapping_add(unit)) >> 40 >= threshold { keep_scale } else { 0.0 });
             visit(j, &mut scales);
         }
     }

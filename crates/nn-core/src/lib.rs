@@ -130,7 +130,7 @@ pub use gradients::Gradients;
 pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
-pub use mode::Mode;
+pub use mode::{Mode, mix_seed};
 pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, model_from_json, model_to_json, save_model,
 };

@@ -39,14 +39,20 @@ impl Mode {
         match self {
             Mode::Inference => Mode::Inference,
             Mode::Training { seed, first_sample } => {
-                Mode::Training { seed: mix(seed ^ mix(index as u64 + 0x9e37_79b9)), first_sample }
+                Mode::Training { seed: mix_seed(seed ^ mix_seed(index as u64 + 0x9e37_79b9)), first_sample }
             }
         }
     }
 }
 
 /// SplitMix64's finaliser: a bijection of `u64` that scatters every input bit over the output.
-pub(crate) const fn mix(mut z: u64) -> u64 {
+/// Seeds are derived with it (a layer's from the batch's, a sample's mask key, and a trainer's
+/// batch seeds from its run seed), so that nearby numbers give unrelated seeds.
+///
+/// ```
+/// assert_ne!(nn_core::mix_seed(1) ^ nn_core::mix_seed(2), 3);
+/// ```
+pub const fn mix_seed(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

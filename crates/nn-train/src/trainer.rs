@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use nn_core::Network;
+use nn_core::{Network, mix_seed};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -234,14 +234,8 @@ impl Run<'_, '_> {
 /// The seed of batch `batch` of epoch `epoch` (both from 0), from which dropout draws its masks:
 /// a function of the three numbers alone, so a resumed run draws the masks of an uninterrupted one.
 pub fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
-    // SplitMix64's finaliser over the three, so that nearby batches get unrelated seeds.
-    let mix = |mut z: u64| {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    mix(mix(mix(seed) ^ epoch as u64) ^ batch as u64)
+    // Mixed one number at a time, so that nearby batches get unrelated seeds.
+    mix_seed(mix_seed(mix_seed(seed) ^ epoch as u64) ^ batch as u64)
 }
 
 /// The order of the training samples in epoch `epoch` (from 0): a Fisher–Yates shuffle driven by
