@@ -71,13 +71,13 @@ pub fn run(recipes: &[String], data: &Path) -> Result<()> {
         };
         let bar = recipe["bar"].as_f64();
         let bar_text = match bar {
-            Some(bar) if below(last, bar) => format!("{:.2}% (below)", 100.0 * bar),
+            Some(bar) if below(last, bar) => {
+                failures.push(format!("{name}: {:.2}% < {:.2}%", 100.0 * last, 100.0 * bar));
+                format!("{:.2}% (below)", 100.0 * bar)
+            }
             Some(bar) => format!("{:.2}%", 100.0 * bar),
             None => "—".to_string(),
         };
-        if let Some(bar) = bar.filter(|&bar| below(last, bar)) {
-            failures.push(format!("{name}: {:.2}% < {:.2}%", 100.0 * last, 100.0 * bar));
-        }
         rows.push(format!(
             "| {name} | {published} | {bar_text} | {:.2}% | {:.2}% | {:.2} | {:.1} |",
             100.0 * last,
