@@ -40,9 +40,42 @@ const INPUT_BLOCK: usize = 128;
 /// holds `batch` samples of `inputs` values one after the other, and `z` receives `batch`
 /// columns of `outputs` values.
 pub(crate) fn affine(weights: &[f32], bias: &[f32], x: &[f32], batch: usize, z: &mut [f32]) {
+    let (outputs, inputs) = (bias.len(), weights.len() / bias.len());
+    assert!(x.len() == inputs * batch && z.len() == outputs * batch);
+    affine_strided(weights, bias, Columns { values: x, stride: inputs }, batch, z, outputs);
+}
+
+/// Sample columns that lie `stride` values apart (at least their length), as the positions of
+/// Winograd's transformed tiles do.
+pub(crate) struct Columns<'a> {
+    pub values: &'a [f32],
+    pub stride: usize,
+}
+
+impl<'a> Columns<'a> {
+    /// The first `len` values of column `j`.
+    pub fn column(&self, j: usize, len: usize) -> &'a [f32] {
+        &self.values[j * self.stride..j * self.stride + len]
+    }
+}
+
+/// [`affine`] on columns `x` and `z` that lie `x.stride` and `z_stride` values apart.
+pub(crate) fn affine_strided(
+    weights: &[f32],
+    bias: &[f32],
+    x: Columns<'_>,
+    batch: usize,
+    z: &mut [f32],
+    z_stride: usize,
+) {
     let outputs = bias.len();
     let inputs = weights.len() / outputs;
-    assert!(weights.len() == outputs * inputs && x.len() == inputs * batch && z.len() == outputs * batch);
+    assert!(weights.len() == outputs * inputs && x.stride >= inputs && z_stride >= outputs);
+    assert!(
+        batch == 0
+            || (x.values.len() >= (batch - 1) * x.stride + inputs && z.len() >= (batch - 1) * z_stride + outputs)
+    );
+    let (x_stride, x) = (x.stride, x.values);
     let lanes = pulp::Arch::new().dispatch(Lanes);
     let tail = outputs % (TILE_VECTORS * lanes);
     if batch >= PACK_MIN_SAMPLES && tail > lanes {
@@ -52,10 +85,12 @@ pub(crate) fn affine(weights: &[f32], bias: &[f32], x: &[f32], batch: usize, z: 
         // broadcast feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved
         // runs). Compiled as a kernel of its own, because the band's row count is then no longer
         // a constant, which slowed the whole bands of every layer by 4-6%.
-        let kernel = Affine::<true> { outputs, inputs, weights, bias, x, batch, z, packed: Vec::new() };
+        let kernel =
+            Affine::<true> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed: Vec::new() };
         pulp::Arch::new().dispatch(kernel);
     } else {
-        let kernel = Affine::<false> { outputs, inputs, weights, bias, x, batch, z, packed: Vec::new() };
+        let kernel =
+            Affine::<false> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed: Vec::new() };
         pulp::Arch::new().dispatch(kernel);
     }
 }
@@ -81,8 +116,11 @@ struct Affine<'a, const WIDE_TAIL: bool> {
     weights: &'a [f32],
     bias: &'a [f32],
     x: &'a [f32],
+    /// Values from one sample's column of `x` to the next.
+    x_stride: usize,
     batch: usize,
     z: &'a mut [f32],
+    z_stride: usize,
     /// The band's weights side by side, reused between bands.
     packed: Vec<f32>,
 }
@@ -179,15 +217,14 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         inputs: Range<usize>,
     ) {
         let lanes = S::F32_LANES;
-        let outputs = self.outputs;
         let part = |v: usize| v * lanes..((v + 1) * lanes).min(rows);
-        let z_column = |c: usize| (sample + c) * outputs + first..(sample + c) * outputs + first + rows;
+        let z_column = |c: usize| (sample + c) * self.z_stride + first..(sample + c) * self.z_stride + first + rows;
         let mut sums: [[S::f32s; V]; C] = std::array::from_fn(|c| {
             let start = if inputs.start == 0 { &self.bias[first..first + rows] } else { &self.z[z_column(c)] };
             std::array::from_fn(|v| load(simd, &start[part(v)]))
         });
         let columns: [&[f32]; C] = std::array::from_fn(|c| {
-            let column = (sample + c) * self.inputs;
+            let column = (sample + c) * self.x_stride;
             &self.x[column + inputs.start..column + inputs.end]
         });
         let w_part = |v: usize| v * lanes..((v + 1) * lanes).min(strip.rows);
@@ -223,7 +260,7 @@ struct Strip<'a> {
 
 /// One vector from `values` (at most one vector long; missing lanes read as zero).
 #[inline(always)]
-fn load<S: Simd>(simd: S, values: &[f32]) -> S::f32s {
+pub(crate) fn load<S: Simd>(simd: S, values: &[f32]) -> S::f32s {
     match S::as_simd_f32s(values) {
         ([vector], []) => *vector,
         _ => simd.partial_load_f32s(values),
@@ -232,7 +269,7 @@ fn load<S: Simd>(simd: S, values: &[f32]) -> S::f32s {
 
 /// Writes the first `values.len()` lanes of `vector` into `values`.
 #[inline(always)]
-fn store<S: Simd>(simd: S, values: &mut [f32], vector: S::f32s) {
+pub(crate) fn store<S: Simd>(simd: S, values: &mut [f32], vector: S::f32s) {
     match S::as_mut_simd_f32s(values) {
         ([slot], []) => *slot = vector,
         _ => simd.partial_store_f32s(values, vector),

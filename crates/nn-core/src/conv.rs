@@ -12,6 +12,7 @@ use crate::error::check_finite;
 use crate::im2col::{col2im, im2col};
 use crate::network::sized;
 use crate::products::{bias_gradient, input_gradient, weight_gradient};
+use crate::winograd::Winograd;
 use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError, Shape};
 
 /// Unfolded patches per chunk of the forward pass, in values (256 KB): a convolution unfolds as
@@ -330,6 +331,11 @@ impl Layer for Conv2d {
 
     /// For each chunk of images: unfold the patches, `Z = W P + b` by the affine kernel, `f`.
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
+        if let Some(winograd) = Winograd::plan(&self.params) {
+            winograd.forward(self.weights.as_slice(), self.bias.as_slice(), input, batch, output);
+            self.activation.apply(output);
+            return;
+        }
         let output_len = self.params.output_shape().len();
         let patches = self.params.patches();
         self.for_each_chunk(input, batch, FORWARD_CHUNK, |first, images, columns, _| {
@@ -356,6 +362,10 @@ impl Layer for Conv2d {
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
         bias_gradient(output_grad, filters, bias_grad[0].as_mut_slice());
         let weight_grad = weight_grad[0].as_mut_slice();
+        if let Some(winograd) = Winograd::plan(&self.params) {
+            winograd.backward(self.weights.as_slice(), input, batch, output_grad, input_grad, weight_grad);
+            return;
+        }
         let output_len = self.params.output_shape().len();
         let image_len = self.params.input.len();
         self.for_each_chunk(input, batch, BACKWARD_CHUNK, |first, images, columns, scratch| {

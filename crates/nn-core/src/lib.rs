@@ -115,6 +115,7 @@ mod sigmoid;
 pub mod softmax;
 mod summary;
 mod tanh;
+mod winograd;
 
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use activation_layer::ActivationLayer;

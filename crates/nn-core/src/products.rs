@@ -8,6 +8,8 @@
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
+use crate::affine::Columns;
+
 /// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its
 /// fallback loop mishandles the strided transpose views, so small products use plain loops.
 const BLOCKED_PRODUCT_MIN: usize = 5;
@@ -20,9 +22,21 @@ pub(crate) fn weight_gradient(
     weight_grad: &mut [f32],
     accumulate: bool,
 ) {
+    let (delta, x) = (Columns { values: delta, stride: outputs }, Columns { values: x, stride: inputs });
+    weight_gradient_strided(delta, x, (outputs, inputs, columns), weight_grad, accumulate);
+}
+
+/// [`weight_gradient`] on columns of `δ` and `X` that lie their strides apart.
+pub(crate) fn weight_gradient_strided(
+    delta: Columns<'_>,
+    x: Columns<'_>,
+    (outputs, inputs, columns): (usize, usize, usize),
+    weight_grad: &mut [f32],
+    accumulate: bool,
+) {
     if outputs.min(inputs).min(columns) > BLOCKED_PRODUCT_MIN {
-        let delta = DMatrixView::from_slice(delta, outputs, columns);
-        let x_transposed = DMatrixView::from_slice_with_strides(x, columns, inputs, inputs, 1);
+        let delta = DMatrixView::from_slice_with_strides(delta.values, outputs, columns, 1, delta.stride);
+        let x_transposed = DMatrixView::from_slice_with_strides(x.values, columns, inputs, x.stride, 1);
         let mut weight_grad = DMatrixViewMut::from_slice(weight_grad, outputs, inputs);
         weight_grad.gemm(1.0, &delta, &x_transposed, if accumulate { 1.0 } else { 0.0 });
         return;
@@ -30,7 +44,8 @@ pub(crate) fn weight_gradient(
     if !accumulate {
         weight_grad.fill(0.0);
     }
-    for (x, d) in x.chunks_exact(inputs).zip(delta.chunks_exact(outputs)) {
+    for j in 0..columns {
+        let (x, d) = (x.column(j, inputs), delta.column(j, outputs));
         // ∂W[:, i] += δ_j · x_j[i]
         for (column, &xi) in weight_grad.chunks_exact_mut(outputs).zip(x) {
             column.iter_mut().zip(d).for_each(|(g, &dj)| *g += dj * xi);
@@ -45,15 +60,31 @@ pub(crate) fn input_gradient(
     (outputs, inputs, columns): (usize, usize, usize),
     input_grad: &mut [f32],
 ) {
+    let delta = Columns { values: delta, stride: outputs };
+    input_gradient_strided(weights, delta, (outputs, inputs, columns), input_grad, inputs);
+}
+
+/// [`input_gradient`] on columns of `δ` and of `∂X` that lie their strides apart; values of
+/// `input_grad` between its columns are left alone.
+pub(crate) fn input_gradient_strided(
+    weights: &[f32],
+    delta: Columns<'_>,
+    (outputs, inputs, columns): (usize, usize, usize),
+    input_grad: &mut [f32],
+    input_grad_stride: usize,
+) {
     if outputs.min(inputs).min(columns) > BLOCKED_PRODUCT_MIN {
-        let delta = DMatrixView::from_slice(delta, outputs, columns);
+        let delta = DMatrixView::from_slice_with_strides(delta.values, outputs, columns, 1, delta.stride);
         let weights_transposed = DMatrixView::from_slice_with_strides(weights, inputs, outputs, outputs, 1);
-        let mut input_grad = DMatrixViewMut::from_slice(input_grad, inputs, columns);
+        let mut input_grad =
+            DMatrixViewMut::from_slice_with_strides_mut(input_grad, inputs, columns, 1, input_grad_stride);
         input_grad.gemm(1.0, &weights_transposed, &delta, 0.0);
         return;
     }
     // ∂X[i, j] = W[:, i] · δ_j
-    for (gx, d) in input_grad.chunks_exact_mut(inputs).zip(delta.chunks_exact(outputs)) {
+    for j in 0..columns {
+        let d = delta.column(j, outputs);
+        let gx = &mut input_grad[j * input_grad_stride..j * input_grad_stride + inputs];
         for (g, w_column) in gx.iter_mut().zip(weights.chunks_exact(outputs)) {
             *g = w_column.iter().zip(d).map(|(w, dj)| w * dj).sum();
         }

@@ -175,9 +175,10 @@ fn architecture_strategy() -> impl Strategy<Value = (Shape, String)> {
     let activation = prop::sample::select(vec!["", " tanh", " sigmoid", " relu", " leaky_relu:0.1"]);
     (
         (1usize..=3, 3usize..=8, 3usize..=8),
-        (1usize..=4, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, activation.clone()),
+        (1usize..=6, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, activation.clone()),
         prop::option::of((1usize..=2, 1usize..=2, activation.clone())),
-        prop::option::of((1usize..=3, 1usize..=2, 0usize..=1, activation)),
+        // Kernels of 3 on 4 channels or more go through Winograd's method.
+        prop::option::of((1usize..=3, 1usize..=3, 0usize..=2, activation)),
         2usize..=4,
     )
         .prop_filter_map("the layers must fit", |((c, h, w), conv, pool, conv2, outputs)| {
