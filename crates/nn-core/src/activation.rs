@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::NnError;
+use crate::map_in_place::{map_in_place, zip_map_in_place};
 use crate::sigmoid::{sigmoid, sigmoid_in_place};
 use crate::tanh::{tanh, tanh_in_place};
 
@@ -72,7 +73,7 @@ impl Activation {
     }
 
     /// `f(z)` for one value.
-    #[inline]
+    #[inline(always)]
     pub fn value(self, z: f32) -> f32 {
         match self {
             Activation::Identity => z,
@@ -97,7 +98,7 @@ impl Activation {
     }
 
     /// `f'(z)` expressed through the output `a = f(z)`.
-    #[inline]
+    #[inline(always)]
     pub fn derivative_from_output(self, a: f32) -> f32 {
         match self {
             Activation::Identity => 1.0,
@@ -123,20 +124,33 @@ impl Activation {
     }
 
     /// Applies the function in place to every value.
+    ///
+    /// Each activation has a loop of its own, in which it is a constant: the loop then compiles
+    /// to vector code, with no branch per value on which activation it is.
     pub fn apply(self, values: &mut [f32]) {
-        if self == Activation::Sigmoid {
-            sigmoid_in_place(values);
-        } else if self == Activation::Tanh {
-            tanh_in_place(values);
-        } else if self != Activation::Identity {
-            values.iter_mut().for_each(|v| *v = self.value(*v));
+        match self {
+            Activation::Identity => {}
+            Activation::Sigmoid => sigmoid_in_place(values),
+            Activation::Tanh => tanh_in_place(values),
+            Activation::Step => map_in_place(values, |z| Activation::Step.value(z)),
+            Activation::Relu => map_in_place(values, |z| Activation::Relu.value(z)),
+            Activation::LeakyRelu { slope } => map_in_place(values, move |z| Activation::LeakyRelu { slope }.value(z)),
         }
     }
 
-    /// Multiplies each gradient by `f'` at the matching output: `δz = δa ⊙ f'(z)`.
+    /// Multiplies each gradient by `f'` at the matching output: `δz = δa ⊙ f'(z)`, with a loop
+    /// per activation as in [`apply`](Activation::apply).
     pub fn backprop(self, outputs: &[f32], gradients: &mut [f32]) {
-        if self != Activation::Identity {
-            gradients.iter_mut().zip(outputs).for_each(|(g, &a)| *g *= self.derivative_from_output(a));
+        let scale = |activation: Activation| move |g: f32, a: f32| g * activation.derivative_from_output(a);
+        match self {
+            Activation::Identity => {}
+            Activation::Step => zip_map_in_place(gradients, outputs, scale(Activation::Step)),
+            Activation::Sigmoid => zip_map_in_place(gradients, outputs, scale(Activation::Sigmoid)),
+            Activation::Tanh => zip_map_in_place(gradients, outputs, scale(Activation::Tanh)),
+            Activation::Relu => zip_map_in_place(gradients, outputs, scale(Activation::Relu)),
+            Activation::LeakyRelu { slope } => {
+                zip_map_in_place(gradients, outputs, scale(Activation::LeakyRelu { slope }))
+            }
         }
     }
 }

@@ -24,6 +24,28 @@ impl<F: Fn(f32) -> f32> WithSimd for MapInPlace<'_, F> {
     }
 }
 
+/// `v = f(v, other)` for every value and the value of `other` at the same place (`other` at
+/// least as long), compiled as [`map_in_place`] is.
+#[inline(always)]
+pub(crate) fn zip_map_in_place(values: &mut [f32], other: &[f32], f: impl Fn(f32, f32) -> f32) {
+    pulp::Arch::new().dispatch(ZipMapInPlace { values, other, f });
+}
+
+struct ZipMapInPlace<'a, F> {
+    values: &'a mut [f32],
+    other: &'a [f32],
+    f: F,
+}
+
+impl<F: Fn(f32, f32) -> f32> WithSimd for ZipMapInPlace<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        self.values.iter_mut().zip(self.other).for_each(|(v, &o)| *v = (self.f)(*v, o));
+    }
+}
+
 /// Asserts that `in_place` on a slice of 1,000 values `(i − 500)·step` gives the bits of `f` on
 /// each value: the promise of every function mapped through [`map_in_place`].
 #[cfg(test)]

@@ -60,31 +60,15 @@ pub(crate) fn input_gradient(
     (outputs, inputs, columns): (usize, usize, usize),
     input_grad: &mut [f32],
 ) {
-    let delta = Columns { values: delta, stride: outputs };
-    input_gradient_strided(weights, delta, (outputs, inputs, columns), input_grad, inputs);
-}
-
-/// [`input_gradient`] on columns of `δ` and of `∂X` that lie their strides apart; values of
-/// `input_grad` between its columns are left alone.
-pub(crate) fn input_gradient_strided(
-    weights: &[f32],
-    delta: Columns<'_>,
-    (outputs, inputs, columns): (usize, usize, usize),
-    input_grad: &mut [f32],
-    input_grad_stride: usize,
-) {
     if outputs.min(inputs).min(columns) > BLOCKED_PRODUCT_MIN {
-        let delta = DMatrixView::from_slice_with_strides(delta.values, outputs, columns, 1, delta.stride);
+        let delta = DMatrixView::from_slice(delta, outputs, columns);
         let weights_transposed = DMatrixView::from_slice_with_strides(weights, inputs, outputs, outputs, 1);
-        let mut input_grad =
-            DMatrixViewMut::from_slice_with_strides_mut(input_grad, inputs, columns, 1, input_grad_stride);
+        let mut input_grad = DMatrixViewMut::from_slice(input_grad, inputs, columns);
         input_grad.gemm(1.0, &weights_transposed, &delta, 0.0);
         return;
     }
     // ∂X[i, j] = W[:, i] · δ_j
-    for j in 0..columns {
-        let d = delta.column(j, outputs);
-        let gx = &mut input_grad[j * input_grad_stride..j * input_grad_stride + inputs];
+    for (gx, d) in input_grad.chunks_exact_mut(inputs).zip(delta.chunks_exact(outputs)) {
         for (g, w_column) in gx.iter_mut().zip(weights.chunks_exact(outputs)) {
             *g = w_column.iter().zip(d).map(|(w, dj)| w * dj).sum();
         }

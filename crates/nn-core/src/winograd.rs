@@ -28,7 +28,7 @@ use pulp::{Simd, WithSimd};
 use crate::Conv2dParams;
 use crate::affine::{Columns, affine_strided, load, store};
 use crate::network::sized;
-use crate::products::{input_gradient_strided, weight_gradient_strided};
+use crate::products::weight_gradient_strided;
 
 /// Outputs per side of a tile.
 const OUT: usize = 4;
@@ -127,6 +127,8 @@ struct Scratch {
     kernel: Vec<f32>,
     /// `∂U`.
     kernel_grad: Vec<f32>,
+    /// `U_ξᵀ`, `channels × filters` for each position.
+    kernel_transposed: Vec<f32>,
 }
 
 /// A convolution's sizes, as the tiles see them.
@@ -258,6 +260,17 @@ impl Winograd {
         SCRATCH.with_borrow_mut(|scratch| {
             let kernel = self.transform_kernel(weights, &mut scratch.kernel);
             let kernel_grad = sized(&mut scratch.kernel_grad, POSITIONS * filters * channels);
+            let kernel_transposed = sized(&mut scratch.kernel_transposed, kernel.len());
+            for (u, u_transposed) in
+                kernel.chunks_exact(filters * channels).zip(kernel_transposed.chunks_exact_mut(filters * channels))
+            {
+                for (c, column) in u.chunks_exact(filters).enumerate() {
+                    for (f, &w) in column.iter().enumerate() {
+                        u_transposed[f * channels + c] = w;
+                    }
+                }
+            }
+            let zeros = vec![0.0; channels];
             for first in (0..batch).step_by(self.images_per_chunk()) {
                 let images = self.images_per_chunk().min(batch - first);
                 let tiles = images * per_image;
@@ -289,10 +302,12 @@ impl Winograd {
                     weight_gradient_strided(m_grad_at(position), v, sizes, u_grad, first > 0);
                 }
                 if let Some(input_grad) = input_grad.as_deref_mut() {
+                    // ∂V_ξ = U_ξᵀ ∂M_ξ on the affine kernel, which reads ∂M where it lies (`gemm`
+                    // would first copy it).
                     let v_grad = sized(&mut scratch.tiles_grad, POSITIONS * tiles * channels);
-                    for (position, u) in kernel.chunks_exact(filters * channels).enumerate() {
+                    for (position, u_transposed) in kernel_transposed.chunks_exact(filters * channels).enumerate() {
                         let v_grad = &mut v_grad[position * channels..];
-                        input_gradient_strided(u, m_grad_at(position), sizes, v_grad, POSITIONS * channels);
+                        affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, v_grad, POSITIONS * channels);
                     }
                     let images = &mut input_grad[first * image_len..(first + images) * image_len];
                     self.transform_input_grad(v_grad, &mut scratch.grid, images);
