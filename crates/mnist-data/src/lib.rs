@@ -12,8 +12,11 @@
 //! Loading a directory keeps a validated, decompressed cache beside gzip files, so the second
 //! load of all 70,000 MNIST images takes milliseconds rather than the time gzip needs.
 //!
-//! What it is not for: downloading (that is `cargo xtask fetch-data`), or neural networks
-//! (`nn-core` knows nothing of this crate, and this crate nothing of it).
+//! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate,
+//! and this crate nothing of it). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are
+//! published on several mirrors, such as <https://ossci-datasets.s3.amazonaws.com/mnist/>; put
+//! them in one directory. (In the nn-mnist repository, `cargo xtask fetch-data` downloads them
+//! into `data/mnist/` and checks their SHA-256.)
 //!
 //! ```
 //! use mnist_data::{ArrayFormat, Dataset, Targets};
@@ -27,7 +30,7 @@
 //! # Ok::<(), mnist_data::DataError>(())
 //! ```
 //!
-//! With the data fetched (`cargo xtask fetch-data`), `Mnist::load("data/mnist")` reads it all.
+//! With the four files in a directory, `Mnist::load("data/mnist")` reads them all.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

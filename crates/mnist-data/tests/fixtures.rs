@@ -1,4 +1,7 @@
 //! The 100-image slice in `fixtures/mnist-100` loads as a data directory.
+//!
+//! Workspace-only: `fixtures/` lives at the workspace root, so this file is left out of the
+//! published crate (`exclude` in Cargo.toml).
 
 use mnist_data::{ArrayFormat, Mnist, Targets};
 

@@ -11,7 +11,7 @@
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows are its own model files
-//! ([`save_model`], [`load_model`], format in `docs/model-format.md`) and NumPy archives
+//! ([`save_model`], [`load_model`], format described in [`model_format`]) and NumPy archives
 //! ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]).
 //!
 //! A convolutional network from its text, trained one step:
@@ -76,7 +76,8 @@
 //! The forward kernel and the sigmoid use AVX-512 or AVX2 when the processor has them (chosen
 //! at run time, in safe code, through `pulp`); [`Network::evaluate`] and
 //! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool. Neither
-//! changes a result: see `docs/benchmarks.md` for the numbers.
+//! changes a result (the measured speeds are in `docs/benchmarks.md` of the
+//! [repository](https://github.com/nn-mnist/nn-mnist)).
 //!
 //! # Numbers
 //!
@@ -106,6 +107,9 @@ mod loss;
 mod map_in_place;
 mod mode;
 mod model_file;
+// The format document ships in the crate, so docs.rs shows it whole.
+#[doc = include_str!("../docs/model-format.md")]
+pub mod model_format {}
 mod network;
 mod npz;
 mod pool;
