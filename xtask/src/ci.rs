@@ -17,6 +17,9 @@ const STEPS: &[Step] = &[
     Step { name: "format", args: &["fmt", "--all", "--check"], env: None },
     Step { name: "clippy", args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], env: None },
     Step { name: "tests", args: &["test", "--workspace"], env: None },
+    // nn-core as a dependent with `default-features = false` gets it: no npz, no rayon. Its unit
+    // tests are enough to catch what the features leave out, at a small cost.
+    Step { name: "nn-core without default features", args: &["test", "-p", "nn-core", "--no-default-features", "--lib"], env: None },
     // What docs.rs would show: broken links and other rustdoc warnings are errors.
     Step { name: "docs", args: &["doc", "--workspace", "--no-deps"], env: Some(("RUSTDOCFLAGS", "-D warnings")) },
     // The crates as they would be uploaded (nothing is uploaded): each one's files, manifest

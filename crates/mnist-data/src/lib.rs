@@ -9,8 +9,9 @@
 //! is allocated, a gzip stream is never inflated past what its header declares, and every
 //! problem is a typed error ([`IdxError`], [`DataError`]), never a panic.
 //!
-//! Loading a directory keeps a validated, decompressed cache beside gzip files, so the second
-//! load of all 70,000 MNIST images takes milliseconds rather than the time gzip needs.
+//! On request ([`LoadOptions::cached`]), loading keeps a validated, decompressed cache beside
+//! gzip files, so the second load of all 70,000 MNIST images takes milliseconds rather than the
+//! time gzip needs. By default nothing is written.
 //!
 //! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate,
 //! and this crate nothing of it). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are

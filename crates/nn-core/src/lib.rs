@@ -75,9 +75,20 @@
 //!
 //! The forward kernel and the sigmoid use AVX-512 or AVX2 when the processor has them (chosen
 //! at run time, in safe code, through `pulp`); [`Network::evaluate`] and
-//! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool. Neither
-//! changes a result (the measured speeds are in `docs/benchmarks.md` of the
+//! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool (feature
+//! `parallel`). Neither changes a result (the measured speeds are in `docs/benchmarks.md` of the
 //! [repository](https://github.com/nn-mnist/nn-mnist)).
+//!
+//! # Features
+//!
+//! Both are on by default. With `default-features = false` the crate needs neither zip nor
+//! rayon, so it builds from fewer crates in less time (the numbers are in `docs/benchmarks.md`
+//! of the repository), and every result stays the same, bit for bit.
+//!
+//! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
+//!   flate2.
+//! - `parallel`: [`Network::evaluate`] and [`Network::classify_batch`] compute their batches on
+//!   rayon's global pool; without it, one after the other on the calling thread.
 //!
 //! # Numbers
 //!
@@ -87,6 +98,8 @@
 //! same order whatever batch it is in, so one image and a batch give the same bits.
 
 #![forbid(unsafe_code)]
+// docs.rs builds with every feature and marks what each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod activation;
@@ -111,6 +124,7 @@ mod model_file;
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
 mod network;
+#[cfg(feature = "npz")]
 mod npz;
 mod pool;
 mod products;
@@ -139,6 +153,7 @@ pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, model_from_json, model_to_json, save_model,
 };
 pub use network::{Evaluation, Network, Workspace};
+#[cfg(feature = "npz")]
 pub use npz::{
     NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
     network_from_npz_bytes_with_architecture, network_to_npz_bytes,

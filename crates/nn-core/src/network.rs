@@ -3,6 +3,7 @@
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+#[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
 use crate::softmax::argmax;
@@ -270,9 +271,9 @@ impl Network {
 
     /// Mean loss and accuracy over a data set, `batch_size` samples at a time (Saitō uses 100).
     ///
-    /// Batches are computed in parallel on rayon's thread pool; each batch's results do not
-    /// depend on the thread that computed it, and they are added up in order, so the result is
-    /// the same with any number of threads.
+    /// Batches are computed in parallel on rayon's thread pool (feature `parallel`, on by
+    /// default); each batch's results do not depend on the thread that computed it, and they
+    /// are added up in order, so the result is the same with any number of threads, or none.
     pub fn evaluate(&self, inputs: &[f32], labels: &[usize], batch_size: usize) -> Result<Evaluation, NnError> {
         let total = self.batch_len(inputs)?;
         Targets::Classes(labels).validate(self.output_size(), total)?;
@@ -294,7 +295,7 @@ impl Network {
     }
 
     /// `visit(logits, index of the first sample)` for each batch of `batch_size` samples, in
-    /// parallel, results in batch order. It gets the *logits*: argmax and losses are taken on
+    /// parallel with the feature `parallel`, results in batch order. It gets the *logits*: argmax and losses are taken on
     /// them, which is both cheaper and exact (the output functions are increasing).
     fn map_batches<T: Send>(
         &self,
@@ -313,24 +314,26 @@ impl Network {
         // 100 MB); each sample's logits are the same bits whatever slice it is in.
         let widest = self.layers.iter().map(|l| l.output_size()).max().unwrap_or(1);
         let slice = (INFERENCE_VALUES / widest).max(1);
-        let batches = inputs.par_chunks(batch_size * size).enumerate();
+        let run = |(buffers, logits): &mut (InferenceBuffers, Vec<f32>), (index, chunk): (usize, &[f32])| {
+            let samples = chunk.len() / size;
+            if samples <= slice {
+                return visit(self.forward_logits(chunk, samples, buffers), index * batch_size);
+            }
+            logits.clear();
+            for part in chunk.chunks(slice * size) {
+                logits.extend_from_slice(self.forward_logits(part, part.len() / size, buffers));
+            }
+            visit(&logits[..samples * classes], index * batch_size)
+        };
         // Rayon hands each thread runs of consecutive batches, so the buffers are reused.
-        Ok(batches
-            .map_init(
-                || (InferenceBuffers::default(), Vec::new()),
-                |(buffers, logits), (index, chunk)| {
-                    let samples = chunk.len() / size;
-                    if samples <= slice {
-                        return visit(self.forward_logits(chunk, samples, buffers), index * batch_size);
-                    }
-                    logits.clear();
-                    for part in chunk.chunks(slice * size) {
-                        logits.extend_from_slice(self.forward_logits(part, part.len() / size, buffers));
-                    }
-                    visit(&logits[..samples * classes], index * batch_size)
-                },
-            )
-            .collect())
+        #[cfg(feature = "parallel")]
+        let results = inputs.par_chunks(batch_size * size).enumerate().map_init(Default::default, run).collect();
+        #[cfg(not(feature = "parallel"))]
+        let results = {
+            let mut scratch = Default::default();
+            inputs.chunks(batch_size * size).enumerate().map(|batch| run(&mut scratch, batch)).collect()
+        };
+        Ok(results)
     }
 
     /// Forward and backward pass over one batch: returns the mean loss and writes
