@@ -97,10 +97,10 @@ pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
 pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray, DataError> {
     let io_error = |error| DataError::Io { path: path.to_path_buf(), error };
     let meta = fs::metadata(path).map_err(io_error)?;
-    if options.cache {
-        if let Some(array) = cache::read(path, &meta) {
-            return Ok(array);
-        }
+    if options.cache
+        && let Some(array) = cache::read(path, &meta)
+    {
+        return Ok(array);
     }
     let bytes = fs::read(path).map_err(io_error)?;
     let compressed = idx::is_gzip(&bytes);

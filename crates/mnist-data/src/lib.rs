@@ -20,14 +20,14 @@
 //! into `data/mnist/` and checks their SHA-256.)
 //!
 //! ```
-//! use mnist_data::{ArrayFormat, Dataset, Targets};
+//! use mnist_data::{ArrayFormat, Dataset, Labels};
 //!
 //! // Two 2x2 images with labels 1 and 0, as a training set of 2 classes.
 //! let set = Dataset::new(vec![0, 255, 0, 255, 255, 0, 0, 0], 2, 2, vec![1, 0], 2)?;
 //! let (x, t) = set.to_arrays(ArrayFormat { normalize: true, flatten: true, one_hot_label: true });
 //! assert_eq!(x.shape, [2, 4]);
 //! assert_eq!(x.data[1], 1.0);
-//! assert_eq!(t, Targets::OneHot(mnist_data::Array { shape: vec![2, 2], data: vec![0.0, 1.0, 1.0, 0.0] }));
+//! assert_eq!(t, Labels::OneHot(mnist_data::Array { shape: vec![2, 2], data: vec![0.0, 1.0, 1.0, 0.0] }));
 //! # Ok::<(), mnist_data::DataError>(())
 //! ```
 //!
@@ -44,7 +44,7 @@ mod error;
 pub mod idx;
 mod split;
 
-pub use convert::{Array, ArrayFormat, Targets, one_hot, pixels_to_f32};
+pub use convert::{Array, ArrayFormat, Labels, one_hot, pixels_to_f32};
 pub use dataset::{Dataset, Image};
 pub use dir::{
     FILE_NAMES, LoadOptions, Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, find_file, read_idx_file,

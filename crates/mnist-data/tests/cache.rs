@@ -28,27 +28,19 @@ fn array(seed: u8) -> IdxArray {
 }
 
 #[test]
-fn first_load_writes_the_cache_and_the_second_uses_it() {
+fn the_cache_is_written_only_when_asked_and_then_used() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("images.gz");
     write_gz(&source, &array(3));
+    assert_eq!(read_idx_file(&source).unwrap(), array(3));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "by default nothing but the source is there");
     assert_eq!(read_cached(&source).unwrap(), array(3));
     let cache = cache_path(&source);
     assert!(cache.is_file(), "no cache at {}", cache.display());
     let written = fs::metadata(&cache).unwrap().modified().unwrap();
     assert_eq!(read_cached(&source).unwrap(), array(3));
     assert_eq!(fs::metadata(&cache).unwrap().modified().unwrap(), written, "a valid cache is not rewritten");
-    assert_eq!(read_idx_file_with(&source, LoadOptions { cache: false }).unwrap(), array(3));
-}
-
-#[test]
-fn by_default_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("images.gz");
-    write_gz(&source, &array(3));
-    assert_eq!(read_idx_file(&source).unwrap(), array(3));
     assert_eq!(read_idx_file_with(&source, LoadOptions::default()).unwrap(), array(3));
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only the source is there");
 }
 
 #[test]

@@ -498,10 +498,10 @@ impl Observer for ScoreObserver<'_> {
     }
 
     fn on_epoch_end(&mut self, report: &EpochReport, _: &Network, _: &TrainState) -> Result<(), ObserverError> {
-        if let Some(validation) = &report.validation {
-            if self.best.is_none_or(|(best, _)| validation.accuracy > best) {
-                self.best = Some((validation.accuracy, report.epoch));
-            }
+        if let Some(validation) = &report.validation
+            && self.best.is_none_or(|(best, _)| validation.accuracy > best)
+        {
+            self.best = Some((validation.accuracy, report.epoch));
         }
         Ok(())
     }

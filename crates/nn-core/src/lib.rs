@@ -79,6 +79,15 @@
 //! `parallel`). Neither changes a result (the measured speeds are in `docs/benchmarks.md` of the
 //! [repository](https://github.com/nn-mnist/nn-mnist)).
 //!
+//! All of it needs optimised code: Cargo builds dependencies unoptimised in the `dev` profile,
+//! where an epoch of MNIST takes about 50 times longer (25.8 s instead of 0.5 s). Dependents
+//! should optimise their dependencies even in debug builds, in their `Cargo.toml`:
+//!
+//! ```toml
+//! [profile.dev.package."*"]
+//! opt-level = 3
+//! ```
+//!
 //! # Features
 //!
 //! Both are on by default. With `default-features = false` the crate needs neither zip nor
@@ -133,6 +142,16 @@ mod sigmoid;
 pub mod softmax;
 mod summary;
 mod tanh;
+
+/// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
+/// this API ([`Network::parameters`], [`Network::predict_batch`], [`Dense::new`], ...). Name its
+/// types as `nn_core::nalgebra::DMatrix` to need no version of your own that must match.
+pub use nalgebra;
+/// The rand this crate is built with: its `Rng` trait draws initial parameters ([`Init::draw`],
+/// [`Dense::random`], [`LayerSpec::build`]), from any generator implementing
+/// `nn_core::rand::RngCore` (such as `rand_chacha` 0.9's). The constructors that take a plain
+/// `u64` seed ([`Network::dense`], [`Architecture::build`]) need none.
+pub use rand;
 
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use activation_layer::ActivationLayer;

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::softmax::argmax;
-use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, Loss, Mode, NnError, Shape, Targets};
+use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, Loss, Mode, NnError, Shape, Targets};
 
 /// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
 /// output function of its [`Loss`].
@@ -75,6 +75,41 @@ impl Workspace {
     }
 }
 
+/// Two networks are equal when they have the same loss, the same architecture (input shape and
+/// layers) and the same parameters, bit for bit up to `-0.0 == 0.0` (NaN never equals: a
+/// network holds none).
+impl PartialEq for Network {
+    fn eq(&self, other: &Self) -> bool {
+        self.loss == other.loss
+            && self.architecture() == other.architecture()
+            && self.parameters() == other.parameters()
+    }
+}
+
+/// `Err` if the last layer ends in a sigmoid and `loss` applies one too, which would squeeze
+/// every output into (0.5, 0.73). Trailing layers that leave values as they are in inference
+/// (flatten, dropout) are looked through.
+fn check_output_function(layers: &[Box<dyn Layer>], loss: Loss) -> Result<(), NnError> {
+    if loss != Loss::SigmoidQuadratic {
+        return Ok(());
+    }
+    let last = layers
+        .iter()
+        .map(|layer| layer.spec())
+        .enumerate()
+        .rev()
+        .find(|(_, spec)| !matches!(spec, LayerSpec::Flatten | LayerSpec::Dropout { .. }));
+    match last {
+        Some((
+            layer,
+            LayerSpec::Dense { activation, .. }
+            | LayerSpec::Conv { activation, .. }
+            | LayerSpec::Activation(activation),
+        )) if activation == Activation::Sigmoid => Err(NnError::OutputFunctionTwice { layer, loss }),
+        _ => Ok(()),
+    }
+}
+
 /// Most values of one layer's outputs that batched inference computes at once (16 MB).
 const INFERENCE_VALUES: usize = 1 << 22;
 
@@ -95,6 +130,9 @@ pub(crate) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 impl Network {
     /// A network from its layers; each layer's inputs must equal the previous layer's outputs.
+    ///
+    /// Refuses a last layer that ends in a sigmoid with [`Loss::SigmoidQuadratic`], which
+    /// applies the sigmoid itself ([`NnError::OutputFunctionTwice`]).
     pub fn new(layers: Vec<Box<dyn Layer>>, loss: Loss) -> Result<Self, NnError> {
         if layers.is_empty() {
             return Err(NnError::TooFewSizes(0));
@@ -114,6 +152,7 @@ impl Network {
                 });
             }
         }
+        check_output_function(&layers, loss)?;
         Ok(Network { layers, loss })
     }
 
@@ -156,9 +195,12 @@ impl Network {
         self.loss
     }
 
-    /// Changes the loss (and so the output function) without touching the layers.
-    pub fn set_loss(&mut self, loss: Loss) {
+    /// Changes the loss (and so the output function) without touching the layers; refused
+    /// like in [`Network::new`] when the last layer already applies the loss's output function.
+    pub fn set_loss(&mut self, loss: Loss) -> Result<(), NnError> {
+        check_output_function(&self.layers, loss)?;
         self.loss = loss;
+        Ok(())
     }
 
     /// The shape of one input sample.
@@ -213,7 +255,7 @@ impl Network {
         if inputs.is_empty() {
             return Err(NnError::EmptyBatch);
         }
-        if inputs.len() % features != 0 {
+        if !inputs.len().is_multiple_of(features) {
             return Err(NnError::RaggedInput { len: inputs.len(), features });
         }
         Ok(inputs.len() / features)
@@ -250,7 +292,7 @@ impl Network {
         let batch = self.batch_len(inputs)?;
         let mut buffers = InferenceBuffers::default();
         let mut outputs = self.forward_logits(inputs, batch, &mut buffers).to_vec();
-        self.loss.apply_output(&mut outputs, self.output_size());
+        self.loss.apply_output_unchecked(&mut outputs, self.output_size());
         Ok(DMatrix::from_vec(self.output_size(), batch, outputs))
     }
 
@@ -280,7 +322,7 @@ impl Network {
         let classes = self.output_size();
         let per_batch = self.map_batches(inputs, batch_size, |logits, first| {
             let labels = &labels[first..first + logits.len() / classes];
-            let mean = self.loss.loss_and_delta(logits, classes, Targets::Classes(labels), None);
+            let mean = self.loss.loss_and_delta_unchecked(logits, classes, Targets::Classes(labels), None);
             let predicted = logits.chunks_exact(classes).map(argmax);
             (f64::from(mean) * labels.len() as f64, predicted.zip(labels).filter(|(p, l)| p == *l).count())
         })?;
@@ -368,7 +410,7 @@ impl Network {
         let classes = self.output_size();
         let logits = &workspace.outputs[depth - 1][..classes * batch];
         let delta = sized(&mut workspace.deltas[depth - 1], classes * batch);
-        let loss = self.loss.loss_and_delta(logits, classes, targets, Some(delta));
+        let loss = self.loss.loss_and_delta_unchecked(logits, classes, targets, Some(delta));
 
         let mut tensors = gradients.tensors_mut();
         for index in (0..depth).rev() {

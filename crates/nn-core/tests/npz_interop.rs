@@ -4,7 +4,7 @@
 use std::io::{Cursor, Write};
 
 use nn_core::{
-    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, import_npz, import_npz_with_architecture,
+    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, import_npz_with_architecture,
     network_from_npz_bytes, network_from_npz_bytes_with_architecture, network_to_npz_bytes,
 };
 use npyz::WriterBuilder;
@@ -298,5 +298,4 @@ fn archives_that_do_not_fit_the_architecture_are_refused_naming_the_array() {
     let error = network_from_npz_bytes_with_architecture(&archive(&good), &arch, Loss::SoftmaxCrossEntropy);
     let error = error.expect_err("a 9x9 kernel on 8x8");
     assert!(matches!(error, NpzError::Network(NnError::InvalidLayer { layer: 0, .. })), "{error}");
-
 }

@@ -108,7 +108,8 @@ fn convolutional_networks_made_in_numpy_predict_what_numpy_computes() {
 
 #[test]
 fn a_dense_archive_does_not_fit_a_convolutional_architecture() {
-    let arch = "conv(4,3) relu maxpool(2) flatten dense(10)".parse::<Architecture>().unwrap().with_input(Shape::new(1, 8, 8));
+    let arch =
+        "conv(4,3) relu maxpool(2) flatten dense(10)".parse::<Architecture>().unwrap().with_input(Shape::new(1, 8, 8));
     // A dense archive (Saito's two-layer net) given a convolutional architecture.
     let dense = std::fs::read(fixtures().join("hand_made.npz")).unwrap();
     let error = network_from_npz_bytes_with_architecture(&dense, &arch, Loss::SoftmaxCrossEntropy);
