@@ -19,7 +19,18 @@ const STEPS: &[Step] = &[
     Step { name: "tests", args: &["test", "--workspace"], env: None },
     // nn-core as a dependent with `default-features = false` gets it: no npz, no rayon. Its unit
     // tests are enough to catch what the features leave out, at a small cost.
-    Step { name: "nn-core without default features", args: &["test", "-p", "nn-core", "--no-default-features", "--lib"], env: None },
+    Step {
+        name: "nn-core without default features",
+        args: &["test", "-p", "nn-core", "--no-default-features", "--lib"],
+        env: None,
+    },
+    // A crate outside the workspace, with its own lock file, that depends on nn-core as an
+    // outside project would (default features off); it runs in well under a second.
+    Step {
+        name: "example crate embed-nn-core",
+        args: &["run", "--locked", "--manifest-path", "examples/embed-nn-core/Cargo.toml", "--target-dir", "target"],
+        env: None,
+    },
     // What docs.rs would show: broken links and other rustdoc warnings are errors.
     Step { name: "docs", args: &["doc", "--workspace", "--no-deps"], env: Some(("RUSTDOCFLAGS", "-D warnings")) },
     // The crates as they would be uploaded (nothing is uploaded): each one's files, manifest
@@ -43,7 +54,12 @@ pub fn run() -> Result<()> {
         );
     }
     for step in STEPS {
-        eprintln!("== {}: {}cargo {}", step.name, step.env.map_or(String::new(), |(k, v)| format!("{k}={v:?} ")), step.args.join(" "));
+        eprintln!(
+            "== {}: {}cargo {}",
+            step.name,
+            step.env.map_or(String::new(), |(k, v)| format!("{k}={v:?} ")),
+            step.args.join(" ")
+        );
         let status = Command::new(env!("CARGO"))
             .args(step.args)
             .current_dir(&root)
