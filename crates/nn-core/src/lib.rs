@@ -91,8 +91,8 @@
 //! # Features
 //!
 //! Both are on by default. With `default-features = false` the crate needs neither zip nor
-//! rayon, so it builds from fewer crates in less time (the numbers are in `docs/benchmarks.md`
-//! of the repository), and every result stays the same, bit for bit.
+//! rayon: 40 crates instead of 68, built in about 0.6 of the time (measured in
+//! `docs/benchmarks.md` of the repository), and every result stays the same, bit for bit.
 //!
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
 //!   flate2.
