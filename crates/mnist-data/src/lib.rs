@@ -36,6 +36,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The README's examples are compiled and run as doctests, so the registry page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod cache;
 mod convert;
 mod dataset;

@@ -111,6 +111,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+// The README's examples are compiled and run as doctests, so the registry page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod activation;
 mod activation_layer;
 mod affine;

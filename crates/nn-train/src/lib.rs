@@ -63,6 +63,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The README's examples are compiled and run as doctests, so the registry page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The nn-core this crate trains: its [`Network`](nn_core::Network) and
 /// [`NnError`](nn_core::NnError) appear in this API, so `nn_train::nn_core` always matches.
 pub use nn_core;
