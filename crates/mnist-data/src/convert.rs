@@ -2,6 +2,7 @@
 //! `load_mnist(normalize, flatten, one_hot_label)`.
 
 use crate::dataset::Dataset;
+use crate::error::DataError;
 
 /// How to lay out the arrays [`Dataset::to_arrays`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub struct Array {
 
 /// Labels in one of the two forms the book offers.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Targets {
+pub enum Labels {
     /// One class index per image.
     Indices(Vec<u8>),
     /// One row per image of `classes` values, 1.0 at the label and 0.0 elsewhere.
@@ -41,7 +42,7 @@ pub enum Targets {
 
 impl Dataset {
     /// The images as floats, shaped (count, pixels) or (count, 1, rows, cols), and the labels.
-    pub fn to_arrays(&self, format: ArrayFormat) -> (Array, Targets) {
+    pub fn to_arrays(&self, format: ArrayFormat) -> (Array, Labels) {
         let shape = if format.flatten {
             vec![self.len(), self.pixels_per_image()]
         } else {
@@ -49,12 +50,12 @@ impl Dataset {
         };
         let images = Array { shape, data: pixels_to_f32(self.pixels(), format.normalize) };
         let targets = if format.one_hot_label {
-            Targets::OneHot(Array {
+            Labels::OneHot(Array {
                 shape: vec![self.len(), self.classes()],
-                data: one_hot(self.labels(), self.classes()),
+                data: one_hot_unchecked(self.labels(), self.classes()),
             })
         } else {
-            Targets::Indices(self.labels().to_vec())
+            Labels::Indices(self.labels().to_vec())
         };
         (images, targets)
     }
@@ -67,8 +68,21 @@ pub fn pixels_to_f32(pixels: &[u8], normalize: bool) -> Vec<f32> {
     pixels.iter().map(|&p| f32::from(p) / divisor).collect()
 }
 
-/// Labels as one-hot rows of `classes` values. Labels must be below `classes`.
-pub fn one_hot(labels: &[u8], classes: usize) -> Vec<f32> {
+/// Labels as one-hot rows of `classes` values. Refuses a class count outside 1 to 256 and a label
+/// that is not below it.
+pub fn one_hot(labels: &[u8], classes: usize) -> Result<Vec<f32>, DataError> {
+    if !(1..=256).contains(&classes) {
+        return Err(DataError::BadClassCount(classes));
+    }
+    match labels.iter().position(|&label| usize::from(label) >= classes) {
+        Some(index) => Err(DataError::LabelOutOfRange { index, label: labels[index], classes }),
+        None => Ok(one_hot_unchecked(labels, classes)),
+    }
+}
+
+/// [`one_hot`] of labels already known to be below `classes`, which is at least 1 (a
+/// [`Dataset`]'s).
+fn one_hot_unchecked(labels: &[u8], classes: usize) -> Vec<f32> {
     let mut out = vec![0.0; labels.len() * classes];
     for (row, &label) in out.chunks_exact_mut(classes).zip(labels) {
         row[usize::from(label)] = 1.0;
@@ -89,7 +103,7 @@ mod tests {
         let (x, t) = set().to_arrays(ArrayFormat::default());
         assert_eq!(x.shape, vec![2, 4]);
         assert_eq!(x.data[..4], [0.0, 1.0, 0.2, 0.4]);
-        assert_eq!(t, Targets::Indices(vec![2, 0]));
+        assert_eq!(t, Labels::Indices(vec![2, 0]));
     }
 
     #[test]
@@ -98,8 +112,15 @@ mod tests {
         let (x, t) = set().to_arrays(format);
         assert_eq!(x.shape, vec![2, 1, 2, 2]);
         assert_eq!(x.data[1], 255.0);
-        let Targets::OneHot(t) = t else { panic!("one-hot asked for") };
+        let Labels::OneHot(t) = t else { panic!("one-hot asked for") };
         assert_eq!(t.shape, vec![2, 3]);
         assert_eq!(t.data, vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn one_hot_refuses_what_it_cannot_encode() {
+        assert_eq!(one_hot(&[2, 0], 3).unwrap(), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+        assert!(matches!(one_hot(&[1], 0), Err(DataError::BadClassCount(0))));
+        assert!(matches!(one_hot(&[0, 3], 3), Err(DataError::LabelOutOfRange { index: 1, label: 3, classes: 3 })));
     }
 }

@@ -45,7 +45,7 @@ impl Dataset {
         let per_image = rows.checked_mul(cols);
         let images = match per_image {
             Some(0) => 0,
-            Some(n) if pixels.len() % n == 0 => pixels.len() / n,
+            Some(n) if pixels.len().is_multiple_of(n) => pixels.len() / n,
             _ => {
                 return Err(DataError::WrongShape {
                     what: "images",

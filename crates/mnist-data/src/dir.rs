@@ -19,15 +19,18 @@ pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 /// The four standard file names, each found raw or with `.gz`.
 pub const FILE_NAMES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
 
-/// How to load files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How to load files. The default reads the files and writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadOptions {
-    /// Read and write the decompressed cache beside gzip files.
+    /// Read and write a decompressed copy of each gzip file in [`cache::CACHE_DIR`] beside it,
+    /// so that later loads skip gzip (70,000 MNIST images then load in milliseconds). Off by
+    /// default: a library should not write into a data directory unless asked to.
     pub cache: bool,
 }
 
-impl Default for LoadOptions {
-    fn default() -> Self {
+impl LoadOptions {
+    /// With the decompressed cache on.
+    pub fn cached() -> Self {
         LoadOptions { cache: true }
     }
 }
@@ -43,7 +46,8 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Loads the four files from `dir`, using the cache.
+    /// Loads the four files from `dir`, writing nothing ([`Mnist::load_with`] and
+    /// [`LoadOptions::cached`] keep a decompressed cache).
     pub fn load(dir: impl AsRef<Path>) -> Result<Mnist, DataError> {
         Mnist::load_with(dir, LoadOptions::default())
     }
@@ -83,7 +87,7 @@ pub fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
         .ok_or_else(|| DataError::MissingFile { dir: dir.to_path_buf(), name })
 }
 
-/// Reads and validates one IDX file, raw or gzip, using the cache.
+/// Reads and validates one IDX file, raw or gzip, without the cache.
 pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
     read_idx_file_with(path.as_ref(), LoadOptions::default())
 }
@@ -93,10 +97,10 @@ pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
 pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray, DataError> {
     let io_error = |error| DataError::Io { path: path.to_path_buf(), error };
     let meta = fs::metadata(path).map_err(io_error)?;
-    if options.cache {
-        if let Some(array) = cache::read(path, &meta) {
-            return Ok(array);
-        }
+    if options.cache
+        && let Some(array) = cache::read(path, &meta)
+    {
+        return Ok(array);
     }
     let bytes = fs::read(path).map_err(io_error)?;
     let compressed = idx::is_gzip(&bytes);

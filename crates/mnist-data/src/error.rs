@@ -114,7 +114,8 @@ pub enum DataError {
     },
     /// A standard file is missing from a data directory.
     #[error(
-        "{}: neither {name} nor {name}.gz is there (run `cargo xtask fetch-data`, or pass the directory that holds the MNIST files)",
+        "{}: neither {name} nor {name}.gz is there (pass the directory that holds the MNIST files, or download them into it, \
+         e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/; in the nn-mnist repository `cargo xtask fetch-data` does it)",
         dir.display()
     )]
     MissingFile {

@@ -9,28 +9,37 @@
 //! is allocated, a gzip stream is never inflated past what its header declares, and every
 //! problem is a typed error ([`IdxError`], [`DataError`]), never a panic.
 //!
-//! Loading a directory keeps a validated, decompressed cache beside gzip files, so the second
-//! load of all 70,000 MNIST images takes milliseconds rather than the time gzip needs.
+//! On request ([`LoadOptions::cached`]), loading keeps a validated, decompressed cache beside
+//! gzip files, so the second load of all 70,000 MNIST images takes milliseconds rather than the
+//! time gzip needs. By default nothing is written.
 //!
-//! What it is not for: downloading (that is `cargo xtask fetch-data`), or neural networks
-//! (`nn-core` knows nothing of this crate, and this crate nothing of it).
+//! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate,
+//! and this crate nothing of it). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are
+//! published on several mirrors, such as <https://ossci-datasets.s3.amazonaws.com/mnist/>; put
+//! them in one directory. (In the nn-mnist repository, `cargo xtask fetch-data` downloads them
+//! into `data/mnist/` and checks their SHA-256.)
 //!
 //! ```
-//! use mnist_data::{ArrayFormat, Dataset, Targets};
+//! use mnist_data::{ArrayFormat, Dataset, Labels};
 //!
 //! // Two 2x2 images with labels 1 and 0, as a training set of 2 classes.
 //! let set = Dataset::new(vec![0, 255, 0, 255, 255, 0, 0, 0], 2, 2, vec![1, 0], 2)?;
 //! let (x, t) = set.to_arrays(ArrayFormat { normalize: true, flatten: true, one_hot_label: true });
 //! assert_eq!(x.shape, [2, 4]);
 //! assert_eq!(x.data[1], 1.0);
-//! assert_eq!(t, Targets::OneHot(mnist_data::Array { shape: vec![2, 2], data: vec![0.0, 1.0, 1.0, 0.0] }));
+//! assert_eq!(t, Labels::OneHot(mnist_data::Array { shape: vec![2, 2], data: vec![0.0, 1.0, 1.0, 0.0] }));
 //! # Ok::<(), mnist_data::DataError>(())
 //! ```
 //!
-//! With the data fetched (`cargo xtask fetch-data`), `Mnist::load("data/mnist")` reads it all.
+//! With the four files in a directory, `Mnist::load("data/mnist")` reads them all.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+// The README's examples are compiled and run as doctests, so the registry page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub mod cache;
 mod convert;
@@ -40,7 +49,7 @@ mod error;
 pub mod idx;
 mod split;
 
-pub use convert::{Array, ArrayFormat, Targets, one_hot, pixels_to_f32};
+pub use convert::{Array, ArrayFormat, Labels, one_hot, pixels_to_f32};
 pub use dataset::{Dataset, Image};
 pub use dir::{
     FILE_NAMES, LoadOptions, Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, find_file, read_idx_file,

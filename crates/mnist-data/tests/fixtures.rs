@@ -1,6 +1,9 @@
 //! The 100-image slice in `fixtures/mnist-100` loads as a data directory.
+//!
+//! Workspace-only: `fixtures/` lives at the workspace root, so this file is left out of the
+//! published crate (`exclude` in Cargo.toml).
 
-use mnist_data::{ArrayFormat, Mnist, Targets};
+use mnist_data::{ArrayFormat, Labels, Mnist};
 
 #[test]
 fn the_fixture_slice_loads() {
@@ -13,5 +16,5 @@ fn the_fixture_slice_loads() {
     let (x, t) = mnist.test.to_arrays(ArrayFormat::default());
     assert_eq!(x.shape, [100, 784]);
     assert!(x.data.iter().all(|&v| (0.0..=1.0).contains(&v)));
-    assert!(matches!(t, Targets::Indices(ref labels) if labels.len() == 100));
+    assert!(matches!(t, Labels::Indices(ref labels) if labels.len() == 100));
 }

@@ -12,7 +12,7 @@ fn load() -> Option<Mnist> {
         Some(dir) => (PathBuf::from(dir), true),
         None => (PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist"), false),
     };
-    match Mnist::load(&dir) {
+    match Mnist::load_with(&dir, LoadOptions::cached()) {
         Ok(mnist) => Some(mnist),
         Err(e) if !required => {
             eprintln!("skipping the full-data test: {e}");

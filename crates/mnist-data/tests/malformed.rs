@@ -1,5 +1,8 @@
 //! Every hand-made bad file in `fixtures/malformed/` is refused with the error that names its
 //! fault (regenerate them with `cargo xtask fixtures`).
+//!
+//! Workspace-only: `fixtures/` lives at the workspace root, so this file is left out of the
+//! published crate (`exclude` in Cargo.toml).
 
 use std::path::PathBuf;
 

@@ -155,8 +155,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let set = if args.cnn { &CNN_RECIPES[..] } else { &RECIPES[..] };
     let selected = select(set, &args.recipes, args.cnn)?;
     let started = Instant::now();
-    let mnist =
-        Mnist::load(&args.data).with_context(|| format!("cannot load the data from {}", args.data.display()))?;
+    let mnist = Mnist::load_with(&args.data, LoadOptions::cached())
+        .with_context(|| format!("cannot load the data from {}", args.data.display()))?;
     let first_load = started.elapsed();
     let input_size = mnist.train.pixels_per_image();
     let train = PixelSamples::new(mnist.train.pixels(), mnist.train.labels(), input_size)?;
@@ -206,7 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Mnist::load_with(&args.data, LoadOptions { cache: false })?;
     println!("load-cold ms={:.1}", start.elapsed().as_secs_f64() * 1e3);
     let start = Instant::now();
-    Mnist::load(&args.data)?;
+    Mnist::load_with(&args.data, LoadOptions::cached())?;
     println!(
         "load-warm ms={:.1} (first load of this run: {:.1})",
         start.elapsed().as_secs_f64() * 1e3,
@@ -259,7 +259,7 @@ fn wait_for(turn: &AtomicU64, value: u64) {
     let mut spins = 0_u32;
     while turn.load(Ordering::Acquire) != value {
         spins += 1;
-        if spins % 4096 == 0 {
+        if spins.is_multiple_of(4096) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();

@@ -518,6 +518,11 @@ mod tests {
     #[test]
     fn an_mnist_digit_comes_through_almost_unchanged() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mnist-100");
+        if !dir.is_dir() {
+            // A published copy of this crate: the workspace's fixtures are not shipped with it.
+            eprintln!("skipped: {} is absent (it is part of the workspace, not of the crate)", dir.display());
+            return;
+        }
         let test = mnist_data::Mnist::load(dir).unwrap().test;
         let mut correlations = Vec::new();
         for image in test.iter().take(30) {

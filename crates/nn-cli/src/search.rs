@@ -414,8 +414,9 @@ pub fn run(args: &SearchArgs) -> Result<()> {
 /// The training file split into training and validation images; the test files are not read.
 fn load_training(dir: &Path, validation_size: usize) -> Result<(Dataset, Dataset)> {
     let load = || -> Result<Dataset, mnist_data::DataError> {
-        let images = mnist_data::read_idx_file(mnist_data::find_file(dir, mnist_data::TRAIN_IMAGES)?)?;
-        let labels = mnist_data::read_idx_file(mnist_data::find_file(dir, mnist_data::TRAIN_LABELS)?)?;
+        let cached = mnist_data::LoadOptions::cached();
+        let images = mnist_data::read_idx_file_with(&mnist_data::find_file(dir, mnist_data::TRAIN_IMAGES)?, cached)?;
+        let labels = mnist_data::read_idx_file_with(&mnist_data::find_file(dir, mnist_data::TRAIN_LABELS)?, cached)?;
         Dataset::from_idx(images, labels, None)
     };
     let set = load().with_context(|| format!("cannot load the data from {}", dir.display()))?;
@@ -497,10 +498,10 @@ impl Observer for ScoreObserver<'_> {
     }
 
     fn on_epoch_end(&mut self, report: &EpochReport, _: &Network, _: &TrainState) -> Result<(), ObserverError> {
-        if let Some(validation) = &report.validation {
-            if self.best.is_none_or(|(best, _)| validation.accuracy > best) {
-                self.best = Some((validation.accuracy, report.epoch));
-            }
+        if let Some(validation) = &report.validation
+            && self.best.is_none_or(|(best, _)| validation.accuracy > best)
+        {
+            self.best = Some((validation.accuracy, report.epoch));
         }
         Ok(())
     }

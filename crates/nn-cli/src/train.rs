@@ -409,7 +409,7 @@ impl Observer for CliObserver {
         if let Some(bar) = &self.bar {
             // Redrawing costs more than a small batch: update every 16 batches, with the
             // epoch's running mean loss so far.
-            if batch % 16 == 0 || batch == batches {
+            if batch.is_multiple_of(16) || batch == batches {
                 bar.set_position(batch as u64);
                 bar.set_message(format!("loss {:.4}", self.loss_sum / batch as f64));
             }

@@ -142,6 +142,31 @@ pub enum NnError {
         /// Index of the layer, from 0.
         layer: usize,
     },
+    /// A sample of no values: a softmax or a loss over zero outputs.
+    #[error("a sample must hold at least one value, but the size of a sample was given as 0")]
+    EmptySample,
+    /// A buffer of the wrong length for the batch it goes with.
+    #[error("the {name} buffer holds {found} values, the batch needs {expected}")]
+    BufferSize {
+        /// Which buffer (`"delta"`).
+        name: &'static str,
+        /// Values the batch needs.
+        expected: usize,
+        /// Values the buffer holds.
+        found: usize,
+    },
+    /// A sigmoid at the end of the layers and a loss that applies the sigmoid itself: the
+    /// outputs would be `σ(σ(z))`, squeezed into (0.5, 0.73).
+    #[error(
+        "layer {layer} ends the network with a sigmoid, and the loss {loss} applies the sigmoid again; \
+         end with an affine layer (identity activation): the loss owns the output function"
+    )]
+    OutputFunctionTwice {
+        /// Index of the last layer, from 0.
+        layer: usize,
+        /// The loss.
+        loss: crate::Loss,
+    },
     /// Gradients that were made for another network.
     #[error("the gradients hold {found} tensors shaped for another network; this one has {expected} parameters")]
     GradientMismatch {

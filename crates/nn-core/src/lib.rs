@@ -11,7 +11,7 @@
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows are its own model files
-//! ([`save_model`], [`load_model`], format in `docs/model-format.md`) and NumPy archives
+//! ([`save_model`], [`load_model`], format described in [`model_format`]) and NumPy archives
 //! ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]).
 //!
 //! A convolutional network from its text, trained one step:
@@ -75,8 +75,29 @@
 //!
 //! The forward kernel and the sigmoid use AVX-512 or AVX2 when the processor has them (chosen
 //! at run time, in safe code, through `pulp`); [`Network::evaluate`] and
-//! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool. Neither
-//! changes a result: see `docs/benchmarks.md` for the numbers.
+//! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool (feature
+//! `parallel`). Neither changes a result (the measured speeds are in `docs/benchmarks.md` of the
+//! [repository](https://github.com/nn-mnist/nn-mnist)).
+//!
+//! All of it needs optimised code: Cargo builds dependencies unoptimised in the `dev` profile,
+//! where an epoch of MNIST takes about 50 times longer (25.8 s instead of 0.5 s). Dependents
+//! should optimise their dependencies even in debug builds, in their `Cargo.toml`:
+//!
+//! ```toml
+//! [profile.dev.package."*"]
+//! opt-level = 3
+//! ```
+//!
+//! # Features
+//!
+//! Both are on by default. With `default-features = false` the crate needs neither zip nor
+//! rayon: 40 crates instead of 68, built in about 0.6 of the time (measured in
+//! `docs/benchmarks.md` of the repository), and every result stays the same, bit for bit.
+//!
+//! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
+//!   flate2.
+//! - `parallel`: [`Network::evaluate`] and [`Network::classify_batch`] compute their batches on
+//!   rayon's global pool; without it, one after the other on the calling thread.
 //!
 //! # Numbers
 //!
@@ -86,7 +107,14 @@
 //! same order whatever batch it is in, so one image and a batch give the same bits.
 
 #![forbid(unsafe_code)]
+// docs.rs builds with every feature and marks what each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
+
+// The README's examples are compiled and run as doctests, so the registry page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod activation;
 mod activation_layer;
@@ -106,7 +134,11 @@ mod loss;
 mod map_in_place;
 mod mode;
 mod model_file;
+// The format document ships in the crate, so docs.rs shows it whole.
+#[doc = include_str!("../docs/model-format.md")]
+pub mod model_format {}
 mod network;
+#[cfg(feature = "npz")]
 mod npz;
 mod pool;
 mod products;
@@ -116,6 +148,16 @@ pub mod softmax;
 mod summary;
 mod tanh;
 mod winograd;
+
+/// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
+/// this API ([`Network::parameters`], [`Network::predict_batch`], [`Dense::new`], ...). Name its
+/// types as `nn_core::nalgebra::DMatrix` to need no version of your own that must match.
+pub use nalgebra;
+/// The rand this crate is built with: its `Rng` trait draws initial parameters ([`Init::draw`],
+/// [`Dense::random`], [`LayerSpec::build`]), from any generator implementing
+/// `nn_core::rand::RngCore` (such as `rand_chacha` 0.9's). The constructors that take a plain
+/// `u64` seed ([`Network::dense`], [`Architecture::build`]) need none.
+pub use rand;
 
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use activation_layer::ActivationLayer;
@@ -136,6 +178,7 @@ pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, model_from_json, model_to_json, save_model,
 };
 pub use network::{Evaluation, Network, Workspace};
+#[cfg(feature = "npz")]
 pub use npz::{
     NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
     network_from_npz_bytes_with_architecture, network_to_npz_bytes,

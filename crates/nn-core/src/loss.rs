@@ -59,11 +59,13 @@ impl Targets<'_> {
         }
     }
 
-    /// The class of sample `j`: its index, or the argmax of its target vector.
-    pub fn class(&self, sample: usize, outputs: usize) -> usize {
+    /// The class of sample `j`: its index, or the argmax of its target vector; `None` when there
+    /// is no sample `j` (or `outputs` is 0).
+    pub fn class(&self, sample: usize, outputs: usize) -> Option<usize> {
         match *self {
-            Targets::Classes(classes) => classes[sample],
-            Targets::OneHot(values) => argmax(&values[sample * outputs..(sample + 1) * outputs]),
+            Targets::Classes(classes) => classes.get(sample).copied(),
+            Targets::OneHot(_) if outputs == 0 => None,
+            Targets::OneHot(values) => values.get(sample * outputs..(sample + 1) * outputs).map(argmax),
         }
     }
 
@@ -86,7 +88,16 @@ impl Loss {
     }
 
     /// Turns the logits of each sample (runs of `outputs` values) into the network's outputs.
-    pub fn apply_output(self, logits: &mut [f32], outputs: usize) {
+    ///
+    /// Refuses `outputs == 0` and logits that are not a whole number of samples.
+    pub fn apply_output(self, logits: &mut [f32], outputs: usize) -> Result<(), NnError> {
+        samples_in(logits, outputs)?;
+        self.apply_output_unchecked(logits, outputs);
+        Ok(())
+    }
+
+    /// [`apply_output`](Loss::apply_output) on logits already checked.
+    pub(crate) fn apply_output_unchecked(self, logits: &mut [f32], outputs: usize) {
         match self {
             Loss::SoftmaxCrossEntropy => logits.chunks_exact_mut(outputs).for_each(softmax_in_place),
             Loss::SigmoidQuadratic => sigmoid_in_place(logits),
@@ -95,9 +106,31 @@ impl Loss {
 
     /// The mean loss of a batch of logits and, when `delta` is given, `∂C/∂z` written into it.
     ///
-    /// `logits` and `delta` hold `batch` runs of `outputs` values; targets must have been
-    /// checked with [`Targets::validate`].
+    /// `logits` and `delta` hold `batch` runs of `outputs` values. Refuses an empty batch,
+    /// `outputs == 0`, a `delta` of another length, and targets that do not fit (a class
+    /// `≥ outputs`, not one target per sample): see [`Targets::validate`].
     pub fn loss_and_delta(
+        self,
+        logits: &[f32],
+        outputs: usize,
+        targets: Targets<'_>,
+        delta: Option<&mut [f32]>,
+    ) -> Result<f32, NnError> {
+        let batch = samples_in(logits, outputs)?;
+        if batch == 0 {
+            return Err(NnError::EmptyBatch);
+        }
+        if let Some(found) = delta.as_deref().map(<[f32]>::len).filter(|&len| len != logits.len()) {
+            return Err(NnError::BufferSize { name: "delta", expected: logits.len(), found });
+        }
+        targets.validate(outputs, batch)?;
+        Ok(self.loss_and_delta_unchecked(logits, outputs, targets, delta))
+    }
+
+    /// [`loss_and_delta`](Loss::loss_and_delta) on a batch already checked: a non-empty whole
+    /// number of samples, `delta` as long as `logits`, valid targets. The network checks once
+    /// and calls this for every batch.
+    pub(crate) fn loss_and_delta_unchecked(
         self,
         logits: &[f32],
         outputs: usize,
@@ -141,6 +174,18 @@ impl Loss {
     }
 }
 
+/// The number of samples in `values`, runs of `size` values; refuses a size of 0 and a length
+/// that is not a whole number of samples.
+pub(crate) fn samples_in(values: &[f32], size: usize) -> Result<usize, NnError> {
+    if size == 0 {
+        return Err(NnError::EmptySample);
+    }
+    if !values.len().is_multiple_of(size) {
+        return Err(NnError::RaggedInput { len: values.len(), features: size });
+    }
+    Ok(values.len() / size)
+}
+
 impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -178,8 +223,8 @@ mod tests {
         let one_hot = [0.0, 0.0, 1.0, 0.0, 1.0, 0.0];
         for loss in [Loss::SoftmaxCrossEntropy, Loss::SigmoidQuadratic] {
             let (mut d1, mut d2) = ([0.0; 6], [0.0; 6]);
-            let l1 = loss.loss_and_delta(&logits, 3, Targets::Classes(&[2, 1]), Some(&mut d1));
-            let l2 = loss.loss_and_delta(&logits, 3, Targets::OneHot(&one_hot), Some(&mut d2));
+            let l1 = loss.loss_and_delta(&logits, 3, Targets::Classes(&[2, 1]), Some(&mut d1)).unwrap();
+            let l2 = loss.loss_and_delta(&logits, 3, Targets::OneHot(&one_hot), Some(&mut d2)).unwrap();
             assert_eq!(l1, l2);
             assert_eq!(d1, d2);
             assert!(l1.is_finite() && d1.iter().all(|d| d.is_finite()));
@@ -188,7 +233,7 @@ mod tests {
 
     #[test]
     fn cross_entropy_of_a_confident_wrong_answer_is_large_but_finite() {
-        let loss = Loss::SoftmaxCrossEntropy.loss_and_delta(&[1000.0, 0.0], 2, Targets::Classes(&[1]), None);
+        let loss = Loss::SoftmaxCrossEntropy.loss_and_delta(&[1000.0, 0.0], 2, Targets::Classes(&[1]), None).unwrap();
         assert_eq!(loss, 1000.0);
     }
 
@@ -198,5 +243,26 @@ mod tests {
         assert!(matches!(Targets::Classes(&[0]).validate(3, 2), Err(NnError::TargetCount { .. })));
         assert!(matches!(Targets::OneHot(&[0.0; 5]).validate(3, 2), Err(NnError::TargetShape { .. })));
         assert!(Targets::OneHot(&[0.0; 6]).validate(3, 2).is_ok());
+    }
+
+    #[test]
+    fn bad_sizes_and_classes_are_errors_not_panics_or_zeros() {
+        let loss = Loss::SoftmaxCrossEntropy;
+        assert_eq!(loss.loss_and_delta(&[], 0, Targets::Classes(&[]), None), Err(NnError::EmptySample));
+        assert_eq!(loss.loss_and_delta(&[], 3, Targets::Classes(&[]), None), Err(NnError::EmptyBatch));
+        assert!(matches!(
+            loss.loss_and_delta(&[0.0; 4], 3, Targets::Classes(&[0]), None),
+            Err(NnError::RaggedInput { .. })
+        ));
+        // A class the outputs cannot hold is refused, not scored as a loss of 0.
+        let out_of_range = loss.loss_and_delta(&[0.0; 3], 3, Targets::Classes(&[7]), None);
+        assert!(matches!(out_of_range, Err(NnError::ClassOutOfRange { class: 7, .. })));
+        let short = loss.loss_and_delta(&[0.0; 3], 3, Targets::Classes(&[0]), Some(&mut [0.0; 2]));
+        assert_eq!(short, Err(NnError::BufferSize { name: "delta", expected: 3, found: 2 }));
+        assert_eq!(loss.apply_output(&mut [1.0, 2.0], 0), Err(NnError::EmptySample));
+        assert_eq!(Targets::Classes(&[4]).class(1, 10), None);
+        assert_eq!(Targets::OneHot(&[0.0, 1.0]).class(0, 2), Some(1));
+        assert_eq!(Targets::OneHot(&[0.0, 1.0]).class(1, 2), None);
+        assert_eq!(Targets::OneHot(&[0.0, 1.0]).class(0, 0), None);
     }
 }

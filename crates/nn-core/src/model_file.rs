@@ -1,4 +1,5 @@
-//! Saving and loading networks in nn-core's versioned JSON model format (`docs/model-format.md`).
+//! Saving and loading networks in nn-core's versioned JSON model format (described in
+//! `docs/model-format.md`, which the crate documentation shows as [`crate::model_format`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -325,7 +326,7 @@ fn explain_parse_error(text: &[u8], error: serde_json::Error, path: PathBuf) -> 
 }
 
 /// Saves a network to `path` atomically: the file is either the complete new model or left as
-/// it was.
+/// it was. The format is described in [`model_format`](crate::model_format).
 pub fn save_model(network: &Network, path: impl AsRef<Path>) -> Result<(), ModelFileError> {
     let path = path.as_ref();
     let json = model_to_json(network)?;

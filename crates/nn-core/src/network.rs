@@ -3,10 +3,11 @@
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+#[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
 use crate::softmax::argmax;
-use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, Loss, Mode, NnError, Shape, Targets};
+use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, Loss, Mode, NnError, Shape, Targets};
 
 /// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
 /// output function of its [`Loss`].
@@ -74,6 +75,41 @@ impl Workspace {
     }
 }
 
+/// Two networks are equal when they have the same loss, the same architecture (input shape and
+/// layers) and the same parameters, bit for bit up to `-0.0 == 0.0` (NaN never equals: a
+/// network holds none).
+impl PartialEq for Network {
+    fn eq(&self, other: &Self) -> bool {
+        self.loss == other.loss
+            && self.architecture() == other.architecture()
+            && self.parameters() == other.parameters()
+    }
+}
+
+/// `Err` if the last layer ends in a sigmoid and `loss` applies one too, which would squeeze
+/// every output into (0.5, 0.73). Trailing layers that leave values as they are in inference
+/// (flatten, dropout) are looked through.
+fn check_output_function(layers: &[Box<dyn Layer>], loss: Loss) -> Result<(), NnError> {
+    if loss != Loss::SigmoidQuadratic {
+        return Ok(());
+    }
+    let last = layers
+        .iter()
+        .map(|layer| layer.spec())
+        .enumerate()
+        .rev()
+        .find(|(_, spec)| !matches!(spec, LayerSpec::Flatten | LayerSpec::Dropout { .. }));
+    match last {
+        Some((
+            layer,
+            LayerSpec::Dense { activation, .. }
+            | LayerSpec::Conv { activation, .. }
+            | LayerSpec::Activation(activation),
+        )) if activation == Activation::Sigmoid => Err(NnError::OutputFunctionTwice { layer, loss }),
+        _ => Ok(()),
+    }
+}
+
 /// Most values of one layer's outputs that batched inference computes at once (16 MB).
 const INFERENCE_VALUES: usize = 1 << 22;
 
@@ -94,6 +130,9 @@ pub(crate) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 impl Network {
     /// A network from its layers; each layer's inputs must equal the previous layer's outputs.
+    ///
+    /// Refuses a last layer that ends in a sigmoid with [`Loss::SigmoidQuadratic`], which
+    /// applies the sigmoid itself ([`NnError::OutputFunctionTwice`]).
     pub fn new(layers: Vec<Box<dyn Layer>>, loss: Loss) -> Result<Self, NnError> {
         if layers.is_empty() {
             return Err(NnError::TooFewSizes(0));
@@ -113,6 +152,7 @@ impl Network {
                 });
             }
         }
+        check_output_function(&layers, loss)?;
         Ok(Network { layers, loss })
     }
 
@@ -155,9 +195,12 @@ impl Network {
         self.loss
     }
 
-    /// Changes the loss (and so the output function) without touching the layers.
-    pub fn set_loss(&mut self, loss: Loss) {
+    /// Changes the loss (and so the output function) without touching the layers; refused
+    /// like in [`Network::new`] when the last layer already applies the loss's output function.
+    pub fn set_loss(&mut self, loss: Loss) -> Result<(), NnError> {
+        check_output_function(&self.layers, loss)?;
         self.loss = loss;
+        Ok(())
     }
 
     /// The shape of one input sample.
@@ -212,7 +255,7 @@ impl Network {
         if inputs.is_empty() {
             return Err(NnError::EmptyBatch);
         }
-        if inputs.len() % features != 0 {
+        if !inputs.len().is_multiple_of(features) {
             return Err(NnError::RaggedInput { len: inputs.len(), features });
         }
         Ok(inputs.len() / features)
@@ -249,7 +292,7 @@ impl Network {
         let batch = self.batch_len(inputs)?;
         let mut buffers = InferenceBuffers::default();
         let mut outputs = self.forward_logits(inputs, batch, &mut buffers).to_vec();
-        self.loss.apply_output(&mut outputs, self.output_size());
+        self.loss.apply_output_unchecked(&mut outputs, self.output_size());
         Ok(DMatrix::from_vec(self.output_size(), batch, outputs))
     }
 
@@ -270,16 +313,16 @@ impl Network {
 
     /// Mean loss and accuracy over a data set, `batch_size` samples at a time (Saitō uses 100).
     ///
-    /// Batches are computed in parallel on rayon's thread pool; each batch's results do not
-    /// depend on the thread that computed it, and they are added up in order, so the result is
-    /// the same with any number of threads.
+    /// Batches are computed in parallel on rayon's thread pool (feature `parallel`, on by
+    /// default); each batch's results do not depend on the thread that computed it, and they
+    /// are added up in order, so the result is the same with any number of threads, or none.
     pub fn evaluate(&self, inputs: &[f32], labels: &[usize], batch_size: usize) -> Result<Evaluation, NnError> {
         let total = self.batch_len(inputs)?;
         Targets::Classes(labels).validate(self.output_size(), total)?;
         let classes = self.output_size();
         let per_batch = self.map_batches(inputs, batch_size, |logits, first| {
             let labels = &labels[first..first + logits.len() / classes];
-            let mean = self.loss.loss_and_delta(logits, classes, Targets::Classes(labels), None);
+            let mean = self.loss.loss_and_delta_unchecked(logits, classes, Targets::Classes(labels), None);
             let predicted = logits.chunks_exact(classes).map(argmax);
             (f64::from(mean) * labels.len() as f64, predicted.zip(labels).filter(|(p, l)| p == *l).count())
         })?;
@@ -294,7 +337,7 @@ impl Network {
     }
 
     /// `visit(logits, index of the first sample)` for each batch of `batch_size` samples, in
-    /// parallel, results in batch order. It gets the *logits*: argmax and losses are taken on
+    /// parallel with the feature `parallel`, results in batch order. It gets the *logits*: argmax and losses are taken on
     /// them, which is both cheaper and exact (the output functions are increasing).
     fn map_batches<T: Send>(
         &self,
@@ -313,24 +356,26 @@ impl Network {
         // 100 MB); each sample's logits are the same bits whatever slice it is in.
         let widest = self.layers.iter().map(|l| l.output_size()).max().unwrap_or(1);
         let slice = (INFERENCE_VALUES / widest).max(1);
-        let batches = inputs.par_chunks(batch_size * size).enumerate();
+        let run = |(buffers, logits): &mut (InferenceBuffers, Vec<f32>), (index, chunk): (usize, &[f32])| {
+            let samples = chunk.len() / size;
+            if samples <= slice {
+                return visit(self.forward_logits(chunk, samples, buffers), index * batch_size);
+            }
+            logits.clear();
+            for part in chunk.chunks(slice * size) {
+                logits.extend_from_slice(self.forward_logits(part, part.len() / size, buffers));
+            }
+            visit(&logits[..samples * classes], index * batch_size)
+        };
         // Rayon hands each thread runs of consecutive batches, so the buffers are reused.
-        Ok(batches
-            .map_init(
-                || (InferenceBuffers::default(), Vec::new()),
-                |(buffers, logits), (index, chunk)| {
-                    let samples = chunk.len() / size;
-                    if samples <= slice {
-                        return visit(self.forward_logits(chunk, samples, buffers), index * batch_size);
-                    }
-                    logits.clear();
-                    for part in chunk.chunks(slice * size) {
-                        logits.extend_from_slice(self.forward_logits(part, part.len() / size, buffers));
-                    }
-                    visit(&logits[..samples * classes], index * batch_size)
-                },
-            )
-            .collect())
+        #[cfg(feature = "parallel")]
+        let results = inputs.par_chunks(batch_size * size).enumerate().map_init(Default::default, run).collect();
+        #[cfg(not(feature = "parallel"))]
+        let results = {
+            let mut scratch = Default::default();
+            inputs.chunks(batch_size * size).enumerate().map(|batch| run(&mut scratch, batch)).collect()
+        };
+        Ok(results)
     }
 
     /// Forward and backward pass over one batch: returns the mean loss and writes
@@ -365,7 +410,7 @@ impl Network {
         let classes = self.output_size();
         let logits = &workspace.outputs[depth - 1][..classes * batch];
         let delta = sized(&mut workspace.deltas[depth - 1], classes * batch);
-        let loss = self.loss.loss_and_delta(logits, classes, targets, Some(delta));
+        let loss = self.loss.loss_and_delta_unchecked(logits, classes, targets, Some(delta));
 
         let mut tensors = gradients.tensors_mut();
         for index in (0..depth).rev() {

@@ -1,5 +1,8 @@
 //! Softmax, log-softmax and argmax over a vector or over each sample (column) of a batch.
 
+use crate::NnError;
+use crate::loss::samples_in;
+
 /// Replaces `z` by `softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m)` with `m = max z`.
 ///
 /// Subtracting the maximum does not change the result but keeps every exponent ≤ 0, so
@@ -55,13 +58,20 @@ pub fn log_softmax(z: &[f32]) -> Vec<f32> {
 
 /// Softmax of each sample of a batch stored as consecutive runs of `classes` values
 /// (the columns of a column-major `classes × batch` matrix).
-pub fn softmax_columns(values: &mut [f32], classes: usize) {
+///
+/// Refuses `classes == 0` ([`NnError::EmptySample`]) and values that are not a whole number of
+/// samples ([`NnError::RaggedInput`]), leaving them untouched.
+pub fn softmax_columns(values: &mut [f32], classes: usize) -> Result<(), NnError> {
+    samples_in(values, classes)?;
     values.chunks_exact_mut(classes).for_each(softmax_in_place);
+    Ok(())
 }
 
-/// Log-softmax of each sample of a batch, laid out as in [`softmax_columns`].
-pub fn log_softmax_columns(values: &mut [f32], classes: usize) {
+/// Log-softmax of each sample of a batch, laid out and checked as in [`softmax_columns`].
+pub fn log_softmax_columns(values: &mut [f32], classes: usize) -> Result<(), NnError> {
+    samples_in(values, classes)?;
     values.chunks_exact_mut(classes).for_each(log_softmax_in_place);
+    Ok(())
 }
 
 /// Index of the largest value; the first one on ties, and NaN never wins. 0 for an empty slice.
@@ -106,9 +116,17 @@ mod tests {
     #[test]
     fn columns_are_independent_samples() {
         let mut v = [1.0, 2.0, 3.0, 1000.0, 1000.0, 1000.0];
-        softmax_columns(&mut v, 3);
+        softmax_columns(&mut v, 3).unwrap();
         assert_eq!(&v[..3], softmax(&[1.0, 2.0, 3.0]).as_slice());
         assert!(v[3..].iter().all(|&p| (p - 1.0 / 3.0).abs() < 1e-7));
+    }
+
+    #[test]
+    fn bad_sizes_are_refused_and_change_nothing() {
+        let mut v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(softmax_columns(&mut v, 0), Err(NnError::EmptySample));
+        assert_eq!(log_softmax_columns(&mut v, 3), Err(NnError::RaggedInput { len: 4, features: 3 }));
+        assert_eq!(v, [1.0, 2.0, 3.0, 4.0]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub(crate) fn encode(values: &[f32]) -> String {
 /// The values of a string written by [`encode`]; `None` if it is not one.
 pub(crate) fn decode(text: &str) -> Option<Vec<f32>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     bytes

@@ -3,7 +3,7 @@
 use nn_core::NnError;
 use thiserror::Error;
 
-use crate::{ConfigError, DataError, ObserverError, OptimizerError};
+use crate::{ConfigError, ObserverError, OptimizerError, SamplesError};
 
 /// Why training stopped with an error. Interruptions and early stopping are not errors: they
 /// end with a [`TrainOutcome`](crate::TrainOutcome).
@@ -15,7 +15,7 @@ pub enum TrainError {
     Config(#[from] ConfigError),
     /// A data set does not fit the network.
     #[error(transparent)]
-    Data(#[from] DataError),
+    Samples(#[from] SamplesError),
     /// The network cannot be trained (a step activation) or refused a batch.
     #[error(transparent)]
     Network(#[from] NnError),

@@ -42,7 +42,7 @@ pub trait Samples: Sync {
 /// Why a set of samples could not be built or used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum DataError {
+pub enum SamplesError {
     /// A sample must have at least one value.
     #[error("samples must have at least one value each (input size 0)")]
     ZeroInputSize,
@@ -98,27 +98,27 @@ pub(crate) fn check_fits(
     samples: &dyn Samples,
     inputs: usize,
     classes: usize,
-) -> Result<(), DataError> {
+) -> Result<(), SamplesError> {
     if samples.input_size() != inputs {
-        return Err(DataError::InputSize { set, expected: inputs, found: samples.input_size() });
+        return Err(SamplesError::InputSize { set, expected: inputs, found: samples.input_size() });
     }
     match (0..samples.len()).find(|&index| samples.label(index) >= classes) {
-        Some(index) => Err(DataError::LabelOutOfRange { set, index, label: samples.label(index), classes }),
+        Some(index) => Err(SamplesError::LabelOutOfRange { set, index, label: samples.label(index), classes }),
         None => Ok(()),
     }
 }
 
 /// Checks the shape of a set of `inputs` values and `labels` labels; returns the sample count.
-fn check_shape(inputs: usize, labels: usize, input_size: usize) -> Result<usize, DataError> {
+fn check_shape(inputs: usize, labels: usize, input_size: usize) -> Result<usize, SamplesError> {
     if input_size == 0 {
-        return Err(DataError::ZeroInputSize);
+        return Err(SamplesError::ZeroInputSize);
     }
-    if inputs % input_size != 0 {
-        return Err(DataError::Ragged { len: inputs, input_size });
+    if !inputs.is_multiple_of(input_size) {
+        return Err(SamplesError::Ragged { len: inputs, input_size });
     }
     let samples = inputs / input_size;
     if labels != samples {
-        return Err(DataError::LabelCount { samples, labels });
+        return Err(SamplesError::LabelCount { samples, labels });
     }
     Ok(samples)
 }
@@ -131,7 +131,7 @@ fn check_shape(inputs: usize, labels: usize, input_size: usize) -> Result<usize,
 /// let mut out = [0.0; 2];
 /// set.write_input(1, &mut out);
 /// assert_eq!((out, set.label(1)), ([2.0, 3.0], 0));
-/// # Ok::<(), nn_train::DataError>(())
+/// # Ok::<(), nn_train::SamplesError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatSamples<'a> {
@@ -146,7 +146,7 @@ impl<'a> FloatSamples<'a> {
         inputs: impl Into<Cow<'a, [f32]>>,
         labels: impl Into<Cow<'a, [usize]>>,
         input_size: usize,
-    ) -> Result<Self, DataError> {
+    ) -> Result<Self, SamplesError> {
         let (inputs, labels) = (inputs.into(), labels.into());
         check_shape(inputs.len(), labels.len(), input_size)?;
         Ok(FloatSamples { inputs, labels, input_size })
@@ -211,7 +211,7 @@ const UNIT_PIXELS: [f32; 256] = {
 /// let mut out = [0.0; 2];
 /// set.write_input(1, &mut out);
 /// assert_eq!((out, set.label(1)), ([0.2, 0.4], 3));
-/// # Ok::<(), nn_train::DataError>(())
+/// # Ok::<(), nn_train::SamplesError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PixelSamples<'a> {
@@ -222,7 +222,7 @@ pub struct PixelSamples<'a> {
 
 impl<'a> PixelSamples<'a> {
     /// Samples of `input_size` pixels from `pixels`, one label each.
-    pub fn new(pixels: &'a [u8], labels: &'a [u8], input_size: usize) -> Result<Self, DataError> {
+    pub fn new(pixels: &'a [u8], labels: &'a [u8], input_size: usize) -> Result<Self, SamplesError> {
         check_shape(pixels.len(), labels.len(), input_size)?;
         Ok(PixelSamples { pixels, labels, input_size })
     }
@@ -269,12 +269,12 @@ mod tests {
 
     #[test]
     fn shapes_are_checked() {
-        assert_eq!(FloatSamples::new(vec![0.0; 5], vec![0, 0], 2), Err(DataError::Ragged { len: 5, input_size: 2 }));
+        assert_eq!(FloatSamples::new(vec![0.0; 5], vec![0, 0], 2), Err(SamplesError::Ragged { len: 5, input_size: 2 }));
         assert_eq!(
             FloatSamples::new(vec![0.0; 6], vec![0, 0], 2),
-            Err(DataError::LabelCount { samples: 3, labels: 2 })
+            Err(SamplesError::LabelCount { samples: 3, labels: 2 })
         );
-        assert_eq!(PixelSamples::new(&[], &[], 0), Err(DataError::ZeroInputSize));
+        assert_eq!(PixelSamples::new(&[], &[], 0), Err(SamplesError::ZeroInputSize));
         assert!(PixelSamples::new(&[], &[], 784).unwrap().is_empty());
     }
 

@@ -94,13 +94,13 @@ impl TrainState {
                 ));
             }
         }
-        if let Some(best) = &self.best {
-            if best.parameters.len() != sizes.len() || !fits(&best.parameters) {
-                return Err(format!(
-                    "the best weights hold {:?} values, the network's parameters {sizes:?}",
-                    lens(&best.parameters)
-                ));
-            }
+        if let Some(best) = &self.best
+            && (best.parameters.len() != sizes.len() || !fits(&best.parameters))
+        {
+            return Err(format!(
+                "the best weights hold {:?} values, the network's parameters {sizes:?}",
+                lens(&best.parameters)
+            ));
         }
         if self.history.len() != self.epochs_completed {
             return Err(format!("{} epoch reports for {} completed epochs", self.history.len(), self.epochs_completed));

@@ -1,6 +1,7 @@
 //! The training loop: shuffled mini-batches, parallel gradients, optimizer steps, evaluation,
 //! early stopping, interruption and resumption.
 
+use std::fmt;
 use std::time::Instant;
 
 use nn_core::{Network, mix_seed};
@@ -9,8 +10,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::samples::check_fits;
 use crate::{
-    BatchGradients, BestWeights, Control, DataError, EpochReport, Observer, Optimizer, Samples, TrainConfig,
-    TrainError, TrainState, evaluate,
+    BatchGradients, BestWeights, Control, EpochReport, NoObserver, Observer, Optimizer, Samples, SamplesError,
+    TrainConfig, TrainError, TrainState, evaluate,
 };
 
 /// The data of a training run. Validation and test sets are evaluated after every epoch.
@@ -22,6 +23,18 @@ pub struct TrainData<'a> {
     pub validation: Option<&'a dyn Samples>,
     /// Reported only; never used to choose anything.
     pub test: Option<&'a dyn Samples>,
+}
+
+/// The sets by their sizes: a [`Samples`] need not be `Debug`.
+impl fmt::Debug for TrainData<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sizes = |set: &dyn Samples| format!("{} samples of {} values", set.len(), set.input_size());
+        f.debug_struct("TrainData")
+            .field("train", &sizes(self.train))
+            .field("validation", &self.validation.map(sizes))
+            .field("test", &self.test.map(sizes))
+            .finish()
+    }
 }
 
 impl<'a> TrainData<'a> {
@@ -93,6 +106,27 @@ pub fn train(
     rayon::scope(|_| train_in_pool(network, config, data, observer, control, resume))
 }
 
+/// Trains `network` according to `config` on `data`, for the common case of a run that nobody
+/// watches, interrupts or resumes: [`train`] with no observer, a [`Control`] that never stops
+/// and a fresh start. Everything else (determinism, evaluation after each epoch, early stopping
+/// with the best weights restored, the errors) is `train`'s.
+///
+/// ```
+/// use nn_core::{Activation, Init, Loss, Network};
+/// use nn_train::{FloatSamples, TrainConfig, TrainData, fit};
+///
+/// // XOR, repeated: four samples of two inputs, one after the other.
+/// let set = FloatSamples::new([0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0].repeat(8), [0, 1, 1, 0].repeat(8), 2)?;
+/// let mut net = Network::dense(&[2, 8, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 3)?;
+/// let config = TrainConfig { epochs: 100, batch_size: 4, learning_rate: 0.05, ..TrainConfig::default() };
+/// let outcome = fit(&mut net, &config, TrainData::new(&set).with_validation(&set))?;
+/// assert_eq!(outcome.state.history.len(), 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn fit(network: &mut Network, config: &TrainConfig, data: TrainData<'_>) -> Result<TrainOutcome, TrainError> {
+    train(network, config, &data, &mut NoObserver, &Control::new(), None)
+}
+
 fn train_in_pool(
     network: &mut Network,
     config: &TrainConfig,
@@ -105,12 +139,12 @@ fn train_in_pool(
     network.check_trainable()?;
     let (inputs, classes) = (network.input_size(), network.output_size());
     if data.train.is_empty() {
-        return Err(DataError::Empty { set: "training" }.into());
+        return Err(SamplesError::Empty { set: "training" }.into());
     }
     check_fits("training", data.train, inputs, classes)?;
     if let Some(validation) = data.validation {
         if validation.is_empty() {
-            return Err(DataError::Empty { set: "validation" }.into());
+            return Err(SamplesError::Empty { set: "validation" }.into());
         }
         check_fits("validation", validation, inputs, classes)?;
     }

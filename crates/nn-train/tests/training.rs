@@ -75,10 +75,10 @@ impl Observer for Interrupter {
         network: &Network,
         state: &TrainState,
     ) -> Result<(), ObserverError> {
-        if let Some((epoch, path)) = &self.save_at {
-            if report.epoch == *epoch {
-                save_checkpoint(network, state, path)?;
-            }
+        if let Some((epoch, path)) = &self.save_at
+            && report.epoch == *epoch
+        {
+            save_checkpoint(network, state, path)?;
         }
         Ok(())
     }
@@ -238,7 +238,7 @@ fn bad_inputs_are_refused_with_typed_errors() {
     let patience = TrainConfig { early_stopping_patience: Some(2), ..config() };
     assert!(matches!(run(&mut net, &patience, &TrainData::new(&train_set)), TrainError::Config(_)));
     let wrong = nn_train::FloatSamples::new(vec![0.0; 10], vec![0, 1], 5).unwrap();
-    assert!(matches!(run(&mut net, &config(), &TrainData::new(&wrong)), TrainError::Data(_)));
+    assert!(matches!(run(&mut net, &config(), &TrainData::new(&wrong)), TrainError::Samples(_)));
     let labels = nn_train::FloatSamples::new(vec![0.0; 40], vec![0, 7], 20).unwrap();
     let error = run(&mut net, &config(), &TrainData::new(&labels));
     assert!(error.to_string().contains("sample 1 of the training set has label 7"), "{error}");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use mnist_data::{Dataset, Mnist};
+use mnist_data::{Dataset, LoadOptions, Mnist};
 
 /// A form data is stored in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -80,7 +80,8 @@ pub fn load(path: &Path) -> Result<Mnist> {
     match detect(path)? {
         Form::Npz => npz::read(path),
         Form::Png => png_folder::read(path),
-        Form::Idx | Form::IdxGz => Ok(Mnist::load(path)?),
+        // The command keeps a decompressed copy beside gzip files: later runs start at once.
+        Form::Idx | Form::IdxGz => Ok(Mnist::load_with(path, LoadOptions::cached())?),
     }
 }
 
