@@ -9,9 +9,9 @@ use rand::Rng;
 
 use crate::affine::affine;
 use crate::error::check_finite;
-use crate::im2col::{col2im, im2col};
+use crate::im2col::{col2im, im2col, im2row};
 use crate::network::sized;
-use crate::products::{bias_gradient, input_gradient, weight_gradient};
+use crate::products::{bias_gradient, input_gradient};
 use crate::winograd::Winograd;
 use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError, Shape};
 
@@ -164,7 +164,9 @@ pub struct Conv2d {
 thread_local! {
     /// Unfolded patches, their gradients and a padded image, reused by every convolution run on
     /// this thread.
-    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { columns: Vec::new(), column_grad: Vec::new(), padded: Vec::new() }) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { columns: Vec::new(), column_grad: Vec::new(), padded: Vec::new(), chunk_weight_grad: Vec::new() })
+    };
 }
 
 impl Conv2d {
@@ -260,6 +262,7 @@ impl Conv2d {
         input: &[f32],
         batch: usize,
         budget: usize,
+        unfold: Unfold,
         mut visit: impl FnMut(usize, usize, &[f32], &mut Scratch),
     ) {
         let per_chunk = self.params.images_per_chunk(budget);
@@ -271,7 +274,7 @@ impl Conv2d {
                 let images = per_chunk.min(batch - first);
                 let chunk = sized(&mut columns, images * columns_per_image);
                 let input = &input[first * image_len..(first + images) * image_len];
-                im2col(&self.params, input, chunk, &mut scratch.padded);
+                unfold(&self.params, input, chunk, &mut scratch.padded);
                 visit(first, images, chunk, scratch);
             }
             scratch.columns = columns;
@@ -284,7 +287,13 @@ struct Scratch {
     columns: Vec<f32>,
     column_grad: Vec<f32>,
     padded: Vec<f32>,
+    /// `∂W` of one chunk of images.
+    chunk_weight_grad: Vec<f32>,
 }
+
+/// How a chunk of images is unfolded: [`im2col`] (patches as columns) or [`im2row`] (their
+/// transpose).
+type Unfold = fn(&Conv2dParams, &[f32], &mut [f32], &mut Vec<f32>);
 
 impl Layer for Conv2d {
     fn kind(&self) -> &'static str {
@@ -338,7 +347,7 @@ impl Layer for Conv2d {
         }
         let output_len = self.params.output_shape().len();
         let patches = self.params.patches();
-        self.for_each_chunk(input, batch, FORWARD_CHUNK, |first, images, columns, _| {
+        self.for_each_chunk(input, batch, FORWARD_CHUNK, im2col, |first, images, columns, _| {
             let out = &mut output[first * output_len..(first + images) * output_len];
             affine(self.weights.as_slice(), self.bias.as_slice(), columns, images * patches, out);
             self.activation.apply(out);
@@ -368,12 +377,21 @@ impl Layer for Conv2d {
         }
         let output_len = self.params.output_shape().len();
         let image_len = self.params.input.len();
-        self.for_each_chunk(input, batch, BACKWARD_CHUNK, |first, images, columns, scratch| {
+        let zeros = vec![0.0; filters];
+        self.for_each_chunk(input, batch, BACKWARD_CHUNK, im2row, |first, images, rows, scratch| {
             let delta = &output_grad[first * output_len..(first + images) * output_len];
-            let sizes = (filters, patch_len, images * patches);
-            weight_gradient(delta, columns, sizes, weight_grad, first > 0);
+            // ∂W = δ Pᵀ on the affine kernel, δ as its weights (read in place) and the rows of P
+            // as its samples: `gemm` would copy both first, more work than the product when
+            // patches are short (a first layer's 9 or 25 values).
+            let chunk_grad =
+                if first == 0 { &mut *weight_grad } else { sized(&mut scratch.chunk_weight_grad, weight_grad.len()) };
+            affine(delta, &zeros, rows, patch_len, chunk_grad);
+            if first > 0 {
+                weight_grad.iter_mut().zip(&scratch.chunk_weight_grad).for_each(|(g, c)| *g += c);
+            }
             if let Some(input_grad) = input_grad.as_deref_mut() {
-                let column_grad = sized(&mut scratch.column_grad, columns.len());
+                let sizes = (filters, patch_len, images * patches);
+                let column_grad = sized(&mut scratch.column_grad, rows.len());
                 input_gradient(self.weights.as_slice(), delta, sizes, column_grad);
                 let images = &mut input_grad[first * image_len..(first + images) * image_len];
                 col2im(&self.params, column_grad, images, &mut scratch.padded);

@@ -92,6 +92,32 @@ pub(crate) fn im2col(params: &Conv2dParams, images: &[f32], columns: &mut [f32],
     }
 }
 
+/// The transpose of [`im2col`]'s columns: value `k` of every patch of `images` (in the order
+/// `(ky, kx, channel)` of a column), for each `k` in turn: `rows[k · n + patch]`, `n` being the
+/// patches of all the images. The weight gradient `∂W = δ Pᵀ` reads `Pᵀ` this way.
+pub(crate) fn im2row(params: &Conv2dParams, images: &[f32], rows: &mut [f32], padded: &mut Vec<f32>) {
+    let geometry = Geometry::of(params);
+    let (kernel_width, channels) = (params.kernel.1, geometry.channels);
+    let patches = params.patches();
+    let n = images.len() / params.input.len() * patches;
+    for (index, image) in images.chunks_exact(params.input.len()).enumerate() {
+        let image = pad(&geometry, image, padded);
+        for (k, row) in rows.chunks_exact_mut(n).enumerate() {
+            let (ky, kx, c) = (k / (kernel_width * channels), k / channels % kernel_width, k % channels);
+            let first = ky * geometry.padded_row + kx * channels + c;
+            let row = &mut row[index * patches..(index + 1) * patches];
+            for (oy, out_row) in row.chunks_exact_mut(geometry.out_width).enumerate() {
+                let start = first + oy * geometry.row_step;
+                if geometry.step == 1 {
+                    out_row.copy_from_slice(&image[start..start + geometry.out_width]);
+                } else {
+                    out_row.iter_mut().enumerate().for_each(|(ox, v)| *v = image[start + ox * geometry.step]);
+                }
+            }
+        }
+    }
+}
+
 /// The reverse of [`im2col`] for gradients: `images` (overwritten) receives, at each input value,
 /// the sum of the column values that were copied from it, in column order. `padded` is scratch
 /// space.
@@ -140,6 +166,26 @@ mod tests {
                         let want = if inside { image[((iy * 4 + ix) * 2) as usize + c] } else { 0.0 };
                         assert_eq!(column[(ky * 3 + kx) * 2 + c], want);
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn im2row_is_the_transpose_of_im2col() {
+        for (input, kernel, stride, padding) in
+            [(Shape::new(1, 6, 7), (3, 2), 1, 1), (Shape::new(3, 5, 6), (2, 3), 2, 2)]
+        {
+            let params = Conv2dParams::new(input, 1, kernel, stride, padding, 0).unwrap();
+            let images: Vec<f32> = (0..2 * input.len()).map(|v| v as f32 + 1.0).collect();
+            let (k, n) = (params.patch_len(), 2 * params.patches());
+            let mut columns = vec![f32::NAN; k * n];
+            im2col(&params, &images, &mut columns, &mut Vec::new());
+            let mut rows = vec![f32::NAN; k * n];
+            im2row(&params, &images, &mut rows, &mut Vec::new());
+            for patch in 0..n {
+                for value in 0..k {
+                    assert_eq!(rows[value * n + patch], columns[patch * k + value]);
                 }
             }
         }

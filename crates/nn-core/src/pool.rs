@@ -3,6 +3,9 @@
 use std::any::Any;
 
 use nalgebra::DMatrix;
+use pulp::{Simd, WithSimd};
+
+use crate::affine::{load, store};
 
 use crate::{Layer, LayerSpec, Mode, NnError, Shape};
 
@@ -98,14 +101,7 @@ impl Layer for MaxPool2d {
 
     /// `a[c] = max over the window of x[c]`, the window scanned row by row.
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
-        let c = self.input.channels;
-        self.windows(batch, |out_pixel, pixels| {
-            let out = &mut output[out_pixel * c..(out_pixel + 1) * c];
-            out.fill(f32::NEG_INFINITY);
-            for &pixel in pixels {
-                out.iter_mut().zip(&input[pixel * c..(pixel + 1) * c]).for_each(|(m, &x)| *m = m.max(x));
-            }
-        });
+        pulp::Arch::new().dispatch(Forward { pool: self, input, batch, output });
     }
 
     /// The gradient of each output goes to the first input of its window that holds the maximum.
@@ -120,27 +116,7 @@ impl Layer for MaxPool2d {
         _mode: Mode,
     ) {
         let Some(input_grad) = input_grad else { return };
-        input_grad.fill(0.0);
-        let c = self.input.channels;
-        // 1 for a channel whose gradient has not found its maximum yet, 0 after: branch-free, so
-        // the loops run over whole vectors of channels.
-        let mut pending = vec![0.0_f32; c];
-        self.windows(batch, |out_pixel, pixels| {
-            let range = out_pixel * c..(out_pixel + 1) * c;
-            let (maxima, deltas) = (&output[range.clone()], &output_grad[range]);
-            pending.fill(1.0);
-            for &pixel in pixels {
-                let values = &input[pixel * c..(pixel + 1) * c];
-                let grads = &mut input_grad[pixel * c..(pixel + 1) * c];
-                for ((((g, p), &v), &m), &d) in
-                    grads.iter_mut().zip(pending.iter_mut()).zip(values).zip(maxima).zip(deltas)
-                {
-                    let take = if v == m { *p } else { 0.0 };
-                    *g += take * d;
-                    *p -= take;
-                }
-            }
-        });
+        pulp::Arch::new().dispatch(Backward { pool: self, input, output, batch, output_grad, input_grad });
     }
 
     fn clone_box(&self) -> Box<dyn Layer> {
@@ -149,5 +125,71 @@ impl Layer for MaxPool2d {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// The forward pass, compiled by `pulp` for the processor's widest vectors: the loops over a
+/// pixel's channels vectorise.
+struct Forward<'a> {
+    pool: &'a MaxPool2d,
+    input: &'a [f32],
+    batch: usize,
+    output: &'a mut [f32],
+}
+
+impl WithSimd for Forward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let c = self.pool.input.channels;
+        self.pool.windows(self.batch, |out_pixel, pixels| {
+            for start in (0..c).step_by(S::F32_LANES) {
+                let lanes = |pixel: usize| pixel * c + start..pixel * c + (start + S::F32_LANES).min(c);
+                let mut maximum = load(simd, &self.input[lanes(pixels[0])]);
+                for &pixel in &pixels[1..] {
+                    maximum = simd.max_f32s(maximum, load(simd, &self.input[lanes(pixel)]));
+                }
+                store(simd, &mut self.output[lanes(out_pixel)], maximum);
+            }
+        });
+    }
+}
+
+/// The backward pass, compiled as [`Forward`] is.
+struct Backward<'a> {
+    pool: &'a MaxPool2d,
+    input: &'a [f32],
+    output: &'a [f32],
+    batch: usize,
+    output_grad: &'a [f32],
+    input_grad: &'a mut [f32],
+}
+
+impl WithSimd for Backward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        self.input_grad.fill(0.0);
+        let c = self.pool.input.channels;
+        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        self.pool.windows(self.batch, |out_pixel, pixels| {
+            for start in (0..c).step_by(S::F32_LANES) {
+                let lanes = |pixel: usize| pixel * c + start..pixel * c + (start + S::F32_LANES).min(c);
+                let (maxima, deltas) =
+                    (load(simd, &self.output[lanes(out_pixel)]), load(simd, &self.output_grad[lanes(out_pixel)]));
+                // 1 for a channel whose gradient has not found its maximum yet, 0 after:
+                // branch-free, so whole vectors of channels go together.
+                let mut pending = one;
+                for &pixel in pixels {
+                    let is_maximum = simd.equal_f32s(load(simd, &self.input[lanes(pixel)]), maxima);
+                    let take = simd.select_f32s(is_maximum, pending, zero);
+                    let grads = &mut self.input_grad[lanes(pixel)];
+                    store(simd, grads, simd.mul_add_e_f32s(take, deltas, load(simd, grads)));
+                    pending = simd.sub_f32s(pending, take);
+                }
+            }
+        });
     }
 }
