@@ -78,15 +78,42 @@ fn pad<'a>(geometry: &Geometry, image: &'a [f32], padded: &'a mut Vec<f32>) -> &
 /// zeros where a patch reaches into the padding. `padded` is scratch space.
 pub(crate) fn im2col(params: &Conv2dParams, images: &[f32], columns: &mut [f32], padded: &mut Vec<f32>) {
     let geometry = Geometry::of(params);
+    // A first layer's kernel rows are a few values long: copied as arrays of a length known
+    // when compiling, they are a move or two each instead of a call to `memcpy`.
+    match geometry.patch_row {
+        1 => unfold::<1>(params, &geometry, images, columns, padded),
+        2 => unfold::<2>(params, &geometry, images, columns, padded),
+        3 => unfold::<3>(params, &geometry, images, columns, padded),
+        4 => unfold::<4>(params, &geometry, images, columns, padded),
+        5 => unfold::<5>(params, &geometry, images, columns, padded),
+        _ => unfold::<0>(params, &geometry, images, columns, padded),
+    }
+}
+
+/// [`im2col`] for kernel rows of `ROW` values, or of any length when `ROW` is 0.
+#[inline(always)]
+fn unfold<const ROW: usize>(
+    params: &Conv2dParams,
+    geometry: &Geometry,
+    images: &[f32],
+    columns: &mut [f32],
+    padded: &mut Vec<f32>,
+) {
     let (patch_row, padded_row) = (geometry.patch_row, geometry.padded_row);
     let mut patches = columns.chunks_exact_mut(params.patch_len());
     for image in images.chunks_exact(params.input.len()) {
-        let image = pad(&geometry, image, padded);
+        let image = pad(geometry, image, padded);
         for start in geometry.patch_starts() {
             let column = patches.next().expect("columns sized for the images");
             for (ky, row) in column.chunks_exact_mut(patch_row).enumerate() {
                 let from = start + ky * padded_row;
-                row.copy_from_slice(&image[from..from + patch_row]);
+                if ROW == 0 {
+                    row.copy_from_slice(&image[from..from + patch_row]);
+                } else {
+                    let source: &[f32; ROW] = image[from..from + ROW].try_into().expect("a kernel row");
+                    let target: &mut [f32; ROW] = row.try_into().expect("a kernel row");
+                    *target = *source;
+                }
             }
         }
     }

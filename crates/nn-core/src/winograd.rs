@@ -115,8 +115,10 @@ thread_local! {
 /// Buffers reused by every Winograd convolution run on this thread.
 #[derive(Default)]
 struct Scratch {
-    /// One image, zero-padded to whole tiles (or its gradient).
-    grid: Vec<f32>,
+    /// One image, zero-padded to whole tiles.
+    grid: Grid,
+    /// The gradient of one such image.
+    grid_grad: Vec<f32>,
     /// `V`: the chunk's transformed tiles, position by position.
     tiles: Vec<f32>,
     /// `M` or `∂M`: the products, position by position.
@@ -129,6 +131,15 @@ struct Scratch {
     kernel_grad: Vec<f32>,
     /// `U_ξᵀ`, `channels × filters` for each position.
     kernel_transposed: Vec<f32>,
+}
+
+/// An image copied into the middle of a buffer of zeros, and the layout the buffer was last
+/// zeroed for, `(channels, height, width, padding, length)`: while it stays the same, the next
+/// image overwrites only the middle, and the zeros around it stay.
+#[derive(Default)]
+struct Grid {
+    values: Vec<f32>,
+    layout: Option<(usize, usize, usize, usize, usize)>,
 }
 
 /// A convolution's sizes, as the tiles see them.
@@ -310,7 +321,7 @@ impl Winograd {
                         affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, v_grad, POSITIONS * channels);
                     }
                     let images = &mut input_grad[first * image_len..(first + images) * image_len];
-                    self.transform_input_grad(v_grad, &mut scratch.grid, images);
+                    self.transform_input_grad(v_grad, &mut scratch.grid_grad, images);
                 }
             }
             // ∂W = Gᵀ ∂U G, for each (filter, channel); ∂U_ξ is `filters × channels`.
@@ -347,7 +358,7 @@ impl Winograd {
     }
 
     /// `V = Bᵀ d B` for every tile of `images`: 36 blocks of `tiles` columns of `channels`.
-    fn transform_input<'a>(&self, images: &[f32], tiles: usize, grid: &mut Vec<f32>, v: &'a mut Vec<f32>) -> &'a [f32] {
+    fn transform_input<'a>(&self, images: &[f32], tiles: usize, grid: &mut Grid, v: &'a mut Vec<f32>) -> &'a [f32] {
         let channels = self.channels;
         let v = sized(v, POSITIONS * tiles * channels);
         let per_image = self.tiles_per_image();
@@ -396,9 +407,14 @@ impl Winograd {
     }
 
     /// `image` copied into `grid` (resized), zeros around it.
-    fn to_grid<'a>(&self, image: &[f32], grid: &'a mut Vec<f32>) -> &'a [f32] {
-        grid.clear();
-        grid.resize(self.grid_len(), 0.0);
+    fn to_grid<'a>(&self, image: &[f32], grid: &'a mut Grid) -> &'a [f32] {
+        let layout = Some((self.channels, self.height, self.width, self.padding, self.grid_len()));
+        if grid.layout != layout {
+            grid.values.clear();
+            grid.values.resize(self.grid_len(), 0.0);
+            grid.layout = layout;
+        }
+        let grid = &mut grid.values;
         let row = self.width * self.channels;
         for (y, source) in image.chunks_exact(row).enumerate() {
             let start = ((y + self.padding) * self.grid_width() + self.padding) * self.channels;
