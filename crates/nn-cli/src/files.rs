@@ -1,9 +1,11 @@
 //! Writing files the way every command does: whole or not at all.
 
+use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use mnist_data::FILE_NAMES;
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place, so a reader
 /// never sees half a file and a failure leaves any old file untouched.
@@ -41,4 +43,62 @@ pub fn human_size(bytes: u64) -> String {
         b if b >= 1 << 10 => format!("{:.1} kB", b as f64 / 1e3),
         b => format!("{b} bytes"),
     }
+}
+
+/// Refuses, before any work starts, an output path that names one of the command's inputs: the
+/// input would be replaced while it is read, and lost. `outputs` and `inputs` are `(what, path)`
+/// pairs, `what` naming the file in the message ("the model", "the data set").
+///
+/// Two paths clash when they name the same existing file, through links too; an input that is a
+/// directory of MNIST IDX files clashes with an output that is one of those files. An output
+/// that does not exist yet clashes with nothing.
+pub fn refuse_output_over_inputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Result<()> {
+    for &(output_name, output) in outputs {
+        for &(input_name, input) in inputs {
+            let read_files: Vec<PathBuf> = if input.is_dir() {
+                FILE_NAMES.iter().flat_map(|name| [input.join(name), input.join(format!("{name}.gz"))]).collect()
+            } else {
+                vec![input.to_path_buf()]
+            };
+            if read_files.iter().any(|read| same_file(output, read)) {
+                bail!(
+                    "{} is {input_name} this command reads ({}); writing {output_name} there would destroy it: \
+                     choose another path",
+                    output.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses two outputs of one command at the same path (`--metrics` naming the model): the
+/// second written would replace the first.
+pub fn refuse_shared_outputs(outputs: &[(&str, &Path)]) -> Result<()> {
+    for (i, &(first_name, first)) in outputs.iter().enumerate() {
+        for &(second_name, second) in &outputs[i + 1..] {
+            let same_path =
+                matches!((std::path::absolute(first), std::path::absolute(second)), (Ok(a), Ok(b)) if a == b);
+            if same_path || same_file(first, second) {
+                bail!("{} would be both {first_name} and {second_name}: give them different paths", first.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same existing file: the same canonical path, or on Unix the same
+/// device and inode (a hard link).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(a_meta), Ok(b_meta)) = (fs::metadata(a), fs::metadata(b)) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (a_meta.dev(), a_meta.ino()) == (b_meta.dev(), b_meta.ino()) {
+            return true;
+        }
+    }
+    let _ = (a_meta, b_meta);
+    matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b)
 }

@@ -8,7 +8,7 @@ use nn_core::Network;
 
 use crate::caption;
 use crate::data::{SetName, inputs_and_labels, set_for_model};
-use crate::files::write_png;
+use crate::files::{refuse_output_over_inputs, write_png};
 use crate::render::grid;
 
 #[derive(Args)]
@@ -56,6 +56,10 @@ const CAPTION_MARGIN: usize = 3;
 const GAP: usize = 4;
 
 pub fn run(args: &MisclassifiedArgs) -> Result<()> {
+    refuse_output_over_inputs(
+        &[("the picture", &args.png)],
+        &[("the model", &args.model), ("the data set", &args.data)],
+    )?;
     let network = nn_core::load_model(&args.model)?;
     let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);

@@ -9,6 +9,7 @@ use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, S
 
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
+use crate::files::refuse_output_over_inputs;
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -110,6 +111,7 @@ pub struct SummaryArgs {
 }
 
 pub fn import(args: &ImportArgs) -> Result<()> {
+    refuse_output_over_inputs(&[("the model", &args.output_file)], &[("the archive", &args.npz)])?;
     let network = match &args.arch {
         None => nn_core::import_npz(&args.npz, args.hidden_activation, args.output.loss())?,
         Some(text) => {
@@ -125,6 +127,7 @@ pub fn import(args: &ImportArgs) -> Result<()> {
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {
+    refuse_output_over_inputs(&[("the archive", &args.npz)], &[("the model", &args.model)])?;
     let network = nn_core::load_model(&args.model)?;
     nn_core::export_npz(&network, &args.npz)?;
     println!("exported {} -> {}", describe(&network), args.npz.display());
@@ -141,6 +144,12 @@ pub fn export(args: &ExportArgs) -> Result<()> {
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
+    if let Some(png) = &args.png {
+        refuse_output_over_inputs(
+            &[("the picture", png)],
+            &[("the model", &args.model), ("the data set", &args.data)],
+        )?;
+    }
     let network = nn_core::load_model(&args.model)?;
     let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);

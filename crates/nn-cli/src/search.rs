@@ -25,7 +25,7 @@ use nn_train::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::files::write_atomically;
+use crate::files::{refuse_output_over_inputs, write_atomically};
 use crate::recipes::{self, RecipeSpec};
 
 /// The most runs one search may make.
@@ -303,6 +303,9 @@ pub fn table(results: &[RunResult]) -> String {
 }
 
 pub fn run(args: &SearchArgs) -> Result<()> {
+    let mut inputs = vec![("the data set", args.data.as_path())];
+    inputs.extend(args.recipe_file.as_deref().map(|file| ("the recipe file", file)));
+    refuse_output_over_inputs(&[("the best recipe", &args.output)], &inputs)?;
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the threads")?;
     }

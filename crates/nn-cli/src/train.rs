@@ -16,7 +16,7 @@ use nn_train::{
 use serde::{Deserialize, Serialize};
 
 use crate::data::Splits;
-use crate::files::write_atomically;
+use crate::files::{refuse_output_over_inputs, refuse_shared_outputs, write_atomically};
 use crate::recipes::{self, RecipeSpec};
 
 #[derive(Args)]
@@ -151,6 +151,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let recipe = recipes::resolve(args.recipe.as_deref(), args.recipe_file.as_deref())?;
     let paths = Paths::new(args, &recipe);
+    let mut inputs = vec![("the data set", args.data.as_path())];
+    inputs.extend(args.recipe_file.as_deref().map(|file| ("the recipe file", file)));
+    let outputs = [
+        ("the model", paths.model.as_path()),
+        ("the metrics log", paths.metrics.as_path()),
+        ("the checkpoint", paths.checkpoint.as_path()),
+        ("the run's settings", paths.settings.as_path()),
+    ];
+    refuse_output_over_inputs(&outputs, &inputs)?;
+    refuse_shared_outputs(&outputs)?;
     let (settings, network, resume) = if args.resume {
         let (settings, network, state) = resume_run(args, &paths)?;
         (settings, Some(network), state)
