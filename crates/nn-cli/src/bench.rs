@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::output::outln;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use mnist_data::{LoadOptions, Mnist};
@@ -179,10 +180,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         nn_train::train(&mut network, &config, &data, &mut NoObserver, &Control::new(), None)?;
         let seconds = start.elapsed().as_secs_f64();
         let accuracy = nn_train::evaluate(&network, &test, 1000)?.accuracy;
-        println!("{} epoch_s={seconds:.3} test_acc={accuracy:.4}", recipe.name);
+        outln!("{} epoch_s={seconds:.3} test_acc={accuracy:.4}", recipe.name)?;
     }
     if let Some(nanoseconds) = core_to_core_round_trip() {
-        println!("core-to-core round_trip_ns={nanoseconds:.0}");
+        outln!("core-to-core round_trip_ns={nanoseconds:.0}")?;
     }
     if args.training_only || args.cnn {
         return Ok(());
@@ -200,18 +201,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             classes = book.classify_batch(&inputs, batch)?;
             best = best.min(start.elapsed().as_secs_f64() * 1e3);
         }
-        println!("infer-784-50-100-10-b{batch} total_ms={best:.2} images={}", classes.len());
+        outln!("infer-784-50-100-10-b{batch} total_ms={best:.2} images={}", classes.len())?;
     }
     let start = Instant::now();
     Mnist::load_with(&args.data, LoadOptions { cache: false })?;
-    println!("load-cold ms={:.1}", start.elapsed().as_secs_f64() * 1e3);
+    outln!("load-cold ms={:.1}", start.elapsed().as_secs_f64() * 1e3)?;
     let start = Instant::now();
     Mnist::load_with(&args.data, LoadOptions::cached())?;
-    println!(
+    outln!(
         "load-warm ms={:.1} (first load of this run: {:.1})",
         start.elapsed().as_secs_f64() * 1e3,
         first_load.as_secs_f64() * 1e3
-    );
+    )?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use clap::Args;
 use crate::data::load_mnist_any;
 use crate::files::human_size;
 use crate::formats::{self, Form};
+use crate::output::outln;
 
 #[derive(Args)]
 pub struct ConvertArgs {
@@ -48,7 +49,7 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
     let mnist = load_mnist_any(&args.from)?;
     formats::save(&mnist, &args.to, form, args.force)?;
     let (train, test) = (&mnist.train, &mnist.test);
-    println!(
+    outln!(
         "wrote {} ({}): {} training and {} test images of {}x{} pixels, {} classes, {}",
         args.to.display(),
         form.describe(),
@@ -58,7 +59,7 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         train.rows(),
         train.classes(),
         human_size(disk_size(&args.to))
-    );
+    )?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use clap::Args;
 use mnist_data::{LoadOptions, idx};
 
 use crate::files::human_size;
+use crate::output::{StdoutError, outln};
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -26,44 +27,44 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     let array = mnist_data::read_idx_file_with(path, LoadOptions { cache: false })?;
     let dims = array.dims();
     let encoding = if compressed { "gzip-compressed IDX" } else { "raw IDX" };
-    println!("file:        {} ({encoding}, {})", path.display(), human_size(meta.len()));
-    println!("type:        unsigned byte (0x08)");
-    println!("dimensions:  {}", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(" x "));
+    outln!("file:        {} ({encoding}, {})", path.display(), human_size(meta.len()))?;
+    outln!("type:        unsigned byte (0x08)")?;
+    outln!("dimensions:  {}", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(" x "))?;
     match dims {
         [count] => {
-            println!("count:       {count} labels");
-            print_histogram(array.data());
+            outln!("count:       {count} labels")?;
+            print_histogram(array.data())?;
         }
         [count, rest @ ..] => {
             let shape = rest.iter().map(usize::to_string).collect::<Vec<_>>().join(" x ");
-            println!("count:       {count} items of {shape}");
-            print_pixel_stats(array.data());
+            outln!("count:       {count} items of {shape}")?;
+            print_pixel_stats(array.data())?;
         }
         [] => unreachable!("the reader refuses zero dimensions"),
     }
     Ok(())
 }
 
-fn print_pixel_stats(data: &[u8]) {
+fn print_pixel_stats(data: &[u8]) -> Result<(), StdoutError> {
     let (Some(min), Some(max)) = (data.iter().min(), data.iter().max()) else {
-        println!("pixels:      none");
-        return;
+        return outln!("pixels:      none");
     };
     let mean = data.iter().map(|&p| u64::from(p)).sum::<u64>() as f64 / data.len() as f64;
-    println!("pixels:      min {min}  max {max}  mean {mean:.2}");
+    outln!("pixels:      min {min}  max {max}  mean {mean:.2}")
 }
 
-fn print_histogram(labels: &[u8]) {
+fn print_histogram(labels: &[u8]) -> Result<(), StdoutError> {
     let mut counts = [0usize; 256];
     for &label in labels {
         counts[usize::from(label)] += 1;
     }
     let top = labels.iter().max().map_or(0, |&m| usize::from(m));
     let largest = counts.iter().copied().max().unwrap_or(0).max(1);
-    println!("classes:     {}", if labels.is_empty() { 0 } else { top + 1 });
+    outln!("classes:     {}", if labels.is_empty() { 0 } else { top + 1 })?;
     // Labels that never occur are left out, so a stray large label does not print 200 rows.
     for (label, &count) in counts.iter().enumerate().filter(|&(_, &count)| count > 0) {
         let bar = "█".repeat(count * 40 / largest);
-        println!("  {label:>3}  {count:>7}  {bar}");
+        outln!("  {label:>3}  {count:>7}  {bar}")?;
     }
+    Ok(())
 }

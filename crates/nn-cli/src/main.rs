@@ -4,12 +4,15 @@
 //! into a message and a non-zero exit code.
 
 #![forbid(unsafe_code)]
+// Standard output goes through `output.rs`, whose errors end the process cleanly; `println!` panics.
+#![deny(clippy::print_stdout)]
 // The argument docs are clap's help text, where `leaky_relu[:SLOPE]` means an optional part,
 // not a link; `\[` would show in `--help`.
 #![allow(rustdoc::broken_intra_doc_links)]
 
 use std::process::ExitCode;
 
+use crate::output::out;
 use clap::{Parser, Subcommand};
 
 mod bench;
@@ -22,6 +25,7 @@ mod formats;
 mod inspect;
 mod misclassified;
 mod model_commands;
+mod output;
 mod plot;
 mod predict;
 mod preprocess;
@@ -101,16 +105,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Train(args) => train::run(&args),
-        Command::Recipes { json } => {
-            print!("{}", recipes::list(json));
-            Ok(())
-        }
+        Command::Recipes { json } => out!("{}", recipes::list(json)).map_err(anyhow::Error::from),
         Command::Predict(args) => predict::run(&args),
         Command::Misclassified(args) => misclassified::run(&args),
         Command::Plot(args) => plot::run(&args),
@@ -122,26 +122,18 @@ fn main() -> ExitCode {
         Command::Eval(args) => model_commands::eval(&args),
         Command::Summary(args) => model_commands::summary(&args),
     };
+    // The last line printed may still wait in standard output's buffer.
+    let result = result.and_then(|()| output::flush_out().map_err(anyhow::Error::from));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let stdout_error = e.chain().find_map(|cause| cause.downcast_ref::<output::StdoutError>());
+            if stdout_error.is_some_and(output::StdoutError::is_closed_pipe) {
+                // The status of a process ended by SIGPIPE (128 + 13), quietly, as other tools end.
+                return ExitCode::from(141);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// `nn-cli recipes | head -1` closes our standard output early; `println!` then panics. Like
-/// other command-line tools, stop quietly instead, with the status of a process ended by
-/// SIGPIPE (128 + 13).
-fn exit_quietly_on_closed_stdout() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
-        if message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe")) {
-            std::process::exit(141);
-        }
-        default_hook(info);
-    }));
 }

@@ -9,6 +9,7 @@ use nn_core::Network;
 use crate::caption;
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::files::{refuse_output_over_inputs, write_png};
+use crate::output::outln;
 use crate::render::grid;
 
 #[derive(Args)]
@@ -67,12 +68,12 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
         .with_context(|| format!("cannot run {} on the {} set", args.model.display(), args.set.label()))?;
     let mistakes = most_confident_first(&labels, &outputs);
     if mistakes.is_empty() {
-        println!(
+        outln!(
             "no misclassified images: the model gets all {} {} images right; {} not written",
             set.len(),
             args.set.label(),
             args.png.display()
-        );
+        )?;
         return Ok(());
     }
     let shown = &mistakes[..mistakes.len().min(args.count as usize)];
@@ -84,19 +85,19 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
     let (width, height, pixels) = grid(&cell_refs, cell_h, cell_w, columns(shown.len()), 1, GAP);
     write_png(&args.png, width, height, pixels)?;
 
-    println!(
+    outln!(
         "{} of {} {} images misclassified ({:.2}%); the {} most confident errors:",
         mistakes.len(),
         set.len(),
         args.set.label(),
         100.0 * mistakes.len() as f64 / set.len() as f64,
         shown.len()
-    );
-    println!("{:>6}  {:>4}  {:>9}  {:>10}", "image", "true", "predicted", "confidence");
+    )?;
+    outln!("{:>6}  {:>4}  {:>9}  {:>10}", "image", "true", "predicted", "confidence")?;
     for m in shown {
-        println!("{:>6}  {:>4}  {:>9}  {:>10.4}", m.index, m.truth, m.predicted, m.confidence);
+        outln!("{:>6}  {:>4}  {:>9}  {:>10.4}", m.index, m.truth, m.predicted, m.confidence)?;
     }
-    println!("wrote {} ({width}x{height}, {} images)", args.png.display(), shown.len());
+    outln!("wrote {} ({width}x{height}, {} images)", args.png.display(), shown.len())?;
     Ok(())
 }
 

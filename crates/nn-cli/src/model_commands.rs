@@ -10,6 +10,7 @@ use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, S
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
 use crate::files::refuse_output_over_inputs;
+use crate::output::{out, outln};
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -122,7 +123,7 @@ pub fn import(args: &ImportArgs) -> Result<()> {
         }
     };
     nn_core::save_model(&network, &args.output_file)?;
-    println!("imported {} ({}) -> {}", describe(&network), args.npz.display(), args.output_file.display());
+    outln!("imported {} ({}) -> {}", describe(&network), args.npz.display(), args.output_file.display())?;
     Ok(())
 }
 
@@ -130,15 +131,15 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     refuse_output_over_inputs(&[("the archive", &args.npz)], &[("the model", &args.model)])?;
     let network = nn_core::load_model(&args.model)?;
     nn_core::export_npz(&network, &args.npz)?;
-    println!("exported {} -> {}", describe(&network), args.npz.display());
+    outln!("exported {} -> {}", describe(&network), args.npz.display())?;
     let architecture = network.architecture();
     if !architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
-        println!(
+        outln!(
             "read it back with: nn-cli import --npz {} --arch \"{architecture}\" --input {} --loss {}",
             args.npz.display(),
             architecture.input,
             network.loss().output_name()
-        );
+        )?;
     }
     Ok(())
 }
@@ -179,23 +180,23 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         if let Some(png) = &args.png {
             report["png"] = serde_json::json!(png);
         }
-        println!("{report}");
+        outln!("{report}")?;
         return Ok(());
     }
-    println!("model:    {} ({})", args.model.display(), describe(&network));
-    println!("data:     {}, {} set ({} images)", args.data.display(), args.set.label(), set.len());
-    println!("loss:     {:.4}", evaluation.loss);
-    println!("correct:  {} / {}", evaluation.correct, evaluation.total);
-    println!();
-    print!("{}", explain::class_table(&per_class));
-    println!();
-    println!("confusion matrix (rows: true class, columns: predicted; [n]: correct)");
-    print!("{}", explain::matrix_text(&confusion, use_color()));
-    println!();
+    outln!("model:    {} ({})", args.model.display(), describe(&network))?;
+    outln!("data:     {}, {} set ({} images)", args.data.display(), args.set.label(), set.len())?;
+    outln!("loss:     {:.4}", evaluation.loss)?;
+    outln!("correct:  {} / {}", evaluation.correct, evaluation.total)?;
+    outln!()?;
+    out!("{}", explain::class_table(&per_class))?;
+    outln!()?;
+    outln!("confusion matrix (rows: true class, columns: predicted; [n]: correct)")?;
+    out!("{}", explain::matrix_text(&confusion, use_color()))?;
+    outln!()?;
     if let Some(png) = &args.png {
-        println!("heat map: {}", png.display());
+        outln!("heat map: {}", png.display())?;
     }
-    println!("accuracy: {:.4}", evaluation.accuracy());
+    outln!("accuracy: {:.4}", evaluation.accuracy())?;
     Ok(())
 }
 
@@ -206,7 +207,7 @@ fn use_color() -> bool {
 
 pub fn summary(args: &SummaryArgs) -> Result<()> {
     let network = nn_core::load_model(&args.model)?;
-    println!("{}", network.summary());
+    outln!("{}", network.summary())?;
     Ok(())
 }
 

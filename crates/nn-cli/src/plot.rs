@@ -10,6 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::files::write_atomically;
+use crate::output::outln;
 
 #[derive(Args)]
 pub struct PlotArgs {
@@ -65,7 +66,7 @@ pub fn run(args: &PlotArgs) -> Result<()> {
         _ => bail!("{}: the chart must end in .png or .svg", args.output.display()),
     };
     write_atomically(&args.output, &bytes)?;
-    println!("wrote {} ({} epochs)", args.output.display(), reports.len());
+    outln!("wrote {} ({} epochs)", args.output.display(), reports.len())?;
     Ok(())
 }
 

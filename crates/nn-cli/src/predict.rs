@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde::Serialize;
 
+use crate::output::{out, outln};
 use crate::preprocess::{self, FIELD, Prepared};
 use crate::render::shade_text;
 
@@ -82,15 +83,15 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 eprint!("{}:\n{}", prediction.file, shade_text(&prepared.pixels, FIELD));
             }
         } else {
-            println!("{}", human_line(&prediction));
+            outln!("{}", human_line(&prediction))?;
             if args.show {
-                print!("{}", shade_text(&prepared.pixels, FIELD));
+                out!("{}", shade_text(&prepared.pixels, FIELD))?;
             }
         }
         predictions.push(prediction);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&predictions)?);
+        outln!("{}", serde_json::to_string_pretty(&predictions)?)?;
     }
     if failed > 0 {
         bail!("{failed} of {} images could not be recognised", args.images.len());

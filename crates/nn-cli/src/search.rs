@@ -26,6 +26,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::files::{refuse_output_over_inputs, write_atomically};
+use crate::output::{out, outln};
 use crate::recipes::{self, RecipeSpec};
 
 /// The most runs one search may make.
@@ -342,14 +343,14 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     if !args.quiet {
         let drawn = if points.len() < grid { format!(" drawn from a grid of {grid}") } else { String::new() };
         let arch = base.arch.as_ref().map_or_else(String::new, |arch| format!(", architecture {arch}"));
-        println!(
+        outln!(
             "searching {} configurations{drawn} (base recipe {}{arch}) on {} training images, scored on {} validation \
              images",
             points.len(),
             base.name,
             train.len(),
             validation.len()
-        );
+        )?;
     }
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -374,7 +375,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
                 }
                 Score::Diverged => "diverged".to_string(),
             };
-            bar.suspend(|| println!("run {}/{}  {point}: {outcome}, {:.1}s", i + 1, points.len(), result.seconds));
+            bar.suspend(|| outln!("run {}/{}  {point}: {outcome}, {:.1}s", i + 1, points.len(), result.seconds))?;
         }
         results.push(result);
         bar.inc(1);
@@ -382,7 +383,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     bar.finish_and_clear();
 
     rank(&mut results);
-    print!("{}", table(&results));
+    out!("{}", table(&results))?;
     let best = &results[0];
     let Score::Trained { accuracy, best_epoch } = best.score else {
         bail!("every run diverged: try smaller learning rates");
@@ -404,13 +405,13 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     write_atomically(&args.output, recipe.to_json().as_bytes())?;
-    println!(
+    outln!(
         "best: {}: validation accuracy {:.2}%; wrote {} (train with: nn-cli train --recipe-file {})",
         best.point,
         100.0 * accuracy,
         args.output.display(),
         args.output.display()
-    );
+    )?;
     Ok(())
 }
 

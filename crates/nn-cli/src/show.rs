@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use mnist_data::{Dataset, Mnist};
 
 use crate::files::write_png;
+use crate::output::{out, outln};
 use crate::render::{grid, shade_text};
 
 #[derive(Args)]
@@ -61,8 +62,8 @@ pub fn run(args: &ShowArgs) -> Result<()> {
         None => {
             for &i in &indices {
                 let image = set.get(i).expect("checked above");
-                print!("{}", shade_text(image.pixels, image.cols));
-                println!("{name} image {i}: label {}", image.label);
+                out!("{}", shade_text(image.pixels, image.cols))?;
+                outln!("{name} image {i}: label {}", image.label)?;
             }
             Ok(())
         }
@@ -74,6 +75,6 @@ fn write_grid(set: &Dataset, indices: &[usize], path: &std::path::Path) -> Resul
     let (width, height, pixels) = grid(&images, set.rows(), set.cols(), PNG_COLUMNS, PNG_SCALE, 2);
     write_png(path, width, height, pixels)?;
     let labels: Vec<String> = indices.iter().map(|&i| set.labels()[i].to_string()).collect();
-    println!("wrote {} ({width}x{height}, labels {})", path.display(), labels.join(" "));
+    outln!("wrote {} ({width}x{height}, labels {})", path.display(), labels.join(" "))?;
     Ok(())
 }

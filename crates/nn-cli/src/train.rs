@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Splits;
 use crate::files::{refuse_output_over_inputs, refuse_shared_outputs, write_atomically};
+use crate::output::outln;
 use crate::recipes::{self, RecipeSpec};
 
 #[derive(Args)]
@@ -225,11 +226,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if !args.quiet {
         if !args.resume {
             match &args.recipe_file {
-                Some(file) => println!("recipe {} (from {}): {}", recipe.name, file.display(), recipe.about),
-                None => println!("recipe {}: {}", recipe.name, recipe.about),
+                Some(file) => outln!("recipe {} (from {}): {}", recipe.name, file.display(), recipe.about)?,
+                None => outln!("recipe {}: {}", recipe.name, recipe.about)?,
             }
         } else if let Some(recipe) = recipes::find(&settings.recipe) {
-            println!("recipe {}: {}", recipe.name, recipe.about);
+            outln!("recipe {}: {}", recipe.name, recipe.about)?;
         }
         let described = match settings.arch {
             Some(_) => {
@@ -237,12 +238,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             }
             None => format!("{} ({}, {})", sizes(&network), settings.hidden_activation, settings.loss),
         };
-        println!(
+        outln!(
             "training {described} on {} images, {} epochs of batches of {}",
             splits.train.len(),
             config.epochs,
             config.batch_size
-        );
+        )?;
     }
     let mut observer = CliObserver::new(args.quiet, &paths, settings.max_steps, steps_done, control.clone());
     let outcome = nn_train::train(&mut network, &config, &data, &mut observer, &control, resume);
@@ -270,17 +271,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     nn_core::save_model(&network, &paths.model)?;
     if let Some(best) = outcome.best_epoch {
         let restored = if outcome.restored_best { " (weights restored)" } else { "" };
-        println!("best epoch: {best}{restored}");
+        outln!("best epoch: {best}{restored}")?;
     }
     let (inputs, labels) = crate::data::inputs_and_labels(&splits.test);
     let evaluation = network.evaluate(&inputs, &labels, config.eval_batch_size)?;
-    println!(
+    outln!(
         "wrote {} (metrics {}, checkpoint {})",
         paths.model.display(),
         paths.metrics.display(),
         paths.checkpoint.display()
-    );
-    println!("test accuracy: {:.4}", evaluation.accuracy());
+    )?;
+    outln!("test accuracy: {:.4}", evaluation.accuracy())?;
     Ok(())
 }
 
@@ -434,7 +435,7 @@ impl Observer for CliObserver {
     ) -> Result<(), ObserverError> {
         self.finish();
         if !self.quiet {
-            println!("{}", epoch_line(report));
+            outln!("{}", epoch_line(report))?;
         }
         // The whole log is rewritten from the state, so a resumed run's log has no gap or repeat.
         let mut log = String::new();

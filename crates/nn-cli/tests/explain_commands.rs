@@ -338,3 +338,22 @@ fn a_closed_standard_output_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(matches!(output.status.code(), Some(0 | 141)), "{:?}", output.status);
 }
+
+#[test]
+fn a_full_standard_output_is_a_clear_error() {
+    // /dev/full takes no byte: every write fails with "no space left on device".
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+    for args in [&["recipes"][..], &["recipes", "--json"][..]] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_nn-cli"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .expect("nn-cli runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
