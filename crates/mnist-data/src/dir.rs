@@ -1,6 +1,7 @@
 //! Loading a directory that holds the four standard MNIST files.
 
 use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::cache;
@@ -92,6 +93,24 @@ pub fn read_idx_file(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
     read_idx_file_with(path.as_ref(), LoadOptions::default())
 }
 
+/// The bytes of an IDX file, read only once its header and length show that they are what the
+/// header declares: a device that never ends (`/dev/zero`) or gigabytes behind a small header
+/// are refused before they are read.
+fn read_bounded(path: &Path, meta: &fs::Metadata) -> Result<Vec<u8>, DataError> {
+    let io_error = |error| DataError::Io { path: path.to_path_buf(), error };
+    if !meta.is_file() {
+        let not_a_file =
+            io::Error::new(io::ErrorKind::InvalidInput, "not a regular file (IDX data is read from files)");
+        return Err(io_error(not_a_file));
+    }
+    let mut prefix = Vec::with_capacity(idx::PREFIX_LEN);
+    fs::File::open(path)
+        .and_then(|file| file.take(idx::PREFIX_LEN as u64).read_to_end(&mut prefix))
+        .map_err(io_error)?;
+    idx::check_file_len(&prefix, meta.len()).map_err(|error| DataError::Idx { path: path.to_path_buf(), error })?;
+    fs::read(path).map_err(io_error)
+}
+
 /// Reads and validates one IDX file. With the cache on, a gzip file is decompressed once and
 /// its validated content kept in [`cache::CACHE_DIR`] beside it.
 pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray, DataError> {
@@ -102,7 +121,7 @@ pub fn read_idx_file_with(path: &Path, options: LoadOptions) -> Result<IdxArray,
     {
         return Ok(array);
     }
-    let bytes = fs::read(path).map_err(io_error)?;
+    let bytes = read_bounded(path, &meta)?;
     let compressed = idx::is_gzip(&bytes);
     let array = idx::decode(bytes).map_err(|error| DataError::Idx { path: path.to_path_buf(), error })?;
     if options.cache && compressed {

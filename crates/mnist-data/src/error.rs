@@ -76,6 +76,18 @@ pub enum IdxError {
         /// Bytes beyond them.
         extra: u64,
     },
+    /// A gzip file is larger than the data its header declares could take even stored without
+    /// compression: it was refused before being read.
+    #[error(
+        "the file holds {file} bytes, more than the {declared} bytes of data its IDX header declares could take \
+         compressed (it was not read)"
+    )]
+    GzipFileTooLarge {
+        /// Bytes of data the header declares.
+        declared: u64,
+        /// Bytes in the file.
+        file: u64,
+    },
     /// A gzip stream expands to more than the header declares; reading stopped there.
     #[error(
         "the gzip stream expands to more than the {expected} bytes of data its IDX header declares (reading stopped)"

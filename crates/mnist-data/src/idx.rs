@@ -146,6 +146,31 @@ fn preallocation(compressed: &[u8], header_len: usize, data_len: usize) -> usize
     if isize == Some(declared_total) { data_len } else { data_len.min(UNCONFIRMED_PREALLOCATION) }
 }
 
+/// Bytes read from the start of a file before the rest, to learn its header.
+pub(crate) const PREFIX_LEN: usize = 64 << 10;
+
+/// Refuses, from its first bytes `prefix` and its length alone, a file larger than the data its
+/// header declares: a raw file holds exactly header and data; a gzip file at most the data
+/// stored uncompressed (deflate's worst case, 5 bytes per stored block of 65,535) and 64 KiB of
+/// gzip header and trailer. A prefix that does not tell (a header in a gzip stream longer than
+/// the prefix) is let through, to be decoded whole.
+pub(crate) fn check_file_len(prefix: &[u8], file_len: u64) -> Result<(), IdxError> {
+    if is_gzip(prefix) {
+        let Ok(header) = read_header(&mut GzDecoder::new(prefix)) else { return Ok(()) };
+        let largest = header.data_len.saturating_add((header.data_len / 65_535 + 1) * 5).saturating_add(64 << 10);
+        if file_len > largest {
+            return Err(IdxError::GzipFileTooLarge { declared: header.data_len, file: file_len });
+        }
+        return Ok(());
+    }
+    let Ok(header) = read_header(&mut &prefix[..]) else { return Ok(()) };
+    let declared = header.len as u64 + header.data_len;
+    if file_len > declared {
+        return Err(IdxError::TrailingData { expected: header.data_len, extra: file_len - declared });
+    }
+    Ok(())
+}
+
 fn read_header(input: &mut impl Read) -> Result<Header, IdxError> {
     let mut magic = [0u8; 4];
     let got = read_up_to(input, &mut magic)?;
