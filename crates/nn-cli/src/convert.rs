@@ -21,7 +21,8 @@ pub struct ConvertArgs {
     /// "png", otherwise raw IDX files.
     #[arg(long, short = 't', value_enum)]
     pub to_format: Option<Form>,
-    /// Replace an existing, non-empty target.
+    /// Replace an existing target: a file, or a folder that a previous conversion wrote (a folder
+    /// holding anything else is refused).
     #[arg(long)]
     pub force: bool,
 }

@@ -130,9 +130,17 @@ fn an_existing_target_is_replaced_only_with_force() {
     assert_eq!(fs::read(png.join("notes.txt")).unwrap(), b"precious");
 
     convert(&source, &npz, &["--force"]);
+    // --force replaces a previous conversion, never a folder holding other files.
+    refused(&["convert", path_str(&source), path_str(&png), "--force"], &["notes.txt", "convert does not write"]);
+    assert_eq!(fs::read(png.join("notes.txt")).unwrap(), b"precious");
+    fs::remove_file(png.join("notes.txt")).unwrap();
+    convert(&source, &png, &[]);
     convert(&source, &png, &["--force"]);
-    assert!(!png.join("notes.txt").exists(), "the old folder is replaced whole");
     assert_eq!(Mnist::load(&source).unwrap(), mnist_from(&png));
+    let idx = dir.path().join("m-idx");
+    convert(&source, &idx, &["--to-format", "idx-gz"]);
+    convert(&source, &idx, &["--to-format", "idx", "--force"]);
+    assert_eq!(Mnist::load(&source).unwrap(), Mnist::load(&idx).unwrap());
     assert!(hidden_entries(dir.path()).is_empty(), "temporary folders are cleaned up");
 
     // An empty directory is not data: it is filled without --force.

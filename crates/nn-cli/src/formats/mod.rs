@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use mnist_data::{Dataset, LoadOptions, Mnist};
+use mnist_data::{Dataset, FILE_NAMES, LoadOptions, Mnist};
 
 /// A form data is stored in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -113,6 +113,31 @@ pub fn check_target(path: &Path, form: Form, force: bool) -> Result<()> {
     };
     if !empty && !force {
         bail!("{} already exists and is not empty; pass --force to replace it", path.display());
+    }
+    if !empty && meta.is_dir() {
+        refuse_foreign_entries(path)?;
+    }
+    Ok(())
+}
+
+/// Refuses to replace a directory holding anything a conversion does not write: `--force`
+/// replaces a previous conversion (whichever folder form), never someone's other files.
+fn refuse_foreign_entries(dir: &Path) -> Result<()> {
+    let ours = |name: &str| {
+        FILE_NAMES.iter().any(|file| name == *file || name.strip_suffix(".gz") == Some(file))
+            || name == mnist_data::cache::CACHE_DIR
+            || png_folder::writes(name)
+    };
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let name = entry.with_context(|| format!("cannot read {}", dir.display()))?.file_name();
+        if !ours(&name.to_string_lossy()) {
+            bail!(
+                "{} holds {}, which convert does not write; --force replaces only a previous conversion: \
+                 move it away or convert into another directory",
+                dir.display(),
+                dir.join(&name).display()
+            );
+        }
     }
     Ok(())
 }

@@ -21,6 +21,11 @@ use crate::files::write_atomically;
 /// The two sets, by the prefix of their folder and label file.
 const SETS: [&str; 2] = ["train", "test"];
 
+/// Whether `name` is an entry this form writes at the top of its folder.
+pub fn writes(name: &str) -> bool {
+    SETS.iter().any(|set| name == format!("{set}_x") || name == format!("{set}_y.json"))
+}
+
 /// Whether `dir` has any of the entries of a PNG folder.
 pub fn looks_like(dir: &Path) -> bool {
     SETS.iter().any(|set| dir.join(format!("{set}_x")).exists() || dir.join(format!("{set}_y.json")).exists())
