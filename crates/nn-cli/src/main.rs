@@ -31,6 +31,7 @@ mod predict;
 mod preprocess;
 mod recipes;
 mod render;
+mod run_lock;
 mod search;
 mod show;
 mod train;

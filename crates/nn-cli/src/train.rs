@@ -19,6 +19,7 @@ use crate::data::Splits;
 use crate::files::{refuse_output_over_inputs, refuse_shared_outputs, write_atomically};
 use crate::output::outln;
 use crate::recipes::{self, RecipeSpec};
+use crate::run_lock::RunLock;
 
 #[derive(Args)]
 // A later flag overrides an earlier one, so scripts can append to a base command line.
@@ -162,6 +163,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     ];
     refuse_output_over_inputs(&outputs, &inputs)?;
     refuse_shared_outputs(&outputs)?;
+    let _lock = RunLock::take(&paths.model)?;
     let (settings, network, resume) = if args.resume {
         let (settings, network, state) = resume_run(args, &paths)?;
         (settings, Some(network), state)

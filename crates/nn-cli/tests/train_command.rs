@@ -133,3 +133,18 @@ fn bad_flags_and_missing_data_fail_cleanly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cargo xtask fetch-data"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_run_writing_the_same_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    // This test's own process stands for a run in progress.
+    std::fs::write(dir.path().join("m.json.lock"), std::process::id().to_string()).unwrap();
+    let data = common::fixtures().join("mnist-100");
+    let args = ["train", "--data", common::path_str(&data), "--validation-size", "20", "--epochs", "1", "--quiet"];
+    let out = common::nn_cli(&[&args[..], &["-o", common::path_str(&model)]].concat());
+    let stderr = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("another training run (process {})", std::process::id())), "{stderr}");
+    assert!(!model.exists(), "nothing is written");
+}
