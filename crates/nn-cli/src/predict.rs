@@ -99,13 +99,28 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
+/// Pixels an image may have (a 48-megapixel phone photo fits): larger ones are refused from
+/// their header, before any is decoded.
+const MAX_PIXELS: u64 = 64_000_000;
+
+/// Memory the decoder may take: the largest image allowed, 16-bit RGBA.
+const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 8;
+
 /// Reads any supported image (the format is guessed from the content, then the extension) and
 /// prepares it.
 fn load_and_prepare(path: &Path) -> Result<Prepared> {
-    let reader =
-        image::ImageReader::open(path).and_then(|r| r.with_guessed_format()).context("cannot open the file")?;
+    let open = || image::ImageReader::open(path).and_then(|r| r.with_guessed_format()).context("cannot open the file");
     // The decoder's message already includes its cause; `context` would print it twice.
-    let image = reader.decode().map_err(|e| anyhow!("not a readable image (PNG, JPEG or BMP): {e}"))?;
+    let unreadable = |e: image::ImageError| anyhow!("not a readable image (PNG, JPEG or BMP): {e}");
+    let (width, height) = open()?.into_dimensions().map_err(unreadable)?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        bail!("image is {width}x{height} pixels; the limit is {} megapixels", MAX_PIXELS / 1_000_000);
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let image = reader.decode().map_err(unreadable)?;
     Ok(preprocess::prepare(&image)?)
 }
 

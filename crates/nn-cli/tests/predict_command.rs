@@ -315,3 +315,53 @@ fn a_model_that_does_not_take_784_inputs_is_refused() {
     assert!(stderr.contains("64 inputs") && stderr.contains("784"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// A PNG whose header says `width × height` grey pixels, with no image data.
+fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut crc = flate2::Crc::new();
+    crc.update(b"IHDR");
+    crc.update(&ihdr);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc.sum().to_be_bytes());
+    // An empty IDAT and IEND: a decoder reads the header up to the first data chunk.
+    for name in [b"IDAT", b"IEND"] {
+        let mut crc = flate2::Crc::new();
+        crc.update(name);
+        png.extend_from_slice(&0u32.to_be_bytes());
+        png.extend_from_slice(name);
+        png.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    png
+}
+
+#[test]
+fn huge_and_truncated_images_are_errors_not_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::dense(&[784, 16, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 5).unwrap();
+    let model = dir.path().join("random.json");
+    nn_core::save_model(&network, &model).unwrap();
+    let huge = dir.path().join("huge.png");
+    std::fs::write(&huge, png_header_only(100_000, 100_000)).unwrap();
+    // A real photo cut in the middle of its data.
+    let good = write_photos(dir.path(), &mnist().test, 1);
+    let bytes = std::fs::read(&good[0]).unwrap();
+    let truncated = dir.path().join("truncated.png");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+    let out = nn_cli(&["predict", "--model", path_str(&model), path_str(&huge), path_str(&truncated)]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "no prediction: {stdout}");
+    assert!(stderr.contains("image is 100000x100000 pixels; the limit is 64 megapixels"), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with(path_str(&truncated)) && l.contains("not a readable image")),
+        "{stderr}"
+    );
+}
