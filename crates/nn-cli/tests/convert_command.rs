@@ -272,3 +272,44 @@ fn colour_and_16_bit_pngs_are_converted_to_8_bit_grey() {
     image::DynamicImage::ImageLuma8(grey).to_luma16().save(&path).unwrap();
     assert_eq!(Mnist::load(&source).unwrap(), mnist_from(&folder), "grey as 16-bit reads back the same");
 }
+
+/// An archive whose `x_train.npy`, stored uncompressed first, declares `count` bytes while 16
+/// follow, the archive's sizes then edited to claim `count` bytes too (the other arrays are one
+/// value each): what a crafted file can say to make a reader allocate.
+fn lying_npz(count: u64) -> Vec<u8> {
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({count},), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend_from_slice(&[0; 16]);
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("x_train.npy", stored).unwrap();
+    zip.write_all(&npy).unwrap();
+    for (name, shape) in [("y_train", &[1][..]), ("x_test", &[1, 1, 1]), ("y_test", &[1])] {
+        use npyz::WriterBuilder;
+        zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default()).unwrap();
+        let mut writer =
+            npyz::WriteOptions::<u8>::new().default_dtype().shape(shape).writer(&mut zip).begin_nd().unwrap();
+        writer.push(&0).unwrap();
+        writer.finish().unwrap();
+    }
+    let mut bytes = zip.finish().unwrap().into_inner();
+    let claim = u32::try_from(count).unwrap().to_le_bytes();
+    bytes[22..26].copy_from_slice(&claim);
+    let central = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    bytes[central + 24..central + 28].copy_from_slice(&claim);
+    bytes
+}
+
+#[test]
+fn an_npz_that_declares_more_than_it_can_hold_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.npz");
+    fs::write(&path, lying_npz(4_000_000_000)).unwrap();
+    refused(&["show", "--data", path_str(&path)], &["x_train", "compressed"]);
+}

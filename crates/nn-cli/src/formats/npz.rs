@@ -17,6 +17,13 @@ use super::{RawSet, assemble};
 /// The array names, in the order Keras writes them.
 pub const ARRAY_NAMES: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
 
+/// The most a deflate stream expands: 1032 bytes out for one byte in.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Values an array of a data set may hold: 1 GiB of pixels, twenty times MNIST's 70,000 images
+/// of 784 pixels and more.
+const MAX_VALUES: u64 = 1 << 30;
+
 /// Reads an `.npz` file (the caller names it in errors about its content).
 pub fn read(path: &Path) -> Result<Mnist> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -76,6 +83,7 @@ fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result
         Err(error) => bail!("array {name} cannot be read: {error}"),
     };
     let stored_bytes = file.size();
+    let compressed_bytes = file.compressed_size();
     let npy = NpyFile::new(file).map_err(|e| anyhow!("array {name} cannot be read: bad .npy header: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let order = npy.order();
@@ -103,6 +111,18 @@ fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result
             shape_text(&shape)
         ),
     };
+    // The stored size is the archive's word for it; the compressed bytes bound what they can
+    // inflate to, and a data set has a plausible size. Both checked before reading anything.
+    let declared = count.saturating_mul(item_bytes);
+    if declared > compressed_bytes.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
+        bail!(
+            "array {name} cannot be read: it declares {declared} bytes, more than its {compressed_bytes} compressed \
+             bytes can hold"
+        );
+    }
+    if count > MAX_VALUES {
+        bail!("array {name} holds {count} values; the limit for a data set is {MAX_VALUES} (1 GiB of pixels)");
+    }
     let bad = |e: std::io::Error| anyhow!("array {name} cannot be read: {e}");
     let unsigned = type_str.type_char() == TypeChar::Uint;
     let values: Vec<u8> = match (unsigned, item_bytes) {
