@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, Shape};
 
@@ -16,8 +16,14 @@ use crate::output::{out, outln};
 pub struct ImportArgs {
     /// NumPy archive with W1, b1, W2, b2, ... (dense W: inputs x outputs, as in `x @ W + b`;
     /// with --arch, convolution W: out_channels x in_channels x kh x kw, as in PyTorch).
-    #[arg(long)]
-    npz: PathBuf,
+    #[arg(long, required_unless_present = "safetensors", conflicts_with = "safetensors")]
+    npz: Option<PathBuf>,
+    /// safetensors file (PyTorch, candle, the Hugging Face hub) holding the state_dict of an
+    /// nn.Sequential: 0.weight, 0.bias, ... where every module, activations, pooling, flatten
+    /// and dropout included, takes an index; Linear weights outputs x inputs, Conv2d weights
+    /// out_channels x in_channels x kh x kw. Needs --arch.
+    #[arg(long, requires = "arch")]
+    safetensors: Option<PathBuf>,
     /// The layers the arrays belong to, as text or a name: "conv(30,5) relu maxpool(2) flatten
     /// dense(100) relu dense(10)", saito-simple, saito-deep, pytorch-example, cnn. Without it,
     /// the archive is read as a dense network of its W1..Wn with --hidden-activation.
@@ -72,8 +78,12 @@ impl Output {
 pub struct ExportArgs {
     /// The NumPy archive to write: W1, b1, W2, b2, ... for the layers with weights (dense W:
     /// inputs x outputs; convolution W: out_channels x in_channels x kh x kw).
+    #[arg(long, required_unless_present = "safetensors")]
+    npz: Option<PathBuf>,
+    /// The safetensors file to write: PyTorch's state_dict of the equivalent nn.Sequential
+    /// (0.weight, 0.bias, ...; Linear weights outputs x inputs), for load_state_dict.
     #[arg(long)]
-    npz: PathBuf,
+    safetensors: Option<PathBuf>,
     /// The model file to read.
     #[arg(long)]
     model: PathBuf,
@@ -112,34 +122,61 @@ pub struct SummaryArgs {
 }
 
 pub fn import(args: &ImportArgs) -> Result<()> {
-    refuse_output_over_inputs(&[("the model", &args.output_file)], &[("the archive", &args.npz)])?;
-    let network = match &args.arch {
-        None => nn_core::import_npz(&args.npz, args.hidden_activation, args.output.loss())?,
-        Some(text) => {
-            let architecture = Architecture::named_or_parsed(text)?.with_input(args.input.unwrap_or(MNIST_INPUT));
-            nn_core::import_npz_with_architecture(&args.npz, &architecture, args.output.loss()).with_context(|| {
-                format!("cannot read {} as {architecture} on inputs of {}", args.npz.display(), architecture.input)
-            })?
+    let inputs: Vec<(&str, &std::path::Path)> =
+        args.npz.iter().chain(&args.safetensors).map(|file| ("the weights file", file.as_path())).collect();
+    refuse_output_over_inputs(&[("the model", &args.output_file)], &inputs)?;
+    let loss = args.output.loss();
+    let architecture = match &args.arch {
+        Some(text) => Some(Architecture::named_or_parsed(text)?.with_input(args.input.unwrap_or(MNIST_INPUT))),
+        None => None,
+    };
+    let (network, source) = match (&args.safetensors, &args.npz, &architecture) {
+        (Some(file), _, Some(architecture)) => {
+            let network = nn_core::import_safetensors(file, architecture, loss).with_context(|| {
+                format!("cannot read {} as {architecture} on inputs of {}", file.display(), architecture.input)
+            })?;
+            (network, file)
         }
+        (None, Some(npz), None) => (nn_core::import_npz(npz, args.hidden_activation, loss)?, npz),
+        (None, Some(npz), Some(architecture)) => {
+            let network = nn_core::import_npz_with_architecture(npz, architecture, loss).with_context(|| {
+                format!("cannot read {} as {architecture} on inputs of {}", npz.display(), architecture.input)
+            })?;
+            (network, npz)
+        }
+        // clap enforces one source, and --arch with --safetensors.
+        _ => bail!("give --npz FILE, or --safetensors FILE with --arch"),
     };
     nn_core::save_model(&network, &args.output_file)?;
-    outln!("imported {} ({}) -> {}", describe(&network), args.npz.display(), args.output_file.display())?;
+    outln!("imported {} ({}) -> {}", describe(&network), source.display(), args.output_file.display())?;
     Ok(())
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {
-    refuse_output_over_inputs(&[("the archive", &args.npz)], &[("the model", &args.model)])?;
+    let outputs: Vec<(&str, &std::path::Path)> =
+        args.npz.iter().chain(&args.safetensors).map(|file| ("the weights file", file.as_path())).collect();
+    refuse_output_over_inputs(&outputs, &[("the model", &args.model)])?;
     let network = nn_core::load_model(&args.model)?;
-    nn_core::export_npz(&network, &args.npz)?;
-    outln!("exported {} -> {}", describe(&network), args.npz.display())?;
     let architecture = network.architecture();
-    if !architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
+    let read_back = |option: &str, file: &std::path::Path| {
         outln!(
-            "read it back with: nn-cli import --npz {} --arch \"{architecture}\" --input {} --loss {}",
-            args.npz.display(),
+            "read it back with: nn-cli import {option} {} --arch \"{architecture}\" --input {} --loss {}",
+            file.display(),
             architecture.input,
             network.loss().output_name()
-        )?;
+        )
+    };
+    if let Some(npz) = &args.npz {
+        nn_core::export_npz(&network, npz)?;
+        outln!("exported {} -> {}", describe(&network), npz.display())?;
+        if !architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
+            read_back("--npz", npz)?;
+        }
+    }
+    if let Some(file) = &args.safetensors {
+        nn_core::export_safetensors(&network, file)?;
+        outln!("exported {} -> {}", describe(&network), file.display())?;
+        read_back("--safetensors", file)?;
     }
     Ok(())
 }

@@ -5,14 +5,16 @@
 //! [`MaxPool2d`], [`Flatten`], [`Dropout`], [`ActivationLayer`]), activations, a numerically
 //! stable [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
 //! initialisers, architectures as text ([`Architecture`]: `conv(32,3) relu maxpool(2) flatten
-//! dense(10)`), model files and NumPy `.npz` interop.
+//! dense(10)`), model files, NumPy `.npz` and PyTorch `safetensors` interop.
 //!
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows are its own model files
-//! ([`save_model`], [`load_model`], format described in [`model_format`]) and NumPy archives
-//! ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]).
+//! ([`save_model`], [`load_model`], format described in [`model_format`]), NumPy archives
+//! ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]) and safetensors files
+//! with the `state_dict` names of a PyTorch `nn.Sequential` ([`import_safetensors`],
+//! [`export_safetensors`], [`pytorch_state_dict_names`]).
 //!
 //! A convolutional network from its text, trained one step:
 //!
@@ -92,12 +94,16 @@
 //!
 //! # Features
 //!
-//! Both are on by default. With `default-features = false` the crate needs neither zip nor
-//! rayon: 40 crates instead of 68, built in about 0.6 of the time (measured in
-//! `docs/benchmarks.md` of the repository), and every result stays the same, bit for bit.
+//! All three are on by default. With `default-features = false` the crate needs neither zip,
+//! safetensors nor rayon: 40 crates instead of 78 (68 before `safetensors`, when the lean build
+//! took about 0.6 of the time, measured in `docs/benchmarks.md` of the repository), and every
+//! result stays the same, bit for bit.
 //!
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
 //!   flate2.
+//! - `safetensors`: `.safetensors` files with PyTorch's `state_dict` names
+//!   ([`import_safetensors`], [`export_safetensors`], ...), through Hugging Face's
+//!   `safetensors` crate (12 crates more, tempfile among them).
 //! - `parallel`: [`Network::evaluate`] and [`Network::classify_batch`] compute their batches on
 //!   rayon's global pool; without it, one after the other on the calling thread.
 //!
@@ -144,6 +150,8 @@ mod network;
 mod npz;
 mod pool;
 mod products;
+#[cfg(feature = "safetensors")]
+mod safetensors;
 mod shape;
 mod sigmoid;
 pub mod softmax;
@@ -161,6 +169,11 @@ pub use nalgebra;
 /// `u64` seed ([`Network::dense`], [`Architecture::build`]) need none.
 pub use rand;
 
+#[cfg(feature = "safetensors")]
+pub use self::safetensors::{
+    SafetensorsError, export_safetensors, import_safetensors, network_from_safetensors_bytes,
+    network_to_safetensors_bytes, pytorch_state_dict_names,
+};
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use activation_layer::ActivationLayer;
 pub use architecture::{

@@ -1,0 +1,340 @@
+//! `safetensors` interop (the format of PyTorch, candle and the Hugging Face hub) with PyTorch's
+//! `state_dict` names for an `nn.Sequential`.
+//!
+//! # How our layers become PyTorch's modules
+//!
+//! In an `nn.Sequential` every module takes an index, and a module's parameters are named
+//! `<index>.weight` and `<index>.bias`. Activations, pooling, flatten and dropout are modules
+//! too, so they take indices although they have no parameters. Our [`Architecture`] folds the
+//! activation that follows a dense or convolutional layer into that layer (`conv(32,3) relu` is
+//! one [`LayerSpec::Conv`]), so such a layer stands for two modules (`nn.Conv2d`, `nn.ReLU`);
+//! one without activation (identity) for one; every other layer for one. Thus
+//!
+//! ```text
+//! conv(32,3) relu  conv(64,3) relu  maxpool(2)  dropout(0.25)  flatten  dense(128) relu  dropout(0.5)  dense(10)
+//! 0          1     2          3     4           5              6        7          8     9             10
+//! ```
+//!
+//! has the parameters `0.*`, `2.*`, `7.*` and `10.*` ([`pytorch_state_dict_names`]).
+//!
+//! The tensors have PyTorch's shapes: `nn.Linear`'s weight is `(outputs, inputs)`,
+//! `nn.Conv2d`'s `(out_channels, in_channels, kh, kw)`, a bias `(outputs,)`. Images are
+//! channels first in PyTorch and channels last inside our networks; our `flatten` gives the
+//! channels-first order of `nn.Flatten`, so dense weights after it need no reordering, and only
+//! the inputs given to [`Network::predict_batch`] must be put channels last.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ::safetensors::{Dtype, SafeTensors, View};
+use nalgebra::DMatrix;
+use thiserror::Error;
+
+use crate::atomic_write::write_atomically;
+use crate::{Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError};
+
+/// Why a `.safetensors` file could not be turned into a network, or written.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SafetensorsError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// The file could not be written (a previous file, if any, is left untouched).
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// Not a safetensors file, or a damaged one: a truncated file, a header that is not JSON,
+    /// offsets or sizes that do not fit the bytes present.
+    #[error("not a valid safetensors file: {0}")]
+    NotSafetensors(String),
+    /// A tensor the architecture needs is absent.
+    #[error(
+        "tensor {name} is missing: layer {layer} of the architecture ({spec}) needs it (the file holds: {})",
+        list(.found)
+    )]
+    Missing {
+        /// The tensor's name (`7.weight`).
+        name: String,
+        /// Index of the layer in our architecture, from 0.
+        layer: usize,
+        /// The layer, as architecture text.
+        spec: String,
+        /// The names the file holds.
+        found: Vec<String>,
+    },
+    /// Tensors the architecture has no place for (another architecture's, or a running mean
+    /// of a batch normalisation).
+    #[error("the file holds tensors the architecture has no place for: {} (it needs: {})", list(.extra), list(.expected))]
+    Unexpected {
+        /// The tensors without a place.
+        extra: Vec<String>,
+        /// The names the architecture needs.
+        expected: Vec<String>,
+    },
+    /// A tensor whose shape does not fit the layer it belongs to.
+    #[error("tensor {name} has shape {found:?} but layer {layer} of the architecture ({spec}) needs {expected:?}")]
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// Index of the layer in our architecture, from 0.
+        layer: usize,
+        /// The layer, as architecture text.
+        spec: String,
+        /// Its shape.
+        found: Vec<usize>,
+        /// The shape the layer needs.
+        expected: Vec<usize>,
+    },
+    /// A tensor of integers, or of half precision.
+    #[error("tensor {name} has dtype {dtype}; only F32 and F64 are supported (in PyTorch: model.float())")]
+    UnsupportedDtype {
+        /// The tensor's name.
+        name: String,
+        /// The file's dtype (`F16`, `I64`).
+        dtype: String,
+    },
+    /// Shapes fit but the network is invalid (NaN or infinite values).
+    #[error("invalid network: {0}")]
+    Network(#[from] NnError),
+    /// The network holds a layer with parameters that has no PyTorch form.
+    #[error("layer {layer} of kind {kind:?} cannot be exported: only dense and convolutional layers have parameters")]
+    UnsupportedLayer {
+        /// Index of the layer, from 0.
+        layer: usize,
+        /// Its kind.
+        kind: &'static str,
+    },
+    /// The safetensors library refused to write the tensors.
+    #[error("cannot encode the tensors as safetensors: {0}")]
+    Encode(String),
+}
+
+/// `a, b, c`, or `nothing`.
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+}
+
+/// How many `nn.Sequential` modules our layer stands for: a dense or convolutional layer with an
+/// activation is two (`nn.Linear`, `nn.ReLU`), every other layer one.
+fn module_count(spec: &LayerSpec) -> usize {
+    match *spec {
+        LayerSpec::Dense { activation, .. } | LayerSpec::Conv { activation, .. } => {
+            1 + usize::from(activation != Activation::Identity)
+        }
+        _ => 1,
+    }
+}
+
+/// For each layer of the architecture, the `nn.Sequential` index of its first module.
+fn module_indices(architecture: &Architecture) -> Vec<usize> {
+    architecture
+        .layers
+        .iter()
+        .scan(0, |next, spec| {
+            let index = *next;
+            *next += module_count(spec);
+            Some(index)
+        })
+        .collect()
+}
+
+/// The names of the architecture's parameters in PyTorch's `state_dict` of the equivalent
+/// `nn.Sequential`, in order: `["0.weight", "0.bias", "2.weight", ...]` (see the module
+/// documentation for the numbering).
+///
+/// ```
+/// use nn_core::{Architecture, pytorch_state_dict_names};
+/// let arch: Architecture = "conv(32,3) relu conv(64,3) relu maxpool(2) flatten dense(128) relu dense(10)".parse()?;
+/// let names = pytorch_state_dict_names(&arch);
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias", "6.weight", "6.bias", "8.weight", "8.bias"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pytorch_state_dict_names(architecture: &Architecture) -> Vec<String> {
+    architecture
+        .layers
+        .iter()
+        .zip(module_indices(architecture))
+        .filter(|(spec, _)| spec.parameter_count() > 0)
+        .flat_map(|(_, index)| [format!("{index}.weight"), format!("{index}.bias")])
+        .collect()
+}
+
+/// Reads a network of the given architecture from a `.safetensors` file; see
+/// [`network_from_safetensors_bytes`].
+pub fn import_safetensors(
+    path: impl AsRef<Path>,
+    architecture: &Architecture,
+    loss: Loss,
+) -> Result<Network, SafetensorsError> {
+    let path = path.as_ref();
+    let bytes = fs::read(path).map_err(|source| SafetensorsError::Read { path: path.to_path_buf(), source })?;
+    network_from_safetensors_bytes(&bytes, architecture, loss)
+}
+
+/// Builds a network of `architecture` from the bytes of a safetensors file holding the
+/// `state_dict` of the equivalent PyTorch `nn.Sequential` (names from
+/// [`pytorch_state_dict_names`], PyTorch's shapes), in F32 or F64. The file must hold exactly
+/// those tensors; each is checked against the shape its layer needs. The header's sizes are
+/// checked against the bytes present before anything is allocated.
+pub fn network_from_safetensors_bytes(
+    bytes: &[u8],
+    architecture: &Architecture,
+    loss: Loss,
+) -> Result<Network, SafetensorsError> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| SafetensorsError::NotSafetensors(e.to_string()))?;
+    let mut found: Vec<String> = file.names().into_iter().map(str::to_string).collect();
+    found.sort();
+    let expected = pytorch_state_dict_names(architecture);
+    let expected_set: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+    let extra: Vec<String> = found.iter().filter(|n| !expected_set.contains(n.as_str())).cloned().collect();
+
+    let mut shape = architecture.input;
+    let mut parameters = Vec::new();
+    for ((layer, spec), module) in architecture.layers.iter().enumerate().zip(module_indices(architecture)) {
+        // Checks the layer fits its input (a dense layer after an image needs a flatten) before
+        // any tensor is read, so that an invalid architecture is reported as such.
+        if let [(_, (outputs, inputs)), _] = spec.parameter_shapes(shape, layer)?.as_slice() {
+            let (outputs, inputs) = (*outputs, *inputs);
+            let conv = match *spec {
+                LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
+                    Some(Conv2dParams::new(shape, filters, kernel, stride, padding, layer)?)
+                }
+                _ => None,
+            };
+            let weights_shape = match &conv {
+                Some(params) => params.channels_first_kernel_shape().to_vec(),
+                None => vec![outputs, inputs],
+            };
+            let read = |name: String, expected: Vec<usize>| -> Result<Vec<f32>, SafetensorsError> {
+                let tensor = file.tensor(&name).map_err(|_| SafetensorsError::Missing {
+                    name: name.clone(),
+                    layer,
+                    spec: spec.to_string(),
+                    found: found.clone(),
+                })?;
+                if tensor.shape() != expected.as_slice() {
+                    let found = tensor.shape().to_vec();
+                    return Err(SafetensorsError::Shape { name, layer, spec: spec.to_string(), found, expected });
+                }
+                values(&name, tensor.dtype(), tensor.data())
+            };
+            // A missing tensor is the clearer message when a file also holds extra ones
+            // (`model.0.weight` for `0.weight`), so extra ones are reported once all are found.
+            let weights = read(format!("{module}.weight"), weights_shape.clone())?;
+            let bias = read(format!("{module}.bias"), vec![outputs])?;
+            let weights = match &conv {
+                Some(params) => {
+                    params.weights_from_channels_first(&weights).ok_or_else(|| SafetensorsError::Shape {
+                        name: format!("{module}.weight"),
+                        layer,
+                        spec: spec.to_string(),
+                        found: vec![weights.len()],
+                        expected: weights_shape.clone(),
+                    })?
+                }
+                // PyTorch's row-major (outputs, inputs) is our outputs × inputs, read by rows.
+                None => DMatrix::from_row_slice(outputs, inputs, &weights),
+            };
+            parameters.extend([weights, DMatrix::from_vec(outputs, 1, bias)]);
+        }
+        shape = spec.output_shape(shape, layer)?;
+    }
+    if !extra.is_empty() {
+        return Err(SafetensorsError::Unexpected { extra, expected });
+    }
+    Ok(architecture.with_parameters(loss, parameters)?)
+}
+
+/// A tensor's little-endian values as `f32`: F32 as they are, F64 rounded to the nearest.
+fn values(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, SafetensorsError> {
+    match dtype {
+        Dtype::F32 => Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        Dtype::F64 => Ok(data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect()),
+        other => Err(SafetensorsError::UnsupportedDtype { name: name.to_string(), dtype: other.to_string() }),
+    }
+}
+
+/// Writes the network as a `.safetensors` file PyTorch loads into the equivalent
+/// `nn.Sequential` with `model.load_state_dict(safetensors.torch.load_file(path))`; see
+/// [`network_to_safetensors_bytes`]. The file is written atomically.
+pub fn export_safetensors(network: &Network, path: impl AsRef<Path>) -> Result<(), SafetensorsError> {
+    let path = path.as_ref();
+    let bytes = network_to_safetensors_bytes(network)?;
+    write_atomically(path, &bytes).map_err(|source| SafetensorsError::Write { path: path.to_path_buf(), source })
+}
+
+/// One F32 tensor to write: PyTorch's shape and the little-endian bytes of its values.
+struct F32Tensor {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl F32Tensor {
+    fn new(shape: Vec<usize>, values: impl IntoIterator<Item = f32>) -> Self {
+        F32Tensor { shape, bytes: values.into_iter().flat_map(f32::to_le_bytes).collect() }
+    }
+}
+
+impl View for &F32Tensor {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// The network as the bytes of a safetensors file: for each dense or convolutional layer, F32
+/// tensors `<index>.weight` (dense: `(outputs, inputs)`; convolution: `(out_channels,
+/// in_channels, kh, kw)`) and `<index>.bias` (`(outputs,)`), named by [`pytorch_state_dict_names`],
+/// with the metadata `format: pt` that `safetensors.torch.save_file` writes. The architecture is
+/// not stored: the reader names it, as with [`network_from_safetensors_bytes`].
+pub fn network_to_safetensors_bytes(network: &Network) -> Result<Vec<u8>, SafetensorsError> {
+    let architecture = network.architecture();
+    let mut tensors = Vec::new();
+    for ((layer, object), module) in network.layers().iter().enumerate().zip(module_indices(&architecture)) {
+        if object.parameters().is_empty() {
+            continue;
+        }
+        let (weights, bias) = if let Some(dense) = object.as_any().downcast_ref::<Dense>() {
+            let (outputs, inputs) = dense.weights().shape();
+            // Our column-major outputs × inputs, transposed, is PyTorch's row-major one.
+            let weights = F32Tensor::new(vec![outputs, inputs], dense.weights().transpose().iter().copied());
+            (weights, dense.bias())
+        } else if let Some(conv) = object.as_any().downcast_ref::<Conv2d>() {
+            let shape = conv.params().channels_first_kernel_shape().to_vec();
+            (F32Tensor::new(shape, conv.weights_channels_first()), conv.bias())
+        } else {
+            return Err(SafetensorsError::UnsupportedLayer { layer, kind: object.kind() });
+        };
+        tensors.push((format!("{module}.weight"), weights));
+        tensors.push((format!("{module}.bias"), F32Tensor::new(vec![bias.len()], bias.iter().copied())));
+    }
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    ::safetensors::serialize(tensors.iter().map(|(name, tensor)| (name.as_str(), tensor)), Some(metadata))
+        .map_err(|e| SafetensorsError::Encode(e.to_string()))
+}
