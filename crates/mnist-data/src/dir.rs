@@ -59,17 +59,22 @@ impl Mnist {
         let dir = dir.as_ref();
         let paths = FILE_NAMES.map(|name| find_file(dir, name));
         let [train_images, train_labels, test_images, test_labels] = paths;
-        let (train_images, train_labels, test_images, test_labels) =
-            (train_images?, train_labels?, test_images?, test_labels?);
+        let paths = [train_images?, train_labels?, test_images?, test_labels?];
         // The big file decompresses on its own thread while this one reads the other three.
         let (train_images, rest) = std::thread::scope(|scope| {
-            let big = scope.spawn(|| read_idx_file_with(&train_images, options));
-            let rest = [&train_labels, &test_images, &test_labels].map(|p| read_idx_file_with(p, options));
+            let big = scope.spawn(|| read_standard_file(&paths[0], options));
+            let rest = [&paths[1], &paths[2], &paths[3]].map(|p| read_standard_file(p, options));
             (big.join().expect("a loading thread does not panic"), rest)
         });
         let [train_labels, test_images, test_labels] = rest;
-        let train = Dataset::from_idx(train_images?, train_labels?, None)?;
-        let test = Dataset::from_idx(test_images?, test_labels?, Some(train.classes()))?;
+        let pair = |error: DataError, images: &Path, labels: &Path| DataError::Pair {
+            images: images.to_path_buf(),
+            labels: labels.to_path_buf(),
+            error: Box::new(error),
+        };
+        let train = Dataset::from_idx(train_images?, train_labels?, None).map_err(|e| pair(e, &paths[0], &paths[1]))?;
+        let test = Dataset::from_idx(test_images?, test_labels?, Some(train.classes()))
+            .map_err(|e| pair(e, &paths[2], &paths[3]))?;
         if (train.rows(), train.cols()) != (test.rows(), test.cols()) {
             return Err(DataError::ImageSizeMismatch {
                 train: (train.rows(), train.cols()),
@@ -86,6 +91,23 @@ pub fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
         .into_iter()
         .find(|p| p.is_file())
         .ok_or_else(|| DataError::MissingFile { dir: dir.to_path_buf(), name })
+}
+
+/// Reads a standard file found by [`find_file`]. When the raw file has a `.gz` twin, both are
+/// read and must hold the same array: with two different copies, which one is meant cannot be
+/// known.
+fn read_standard_file(path: &Path, options: LoadOptions) -> Result<IdxArray, DataError> {
+    let array = read_idx_file_with(path, options)?;
+    let mut gzip = path.as_os_str().to_os_string();
+    gzip.push(".gz");
+    let gzip = PathBuf::from(gzip);
+    if path.extension().is_none_or(|e| e != "gz") && gzip.is_file() {
+        let twin = read_idx_file_with(&gzip, options);
+        if twin.ok().as_ref() != Some(&array) {
+            return Err(DataError::ConflictingCopies { raw: path.to_path_buf(), gzip });
+        }
+    }
+    Ok(array)
 }
 
 /// Reads and validates one IDX file, raw or gzip, without the cache.

@@ -180,6 +180,30 @@ pub enum DataError {
         /// Samples present.
         available: usize,
     },
+    /// An images file and a labels file that do not fit together (swapped, of different
+    /// lengths, ...): the fault, with the two files it concerns.
+    #[error("{} and {}: {error}", images.display(), labels.display())]
+    Pair {
+        /// The images file.
+        images: PathBuf,
+        /// The labels file.
+        labels: PathBuf,
+        /// What is wrong.
+        error: Box<DataError>,
+    },
+    /// A standard file is there both raw and gzip-compressed, with different content: which one
+    /// is meant cannot be known.
+    #[error(
+        "{} and {} hold different data: remove the one that is out of date",
+        raw.display(),
+        gzip.display()
+    )]
+    ConflictingCopies {
+        /// The raw file.
+        raw: PathBuf,
+        /// The gzip file.
+        gzip: PathBuf,
+    },
     /// A dataset with no classes, or more than 256.
     #[error("class count {0} is out of range: it must be 1 to 256")]
     BadClassCount(usize),

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use mnist_data::{Dataset, Mnist};
+use nn_core::TrainingRecord;
 
 /// Which part of the data a command uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -68,16 +69,52 @@ impl Splits {
     }
 }
 
-/// The set `name` of `data`, checked to fit `network`. The test set needs no validation split,
+/// The set `name` of `data`, checked to fit `network`. The training and validation sets are
+/// the split the model was trained with, as its file records it (`training`), so that
+/// "validation" is exactly the images it never trained on; `validation_size` may only confirm
+/// that split, or give it for a model that does not record one. The test set needs no split,
 /// so a small data directory can still be used for it.
 pub fn set_for_model(
     network: &nn_core::Network,
+    training: Option<&TrainingRecord>,
     data: &Path,
     name: SetName,
-    validation_size: usize,
+    validation_size: Option<usize>,
 ) -> Result<Dataset> {
-    let validation_size = if name == SetName::Test { 0 } else { validation_size };
-    let set = Splits::load(data, validation_size)?.into_set(name);
+    let validation_size = match (name, training, validation_size) {
+        (SetName::Test, _, _) => 0,
+        (_, Some(record), Some(asked)) if asked != record.validation_samples => bail!(
+            "the model was trained with the last {} training images held out; --validation-size {asked} would \
+             mix images it trained on with images it never saw (leave the flag out)",
+            record.validation_samples
+        ),
+        (SetName::Validation, Some(record), _) if record.validation_samples == 0 => bail!(
+            "the model was trained on all {} training images: it has no validation set (evaluate it on --set test)",
+            record.train_samples
+        ),
+        (_, Some(record), _) => record.validation_samples,
+        (_, None, Some(asked)) => asked,
+        (SetName::Validation, None, None) => bail!(
+            "the model file does not record which images it was trained on (it was imported, or saved by an \
+             older version): give --validation-size N, the number of images its training held out"
+        ),
+        (SetName::Train, None, None) => mnist_data::DEFAULT_VALIDATION_SIZE,
+    };
+    let splits = Splits::load(data, validation_size)?;
+    if let Some(record) = training.filter(|_| name != SetName::Test) {
+        let holds = splits.train.len() + splits.validation.len();
+        if record.training_file_samples() != Some(holds) {
+            bail!(
+                "the model was trained on a training file of {} images ({} trained on, {} held out), but the one in \
+                 {} holds {holds}: its validation split cannot be found there",
+                record.train_samples.saturating_add(record.validation_samples),
+                record.train_samples,
+                record.validation_samples,
+                data.display()
+            );
+        }
+    }
+    let set = splits.into_set(name);
     check_fits(network, &set)?;
     Ok(set)
 }

@@ -23,7 +23,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    // The error itself, not tempfile's wrapper, which would say the reason a second time.
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Refuses, before any work, an output `path` that cannot be written: a directory, or a place
+/// where no file can be created (its folder is a file, or is read-only). Creates the folder
+/// if it is missing, as the later write would.
+pub fn check_can_write(what: &str, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("{what} {} is a directory: give a file name", path.display());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the folder of {what} {}", path.display()))?;
+    tempfile::Builder::new().tempfile_in(dir).with_context(|| {
+        format!("cannot write {what} {}: no file can be created in {}", path.display(), dir.display())
+    })?;
     Ok(())
 }
 

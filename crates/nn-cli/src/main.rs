@@ -31,6 +31,7 @@ mod predict;
 mod preprocess;
 mod recipes;
 mod render;
+mod run_files;
 mod run_lock;
 mod search;
 mod show;
@@ -136,8 +137,41 @@ fn main() -> ExitCode {
                 // The status of a process ended by SIGPIPE (128 + 13), quietly, as other tools end.
                 return ExitCode::from(141);
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause that an earlier message already
+/// quotes (library errors put the system's reason in their own text, as
+/// "cannot read model file m.json: No such file or directory", and keep it as their source too).
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[test]
+    fn a_cause_already_quoted_is_said_once() {
+        let os = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let error = anyhow::Error::new(std::io::Error::other(format!("cannot read m.json: {os}")))
+            .context("cannot load the model");
+        let quoted = anyhow::Error::from(os).context("cannot read m.json: entity not found");
+        assert_eq!(error_message(&error), "cannot load the model: cannot read m.json: entity not found");
+        assert_eq!(error_message(&quoted), "cannot read m.json: entity not found");
     }
 }

@@ -32,9 +32,10 @@ pub struct MisclassifiedArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
-    /// Size of the validation split taken from the end of the training file.
-    #[arg(long, default_value_t = mnist_data::DEFAULT_VALIDATION_SIZE)]
-    pub validation_size: usize,
+    /// Images held out at the end of the training file [default: the split the model file
+    /// records; for a model that records none, 5000 for --set train].
+    #[arg(long)]
+    pub validation_size: Option<usize>,
 }
 
 /// One image the model gets wrong.
@@ -61,8 +62,8 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
         &[("the picture", &args.png)],
         &[("the model", &args.model), ("the data set", &args.data)],
     )?;
-    let network = nn_core::load_model(&args.model)?;
-    let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
+    let (network, training) = nn_core::load_model_and_record(&args.model)?;
+    let set = set_for_model(&network, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);
     let outputs = predictions(&network, &inputs, args.batch_size as usize)
         .with_context(|| format!("cannot run {} on the {} set", args.model.display(), args.set.label()))?;

@@ -103,9 +103,10 @@ pub struct EvalArgs {
     /// Images per forward pass (the book's batch_size = 100).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
-    /// Size of the validation split taken from the end of the training file.
-    #[arg(long, default_value_t = mnist_data::DEFAULT_VALIDATION_SIZE)]
-    validation_size: usize,
+    /// Images held out at the end of the training file [default: the split the model file
+    /// records; for a model that records none, 5000 for --set train].
+    #[arg(long)]
+    validation_size: Option<usize>,
     /// Print one JSON object instead of the report.
     #[arg(long)]
     json: bool,
@@ -188,8 +189,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             &[("the model", &args.model), ("the data set", &args.data)],
         )?;
     }
-    let network = nn_core::load_model(&args.model)?;
-    let set = set_for_model(&network, &args.data, args.set, args.validation_size)?;
+    let (network, training) = nn_core::load_model_and_record(&args.model)?;
+    let set = set_for_model(&network, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);
     let evaluation = network
         .evaluate(&inputs, &labels, args.batch_size as usize)

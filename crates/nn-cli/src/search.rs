@@ -25,7 +25,7 @@ use nn_train::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::files::{refuse_output_over_inputs, write_atomically};
+use crate::files::{check_can_write, refuse_output_over_inputs, write_atomically};
 use crate::output::{out, outln};
 use crate::recipes::{self, RecipeSpec};
 
@@ -307,6 +307,8 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let mut inputs = vec![("the data set", args.data.as_path())];
     inputs.extend(args.recipe_file.as_deref().map(|file| ("the recipe file", file)));
     refuse_output_over_inputs(&[("the best recipe", &args.output)], &inputs)?;
+    // Found unusable only after every run, the output would cost the whole search.
+    check_can_write("the best recipe", &args.output)?;
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the threads")?;
     }

@@ -2,13 +2,13 @@
 //! metrics log (JSON lines) and a checkpoint after every epoch.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nn_core::{Activation, Architecture, Init, Loss, Network, Shape};
+use nn_core::{Activation, Architecture, Init, Loss, Network, Shape, TrainingRecord};
 use nn_train::{
     Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Schedule, TrainConfig,
     TrainData, TrainState,
@@ -16,10 +16,14 @@ use nn_train::{
 use serde::{Deserialize, Serialize};
 
 use crate::data::Splits;
-use crate::files::{refuse_output_over_inputs, refuse_shared_outputs, write_atomically};
+use crate::files::{check_can_write, refuse_output_over_inputs, refuse_shared_outputs, write_atomically};
 use crate::output::outln;
 use crate::recipes::{self, RecipeSpec};
+use crate::run_files::RunFiles;
 use crate::run_lock::RunLock;
+
+/// The seed when --seed is not given.
+const DEFAULT_SEED: u64 = 1;
 
 #[derive(Args)]
 // A later flag overrides an earlier one, so scripts can append to a base command line.
@@ -36,11 +40,12 @@ pub struct TrainArgs {
     /// saito-simple, saito-deep, pytorch-example, cnn. Replaces the recipe's network.
     #[arg(long, value_name = "SPEC_OR_NAME", conflicts_with_all = ["layers", "hidden"])]
     arch: Option<String>,
-    /// All layer sizes, input to output: 784,100,10.
-    #[arg(long, value_delimiter = ',', conflicts_with = "hidden")]
+    /// All layer sizes, input to output, in one list: 784,100,10.
+    #[arg(long, value_delimiter = ',', conflicts_with = "hidden", action = clap::ArgAction::Set)]
     layers: Option<Vec<usize>>,
-    /// Hidden layer sizes only: 100 or 512,256.
-    #[arg(long, value_delimiter = ',')]
+    /// Hidden layer sizes only, in one list: 100 or 512,256 (a second --hidden replaces the
+    /// first, as any repeated flag does).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     hidden: Option<Vec<usize>>,
     /// Activation of the hidden layers: sigmoid, tanh, relu, leaky_relu[:SLOPE], identity.
     #[arg(long)]
@@ -69,9 +74,9 @@ pub struct TrainArgs {
     /// Stop after this many mini-batches.
     #[arg(long)]
     max_steps: Option<usize>,
-    /// Seed of the initial weights and of the shuffles.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed of the initial weights and of the shuffles [default: 1].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Training images kept apart for validation (0: train on all of them).
     #[arg(long)]
     validation_size: Option<usize>,
@@ -93,7 +98,8 @@ pub struct TrainArgs {
     /// The metrics log, one JSON object per epoch [default: the model path with .metrics.jsonl].
     #[arg(long)]
     metrics: Option<PathBuf>,
-    /// Continue from the checkpoint of this output (same data; --epochs may be raised).
+    /// Continue the run of this output: an interrupted one, or a finished one for more epochs
+    /// (same data and settings; only --epochs may be given another value).
     #[arg(long)]
     resume: bool,
     /// Worker threads [default: all cores].
@@ -118,33 +124,12 @@ struct RunSettings {
     init: Init,
     seed: u64,
     validation_size: usize,
+    /// Nielsen's λ (the configuration holds λ/n).
+    #[serde(default)]
+    lambda: f32,
     max_steps: Option<usize>,
     test_each_epoch: bool,
     config: TrainConfig,
-}
-
-struct Paths {
-    model: PathBuf,
-    metrics: PathBuf,
-    checkpoint: PathBuf,
-    settings: PathBuf,
-}
-
-impl Paths {
-    fn new(args: &TrainArgs, recipe: &RecipeSpec) -> Paths {
-        let model = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("models/{}.json", recipe.name)));
-        let with = |suffix: &str| {
-            let mut name = model.file_stem().unwrap_or_default().to_os_string();
-            name.push(suffix);
-            model.with_file_name(name)
-        };
-        Paths {
-            metrics: args.metrics.clone().unwrap_or_else(|| with(".metrics.jsonl")),
-            checkpoint: with(".checkpoint"),
-            settings: with(".checkpoint.run.json"),
-            model,
-        }
-    }
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -152,25 +137,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the threads")?;
     }
     let recipe = recipes::resolve(args.recipe.as_deref(), args.recipe_file.as_deref())?;
-    let paths = Paths::new(args, &recipe);
+    let output = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("models/{}.json", recipe.name)));
+    let files = RunFiles::new(output, args.metrics.clone());
+    let pending = files.pending();
     let mut inputs = vec![("the data set", args.data.as_path())];
     inputs.extend(args.recipe_file.as_deref().map(|file| ("the recipe file", file)));
-    let outputs = [
-        ("the model", paths.model.as_path()),
-        ("the metrics log", paths.metrics.as_path()),
-        ("the checkpoint", paths.checkpoint.as_path()),
-        ("the run's settings", paths.settings.as_path()),
-    ];
+    let outputs: Vec<(&str, &Path)> = files.finished().into_iter().chain(pending.finished()).collect();
     refuse_output_over_inputs(&outputs, &inputs)?;
     refuse_shared_outputs(&outputs)?;
-    let _lock = RunLock::take(&paths.model)?;
+    let _lock = RunLock::take(&files.model)?;
+    // Every setting is checked before the data is read and before any file is written.
     let (settings, network, resume) = if args.resume {
-        let (settings, network, state) = resume_run(args, &paths)?;
-        (settings, Some(network), state)
+        let (settings, network, state) = resume_run(args, &recipe, &files)?;
+        (settings, Some(network), Some(state))
     } else {
-        let settings = settings_from(args, &recipe)?;
-        (settings, None, None)
+        (settings_from(args, &recipe)?, None, None)
     };
+    for (what, path) in files.finished() {
+        check_can_write(what, path)?;
+    }
     let splits = Splits::load(&args.data, settings.validation_size)?;
     let mut network = match network {
         Some(network) => network,
@@ -193,12 +178,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     let mut settings = settings;
-    if settings.validation_size == 0 && settings.config.early_stopping_patience.is_some() {
-        bail!("early stopping watches the validation set: give --validation-size a positive value");
-    }
     if !args.resume {
         // Nielsen's λ is per training image: the decay coefficient is λ/n.
-        settings.config.weight_decay = args.lambda.unwrap_or(recipe.lambda) / splits.train.len() as f32;
+        settings.config.weight_decay = settings.lambda / splits.train.len() as f32;
     }
     let config = settings.config.clone();
     let batches_per_epoch = splits.train.len().div_ceil(config.batch_size.max(1));
@@ -212,10 +194,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test: settings.test_each_epoch.then_some(&test as &dyn nn_train::Samples),
     };
 
-    if let Some(dir) = paths.model.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = files.model.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    write_atomically(&paths.settings, serde_json::to_string_pretty(&settings)?.as_bytes())?;
+    write_atomically(&pending.settings, serde_json::to_string_pretty(&settings)?.as_bytes())?;
 
     let control = Control::new();
     let flag = control.flag();
@@ -247,41 +229,61 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             config.batch_size
         )?;
     }
-    let mut observer = CliObserver::new(args.quiet, &paths, settings.max_steps, steps_done, control.clone());
+    let mut observer = CliObserver::new(args.quiet, &pending, settings.max_steps, steps_done, control.clone());
     let outcome = nn_train::train(&mut network, &config, &data, &mut observer, &control, resume);
     observer.finish();
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
-            let kept = if paths.checkpoint.exists() {
-                format!("; the last good checkpoint stays at {}", paths.checkpoint.display())
+            let kept = if pending.checkpoint.exists() {
+                format!("; its last good checkpoint stays at {} for --resume", pending.checkpoint.display())
             } else {
                 String::new()
             };
-            bail!("training stopped: {e}{kept}");
+            match e {
+                // Its message already starts with "training stopped after epoch N".
+                nn_train::TrainError::Observer { .. } => bail!("{e}{kept}"),
+                _ => bail!("training stopped: {e}{kept}"),
+            }
         }
     };
-    let reached_max_steps = observer.reached_max_steps();
-    if outcome.interrupted && !reached_max_steps {
-        nn_train::save_checkpoint(&network, &outcome.state, &paths.checkpoint)?;
+    if outcome.interrupted && !observer.reached_max_steps() {
+        nn_train::save_checkpoint(&network, &outcome.state, &pending.checkpoint)?;
         eprintln!(
-            "interrupted: checkpoint written to {}; continue with the same command and --resume",
-            paths.checkpoint.display()
+            "interrupted: checkpoint written to {}; continue with the same command and --resume{}",
+            pending.checkpoint.display(),
+            if files.model.exists() {
+                format!(" ({} is left as it was)", files.model.display())
+            } else {
+                String::new()
+            }
         );
         std::process::exit(130);
     }
-    nn_core::save_model(&network, &paths.model)?;
     if let Some(best) = outcome.best_epoch {
         let restored = if outcome.restored_best { " (weights restored)" } else { "" };
         outln!("best epoch: {best}{restored}")?;
     }
     let (inputs, labels) = crate::data::inputs_and_labels(&splits.test);
     let evaluation = network.evaluate(&inputs, &labels, config.eval_batch_size)?;
+    let record = TrainingRecord {
+        train_samples: splits.train.len(),
+        validation_samples: splits.validation.len(),
+        recipe: Some(settings.arch.clone().unwrap_or_else(|| settings.recipe.clone())),
+        seed: settings.seed,
+        epochs: outcome.state.epochs_completed,
+        test_accuracy: Some(evaluation.accuracy()),
+    };
+    // The whole set is written under pending names, then replaces the previous run's at once.
+    write_metrics(&pending.metrics, &outcome.state)?;
+    nn_train::save_checkpoint(&network, &outcome.state, &pending.checkpoint)?;
+    nn_core::save_trained_model(&network, &record, &pending.model)?;
+    files.commit_pending()?;
     outln!(
         "wrote {} (metrics {}, checkpoint {})",
-        paths.model.display(),
-        paths.metrics.display(),
-        paths.checkpoint.display()
+        files.model.display(),
+        files.metrics.display(),
+        files.checkpoint.display()
     )?;
     outln!("test accuracy: {:.4}", evaluation.accuracy())?;
     Ok(())
@@ -296,20 +298,14 @@ fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
     if let Some(arch) = &arch {
         Architecture::named_or_parsed(arch)?;
     }
-    let layers = match (&args.layers, &args.hidden) {
-        (Some(layers), _) => layers.clone(),
-        (None, hidden) => {
-            let hidden = hidden.clone().unwrap_or_else(|| recipe.hidden.clone());
-            [vec![784], hidden, vec![10]].concat()
-        }
-    };
+    let layers = requested_layers(args).unwrap_or_else(|| [vec![784], recipe.hidden.clone(), vec![10]].concat());
     if layers.len() < 2 || layers.contains(&0) {
         bail!("--layers needs at least an input and an output size, none of them 0 (got {layers:?})");
     }
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(recipe.epochs),
         batch_size: args.batch_size.unwrap_or(recipe.batch_size),
-        seed: args.seed,
+        seed: args.seed.unwrap_or(DEFAULT_SEED),
         learning_rate: args.lr.unwrap_or(recipe.learning_rate),
         optimizer: args.optimizer.unwrap_or(recipe.optimizer),
         schedule: args.schedule.unwrap_or(recipe.schedule),
@@ -317,35 +313,148 @@ fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
         early_stopping_patience: args.early_stopping,
         eval_batch_size: 1000,
     };
-    Ok(RunSettings {
+    let settings = RunSettings {
         recipe: recipe.name.clone(),
         arch,
         layers,
         hidden_activation: args.hidden_activation.unwrap_or(recipe.hidden_activation),
         loss: args.loss.unwrap_or(recipe.loss),
         init: args.init.unwrap_or(recipe.init),
-        seed: args.seed,
+        seed: args.seed.unwrap_or(DEFAULT_SEED),
         validation_size: args.validation_size.unwrap_or(recipe.validation_size),
+        lambda: args.lambda.unwrap_or(recipe.lambda),
         max_steps: args.max_steps.or(recipe.max_steps),
         test_each_epoch: !args.no_test_each_epoch,
         config,
-    })
+    };
+    check_settings(&settings)?;
+    Ok(settings)
 }
 
-fn resume_run(args: &TrainArgs, paths: &Paths) -> Result<(RunSettings, Network, Option<TrainState>)> {
-    let text = std::fs::read(&paths.settings).with_context(|| {
-        format!("nothing to resume: {} is missing (train once without --resume first)", paths.settings.display())
+/// Refuses settings no run can use, before the data is read and any file written.
+fn check_settings(settings: &RunSettings) -> Result<()> {
+    settings.config.validate(settings.validation_size > 0).context("invalid training settings")?;
+    if !(settings.lambda.is_finite() && settings.lambda >= 0.0) {
+        bail!("invalid training settings: --lambda must be finite and at least 0, not {}", settings.lambda);
+    }
+    if settings.max_steps == Some(0) {
+        bail!("invalid training settings: --max-steps must be at least 1");
+    }
+    Ok(())
+}
+
+/// The layer sizes the flags ask for, if they ask: --layers as given, --hidden between MNIST's
+/// 784 inputs and 10 classes.
+fn requested_layers(args: &TrainArgs) -> Option<Vec<usize>> {
+    match (&args.layers, &args.hidden) {
+        (Some(layers), _) => Some(layers.clone()),
+        (None, Some(hidden)) => Some([vec![784], hidden.clone(), vec![10]].concat()),
+        (None, None) => None,
+    }
+}
+
+/// The settings and state of the run to resume: an interrupted one (pending files) if there is
+/// one, else the finished one, to train it for more epochs.
+fn resume_run(args: &TrainArgs, recipe: &RecipeSpec, files: &RunFiles) -> Result<(RunSettings, Network, TrainState)> {
+    let pending = files.pending();
+    let from = if files.is_interrupted_run() { &pending } else { files };
+    let text = std::fs::read(&from.settings).with_context(|| {
+        format!("nothing to resume: {} is missing (train once without --resume first)", from.settings.display())
     })?;
     let mut settings: RunSettings = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a valid run description", paths.settings.display()))?;
-    let checkpoint = Checkpoint::load(&paths.checkpoint)?;
+        .with_context(|| format!("{} is not a valid run description", from.settings.display()))?;
+    refuse_contradicting_flags(args, recipe, &settings, &from.settings)?;
+    let checkpoint = Checkpoint::load(&from.checkpoint)?;
     if let Some(epochs) = args.epochs {
         settings.config.epochs = epochs;
     }
     let (network, mut state) = (checkpoint.network, checkpoint.state);
     state.config.epochs = settings.config.epochs;
     settings.config = state.config.clone();
-    Ok((settings, network, Some(state)))
+    check_settings(&settings)?;
+    Ok((settings, network, state))
+}
+
+/// A resumed run keeps its network, data split and optimizer: a flag that asks for another
+/// value is refused, naming each such flag with the run's value (only --epochs may change).
+fn refuse_contradicting_flags(args: &TrainArgs, recipe: &RecipeSpec, saved: &RunSettings, file: &Path) -> Result<()> {
+    let config = &saved.config;
+    let given = |value: Option<String>, run: String| value.map(|v| (v, run));
+    // (flag, value given, the run's value) for every flag given.
+    let mut asked: Vec<(&str, Option<(String, String)>)> = vec![
+        (
+            "--recipe",
+            (args.recipe.is_some() || args.recipe_file.is_some()).then(|| (recipe.name.clone(), saved.recipe.clone())),
+        ),
+        (
+            "--hidden-activation",
+            given(args.hidden_activation.map(|a| a.to_string()), saved.hidden_activation.to_string()),
+        ),
+        ("--loss", given(args.loss.map(|l| l.to_string()), saved.loss.to_string())),
+        ("--init", given(args.init.map(|i| i.to_string()), saved.init.to_string())),
+        ("--optimizer", given(args.optimizer.map(|o| o.to_string()), config.optimizer.to_string())),
+        ("--lr", given(args.lr.map(|l| l.to_string()), config.learning_rate.to_string())),
+        ("--schedule", given(args.schedule.map(|s| s.to_string()), config.schedule.to_string())),
+        ("--batch-size", given(args.batch_size.map(|b| b.to_string()), config.batch_size.to_string())),
+        ("--seed", given(args.seed.map(|s| s.to_string()), saved.seed.to_string())),
+        ("--validation-size", given(args.validation_size.map(|v| v.to_string()), saved.validation_size.to_string())),
+        ("--lambda", given(args.lambda.map(|l| l.to_string()), saved.lambda.to_string())),
+        ("--max-steps", given(args.max_steps.map(|m| m.to_string()), optional(saved.max_steps))),
+        (
+            "--early-stopping",
+            given(args.early_stopping.map(|p| p.to_string()), optional(config.early_stopping_patience)),
+        ),
+    ];
+    let network = saved.arch.clone().unwrap_or_else(|| saved_layers(saved));
+    if let Some(arch) = &args.arch {
+        let same = saved.arch.as_deref().is_some_and(|a| {
+            matches!((Architecture::named_or_parsed(a), Architecture::named_or_parsed(arch)), (Ok(x), Ok(y)) if x == y)
+        });
+        let shown = if same { network.clone() } else { arch.clone() };
+        asked.push(("--arch", Some((shown, network.clone()))));
+    }
+    if let Some(layers) = requested_layers(args) {
+        let flag = if args.layers.is_some() { "--layers" } else { "--hidden (layers)" };
+        asked.push((flag, Some((layers.iter().map(usize::to_string).collect::<Vec<_>>().join(","), network))));
+    }
+    if args.no_test_each_epoch && saved.test_each_epoch {
+        asked.push(("--no-test-each-epoch", Some(("given".into(), "tests after each epoch".into()))));
+    }
+    let conflicts: Vec<String> = asked
+        .into_iter()
+        .filter_map(|(flag, pair)| pair.filter(|(given, run)| given != run).map(|(given, run)| (flag, given, run)))
+        .map(|(flag, given, run)| format!("{flag} {given} (the run's: {run})"))
+        .collect();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--resume continues the run described in {} and cannot change it: {}; only --epochs may be raised \
+         (leave these flags out, or train a new run without --resume)",
+        file.display(),
+        conflicts.join(", ")
+    )
+}
+
+/// "none" or the value.
+fn optional(value: Option<usize>) -> String {
+    value.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+/// "784,16,10": the dense sizes of a run.
+fn saved_layers(saved: &RunSettings) -> String {
+    saved.layers.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The metrics log: every completed epoch, one JSON object per line, rewritten whole from the
+/// state, so that a resumed run's log has no gap or repeat.
+fn write_metrics(path: &Path, state: &TrainState) -> Result<()> {
+    let mut log = String::new();
+    for record in &state.history {
+        log.push_str(&serde_json::to_string(record)?);
+        log.push('\n');
+    }
+    write_atomically(path, log.as_bytes())
 }
 
 /// A set as training samples, kept as bytes (scaled to [0, 1] batch by batch).
@@ -371,7 +480,7 @@ struct CliObserver {
 }
 
 impl CliObserver {
-    fn new(quiet: bool, paths: &Paths, max_steps: Option<usize>, steps: usize, control: Control) -> Self {
+    fn new(quiet: bool, paths: &RunFiles, max_steps: Option<usize>, steps: usize, control: Control) -> Self {
         CliObserver {
             quiet,
             bar: None,
@@ -439,14 +548,9 @@ impl Observer for CliObserver {
         if !self.quiet {
             outln!("{}", epoch_line(report))?;
         }
-        // The whole log is rewritten from the state, so a resumed run's log has no gap or repeat.
-        let mut log = String::new();
-        for record in &state.history {
-            log.push_str(&serde_json::to_string(record)?);
-            log.push('\n');
-        }
-        write_atomically(&self.metrics, log.as_bytes())?;
-        nn_train::save_checkpoint(network, state, &self.checkpoint)?;
+        // The whole message, with the file and the system's reason: the trainer only adds the epoch.
+        write_metrics(&self.metrics, state).map_err(|e| format!("{e:#}"))?;
+        nn_train::save_checkpoint(network, state, &self.checkpoint).map_err(|e| format!("{e:#}"))?;
         Ok(())
     }
 }

@@ -85,6 +85,18 @@ pub enum NnError {
         /// The value found.
         value: f32,
     },
+    /// The network's outputs for a sample are NaN or infinite: its weights overflow in the
+    /// forward pass, and no class can be read from them.
+    #[error(
+        "the network's output for sample {sample} is {value}: its weights overflow in the forward pass, \
+         so it cannot classify (retrain it, with a smaller learning rate)"
+    )]
+    NonFiniteOutput {
+        /// Index of the sample, from 0.
+        sample: usize,
+        /// The first non-finite output value.
+        value: f32,
+    },
     /// The leaky ReLU slope must be finite and in `[0, 1)`.
     #[error("invalid leaky ReLU slope {0}: it must be finite and in [0, 1)")]
     InvalidSlope(f32),

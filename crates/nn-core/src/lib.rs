@@ -142,6 +142,7 @@ mod loss;
 mod map_in_place;
 mod mode;
 mod model_file;
+mod training_record;
 // The format document ships in the crate, so docs.rs shows it whole.
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
@@ -190,7 +191,8 @@ pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use mode::{Mode, mix_seed};
 pub use model_file::{
-    MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, model_from_json, model_to_json, save_model,
+    MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
+    model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
 };
 pub use network::{Evaluation, Network, Workspace};
 #[cfg(feature = "npz")]
@@ -202,3 +204,4 @@ pub use pool::MaxPool2d;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};
+pub use training_record::TrainingRecord;

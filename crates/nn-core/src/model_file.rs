@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
 use crate::error::check_finite;
-use crate::{Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, Shape};
+use crate::{Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, Shape, TrainingRecord};
 
 /// The `format` field of every model file.
 pub const MODEL_FORMAT: &str = "nn-core-model";
@@ -110,6 +110,8 @@ struct ModelOut<'a> {
     loss: Loss,
     input: Shape,
     layers: Vec<LayerOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    training: Option<&'a TrainingRecord>,
 }
 
 /// A layer of version 2: its description in the architecture language, and its parameters by
@@ -133,6 +135,8 @@ struct ModelIn<L> {
     #[serde(default)]
     input: Option<Shape>,
     layers: Vec<L>,
+    #[serde(default)]
+    training: Option<TrainingRecord>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +183,11 @@ fn floats_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>,
 
 /// The model as JSON text (what [`save_model`] writes).
 pub fn model_to_json(network: &Network) -> Result<String, ModelFileError> {
+    trained_model_to_json(network, None)
+}
+
+/// The model and the record of its training as JSON text (what [`save_trained_model`] writes).
+pub fn trained_model_to_json(network: &Network, training: Option<&TrainingRecord>) -> Result<String, ModelFileError> {
     let mut layers = Vec::with_capacity(network.layers().len());
     for (index, layer) in network.layers().iter().enumerate() {
         let parameters = layer.parameters();
@@ -198,6 +207,7 @@ pub fn model_to_json(network: &Network) -> Result<String, ModelFileError> {
         loss: network.loss(),
         input: network.input_shape(),
         layers,
+        training,
     };
     Ok(serde_json::to_string(&model).expect("serialising plain numbers and strings cannot fail"))
 }
@@ -205,6 +215,15 @@ pub fn model_to_json(network: &Network) -> Result<String, ModelFileError> {
 /// Parses a model from JSON text (any version up to [`MODEL_VERSION`]); `path` is used in error
 /// messages only.
 pub fn model_from_json(text: &[u8], path: &Path) -> Result<Network, ModelFileError> {
+    model_and_record_from_json(text, path).map(|(network, _)| network)
+}
+
+/// Parses a model and the record of its training, if the file holds one (version 2 files
+/// written by [`save_trained_model`] do); `path` is used in error messages only.
+pub fn model_and_record_from_json(
+    text: &[u8],
+    path: &Path,
+) -> Result<(Network, Option<TrainingRecord>), ModelFileError> {
     let path = path.to_path_buf();
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(ModelFileError::Empty { path });
@@ -218,11 +237,14 @@ pub fn model_from_json(text: &[u8], path: &Path) -> Result<Network, ModelFileErr
     }
     match header.version {
         1 => match serde_json::from_slice(text) {
-            Ok(model) => dense_model(model, path),
+            Ok(model) => dense_model(model, path).map(|network| (network, None)),
             Err(error) => Err(ModelFileError::Malformed { path, detail: error.to_string() }),
         },
-        2 => match serde_json::from_slice(text) {
-            Ok(model) => layered_model(model, path),
+        2 => match serde_json::from_slice::<ModelIn<LayerIn>>(text) {
+            Ok(mut model) => {
+                let training = model.training.take();
+                layered_model(model, path).map(|network| (network, training))
+            }
             Err(error) => Err(ModelFileError::Malformed { path, detail: error.to_string() }),
         },
         found => Err(ModelFileError::UnsupportedVersion { path, found, supported: MODEL_VERSION }),
@@ -232,8 +254,9 @@ pub fn model_from_json(text: &[u8], path: &Path) -> Result<Network, ModelFileErr
 /// Version 1: dense layers, each with its sizes and activation.
 fn dense_model(model: ModelIn<DenseIn>, path: PathBuf) -> Result<Network, ModelFileError> {
     let malformed = |detail: String| ModelFileError::Malformed { path: path.clone(), detail };
-    if model.input.is_some() {
-        return Err(malformed("unknown field `input` in a version 1 file".to_string()));
+    if model.input.is_some() || model.training.is_some() {
+        let field = if model.input.is_some() { "input" } else { "training" };
+        return Err(malformed(format!("unknown field `{field}` in a version 1 file")));
     }
     let mut layers = Vec::with_capacity(model.layers.len());
     for (index, layer) in model.layers.into_iter().enumerate() {
@@ -333,10 +356,59 @@ pub fn save_model(network: &Network, path: impl AsRef<Path>) -> Result<(), Model
     write_atomically(path, json.as_bytes()).map_err(|source| ModelFileError::Write { path: path.to_path_buf(), source })
 }
 
+/// Saves a network with the record of its training (the data split it saw), atomically like
+/// [`save_model`].
+pub fn save_trained_model(
+    network: &Network,
+    training: &TrainingRecord,
+    path: impl AsRef<Path>,
+) -> Result<(), ModelFileError> {
+    let path = path.as_ref();
+    let json = trained_model_to_json(network, Some(training))?;
+    write_atomically(path, json.as_bytes()).map_err(|source| ModelFileError::Write { path: path.to_path_buf(), source })
+}
+
 /// Loads a network saved by [`save_model`], checking everything: version, shapes, finite
 /// values, known activations.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Network, ModelFileError> {
+    load_model_and_record(path).map(|(network, _)| network)
+}
+
+/// Loads a network and the record of its training, when the file holds one (see
+/// [`save_trained_model`]).
+pub fn load_model_and_record(path: impl AsRef<Path>) -> Result<(Network, Option<TrainingRecord>), ModelFileError> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|source| ModelFileError::Read { path: path.to_path_buf(), source })?;
-    model_from_json(&bytes, path)
+    model_and_record_from_json(&bytes, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Init;
+
+    fn network() -> Network {
+        Network::dense(&[4, 3, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 7).unwrap()
+    }
+
+    #[test]
+    fn the_training_record_makes_the_round_trip_and_plain_files_have_none() {
+        let record = TrainingRecord {
+            train_samples: 50_000,
+            validation_samples: 10_000,
+            recipe: Some("default".into()),
+            seed: 7,
+            epochs: 3,
+            test_accuracy: Some(0.98),
+        };
+        let json = trained_model_to_json(&network(), Some(&record)).unwrap();
+        let (loaded, read) = model_and_record_from_json(json.as_bytes(), Path::new("m.json")).unwrap();
+        assert_eq!((loaded, read), (network(), Some(record)));
+        let plain = model_to_json(&network()).unwrap();
+        assert!(!plain.contains("training"));
+        assert_eq!(model_and_record_from_json(plain.as_bytes(), Path::new("m.json")).unwrap().1, None);
+        let misspelt = json.replace("validation_samples", "validation_sample");
+        let error = model_from_json(misspelt.as_bytes(), Path::new("m.json")).unwrap_err();
+        assert!(error.to_string().contains("validation_sample"), "{error}");
+    }
 }

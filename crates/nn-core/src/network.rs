@@ -292,6 +292,7 @@ impl Network {
         let batch = self.batch_len(inputs)?;
         let mut buffers = InferenceBuffers::default();
         let mut outputs = self.forward_logits(inputs, batch, &mut buffers).to_vec();
+        check_finite_outputs(&outputs, self.output_size(), 0)?;
         self.loss.apply_output_unchecked(&mut outputs, self.output_size());
         Ok(DMatrix::from_vec(self.output_size(), batch, outputs))
     }
@@ -358,14 +359,17 @@ impl Network {
         let slice = (INFERENCE_VALUES / widest).max(1);
         let run = |(buffers, logits): &mut (InferenceBuffers, Vec<f32>), (index, chunk): (usize, &[f32])| {
             let samples = chunk.len() / size;
+            let first = index * batch_size;
             if samples <= slice {
-                return visit(self.forward_logits(chunk, samples, buffers), index * batch_size);
+                let logits = self.forward_logits(chunk, samples, buffers);
+                return check_finite_outputs(logits, classes, first).map(|()| visit(logits, first));
             }
             logits.clear();
             for part in chunk.chunks(slice * size) {
                 logits.extend_from_slice(self.forward_logits(part, part.len() / size, buffers));
             }
-            visit(&logits[..samples * classes], index * batch_size)
+            let logits = &logits[..samples * classes];
+            check_finite_outputs(logits, classes, first).map(|()| visit(logits, first))
         };
         // Rayon hands each thread runs of consecutive batches, so the buffers are reused.
         #[cfg(feature = "parallel")]
@@ -375,7 +379,7 @@ impl Network {
             let mut scratch = Default::default();
             inputs.chunks(batch_size * size).enumerate().map(|batch| run(&mut scratch, batch)).collect()
         };
-        Ok(results)
+        results
     }
 
     /// Forward and backward pass over one batch: returns the mean loss and writes
@@ -448,5 +452,15 @@ impl Network {
     /// A description of every layer, printable as a table.
     pub fn summary(&self) -> crate::Summary {
         crate::Summary::of(self)
+    }
+}
+
+/// `Err(NonFiniteOutput)` for the first sample whose logits hold a NaN or an infinity (weights
+/// that overflow in the forward pass): its class and probabilities would be meaningless.
+/// `first` is the index of the first sample in `logits`.
+fn check_finite_outputs(logits: &[f32], classes: usize, first: usize) -> Result<(), NnError> {
+    match logits.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(at) => Err(NnError::NonFiniteOutput { sample: first + at / classes.max(1), value: logits[at] }),
     }
 }

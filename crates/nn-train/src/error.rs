@@ -42,8 +42,8 @@ pub enum TrainError {
         /// The batch's mean loss.
         loss: f32,
     },
-    /// An observer failed (for example it could not write a checkpoint).
-    #[error("training stopped after epoch {epoch}: the observer failed")]
+    /// An observer failed (for example it could not write a checkpoint): its message says why.
+    #[error("training stopped after epoch {epoch}: {source}")]
     Observer {
         /// The epoch whose end was being observed, counted from 1.
         epoch: usize,
