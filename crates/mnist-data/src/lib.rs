@@ -32,6 +32,11 @@
 //! ```
 //!
 //! With the four files in a directory, `Mnist::load("data/mnist")` reads them all.
+//!
+//! With the feature `images`, [`image_file`] reads a photo, scan or drawing of a digit
+//! (bounded in size and memory) and [`prepare`] makes it an MNIST input the way MNIST itself was
+//! made (inverted if dark on light, cropped, scaled to 20 pixels, centred by mass in 28x28):
+//! `mnist_data::image_file::prepare_file("seven.jpg")?.input()`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -47,6 +52,10 @@ mod dataset;
 mod dir;
 mod error;
 pub mod idx;
+#[cfg(feature = "images")]
+pub mod image_file;
+#[cfg(feature = "images")]
+pub mod prepare;
 mod split;
 
 pub use convert::{Array, ArrayFormat, Labels, one_hot, pixels_to_f32};

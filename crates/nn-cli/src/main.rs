@@ -28,7 +28,6 @@ mod model_commands;
 mod output;
 mod plot;
 mod predict;
-mod preprocess;
 mod recipes;
 mod render;
 mod run_files;

@@ -1,18 +1,18 @@
 //! `nn-cli predict`: recognise digits in real images.
 //!
-//! Each image is prepared the way MNIST was (see [`crate::preprocess`]) and given to the model.
+//! Each image is prepared the way MNIST was (see `mnist_data::prepare`) and given to the model.
 //! A file that cannot be read or holds no digit is reported on stderr and skipped; the others
 //! are still processed, and the command fails (exit 1) at the end.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
 use crate::output::{out, outln};
-use crate::preprocess::{self, FIELD, Prepared};
 use crate::render::shade_text;
+use mnist_data::prepare::{FIELD, Prepared};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -99,29 +99,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// Pixels an image may have (a 48-megapixel phone photo fits): larger ones are refused from
-/// their header, before any is decoded.
-const MAX_PIXELS: u64 = 64_000_000;
-
-/// Memory the decoder may take: the largest image allowed, 16-bit RGBA.
-const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 8;
-
-/// Reads any supported image (the format is guessed from the content, then the extension) and
-/// prepares it.
+/// Reads any supported image (the format is guessed from the content, then the extension),
+/// bounded in size, and prepares it.
 fn load_and_prepare(path: &Path) -> Result<Prepared> {
-    let open = || image::ImageReader::open(path).and_then(|r| r.with_guessed_format()).context("cannot open the file");
-    // The decoder's message already includes its cause; `context` would print it twice.
-    let unreadable = |e: image::ImageError| anyhow!("not a readable image (PNG, JPEG or BMP): {e}");
-    let (width, height) = open()?.into_dimensions().map_err(unreadable)?;
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        bail!("image is {width}x{height} pixels; the limit is {} megapixels", MAX_PIXELS / 1_000_000);
-    }
-    let mut reader = open()?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    reader.limits(limits);
-    let image = reader.decode().map_err(unreadable)?;
-    Ok(preprocess::prepare(&image)?)
+    Ok(mnist_data::image_file::prepare_file(path)?)
 }
 
 fn describe(file: String, probabilities: Vec<f32>, prepared: &Prepared) -> Prediction {

@@ -14,6 +14,9 @@
 //! 6. [`scale_to_fit`]: the longer side becomes 20 pixels (Lanczos, aspect ratio kept), and
 //!    [`stretch`] makes the strongest ink 255;
 //! 7. [`place_centred`]: into 28x28 with the centre of mass at (14, 14).
+//!
+//! [`crate::image_file`] reads the image first, bounded in size and memory. Both need the
+//! feature `images`.
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, Luma};
@@ -34,15 +37,37 @@ pub const MIN_CONTRAST: f32 = 24.0;
 /// A grey image with one float per pixel, row-major, in 0.0..=255.0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grey {
-    pub width: usize,
-    pub height: usize,
-    pub pixels: Vec<f32>,
+    width: usize,
+    height: usize,
+    pixels: Vec<f32>,
 }
 
 impl Grey {
-    pub fn new(width: usize, height: usize, pixels: Vec<f32>) -> Self {
-        assert_eq!(pixels.len(), width * height, "pixel count matches the size");
+    /// A `width` x `height` image of `pixels` (row-major); `None` unless there are exactly
+    /// `width * height` of them.
+    pub fn new(width: usize, height: usize, pixels: Vec<f32>) -> Option<Self> {
+        (width.checked_mul(height) == Some(pixels.len())).then_some(Grey { width, height, pixels })
+    }
+
+    /// Within this module every image is made from its own size.
+    fn sized(width: usize, height: usize, pixels: Vec<f32>) -> Self {
+        debug_assert_eq!(pixels.len(), width * height, "pixel count matches the size");
         Grey { width, height, pixels }
+    }
+
+    /// Pixels per row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Rows.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// The pixels, row-major.
+    pub fn pixels(&self) -> &[f32] {
+        &self.pixels
     }
 
     fn at(&self, x: usize, y: usize) -> f32 {
@@ -57,35 +82,33 @@ impl Grey {
 /// A rectangle of pixels: `x..x + width`, `y..y + height`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {
+    /// First column.
     pub x: usize,
+    /// First row.
     pub y: usize,
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
 }
 
 /// Why an image could not be prepared.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PrepError {
     /// The image is empty (zero pixels).
+    #[error("the image has no pixels")]
     Empty,
     /// Nothing stands out from the background: a blank or uniform image.
-    NoInk { contrast: f32 },
+    #[error(
+        "no digit found: the image is blank or uniform (ink differs from the background by {contrast:.0} grey \
+         levels, at least {MIN_CONTRAST:.0} needed)"
+    )]
+    NoInk {
+        /// Grey levels between the strongest ink and the background.
+        contrast: f32,
+    },
 }
-
-impl std::fmt::Display for PrepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PrepError::Empty => write!(f, "the image has no pixels"),
-            PrepError::NoInk { contrast } => write!(
-                f,
-                "no digit found: the image is blank or uniform (ink differs from the background by {contrast:.0} \
-                 grey levels, at least {MIN_CONTRAST:.0} needed)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PrepError {}
 
 /// A prepared input and what was done to get it.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +159,7 @@ pub fn luminance(image: &DynamicImage) -> Grey {
             ((a * luma + (1.0 - a)) * 255.0).clamp(0.0, 255.0)
         })
         .collect();
-    Grey::new(rgba.width() as usize, rgba.height() as usize, pixels)
+    Grey::sized(rgba.width() as usize, rgba.height() as usize, pixels)
 }
 
 /// The median of the pixels on the image's outer edge: the paper's (background's) brightness.
@@ -171,14 +194,14 @@ pub fn is_light_background(background: f32) -> bool {
 /// the contrast stretched so the strongest ink is 255. Fails when there is too little contrast.
 pub fn to_ink(grey: &Grey, invert: bool) -> Result<Grey, PrepError> {
     let flipped: Vec<f32> = grey.pixels.iter().map(|&v| if invert { 255.0 - v } else { v }).collect();
-    let flipped = Grey::new(grey.width, grey.height, flipped);
+    let flipped = Grey::sized(grey.width, grey.height, flipped);
     let background = border_median(&flipped);
     let contrast = flipped.max() - background;
     if contrast < MIN_CONTRAST {
         return Err(PrepError::NoInk { contrast: contrast.max(0.0) });
     }
     let pixels = flipped.pixels.iter().map(|&v| ((v - background) / contrast * 255.0).clamp(0.0, 255.0)).collect();
-    Ok(Grey::new(grey.width, grey.height, pixels))
+    Ok(Grey::sized(grey.width, grey.height, pixels))
 }
 
 /// Clears specks and faint noise: connected pieces of ink (8-neighbours, above
@@ -261,14 +284,19 @@ pub fn bounding_box(ink: &Grey) -> Option<Rect> {
     Some(Rect { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 })
 }
 
-/// The part of `grey` inside `rect` (which must lie within it).
+/// The part of `grey` inside `rect` (what of `rect` lies outside the image is left out).
 pub fn crop(grey: &Grey, rect: Rect) -> Grey {
+    let x = rect.x.min(grey.width);
+    let y = rect.y.min(grey.height);
+    let width = rect.width.min(grey.width - x);
+    let height = rect.height.min(grey.height - y);
+    let rect = Rect { x, y, width, height };
     let mut pixels = Vec::with_capacity(rect.width * rect.height);
     for y in rect.y..rect.y + rect.height {
         let row = y * grey.width;
         pixels.extend_from_slice(&grey.pixels[row + rect.x..row + rect.x + rect.width]);
     }
-    Grey::new(rect.width, rect.height, pixels)
+    Grey::sized(rect.width, rect.height, pixels)
 }
 
 /// Resizes so the longer side is `side` pixels, keeping the aspect ratio (Lanczos3, whose
@@ -277,19 +305,26 @@ pub fn scale_to_fit(grey: &Grey, side: usize) -> Grey {
     let long = grey.width.max(grey.height).max(1);
     let fit = |n: usize| ((n * side) as f32 / long as f32).round().clamp(1.0, side as f32) as usize;
     let (w, h) = (fit(grey.width), fit(grey.height));
-    let buffer: ImageBuffer<Luma<f32>, Vec<f32>> =
-        ImageBuffer::from_raw(grey.width as u32, grey.height as u32, grey.pixels.iter().map(|v| v / 255.0).collect())
-            .expect("the buffer matches the size");
+    let (Ok(width), Ok(height)) = (u32::try_from(grey.width), u32::try_from(grey.height)) else {
+        return grey.clone();
+    };
+    let Some(buffer) =
+        ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(width, height, grey.pixels.iter().map(|v| v / 255.0).collect())
+            .filter(|_| !grey.pixels.is_empty())
+    else {
+        // Nothing to scale: an empty image stays empty.
+        return grey.clone();
+    };
     // `resize` works on floats in 0..=1 (it clamps to that range).
     let resized = imageops::resize(&buffer, w as u32, h as u32, FilterType::Lanczos3);
-    Grey::new(w, h, resized.into_raw().into_iter().map(|v| (v * 255.0).clamp(0.0, 255.0)).collect())
+    Grey::sized(w, h, resized.into_raw().into_iter().map(|v| (v * 255.0).clamp(0.0, 255.0)).collect())
 }
 
 /// Scales the values so the strongest ink is 255, as in MNIST.
 pub fn stretch(grey: &Grey) -> Grey {
     let max = grey.max();
     let factor = if max > 0.0 { 255.0 / max } else { 0.0 };
-    Grey::new(grey.width, grey.height, grey.pixels.iter().map(|v| (v * factor).clamp(0.0, 255.0)).collect())
+    Grey::sized(grey.width, grey.height, grey.pixels.iter().map(|v| (v * factor).clamp(0.0, 255.0)).collect())
 }
 
 /// The intensity-weighted centre of mass `(x, y)`, in pixel indices; `None` without ink.
@@ -332,7 +367,7 @@ mod tests {
 
     /// A `w`x`h` image of `background` with a filled rectangle of `ink`.
     fn block(w: usize, h: usize, background: f32, ink: f32, rect: Rect) -> Grey {
-        let mut g = Grey::new(w, h, vec![background; w * h]);
+        let mut g = Grey::sized(w, h, vec![background; w * h]);
         for y in rect.y..rect.y + rect.height {
             for x in rect.x..rect.x + rect.width {
                 g.pixels[y * w + x] = ink;
@@ -342,7 +377,7 @@ mod tests {
     }
 
     fn grey_u8(pixels: &[u8], cols: usize) -> Grey {
-        Grey::new(cols, pixels.len() / cols, pixels.iter().map(|&p| f32::from(p)).collect())
+        Grey::sized(cols, pixels.len() / cols, pixels.iter().map(|&p| f32::from(p)).collect())
     }
 
     #[test]
@@ -383,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_uniform_or_faint_image_has_no_ink() {
-        let blank = Grey::new(8, 8, vec![200.0; 64]);
+        let blank = Grey::sized(8, 8, vec![200.0; 64]);
         assert!(matches!(to_ink(&blank, true), Err(PrepError::NoInk { .. })));
         let faint = block(8, 8, 200.0, 190.0, Rect { x: 2, y: 2, width: 3, height: 3 });
         assert!(matches!(to_ink(&faint, true), Err(PrepError::NoInk { .. })));
@@ -411,7 +446,7 @@ mod tests {
         assert_eq!(clean.pixels[38 * 40 + 38], 0.0, "the speck is cleared");
         assert_eq!(clean.pixels[0], 0.0, "faint noise is cleared");
         assert_eq!(clean.pixels[3], 50.0, "weak ink that is not noise stays");
-        assert_eq!(bounding_box(&Grey::new(3, 3, vec![0.0; 9])), None);
+        assert_eq!(bounding_box(&Grey::sized(3, 3, vec![0.0; 9])), None);
     }
 
     #[test]
@@ -437,7 +472,7 @@ mod tests {
 
     #[test]
     fn crop_takes_the_rectangle() {
-        let g = Grey::new(3, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let g = Grey::sized(3, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(crop(&g, Rect { x: 1, y: 0, width: 2, height: 2 }).pixels, vec![2.0, 3.0, 5.0, 6.0]);
     }
 
@@ -446,13 +481,13 @@ mod tests {
         let tall = block(60, 150, 255.0, 255.0, Rect { x: 0, y: 0, width: 1, height: 1 });
         let s = scale_to_fit(&tall, BOX);
         assert_eq!((s.width, s.height), (8, 20));
-        let wide = Grey::new(300, 100, (0..30_000).map(|i| if i % 7 == 0 { 255.0 } else { 0.0 }).collect());
+        let wide = Grey::sized(300, 100, (0..30_000).map(|i| if i % 7 == 0 { 255.0 } else { 0.0 }).collect());
         let s = scale_to_fit(&wide, BOX);
         assert_eq!((s.width, s.height), (20, 7));
         assert!(s.pixels.iter().all(|v| (0.0..=255.0).contains(v)));
         // A thin stroke still gets one pixel; a small image is enlarged.
-        assert_eq!(scale_to_fit(&Grey::new(1, 100, vec![255.0; 100]), BOX).width, 1);
-        let small = scale_to_fit(&Grey::new(5, 10, vec![255.0; 50]), BOX);
+        assert_eq!(scale_to_fit(&Grey::sized(1, 100, vec![255.0; 100]), BOX).width, 1);
+        let small = scale_to_fit(&Grey::sized(5, 10, vec![255.0; 50]), BOX);
         assert_eq!((small.width, small.height), (10, 20));
     }
 
@@ -469,7 +504,7 @@ mod tests {
         assert_eq!(out.len(), FIELD * FIELD);
         let (cx, cy) = centre_of_mass(&grey_u8(&out, FIELD)).unwrap();
         assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "({cx}, {cy})");
-        assert_eq!(place_centred(&Grey::new(2, 2, vec![0.0; 4]), FIELD), None);
+        assert_eq!(place_centred(&Grey::sized(2, 2, vec![0.0; 4]), FIELD), None);
     }
 
     #[test]
@@ -523,7 +558,7 @@ mod tests {
             eprintln!("skipped: {} is absent (it is part of the workspace, not of the crate)", dir.display());
             return;
         }
-        let test = mnist_data::Mnist::load(dir).unwrap().test;
+        let test = crate::Mnist::load(dir).unwrap().test;
         let mut correlations = Vec::new();
         for image in test.iter().take(30) {
             let original = image.pixels;
