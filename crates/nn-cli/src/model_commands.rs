@@ -192,11 +192,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let (network, training) = nn_core::load_model_and_record(&args.model)?;
     let set = set_for_model(&network, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);
-    let evaluation = network
-        .evaluate(&inputs, &labels, args.batch_size as usize)
-        .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
-    let predicted = network
-        .classify_batch(&inputs, args.batch_size as usize)
+    let (evaluation, predicted) = network
+        .evaluate_and_classify(&inputs, &labels, args.batch_size as usize)
         .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
     let confusion = Confusion::new(network.output_size(), &labels, &predicted);
     debug_assert_eq!((confusion.correct(), confusion.total()), (evaluation.correct, evaluation.total));

@@ -318,18 +318,30 @@ impl Network {
     /// default); each batch's results do not depend on the thread that computed it, and they
     /// are added up in order, so the result is the same with any number of threads, or none.
     pub fn evaluate(&self, inputs: &[f32], labels: &[usize], batch_size: usize) -> Result<Evaluation, NnError> {
+        Ok(self.evaluate_and_classify(inputs, labels, batch_size)?.0)
+    }
+
+    /// [`evaluate`](Network::evaluate) and [`classify_batch`](Network::classify_batch) from one
+    /// forward pass over the set: the evaluation and each sample's most probable class.
+    pub fn evaluate_and_classify(
+        &self,
+        inputs: &[f32],
+        labels: &[usize],
+        batch_size: usize,
+    ) -> Result<(Evaluation, Vec<usize>), NnError> {
         let total = self.batch_len(inputs)?;
         Targets::Classes(labels).validate(self.output_size(), total)?;
         let classes = self.output_size();
         let per_batch = self.map_batches(inputs, batch_size, |logits, first| {
             let labels = &labels[first..first + logits.len() / classes];
             let mean = self.loss.loss_and_delta_unchecked(logits, classes, Targets::Classes(labels), None);
-            let predicted = logits.chunks_exact(classes).map(argmax);
-            (f64::from(mean) * labels.len() as f64, predicted.zip(labels).filter(|(p, l)| p == *l).count())
+            let predicted: Vec<usize> = logits.chunks_exact(classes).map(argmax).collect();
+            (f64::from(mean) * labels.len() as f64, predicted)
         })?;
         let loss_sum: f64 = per_batch.iter().map(|(loss, _)| loss).sum();
-        let correct = per_batch.iter().map(|(_, correct)| correct).sum();
-        Ok(Evaluation { loss: (loss_sum / total as f64) as f32, correct, total })
+        let predicted: Vec<usize> = per_batch.into_iter().flat_map(|(_, predicted)| predicted).collect();
+        let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
+        Ok((Evaluation { loss: (loss_sum / total as f64) as f32, correct, total }, predicted))
     }
 
     /// The fraction of samples whose most probable class is the label.

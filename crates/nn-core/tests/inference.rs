@@ -27,6 +27,8 @@ fn single_and_batched_predictions_are_identical() {
             assert_eq!(classes, single);
             let evaluation = net.evaluate(&inputs, &labels, batch_size).unwrap();
             assert_eq!(evaluation.correct, reference.correct);
+            let (together, predicted) = net.evaluate_and_classify(&inputs, &labels, batch_size).unwrap();
+            assert_eq!((together, predicted), (evaluation, single));
             assert!((evaluation.loss - reference.loss).abs() < 1e-6);
         }
     }
