@@ -46,6 +46,16 @@ pub fn check_can_write(what: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `error`, said to concern `path` ("cannot read PATH: ...") unless its message already names it.
+pub fn naming_file<E: std::error::Error + Send + Sync + 'static>(error: E, path: &Path) -> anyhow::Error {
+    let shown = path.display().to_string();
+    if error.to_string().contains(&shown) {
+        anyhow::Error::new(error)
+    } else {
+        anyhow::Error::new(error).context(format!("cannot read {shown}"))
+    }
+}
+
 /// Encodes grey pixels as a PNG and writes it atomically.
 pub fn write_png(path: &Path, width: u32, height: u32, pixels: Vec<u8>) -> Result<()> {
     let image =

@@ -9,7 +9,7 @@ use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, S
 
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
-use crate::files::refuse_output_over_inputs;
+use crate::files::{naming_file, refuse_output_over_inputs};
 use crate::output::{out, outln};
 
 #[derive(Args)]
@@ -138,7 +138,10 @@ pub fn import(args: &ImportArgs) -> Result<()> {
             })?;
             (network, file)
         }
-        (None, Some(npz), None) => (nn_core::import_npz(npz, args.hidden_activation, loss)?, npz),
+        (None, Some(npz), None) => {
+            let network = nn_core::import_npz(npz, args.hidden_activation, loss).map_err(|e| naming_file(e, npz))?;
+            (network, npz)
+        }
         (None, Some(npz), Some(architecture)) => {
             let network = nn_core::import_npz_with_architecture(npz, architecture, loss).with_context(|| {
                 format!("cannot read {} as {architecture} on inputs of {}", npz.display(), architecture.input)

@@ -263,3 +263,29 @@ fn search_refuses_an_unusable_output_before_any_run() {
         assert!(!stdout.contains("20.00%") && !stdout.contains("  1  "), "no run was made: {stdout}");
     }
 }
+
+#[test]
+fn an_npz_whose_arrays_do_not_fit_is_named() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let npz = |hidden: usize| {
+        let network = Network::dense(&[784, hidden, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1);
+        nn_core::network_to_npz_bytes(&network.unwrap()).unwrap()
+    };
+    let (wide, narrow) = (npz(16), npz(8));
+    // W1 and b1 of a 16-unit layer, W2 and b2 of an 8-unit one.
+    let mixed = dir.path().join("mixed.npz");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&mixed).unwrap());
+    for (source, name) in [(&wide, "W1.npy"), (&wide, "b1.npy"), (&narrow, "W2.npy"), (&narrow, "b2.npy")] {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(source.as_slice())).unwrap();
+        let mut bytes = Vec::new();
+        archive.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
+        writer.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        writer.write_all(&bytes).unwrap();
+    }
+    writer.finish().unwrap();
+    let out = nn_cli(&["import", "--npz", path_str(&mixed), "-o", path_str(&dir.path().join("m.json"))]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mixed.npz") && stderr.contains("W2 has 8 rows"), "{stderr}");
+}
