@@ -265,8 +265,11 @@ fn dense_model(model: ModelIn<DenseIn>, path: PathBuf) -> Result<Network, ModelF
             return Err(malformed(detail));
         }
         let (rows, cols) = (layer.outputs, layer.inputs);
-        for (name, len, expected) in [("weights", layer.weights.len(), rows * cols), ("bias", layer.bias.len(), rows)] {
-            if len != expected {
+        // The sizes are the file's word: their product may overflow.
+        let sizes = [("weights", layer.weights.len(), rows.checked_mul(cols)), ("bias", layer.bias.len(), Some(rows))];
+        for (name, len, expected) in sizes {
+            if Some(len) != expected {
+                let expected = expected.map_or("more than 64 bits count".to_string(), |n| n.to_string());
                 let detail = format!(
                     "layer {index} declares {cols} inputs and {rows} outputs, so {expected} {name} values, but holds {len}"
                 );

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 use nalgebra::DMatrix;
@@ -15,7 +15,9 @@ use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 
 use crate::atomic_write::write_atomically;
-use crate::{Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError};
+use crate::{
+    Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, MAX_SAMPLE_VALUES, Network, NnError,
+};
 
 /// Why a `.npz` archive could not be turned into a network, or written.
 #[derive(Debug, Error)]
@@ -47,6 +49,34 @@ pub enum NpzError {
         name: String,
         /// What is wrong.
         detail: String,
+    },
+    /// An array whose header declares more bytes than its compressed bytes can inflate to.
+    #[error(
+        "array {name} cannot be read: its shape {} declares {declared} bytes, more than its {compressed} compressed \
+         bytes can hold",
+        tuple(.shape)
+    )]
+    Inflation {
+        /// The array name (`W2`).
+        name: String,
+        /// The shape its header declares.
+        shape: Vec<u64>,
+        /// The bytes that shape takes.
+        declared: u64,
+        /// The bytes the archive stores for it.
+        compressed: u64,
+    },
+    /// An array with more values than any network's weights would have.
+    #[error("array {name} has shape {}, {}; the limit for weights is {limit} values", tuple(.shape), values_text(*.values))]
+    TooManyValues {
+        /// The array name (`W2`).
+        name: String,
+        /// The shape its header declares.
+        shape: Vec<u64>,
+        /// The values of that shape (`None`: more than 64 bits can count).
+        values: Option<u64>,
+        /// The most values such an array may hold.
+        limit: u64,
     },
     /// An array of integers, strings, objects...
     #[error("array {name} has dtype {dtype}; only float32 and float64 are supported")]
@@ -152,6 +182,29 @@ pub enum NpzError {
     },
 }
 
+/// The most a deflate stream expands: 1032 bytes out for one byte in.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Values one array may hold: 2^28 (1 GiB of `f32`), four times what a layer may hold
+/// ([`MAX_SAMPLE_VALUES`]), so no real network is refused by it.
+const MAX_ARRAY_VALUES: u64 = 1 << 28;
+
+/// Bytes a `.npy` header may take. NumPy writes a few hundred and its own reader refuses more
+/// than 10,000 by default; npyz would allocate whatever the 32-bit length says.
+const MAX_HEADER_BYTES: usize = 10_000;
+
+/// Brackets a `.npy` header may nest: a dtype and a shape need three; more would only make the
+/// header's parser recurse.
+const MAX_HEADER_DEPTH: usize = 16;
+
+/// "12 values", or "more values than 64 bits count".
+fn values_text(values: Option<u64>) -> String {
+    match values {
+        Some(n) => format!("{n} values"),
+        None => "more values than 64 bits count".to_string(),
+    }
+}
+
 /// A shape as NumPy prints it: `(4, 1, 3, 3)`, `(10,)`.
 fn tuple(shape: &[u64]) -> String {
     match shape {
@@ -218,24 +271,41 @@ pub fn network_from_npz_bytes(bytes: &[u8], hidden: Activation, loss: Loss) -> R
     let mut previous_columns = None;
     for k in 1..=layer_count {
         let reason = || format!("the archive has W1..W{layer_count}, so it needs every Wk and bk up to {layer_count}");
-        let (shape, weights) = read_array(&mut archive, &format!("W{k}"))?
+        // Each shape is checked against the layers before it as soon as its header is read, so
+        // that a misshapen array is refused before its data is.
+        let check_weights = |shape: &[u64]| match *shape {
+            [rows, _] if previous_columns.is_some_and(|p| p as u64 != rows) => Err(NpzError::ChainMismatch {
+                layer: k,
+                rows: rows as usize,
+                previous_columns: previous_columns.unwrap_or(0),
+            }),
+            // What an architecture allows a dense layer, so that the network can be saved and
+            // loaded as a model file.
+            [rows, columns] if rows.checked_mul(columns).is_none_or(|n| n > MAX_SAMPLE_VALUES as u64) => {
+                Err(NpzError::TooManyValues {
+                    name: format!("W{k}"),
+                    shape: shape.to_vec(),
+                    values: rows.checked_mul(columns),
+                    limit: MAX_SAMPLE_VALUES as u64,
+                })
+            }
+            [_, _] => Ok(()),
+            _ => Err(NpzError::NotTwoDimensional { name: format!("W{k}"), shape: shape.to_vec() }),
+        };
+        let (shape, weights) = read_array(&mut archive, &format!("W{k}"), bytes.len(), check_weights)?
             .ok_or_else(|| NpzError::Missing { name: format!("W{k}"), reason: reason() })?;
         let [rows, columns] = match shape.as_slice() {
             &[r, c] => [r as usize, c as usize],
             _ => return Err(NpzError::NotTwoDimensional { name: format!("W{k}"), shape }),
         };
-        if let Some(previous_columns) = previous_columns.filter(|&p| p != rows) {
-            return Err(NpzError::ChainMismatch { layer: k, rows, previous_columns });
-        }
         previous_columns = Some(columns);
-        let (bias_shape, bias) = read_array(&mut archive, &format!("b{k}"))?
+        let check_bias = |shape: &[u64]| match *shape {
+            [len] | [1, len] if len as usize == columns => Ok(()),
+            [len] | [1, len] => Err(NpzError::BiasMismatch { layer: k, len: len as usize, columns }),
+            _ => Err(NpzError::NotOneDimensional { name: format!("b{k}"), shape: shape.to_vec() }),
+        };
+        let (_, bias) = read_array(&mut archive, &format!("b{k}"), bytes.len(), check_bias)?
             .ok_or_else(|| NpzError::Missing { name: format!("b{k}"), reason: reason() })?;
-        if !matches!(bias_shape.as_slice(), [_] | [1, _]) {
-            return Err(NpzError::NotOneDimensional { name: format!("b{k}"), shape: bias_shape });
-        }
-        if bias.len() != columns {
-            return Err(NpzError::BiasMismatch { layer: k, len: bias.len(), columns });
-        }
         // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
         let weights = DMatrix::from_vec(columns, rows, weights);
         let activation = if k == layer_count { Activation::Identity } else { hidden };
@@ -312,15 +382,19 @@ pub fn network_from_npz_bytes_with_architecture(
                 reason: format!("layer {index} ({spec}) is layer {k} with weights"),
                 name,
             };
-            let (found, weights) =
-                read_array(&mut archive, &format!("W{k}"))?.ok_or_else(|| missing(format!("W{k}")))?;
-            if found != weights_shape {
-                return Err(wrong(format!("W{k}"), found, weights_shape));
-            }
-            let (found, bias) = read_array(&mut archive, &format!("b{k}"))?.ok_or_else(|| missing(format!("b{k}")))?;
-            if !matches!(found.as_slice(), [n] | [1, n] if *n == *outputs as u64) {
-                return Err(wrong(format!("b{k}"), found, vec![*outputs as u64]));
-            }
+            // Shapes are checked from the headers, before the data they promise is read.
+            let check_weights = |found: &[u64]| match found == weights_shape.as_slice() {
+                true => Ok(()),
+                false => Err(wrong(format!("W{k}"), found.to_vec(), weights_shape.clone())),
+            };
+            let (_, weights) = read_array(&mut archive, &format!("W{k}"), bytes.len(), check_weights)?
+                .ok_or_else(|| missing(format!("W{k}")))?;
+            let check_bias = |found: &[u64]| match found {
+                [n] | [1, n] if *n == *outputs as u64 => Ok(()),
+                _ => Err(wrong(format!("b{k}"), found.to_vec(), vec![*outputs as u64])),
+            };
+            let (_, bias) = read_array(&mut archive, &format!("b{k}"), bytes.len(), check_bias)?
+                .ok_or_else(|| missing(format!("b{k}")))?;
             let weights = match &conv {
                 Some(params) => params.weights_from_channels_first(&weights).expect("the shape was checked above"),
                 // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
@@ -345,16 +419,25 @@ fn numbered(name: &str, letter: char) -> Option<usize> {
 /// An array's shape and its values as `f32` in C order.
 type Array = (Vec<u64>, Vec<f32>);
 
-/// The named array, or `None` if the archive lacks it.
-fn read_array(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Option<Array>, NpzError> {
+/// The named array, or `None` if the archive lacks it. `check` sees the shape its header
+/// declares before anything else is read; `archive_bytes` is the length of the whole archive.
+fn read_array(
+    archive: &mut ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    archive_bytes: usize,
+    check: impl FnOnce(&[u64]) -> Result<(), NpzError>,
+) -> Result<Option<Array>, NpzError> {
     let bad = |detail: String| NpzError::BadArray { name: name.to_string(), detail };
-    let file = match archive.by_name(&npyz::npz::file_name_from_array_name(name)) {
+    let mut file = match archive.by_name(&npyz::npz::file_name_from_array_name(name)) {
         Ok(file) => file,
         Err(ZipError::FileNotFound) => return Ok(None),
         Err(error) => return Err(bad(error.to_string())),
     };
     let stored_bytes = file.size();
-    let npy = NpyFile::new(file).map_err(|e| bad(format!("bad .npy header: {e}")))?;
+    // The archive's sizes are its own word; what it holds for this member is bounded by its length.
+    let compressed_bytes = file.compressed_size().min(archive_bytes as u64);
+    let header = checked_header(&mut file).map_err(bad)?;
+    let npy = NpyFile::new(Cursor::new(header).chain(file)).map_err(|e| bad(format!("bad .npy header: {e}")))?;
     let shape = npy.shape().to_vec();
     let order = npy.order();
     let type_str = match npy.dtype() {
@@ -365,26 +448,25 @@ fn read_array(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Opt
     if type_str.type_char() != TypeChar::Float || !matches!(item_bytes, 4 | 8) {
         return Err(NpzError::UnsupportedDtype { name: name.to_string(), dtype: type_str.to_string() });
     }
-    // Check the header against the stored size before allocating what it promises.
-    let count = shape.iter().try_fold(1_u64, |n, &d| n.checked_mul(d));
-    match count.and_then(|n| n.checked_mul(item_bytes)) {
-        Some(bytes) if bytes <= stored_bytes => {}
-        _ => {
-            return Err(bad(format!("its header promises shape {shape:?}, more than the {stored_bytes} bytes stored")));
+    check(&shape)?;
+    let count = check_size(name, &shape, item_bytes, stored_bytes, compressed_bytes)?;
+    let too_short =
+        |read: usize| bad(format!("it holds {read} values, not the {count} of its shape {}", tuple(&shape)));
+    // Values are converted as they are read: an f64 array never exists whole.
+    let mut values = Vec::with_capacity(count as usize);
+    if item_bytes == 4 {
+        let data = npy.data::<f32>().map_err(|e| bad(e.to_string()))?;
+        for value in data {
+            values.push(value.map_err(|e| bad(e.to_string()))?);
+        }
+    } else {
+        let data = npy.data::<f64>().map_err(|e| bad(e.to_string()))?;
+        for value in data {
+            values.push(value.map_err(|e| bad(e.to_string()))? as f32);
         }
     }
-    let values: Vec<f32> = if item_bytes == 4 {
-        npy.into_vec::<f32>().map_err(|e| bad(e.to_string()))?
-    } else {
-        npy.into_vec::<f64>().map_err(|e| bad(e.to_string()))?.into_iter().map(|v| v as f32).collect()
-    };
-    if count != Some(values.len() as u64) {
-        let shape = tuple(&shape);
-        return Err(bad(format!(
-            "it holds {} values, not the {} of its shape {shape}",
-            values.len(),
-            count.unwrap_or(0)
-        )));
+    if values.len() as u64 != count {
+        return Err(too_short(values.len()));
     }
     let values = match order {
         // Fortran order stores the axes reversed (a 2-D array transposed): back to C order.
@@ -394,9 +476,100 @@ fn read_array(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Opt
     Ok(Some((shape, values)))
 }
 
+/// The values of `shape`, once its bytes are known to fit what the archive stores for it
+/// (`stored` as it says, `compressed` inflated at most [`MAX_DEFLATE_RATIO`] times) and
+/// [`MAX_ARRAY_VALUES`]: checked before anything is allocated for them.
+fn check_size(name: &str, shape: &[u64], item_bytes: u64, stored: u64, compressed: u64) -> Result<u64, NpzError> {
+    let count = shape.iter().try_fold(1_u64, |n, &d| n.checked_mul(d));
+    let declared = count.and_then(|n| n.checked_mul(item_bytes));
+    if declared.is_none_or(|bytes| bytes > stored) {
+        let detail = format!("its header promises shape {}, more than the {stored} bytes stored", tuple(shape));
+        return Err(NpzError::BadArray { name: name.to_string(), detail });
+    }
+    let declared = declared.unwrap_or(u64::MAX);
+    // 1 KiB of slack: a deflate stream of a few bytes may still inflate to a small array.
+    if declared > compressed.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
+        return Err(NpzError::Inflation { name: name.to_string(), shape: shape.to_vec(), declared, compressed });
+    }
+    match count {
+        Some(count) if count <= MAX_ARRAY_VALUES => Ok(count),
+        values => Err(NpzError::TooManyValues {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            values,
+            limit: MAX_ARRAY_VALUES,
+        }),
+    }
+}
+
+/// The magic, version, length and text of a `.npy` header, read from `file` and checked so that
+/// npyz can parse them safely: a length within [`MAX_HEADER_BYTES`], brackets nested at most
+/// [`MAX_HEADER_DEPTH`] deep, and integers whose product fits 64 bits (npyz multiplies the
+/// shape's dimensions unchecked, which overflows in a debug build).
+fn checked_header(file: &mut impl Read) -> Result<Vec<u8>, String> {
+    let mut header = Vec::with_capacity(128);
+    file.by_ref().take(12).read_to_end(&mut header).map_err(|e| format!("bad .npy header: {e}"))?;
+    let (length, start) = match header.get(6) {
+        Some(1) if header.len() >= 10 => (u64::from(u16::from_le_bytes([header[8], header[9]])), 10),
+        Some(2 | 3) if header.len() >= 12 => {
+            (u64::from(u32::from_le_bytes([header[8], header[9], header[10], header[11]])), 12)
+        }
+        // Not a header npyz reads: it says why.
+        _ => return Ok(header),
+    };
+    if length > MAX_HEADER_BYTES as u64 {
+        return Err(format!("its .npy header is {length} bytes; the limit is {MAX_HEADER_BYTES}"));
+    }
+    let wanted = start + length as usize;
+    let more = wanted.saturating_sub(header.len()) as u64;
+    file.take(more).read_to_end(&mut header).map_err(|e| format!("bad .npy header: {e}"))?;
+    let text = header.get(start..wanted).unwrap_or(&[]);
+    let mut depth = 0_usize;
+    for &byte in text {
+        match byte {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_HEADER_DEPTH {
+            return Err(format!("its .npy header nests brackets more than {MAX_HEADER_DEPTH} deep"));
+        }
+    }
+    // Every integer of the header, the shape's among them: if their product fits, so does
+    // the shape's (zeros count as ones, for npyz multiplies in order).
+    let fits = integers(text).try_fold(1_u64, |product, n| product.checked_mul(n?.max(1)));
+    if fits.is_none() {
+        return Err("its .npy header declares a shape of more values than 64 bits count".to_string());
+    }
+    Ok(header)
+}
+
+/// The value of every integer literal of `text` as Python writes them (`12`, `1_000`, `0x1f`,
+/// `0o7`, `0b1`), `None` for one beyond 64 bits. Integers inside strings count too, which only
+/// makes the caller more careful; floats (`1e9`, `2.5`) and words are skipped.
+fn integers(text: &[u8]) -> impl Iterator<Item = Option<u64>> + '_ {
+    text.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_')).filter_map(|token| {
+        let (radix, digits) = match token {
+            [b'0', b'x' | b'X', rest @ ..] => (16, rest),
+            [b'0', b'o' | b'O', rest @ ..] => (8, rest),
+            [b'0', b'b' | b'B', rest @ ..] => (2, rest),
+            [b'0'..=b'9', ..] => (10, token),
+            _ => return None,
+        };
+        let digits: Option<Vec<u32>> =
+            digits.iter().filter(|&&b| b != b'_').map(|&b| (b as char).to_digit(radix)).collect();
+        let digits = digits?;
+        Some(digits.iter().try_fold(0_u64, |n, &d| n.checked_mul(u64::from(radix))?.checked_add(u64::from(d))))
+    })
+}
+
 /// The values of a Fortran-ordered array (first index fastest) in C order (last index fastest).
 /// `values.len()` is the product of `shape`.
 fn fortran_to_c(shape: &[u64], values: &[f32]) -> Vec<f32> {
+    if values.is_empty() {
+        // A zero among the axes: the strides of the others could overflow, and nothing moves.
+        return Vec::new();
+    }
     let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     // The Fortran stride of each axis.
     let strides: Vec<usize> = shape.iter().scan(1, |stride, &d| Some(std::mem::replace(stride, *stride * d))).collect();
@@ -470,4 +643,37 @@ fn write_array<W: Write + std::io::Seek>(
         npyz::WriteOptions::<f32>::new().default_dtype().shape(shape).writer(&mut *zip).begin_nd().map_err(io_error)?;
     writer.extend(values.iter().copied()).map_err(io_error)?;
     writer.finish().map_err(io_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_bounded_by_the_stored_bytes_the_compressed_bytes_and_an_absolute_cap() {
+        let error = check_size("W1", &[1 << 15, 1 << 14], 4, u64::MAX, u64::MAX).unwrap_err();
+        assert!(matches!(error, NpzError::TooManyValues { values: Some(0x2000_0000), .. }), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "array W1 has shape (32768, 16384), 536870912 values; the limit for weights is 268435456 values"
+        );
+        let error = check_size("b1", &[1000], 8, 8000, 6).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "array b1 cannot be read: its shape (1000,) declares 8000 bytes, more than its 6 compressed bytes can hold"
+        );
+        assert_eq!(check_size("b1", &[0, 5], 4, 0, 0).unwrap(), 0);
+        assert!(matches!(check_size("b1", &[u64::MAX, 2], 4, u64::MAX, u64::MAX), Err(NpzError::BadArray { .. })));
+        assert_eq!(check_size("b1", &[10, 3], 4, 120, 1).unwrap(), 30);
+    }
+
+    #[test]
+    fn every_integer_of_a_header_is_counted() {
+        let read = |text: &str| integers(text.as_bytes()).collect::<Vec<_>>();
+        assert_eq!(
+            read("{'descr': '<f4', 'shape': (3, 1_000, 0x10, 0o7, 0b11), 2.5, 1e9}"),
+            [Some(3), Some(1000), Some(16), Some(7), Some(3), Some(2), Some(5)]
+        );
+        assert_eq!(read("(18446744073709551616,)"), [None]);
+    }
 }

@@ -191,6 +191,12 @@ fn wrong_shapes_are_named() {
         ),
         "{error}"
     );
+    // Version 1 sizes whose product overflows (it panicked in a debug build).
+    let mut model: serde_json::Value = serde_json::from_str(&version_1_json()).unwrap();
+    model["layers"][0]["inputs"] = (1_u64 << 40).into();
+    model["layers"][0]["outputs"] = (1_u64 << 40).into();
+    let error = load_text(dir.path(), &model.to_string());
+    assert!(error.to_string().contains("so more than 64 bits count weights values, but holds 30"), "{error}");
     // Missing field.
     let mut model: serde_json::Value = serde_json::from_str(&valid_json()).unwrap();
     model["layers"][0].as_object_mut().unwrap().remove("bias");

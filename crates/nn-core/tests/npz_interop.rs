@@ -131,7 +131,7 @@ fn damaged_archives_are_refused() {
     // A .npy member whose header promises far more data than it holds.
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     zip.start_file("W1.npy", zip::write::SimpleFileOptions::default()).unwrap();
-    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }";
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 1000), }";
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     npy.extend_from_slice(&(header.len() as u16 + 1).to_le_bytes());
     npy.extend_from_slice(header.as_bytes());
@@ -298,4 +298,89 @@ fn archives_that_do_not_fit_the_architecture_are_refused_naming_the_array() {
     let error = network_from_npz_bytes_with_architecture(&archive(&good), &arch, Loss::SoftmaxCrossEntropy);
     let error = error.expect_err("a 9x9 kernel on 8x8");
     assert!(matches!(error, NpzError::Network(NnError::InvalidLayer { layer: 0, .. })), "{error}");
+}
+
+/// An archive whose `W1.npy`, stored uncompressed, declares `shape` (float32) while 16 bytes of
+/// data follow, the archive's sizes then edited to claim `claim` bytes: what a crafted file can
+/// say to make a reader allocate. `b1` is a valid `(4,)`.
+fn lying_npz(shape: &str, claim: u32) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend_from_slice(&[0; 16]);
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("W1.npy", stored).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.start_file("b1.npy", zip::write::SimpleFileOptions::default()).unwrap();
+    let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(&[4]).writer(&mut zip).begin_nd().unwrap();
+    w.extend([0.5; 4]).unwrap();
+    w.finish().unwrap();
+    let mut bytes = zip.finish().unwrap().into_inner();
+    // The uncompressed size, in the local header and in the central directory.
+    bytes[22..26].copy_from_slice(&claim.to_le_bytes());
+    let central = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    bytes[central + 24..central + 28].copy_from_slice(&claim.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn an_array_that_declares_more_than_its_bytes_can_hold_is_refused_unread() {
+    let start = std::time::Instant::now();
+    let bytes = lying_npz("(10000, 6000)", 240_000_000);
+
+    // The architecture knows the shape: that is the clearer message.
+    let arch = "dense(4)".parse::<Architecture>().unwrap().with_input(Shape::flat(3));
+    let error = network_from_npz_bytes_with_architecture(&bytes, &arch, Loss::SoftmaxCrossEntropy).unwrap_err();
+    assert!(
+        matches!(&error, NpzError::ArrayShape { name, found, .. } if name == "W1" && found == &[10_000, 6_000]),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "W1 has shape (10000, 6000) but layer 0 of the architecture (dense(4)) needs (3, 4) (inputs, outputs)"
+    );
+
+    // Without one, the size the compressed bytes can inflate to.
+    let error = import(&bytes);
+    assert!(matches!(&error, NpzError::Inflation { name, declared: 240_000_000, .. } if name == "W1"), "{error}");
+    let message = error.to_string();
+    assert!(message.starts_with("array W1 cannot be read: its shape (10000, 6000) declares 240000000 bytes"));
+    assert!(message.ends_with("compressed bytes can hold"), "{message}");
+
+    // A dense layer larger than any architecture allows, and a shape of more than 2^64 values.
+    let error = import(&lying_npz("(100000, 100000)", u32::MAX));
+    assert!(matches!(&error, NpzError::TooManyValues { values: Some(10_000_000_000), .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "array W1 has shape (100000, 100000), 10000000000 values; the limit for weights is 67108864 values"
+    );
+    let error = import(&lying_npz("(4294967296, 4294967296)", u32::MAX));
+    assert!(matches!(&error, NpzError::BadArray { .. }), "{error}");
+    assert!(error.to_string().contains("more values than 64 bits count"), "{error}");
+    let error = import(&lying_npz("(0x100000000, 0x100000000, 0)", u32::MAX));
+    assert!(error.to_string().contains("more values than 64 bits count"), "{error}");
+
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn npy_headers_that_would_make_the_parser_allocate_or_recurse_are_refused() {
+    // A version 2 header whose 32-bit length claims 4 GB.
+    let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+    npy.extend_from_slice(&u32::MAX.to_le_bytes());
+    npy.extend_from_slice(b"{'descr': '<f4'");
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("W1.npy", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(&npy).unwrap();
+    let error = import(&zip.finish().unwrap().into_inner());
+    assert_eq!(error.to_string(), "array W1 cannot be read: its .npy header is 4294967295 bytes; the limit is 10000");
+
+    let error = import(&lying_npz(&format!("{}1,{}", "(".repeat(1000), ")".repeat(1000)), 100));
+    assert!(error.to_string().contains("nests brackets more than 16 deep"), "{error}");
 }
