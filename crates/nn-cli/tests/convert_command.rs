@@ -313,3 +313,38 @@ fn an_npz_that_declares_more_than_it_can_hold_is_refused_unread() {
     fs::write(&path, lying_npz(4_000_000_000)).unwrap();
     refused(&["show", "--data", path_str(&path)], &["x_train", "compressed"]);
 }
+
+/// An archive whose `x_train.npy` is `npy`, as given (the other arrays are one value each).
+fn npz_with_x_train(npy: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("x_train.npy", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(npy).unwrap();
+    for (name, shape) in [("y_train", &[1][..]), ("x_test", &[1, 1, 1]), ("y_test", &[1])] {
+        use npyz::WriterBuilder;
+        zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default()).unwrap();
+        let mut writer =
+            npyz::WriteOptions::<u8>::new().default_dtype().shape(shape).writer(&mut zip).begin_nd().unwrap();
+        writer.push(&0).unwrap();
+        writer.finish().unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[test]
+fn an_npy_header_that_would_overflow_or_allocate_gigabytes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("header.npz");
+    // Dimensions whose product passes 64 bits (npyz multiplies them unchecked).
+    let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }\n";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    fs::write(&path, npz_with_x_train(&npy)).unwrap();
+    refused(&["show", "--data", path_str(&path)], &["x_train", "64 bits"]);
+    // A version 2 header whose length field claims 4 GB.
+    let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+    npy.extend_from_slice(&u32::MAX.to_le_bytes());
+    npy.extend_from_slice(b"{'descr': '|u1'");
+    fs::write(&path, npz_with_x_train(&npy)).unwrap();
+    refused(&["show", "--data", path_str(&path)], &["x_train", "header is 4294967295 bytes"]);
+}

@@ -197,8 +197,8 @@ pub use model_file::{
 pub use network::{Evaluation, Network, Workspace};
 #[cfg(feature = "npz")]
 pub use npz::{
-    NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
-    network_from_npz_bytes_with_architecture, network_to_npz_bytes,
+    NpyHeaderError, NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
+    network_from_npz_bytes_with_architecture, network_to_npz_bytes, read_npy_header,
 };
 pub use pool::MaxPool2d;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};

@@ -502,6 +502,20 @@ fn check_size(name: &str, shape: &[u64], item_bytes: u64, stored: u64, compresse
     }
 }
 
+/// A `.npy` header that is not safe to hand to a parser: longer than a few kilobytes, nested too
+/// deep, or declaring more values than 64 bits count.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct NpyHeaderError(String);
+
+/// Reads the header of one `.npy` array (magic, version, length and text) from `reader`,
+/// refusing one that npyz could not parse safely (it allocates what the length field says and
+/// multiplies the shape unchecked). Give npyz `Cursor::new(header).chain(reader)`; a header
+/// that is not `.npy` at all is returned as read, for npyz to say why.
+pub fn read_npy_header(reader: &mut impl Read) -> Result<Vec<u8>, NpyHeaderError> {
+    checked_header(reader).map_err(NpyHeaderError)
+}
+
 /// The magic, version, length and text of a `.npy` header, read from `file` and checked so that
 /// npyz can parse them safely: a length within [`MAX_HEADER_BYTES`], brackets nested at most
 /// [`MAX_HEADER_DEPTH`] deep, and integers whose product fits 64 bits (npyz multiplies the

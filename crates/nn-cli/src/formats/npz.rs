@@ -84,7 +84,11 @@ fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result
     };
     let stored_bytes = file.size();
     let compressed_bytes = file.compressed_size();
-    let npy = NpyFile::new(file).map_err(|e| anyhow!("array {name} cannot be read: bad .npy header: {e}"))?;
+    let mut file = file;
+    // nn-core's check keeps npyz from allocating a 4 GB header or overflowing on the shape.
+    let header = nn_core::read_npy_header(&mut file).map_err(|e| anyhow!("array {name} cannot be read: {e}"))?;
+    let npy = NpyFile::new(std::io::Cursor::new(header).chain(file))
+        .map_err(|e| anyhow!("array {name} cannot be read: bad .npy header: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let order = npy.order();
     let type_str = match npy.dtype() {
