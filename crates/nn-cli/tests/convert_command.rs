@@ -290,14 +290,7 @@ fn lying_npz(count: u64) -> Vec<u8> {
     let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("x_train.npy", stored).unwrap();
     zip.write_all(&npy).unwrap();
-    for (name, shape) in [("y_train", &[1][..]), ("x_test", &[1, 1, 1]), ("y_test", &[1])] {
-        use npyz::WriterBuilder;
-        zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default()).unwrap();
-        let mut writer =
-            npyz::WriteOptions::<u8>::new().default_dtype().shape(shape).writer(&mut zip).begin_nd().unwrap();
-        writer.push(&0).unwrap();
-        writer.finish().unwrap();
-    }
+    write_other_arrays(&mut zip);
     let mut bytes = zip.finish().unwrap().into_inner();
     let claim = u32::try_from(count).unwrap().to_le_bytes();
     bytes[22..26].copy_from_slice(&claim);
@@ -314,19 +307,24 @@ fn an_npz_that_declares_more_than_it_can_hold_is_refused_unread() {
     refused(&["show", "--data", path_str(&path)], &["x_train", "compressed"]);
 }
 
+/// `y_train`, `x_test` and `y_test` of one value each, beside a crafted `x_train`.
+fn write_other_arrays(zip: &mut zip::ZipWriter<Cursor<Vec<u8>>>) {
+    for (name, shape) in [("y_train", &[1][..]), ("x_test", &[1, 1, 1]), ("y_test", &[1])] {
+        use npyz::WriterBuilder;
+        zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default()).unwrap();
+        let mut writer =
+            npyz::WriteOptions::<u8>::new().default_dtype().shape(shape).writer(&mut *zip).begin_nd().unwrap();
+        writer.push(&0).unwrap();
+        writer.finish().unwrap();
+    }
+}
+
 /// An archive whose `x_train.npy` is `npy`, as given (the other arrays are one value each).
 fn npz_with_x_train(npy: &[u8]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     zip.start_file("x_train.npy", zip::write::SimpleFileOptions::default()).unwrap();
     zip.write_all(npy).unwrap();
-    for (name, shape) in [("y_train", &[1][..]), ("x_test", &[1, 1, 1]), ("y_test", &[1])] {
-        use npyz::WriterBuilder;
-        zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default()).unwrap();
-        let mut writer =
-            npyz::WriteOptions::<u8>::new().default_dtype().shape(shape).writer(&mut zip).begin_nd().unwrap();
-        writer.push(&0).unwrap();
-        writer.finish().unwrap();
-    }
+    write_other_arrays(&mut zip);
     zip.finish().unwrap().into_inner()
 }
 
