@@ -194,9 +194,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test: settings.test_each_epoch.then_some(&test as &dyn nn_train::Samples),
     };
 
-    if let Some(dir) = files.model.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     write_atomically(&pending.settings, serde_json::to_string_pretty(&settings)?.as_bytes())?;
 
     let control = Control::new();
@@ -302,10 +299,11 @@ fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
     if layers.len() < 2 || layers.contains(&0) {
         bail!("--layers needs at least an input and an output size, none of them 0 (got {layers:?})");
     }
+    let seed = args.seed.unwrap_or(DEFAULT_SEED);
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(recipe.epochs),
         batch_size: args.batch_size.unwrap_or(recipe.batch_size),
-        seed: args.seed.unwrap_or(DEFAULT_SEED),
+        seed,
         learning_rate: args.lr.unwrap_or(recipe.learning_rate),
         optimizer: args.optimizer.unwrap_or(recipe.optimizer),
         schedule: args.schedule.unwrap_or(recipe.schedule),
@@ -320,7 +318,7 @@ fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
         hidden_activation: args.hidden_activation.unwrap_or(recipe.hidden_activation),
         loss: args.loss.unwrap_or(recipe.loss),
         init: args.init.unwrap_or(recipe.init),
-        seed: args.seed.unwrap_or(DEFAULT_SEED),
+        seed,
         validation_size: args.validation_size.unwrap_or(recipe.validation_size),
         lambda: args.lambda.unwrap_or(recipe.lambda),
         max_steps: args.max_steps.or(recipe.max_steps),
