@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::Splits;
 use crate::files::{check_can_write, refuse_output_over_inputs, refuse_shared_outputs, write_atomically};
 use crate::output::outln;
-use crate::recipes::{self, RecipeSpec};
+use nn_train::recipe::{self, Recipe};
+
+use crate::recipes;
 use crate::run_files::RunFiles;
 use crate::run_lock::RunLock;
 
@@ -159,7 +161,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let splits = Splits::load(&args.data, settings.validation_size)?;
     let mut network = match network {
         Some(network) => network,
-        None => recipes::new_network(
+        None => recipe::new_network(
             settings.arch.as_deref(),
             &settings.layers,
             settings.hidden_activation,
@@ -210,7 +212,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 Some(file) => outln!("recipe {} (from {}): {}", recipe.name, file.display(), recipe.about)?,
                 None => outln!("recipe {}: {}", recipe.name, recipe.about)?,
             }
-        } else if let Some(recipe) = recipes::find(&settings.recipe) {
+        } else if let Some(recipe) = recipe::find(&settings.recipe) {
             outln!("recipe {}: {}", recipe.name, recipe.about)?;
         }
         let described = match settings.arch {
@@ -286,7 +288,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn settings_from(args: &TrainArgs, recipe: &RecipeSpec) -> Result<RunSettings> {
+fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
     let arch = match (&args.arch, &args.layers, &args.hidden) {
         (Some(arch), _, _) => Some(arch.clone()),
         (None, None, None) => recipe.arch.clone(),
@@ -353,7 +355,7 @@ fn requested_layers(args: &TrainArgs) -> Option<Vec<usize>> {
 
 /// The settings and state of the run to resume: an interrupted one (pending files) if there is
 /// one, else the finished one, to train it for more epochs.
-fn resume_run(args: &TrainArgs, recipe: &RecipeSpec, files: &RunFiles) -> Result<(RunSettings, Network, TrainState)> {
+fn resume_run(args: &TrainArgs, recipe: &Recipe, files: &RunFiles) -> Result<(RunSettings, Network, TrainState)> {
     let pending = files.pending();
     let from = if files.is_interrupted_run() { &pending } else { files };
     let text = std::fs::read(&from.settings).with_context(|| {
@@ -375,7 +377,7 @@ fn resume_run(args: &TrainArgs, recipe: &RecipeSpec, files: &RunFiles) -> Result
 
 /// A resumed run keeps its network, data split and optimizer: a flag that asks for another
 /// value is refused, naming each such flag with the run's value (only --epochs may change).
-fn refuse_contradicting_flags(args: &TrainArgs, recipe: &RecipeSpec, saved: &RunSettings, file: &Path) -> Result<()> {
+fn refuse_contradicting_flags(args: &TrainArgs, recipe: &Recipe, saved: &RunSettings, file: &Path) -> Result<()> {
     let config = &saved.config;
     let given = |value: Option<String>, run: String| value.map(|v| (v, run));
     // (flag, value given, the run's value) for every flag given.

@@ -1,0 +1,491 @@
+//! Hyperparameter search: a grid, or random points of it, over hidden sizes, learning rates,
+//! batch sizes and epochs around a base [`Recipe`], each point trained and scored on validation
+//! data only, then ranked.
+//!
+//! A base recipe with an architecture keeps it: only its learning rate, batch size and epochs
+//! are searched.
+//!
+//! ```no_run
+//! # fn demo(data: &nn_train::TrainData) -> Result<(), nn_train::search::SearchError> {
+//! use nn_train::search::{Space, rank, run_point, table};
+//! let base = nn_train::recipe::named("nielsen")?;
+//! let space = Space::new(&base, &[], &[0.5, 3.0], &[10], &[2]);
+//! let mut results = Vec::new();
+//! for point in space.plan(None, 1)? {
+//!     let input = nn_train::nn_core::Shape::new(1, 28, 28);
+//!     results.push(run_point(&point, &base, 1, data, (input, 10), 50_000, &mut |_, _| {})?);
+//! }
+//! rank(&mut results);
+//! print!("{}", table(&results));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Instant;
+
+use nn_core::{Network, Shape};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+use crate::recipe::{Recipe, RecipeError};
+use crate::{Control, EpochReport, Observer, ObserverError, TrainConfig, TrainData, TrainError, TrainState};
+
+/// The most runs one search may make.
+pub const MAX_RUNS: usize = 200;
+
+/// Why a search cannot be planned or a run failed (a run that diverges is not an error: it
+/// scores [`Score::Diverged`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The grid has more points than a `usize` counts.
+    #[error("the grid is too large to count; give fewer values")]
+    Uncountable,
+    /// A whole grid of more than [`MAX_RUNS`] points.
+    #[error(
+        "the grid has {0} configurations, more than the {MAX_RUNS} a search may run: give fewer values, \
+         or draw some of them at random"
+    )]
+    TooLarge(
+        /// Points of the grid.
+        usize,
+    ),
+    /// A random search of no runs.
+    #[error("a random search needs at least 1 run")]
+    NoRuns,
+    /// A random search of more than [`MAX_RUNS`] runs.
+    #[error("{0} random runs are more than the {MAX_RUNS} a search may make")]
+    TooManyRuns(
+        /// Runs asked for.
+        usize,
+    ),
+    /// The base recipe, or a point applied to it, cannot be trained.
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    /// Training failed for another reason than diverging.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The run ended before the end of its first epoch.
+    #[error("no epoch was completed, so nothing was scored")]
+    NothingScored,
+}
+
+/// The hidden layer sizes of one network: `30` or `512-256`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hidden(
+    /// Neurons per hidden layer, from the input side.
+    pub Vec<usize>,
+);
+
+impl FromStr for Hidden {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let sizes = text
+            .split(['-', 'x'])
+            .map(|part| match part.trim().parse::<usize>() {
+                Ok(size) if size > 0 => Ok(size),
+                _ => Err(format!("{text:?} is not a list of hidden layer sizes such as 100 or 512-256")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Hidden(sizes))
+    }
+}
+
+impl fmt::Display for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&self.0.iter().map(usize::to_string).collect::<Vec<_>>().join("-"))
+    }
+}
+
+/// A learning rate as given (0.5, 0.001), or in exponent form when very large or small (1e30).
+pub fn rate(value: f32) -> String {
+    if value == 0.0 || (1e-3..1e4).contains(&value.abs()) { value.to_string() } else { format!("{value:e}") }
+}
+
+/// One configuration to try.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// The hidden sizes of a dense network; `None` when the base recipe names an architecture.
+    pub hidden: Option<Hidden>,
+    /// The learning rate.
+    pub learning_rate: f32,
+    /// Samples per mini-batch.
+    pub batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+}
+
+impl Point {
+    /// The base recipe with this point's values.
+    pub fn apply(&self, base: &Recipe) -> Recipe {
+        Recipe {
+            hidden: self.hidden.as_ref().map_or_else(|| base.hidden.clone(), |h| h.0.clone()),
+            learning_rate: self.learning_rate,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            ..base.clone()
+        }
+    }
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(hidden) = &self.hidden {
+            write!(f, "hidden {hidden}, ")?;
+        }
+        write!(f, "lr {}, batch {}, epochs {}", rate(self.learning_rate), self.batch_size, self.epochs)
+    }
+}
+
+/// The values searched, one list per hyperparameter (duplicates removed, order kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Space {
+    /// `[None]` when the base recipe names an architecture.
+    pub hidden: Vec<Option<Hidden>>,
+    /// Learning rates.
+    pub learning_rates: Vec<f32>,
+    /// Mini-batch sizes.
+    pub batch_sizes: Vec<usize>,
+    /// Numbers of epochs.
+    pub epochs: Vec<usize>,
+}
+
+fn distinct<T: Clone>(values: &[T], same: impl Fn(&T, &T) -> bool) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::new();
+    for value in values {
+        if !kept.iter().any(|k| same(k, value)) {
+            kept.push(value.clone());
+        }
+    }
+    kept
+}
+
+impl Space {
+    /// The values given, each list defaulting to the base recipe's single value. A base recipe
+    /// with an architecture searches no hidden sizes (a front end should refuse hidden sizes given for one).
+    pub fn new(base: &Recipe, hidden: &[Hidden], lr: &[f32], batch_size: &[usize], epochs: &[usize]) -> Space {
+        let or = |given: &[usize], default: usize| if given.is_empty() { vec![default] } else { given.to_vec() };
+        let hidden = match (&base.arch, hidden.is_empty()) {
+            (Some(_), _) => vec![None],
+            (None, true) => vec![Some(Hidden(base.hidden.clone()))],
+            (None, false) => hidden.iter().cloned().map(Some).collect(),
+        };
+        let lr = if lr.is_empty() { vec![base.learning_rate] } else { lr.to_vec() };
+        Space {
+            hidden: distinct(&hidden, PartialEq::eq),
+            learning_rates: distinct(&lr, |a, b| a.to_bits() == b.to_bits()),
+            batch_sizes: distinct(&or(batch_size, base.batch_size), PartialEq::eq),
+            epochs: distinct(&or(epochs, base.epochs), PartialEq::eq),
+        }
+    }
+
+    /// The number of points of the grid (None if it does not even fit a usize).
+    pub fn size(&self) -> Option<usize> {
+        [self.hidden.len(), self.learning_rates.len(), self.batch_sizes.len(), self.epochs.len()]
+            .into_iter()
+            .try_fold(1usize, usize::checked_mul)
+    }
+
+    /// The grid point `index`, counting with the epochs fastest and the hidden sizes slowest.
+    pub fn point(&self, index: usize) -> Point {
+        let mut rest = index;
+        let mut digit = |len: usize| {
+            let d = rest % len;
+            rest /= len;
+            d
+        };
+        let epochs = self.epochs[digit(self.epochs.len())];
+        let batch_size = self.batch_sizes[digit(self.batch_sizes.len())];
+        let learning_rate = self.learning_rates[digit(self.learning_rates.len())];
+        let hidden = self.hidden[digit(self.hidden.len())].clone();
+        Point { hidden, learning_rate, batch_size, epochs }
+    }
+
+    /// The points to run: the whole grid, or `random` distinct points of it drawn with `seed`.
+    /// Refuses more than [`MAX_RUNS`].
+    pub fn plan(&self, random: Option<usize>, seed: u64) -> Result<Vec<Point>, SearchError> {
+        let size = self.size().ok_or(SearchError::Uncountable)?;
+        let indices: Vec<usize> = match random {
+            None => {
+                if size > MAX_RUNS {
+                    return Err(SearchError::TooLarge(size));
+                }
+                (0..size).collect()
+            }
+            Some(0) => return Err(SearchError::NoRuns),
+            Some(n) if n > MAX_RUNS => return Err(SearchError::TooManyRuns(n)),
+            Some(n) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rand::seq::index::sample(&mut rng, size, n.min(size)).into_vec()
+            }
+        };
+        Ok(indices.into_iter().map(|i| self.point(i)).collect())
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Score {
+    /// The best validation accuracy and the (1-based) epoch that reached it first.
+    Trained {
+        /// A fraction of the validation set, 0 to 1.
+        accuracy: f32,
+        /// Counted from 1.
+        best_epoch: usize,
+    },
+    /// The loss or its gradient stopped being finite.
+    Diverged,
+}
+
+/// One finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// What was tried.
+    pub point: Point,
+    /// How it did.
+    pub score: Score,
+    /// How long it trained.
+    pub seconds: f64,
+}
+
+/// Best first: the higher validation accuracy, then the earlier run; diverged runs last.
+pub fn rank(results: &mut [RunResult]) {
+    results.sort_by(|a, b| match (&a.score, &b.score) {
+        (Score::Trained { accuracy: x, .. }, Score::Trained { accuracy: y, .. }) => y.total_cmp(x),
+        (Score::Trained { .. }, Score::Diverged) => std::cmp::Ordering::Less,
+        (Score::Diverged, Score::Trained { .. }) => std::cmp::Ordering::Greater,
+        (Score::Diverged, Score::Diverged) => std::cmp::Ordering::Equal,
+    });
+}
+
+/// The ranked results as an aligned table (without the hidden sizes when no run has them: the
+/// base recipe's architecture is fixed).
+pub fn table(results: &[RunResult]) -> String {
+    let header = ["rank", "hidden", "lr", "batch", "epochs", "val accuracy", "best epoch", "seconds"].map(String::from);
+    let with_hidden = results.iter().any(|r| r.point.hidden.is_some());
+    let mut rows = vec![header];
+    for (i, r) in results.iter().enumerate() {
+        let (accuracy, best_epoch) = match r.score {
+            Score::Trained { accuracy, best_epoch } => (format!("{:.2}%", 100.0 * accuracy), best_epoch.to_string()),
+            Score::Diverged => ("diverged".to_string(), "-".to_string()),
+        };
+        rows.push([
+            (i + 1).to_string(),
+            r.point.hidden.as_ref().map_or_else(|| "-".to_string(), Hidden::to_string),
+            rate(r.point.learning_rate),
+            r.point.batch_size.to_string(),
+            r.point.epochs.to_string(),
+            accuracy,
+            best_epoch,
+            format!("{:.1}", r.seconds),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|row| row[c].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .filter(|&(c, _)| c != 1 || with_hidden)
+            // Numbers right-aligned, except the hidden sizes, which read better from the left.
+            .map(|(c, (cell, &w))| if c == 1 { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Trains the base recipe with `point`'s values from `seed` and scores it by its best
+/// validation accuracy (`data` must hold validation samples of `input_shape` in `classes`
+/// classes; `train_len` training samples scale Nielsen's λ). `on_epoch(epoch, epochs)` is
+/// called as each epoch starts, for a progress display.
+pub fn run_point(
+    point: &Point,
+    base: &Recipe,
+    seed: u64,
+    data: &TrainData,
+    (input_shape, classes): (Shape, usize),
+    train_len: usize,
+    on_epoch: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<RunResult, SearchError> {
+    let recipe = point.apply(base);
+    let mut network = recipe.new_network(input_shape, classes, seed)?;
+    let config = TrainConfig {
+        epochs: recipe.epochs,
+        batch_size: recipe.batch_size,
+        seed,
+        learning_rate: recipe.learning_rate,
+        optimizer: recipe.optimizer,
+        schedule: recipe.schedule,
+        // Nielsen's λ is per training image: the decay coefficient is λ/n.
+        weight_decay: recipe.lambda / train_len as f32,
+        early_stopping_patience: None,
+        eval_batch_size: 1000,
+    };
+    let control = Control::new();
+    let mut observer =
+        ScoreObserver { best: None, steps: 0, max_steps: recipe.max_steps, control: control.clone(), on_epoch };
+    let start = Instant::now();
+    let outcome = crate::train(&mut network, &config, data, &mut observer, &control, None);
+    let seconds = start.elapsed().as_secs_f64();
+    let score = match (outcome, observer.best) {
+        (Err(TrainError::Diverged { .. }), _) => Score::Diverged,
+        (Err(e), _) => return Err(e.into()),
+        (Ok(_), Some((accuracy, best_epoch))) => Score::Trained { accuracy, best_epoch },
+        (Ok(_), None) => return Err(SearchError::NothingScored),
+    };
+    Ok(RunResult { point: point.clone(), score, seconds })
+}
+
+/// Keeps the best validation accuracy, stops at the recipe's step limit, reports each epoch.
+struct ScoreObserver<'a> {
+    best: Option<(f32, usize)>,
+    steps: usize,
+    max_steps: Option<usize>,
+    control: Control,
+    on_epoch: &'a mut (dyn FnMut(usize, usize) + Send),
+}
+
+impl Observer for ScoreObserver<'_> {
+    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, _batches: usize) {
+        (self.on_epoch)(epoch, epochs);
+    }
+
+    fn on_batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f32) {
+        self.steps += 1;
+        if self.max_steps.is_some_and(|max| self.steps >= max) {
+            self.control.request_stop();
+        }
+    }
+
+    fn on_epoch_end(&mut self, report: &EpochReport, _: &Network, _: &TrainState) -> Result<(), ObserverError> {
+        if let Some(validation) = &report.validation
+            && self.best.is_none_or(|(best, _)| validation.accuracy > best)
+        {
+            self.best = Some((validation.accuracy, report.epoch));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Recipe {
+        crate::recipe::find("nielsen").unwrap()
+    }
+
+    fn space() -> Space {
+        let hidden = [Hidden(vec![30]), Hidden(vec![100]), Hidden(vec![64, 32])];
+        Space::new(&base(), &hidden, &[0.1, 0.5, 3.0, 0.5], &[10, 32], &[3, 5])
+    }
+
+    #[test]
+    fn hidden_sizes_parse_and_print() {
+        assert_eq!("512-256".parse::<Hidden>().unwrap(), Hidden(vec![512, 256]));
+        assert_eq!("30".parse::<Hidden>().unwrap().to_string(), "30");
+        assert!("0".parse::<Hidden>().is_err());
+        assert!("a-3".parse::<Hidden>().is_err());
+    }
+
+    #[test]
+    fn the_grid_holds_every_combination_once() {
+        let space = space();
+        assert_eq!(space.learning_rates, vec![0.1, 0.5, 3.0], "duplicates are dropped");
+        assert_eq!(space.size(), Some(3 * 3 * 2 * 2));
+        let grid = space.plan(None, 1).unwrap();
+        assert_eq!(grid.len(), 36);
+        for (i, a) in grid.iter().enumerate() {
+            assert!(grid[i + 1..].iter().all(|b| a != b), "{a} repeats");
+        }
+        assert_eq!(grid[0], Point { hidden: Some(Hidden(vec![30])), learning_rate: 0.1, batch_size: 10, epochs: 3 });
+        assert_eq!(grid[1].epochs, 5);
+    }
+
+    #[test]
+    fn flags_left_out_take_the_base_value() {
+        let space = Space::new(&base(), &[], &[1.0], &[], &[]);
+        assert_eq!(
+            space.plan(None, 1).unwrap(),
+            vec![Point { hidden: Some(Hidden(vec![30])), learning_rate: 1.0, batch_size: 10, epochs: 30 }]
+        );
+    }
+
+    #[test]
+    fn random_sampling_is_seeded_distinct_and_within_the_values() {
+        let space = space();
+        let a = space.plan(Some(10), 7).unwrap();
+        assert_eq!(a, space.plan(Some(10), 7).unwrap());
+        assert_ne!(a, space.plan(Some(10), 8).unwrap());
+        assert_eq!(a.len(), 10);
+        for (i, p) in a.iter().enumerate() {
+            assert!(space.hidden.contains(&p.hidden));
+            assert!(space.learning_rates.contains(&p.learning_rate));
+            assert!(space.batch_sizes.contains(&p.batch_size));
+            assert!(space.epochs.contains(&p.epochs));
+            assert!(a[i + 1..].iter().all(|b| p != b), "{p} repeats");
+        }
+        assert_eq!(space.plan(Some(100), 7).unwrap().len(), 36, "no more than the grid");
+    }
+
+    #[test]
+    fn an_architecture_recipe_keeps_its_layers() {
+        let cnn = crate::recipe::find("cnn").unwrap();
+        let space = Space::new(&cnn, &[], &[1e-3, 3e-3], &[], &[1]);
+        let plan = space.plan(None, 1).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert!(plan.iter().all(|p| p.hidden.is_none()), "{plan:?}");
+        let recipe = plan[1].apply(&cnn);
+        assert_eq!((recipe.arch.as_deref(), recipe.learning_rate, recipe.epochs), (Some("cnn"), 3e-3, 1));
+        assert_eq!(plan[1].to_string(), "lr 0.003, batch 128, epochs 1");
+        let results: Vec<RunResult> = plan
+            .into_iter()
+            .map(|point| RunResult { point, score: Score::Trained { accuracy: 0.5, best_epoch: 1 }, seconds: 1.0 })
+            .collect();
+        let table = table(&results);
+        let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header[..3], ["rank", "lr", "batch"], "{table}");
+        assert!(!table.contains("hidden") && !table.contains(" - "), "{table}");
+    }
+
+    #[test]
+    fn large_grids_are_refused() {
+        let rates: Vec<f32> = (1..=300).map(|i| i as f32 / 100.0).collect();
+        let space = Space::new(&base(), &[], &rates, &[], &[]);
+        let error = space.plan(None, 1).unwrap_err().to_string();
+        assert!(error.contains("300 configurations") && error.contains("at random"), "{error}");
+        assert_eq!(space.plan(Some(50), 1).unwrap().len(), 50);
+        assert!(space.plan(Some(201), 1).is_err());
+        assert!(space.plan(Some(0), 1).is_err());
+    }
+
+    #[test]
+    fn ranking_puts_the_best_first_and_diverged_runs_last() {
+        let point = |lr: f32| Point { hidden: Some(Hidden(vec![30])), learning_rate: lr, batch_size: 10, epochs: 2 };
+        let run = |lr: f32, score: Score| RunResult { point: point(lr), score, seconds: 1.0 };
+        let mut results = vec![
+            run(1e9, Score::Diverged),
+            run(0.1, Score::Trained { accuracy: 0.5, best_epoch: 2 }),
+            run(0.5, Score::Trained { accuracy: 0.9, best_epoch: 1 }),
+            run(1e8, Score::Diverged),
+            run(0.2, Score::Trained { accuracy: 0.5, best_epoch: 1 }),
+        ];
+        rank(&mut results);
+        let order: Vec<f32> = results.iter().map(|r| r.point.learning_rate).collect();
+        assert_eq!(order, vec![0.5, 0.1, 0.2, 1e9, 1e8], "ties keep the run order");
+        let table = table(&results);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("rank  hidden"), "{table}");
+        assert!(lines[1].contains("90.00%"), "{table}");
+        assert!(lines[4].contains("diverged") && lines[5].contains("diverged"), "{table}");
+    }
+}
