@@ -4,8 +4,8 @@
 //! file it was made from and a CRC-32 of its payload, and its payload is parsed and validated
 //! as IDX again. Anything that does not match is ignored and rebuilt.
 
-use std::fs::{self, File, Metadata};
-use std::io::{BufWriter, Write};
+use std::fs::{self, Metadata};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -64,20 +64,12 @@ pub(crate) fn write(source: &Path, meta: &Metadata, array: &IdxArray) -> std::io
     crc.update(array.data());
     let payload_len = (idx_header.len() + array.data().len()) as u64;
 
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = (|| {
-        let mut out = BufWriter::new(File::create(&tmp)?);
+    crate::atomic_write::write_atomically_with(&path, |out| {
         out.write_all(MAGIC)?;
         out.write_all(&fingerprint)?;
         out.write_all(&crc.finalize().to_le_bytes())?;
         out.write_all(&payload_len.to_le_bytes())?;
         out.write_all(&idx_header)?;
-        out.write_all(array.data())?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+        out.write_all(array.data())
+    })
 }

@@ -13,8 +13,9 @@
 //! gzip files, so the second load of all 70,000 MNIST images takes milliseconds rather than the
 //! time gzip needs. By default nothing is written.
 //!
-//! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate,
-//! and this crate nothing of it). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are
+//! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate;
+//! the feature `formats` borrows only its bounded `.npy` header reader, so that the workspace
+//! has one). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are
 //! published on several mirrors, such as <https://ossci-datasets.s3.amazonaws.com/mnist/>; put
 //! them in one directory. (In the nn-mnist repository, `cargo xtask fetch-data` downloads them
 //! into `data/mnist/` and checks their SHA-256.)
@@ -37,6 +38,10 @@
 //! (bounded in size and memory) and [`prepare`] makes it an MNIST input the way MNIST itself was
 //! made (inverted if dark on light, cropped, scaled to 20 pixels, centred by mass in 28x28):
 //! `mnist_data::image_file::prepare_file("seven.jpg")?.input()`.
+//!
+//! With the feature `formats`, [`formats`] reads and writes the other forms MNIST is shared
+//! in, a Keras-style `.npz` and a folder of PNG images, tells them apart
+//! (`formats::load("mnist.npz", LoadOptions::default())`), and converts between them.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -46,11 +51,14 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod atomic_write;
 pub mod cache;
 mod convert;
 mod dataset;
 mod dir;
 mod error;
+#[cfg(feature = "formats")]
+pub mod formats;
 pub mod idx;
 #[cfg(feature = "images")]
 pub mod image_file;

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
+use clap::builder::TypedValueParser;
 
 use crate::data::load_mnist_any;
 use crate::files::human_size;
-use crate::formats::{self, Form};
+use mnist_data::formats::{self, Form};
+
 use crate::output::outln;
 
 #[derive(Args)]
@@ -19,12 +21,18 @@ pub struct ConvertArgs {
     pub to: PathBuf,
     /// The form to write. Without it: npz for a path ending in .npz, png for a name containing
     /// "png", otherwise raw IDX files.
-    #[arg(long, short = 't', value_enum)]
+    #[arg(long, short = 't', value_parser = form_parser())]
     pub to_format: Option<Form>,
     /// Replace an existing target: a file, or a folder that a previous conversion wrote (a folder
     /// holding anything else is refused).
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--to-format`: one of the forms' names, listed in the help.
+fn form_parser() -> impl TypedValueParser<Value = Form> {
+    clap::builder::PossibleValuesParser::new(Form::ALL.map(Form::name))
+        .map(|name| name.parse::<Form>().expect("a listed name"))
 }
 
 /// The form a target path asks for when `--to-format` is not given.

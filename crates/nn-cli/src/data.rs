@@ -34,7 +34,9 @@ impl SetName {
 /// or a PNG folder (`train_x/00001.png ...`, `train_y.json`, `test_x/`, `test_y.json`).
 /// Errors start with "cannot load the data from PATH" and name the file at fault.
 pub fn load_mnist_any(path: &Path) -> Result<Mnist> {
-    crate::formats::load(path).with_context(|| format!("cannot load the data from {}", path.display()))
+    // The command keeps a decompressed copy beside gzip files: later runs start at once.
+    mnist_data::formats::load(path, mnist_data::LoadOptions::cached())
+        .with_context(|| format!("cannot load the data from {}", path.display()))
 }
 
 /// The three sets of a data directory.

@@ -25,6 +25,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     // The error itself, not tempfile's wrapper, which would say the reason a second time.
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
+    // Where directories can be synced, this makes the rename itself durable; best effort.
+    let _ = fs::File::open(dir).and_then(|d| d.sync_all());
     Ok(())
 }
 

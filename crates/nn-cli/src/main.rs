@@ -21,7 +21,6 @@ mod convert;
 mod data;
 mod explain;
 mod files;
-mod formats;
 mod inspect;
 mod misclassified;
 mod model_commands;

@@ -10,13 +10,12 @@ use std::fs;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
 use image::{DynamicImage, GrayImage, ImageFormat};
-use mnist_data::{Dataset, Mnist};
 use rayon::prelude::*;
 
-use super::{RawSet, assemble};
-use crate::files::write_atomically;
+use super::{RawSet, Result, assemble, cause, invalid};
+use crate::atomic_write::write_atomically;
+use crate::{Dataset, Mnist};
 
 /// The two sets, by the prefix of their folder and label file.
 const SETS: [&str; 2] = ["train", "test"];
@@ -44,16 +43,16 @@ fn read_set(dir: &Path, set: &str) -> Result<RawSet> {
     let labels = read_labels(&labels_path)?;
     let files = numbered_pngs(&images_dir)?;
     if files.len() != labels.len() {
-        bail!(
+        return Err(invalid(format!(
             "{} holds {} images but {} has {} labels",
             images_dir.display(),
             files.len(),
             labels_path.display(),
             labels.len()
-        );
+        )));
     }
     if files.is_empty() {
-        bail!("{} holds no images", images_dir.display());
+        return Err(invalid(format!("{} holds no images", images_dir.display())));
     }
     let images: Vec<Result<GrayImage>> = files.par_iter().map(|path| read_png(path)).collect();
     let mut pixels = Vec::new();
@@ -63,11 +62,11 @@ fn read_set(dir: &Path, set: &str) -> Result<RawSet> {
         let (width, height) = image.dimensions();
         let &mut (first_width, first_height) = size.get_or_insert((width, height));
         if (width, height) != (first_width, first_height) {
-            bail!(
+            return Err(invalid(format!(
                 "{} is {width}x{height} pixels but {} is {first_width}x{first_height}; every image must have the same size",
                 path.display(),
                 files[0].display()
-            );
+            )));
         }
         if pixels.is_empty() {
             pixels.reserve(files.len() * image.as_raw().len());
@@ -81,14 +80,15 @@ fn read_set(dir: &Path, set: &str) -> Result<RawSet> {
 
 /// A JSON list of labels 0..=255.
 fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = fs::read_to_string(path).map_err(|e| cause(format!("cannot read {}", path.display()), e))?;
     let values: Vec<i64> = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a JSON list of integer labels", path.display()))?;
+        .map_err(|e| cause(format!("{} is not a JSON list of integer labels", path.display()), e))?;
     values
         .iter()
         .enumerate()
         .map(|(index, &v)| {
-            u8::try_from(v).map_err(|_| anyhow!("{}: label {v} at index {index} is outside 0 to 255", path.display()))
+            u8::try_from(v)
+                .map_err(|_| invalid(format!("{}: label {v} at index {index} is outside 0 to 255", path.display())))
         })
         .collect()
 }
@@ -96,10 +96,10 @@ fn read_labels(path: &Path) -> Result<Vec<u8>> {
 /// The PNG files of `dir` in number order, checking they are numbered 1, 2, ... without gaps.
 /// Hidden files (`.DS_Store`) are ignored; anything else is an error.
 fn numbered_pngs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let entries = fs::read_dir(dir).map_err(|e| cause(format!("cannot read {}", dir.display()), e))?;
     let mut numbered = Vec::new();
     for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let entry = entry.map_err(|e| cause(format!("cannot read {}", dir.display()), e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with('.') {
@@ -111,23 +111,23 @@ fn numbered_pngs(dir: &Path) -> Result<Vec<PathBuf>> {
             .filter(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|stem| stem.parse::<usize>().ok());
         let Some(number) = number else {
-            bail!(
+            return Err(invalid(format!(
                 "{}: unexpected entry; the folder must hold only numbered images 00001.png, 00002.png, ...",
                 entry.path().display()
-            );
+            )));
         };
         numbered.push((number, entry.path()));
     }
     numbered.sort();
     if let Some(pair) = numbered.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        bail!("{} and {} have the same number", pair[0].1.display(), pair[1].1.display());
+        return Err(invalid(format!("{} and {} have the same number", pair[0].1.display(), pair[1].1.display())));
     }
     for (expected, (number, _)) in (1..).zip(&numbered) {
         if *number != expected {
-            bail!(
+            return Err(invalid(format!(
                 "{}: image number {expected} is missing (images are numbered from 1 without gaps: 00001.png, 00002.png, ...)",
                 dir.display()
-            );
+            )));
         }
     }
     Ok(numbered.into_iter().map(|(_, path)| path).collect())
@@ -135,9 +135,9 @@ fn numbered_pngs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Decodes a PNG as 8-bit grey (converting other kinds by the rule in the module doc).
 fn read_png(path: &Path) -> Result<GrayImage> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = fs::read(path).map_err(|e| cause(format!("cannot read {}", path.display()), e))?;
     let image = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
-        .with_context(|| format!("{} is not a readable PNG image", path.display()))?;
+        .map_err(|e| cause(format!("{} is not a readable PNG image", path.display()), e))?;
     Ok(match image {
         DynamicImage::ImageLuma8(grey) => grey,
         other => other.to_luma8(),
@@ -154,15 +154,16 @@ pub fn file_name(number: usize, count: usize) -> String {
 pub fn write(mnist: &Mnist, dir: &Path) -> Result<()> {
     for (set, name) in [(&mnist.train, "train"), (&mnist.test, "test")] {
         write_set(set, &dir.join(format!("{name}_x")))?;
-        let mut json = serde_json::to_vec(set.labels()).context("cannot encode the labels")?;
+        let mut json = serde_json::to_vec(set.labels()).map_err(|e| cause("cannot encode the labels", e))?;
         json.push(b'\n');
-        write_atomically(&dir.join(format!("{name}_y.json")), &json)?;
+        let path = dir.join(format!("{name}_y.json"));
+        write_atomically(&path, &json).map_err(|e| cause(format!("cannot write {}", path.display()), e))?;
     }
     Ok(())
 }
 
 fn write_set(set: &Dataset, images_dir: &Path) -> Result<()> {
-    fs::create_dir(images_dir).with_context(|| format!("cannot create {}", images_dir.display()))?;
+    fs::create_dir(images_dir).map_err(|e| cause(format!("cannot create {}", images_dir.display()), e))?;
     let (width, height) = (set.cols() as u32, set.rows() as u32);
     (0..set.len()).into_par_iter().try_for_each(|i| {
         let image = set.get(i).expect("index below len");
@@ -170,9 +171,9 @@ fn write_set(set: &Dataset, images_dir: &Path) -> Result<()> {
         let grey = GrayImage::from_raw(width, height, image.pixels.to_vec()).expect("pixels fit the image size");
         let mut png = Vec::new();
         grey.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-            .with_context(|| format!("cannot encode {}", path.display()))?;
+            .map_err(|e| cause(format!("cannot encode {}", path.display()), e))?;
         // The whole folder is renamed into place at the end, so plain writes are enough here.
-        fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))
+        fs::write(&path, png).map_err(|e| cause(format!("cannot write {}", path.display()), e))
     })
 }
 

@@ -1,10 +1,11 @@
-//! The three forms MNIST data comes in, and how to tell them apart:
+//! The three forms MNIST data comes in, how to tell them apart, read and write them (feature
+//! `formats`):
 //!
 //! - a directory of the four IDX files, raw or `.gz` (the original distribution);
 //! - a NumPy `.npz` archive with `x_train, y_train, x_test, y_test` (Keras' `mnist.npz`);
 //! - a folder of PNG images, `train_x/00001.png ...` with `train_y.json`, and the same for `test`.
 
-pub mod idx_dir;
+mod idx_dir;
 pub mod npz;
 pub mod png_folder;
 
@@ -12,12 +13,43 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
-use mnist_data::{Dataset, FILE_NAMES, LoadOptions, Mnist};
+use crate::atomic_write::write_atomically;
+use crate::{Dataset, FILE_NAMES, LoadOptions, Mnist};
+
+/// Why data in one of the forms cannot be read or written. The message names the file or
+/// array at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The content is not data of the form, or not a data set.
+    #[error("{0}")]
+    Invalid(String),
+    /// An operation failed: `context` says which, on what; `cause` why.
+    // The cause is part of the message rather than a `source()`, as in `DataError`.
+    #[error("{context}: {cause}")]
+    Failed {
+        /// What was being done ("cannot read train_y.json").
+        context: String,
+        /// The underlying error.
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// IDX files that cannot be loaded.
+    #[error(transparent)]
+    Data(#[from] crate::DataError),
+}
+
+type Result<T, E = FormatError> = std::result::Result<T, E>;
+
+fn invalid(message: String) -> FormatError {
+    FormatError::Invalid(message)
+}
+
+fn cause(context: impl Into<String>, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> FormatError {
+    FormatError::Failed { context: context.into(), cause: cause.into() }
+}
 
 /// A form data is stored in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
     /// A directory of the four raw IDX files.
     Idx,
@@ -29,7 +61,32 @@ pub enum Form {
     Png,
 }
 
+impl std::str::FromStr for Form {
+    type Err = FormatError;
+
+    /// `idx`, `idx-gz`, `npz` or `png`.
+    fn from_str(text: &str) -> Result<Form> {
+        Form::ALL
+            .into_iter()
+            .find(|form| form.name() == text)
+            .ok_or_else(|| invalid(format!("unknown data form {text:?}: the forms are idx, idx-gz, npz, png")))
+    }
+}
+
 impl Form {
+    /// Every form, in the order of their names.
+    pub const ALL: [Form; 4] = [Form::Idx, Form::IdxGz, Form::Npz, Form::Png];
+
+    /// The name `FromStr` reads: `idx`, `idx-gz`, `npz`, `png`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Idx => "idx",
+            Form::IdxGz => "idx-gz",
+            Form::Npz => "npz",
+            Form::Png => "png",
+        }
+    }
+
     /// A short name for messages.
     pub fn describe(self) -> &'static str {
         match self {
@@ -61,10 +118,10 @@ pub fn detect(path: &Path) -> Result<Form> {
         if has_npz_extension(path) || starts_like_zip(path) {
             return Ok(Form::Npz);
         }
-        bail!(
+        return Err(invalid(format!(
             "{} is a file but not a NumPy .npz archive; data is a directory of IDX files, an .npz file or a PNG folder",
             path.display()
-        );
+        )));
     }
     Ok(if png_folder::looks_like(path) { Form::Png } else { Form::Idx })
 }
@@ -75,13 +132,12 @@ fn starts_like_zip(path: &Path) -> bool {
         && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06")
 }
 
-/// Loads data in any of the three forms, detected with [`detect`].
-pub fn load(path: &Path) -> Result<Mnist> {
+/// Loads data in any of the three forms, detected with [`detect`]; IDX files with `options`.
+pub fn load(path: &Path, options: LoadOptions) -> Result<Mnist> {
     match detect(path)? {
         Form::Npz => npz::read(path),
         Form::Png => png_folder::read(path),
-        // The command keeps a decompressed copy beside gzip files: later runs start at once.
-        Form::Idx | Form::IdxGz => Ok(Mnist::load_with(path, LoadOptions::cached())?),
+        Form::Idx | Form::IdxGz => Ok(Mnist::load_with(path, options)?),
     }
 }
 
@@ -90,7 +146,8 @@ pub fn load(path: &Path) -> Result<Mnist> {
 pub fn save(mnist: &Mnist, path: &Path, form: Form, force: bool) -> Result<()> {
     check_target(path, form, force)?;
     match form {
-        Form::Npz => crate::files::write_atomically(path, &npz::to_bytes(mnist)?),
+        Form::Npz => write_atomically(path, &npz::to_bytes(mnist)?)
+            .map_err(|e| cause(format!("cannot write {}", path.display()), e)),
         Form::Idx => write_folder(path, |dir| idx_dir::write(mnist, dir, false)),
         Form::IdxGz => write_folder(path, |dir| idx_dir::write(mnist, dir, true)),
         Form::Png => write_folder(path, |dir| png_folder::write(mnist, dir)),
@@ -101,18 +158,22 @@ pub fn save(mnist: &Mnist, path: &Path, form: Form, force: bool) -> Result<()> {
 pub fn check_target(path: &Path, form: Form, force: bool) -> Result<()> {
     let Ok(meta) = fs::symlink_metadata(path) else { return Ok(()) };
     if form.is_folder() && !meta.is_dir() {
-        bail!("{} exists and is not a directory; a {} is a directory", path.display(), form.describe());
+        return Err(invalid(format!(
+            "{} exists and is not a directory; a {} is a directory",
+            path.display(),
+            form.describe()
+        )));
     }
     if !form.is_folder() && meta.is_dir() {
-        bail!("{} is a directory; an .npz is a file", path.display());
+        return Err(invalid(format!("{} is a directory; an .npz is a file", path.display())));
     }
     let empty = if meta.is_dir() {
-        fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?.next().is_none()
+        fs::read_dir(path).map_err(|e| cause(format!("cannot read {}", path.display()), e))?.next().is_none()
     } else {
         meta.len() == 0
     };
     if !empty && !force {
-        bail!("{} already exists and is not empty; pass --force to replace it", path.display());
+        return Err(invalid(format!("{} already exists and is not empty; pass --force to replace it", path.display())));
     }
     if !empty && meta.is_dir() {
         refuse_foreign_entries(path)?;
@@ -125,25 +186,25 @@ pub fn check_target(path: &Path, form: Form, force: bool) -> Result<()> {
 fn refuse_foreign_entries(dir: &Path) -> Result<()> {
     let ours = |name: &str| {
         FILE_NAMES.iter().any(|file| name == *file || name.strip_suffix(".gz") == Some(file))
-            || name == mnist_data::cache::CACHE_DIR
+            || name == crate::cache::CACHE_DIR
             || png_folder::writes(name)
     };
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let name = entry.with_context(|| format!("cannot read {}", dir.display()))?.file_name();
+    for entry in fs::read_dir(dir).map_err(|e| cause(format!("cannot read {}", dir.display()), e))? {
+        let name = entry.map_err(|e| cause(format!("cannot read {}", dir.display()), e))?.file_name();
         if !ours(&name.to_string_lossy()) {
-            bail!(
+            return Err(invalid(format!(
                 "{} holds {}, which convert does not write; --force replaces only a previous conversion: \
                  move it away or convert into another directory",
                 dir.display(),
                 dir.join(&name).display()
-            );
+            )));
         }
     }
     Ok(())
 }
 
 /// The directory that holds `path` ("." for a bare name).
-pub fn parent_dir(path: &Path) -> &Path {
+fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -163,15 +224,15 @@ fn write_folder(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
     let staging = builder
         .tempdir_in(parent)
-        .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
+        .map_err(|e| cause(format!("cannot create a temporary directory in {}", parent.display()), e))?;
     fill(staging.path())?;
     let old: Option<tempfile::TempDir> = if target.exists() {
         let aside = tempfile::Builder::new()
             .prefix(&format!(".{name}.old-"))
             .tempdir_in(parent)
-            .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
+            .map_err(|e| cause(format!("cannot create a temporary directory in {}", parent.display()), e))?;
         // Rename the old folder over the (empty) placeholder; the TempDir deletes it at the end.
-        fs::rename(target, aside.path()).with_context(|| format!("cannot move {} aside", target.display()))?;
+        fs::rename(target, aside.path()).map_err(|e| cause(format!("cannot move {} aside", target.display()), e))?;
         Some(aside)
     } else {
         None
@@ -182,48 +243,48 @@ fn write_folder(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
             let _ = fs::rename(old.path(), target);
         }
         let _ = fs::remove_dir_all(&staged);
-        return Err(error).with_context(|| format!("cannot move the new folder into place at {}", target.display()));
+        return Err(error)
+            .map_err(|e| cause(format!("cannot move the new folder into place at {}", target.display()), e));
     }
     if let Some(old) = old {
-        old.close().with_context(|| format!("wrote {}, but cannot delete its previous content", target.display()))?;
+        old.close()
+            .map_err(|e| cause(format!("wrote {}, but cannot delete its previous content", target.display()), e))?;
     }
     Ok(())
 }
 
 /// The class count of a training set loaded from labels alone: one more than the largest
 /// label, as `Mnist::load` does for IDX files.
-pub fn classes_of(labels: &[u8]) -> usize {
+fn classes_of(labels: &[u8]) -> usize {
     labels.iter().max().map_or(1, |&m| usize::from(m) + 1)
 }
 
 /// Builds the two sets like `Mnist::load`: classes from the training labels, and both sets of
 /// one image size. Each set says where it came from, for messages.
-pub fn assemble(train: RawSet, test: RawSet) -> Result<Mnist> {
+fn assemble(train: RawSet, test: RawSet) -> Result<Mnist> {
     let classes = classes_of(&train.labels);
     let train_origin = train.origin.clone();
     let test_origin = test.origin.clone();
     if (train.rows, train.cols) != (test.rows, test.cols) && !train.labels.is_empty() && !test.labels.is_empty() {
-        bail!(
+        return Err(invalid(format!(
             "the training images ({train_origin}) are {}x{} pixels but the test images ({test_origin}) are {}x{}",
-            train.cols,
-            train.rows,
-            test.cols,
-            test.rows
-        );
+            train.cols, train.rows, test.cols, test.rows
+        )));
     }
     let train = Dataset::new(train.pixels, train.rows, train.cols, train.labels, classes)
-        .with_context(|| format!("invalid training set in {train_origin}"))?;
-    let test = Dataset::new(test.pixels, test.rows, test.cols, test.labels, classes)
-        .with_context(|| format!("invalid test set in {test_origin} (the training labels have {classes} classes)"))?;
+        .map_err(|e| cause(format!("invalid training set in {train_origin}"), e))?;
+    let test = Dataset::new(test.pixels, test.rows, test.cols, test.labels, classes).map_err(|e| {
+        cause(format!("invalid test set in {test_origin} (the training labels have {classes} classes)"), e)
+    })?;
     Ok(Mnist { train, test })
 }
 
 /// One set as read, before checking.
-pub struct RawSet {
-    pub pixels: Vec<u8>,
-    pub rows: usize,
-    pub cols: usize,
-    pub labels: Vec<u8>,
+struct RawSet {
+    pixels: Vec<u8>,
+    rows: usize,
+    cols: usize,
+    labels: Vec<u8>,
     /// Where it came from ("mnist.npz: x_test, y_test"), for messages.
-    pub origin: String,
+    origin: String,
 }

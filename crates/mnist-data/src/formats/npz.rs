@@ -5,14 +5,13 @@ use std::fs;
 use std::io::{Cursor, Read, Seek, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
-use mnist_data::Mnist;
 use npyz::{DType, NpyFile, Order, TypeChar};
 use zip::ZipArchive;
 use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 
-use super::{RawSet, assemble};
+use super::{RawSet, Result, assemble, cause, invalid};
+use crate::Mnist;
 
 /// The array names, in the order Keras writes them.
 pub const ARRAY_NAMES: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
@@ -26,21 +25,23 @@ const MAX_VALUES: u64 = 1 << 30;
 
 /// Reads an `.npz` file (the caller names it in errors about its content).
 pub fn read(path: &Path) -> Result<Mnist> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = fs::read(path).map_err(|e| cause(format!("cannot read {}", path.display()), e))?;
     from_bytes(&bytes)
 }
 
 /// Reads the four arrays from the bytes of an `.npz` archive.
 pub fn from_bytes(bytes: &[u8]) -> Result<Mnist> {
-    let mut archive =
-        ZipArchive::new(Cursor::new(bytes)).map_err(|e| anyhow!("not a NumPy .npz archive (a zip file): {e}"))?;
+    let mut archive = ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| invalid(format!("not a NumPy .npz archive (a zip file): {e}")))?;
     let mut found: Vec<String> =
         archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
     found.sort();
     for name in ARRAY_NAMES {
         if !found.iter().any(|f| f == name) {
             let has = if found.is_empty() { "none".to_string() } else { found.join(", ") };
-            bail!("the archive has no {name} array (it has: {has}); expected x_train, y_train, x_test, y_test");
+            return Err(invalid(format!(
+                "the archive has no {name} array (it has: {has}); expected x_train, y_train, x_test, y_test"
+            )));
         }
     }
     let train = read_set(&mut archive, "train")?;
@@ -53,16 +54,19 @@ fn read_set<R: Read + Seek>(archive: &mut ZipArchive<R>, set: &str) -> Result<Ra
     let (x_shape, pixels) = read_array(archive, &x_name)?;
     let (y_shape, labels) = read_array(archive, &y_name)?;
     let &[count, rows, cols] = x_shape.as_slice() else {
-        bail!("{x_name} has shape {} but images must be 3-D (count, rows, cols)", shape_text(&x_shape));
+        return Err(invalid(format!(
+            "{x_name} has shape {} but images must be 3-D (count, rows, cols)",
+            shape_text(&x_shape)
+        )));
     };
     let &[label_count] = y_shape.as_slice() else {
-        bail!(
+        return Err(invalid(format!(
             "{y_name} has shape {} but labels must be 1-D (count,), one class number per image",
             shape_text(&y_shape)
-        );
+        )));
     };
     if count != label_count {
-        bail!("{x_name} holds {count} images but {y_name} holds {label_count} labels");
+        return Err(invalid(format!("{x_name} holds {count} images but {y_name} holds {label_count} labels")));
     }
     Ok(RawSet { pixels, rows, cols, labels, origin: format!("{x_name}, {y_name}") })
 }
@@ -79,21 +83,27 @@ fn shape_text(shape: &[usize]) -> String {
 fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result<(Vec<usize>, Vec<u8>)> {
     let file = match archive.by_name(&npyz::npz::file_name_from_array_name(name)) {
         Ok(file) => file,
-        Err(ZipError::FileNotFound) => bail!("the archive has no {name} array"),
-        Err(error) => bail!("array {name} cannot be read: {error}"),
+        Err(ZipError::FileNotFound) => return Err(invalid(format!("the archive has no {name} array"))),
+        Err(error) => return Err(invalid(format!("array {name} cannot be read: {error}"))),
     };
     let stored_bytes = file.size();
     let compressed_bytes = file.compressed_size();
     let mut file = file;
     // nn-core's check keeps npyz from allocating a 4 GB header or overflowing on the shape.
-    let header = nn_core::read_npy_header(&mut file).map_err(|e| anyhow!("array {name} cannot be read: {e}"))?;
+    let header =
+        nn_core::read_npy_header(&mut file).map_err(|e| invalid(format!("array {name} cannot be read: {e}")))?;
     let npy = NpyFile::new(std::io::Cursor::new(header).chain(file))
-        .map_err(|e| anyhow!("array {name} cannot be read: bad .npy header: {e}"))?;
+        .map_err(|e| invalid(format!("array {name} cannot be read: bad .npy header: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let order = npy.order();
     let type_str = match npy.dtype() {
         DType::Plain(type_str) => type_str,
-        other => bail!("array {name} has dtype {}; expected uint8 (or integers 0 to 255)", other.descr()),
+        other => {
+            return Err(invalid(format!(
+                "array {name} has dtype {}; expected uint8 (or integers 0 to 255)",
+                other.descr()
+            )));
+        }
     };
     let item_bytes = type_str.size_field();
     let integer = matches!(type_str.type_char(), TypeChar::Int | TypeChar::Uint) && matches!(item_bytes, 1 | 2 | 4 | 8);
@@ -104,30 +114,34 @@ fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result
         };
         let hint =
             if name.starts_with('x') { "pixels must be uint8 0 to 255" } else { "labels must be integer classes" };
-        bail!("array {name} has dtype {type_str} ({kind}); {hint}");
+        return Err(invalid(format!("array {name} has dtype {type_str} ({kind}); {hint}")));
     }
     // Check the header against the stored size before allocating what it promises.
     let count = shape.iter().try_fold(1_u64, |n, &d| n.checked_mul(d as u64));
     let count = match count.filter(|n| n.checked_mul(item_bytes).is_some_and(|bytes| bytes <= stored_bytes)) {
         Some(count) => count,
-        None => bail!(
-            "array {name} cannot be read: its header promises shape {}, more than the {stored_bytes} bytes stored",
-            shape_text(&shape)
-        ),
+        None => {
+            return Err(invalid(format!(
+                "array {name} cannot be read: its header promises shape {}, more than the {stored_bytes} bytes stored",
+                shape_text(&shape)
+            )));
+        }
     };
     // The stored size is the archive's word for it; the compressed bytes bound what they can
     // inflate to, and a data set has a plausible size. Both checked before reading anything.
     let declared = count.saturating_mul(item_bytes);
     if declared > compressed_bytes.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
-        bail!(
+        return Err(invalid(format!(
             "array {name} cannot be read: it declares {declared} bytes, more than its {compressed_bytes} compressed \
              bytes can hold"
-        );
+        )));
     }
     if count > MAX_VALUES {
-        bail!("array {name} holds {count} values; the limit for a data set is {MAX_VALUES} (1 GiB of pixels)");
+        return Err(invalid(format!(
+            "array {name} holds {count} values; the limit for a data set is {MAX_VALUES} (1 GiB of pixels)"
+        )));
     }
-    let bad = |e: std::io::Error| anyhow!("array {name} cannot be read: {e}");
+    let bad = |e: std::io::Error| invalid(format!("array {name} cannot be read: {e}"));
     let unsigned = type_str.type_char() == TypeChar::Uint;
     let values: Vec<u8> = match (unsigned, item_bytes) {
         (true, 1) => {
@@ -135,7 +149,10 @@ fn read_array<R: Read + Seek>(archive: &mut ZipArchive<R>, name: &str) -> Result
             let mut data = Vec::with_capacity(count as usize);
             npy.into_inner().take(count).read_to_end(&mut data).map_err(bad)?;
             if data.len() as u64 != count {
-                bail!("array {name} cannot be read: it ends after {} of its {count} values", data.len());
+                return Err(invalid(format!(
+                    "array {name} cannot be read: it ends after {} of its {count} values",
+                    data.len()
+                )));
             }
             data
         }
@@ -160,7 +177,7 @@ where
         .iter()
         .enumerate()
         .map(|(index, &v)| {
-            u8::try_from(v).map_err(|_| anyhow!("array {name} holds {v} at index {index}, outside 0 to 255"))
+            u8::try_from(v).map_err(|_| invalid(format!("array {name} holds {v} at index {index}, outside 0 to 255")))
         })
         .collect()
 }
@@ -201,7 +218,7 @@ pub fn to_bytes(mnist: &Mnist) -> Result<Vec<u8>> {
         )?;
         write_array(&mut zip, &format!("y_{name}"), &[set.len() as u64], set.labels(), options)?;
     }
-    let cursor = zip.finish().context("cannot finish the .npz archive")?;
+    let cursor = zip.finish().map_err(|e| cause("cannot finish the .npz archive", e))?;
     Ok(cursor.into_inner())
 }
 
@@ -216,9 +233,9 @@ fn write_array<W: Write + Seek>(
     let context = || format!("cannot write array {name}");
     // Zip64 only when a member needs it (over 4 GiB), so ordinary archives stay plain zip.
     let options = options.large_file(values.len() as u64 >= u64::from(u32::MAX) - 1024);
-    zip.start_file(npyz::npz::file_name_from_array_name(name), options).with_context(context)?;
+    zip.start_file(npyz::npz::file_name_from_array_name(name), options).map_err(|e| cause(context(), e))?;
     // One large write: npyz's element-by-element writer is slow through the zip compressor.
-    zip.write_all(&npy_header_u8(shape)).and_then(|()| zip.write_all(values)).with_context(context)
+    zip.write_all(&npy_header_u8(shape)).and_then(|()| zip.write_all(values)).map_err(|e| cause(context(), e))
 }
 
 /// The header of a version 1.0 `.npy` file of uint8 in C order, padded to 64 bytes as NumPy
@@ -270,7 +287,7 @@ mod tests {
         Mnist { train, test }
     }
 
-    use mnist_data::Dataset;
+    use crate::Dataset;
 
     #[test]
     fn writes_and_reads_back_the_same_data() {
@@ -313,7 +330,7 @@ mod tests {
     }
 
     fn error(bytes: &[u8]) -> String {
-        format!("{:#}", from_bytes(bytes).unwrap_err())
+        from_bytes(bytes).unwrap_err().to_string()
     }
 
     #[test]

@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use mnist_data::{Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx};
 
-use crate::files::write_atomically;
+use super::{Result, cause};
+use crate::atomic_write::write_atomically;
+use crate::{Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, idx};
 
 /// Writes `train-images-idx3-ubyte`, ... into `dir` (which exists), with `.gz` when `gzip`.
 pub fn write(mnist: &Mnist, dir: &Path, gzip: bool) -> Result<()> {
@@ -23,7 +23,8 @@ pub fn write(mnist: &Mnist, dir: &Path, gzip: bool) -> Result<()> {
     for (name, array) in files {
         let raw = idx::encode(&array);
         let (file_name, bytes) = if gzip { (format!("{name}.gz"), gzip_bytes(&raw)?) } else { (name.to_string(), raw) };
-        write_atomically(&dir.join(file_name), &bytes)?;
+        let path = dir.join(file_name);
+        write_atomically(&path, &bytes).map_err(|e| cause(format!("cannot write {}", path.display()), e))?;
     }
     Ok(())
 }
@@ -31,5 +32,5 @@ pub fn write(mnist: &Mnist, dir: &Path, gzip: bool) -> Result<()> {
 /// Gzip with a fixed header (no time stamp), so the same data always gives the same bytes.
 fn gzip_bytes(raw: &[u8]) -> Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(raw.len() / 4), Compression::default());
-    encoder.write_all(raw).and_then(|()| encoder.finish()).context("cannot compress")
+    encoder.write_all(raw).and_then(|()| encoder.finish()).map_err(|e| cause("cannot compress", e))
 }
