@@ -174,6 +174,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             weight_decay: 0.0,
             early_stopping_patience: None,
             eval_batch_size: 1000,
+            augmentation: None,
+            max_norm: None,
         };
         let data = TrainData::new(&train);
         let start = Instant::now();

@@ -10,8 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::{Activation, Architecture, Init, Loss, Network, Shape, TrainingRecord};
 use nn_train::{
-    Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Schedule, TrainConfig,
-    TrainData, TrainState,
+    Augmentation, Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Schedule,
+    TrainConfig, TrainData, TrainState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,18 @@ pub struct TrainArgs {
     /// Nielsen's L2 regularisation λ (weight decay λ/n).
     #[arg(long)]
     lambda: Option<f32>,
+    /// Dropout rate after each hidden layer of a dense network (for other networks, put
+    /// dropout(P) in --arch).
+    #[arg(long, value_name = "P", conflicts_with = "arch")]
+    dropout: Option<f32>,
+    /// The max-norm constraint: each neuron's incoming weights are scaled back to this norm
+    /// after every step when longer (Srivastava et al. use 3 or 4 with dropout).
+    #[arg(long, value_name = "C")]
+    max_norm: Option<f32>,
+    /// Move training images at random each time they are learned from, drawn from the seed:
+    /// shift=PIXELS,rotate=DEGREES,scale=FRACTION,elastic=ALPHA/SIGMA (any of them), or none.
+    #[arg(long, value_name = "SPEC")]
+    augment: Option<Augmentation>,
     /// Stop after this many epochs without a better validation accuracy; keep the best weights.
     #[arg(long, value_name = "PATIENCE")]
     early_stopping: Option<usize>,
@@ -129,6 +141,10 @@ struct RunSettings {
     /// Nielsen's λ (the configuration holds λ/n).
     #[serde(default)]
     lambda: f32,
+    /// `--dropout`: the rate after each hidden layer of the dense network `layers` (then `arch`
+    /// is that network with its dropout layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dropout: Option<f32>,
     max_steps: Option<usize>,
     test_each_epoch: bool,
     config: TrainConfig,
@@ -301,6 +317,15 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
     if layers.len() < 2 || layers.contains(&0) {
         bail!("--layers needs at least an input and an output size, none of them 0 (got {layers:?})");
     }
+    let hidden_activation = args.hidden_activation.unwrap_or(recipe.hidden_activation);
+    let arch = match (args.dropout, arch) {
+        (Some(_), Some(arch)) => bail!(
+            "--dropout adds dropout to a dense network, but this one is the architecture {arch:?}: \
+             put dropout(P) in --arch instead"
+        ),
+        (Some(rate), None) => Some(dense_with_dropout(&layers, hidden_activation, rate)?),
+        (None, arch) => arch,
+    };
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(recipe.epochs),
@@ -312,17 +337,20 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
         weight_decay: 0.0,
         early_stopping_patience: args.early_stopping,
         eval_batch_size: 1000,
+        augmentation: args.augment.or(recipe.augmentation).filter(|a| !a.is_identity()),
+        max_norm: args.max_norm.or(recipe.max_norm),
     };
     let settings = RunSettings {
         recipe: recipe.name.clone(),
         arch,
         layers,
-        hidden_activation: args.hidden_activation.unwrap_or(recipe.hidden_activation),
+        hidden_activation,
         loss: args.loss.unwrap_or(recipe.loss),
         init: args.init.unwrap_or(recipe.init),
         seed,
         validation_size: args.validation_size.unwrap_or(recipe.validation_size),
         lambda: args.lambda.unwrap_or(recipe.lambda),
+        dropout: args.dropout,
         max_steps: args.max_steps.or(recipe.max_steps),
         test_each_epoch: !args.no_test_each_epoch,
         config,
@@ -341,6 +369,19 @@ fn check_settings(settings: &RunSettings) -> Result<()> {
         bail!("invalid training settings: --max-steps must be at least 1");
     }
     Ok(())
+}
+
+/// The architecture text of the dense network `layers` with `activation` and dropout at `rate`
+/// after each hidden layer: `dense(800) relu dropout(0.5) dense(10)` for 784,800,10.
+fn dense_with_dropout(layers: &[usize], activation: Activation, rate: f32) -> Result<String> {
+    if !(0.0..1.0).contains(&rate) {
+        bail!("--dropout must be at least 0 and below 1, not {rate}");
+    }
+    let (outputs, hidden) = layers[1..].split_last().expect("at least an input and an output size");
+    let mut text: Vec<String> =
+        hidden.iter().map(|size| format!("dense({size}) {activation} dropout({rate})")).collect();
+    text.push(format!("dense({outputs})"));
+    Ok(text.join(" "))
 }
 
 /// The layer sizes the flags ask for, if they ask: --layers as given, --hidden between MNIST's
@@ -404,6 +445,20 @@ fn refuse_contradicting_flags(args: &TrainArgs, recipe: &Recipe, saved: &RunSett
             "--early-stopping",
             given(args.early_stopping.map(|p| p.to_string()), optional(config.early_stopping_patience)),
         ),
+        (
+            "--augment",
+            given(
+                args.augment.map(|a| a.to_string()),
+                config.augmentation.map_or_else(|| "none".to_string(), |a| a.to_string()),
+            ),
+        ),
+        (
+            "--max-norm",
+            given(
+                args.max_norm.map(|m| m.to_string()),
+                config.max_norm.map_or_else(|| "none".into(), |m| m.to_string()),
+            ),
+        ),
     ];
     let network = saved.arch.clone().unwrap_or_else(|| saved_layers(saved));
     if let Some(arch) = &args.arch {
@@ -415,7 +470,16 @@ fn refuse_contradicting_flags(args: &TrainArgs, recipe: &Recipe, saved: &RunSett
     }
     if let Some(layers) = requested_layers(args) {
         let flag = if args.layers.is_some() { "--layers" } else { "--hidden (layers)" };
-        asked.push((flag, Some((layers.iter().map(usize::to_string).collect::<Vec<_>>().join(","), network))));
+        // A dense run with dropout records its sizes too: the same sizes are no contradiction.
+        let sized = saved.arch.is_none() || saved.dropout.is_some();
+        let run = if sized { saved_layers(saved) } else { network.clone() };
+        asked.push((flag, Some((layers.iter().map(usize::to_string).collect::<Vec<_>>().join(","), run))));
+    }
+    if let Some(rate) = args.dropout {
+        asked.push((
+            "--dropout",
+            Some((rate.to_string(), saved.dropout.map_or_else(|| "none".into(), |r| r.to_string()))),
+        ));
     }
     if args.no_test_each_epoch && saved.test_each_epoch {
         asked.push(("--no-test-each-epoch", Some(("given".into(), "tests after each epoch".into()))));

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{OptimizerConfig, OptimizerError, Schedule};
+use crate::{Augmentation, OptimizerConfig, OptimizerError, Schedule};
 
 /// Everything that determines a training run, apart from the network and the data.
 ///
@@ -33,6 +33,13 @@ pub struct TrainConfig {
     /// Samples per batch when evaluating (it changes speed and memory, not results beyond
     /// rounding).
     pub eval_batch_size: usize,
+    /// Training images moved at random each time they are learned from (`None`: as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<Augmentation>,
+    /// The max-norm constraint of Srivastava et al. (2014): after each step, the incoming
+    /// weights of every neuron or filter are scaled back to this Euclidean norm when longer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_norm: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +55,8 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             early_stopping_patience: None,
             eval_batch_size: 1000,
+            augmentation: None,
+            max_norm: None,
         }
     }
 }
@@ -77,6 +86,12 @@ pub enum ConfigError {
     /// Bad schedule parameters.
     #[error("invalid learning-rate schedule: {0}")]
     Schedule(String),
+    /// Augmentation settings out of range, or augmentation of inputs that are not images.
+    #[error("{0}")]
+    Augmentation(String),
+    /// A max-norm that is not finite and positive.
+    #[error("the max-norm constraint must be finite and positive, not {0}")]
+    MaxNorm(f32),
     /// Early stopping with a patience of zero epochs.
     #[error("the early-stopping patience must be at least 1 epoch")]
     ZeroPatience,
@@ -126,6 +141,14 @@ impl TrainConfig {
         }
         self.optimizer.validate()?;
         self.schedule.validate().map_err(ConfigError::Schedule)?;
+        if let Some(augmentation) = &self.augmentation {
+            augmentation.validate().map_err(ConfigError::Augmentation)?;
+        }
+        if let Some(max_norm) = self.max_norm
+            && !(max_norm.is_finite() && max_norm > 0.0)
+        {
+            return Err(ConfigError::MaxNorm(max_norm));
+        }
         match self.early_stopping_patience {
             Some(0) => Err(ConfigError::ZeroPatience),
             Some(_) if !has_validation => Err(ConfigError::EarlyStoppingWithoutValidation),
@@ -149,6 +172,8 @@ impl TrainConfig {
             weight_decay,
             early_stopping_patience,
             eval_batch_size,
+            augmentation,
+            max_norm,
         } = saved;
         if self.batch_size != *batch_size {
             return mismatch("batch_size", batch_size, &self.batch_size);
@@ -173,6 +198,12 @@ impl TrainConfig {
         }
         if self.eval_batch_size != *eval_batch_size {
             return mismatch("eval_batch_size", eval_batch_size, &self.eval_batch_size);
+        }
+        if self.augmentation != *augmentation {
+            return mismatch("augmentation", augmentation, &self.augmentation);
+        }
+        if self.max_norm.map(f32::to_bits) != max_norm.map(f32::to_bits) {
+            return mismatch("max_norm", max_norm, &self.max_norm);
         }
         if self.epochs < completed {
             return Err(ConfigError::EpochsBelowProgress { given: self.epochs, completed });

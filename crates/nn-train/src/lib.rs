@@ -72,12 +72,14 @@ struct ReadmeDoctests;
 /// [`NnError`](nn_core::NnError) appear in this API, so `nn_train::nn_core` always matches.
 pub use nn_core;
 
+mod augment;
 mod bits;
 mod checkpoint;
 mod config;
 mod control;
 mod error;
 mod evaluate;
+mod max_norm;
 mod observer;
 mod optim;
 mod parallel;
@@ -89,6 +91,7 @@ mod state;
 mod trainer;
 mod vectorized;
 
+pub use augment::Augmentation;
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointError, save_checkpoint};
 pub use config::{ConfigError, TrainConfig};
 pub use control::Control;

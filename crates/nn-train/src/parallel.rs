@@ -6,6 +6,7 @@ use nn_core::{Gradients, Mode, Network, NnError, Targets, Workspace};
 use rayon::prelude::*;
 
 use crate::Samples;
+use crate::augment::{Augmenter, Scratch};
 use crate::vectorized::vectorized;
 
 /// Smallest shard the trainer makes, in samples: a batch below twice this size runs as one shard
@@ -63,11 +64,19 @@ struct Shard {
     loss: f32,
     inputs: Vec<f32>,
     labels: Vec<usize>,
+    scratch: Scratch,
 }
 
 impl Shard {
     fn new(gradients: Gradients) -> Self {
-        Shard { workspace: Workspace::new(), gradients, loss: 0.0, inputs: Vec::new(), labels: Vec::new() }
+        Shard {
+            workspace: Workspace::new(),
+            gradients,
+            loss: 0.0,
+            inputs: Vec::new(),
+            labels: Vec::new(),
+            scratch: Scratch::default(),
+        }
     }
 
     /// Forward and backward over samples `range` of the batch, in training mode: dropout masks
@@ -79,8 +88,14 @@ impl Shard {
                 let size = network.input_size();
                 (&inputs[range.start * size..range.end * size], &labels[range])
             }
-            Batch::Gathered { set, indices } => {
-                gather(set, &indices[range], &mut self.inputs, &mut self.labels);
+            Batch::Gathered { set, indices, augmenter } => {
+                gather(set, &indices[range.clone()], &mut self.inputs, &mut self.labels);
+                if let Some(augmenter) = augmenter {
+                    let size = set.input_size();
+                    for (j, image) in self.inputs.chunks_exact_mut(size).enumerate() {
+                        augmenter.apply(image, seed, range.start + j, &mut self.scratch);
+                    }
+                }
                 (&self.inputs[..], &self.labels[..])
             }
         };
@@ -100,8 +115,9 @@ impl Shard {
 enum Batch<'a> {
     /// Already laid out one after the other.
     Slices { inputs: &'a [f32], labels: &'a [usize] },
-    /// Samples `indices` of `set`, copied by each shard into its own buffers (in parallel).
-    Gathered { set: &'a dyn Samples, indices: &'a [usize] },
+    /// Samples `indices` of `set`, copied by each shard into its own buffers (in parallel) and
+    /// moved by `augmenter` when there is one.
+    Gathered { set: &'a dyn Samples, indices: &'a [usize], augmenter: Option<&'a Augmenter> },
 }
 
 /// Copies the samples `indices` of `set` into `inputs` and `labels`.
@@ -189,13 +205,26 @@ impl BatchGradients {
         indices: &[usize],
         seed: u64,
     ) -> Result<f32, NnError> {
+        self.compute_augmented(network, set, indices, seed, None)
+    }
+
+    /// Like [`compute_samples`](BatchGradients::compute_samples), each sample moved by
+    /// `augmenter` with the draws of `seed` and its place in the batch.
+    pub(crate) fn compute_augmented(
+        &mut self,
+        network: &Network,
+        set: &dyn Samples,
+        indices: &[usize],
+        seed: u64,
+        augmenter: Option<&Augmenter>,
+    ) -> Result<f32, NnError> {
         if indices.is_empty() {
             return Err(NnError::EmptyBatch);
         }
         if set.input_size() != network.input_size() {
             return Err(NnError::InputSize { expected: network.input_size(), found: set.input_size() });
         }
-        self.run(network, Batch::Gathered { set, indices }, indices.len(), seed)
+        self.run(network, Batch::Gathered { set, indices, augmenter }, indices.len(), seed)
     }
 
     fn run(&mut self, network: &Network, source: Batch<'_>, batch: usize, seed: u64) -> Result<f32, NnError> {

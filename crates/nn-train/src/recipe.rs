@@ -8,7 +8,7 @@ use nn_core::{Activation, Architecture, Init, Loss, Network, NnError, ParseArchi
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{OptimizerConfig, OptimizerError, Schedule};
+use crate::{Augmentation, OptimizerConfig, OptimizerError, Schedule, TrainConfig};
 
 /// One training set-up: the network to build and how to train it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,10 @@ pub struct Recipe {
     pub validation_size: usize,
     /// Nielsen's L2 regularisation λ (the weight decay is λ / training set size).
     pub lambda: f32,
+    /// Training images moved at random each time they are learned from.
+    pub augmentation: Option<Augmentation>,
+    /// The max-norm constraint on each neuron's incoming weights.
+    pub max_norm: Option<f32>,
     /// The published test accuracy this recipe reproduces. Built-in recipes only.
     pub published: Option<Published>,
     /// The test accuracy a reproduction on the full data must reach. Built-in recipes only.
@@ -131,6 +135,8 @@ fn nielsen() -> Recipe {
         max_steps: None,
         validation_size: 10_000,
         lambda: 0.0,
+        augmentation: None,
+        max_norm: None,
         published: published(0.9542, "Nielsen, Neural Networks and Deep Learning, ch. 1 (best epoch)"),
         bar: None,
     }
@@ -154,6 +160,8 @@ fn saito_simple() -> Recipe {
         max_steps: None,
         validation_size: 0,
         lambda: 0.0,
+        augmentation: None,
+        max_norm: None,
         published: published(0.989, "Saito, Deep Learning from Scratch, ch. 7: about 98.9%"),
         bar: None,
     }
@@ -182,6 +190,8 @@ pub fn built_in() -> Vec<Recipe> {
             max_steps: None,
             validation_size: 5_000,
             lambda: 0.0,
+            augmentation: None,
+            max_norm: None,
             published: None,
             bar: None,
         },
@@ -209,6 +219,8 @@ pub fn built_in() -> Vec<Recipe> {
             max_steps: None,
             validation_size: 0,
             lambda: 0.0,
+            augmentation: None,
+            max_norm: None,
             published: published(0.978, "Chollet, Deep Learning with Python, ch. 2"),
             bar: None,
         },
@@ -228,6 +240,8 @@ pub fn built_in() -> Vec<Recipe> {
             max_steps: Some(10_000),
             validation_size: 0,
             lambda: 0.0,
+            augmentation: None,
+            max_norm: None,
             published: None,
             bar: None,
         },
@@ -261,6 +275,8 @@ pub fn built_in() -> Vec<Recipe> {
             max_steps: None,
             validation_size: 0,
             lambda: 0.0,
+            augmentation: None,
+            max_norm: None,
             published: published(0.992, "PyTorch examples/mnist"),
             bar: Some(0.991),
         },
@@ -280,6 +296,8 @@ pub fn built_in() -> Vec<Recipe> {
             max_steps: None,
             validation_size: 0,
             lambda: 0.0,
+            augmentation: None,
+            max_norm: None,
             published: None,
             bar: Some(0.993),
         },
@@ -367,6 +385,35 @@ struct RecipeFile {
     validation_size: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lambda: Option<f32>,
+    /// Absent: the base's value; `null` or `"none"`: no augmentation.
+    #[serde(
+        default,
+        deserialize_with = "present_text",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "text_inner"
+    )]
+    augmentation: Option<Option<Augmentation>>,
+    /// Absent: the base's value; `null`: no constraint.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    max_norm: Option<Option<f32>>,
+}
+
+/// Like [`present`], for a value written as its text (`"shift=2,rotate=10"`).
+fn present_text<'de, D>(deserializer: D) -> Result<Option<Option<Augmentation>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = Option::<String>::deserialize(deserializer)?;
+    let augmentation = text.map(|t| t.parse::<Augmentation>().map_err(serde::de::Error::custom)).transpose()?;
+    Ok(Some(augmentation.filter(|a| !a.is_identity())))
+}
+
+/// Writes a present augmentation as its text, or `null`.
+fn text_inner<S: serde::Serializer>(value: &Option<Option<Augmentation>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(Some(augmentation)) => serializer.collect_str(augmentation),
+        _ => serializer.serialize_none(),
+    }
 }
 
 /// A field given, even as `null`, is `Some`; serde's default leaves an absent one `None`.
@@ -430,7 +477,34 @@ impl Recipe {
         }
         self.optimizer.validate()?;
         self.schedule.validate().map_err(|e| invalid(format!("invalid schedule: {e}")))?;
+        if let Some(augmentation) = &self.augmentation {
+            augmentation.validate().map_err(invalid)?;
+        }
+        if let Some(max_norm) = self.max_norm
+            && !(max_norm.is_finite() && max_norm > 0.0)
+        {
+            return Err(invalid(format!("max_norm must be finite and positive, not {max_norm}")));
+        }
         Ok(())
+    }
+
+    /// The training settings of this recipe, drawn from `seed`, for a training set of
+    /// `train_len` samples (which scales Nielsen's λ into a weight decay).
+    pub fn train_config(&self, seed: u64, train_len: usize) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed,
+            learning_rate: self.learning_rate,
+            optimizer: self.optimizer,
+            schedule: self.schedule,
+            // Nielsen's λ is per training image: the decay coefficient is λ/n.
+            weight_decay: self.lambda / train_len.max(1) as f32,
+            early_stopping_patience: None,
+            eval_batch_size: 1000,
+            augmentation: self.augmentation,
+            max_norm: self.max_norm,
+        }
     }
 
     /// A new network of this recipe for samples of shape `input` in `classes` classes.
@@ -468,6 +542,8 @@ impl Recipe {
             max_steps: Some(self.max_steps),
             validation_size: Some(self.validation_size),
             lambda: Some(self.lambda),
+            augmentation: Some(self.augmentation),
+            max_norm: Some(self.max_norm),
         };
         let mut json = serde_json::to_string_pretty(&file).expect("a recipe serialises");
         json.push('\n');
@@ -542,6 +618,8 @@ impl Recipe {
             max_steps: file.max_steps.unwrap_or_else(|| base.as_ref().and_then(|b| b.max_steps)),
             arch: file.arch.unwrap_or_else(|| base.as_ref().and_then(|b| b.arch.clone())),
             lambda: file.lambda.or(base.as_ref().map(|b| b.lambda)).unwrap_or(0.0),
+            augmentation: file.augmentation.unwrap_or_else(|| base.as_ref().and_then(|b| b.augmentation)),
+            max_norm: file.max_norm.unwrap_or_else(|| base.as_ref().and_then(|b| b.max_norm)),
             name: file.name.unwrap_or_else(|| default_name.to_string()),
             about: file.about.or_else(|| base.as_ref().map(|b| format!("{} (changed)", b.about))).unwrap_or_default(),
             published: None,

@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use crate::recipe::{Recipe, RecipeError};
-use crate::{Control, EpochReport, Observer, ObserverError, TrainConfig, TrainData, TrainError, TrainState};
+use crate::{Control, EpochReport, Observer, ObserverError, TrainData, TrainError, TrainState};
 
 /// The most runs one search may make.
 pub const MAX_RUNS: usize = 200;
@@ -318,18 +318,7 @@ pub fn run_point(
 ) -> Result<RunResult, SearchError> {
     let recipe = point.apply(base);
     let mut network = recipe.new_network(input_shape, classes, seed)?;
-    let config = TrainConfig {
-        epochs: recipe.epochs,
-        batch_size: recipe.batch_size,
-        seed,
-        learning_rate: recipe.learning_rate,
-        optimizer: recipe.optimizer,
-        schedule: recipe.schedule,
-        // Nielsen's λ is per training image: the decay coefficient is λ/n.
-        weight_decay: recipe.lambda / train_len as f32,
-        early_stopping_patience: None,
-        eval_batch_size: 1000,
-    };
+    let config = recipe.train_config(seed, train_len);
     let control = Control::new();
     let mut observer =
         ScoreObserver { best: None, steps: 0, max_steps: recipe.max_steps, control: control.clone(), on_epoch };

@@ -8,6 +8,9 @@ use nn_core::{Network, mix_seed};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::ConfigError;
+use crate::augment::Augmenter;
+use crate::max_norm::constrain_max_norm;
 use crate::samples::check_fits;
 use crate::{
     BatchGradients, BestWeights, Control, EpochReport, NoObserver, Observer, Optimizer, Samples, SamplesError,
@@ -167,7 +170,20 @@ fn train_in_pool(
     }
     let optimizer = Optimizer::with_state(config.optimizer, config.weight_decay, std::mem::take(&mut state.optimizer))?;
     optimizer.check_fits(network)?;
-    let mut run = Run { config, data, batches, gradients: BatchGradients::new(network), optimizer, order: Vec::new() };
+    let augmenter = match config.augmentation {
+        Some(augmentation) if !augmentation.is_identity() => {
+            let input = network.input_shape();
+            Some(Augmenter::new(augmentation, input).ok_or_else(|| {
+                ConfigError::Augmentation(format!(
+                    "augmentation moves images of one channel, but the network takes {input}: \
+                     train without augmentation"
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    let gradients = BatchGradients::new(network);
+    let mut run = Run { config, data, batches, gradients, optimizer, order: Vec::new(), augmenter };
 
     let mut interrupted = false;
     while state.epochs_completed < config.epochs && !state.patience_exhausted() {
@@ -192,6 +208,7 @@ struct Run<'r, 'd> {
     gradients: BatchGradients,
     optimizer: Optimizer,
     order: Vec<usize>,
+    augmenter: Option<Augmenter>,
 }
 
 impl Run<'_, '_> {
@@ -219,12 +236,16 @@ impl Run<'_, '_> {
             let end = ((batch + 1) * config.batch_size).min(self.order.len());
             let indices = &self.order[batch * config.batch_size..end];
             let seed = batch_seed(config.seed, epoch, batch);
-            let loss = self.gradients.compute_samples(network, self.data.train, indices, seed)?;
+            let augmenter = self.augmenter.as_ref();
+            let loss = self.gradients.compute_augmented(network, self.data.train, indices, seed, augmenter)?;
             if !loss.is_finite() || !self.gradients.all_finite() {
                 return Err(TrainError::Diverged { epoch: epoch + 1, batch: batch + 1, batches: self.batches, loss });
             }
             self.optimizer.set_parallel(self.gradients.shards_used() > 1);
             self.optimizer.step(network, self.gradients.gradients(), learning_rate)?;
+            if let Some(max_norm) = config.max_norm {
+                constrain_max_norm(network, max_norm);
+            }
             state.partial_loss_sum += f64::from(loss);
             state.next_batch += 1;
             observer.on_batch(epoch + 1, batch + 1, self.batches, loss);

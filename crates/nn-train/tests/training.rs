@@ -24,6 +24,8 @@ fn config() -> TrainConfig {
         weight_decay: 1e-4,
         early_stopping_patience: None,
         eval_batch_size: 50,
+        augmentation: None,
+        max_norm: None,
     }
 }
 
@@ -268,16 +270,54 @@ fn conv_network(seed: u64) -> Network {
 
 #[test]
 fn convolutions_and_dropout_give_the_same_bits_with_any_thread_count_and_across_a_resume() {
-    let train_set = linear_rule(700, 1, false);
-    let validation = linear_rule(100, 2, false);
     // Batches of 256 in 4 shards, the last one of 188 in 2: dropout masks must not depend on them.
     let config = TrainConfig { batch_size: 256, epochs: 3, learning_rate: 0.02, ..config() };
+    assert_reproducible(&config);
+}
+
+#[test]
+fn augmentation_and_max_norm_give_the_same_bits_with_any_thread_count_and_across_a_resume() {
+    let config = TrainConfig {
+        batch_size: 256,
+        epochs: 3,
+        learning_rate: 0.02,
+        augmentation: Some("shift=1,rotate=10,scale=0.1,elastic=8/1".parse().unwrap()),
+        max_norm: Some(1.5),
+        ..config()
+    };
+    assert_reproducible(&config);
+    let plain = TrainConfig { augmentation: None, max_norm: None, ..config.clone() };
+    let train_set = linear_rule(700, 1, false);
+    let weights = |config: &TrainConfig| {
+        let mut net = conv_network(5);
+        train(&mut net, config, &TrainData::new(&train_set), &mut NoObserver, &Control::new(), None).unwrap();
+        bits(&net)
+    };
+    assert_ne!(weights(&config), weights(&plain), "augmentation changes what is learned");
+}
+
+#[test]
+fn augmentation_of_inputs_that_are_not_images_is_refused() {
+    let train_set = linear_rule(100, 1, false);
+    let config = TrainConfig { augmentation: Some("shift=1".parse().unwrap()), ..config() };
+    let mut net = network(1);
+    let error = train(&mut net, &config, &TrainData::new(&train_set), &mut NoObserver, &Control::new(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("images of one channel"), "{error}");
+}
+
+/// Trains `conv_network` with `config` on 1, 2 and 3 threads, and interrupted then resumed: the
+/// same bits every time.
+fn assert_reproducible(config: &TrainConfig) {
+    let train_set = linear_rule(700, 1, false);
+    let validation = linear_rule(100, 2, false);
     let data = TrainData::new(&train_set).with_validation(&validation);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let mut net = conv_network(5);
-            let outcome = train(&mut net, &config, &data, &mut NoObserver, &Control::new(), None).unwrap();
+            let outcome = train(&mut net, config, &data, &mut NoObserver, &Control::new(), None).unwrap();
             (bits(&net), untimed(&outcome.state.history))
         })
     };
@@ -289,13 +329,13 @@ fn convolutions_and_dropout_give_the_same_bits_with_any_thread_count_and_across_
     let control = Control::new();
     let mut observer = Interrupter { control: control.clone(), stop_after: Some(4), batches: 0, save_at: None };
     let mut net = conv_network(5);
-    let stopped = train(&mut net, &config, &data, &mut observer, &control, None).unwrap();
+    let stopped = train(&mut net, config, &data, &mut observer, &control, None).unwrap();
     assert!(stopped.interrupted);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("conv.ckpt");
     Checkpoint { network: net, state: stopped.state }.save(&path).unwrap();
     let Checkpoint { mut network, state } = Checkpoint::load(&path).unwrap();
-    let outcome = train(&mut network, &config, &data, &mut NoObserver, &Control::new(), Some(state)).unwrap();
+    let outcome = train(&mut network, config, &data, &mut NoObserver, &Control::new(), Some(state)).unwrap();
     assert_eq!((bits(&network), untimed(&outcome.state.history)), one);
 }
 
