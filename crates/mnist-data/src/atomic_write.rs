@@ -3,12 +3,14 @@
 //! over it, then the directory synced so that the rename survives a crash.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes `bytes` to `path` atomically.
+#[cfg(feature = "formats")]
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
     write_atomically_with(path, |out| out.write_all(bytes))
 }
 
@@ -50,13 +52,18 @@ fn temporary_path(path: &Path) -> io::Result<PathBuf> {
 mod tests {
     use super::*;
 
+    fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        write_atomically_with(path, |out| out.write_all(bytes))
+    }
+
     #[test]
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.bin");
         write_atomically(&path, b"old").unwrap();
         let failed = write_atomically_with(&path, |out| {
-            out.write_all(b"half")?;
+            std::io::Write::write_all(out, b"half")?;
             Err(io::Error::other("disk full"))
         });
         assert!(failed.is_err());

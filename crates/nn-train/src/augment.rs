@@ -10,10 +10,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use nn_core::Shape;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use nn_core::{Shape, mix_seed};
 use serde::{Deserialize, Serialize};
+
+use crate::vectorized::vectorized;
+
+/// Set apart from the other uses of a batch's seed (dropout's masks).
+const AUGMENTATION_STREAM: u64 = 0x6175_676d_656e_7421;
 
 /// How far an image may be moved: every draw is uniform in `[-max, max]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -141,7 +144,14 @@ pub(crate) struct Scratch {
     source: Vec<f32>,
     dx: Vec<f32>,
     dy: Vec<f32>,
-    blurred: Vec<f32>,
+    blur: BlurScratch,
+}
+
+/// The buffers of one blur.
+#[derive(Debug, Clone, Default)]
+struct BlurScratch {
+    padded: Vec<f32>,
+    sums: Vec<f32>,
 }
 
 impl Augmenter {
@@ -169,20 +179,37 @@ impl Augmenter {
 
     /// Moves `image` (row-major) by the draws of sample `position` of the batch of `seed`.
     pub(crate) fn apply(&self, image: &mut [f32], seed: u64, position: usize, scratch: &mut Scratch) {
+        // Compiled for the widest vectors: each value is computed by the same operations in the
+        // same order whatever they are, so the bits do not depend on the processor.
+        vectorized(
+            #[inline(always)]
+            || self.apply_here(image, seed, position, scratch),
+        );
+    }
+
+    #[inline(always)]
+    fn apply_here(&self, image: &mut [f32], seed: u64, position: usize, scratch: &mut Scratch) {
         let a = &self.augmentation;
         let (rows, cols) = (self.rows, self.cols);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(position as u64);
-        let mut uniform = |max: f32| if max > 0.0 { rng.random_range(-max..=max) } else { 0.0 };
-        let (tx, ty) = (uniform(a.shift), uniform(a.shift));
-        let angle = uniform(a.rotation).to_radians();
-        let scale = 1.0 + uniform(a.scale);
+        // Counter-based draws (SplitMix64, as dropout's masks): number k of this sample is a
+        // hash of the batch's seed, the sample's place and k, cheap enough for a whole field.
+        let key = mix_seed(mix_seed(seed ^ AUGMENTATION_STREAM) ^ position as u64);
+        let uniform = |k: u64, max: f32| if max > 0.0 { max * symmetric_unit(mix_seed(key ^ k)) } else { 0.0 };
+        let (tx, ty) = (uniform(0, a.shift), uniform(1, a.shift));
+        let angle = uniform(2, a.rotation).to_radians();
+        let scale = 1.0 + uniform(3, a.scale);
         let elastic = a.elastic_alpha > 0.0;
         if elastic {
-            self.displacement_field(&mut rng, scratch);
+            self.displacement_field(mix_seed(key ^ 4), scratch);
         }
+        // The source with a border of one background pixel, so that the four neighbours of any
+        // position less than a pixel outside the image can be read without checks.
+        let wide = cols + 2;
         scratch.source.clear();
-        scratch.source.extend_from_slice(image);
+        scratch.source.resize((rows + 2) * wide, 0.0);
+        for (padded, row) in scratch.source[wide..].chunks_exact_mut(wide).zip(image.chunks_exact(cols)) {
+            padded[1..=cols].copy_from_slice(row);
+        }
         // Each output pixel p takes the source pixel at A⁻¹(p - centre - t) + centre + α·d(p),
         // where A rotates by `angle` and scales by `scale`; bilinear, zero outside.
         let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
@@ -202,64 +229,85 @@ impl Augmenter {
         }
     }
 
-    /// Simard's field: uniform noise in [-1, 1] per pixel and axis, smoothed by the Gaussian.
-    fn displacement_field(&self, rng: &mut ChaCha8Rng, scratch: &mut Scratch) {
+    /// Simard's field: uniform noise in [-1, 1) per pixel and axis, smoothed by the Gaussian.
+    #[inline(always)]
+    fn displacement_field(&self, key: u64, scratch: &mut Scratch) {
         let n = self.rows * self.cols;
-        for field in [&mut scratch.dx, &mut scratch.dy] {
-            field.clear();
-            field.extend((0..n).map(|_| rng.random_range(-1.0_f32..=1.0)));
+        scratch.dx.clear();
+        scratch.dy.clear();
+        for i in 0..n as u64 {
+            // One hash gives both axes: its high and low 32 bits.
+            let bits = mix_seed(key ^ i);
+            scratch.dx.push(symmetric_unit(bits >> 32));
+            scratch.dy.push(symmetric_unit(bits & 0xffff_ffff));
         }
-        self.blur(&mut scratch.dx, &mut scratch.blurred);
-        self.blur(&mut scratch.dy, &mut scratch.blurred);
+        self.blur(&mut scratch.dx, &mut scratch.blur);
+        self.blur(&mut scratch.dy, &mut scratch.blur);
     }
 
     /// Separable Gaussian blur of `field` in place, rows then columns, zero beyond the edges.
-    fn blur(&self, field: &mut [f32], buffer: &mut Vec<f32>) {
+    /// Each pass adds one tap at a time over the whole image as one long slice, so that the
+    /// inner loops run on full vectors.
+    #[inline(always)]
+    fn blur(&self, field: &mut [f32], scratch: &mut BlurScratch) {
         let (rows, cols) = (self.rows, self.cols);
-        let radius = (self.kernel.len() / 2) as isize;
-        buffer.clear();
-        buffer.resize(field.len(), 0.0);
-        for r in 0..rows {
-            for c in 0..cols {
-                let mut sum = 0.0;
-                for (k, g) in self.kernel.iter().enumerate() {
-                    let cc = c as isize + k as isize - radius;
-                    if (0..cols as isize).contains(&cc) {
-                        sum += g * field[r * cols + cc as usize];
-                    }
-                }
-                buffer[r * cols + c] = sum;
+        let radius = self.kernel.len() / 2;
+        // Rows: each row with `radius` zeros on either side, one after the other. Position
+        // (r, c) of the blurred rows is `Σₖ g[k]·padded[r·wide + c + k]`, so one pass over the
+        // whole buffer per tap computes every row at once (and, unused, the gaps between them).
+        let wide = cols + 2 * radius;
+        let (padded, sums) = (&mut scratch.padded, &mut scratch.sums);
+        padded.clear();
+        padded.resize(rows * wide, 0.0);
+        for (padded_row, row) in padded.chunks_exact_mut(wide).zip(field.chunks_exact(cols)) {
+            padded_row[radius..radius + cols].copy_from_slice(row);
+        }
+        let span = rows * wide - 2 * radius;
+        sums.clear();
+        sums.resize(span, 0.0);
+        for (k, &g) in self.kernel.iter().enumerate() {
+            for (sum, &value) in sums.iter_mut().zip(&padded[k..k + span]) {
+                *sum += g * value;
             }
         }
-        for r in 0..rows {
-            for c in 0..cols {
-                let mut sum = 0.0;
-                for (k, g) in self.kernel.iter().enumerate() {
-                    let rr = r as isize + k as isize - radius;
-                    if (0..rows as isize).contains(&rr) {
-                        sum += g * buffer[rr as usize * cols + c];
-                    }
-                }
-                field[r * cols + c] = sum;
+        // Columns: the rows-blurred image with `radius` rows of zeros above and below; output row
+        // r is `Σₖ g[k]·row[r + k]`, again one pass per tap over the whole image.
+        padded.clear();
+        padded.resize((rows + 2 * radius) * cols, 0.0);
+        for (r, row) in padded[radius * cols..(radius + rows) * cols].chunks_exact_mut(cols).enumerate() {
+            row.copy_from_slice(&sums[r * wide..r * wide + cols]);
+        }
+        field.fill(0.0);
+        for (k, &g) in self.kernel.iter().enumerate() {
+            for (out, &value) in field.iter_mut().zip(&padded[k * cols..k * cols + rows * cols]) {
+                *out += g * value;
             }
         }
     }
 }
 
+/// A number of [-1, 1) from the low 32 bits of `bits`: 24 of them make a float of [0, 1) exactly.
+#[inline(always)]
+fn symmetric_unit(bits: u64) -> f32 {
+    ((bits as u32) >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
+}
+
 /// The image at the real position (y, x) by bilinear interpolation of its four neighbours,
-/// pixels outside the image counting as 0 (background).
-fn bilinear(image: &[f32], rows: usize, cols: usize, y: f32, x: f32) -> f32 {
-    let (y0, x0) = (y.floor(), x.floor());
-    let (fy, fx) = (y - y0, x - x0);
-    let pixel = |r: f32, c: f32| {
-        if r < 0.0 || c < 0.0 || r >= rows as f32 || c >= cols as f32 {
-            0.0
-        } else {
-            image[r as usize * cols + c as usize]
-        }
-    };
-    let top = pixel(y0, x0) * (1.0 - fx) + pixel(y0, x0 + 1.0) * fx;
-    let bottom = pixel(y0 + 1.0, x0) * (1.0 - fx) + pixel(y0 + 1.0, x0 + 1.0) * fx;
+/// pixels outside the image counting as 0 (background). `padded` is the `rows x cols` image with
+/// a border of one zero pixel.
+#[inline(always)]
+fn bilinear(padded: &[f32], rows: usize, cols: usize, y: f32, x: f32) -> f32 {
+    // A pixel or more outside the image, all four neighbours are background.
+    if !(y > -1.0 && x > -1.0 && y < rows as f32 && x < cols as f32) {
+        return 0.0;
+    }
+    // In the padded image the position is (y + 1, x + 1), positive: truncation is the floor.
+    let (py, px) = (y + 1.0, x + 1.0);
+    let (r, c) = (py as usize, px as usize);
+    let (fy, fx) = (py - r as f32, px - c as f32);
+    let wide = cols + 2;
+    let top = padded[r * wide + c] * (1.0 - fx) + padded[r * wide + c + 1] * fx;
+    let bottom = padded[(r + 1) * wide + c] * (1.0 - fx) + padded[(r + 1) * wide + c + 1] * fx;
     top * (1.0 - fy) + bottom * fy
 }
 
@@ -332,6 +380,21 @@ mod tests {
         let moved = run(5, 3);
         assert!(moved.iter().all(|v| v.is_finite() && (-1e-6..=1.0 + 1e-6).contains(v)));
         assert!(moved.iter().sum::<f32>() > 5.0, "the digit stays mostly inside");
+    }
+
+    #[test]
+    fn the_blur_is_a_normalised_gaussian_away_from_the_edges() {
+        let augmenter = Augmenter::new("elastic=1/2".parse().unwrap(), Shape::flat(784)).unwrap();
+        let mut field = vec![0.0; 784];
+        field[14 * 28 + 14] = 1.0;
+        augmenter.blur(&mut field, &mut BlurScratch::default());
+        let total: f32 = field.iter().sum();
+        assert!((total - 1.0).abs() < 1e-5, "{total}");
+        let g = |d: f32| (-d * d / 8.0).exp();
+        let ratio = field[14 * 28 + 16] / field[14 * 28 + 14];
+        assert!((ratio - g(2.0)).abs() < 1e-5, "{ratio}");
+        assert!((field[16 * 28 + 16] / field[14 * 28 + 14] - g(2.0) * g(2.0)).abs() < 1e-5);
+        assert_eq!(field[14 * 28 + 14 - 7], 0.0, "nothing beyond the kernel's 3 sigma");
     }
 
     #[test]
