@@ -233,13 +233,13 @@ impl Augmenter {
     #[inline(always)]
     fn displacement_field(&self, key: u64, scratch: &mut Scratch) {
         let n = self.rows * self.cols;
-        scratch.dx.clear();
-        scratch.dy.clear();
-        for i in 0..n as u64 {
+        scratch.dx.resize(n, 0.0);
+        scratch.dy.resize(n, 0.0);
+        for (i, (dx, dy)) in scratch.dx.iter_mut().zip(scratch.dy.iter_mut()).enumerate() {
             // One hash gives both axes: its high and low 32 bits.
-            let bits = mix_seed(key ^ i);
-            scratch.dx.push(symmetric_unit(bits >> 32));
-            scratch.dy.push(symmetric_unit(bits & 0xffff_ffff));
+            let bits = mix_seed(key ^ i as u64);
+            *dx = symmetric_unit(bits >> 32);
+            *dy = symmetric_unit(bits & 0xffff_ffff);
         }
         self.blur(&mut scratch.dx, &mut scratch.blur);
         self.blur(&mut scratch.dy, &mut scratch.blur);
