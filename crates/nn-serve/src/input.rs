@@ -19,7 +19,8 @@ pub(crate) enum BodyKind {
     Json,
     /// `image/png`, `image/jpeg`, `image/bmp`: the format is still told by the content.
     Image,
-    /// No type, or `application/octet-stream`: JSON if it starts with `{`, else an image.
+    /// No type, `application/octet-stream`, or curl's default for `--data-binary`
+    /// (`application/x-www-form-urlencoded`): JSON if it starts with `{`, else an image.
     Sniff,
 }
 
@@ -33,7 +34,7 @@ pub(crate) fn body_kind(content_type: Option<&HeaderValue>) -> Result<BodyKind, 
         "image/png" | "image/jpeg" | "image/jpg" | "image/pjpeg" | "image/bmp" | "image/x-bmp" | "image/x-ms-bmp" => {
             Ok(BodyKind::Image)
         }
-        "" | "application/octet-stream" => Ok(BodyKind::Sniff),
+        "" | "application/octet-stream" | "application/x-www-form-urlencoded" => Ok(BodyKind::Sniff),
         _ => Err(unsupported(format!("content type {text:?}"))),
     }
 }
@@ -135,6 +136,7 @@ mod tests {
         assert_eq!(kind("application/json; charset=utf-8"), Ok(BodyKind::Json));
         assert_eq!(kind("IMAGE/PNG"), Ok(BodyKind::Image));
         assert_eq!(kind("application/octet-stream"), Ok(BodyKind::Sniff));
+        assert_eq!(kind("application/x-www-form-urlencoded"), Ok(BodyKind::Sniff), "curl --data-binary");
         assert_eq!(body_kind(None), Ok(BodyKind::Sniff));
         assert_eq!(kind("image/gif").unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(kind("text/plain").unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
