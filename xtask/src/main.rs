@@ -5,6 +5,7 @@
 //! - `ci`: the checks CI runs.
 //! - `bench`: timings, side by side with PyTorch.
 //! - `reproduce`: the published results, trained again.
+//! - `loadtest`: `nn-cli serve` under wrk.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ mod bench;
 mod ci;
 mod fetch;
 mod fixtures;
+mod loadtest;
 mod reproduce;
 
 #[derive(Parser)]
@@ -63,6 +65,19 @@ enum Task {
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
     },
+    /// `nn-cli serve` (release) on 127.0.0.1 under wrk: requests/s, p50/p99 and errors for JSON
+    /// pixels and PNG bodies, on 1 then 2 worker threads. Needs wrk (apt-get install wrk).
+    Loadtest {
+        /// Seconds of each wrk run.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=300))]
+        duration: u32,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: u32,
+        /// The model to serve [default: the default recipe's shape, trained briefly on the fixtures].
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -102,6 +117,9 @@ fn main() -> ExitCode {
             bench::run(&data, compare, usize::from(runs), set)
         }
         Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
+        Task::Loadtest { duration, connections, model } => {
+            loadtest::run(&loadtest::Options { duration_s: duration, connections, model })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

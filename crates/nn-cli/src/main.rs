@@ -32,6 +32,7 @@ mod render;
 mod run_files;
 mod run_lock;
 mod search;
+mod serve;
 mod show;
 mod train;
 
@@ -102,6 +103,11 @@ enum Command {
         after_help = "Examples:\n  nn-cli eval --model model.json\n  nn-cli eval --model model.json --set validation --json"
     )]
     Eval(model_commands::EvalArgs),
+    /// Serve models over HTTP: a prediction API, metrics, and a page to draw digits on.
+    #[command(
+        after_help = "Examples:\n  nn-cli serve --model models/default.json\n  nn-cli serve --model models/default.json --model models/cnn.json --addr 127.0.0.1:3000\n\nThen open the printed URL, or:\n  curl --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8080/api/predict\n\nRoutes: POST /api/predict[?model=NAME], GET /api/models, GET /healthz, GET /metrics, GET /."
+    )]
+    Serve(serve::ServeArgs),
     /// A table of a model's layers, shapes, activations and parameter counts.
     #[command(after_help = "Example:\n  nn-cli summary --model model.json")]
     Summary(model_commands::SummaryArgs),
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),
         Command::Summary(args) => model_commands::summary(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     // The last line printed may still wait in standard output's buffer.
     let result = result.and_then(|()| output::flush_out().map_err(anyhow::Error::from));

@@ -1,0 +1,170 @@
+//! End-to-end tests of `nn-cli serve`: it listens on the address given (an ephemeral port of
+//! 127.0.0.1 here), answers an image as `nn-cli predict` answers the same file, bit for bit,
+//! and stops cleanly on Ctrl-C (SIGINT).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use image::{GrayImage, ImageFormat, Luma};
+use nn_core::{Activation, Init, Loss, Network};
+use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
+use serde_json::Value;
+
+mod common;
+use common::{fixtures, nn_cli, path_str, text};
+
+/// A small model fitted on the fixture's 100 training digits, saved in `dir` as `name.json`.
+fn model(dir: &Path, name: &str) -> PathBuf {
+    let mnist = mnist_data::Mnist::load(fixtures().join("mnist-100")).unwrap();
+    let mut network = Network::dense(&[784, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 7).unwrap();
+    let samples = PixelSamples::new(mnist.train.pixels(), mnist.train.labels(), 784).unwrap();
+    let config = TrainConfig {
+        epochs: 20,
+        batch_size: 10,
+        learning_rate: 0.05,
+        optimizer: OptimizerConfig::Sgd,
+        ..TrainConfig::default()
+    };
+    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    nn_core::save_model(&network, &path).unwrap();
+    path
+}
+
+/// Test digits as dark ink on light paper, enlarged, in PNG, JPEG and BMP.
+fn photos(dir: &Path) -> Vec<(PathBuf, &'static str)> {
+    let mnist = mnist_data::Mnist::load(fixtures().join("mnist-100")).unwrap();
+    let formats = [
+        (ImageFormat::Png, "png", "image/png"),
+        (ImageFormat::Jpeg, "jpg", "image/jpeg"),
+        (ImageFormat::Bmp, "bmp", "image/bmp"),
+    ];
+    mnist
+        .test
+        .iter()
+        .take(6)
+        .enumerate()
+        .map(|(i, digit)| {
+            let (format, ext, content_type) = formats[i % 3];
+            let mut sheet = GrayImage::from_pixel(100, 90, Luma([230]));
+            for y in 0..84u32 {
+                for x in 0..84u32 {
+                    let ink = digit.pixels[(y / 3) as usize * 28 + (x / 3) as usize];
+                    sheet.put_pixel(8 + x, 3 + y, Luma([230 - (f32::from(ink) * 0.8) as u8]));
+                }
+            }
+            let path = dir.join(format!("digit-{i}.{ext}"));
+            image::DynamicImage::ImageLuma8(sheet).to_rgb8().save_with_format(&path, format).unwrap();
+            (path, content_type)
+        })
+        .collect()
+}
+
+/// `nn-cli serve` running; killed if a test fails before stopping it.
+struct Serving {
+    child: Child,
+    url: String,
+}
+
+impl Serving {
+    fn start(models: &[&Path]) -> Serving {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nn-cli"));
+        command.arg("serve").args(["--addr", "127.0.0.1:0", "--threads", "2"]);
+        for model in models {
+            command.args(["--model", path_str(model)]);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        Serving { url: url.trim_end_matches('/').to_string(), child }
+    }
+
+    /// Ctrl-C, then the exit status and standard error.
+    fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+#[test]
+fn the_server_answers_images_as_predict_does_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path(), "digits");
+    let photos = photos(dir.path());
+
+    let mut args = vec!["predict", "--json", "--model", path_str(&model)];
+    args.extend(photos.iter().map(|(path, _)| path_str(path)));
+    let output = nn_cli(&args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let predicted: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let server = Serving::start(&[&model]);
+    assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    let agent = agent();
+    for (index, (path, content_type)) in photos.iter().enumerate() {
+        let body = std::fs::read(path).unwrap();
+        let mut response = agent
+            .post(&format!("{}/api/predict", server.url))
+            .header("content-type", *content_type)
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        let expected = &predicted[index];
+        // Both print each f32 in its shortest exact form: equal text is equal bits.
+        assert_eq!(answer["probabilities"], expected["probabilities"], "{}", path.display());
+        assert_eq!(answer["digit"], expected["digit"]);
+        assert_eq!(answer["inverted"], expected["inverted"]);
+        assert_eq!(answer["model"], "digits");
+    }
+    let (status, stderr) = server.interrupt();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn several_models_are_served_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = model(dir.path(), "first");
+    std::fs::create_dir(dir.path().join("b")).unwrap();
+    let second = model(&dir.path().join("b"), "second");
+    let server = Serving::start(&[&first, &second]);
+    let mut response = agent().get(&format!("{}/api/models", server.url)).call().unwrap();
+    let models: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let names: Vec<&str> = models.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["first", "second"]);
+}
+
+#[test]
+fn models_of_the_same_name_and_missing_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = model(dir.path(), "same");
+    std::fs::create_dir(dir.path().join("b")).unwrap();
+    let second = model(&dir.path().join("b"), "same");
+    let output = nn_cli(&["serve", "--addr", "127.0.0.1:0", "--model", path_str(&first), "--model", path_str(&second)]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("two models are named \"same\""), "{}", text(&output.stderr));
+    let output = nn_cli(&["serve", "--addr", "127.0.0.1:0", "--model", "missing.json"]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).starts_with("error: cannot load model missing.json"), "{}", text(&output.stderr));
+}

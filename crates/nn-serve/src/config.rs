@@ -1,0 +1,36 @@
+//! The server's limits.
+
+use std::time::Duration;
+
+/// How much work the server accepts. Every limit turns an excess into an answer (413, 408 or
+/// 503), never into unbounded memory or waiting.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bytes a request body may hold (1 MB by default); a larger one gets 413.
+    pub body_limit: usize,
+    /// Pixels an uploaded image may declare in its header (16 megapixels by default: a phone
+    /// photo); a larger one is refused with 413 before it is decoded. Decoding is what costs
+    /// memory, so this bounds it per request.
+    pub max_image_pixels: u64,
+    /// Time to receive a request's body (408 after it) and, separately, to compute its answer
+    /// (503 after it).
+    pub request_timeout: Duration,
+    /// Predictions accepted at once, computing or waiting for a worker; one more gets 503 at
+    /// once rather than a growing queue. 0 refuses every prediction.
+    pub max_pending: usize,
+    /// Predictions computed at the same time, each on a thread of tokio's blocking pool: the
+    /// cores worth using (all of them by default).
+    pub workers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            body_limit: 1_000_000,
+            max_image_pixels: 16_000_000,
+            request_timeout: Duration::from_secs(10),
+            max_pending: 64,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! # nn-serve
+//!
+//! An HTTP server for `nn-core` digit models: a JSON prediction API, Prometheus metrics and a
+//! page to draw a digit on and watch the networks answer. `nn-cli serve` is its command-line
+//! front; a program can start it itself with [`Server::new`] and [`Server::serve`].
+//!
+//! - `POST /api/predict[?model=NAME]`: a PNG, JPEG or BMP image, prepared exactly as
+//!   `nn-cli predict` prepares a file (`mnist_data::image_file::prepare_bytes`, so the answer
+//!   is the same, bit for bit), or JSON `{"pixels": [784 numbers in 0..1]}`; answers a
+//!   [`Prediction`].
+//! - `GET /api/models`, `GET /healthz`, `GET /metrics` (OpenMetrics text), `GET /` (the page).
+//! - Errors are JSON `{"error": "..."}`: 400 bad input, 404 unknown model or route, 408 a body
+//!   too slow to arrive, 413 a body or image over its limit, 415 a type it cannot read, 503 too
+//!   busy or too slow.
+//!
+//! Every request's work is bounded ([`Config`]): body size, image pixels (from the header,
+//! before decoding), time, and the predictions accepted and computed at once. Predictions run
+//! on tokio's blocking pool, never on the threads that answer connections.
+//!
+//! It is not a general model server: it serves classifiers of 28x28 images into ten digits,
+//! over plain HTTP (put a reverse proxy in front for TLS), without authentication. Bind it to
+//! the loopback interface unless the network in front of it is trusted.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), nn_serve::ServeError> {
+//! use nn_serve::{Config, NamedModel, Server};
+//!
+//! let server = Server::new(vec![NamedModel::load("models/default.json")?], Config::default())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("listening on http://{}", listener.local_addr()?);
+//! server.serve(listener, std::future::pending()).await
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod input;
+mod metrics;
+mod model;
+mod page;
+mod prediction;
+mod routes;
+mod server;
+mod state;
+
+pub use axum;
+pub use nn_core;
+pub use tokio;
+
+pub use config::Config;
+pub use error::{ApiError, ServeError};
+pub use model::{DIGITS, ModelInfo, NamedModel};
+pub use prediction::Prediction;
+pub use server::Server;

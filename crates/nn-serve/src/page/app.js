@@ -1,0 +1,270 @@
+// The draw-a-digit page: strokes on a canvas (pointer events: mouse, pen and touch alike) are
+// sent as a PNG to every model loaded, at most every UPDATE_MS while drawing, and each model's
+// answer is shown as a digit, ten bars and the 28x28 input it saw.
+'use strict';
+
+const UPDATE_MS = 120;
+const INK_WIDTH = 20;
+
+const pad = document.getElementById('pad');
+const context = pad.getContext('2d');
+const answers = document.getElementById('answers');
+const statusLine = document.getElementById('status');
+const fileInput = document.getElementById('file');
+const drop = document.getElementById('drop');
+
+let models = [];
+const cards = new Map();
+let last = null;
+let timer = null;
+let inFlight = false;
+let again = false;
+let blank = true;
+// Answers to an older drawing are dropped when a newer one was asked for.
+let generation = 0;
+
+function clearPad() {
+  context.fillStyle = '#fff';
+  context.fillRect(0, 0, pad.width, pad.height);
+  blank = true;
+  generation += 1;
+  for (const card of cards.values()) resetCard(card, 'Draw a digit');
+  statusLine.textContent = '';
+}
+
+function point(event) {
+  const rect = pad.getBoundingClientRect();
+  return {
+    x: (event.clientX - rect.left) * (pad.width / rect.width),
+    y: (event.clientY - rect.top) * (pad.height / rect.height),
+  };
+}
+
+function stroke(from, to) {
+  context.strokeStyle = '#000';
+  context.lineWidth = INK_WIDTH;
+  context.lineCap = 'round';
+  context.lineJoin = 'round';
+  context.beginPath();
+  context.moveTo(from.x, from.y);
+  context.lineTo(to.x, to.y);
+  context.stroke();
+}
+
+pad.addEventListener('pointerdown', (event) => {
+  event.preventDefault();
+  pad.setPointerCapture(event.pointerId);
+  last = point(event);
+  stroke(last, last);
+  blank = false;
+  schedule();
+});
+
+pad.addEventListener('pointermove', (event) => {
+  if (last === null) return;
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of events.length ? events : [event]) {
+    const next = point(e);
+    stroke(last, next);
+    last = next;
+  }
+  schedule();
+});
+
+function endStroke() {
+  if (last === null) return;
+  last = null;
+  schedule();
+}
+pad.addEventListener('pointerup', endStroke);
+pad.addEventListener('pointercancel', endStroke);
+
+// While drawing, at most one update every UPDATE_MS, and never two requests at once.
+function schedule() {
+  if (timer === null) timer = setTimeout(() => { timer = null; predictDrawing(); }, UPDATE_MS);
+}
+
+function predictDrawing() {
+  if (blank) return;
+  if (inFlight) { again = true; return; }
+  inFlight = true;
+  const asked = generation;
+  pad.toBlob(async (blob) => {
+    try {
+      if (blob && asked === generation) await predictAll(blob, 'image/png', asked);
+    } finally {
+      inFlight = false;
+      if (again) { again = false; predictDrawing(); }
+    }
+  }, 'image/png');
+}
+
+async function predictAll(body, type, asked) {
+  await Promise.all(models.map(async (model) => {
+    const card = cards.get(model.name);
+    try {
+      const response = await fetch('/api/predict?model=' + encodeURIComponent(model.name), {
+        method: 'POST',
+        headers: { 'Content-Type': type },
+        body,
+      });
+      const answer = await response.json();
+      if (asked !== generation) return;
+      if (response.ok) showAnswer(card, answer); else resetCard(card, answer.error || response.statusText);
+    } catch (error) {
+      if (asked === generation) resetCard(card, 'No answer: ' + error.message);
+    }
+  }));
+}
+
+function makeCard(model) {
+  const card = document.createElement('article');
+  card.className = 'answer';
+  card.dataset.model = model.name;
+  const title = document.createElement('h2');
+  title.textContent = model.name;
+  const meta = document.createElement('p');
+  meta.className = 'meta';
+  const accuracy = model.test_accuracy == null ? '' : ` · ${(100 * model.test_accuracy).toFixed(2)}% on the test set`;
+  meta.textContent = model.architecture + accuracy;
+  const result = document.createElement('div');
+  result.className = 'result';
+  const digit = document.createElement('div');
+  digit.className = 'digit';
+  digit.setAttribute('aria-label', 'predicted digit');
+  const confidence = document.createElement('div');
+  confidence.className = 'confidence';
+  const seen = document.createElement('figure');
+  seen.className = 'seen';
+  const prepared = document.createElement('canvas');
+  prepared.className = 'prepared';
+  prepared.width = 28;
+  prepared.height = 28;
+  prepared.setAttribute('role', 'img');
+  prepared.setAttribute('aria-label', 'the 28x28 input the network saw');
+  const caption = document.createElement('figcaption');
+  caption.textContent = 'what the network sees';
+  seen.append(prepared, caption);
+  result.append(digit, confidence, seen);
+  const bars = document.createElement('ol');
+  bars.className = 'bars';
+  bars.start = 0;
+  for (let d = 0; d < 10; d += 1) {
+    const item = document.createElement('li');
+    const label = document.createElement('span');
+    label.textContent = d;
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    const fill = document.createElement('span');
+    fill.className = 'fill';
+    bar.append(fill);
+    const pct = document.createElement('span');
+    pct.className = 'pct';
+    item.append(label, bar, pct);
+    bars.append(item);
+  }
+  card.append(title, meta, result, bars);
+  answers.append(card);
+  const parts = { card, digit, confidence, prepared, bars };
+  resetCard(parts, 'Draw a digit');
+  return parts;
+}
+
+function resetCard(parts, message) {
+  parts.card.classList.remove('answered');
+  parts.digit.textContent = '–';
+  parts.confidence.textContent = message;
+  parts.confidence.className = 'confidence message';
+  for (const item of parts.bars.children) {
+    item.classList.remove('top');
+    item.querySelector('.fill').style.width = '0%';
+    item.querySelector('.pct').textContent = '';
+    item.setAttribute('aria-label', `digit ${item.firstChild.textContent}`);
+  }
+  const ctx = parts.prepared.getContext('2d');
+  ctx.fillStyle = '#000';
+  ctx.fillRect(0, 0, 28, 28);
+}
+
+function showAnswer(parts, answer) {
+  parts.card.classList.add('answered');
+  parts.digit.textContent = String(answer.digit);
+  parts.confidence.textContent = `${(100 * answer.confidence).toFixed(1)}% sure · ${answer.elapsed_ms.toFixed(1)} ms`;
+  parts.confidence.className = 'confidence';
+  answer.probabilities.forEach((p, d) => {
+    const item = parts.bars.children[d];
+    const percent = (100 * p).toFixed(1);
+    item.classList.toggle('top', d === answer.digit);
+    item.querySelector('.fill').style.width = `${100 * p}%`;
+    item.querySelector('.pct').textContent = `${percent}%`;
+    item.setAttribute('aria-label', `digit ${d}: ${percent}%`);
+  });
+  // MNIST's way: white ink on black.
+  const image = new ImageData(28, 28);
+  answer.prepared.forEach((v, i) => {
+    const level = Math.round(255 * v);
+    image.data.set([level, level, level, 255], 4 * i);
+  });
+  parts.prepared.getContext('2d').putImageData(image, 0, 0);
+}
+
+// A file is sent as it is, so the server prepares it exactly as `nn-cli predict` would; the
+// pad shows it, and drawing over it asks again about the pad.
+async function predictFile(file) {
+  if (!file) return;
+  generation += 1;
+  const asked = generation;
+  statusLine.textContent = `Reading ${file.name}…`;
+  try {
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+    const w = bitmap.width * scale;
+    const h = bitmap.height * scale;
+    context.fillStyle = '#fff';
+    context.fillRect(0, 0, pad.width, pad.height);
+    context.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    blank = false;
+  } catch (error) {
+    // The server says what is wrong with a file the browser cannot show.
+  }
+  await predictAll(file, file.type || 'application/octet-stream', asked);
+  if (asked === generation) statusLine.textContent = file.name;
+}
+
+fileInput.addEventListener('change', () => {
+  predictFile(fileInput.files[0]);
+  fileInput.value = '';
+});
+drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (event) => {
+  event.preventDefault();
+  drop.classList.remove('over');
+  predictFile(event.dataTransfer.files[0]);
+});
+drop.addEventListener('click', () => fileInput.click());
+drop.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); fileInput.click(); }
+});
+document.getElementById('clear').addEventListener('click', clearPad);
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') clearPad();
+});
+// A page dropped outside the zone would otherwise be opened by the browser.
+window.addEventListener('dragover', (event) => event.preventDefault());
+window.addEventListener('drop', (event) => event.preventDefault());
+
+async function start() {
+  clearPad();
+  try {
+    const response = await fetch('/api/models');
+    models = await response.json();
+  } catch (error) {
+    statusLine.textContent = 'Cannot reach the server: ' + error.message;
+    return;
+  }
+  for (const model of models) cards.set(model.name, makeCard(model));
+  document.body.dataset.ready = 'true';
+}
+
+start();

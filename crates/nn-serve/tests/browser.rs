@@ -1,0 +1,181 @@
+//! The page in a real browser: headless Chromium, driven through chromedriver (WebDriver),
+//! draws a vertical stroke on the canvas with pointer events and must show each model's
+//! digit and ten bars; a screenshot is saved under target/ for people to look at.
+//!
+//! Skipped with a note when `chromium` or `chromedriver` is not installed (Debian:
+//! `apt-get install chromium chromium-driver`), except under CI (`CI` set), where it fails.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, PointerAction, TouchActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use nn_serve::Config;
+use serde_json::json;
+
+mod common;
+use common::{TestServer, two_models};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A program on the PATH (or one of Debian's names for it).
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name))).find(|p| p.is_file())
+}
+
+/// chromedriver on a free port of 127.0.0.1, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start(program: &PathBuf) -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(program)
+            .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < WAIT, "chromedriver did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn drawing_a_stroke_shows_each_models_digit_and_ten_bars() {
+    let (Some(chromium), Some(chromedriver)) =
+        (find_program(&["chromium", "chromium-browser", "google-chrome"]), find_program(&["chromedriver"]))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the browser test is required under CI: install chromium and chromium-driver"
+        );
+        eprintln!(
+            "note: browser test skipped: chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let server = TestServer::start(two_models(), Config::default());
+    let driver = Driver::start(&chromedriver);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let screenshot = runtime.block_on(async {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_string(),
+            json!({
+                "binary": chromium,
+                // Root in a container has no sandbox; no display, no GPU.
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,820"]
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .expect("a Chromium session");
+        let result = draw_and_check(&client, &server.url).await;
+        client.close().await.unwrap();
+        result
+    });
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nn-serve-page.png");
+    std::fs::write(&path, screenshot).unwrap();
+    eprintln!("screenshot of the page: {}", path.display());
+}
+
+/// Draws, checks the answers, clears with the keyboard; returns a screenshot of the answers.
+async fn draw_and_check(client: &Client, url: &str) -> Vec<u8> {
+    client.goto(url).await.unwrap();
+    client.wait().at_most(WAIT).for_element(Locator::Css("body[data-ready='true']")).await.unwrap();
+    let pad = client.find(Locator::Id("pad")).await.unwrap();
+
+    // A finger's vertical stroke down the middle, in small steps as a real one arrives.
+    let mut stroke = TouchActions::new("finger".to_string()).then(PointerAction::MoveToElement {
+        element: pad.clone(),
+        duration: None,
+        x: 5.0,
+        y: -95.0,
+    });
+    stroke = stroke.then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+    for step in 1..=19 {
+        stroke = stroke.then(PointerAction::MoveToElement {
+            element: pad.clone(),
+            duration: Some(Duration::from_millis(15)),
+            x: 5.0 - f64::from(step) * 0.3,
+            y: -95.0 + f64::from(step) * 10.0,
+        });
+    }
+    stroke = stroke.then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    client.perform_actions(stroke).await.unwrap();
+
+    let digits = wait_for_digits(client).await;
+    eprintln!("the models see {digits:?} in a vertical stroke");
+    let cards = client.find_all(Locator::Css(".answer")).await.unwrap();
+    assert_eq!(cards.len(), 2, "one answer per model, side by side");
+    for card in &cards {
+        let bars = card.find_all(Locator::Css(".bars li .fill")).await.unwrap();
+        assert_eq!(bars.len(), 10);
+        let mut total = 0.0;
+        for pct in card.find_all(Locator::Css(".bars li .pct")).await.unwrap() {
+            total += pct.text().await.unwrap().trim_end_matches('%').parse::<f64>().unwrap();
+        }
+        assert!((total - 100.0).abs() < 1.0, "the ten bars add up to {total}%");
+    }
+    let prepared: i64 = client
+        .execute(
+            "const c = document.querySelector('.answer .prepared').getContext('2d');
+             return c.getImageData(0, 0, 28, 28).data.filter((v, i) => i % 4 === 0 && v > 128).length;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert!(prepared > 20, "the prepared 28x28 input shows the stroke ({prepared} bright pixels)");
+    let screenshot = client.screenshot().await.unwrap();
+
+    // Clear, from the keyboard.
+    client.execute("document.getElementById('clear').focus()", vec![]).await.unwrap();
+    client.active_element().await.unwrap().send_keys(&Key::Enter.to_string()).await.unwrap();
+    let digit = client.find(Locator::Css(".answer .digit")).await.unwrap().text().await.unwrap();
+    assert_eq!(digit, "–", "Clear resets the answers");
+    screenshot
+}
+
+/// The digit each model shows, once all show one.
+async fn wait_for_digits(client: &Client) -> Vec<u32> {
+    let started = Instant::now();
+    loop {
+        let mut digits = Vec::new();
+        for element in client.find_all(Locator::Css(".answer .digit")).await.unwrap() {
+            if let Some(digit) = element.text().await.unwrap().trim().parse::<u32>().ok().filter(|&d| d < 10) {
+                digits.push(digit);
+            }
+        }
+        if digits.len() == 2 {
+            return digits;
+        }
+        if started.elapsed() > WAIT {
+            let status = client.find(Locator::Css(".answer .confidence")).await.unwrap().text().await.unwrap();
+            panic!("no digit shown after {WAIT:?}: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

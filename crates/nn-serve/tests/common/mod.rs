@@ -1,0 +1,161 @@
+//! What the server's tests share: a small trained model, a server on an ephemeral port of
+//! 127.0.0.1, an HTTP client that returns every status as an answer, and test images.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::thread::JoinHandle;
+
+use image::{GrayImage, ImageFormat, Luma};
+use nn_core::{Activation, Init, Loss, Network};
+use nn_serve::{Config, NamedModel, Server};
+use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+pub fn mnist() -> &'static mnist_data::Mnist {
+    static DATA: OnceLock<mnist_data::Mnist> = OnceLock::new();
+    DATA.get_or_init(|| mnist_data::Mnist::load(fixtures().join("mnist-100")).unwrap())
+}
+
+/// A 784-32-10 network fitted on the fixture's 100 training digits: enough to tell digits
+/// apart. The same seed gives the same network in every test.
+pub fn trained_network(seed: u64) -> Network {
+    let train = &mnist().train;
+    let mut network =
+        Network::dense(&[784, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, seed).unwrap();
+    let samples = PixelSamples::new(train.pixels(), train.labels(), 784).unwrap();
+    let config = TrainConfig {
+        epochs: 40,
+        batch_size: 10,
+        learning_rate: 0.05,
+        optimizer: OptimizerConfig::Sgd,
+        ..TrainConfig::default()
+    };
+    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
+    network
+}
+
+/// Two models, `small` and `other`.
+pub fn two_models() -> Vec<NamedModel> {
+    vec![
+        NamedModel::new("small", trained_network(7), None).unwrap(),
+        NamedModel::new("other", trained_network(8), None).unwrap(),
+    ]
+}
+
+/// A server running on its own runtime, stopped (gracefully) when dropped.
+pub struct TestServer {
+    pub url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), nn_serve::ServeError>>>,
+}
+
+impl TestServer {
+    pub fn start(models: Vec<NamedModel>, config: Config) -> Self {
+        let server = Server::new(models, config).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(server.serve(listener, async {
+                let _ = stopped.await;
+            }))
+        });
+        TestServer { url, shutdown: Some(shutdown), thread: Some(thread) }
+    }
+
+    /// Stops the server and waits for `serve` to return.
+    pub fn stop(mut self) -> Result<(), nn_serve::ServeError> {
+        self.shutdown.take().map(|s| s.send(()));
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// Status and body text of an answer.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The `error` of a JSON error answer.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_else(|| panic!("no error in {}", self.body)).to_string()
+    }
+}
+
+fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = response.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let body = response.body_mut().read_to_string().unwrap();
+    Answer { status, content_type, body }
+}
+
+pub fn get(url: &str) -> Answer {
+    answer(agent().get(url).call())
+}
+
+/// POSTs `body` with `content_type`, or with none.
+pub fn post(url: &str, content_type: Option<&str>, body: &[u8]) -> Answer {
+    let mut request = agent().post(url);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    answer(request.send(body))
+}
+
+/// An image file's bytes.
+pub fn encode(image: &GrayImage, format: ImageFormat) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(image.clone()).to_rgb8().write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    bytes
+}
+
+/// Test digit `index` of the fixture as a photo: dark ink on light paper, 4 times larger,
+/// off-centre on a 150x130 sheet.
+pub fn photo(index: usize) -> GrayImage {
+    let digit = mnist().test.iter().nth(index).unwrap();
+    let mut sheet = GrayImage::from_pixel(150, 130, Luma([235]));
+    for y in 0..112 {
+        for x in 0..112 {
+            let ink = digit.pixels[(y / 4) * 28 + x / 4];
+            sheet.put_pixel(20 + x as u32, 9 + y as u32, Luma([235 - (f32::from(ink) * 0.85) as u8]));
+        }
+    }
+    sheet
+}
+
+pub fn pixels_json(pixels: &[f32]) -> String {
+    serde_json::json!({ "pixels": pixels }).to_string()
+}
