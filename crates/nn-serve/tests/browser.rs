@@ -156,6 +156,18 @@ async fn draw_and_check(client: &Client, url: &str) -> Vec<u8> {
     client.active_element().await.unwrap().send_keys(&Key::Enter.to_string()).await.unwrap();
     let digit = client.find(Locator::Css(".answer .digit")).await.unwrap().text().await.unwrap();
     assert_eq!(digit, "–", "Clear resets the answers");
+
+    // A phone's width: nothing wider than the screen, the pad within it.
+    client.set_window_size(390, 844).await.unwrap();
+    let fits = client
+        .execute(
+            "const pad = document.getElementById('pad').getBoundingClientRect();
+             return document.documentElement.scrollWidth <= window.innerWidth && pad.right <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, serde_json::Value::Bool(true), "the page fits a phone's width");
     screenshot
 }
 
