@@ -62,6 +62,9 @@ enum Task {
         /// Directory holding the four MNIST files.
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
+        /// Train each recipe with seeds 1 to N; the table shows the mean and the range.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        seeds: u16,
     },
 }
 
@@ -101,7 +104,7 @@ fn main() -> ExitCode {
             };
             bench::run(&data, compare, usize::from(runs), set)
         }
-        Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
+        Task::Reproduce { recipes, data, seeds } => reproduce::run(&recipes, &data, usize::from(seeds)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

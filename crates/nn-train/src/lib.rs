@@ -72,12 +72,14 @@ struct ReadmeDoctests;
 /// [`NnError`](nn_core::NnError) appear in this API, so `nn_train::nn_core` always matches.
 pub use nn_core;
 
+pub mod baseline;
 mod bits;
 mod checkpoint;
 mod config;
 mod control;
 mod error;
 mod evaluate;
+mod learning_check;
 mod observer;
 mod optim;
 mod parallel;
@@ -94,6 +96,7 @@ pub use config::{ConfigError, TrainConfig};
 pub use control::Control;
 pub use error::TrainError;
 pub use evaluate::{Metrics, evaluate};
+pub use learning_check::{EXPLODED_LOSS_FACTOR, LearningCheck, LikelyCause, NEAR_CHANCE_FACTOR, NoLearning};
 pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
 pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
 pub use parallel::{
