@@ -53,6 +53,8 @@ fn glyph(c: char) -> Option<&'static [&'static str; GLYPH_HEIGHT]> {
         'Z' => &["###", "..#", ".#.", "#..", "###"],
         '-' => &["...", "...", "###", "...", "..."],
         '.' => &[".", ".", ".", ".", "#"],
+        ',' => &[".", ".", ".", "#", "#"],
+        '=' => &["...", "###", "...", "###", "..."],
         ':' => &[".", "#", ".", "#", "."],
         '(' => &[".#", "#.", "#.", "#.", ".#"],
         ')' => &["#.", ".#", ".#", ".#", "#."],
@@ -105,7 +107,7 @@ mod tests {
 
     #[test]
     fn every_glyph_is_a_rectangle() {
-        for c in "0123456789%→ ABCDEFGHIJKLMNOPQRSTUVWXYZ-.:()/".chars() {
+        for c in "0123456789%→ ABCDEFGHIJKLMNOPQRSTUVWXYZ-.,=:()/".chars() {
             let rows = glyph(c).unwrap();
             assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{c}");
         }

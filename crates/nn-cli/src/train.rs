@@ -589,7 +589,7 @@ impl CliObserver {
 
     /// Checks a record for a run that learns nothing; warns on standard error the first time.
     fn check_learning(&mut self, report: &EpochReport) {
-        self.last_problem = self.learning.check(report);
+        self.last_problem = self.learning.check_and_advance(report);
         if let Some(problem) = self.last_problem.clone().filter(|_| !self.warned) {
             self.finish();
             eprintln!("warning: after epoch {}, {problem}", report.epoch);

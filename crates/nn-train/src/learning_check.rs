@@ -19,6 +19,8 @@ pub struct LearningCheck {
     batch_size: usize,
     train_samples: usize,
     first_loss: Option<f32>,
+    /// The batch losses of the epoch in progress.
+    epoch_losses: Vec<f32>,
 }
 
 /// What is wrong with a run.
@@ -49,7 +51,7 @@ pub enum NoLearning {
 pub enum LikelyCause {
     /// The loss rose, or the units saturated: steps overshoot.
     LearningRateTooHigh,
-    /// The loss hardly moved: steps are too small.
+    /// The loss hardly moved, or is still falling slowly: steps are too small.
     LearningRateTooLow,
     /// A batch holds the whole training set: one step per epoch.
     BatchLargerThanData {
@@ -64,12 +66,38 @@ impl LearningCheck {
     /// A check for a run on `train_samples` samples of `classes` classes in batches of
     /// `batch_size`.
     pub fn new(classes: usize, batch_size: usize, train_samples: usize) -> Self {
-        LearningCheck { classes, batch_size, train_samples, first_loss: None }
+        LearningCheck { classes, batch_size, train_samples, first_loss: None, epoch_losses: Vec::new() }
     }
 
     /// Takes the loss of a mini-batch; the first one is the starting point.
     pub fn on_batch(&mut self, loss: f32) {
         self.first_loss.get_or_insert(loss);
+        self.epoch_losses.push(loss);
+    }
+
+    /// Whether the loss was still falling at the end of the epoch so far: the mean of its last
+    /// quarter of batches at least 5% below that of its second quarter. A run that learns too
+    /// slowly keeps falling; one whose steps are too large sits on a plateau (saturated units)
+    /// or jumps about.
+    fn still_falling(&self) -> bool {
+        let losses = &self.epoch_losses;
+        let n = losses.len();
+        // Over a few batches the first steps' fall fills the quarters: nothing can be told.
+        if n < 40 {
+            return false;
+        }
+        let mean = |part: &[f32]| part.iter().map(|&l| f64::from(l)).sum::<f64>() / part.len() as f64;
+        mean(&losses[3 * n / 4..]) < 0.95 * mean(&losses[n / 4..n / 2])
+    }
+
+    /// Like [`check`](LearningCheck::check), then forgets the epoch's batch losses after a
+    /// complete epoch's report.
+    pub fn check_and_advance(&mut self, report: &EpochReport) -> Option<NoLearning> {
+        let problem = self.check(report);
+        if !report.partial {
+            self.epoch_losses.clear();
+        }
+        problem
     }
 
     /// What is wrong after the (possibly partial) epoch of `report`, if anything. The accuracy
@@ -92,7 +120,9 @@ impl LearningCheck {
         }
         let cause = if self.batch_size >= self.train_samples {
             LikelyCause::BatchLargerThanData { batch_size: self.batch_size, train_samples: self.train_samples }
-        } else if first_loss.is_some_and(|first| report.train_loss > 0.95 * first && report.train_loss <= first) {
+        } else if self.still_falling()
+            || first_loss.is_some_and(|first| report.train_loss > 0.95 * first && report.train_loss <= first)
+        {
             LikelyCause::LearningRateTooLow
         } else {
             LikelyCause::LearningRateTooHigh
@@ -123,10 +153,10 @@ impl fmt::Display for LikelyCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LikelyCause::LearningRateTooHigh => {
-                f.write_str("the learning rate is probably too high (steps overshoot, or the units saturate); try one 10 times lower")
+                f.write_str("the loss stays on a plateau or rises: the learning rate is probably too high (steps overshoot, or the units saturate); try one 10 times lower")
             }
             LikelyCause::LearningRateTooLow => {
-                f.write_str("the loss hardly moved: the learning rate is probably too low; try one 10 times higher")
+                f.write_str("the loss falls slowly or not at all: the learning rate is probably too low; try one 10 times higher")
             }
             LikelyCause::BatchLargerThanData { batch_size, train_samples } => write!(
                 f,
@@ -168,8 +198,16 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(near(2.25), LikelyCause::LearningRateTooLow);
-        assert_eq!(near(1.0), LikelyCause::LearningRateTooHigh);
+        assert_eq!(near(1.0), LikelyCause::LearningRateTooHigh, "a plateau");
         assert_eq!(near(2.5), LikelyCause::LearningRateTooHigh);
+        // A loss still falling at the end of the epoch: slow learning.
+        let mut slow = LearningCheck::new(10, 10, 1000);
+        (0..100).for_each(|i| slow.on_batch(2.3 - 0.01 * i as f32));
+        assert!(matches!(
+            slow.check_and_advance(&report(1.8, Some(0.11))),
+            Some(NoLearning::NearChance { cause: LikelyCause::LearningRateTooLow, .. })
+        ));
+        assert!(slow.epoch_losses.is_empty(), "a complete epoch starts the next one afresh");
         assert!(matches!(check.check(&report(30.0, Some(0.5))), Some(NoLearning::LossExploded { .. })));
         let message = check.check(&report(30.0, Some(0.5))).unwrap().to_string();
         assert!(message.contains("exploded from 2.3000 to 30.0000") && message.contains("too high"), "{message}");
