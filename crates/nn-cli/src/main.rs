@@ -53,7 +53,8 @@ enum Command {
         after_help = "Examples:\n  nn-cli inspect data/mnist/train-images-idx3-ubyte.gz\n  nn-cli inspect data/mnist/t10k-labels-idx1-ubyte.gz"
     )]
     Inspect(inspect::InspectArgs),
-    /// Draw digits in the terminal (the book's img_show), or write them as a PNG.
+    /// Draw digits in the terminal (the book's img_show), or write them as a PNG; with --model,
+    /// each with the model's prediction and its probability.
     #[command(
         after_help = "Examples:\n  nn-cli show --index 0\n  nn-cli show --set test --index 7 --count 20 --png digits.png\n  nn-cli show --model models/default.json --png predictions.png"
     )]
