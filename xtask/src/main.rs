@@ -64,6 +64,9 @@ enum Task {
         /// Directory holding the four MNIST files.
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
+        /// Train each recipe with seeds 1 to N; the table shows the mean and the range.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        seeds: u16,
     },
     /// `nn-cli serve` (release) on 127.0.0.1 under wrk: requests/s, p50/p99 and errors for JSON
     /// pixels and PNG bodies, on 1 then 2 worker threads. Needs wrk (apt-get install wrk).
@@ -116,7 +119,7 @@ fn main() -> ExitCode {
             };
             bench::run(&data, compare, usize::from(runs), set)
         }
-        Task::Reproduce { recipes, data } => reproduce::run(&recipes, &data),
+        Task::Reproduce { recipes, data, seeds } => reproduce::run(&recipes, &data, usize::from(seeds)),
         Task::Loadtest { duration, connections, model } => {
             loadtest::run(&loadtest::Options { duration_s: duration, connections, model })
         }

@@ -15,16 +15,19 @@ use std::process::ExitCode;
 use crate::output::out;
 use clap::{Parser, Subcommand};
 
+mod baseline;
 mod bench;
 mod caption;
 mod convert;
 mod data;
 mod explain;
+mod explain_image;
 mod files;
 mod inspect;
 mod misclassified;
 mod model_commands;
 mod output;
+mod picture;
 mod plot;
 mod predict;
 mod recipes;
@@ -35,6 +38,7 @@ mod search;
 mod serve;
 mod show;
 mod train;
+mod weights;
 
 #[derive(Parser)]
 #[command(name = "nn-cli", version, about = "Learn neural networks on handwritten digits", long_about = None)]
@@ -50,14 +54,15 @@ enum Command {
         after_help = "Examples:\n  nn-cli inspect data/mnist/train-images-idx3-ubyte.gz\n  nn-cli inspect data/mnist/t10k-labels-idx1-ubyte.gz"
     )]
     Inspect(inspect::InspectArgs),
-    /// Draw digits in the terminal (the book's img_show), or write them as a PNG.
+    /// Draw digits in the terminal (the book's img_show), or write them as a PNG; with --model,
+    /// each with the model's prediction and its probability.
     #[command(
-        after_help = "Examples:\n  nn-cli show --index 0\n  nn-cli show --set test --index 7 --count 20 --png digits.png"
+        after_help = "Examples:\n  nn-cli show --index 0\n  nn-cli show --set test --index 7 --count 20 --png digits.png\n  nn-cli show --model models/default.json --png predictions.png"
     )]
     Show(show::ShowArgs),
     /// Train a network on MNIST: one line per epoch, then the model, a metrics log and a checkpoint.
     #[command(
-        after_help = "Examples:\n  nn-cli train\n  nn-cli train --recipe nielsen\n  nn-cli train --hidden 100 --lr 0.5 --epochs 10 -o models/mine.json\n  nn-cli train --recipe keras --resume\n  nn-cli train --recipe-file best.json\n\nRecipes: default, nielsen (nielsen-30), nielsen-100, keras (keras-512), torch-seed (torch-seed-128).\nExit codes: 0 trained, 1 error (bad input, divergence), 130 interrupted (checkpoint written)."
+        after_help = "Examples:\n  nn-cli train\n  nn-cli train --recipe nielsen\n  nn-cli train --hidden 100 --lr 0.5 --epochs 10 -o models/mine.json\n  nn-cli train --recipe keras --resume\n  nn-cli train --recipe-file best.json\n\nRecipes: default, nielsen (nielsen-30), nielsen-100, nielsen-ch3, keras (keras-512), torch-seed (torch-seed-128);\n`nn-cli recipes` lists them all.\nExit codes: 0 trained, 1 error (bad input, divergence), 130 interrupted (checkpoint written)."
     )]
     Train(Box<train::TrainArgs>),
     /// List the training recipes and the published numbers they reproduce.
@@ -87,6 +92,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Search hyperparameters, scored on the validation split; writes the best as a recipe file.
     Search(search::SearchArgs),
+    /// The classifiers the books compare networks against, trained and scored on the test set:
+    /// darkness (the class of nearest mean ink) or linear (softmax regression).
+    #[command(
+        after_help = "Examples:\n  nn-cli baseline darkness\n  nn-cli baseline linear --epochs 20\n\nNo SVM: see docs/user-guide.md for why."
+    )]
+    Baseline(baseline::BaselineArgs),
     /// Build a model file from NumPy weights (W1, b1, W2, b2, ... in an .npz), dense or, with --arch, any architecture;
     /// or from a PyTorch nn.Sequential's state_dict in a .safetensors file, with --arch.
     #[command(
@@ -111,6 +122,15 @@ enum Command {
     /// A table of a model's layers, shapes, activations and parameter counts.
     #[command(after_help = "Example:\n  nn-cli summary --model model.json")]
     Summary(model_commands::SummaryArgs),
+    /// The first layer's weights as images: one tile per hidden unit (28x28), or per filter.
+    #[command(after_help = "Example:\n  nn-cli weights --model models/nielsen.json --png weights.png")]
+    Weights(weights::WeightsArgs),
+    /// One image seen from inside a model: the prepared input, every layer's activations, and a
+    /// saliency map (the gradient of the chosen class with respect to the input), in one PNG.
+    #[command(
+        after_help = "Examples:\n  nn-cli explain --model models/cnn.json my-digit.png --png inside.png\n  nn-cli explain --model models/default.json --index 0 --class 3 --png inside.png"
+    )]
+    Explain(explain_image::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,12 +145,15 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Search(args) => search::run(&args),
+        Command::Baseline(args) => baseline::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Import(args) => model_commands::import(&args),
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),
         Command::Summary(args) => model_commands::summary(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Weights(args) => weights::run(&args),
+        Command::Explain(args) => explain_image::run(&args),
     };
     // The last line printed may still wait in standard output's buffer.
     let result = result.and_then(|()| output::flush_out().map_err(anyhow::Error::from));

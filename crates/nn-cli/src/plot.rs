@@ -90,7 +90,8 @@ fn draw<B: DrawingBackend>(root: &DrawingArea<B, Shift>, reports: &[EpochReport]
     root.fill(&WHITE).map_err(fail)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(fail)?;
     let (left, right) = root.split_horizontally(WIDTH / 2);
-    let epoch = |r: &EpochReport| r.epoch as f64;
+    let batches = batches_per_epoch(reports);
+    let epoch = |r: &EpochReport| position(r, batches);
     let series = |name, color, value: &dyn Fn(&EpochReport) -> Option<f64>| Series {
         name,
         color,
@@ -102,12 +103,33 @@ fn draw<B: DrawingBackend>(root: &DrawingArea<B, Shift>, reports: &[EpochReport]
         series("test", DARK_GREEN, &|r| r.test.as_ref().map(|m| f64::from(m.loss))),
     ];
     let accuracies = [
+        series("training", BLUE, &|r| r.train_accuracy.map(|a| 100.0 * f64::from(a))),
         series("validation", RED, &|r| r.validation.as_ref().map(|m| 100.0 * f64::from(m.accuracy))),
         series("test", DARK_GREEN, &|r| r.test.as_ref().map(|m| 100.0 * f64::from(m.accuracy))),
     ];
     panel(&left, "loss", &losses).map_err(fail)?;
     panel(&right, "accuracy (%)", &accuracies).map_err(fail)?;
     Ok(())
+}
+
+/// Batches per epoch, from a complete record that counts its steps (logs of `--eval-every`).
+fn batches_per_epoch(reports: &[EpochReport]) -> Option<usize> {
+    reports.iter().find(|r| !r.partial && r.epoch > 0).and_then(|r| r.step.map(|step| step / r.epoch))
+}
+
+/// Where a record sits on the epoch axis: `epoch` at the end of an epoch, `epoch − 1 + done /
+/// batches` for a partial record (half-way when the epoch's length is unknown).
+fn position(report: &EpochReport, batches: Option<usize>) -> f64 {
+    if !report.partial {
+        return report.epoch as f64;
+    }
+    let start = report.epoch.saturating_sub(1) as f64;
+    match (report.step, batches) {
+        (Some(step), Some(batches)) if batches > 0 => {
+            start + step.saturating_sub(report.epoch.saturating_sub(1) * batches) as f64 / batches as f64
+        }
+        _ => start + 0.5,
+    }
 }
 
 fn panel<B: DrawingBackend>(
@@ -121,11 +143,14 @@ fn panel<B: DrawingBackend>(
     let (low, high) = if low.is_finite() { (low, high) } else { (0.0, 1.0) };
     let margin = ((high - low) * 0.08).max(1e-6);
     let last_epoch = drawn.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0, f64::max);
+    // Partial records of the first epoch sit between 0 and 1.
+    let first_epoch = drawn.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0, f64::min);
+    let axis_start = (first_epoch - 0.5).clamp(0.0, 0.5);
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.5..last_epoch + 0.5, (low - margin)..(high + margin))?;
+        .build_cartesian_2d(axis_start..last_epoch + 0.5, (low - margin)..(high + margin))?;
     chart
         .configure_mesh()
         .x_desc("epoch")

@@ -31,8 +31,8 @@ const DEFAULT_SEED: u64 = 1;
 // A later flag overrides an earlier one, so scripts can append to a base command line.
 #[command(args_override_self = true)]
 pub struct TrainArgs {
-    /// A named set-up: default, nielsen, nielsen-100, keras, torch-seed, saito-simple,
-    /// saito-deep, pytorch-example, cnn [default: default]. Flags override it.
+    /// A named set-up: default, nielsen, nielsen-100, nielsen-ch3, keras, torch-seed,
+    /// saito-simple, saito-deep, pytorch-example, cnn [default: default]. Flags override it.
     #[arg(long, conflicts_with = "recipe_file")]
     recipe: Option<String>,
     /// A recipe file (JSON), such as the one `nn-cli search` writes. Flags override it.
@@ -55,7 +55,8 @@ pub struct TrainArgs {
     /// Output and loss: softmax_cross_entropy (softmax) or sigmoid_quadratic (quadratic).
     #[arg(long)]
     loss: Option<Loss>,
-    /// Weight initialisation: glorot, he, nielsen.
+    /// Initialisation: glorot, he, nielsen (weights N(0,1/n), biases N(0,1)), normal (every
+    /// weight and bias N(0,1), as network.py).
     #[arg(long)]
     init: Option<Init>,
     /// sgd, momentum[:MU], nesterov[:MU], rmsprop[:RHO:EPS], adam[:B1:B2:EPS], adadelta[:RHO:EPS].
@@ -103,6 +104,13 @@ pub struct TrainArgs {
     /// Do not evaluate the test set after each epoch (it is still evaluated at the end).
     #[arg(long)]
     no_test_each_epoch: bool,
+    /// Also evaluate every N mini-batches, mid-epoch (a line and a partial record in the log).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    eval_every: Option<u64>,
+    /// Finish with status 0 even when the run learns nothing (accuracy near chance, or a loss
+    /// that explodes); the warning is printed all the same.
+    #[arg(long)]
+    allow_no_learning: bool,
     /// The data: a directory of the four IDX files (raw or .gz), a Keras-style .npz, or a PNG folder.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
@@ -223,13 +231,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     });
     if !args.quiet {
-        if !args.resume {
-            match &args.recipe_file {
-                Some(file) => outln!("recipe {} (from {}): {}", recipe.name, file.display(), recipe.about)?,
-                None => outln!("recipe {}: {}", recipe.name, recipe.about)?,
-            }
-        } else if let Some(recipe) = recipe::find(&settings.recipe) {
-            outln!("recipe {}: {}", recipe.name, recipe.about)?;
+        outln!("{}", settings_line(args, &recipe, &settings))?;
+        let unchanged = !args.resume && given_flags(args).is_empty();
+        if unchanged && !recipe.about.is_empty() {
+            outln!("  ({})", recipe.about)?;
         }
         let described = match settings.arch {
             Some(_) => {
@@ -245,6 +250,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         )?;
     }
     let mut observer = CliObserver::new(args.quiet, &pending, settings.max_steps, steps_done, control.clone());
+    observer.eval_every = args.eval_every.map(|n| n as usize);
+    observer.learning = nn_train::LearningCheck::new(splits.train.classes(), config.batch_size, splits.train.len());
     let outcome = nn_train::train(&mut network, &config, &data, &mut observer, &control, resume);
     observer.finish();
     let outcome = match outcome {
@@ -301,6 +308,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         files.checkpoint.display()
     )?;
     outln!("test accuracy: {:.4}", evaluation.accuracy())?;
+    if let Some(problem) = observer.last_problem.as_ref().filter(|_| !args.allow_no_learning) {
+        bail!(
+            "the run learnt nothing: {problem} (the files are written; --allow-no-learning ends such a run with status \
+             0)"
+        );
+    }
     Ok(())
 }
 
@@ -357,6 +370,73 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
     };
     check_settings(&settings)?;
     Ok(settings)
+}
+
+/// The run's settings as they will be used, every flag applied: `recipe nielsen, changed by
+/// --lr 0.01: 784-30-10 sigmoid, sigmoid_quadratic, init normal, sgd lr 0.01 (constant), ...`.
+fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> String {
+    let config = &settings.config;
+    let mut origin = match (&args.recipe_file, args.resume) {
+        (_, true) => format!("resuming recipe {}", settings.recipe),
+        (Some(file), false) => format!("recipe {} (from {})", recipe.name, file.display()),
+        (None, false) => format!("recipe {}", recipe.name),
+    };
+    let flags = given_flags(args);
+    if !args.resume && !flags.is_empty() {
+        origin.push_str(&format!(", changed by {}", flags.join(" ")));
+    }
+    let network = match &settings.arch {
+        Some(arch) => arch.clone(),
+        None => format!("{} {}", saved_layers(settings).replace(',', "-"), settings.hidden_activation),
+    };
+    let mut parts = vec![
+        network,
+        settings.loss.to_string(),
+        format!("init {}", settings.init),
+        format!("{} lr {} ({})", config.optimizer, config.learning_rate, config.schedule),
+        format!("batch {}", config.batch_size),
+        format!("{} epochs", config.epochs),
+    ];
+    if let Some(steps) = settings.max_steps {
+        parts.push(format!("at most {steps} steps"));
+    }
+    if settings.lambda > 0.0 {
+        parts.push(format!("L2 lambda {}", settings.lambda));
+    }
+    if let Some(patience) = config.early_stopping_patience {
+        parts.push(format!("early stopping after {patience} epochs without progress"));
+    }
+    parts.push(format!("{} images held out for validation", settings.validation_size));
+    parts.push(format!("seed {}", settings.seed));
+    format!("{origin}: {}", parts.join(", "))
+}
+
+/// The flags of `train` that change a recipe's settings, as given (`--lr 0.01`).
+fn given_flags(args: &TrainArgs) -> Vec<String> {
+    let list = |values: &[usize]| values.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let flags: [(&str, Option<String>); 17] = [
+        ("--arch", args.arch.clone()),
+        ("--layers", args.layers.as_deref().map(list)),
+        ("--hidden", args.hidden.as_deref().map(list)),
+        ("--hidden-activation", args.hidden_activation.map(|a| a.to_string())),
+        ("--loss", args.loss.map(|l| l.to_string())),
+        ("--init", args.init.map(|i| i.to_string())),
+        ("--optimizer", args.optimizer.map(|o| o.to_string())),
+        ("--lr", args.lr.map(|l| l.to_string())),
+        ("--schedule", args.schedule.map(|s| s.to_string())),
+        ("--batch-size", args.batch_size.map(|b| b.to_string())),
+        ("--epochs", args.epochs.map(|e| e.to_string())),
+        ("--max-steps", args.max_steps.map(|m| m.to_string())),
+        ("--seed", args.seed.map(|s| s.to_string())),
+        ("--validation-size", args.validation_size.map(|v| v.to_string())),
+        ("--lambda", args.lambda.map(|l| l.to_string())),
+        ("--early-stopping", args.early_stopping.map(|p| p.to_string())),
+        ("--no-test-each-epoch", args.no_test_each_epoch.then(String::new)),
+    ];
+    flags
+        .into_iter()
+        .filter_map(|(flag, value)| value.map(|v| if v.is_empty() { flag.to_string() } else { format!("{flag} {v}") }))
+        .collect()
 }
 
 /// Refuses settings no run can use, before the data is read and any file written.
@@ -541,6 +621,15 @@ struct CliObserver {
     control: Control,
     /// Sum of this epoch's batch losses, for the live mean on the progress bar.
     loss_sum: f64,
+    /// Evaluate every this many steps, mid-epoch.
+    eval_every: Option<usize>,
+    /// Batches per epoch, for the lines of mid-epoch evaluations.
+    batches: usize,
+    learning: nn_train::LearningCheck,
+    /// What the last record says is wrong with the run, if anything.
+    last_problem: Option<nn_train::NoLearning>,
+    /// A problem was already printed (each kind is told once).
+    warned: bool,
 }
 
 impl CliObserver {
@@ -554,6 +643,21 @@ impl CliObserver {
             steps,
             control,
             loss_sum: 0.0,
+            eval_every: None,
+            batches: 0,
+            learning: nn_train::LearningCheck::new(0, 1, 0),
+            last_problem: None,
+            warned: false,
+        }
+    }
+
+    /// Checks a record for a run that learns nothing; warns on standard error the first time.
+    fn check_learning(&mut self, report: &EpochReport) {
+        self.last_problem = self.learning.check_and_advance(report);
+        if let Some(problem) = self.last_problem.clone().filter(|_| !self.warned) {
+            self.finish();
+            eprintln!("warning: after epoch {}, {problem}", report.epoch);
+            self.warned = true;
         }
     }
 
@@ -585,6 +689,8 @@ impl Observer for CliObserver {
 
     fn on_batch(&mut self, _epoch: usize, batch: usize, batches: usize, loss: f32) {
         self.steps += 1;
+        self.batches = batches;
+        self.learning.on_batch(loss);
         if self.reached_max_steps() {
             self.control.request_stop();
         }
@@ -602,6 +708,22 @@ impl Observer for CliObserver {
         }
     }
 
+    fn evaluate_now(&mut self, step: usize) -> bool {
+        self.eval_every.is_some_and(|every| step.is_multiple_of(every)) || self.max_steps == Some(step)
+    }
+
+    fn on_evaluation(&mut self, report: &EpochReport) {
+        if !self.quiet {
+            // The trainer's hooks cannot fail: a closed output ends the run at the epoch's end.
+            let _ = if let Some(bar) = &self.bar {
+                bar.suspend(|| outln!("{}", epoch_line(report, self.batches)))
+            } else {
+                outln!("{}", epoch_line(report, self.batches))
+            };
+        }
+        self.check_learning(report);
+    }
+
     fn on_epoch_end(
         &mut self,
         report: &EpochReport,
@@ -610,8 +732,9 @@ impl Observer for CliObserver {
     ) -> Result<(), ObserverError> {
         self.finish();
         if !self.quiet {
-            outln!("{}", epoch_line(report))?;
+            outln!("{}", epoch_line(report, self.batches))?;
         }
+        self.check_learning(report);
         // The whole message, with the file and the system's reason: the trainer only adds the epoch.
         write_metrics(&self.metrics, state).map_err(|e| format!("{e:#}"))?;
         nn_train::save_checkpoint(network, state, &self.checkpoint).map_err(|e| format!("{e:#}"))?;
@@ -619,9 +742,20 @@ impl Observer for CliObserver {
     }
 }
 
-/// `epoch 3/30  loss 0.1230  val 97.12%  test 97.05%  1.8s`
-fn epoch_line(report: &EpochReport) -> String {
-    let mut line = format!("epoch {}/{}  loss {:.4}", report.epoch, report.epochs, report.train_loss);
+/// `epoch 3/30  loss 0.1230  acc 97.50%  val 97.12%  test 97.05%  1.8s`, and for a partial
+/// record `step 500 (epoch 1/30, 500/5000 batches)  loss ...`.
+fn epoch_line(report: &EpochReport, batches: usize) -> String {
+    let mut line = match report.step {
+        Some(step) if report.partial => {
+            let done = step.saturating_sub((report.epoch - 1) * batches);
+            format!("step {step} (epoch {}/{}, {done}/{batches} batches)", report.epoch, report.epochs)
+        }
+        _ => format!("epoch {}/{}", report.epoch, report.epochs),
+    };
+    line.push_str(&format!("  loss {:.4}", report.train_loss));
+    if let Some(accuracy) = report.train_accuracy {
+        line.push_str(&format!("  acc {:.2}%", 100.0 * accuracy));
+    }
     if let Some(validation) = &report.validation {
         line.push_str(&format!("  val {:.2}%", 100.0 * validation.accuracy));
     }

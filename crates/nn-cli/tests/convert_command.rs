@@ -346,3 +346,48 @@ fn an_npy_header_that_would_overflow_or_allocate_gigabytes_is_refused() {
     fs::write(&path, npz_with_x_train(&npy)).unwrap();
     refused(&["show", "--data", path_str(&path)], &["x_train", "header is 4294967295 bytes"]);
 }
+
+#[test]
+fn png_folders_with_any_names_and_labels_by_name_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbered = dir.path().join("numbered");
+    convert(&fixtures().join("mnist-100"), &numbered, &["--to-format", "png"]);
+    // The same images under other names, labelled by a JSON object.
+    let named = dir.path().join("named");
+    for set in ["train", "test"] {
+        let from = numbered.join(format!("{set}_x"));
+        let to = named.join(format!("{set}_x"));
+        fs::create_dir_all(&to).unwrap();
+        let labels: Vec<u8> =
+            serde_json::from_str(&fs::read_to_string(numbered.join(format!("{set}_y.json"))).unwrap()).unwrap();
+        let mut by_name = serde_json::Map::new();
+        for (n, label) in labels.iter().enumerate() {
+            let name = format!("digit-{:03}.png", n + 1);
+            fs::copy(from.join(format!("{:05}.png", n + 1)), to.join(&name)).unwrap();
+            by_name.insert(name, serde_json::Value::from(*label));
+        }
+        fs::write(named.join(format!("{set}_y.json")), serde_json::to_string(&by_name).unwrap()).unwrap();
+    }
+    assert_eq!(mnist_from(&named), mnist_from(&numbered));
+}
+
+#[test]
+fn the_pytorch_tutorials_npz_names_are_read_as_keras_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let pixels: Vec<u8> = (0..4 * 9).map(|v| (v * 7) as u8).collect();
+    let labels = [0_u8, 1, 2, 1];
+    let write = |path: &Path, names: [&str; 4], image_shape: &[u64]| {
+        let arrays: [(&str, &[u64], &[u8]); 4] = [
+            (names[0], image_shape, &pixels),
+            (names[1], &[4], &labels),
+            (names[2], image_shape, &pixels),
+            (names[3], &[4], &labels),
+        ];
+        fs::write(path, npz_bytes(&arrays)).unwrap();
+    };
+    let keras = dir.path().join("keras.npz");
+    write(&keras, ["x_train", "y_train", "x_test", "y_test"], &[4, 3, 3]);
+    let tutorial = dir.path().join("tutorial.npz");
+    write(&tutorial, ["train_x", "train_y", "test_x", "test_y"], &[4, 3, 3]);
+    assert_eq!(mnist_from(&tutorial), mnist_from(&keras));
+}

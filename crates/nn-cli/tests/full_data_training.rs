@@ -34,10 +34,18 @@ fn final_accuracy(recipe: &str, extra: &[&str]) -> Option<f64> {
 }
 
 #[test]
-fn nielsen_learns_above_94_percent_in_two_epochs() {
+fn nielsen_learns_above_80_percent_in_two_epochs() {
     if let Some(accuracy) = final_accuracy("nielsen", &["--epochs", "2"]) {
-        // Epoch 2 of the full run reaches 94.51% with seed 1.
-        assert!(accuracy >= 0.94, "{accuracy}");
+        // network.py's N(0, 1) start is slow: epoch 2 reaches 82.40% with seed 1 (94.90% at 30).
+        assert!(accuracy >= 0.80, "{accuracy}");
+    }
+}
+
+#[test]
+fn nielsen_chapter_3_learns_above_93_percent_in_two_epochs() {
+    if let Some(accuracy) = final_accuracy("nielsen-ch3", &["--epochs", "2"]) {
+        // Epoch 2 reaches 94.09% with seed 1.
+        assert!(accuracy >= 0.93, "{accuracy}");
     }
 }
 

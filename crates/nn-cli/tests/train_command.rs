@@ -148,3 +148,163 @@ fn a_run_writing_the_same_model_is_refused() {
     assert!(stderr.contains(&format!("another training run (process {})", std::process::id())), "{stderr}");
     assert!(!model.exists(), "nothing is written");
 }
+
+/// `nn-cli train` on the 100-image fixture with `args` after the data and output.
+fn train_fixture(output: &Path, args: &[&str]) -> Output {
+    let data = fixture_data();
+    let base = ["train", "--data", data.to_str().unwrap(), "-o", output.to_str().unwrap()];
+    common::nn_cli(&[&base[..], args].concat())
+}
+
+#[test]
+fn nielsen_is_network_py_and_chapter_3_is_a_recipe_of_its_own() {
+    let listing = text(&common::nn_cli(&["recipes"]).stdout);
+    let line = |name: &str| listing.lines().find(|l| l.split_whitespace().next() == Some(name)).map(str::to_string);
+    assert!(line("nielsen").unwrap().contains("N(0,1)"), "{listing}");
+    assert!(line("nielsen-ch3").unwrap().contains("N(0,1/n)"), "{listing}");
+
+    // A model trained one short epoch by the recipe still has its first weights spread as N(0, 1).
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("n.json");
+    let out = train_fixture(&model, &["--recipe", "nielsen", "--epochs", "1", "--validation-size", "20", "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let network = nn_core::load_model(&model).unwrap();
+    let weights = network.parameters()[0];
+    assert_eq!(weights.len(), 784 * 30);
+    let n = weights.len() as f64;
+    let mean = weights.iter().map(|&w| f64::from(w)).sum::<f64>() / n;
+    let std = (weights.iter().map(|&w| (f64::from(w) - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!(mean.abs() < 0.03 && (std - 1.0).abs() < 0.03, "mean {mean}, std {std}");
+}
+
+#[test]
+fn the_first_line_states_the_settings_used_with_every_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("o.json");
+    let flags = ["--recipe", "nielsen", "--lr", "0.01", "--epochs", "1", "--validation-size", "20"];
+    let out = train_fixture(&model, &flags);
+    assert!(out.status.success() || out.status.code() == Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap();
+    assert!(first.starts_with("recipe nielsen, changed by --lr 0.01 --epochs 1 --validation-size 20: "), "{first}");
+    assert!(
+        first.contains("784-30-10 sigmoid, sigmoid_quadratic, init normal, sgd lr 0.01 (constant), batch 10"),
+        "{first}"
+    );
+    assert!(first.contains("1 epochs") && first.contains("20 images held out") && first.contains("seed 1"), "{first}");
+    assert!(!stdout.contains("eta 3.0") && !stdout.contains("lr 3 "), "{stdout}");
+
+    let flags = ["--recipe", "nielsen-ch3", "--epochs", "1", "--validation-size", "20"];
+    let out = train_fixture(&dir.path().join("p.json"), &flags);
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap();
+    assert!(first.starts_with("recipe nielsen-ch3, changed by --epochs 1 --validation-size 20: "), "{first}");
+    assert!(
+        first.contains("softmax_cross_entropy, init nielsen, sgd lr 0.1") && first.contains("L2 lambda 5"),
+        "{first}"
+    );
+}
+
+/// The metrics log of a model file, one JSON value per record.
+fn metrics_of(model: &Path) -> Vec<serde_json::Value> {
+    let log = std::fs::read_to_string(model.with_extension("metrics.jsonl")).unwrap();
+    log.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+#[test]
+fn each_epoch_reports_the_training_loss_and_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("k.json");
+    let out = train(&model, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let epoch = stdout.lines().find(|l| l.starts_with("epoch 3/3")).unwrap();
+    assert!(epoch.contains("  acc ") && epoch.contains("  val ") && epoch.contains("  test "), "{epoch}");
+    let records = metrics_of(&model);
+    assert_eq!(records.len(), 3);
+    for (n, record) in records.iter().enumerate() {
+        let accuracy = record["train_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{record}");
+        // 80 training images in batches of 40: two steps an epoch.
+        assert_eq!(record["step"], 2 * (n + 1), "{record}");
+        assert!(record.get("partial").is_none(), "complete epochs keep the old form: {record}");
+    }
+}
+
+#[test]
+fn eval_every_and_a_stop_mid_epoch_are_logged_as_partial_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("e.json");
+    // Batches of 20 on 80 images: four steps an epoch; evaluations after steps 3, 6 (and 9, 12).
+    let out = train(&model, &["--batch-size", "20", "--eval-every", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("step 3 (epoch 1/3, 3/4 batches)  loss "), "{stdout}");
+    assert!(stdout.contains("step 6 (epoch 2/3, 2/4 batches)  loss "), "{stdout}");
+    let records = metrics_of(&model);
+    let steps: Vec<(u64, bool)> =
+        records.iter().map(|r| (r["step"].as_u64().unwrap(), r["partial"].as_bool().unwrap_or(false))).collect();
+    let expected = [(3, true), (4, false), (6, true), (8, false), (9, true), (12, false)];
+    assert_eq!(steps, expected);
+
+    // A run stopped by --max-steps mid-epoch logs the part of the epoch it trained.
+    let stopped = dir.path().join("s.json");
+    let out = train(&stopped, &["--batch-size", "20", "--max-steps", "6"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records = metrics_of(&stopped);
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!((records[1]["epoch"].as_u64(), records[1]["step"].as_u64()), (Some(2), Some(6)));
+    assert_eq!(records[1]["partial"], true);
+    assert!(records[1]["test"]["accuracy"].is_number());
+}
+
+#[test]
+fn metrics_are_the_same_with_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for threads in ["1", "2"] {
+        let model = dir.path().join(format!("t{threads}.json"));
+        let out = train(&model, &["--quiet", "--threads", threads, "--batch-size", "80", "--validation-size", "0"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let records: Vec<serde_json::Value> = metrics_of(&model)
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("seconds");
+                r
+            })
+            .collect();
+        logs.push(records);
+    }
+    assert_eq!(logs[0], logs[1]);
+}
+
+#[test]
+fn a_run_that_learns_nothing_is_said_plainly_and_fails_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nielsen's network at eta = 100: the sigmoids saturate and the accuracy stays at chance.
+    let model = dir.path().join("eta100.json");
+    let flags = ["--recipe", "nielsen", "--lr", "100", "--epochs", "3", "--validation-size", "0", "--quiet"];
+    let out = train_fixture(&model, &flags);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("warning: after epoch 1, test accuracy ") && stderr.contains("near chance"), "{stderr}");
+    assert!(stderr.contains("learning rate is probably too high"), "{stderr}");
+    assert!(stderr.contains("error: the run learnt nothing") && model.exists(), "{stderr}");
+    let out = train_fixture(&model, &[&flags[..], &["--allow-no-learning"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("warning: after epoch 1"), "the warning stays");
+
+    // Adam at a learning rate of 1000: the loss explodes without becoming NaN.
+    let flags = ["--optimizer", "adam", "--lr", "1000", "--batch-size", "10", "--hidden", "32", "--epochs", "2"];
+    let out = train_fixture(&dir.path().join("adam.json"), &[&flags[..], &["--validation-size", "0"]].concat());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the training loss exploded from "), "{stderr}");
+
+    // One batch holds the whole training set: one step an epoch.
+    let flags = ["--hidden", "16", "--batch-size", "100", "--epochs", "1", "--validation-size", "0", "--lr", "1e-6"];
+    let out = train_fixture(&dir.path().join("batch.json"), &flags);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a batch of 100 holds all 100 training samples"), "{stderr}");
+}

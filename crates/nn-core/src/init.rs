@@ -19,6 +19,9 @@ pub enum WeightInit {
     HeNormal,
     /// Nielsen, chapter 3: `N(0, σ²)` with `σ = 1 / √fan_in`.
     NielsenGaussian,
+    /// Nielsen, chapter 1 (`network.py`): the standard normal `N(0, 1)`, whatever the fan-in.
+    /// Sigmoid units then start saturated, which is why chapter 3 replaces it.
+    StandardNormal,
 }
 
 /// How the biases are set.
@@ -50,6 +53,8 @@ impl Init {
     pub const HE: Init = Init { weights: WeightInit::HeNormal, bias: BiasInit::Zero };
     /// Nielsen's improved initialisation: `N(0, 1/fan_in)` weights and `N(0, 1)` biases.
     pub const NIELSEN: Init = Init { weights: WeightInit::NielsenGaussian, bias: BiasInit::Gaussian };
+    /// `network.py`'s initialisation (Nielsen, chapter 1): every weight and bias from `N(0, 1)`.
+    pub const NORMAL: Init = Init { weights: WeightInit::StandardNormal, bias: BiasInit::Gaussian };
 
     /// Draws a `fan_out × fan_in` weight matrix and a `fan_out × 1` bias.
     pub fn draw(self, fan_in: usize, fan_out: usize, rng: &mut impl Rng) -> (DMatrix<f32>, DMatrix<f32>) {
@@ -60,6 +65,7 @@ impl Init {
             }
             WeightInit::HeNormal => gaussian(fan_out, fan_in, (2.0 / fan_in as f64).sqrt(), rng),
             WeightInit::NielsenGaussian => gaussian(fan_out, fan_in, 1.0 / (fan_in as f64).sqrt(), rng),
+            WeightInit::StandardNormal => gaussian(fan_out, fan_in, 1.0, rng),
         };
         let bias = match self.bias {
             BiasInit::Zero => DMatrix::zeros(fan_out, 1),
@@ -75,6 +81,7 @@ impl fmt::Display for Init {
             Init::GLOROT => f.write_str("glorot"),
             Init::HE => f.write_str("he"),
             Init::NIELSEN => f.write_str("nielsen"),
+            Init::NORMAL => f.write_str("normal"),
             Init { weights, bias } => write!(f, "{weights:?}+{bias:?}"),
         }
     }
@@ -82,18 +89,19 @@ impl fmt::Display for Init {
 
 /// The error of parsing an [`Init`] from text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("unknown initialiser {0:?}: expected glorot, he or nielsen")]
+#[error("unknown initialiser {0:?}: expected glorot, he, nielsen or normal")]
 pub struct ParseInitError(pub String);
 
 impl FromStr for Init {
     type Err = ParseInitError;
 
-    /// Accepts `glorot` (or `xavier`), `he` and `nielsen`.
+    /// Accepts `glorot` (or `xavier`), `he`, `nielsen` and `normal` (or `standard_normal`).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim().to_ascii_lowercase().as_str() {
             "glorot" | "xavier" | "glorot_uniform" => Ok(Init::GLOROT),
             "he" | "he_normal" => Ok(Init::HE),
             "nielsen" => Ok(Init::NIELSEN),
+            "normal" | "standard_normal" => Ok(Init::NORMAL),
             _ => Err(ParseInitError(text.to_string())),
         }
     }
@@ -141,6 +149,22 @@ mod tests {
         assert!((moments(&w).1 - 0.05).abs() < 0.001);
         assert!(moments(&w).0.abs() < 0.002);
         assert!((moments(&b).1 - 1.0).abs() < 0.15);
+    }
+
+    #[test]
+    fn normal_draws_every_weight_and_bias_from_the_standard_normal() {
+        // 784 x 1000: the mean's standard error is 1/√784000 ≈ 0.0011, the deviation's 0.0008.
+        let (w, b) = Init::NORMAL.draw(784, 1000, &mut ChaCha8Rng::seed_from_u64(3));
+        let (mean, std) = moments(&w);
+        assert!(mean.abs() < 0.005, "mean {mean}");
+        assert!((std - 1.0).abs() < 0.005, "std {std}");
+        // About 0.27% of N(0, 1) lies beyond 3: far from zero on 784,000 draws, but present.
+        let beyond_three = w.iter().filter(|v| v.abs() > 3.0).count() as f64 / w.len() as f64;
+        assert!((beyond_three - 0.0027).abs() < 0.0005, "{beyond_three}");
+        let (mean, std) = moments(&b);
+        assert!(mean.abs() < 0.15 && (std - 1.0).abs() < 0.1, "bias mean {mean}, std {std}");
+        assert_eq!("normal".parse::<Init>().unwrap(), Init::NORMAL);
+        assert_eq!(Init::NORMAL.to_string(), "normal");
     }
 
     #[test]

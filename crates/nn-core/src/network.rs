@@ -54,6 +54,8 @@ pub struct Workspace {
     input_gradient: Vec<f32>,
     want_input_gradient: bool,
     input_gradient_len: usize,
+    /// Values of each layer's output for the last batch.
+    output_lens: Vec<usize>,
 }
 
 impl Workspace {
@@ -72,6 +74,21 @@ impl Workspace {
     /// `∂C/∂input` of the last batch, laid out like the input, if it was asked for.
     pub fn input_gradient(&self) -> Option<&[f32]> {
         self.want_input_gradient.then(|| &self.input_gradient[..self.input_gradient_len])
+    }
+
+    /// The network's outputs (the logits, before the loss's output function) for the last batch
+    /// given to [`Network::loss_and_gradients`], one sample after the other; empty before the
+    /// first. A trainer reads its accuracy on the batch here without another forward pass.
+    pub fn outputs(&self) -> &[f32] {
+        self.layer_output(self.output_lens.len().saturating_sub(1)).unwrap_or(&[])
+    }
+
+    /// The output of layer `index` for the last batch given to
+    /// [`Network::loss_and_gradients`] (activations, or feature maps channels last), one sample
+    /// after the other; `None` for a layer it does not have.
+    pub fn layer_output(&self, index: usize) -> Option<&[f32]> {
+        let len = *self.output_lens.get(index)?;
+        Some(&self.outputs[index][..len])
     }
 }
 
@@ -416,8 +433,10 @@ impl Network {
         let depth = self.layers.len();
         workspace.outputs.resize_with(depth, Vec::new);
         workspace.deltas.resize_with(depth, Vec::new);
+        workspace.output_lens.clear();
 
         for (index, layer) in self.layers.iter().enumerate() {
+            workspace.output_lens.push(layer.output_size() * batch);
             let (before, rest) = workspace.outputs.split_at_mut(index);
             let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
             layer.forward(input, batch, sized(&mut rest[0], layer.output_size() * batch), mode.for_layer(index));

@@ -73,12 +73,14 @@ struct ReadmeDoctests;
 pub use nn_core;
 
 mod augment;
+pub mod baseline;
 mod bits;
 mod checkpoint;
 mod config;
 mod control;
 mod error;
 mod evaluate;
+mod learning_check;
 mod max_norm;
 mod observer;
 mod optim;
@@ -97,6 +99,7 @@ pub use config::{ConfigError, TrainConfig};
 pub use control::Control;
 pub use error::TrainError;
 pub use evaluate::{Metrics, evaluate};
+pub use learning_check::{EXPLODED_LOSS_FACTOR, LearningCheck, LikelyCause, NEAR_CHANCE_FACTOR, NoLearning};
 pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
 pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
 pub use parallel::{

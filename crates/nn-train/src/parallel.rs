@@ -62,6 +62,8 @@ struct Shard {
     workspace: Workspace,
     gradients: Gradients,
     loss: f32,
+    /// Samples of the shard whose largest output is their label's.
+    correct: usize,
     inputs: Vec<f32>,
     labels: Vec<usize>,
     scratch: Scratch,
@@ -73,6 +75,7 @@ impl Shard {
             workspace: Workspace::new(),
             gradients,
             loss: 0.0,
+            correct: 0,
             inputs: Vec::new(),
             labels: Vec::new(),
             scratch: Scratch::default(),
@@ -106,6 +109,10 @@ impl Shard {
             &mut self.workspace,
             &mut self.gradients,
         )?;
+        let classes = network.output_size();
+        let outputs = self.workspace.outputs().chunks_exact(classes.max(1));
+        self.correct =
+            outputs.zip(labels).filter(|&(output, &label)| nn_core::softmax::argmax(output) == label).count();
         Ok(())
     }
 }
@@ -293,6 +300,12 @@ impl BatchGradients {
     /// Number of shards the last batch was cut into.
     pub fn shards_used(&self) -> usize {
         self.used
+    }
+
+    /// Samples of the last batch that the network classified right in its forward pass (in
+    /// training mode, before the update), as Keras' training accuracy counts them.
+    pub fn correct(&self) -> usize {
+        self.shards[..self.used].iter().map(|shard| shard.correct).sum()
     }
 }
 

@@ -37,6 +37,10 @@ pub struct TrainState {
     pub next_batch: usize,
     /// Sum of the losses of those mini-batches, for the epoch's mean.
     pub partial_loss_sum: f64,
+    /// Samples of those mini-batches classified right before their update, for the epoch's
+    /// training accuracy (absent from checkpoints older than it: then counted from the resume).
+    #[serde(default)]
+    pub partial_correct: usize,
     /// Seconds spent on those mini-batches, for the epoch's report.
     pub partial_seconds: f64,
     /// The optimizer's buffers.
@@ -57,6 +61,7 @@ impl TrainState {
             epochs_completed: 0,
             next_batch: 0,
             partial_loss_sum: 0.0,
+            partial_correct: 0,
             partial_seconds: 0.0,
             optimizer: OptimizerState::default(),
             best: None,

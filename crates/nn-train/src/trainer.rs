@@ -247,14 +247,20 @@ impl Run<'_, '_> {
                 constrain_max_norm(network, max_norm);
             }
             state.partial_loss_sum += f64::from(loss);
+            state.partial_correct += self.gradients.correct();
             state.next_batch += 1;
             observer.on_batch(epoch + 1, batch + 1, self.batches, loss);
+            let step = epoch * self.batches + state.next_batch;
+            if state.next_batch < self.batches && observer.evaluate_now(step) {
+                let seconds = state.partial_seconds + started.elapsed().as_secs_f64();
+                let report = self.report(network, state, learning_rate, seconds, true)?;
+                state.history.push(report.clone());
+                observer.on_evaluation(&report);
+            }
         }
 
-        let eval_batch = config.eval_batch_size;
-        let validation = self.data.validation.map(|set| evaluate(network, set, eval_batch)).transpose()?;
-        let test = self.data.test.map(|set| evaluate(network, set, eval_batch)).transpose()?;
-        if let Some(metrics) = validation {
+        let report = self.report(network, state, learning_rate, 0.0, false)?;
+        if let Some(metrics) = report.validation {
             if state.best.as_ref().is_none_or(|best| metrics.accuracy > best.accuracy) {
                 let parameters = network.parameters().iter().map(|p| p.as_slice().to_vec()).collect();
                 state.best = Some(BestWeights { epoch: epoch + 1, accuracy: metrics.accuracy, parameters });
@@ -263,26 +269,48 @@ impl Run<'_, '_> {
                 state.epochs_without_improvement += 1;
             }
         }
-        let report = EpochReport {
-            epoch: epoch + 1,
-            epochs: config.epochs,
-            // Mean of the batch losses.
-            train_loss: (state.partial_loss_sum / self.batches as f64) as f32,
-            learning_rate,
-            validation,
-            test,
-            seconds: state.partial_seconds + started.elapsed().as_secs_f64(),
-        };
+        let report = EpochReport { seconds: state.partial_seconds + started.elapsed().as_secs_f64(), ..report };
         state.history.push(report.clone());
         state.epochs_completed += 1;
         state.next_batch = 0;
         state.partial_loss_sum = 0.0;
+        state.partial_correct = 0;
         state.partial_seconds = 0.0;
         state.optimizer = self.optimizer.state().clone();
         observer
             .on_epoch_end(&report, network, state)
             .map_err(|source| TrainError::Observer { epoch: epoch + 1, source })?;
         Ok(true)
+    }
+
+    /// The report of epoch `state.epochs_completed` over its first `state.next_batch` batches
+    /// (all of them unless `partial`): the training loss and accuracy gathered from those
+    /// batches, and the validation and test sets evaluated now.
+    fn report(
+        &self,
+        network: &Network,
+        state: &TrainState,
+        learning_rate: f32,
+        seconds: f64,
+        partial: bool,
+    ) -> Result<EpochReport, TrainError> {
+        let eval_batch = self.config.eval_batch_size;
+        let validation = self.data.validation.map(|set| evaluate(network, set, eval_batch)).transpose()?;
+        let test = self.data.test.map(|set| evaluate(network, set, eval_batch)).transpose()?;
+        let samples = (state.next_batch * self.config.batch_size).min(self.data.train.len());
+        Ok(EpochReport {
+            epoch: state.epochs_completed + 1,
+            epochs: self.config.epochs,
+            // Means over the batches trained so far in the epoch.
+            train_loss: (state.partial_loss_sum / state.next_batch.max(1) as f64) as f32,
+            train_accuracy: Some(state.partial_correct as f32 / samples.max(1) as f32),
+            step: Some(state.epochs_completed * self.batches + state.next_batch),
+            partial,
+            learning_rate,
+            validation,
+            test,
+            seconds,
+        })
     }
 }
 

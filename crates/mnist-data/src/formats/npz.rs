@@ -1,4 +1,5 @@
-//! Keras' `mnist.npz` layout: `x_train` (n, rows, cols) and `y_train` (n,), `x_test`, `y_test`,
+//! Keras' `mnist.npz` layout: `x_train` (n, rows, cols) and `y_train` (n,), `x_test`, `y_test`
+//! (the PyTorch tutorial's names `train_x`, `train_y`, `test_x`, `test_y` are read too),
 //! all uint8. On reading, labels (and pixels) of any integer type are accepted when in range.
 
 use std::fs;
@@ -15,6 +16,9 @@ use crate::Mnist;
 
 /// The array names, in the order Keras writes them.
 pub const ARRAY_NAMES: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
+
+/// The same arrays as the PyTorch tutorial names them, also read.
+pub const TUTORIAL_ARRAY_NAMES: [&str; 4] = ["train_x", "train_y", "test_x", "test_y"];
 
 /// The most a deflate stream expands: 1032 bytes out for one byte in.
 const MAX_DEFLATE_RATIO: u64 = 1032;
@@ -36,23 +40,32 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Mnist> {
     let mut found: Vec<String> =
         archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
     found.sort();
-    for name in ARRAY_NAMES {
-        if !found.iter().any(|f| f == name) {
+    let has = |names: &[&str; 4]| names.iter().all(|name| found.iter().any(|f| f == name));
+    let names = match (has(&ARRAY_NAMES), has(&TUTORIAL_ARRAY_NAMES)) {
+        (true, _) => ARRAY_NAMES,
+        (false, true) => TUTORIAL_ARRAY_NAMES,
+        (false, false) => {
+            // Name what is missing from the naming the archive comes closest to.
+            let present = |names: &[&str; 4]| names.iter().filter(|name| found.iter().any(|f| f == *name)).count();
+            let closest =
+                if present(&TUTORIAL_ARRAY_NAMES) > present(&ARRAY_NAMES) { TUTORIAL_ARRAY_NAMES } else { ARRAY_NAMES };
+            let missing = closest.iter().find(|name| !found.iter().any(|f| f == *name)).expect("one is missing");
             let has = if found.is_empty() { "none".to_string() } else { found.join(", ") };
             return Err(invalid(format!(
-                "the archive has no {name} array (it has: {has}); expected x_train, y_train, x_test, y_test"
+                "the archive has no {missing} array (it has: {has}); expected x_train, y_train, x_test, y_test \
+                 (Keras) or train_x, train_y, test_x, test_y"
             )));
         }
-    }
-    let train = read_set(&mut archive, "train")?;
-    let test = read_set(&mut archive, "test")?;
+    };
+    let train = read_set(&mut archive, names[0], names[1])?;
+    let test = read_set(&mut archive, names[2], names[3])?;
     assemble(train, test)
 }
 
-fn read_set<R: Read + Seek>(archive: &mut ZipArchive<R>, set: &str) -> Result<RawSet> {
-    let (x_name, y_name) = (format!("x_{set}"), format!("y_{set}"));
-    let (x_shape, pixels) = read_array(archive, &x_name)?;
-    let (y_shape, labels) = read_array(archive, &y_name)?;
+/// Reads the images `x_name` (count, rows, cols) and their labels `y_name` (count,).
+fn read_set<R: Read + Seek>(archive: &mut ZipArchive<R>, x_name: &str, y_name: &str) -> Result<RawSet> {
+    let (x_shape, pixels) = read_array(archive, x_name)?;
+    let (y_shape, labels) = read_array(archive, y_name)?;
     let &[count, rows, cols] = x_shape.as_slice() else {
         return Err(invalid(format!(
             "{x_name} has shape {} but images must be 3-D (count, rows, cols)",
@@ -345,6 +358,22 @@ mod tests {
         assert!(error(&missing).contains("no y_train array (it has: x_test, x_train, y_test)"), "{}", error(&missing));
         let too_many_classes = archive_with(|zip| add(zip, "y_train", &[4], &[0_u8, 0, 0, 0], Order::C));
         assert!(error(&too_many_classes).contains("invalid test set"), "{}", error(&too_many_classes));
+    }
+
+    #[test]
+    fn the_tutorial_names_are_read_too() {
+        let mnist = sample();
+        let archive = |names: [&str; 4]| {
+            let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            add(&mut zip, names[0], &[4, 2, 3], mnist.train.pixels(), Order::C);
+            add(&mut zip, names[1], &[4], mnist.train.labels(), Order::C);
+            add(&mut zip, names[2], &[2, 2, 3], mnist.test.pixels(), Order::C);
+            add(&mut zip, names[3], &[2], mnist.test.labels(), Order::C);
+            from_bytes(&zip.finish().unwrap().into_inner())
+        };
+        assert_eq!(archive(TUTORIAL_ARRAY_NAMES).unwrap(), mnist);
+        let error = archive(["train_x", "train_y", "tst_x", "test_y"]).unwrap_err().to_string();
+        assert!(error.contains("no test_x array") && error.contains("train_x, train_y, test_x, test_y"), "{error}");
     }
 
     #[test]

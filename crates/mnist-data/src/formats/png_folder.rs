@@ -1,5 +1,8 @@
 //! A folder of PNG images: `train_x/00001.png, 00002.png, ...` with `train_y.json`, a JSON list
-//! of their labels in the same order, and `test_x/` with `test_y.json`.
+//! of their labels in the same order, and `test_x/` with `test_y.json`. A label file may also be
+//! a JSON object naming each image, `{"a.png": 7, "b.png": 2}`: then the images may have any
+//! names, each must have a label and each label an image, and they are read in the order of
+//! their names (byte order).
 //!
 //! Images are written as 8-bit grey PNGs, pixel for pixel (0 background, 255 ink), numbered
 //! from 1 with at least five digits (more when a set has 100,000 images or more). On reading,
@@ -40,17 +43,22 @@ pub fn read(dir: &Path) -> Result<Mnist> {
 fn read_set(dir: &Path, set: &str) -> Result<RawSet> {
     let images_dir = dir.join(format!("{set}_x"));
     let labels_path = dir.join(format!("{set}_y.json"));
-    let labels = read_labels(&labels_path)?;
-    let files = numbered_pngs(&images_dir)?;
-    if files.len() != labels.len() {
-        return Err(invalid(format!(
-            "{} holds {} images but {} has {} labels",
-            images_dir.display(),
-            files.len(),
-            labels_path.display(),
-            labels.len()
-        )));
-    }
+    let (files, labels) = match read_labels(&labels_path)? {
+        Labels::InOrder(labels) => {
+            let files = numbered_pngs(&images_dir)?;
+            if files.len() != labels.len() {
+                return Err(invalid(format!(
+                    "{} holds {} images but {} has {} labels",
+                    images_dir.display(),
+                    files.len(),
+                    labels_path.display(),
+                    labels.len()
+                )));
+            }
+            (files, labels)
+        }
+        Labels::ByName(by_name) => named_pngs(&images_dir, &labels_path, by_name)?,
+    };
     if files.is_empty() {
         return Err(invalid(format!("{} holds no images", images_dir.display())));
     }
@@ -78,19 +86,66 @@ fn read_set(dir: &Path, set: &str) -> Result<RawSet> {
     Ok(RawSet { pixels, rows: rows as usize, cols: cols as usize, labels, origin })
 }
 
-/// A JSON list of labels 0..=255.
-fn read_labels(path: &Path) -> Result<Vec<u8>> {
+/// The labels of a set, as its label file gives them.
+enum Labels {
+    /// A JSON list: the labels of `00001.png, 00002.png, ...` in order.
+    InOrder(Vec<u8>),
+    /// A JSON object: each image's label by its file name, in name order.
+    ByName(Vec<(String, u8)>),
+}
+
+/// A JSON list of labels 0..=255, or an object of them by file name.
+fn read_labels(path: &Path) -> Result<Labels> {
     let text = fs::read_to_string(path).map_err(|e| cause(format!("cannot read {}", path.display()), e))?;
+    let label = |v: i64, at: &dyn std::fmt::Display| {
+        u8::try_from(v).map_err(|_| invalid(format!("{}: label {v} at {at} is outside 0 to 255", path.display())))
+    };
+    if text.trim_start().starts_with('{') {
+        let values: std::collections::BTreeMap<String, i64> = serde_json::from_str(&text)
+            .map_err(|e| cause(format!("{} is not a JSON object of integer labels by file name", path.display()), e))?;
+        let labels = values.into_iter().map(|(name, v)| Ok((name.clone(), label(v, &format!("{name:?}"))?)));
+        return labels.collect::<Result<_>>().map(Labels::ByName);
+    }
     let values: Vec<i64> = serde_json::from_str(&text)
         .map_err(|e| cause(format!("{} is not a JSON list of integer labels", path.display()), e))?;
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, &v)| {
-            u8::try_from(v)
-                .map_err(|_| invalid(format!("{}: label {v} at index {index} is outside 0 to 255", path.display())))
-        })
-        .collect()
+    let labels = values.iter().enumerate().map(|(index, &v)| label(v, &format!("index {index}")));
+    labels.collect::<Result<_>>().map(Labels::InOrder)
+}
+
+/// The images named by a label object, in name order, with their labels: every PNG of `dir`
+/// must be named (hidden files are ignored), and every name must be a file of `dir`.
+fn named_pngs(dir: &Path, labels_path: &Path, by_name: Vec<(String, u8)>) -> Result<(Vec<PathBuf>, Vec<u8>)> {
+    let entries = fs::read_dir(dir).map_err(|e| cause(format!("cannot read {}", dir.display()), e))?;
+    let mut present = std::collections::BTreeSet::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| cause(format!("cannot read {}", dir.display()), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            present.insert(name);
+        }
+    }
+    let mut files = Vec::with_capacity(by_name.len());
+    let mut labels = Vec::with_capacity(by_name.len());
+    for (name, label) in by_name {
+        if !present.remove(&name) {
+            return Err(invalid(format!(
+                "{} gives a label to {name:?}, but {} has no such file",
+                labels_path.display(),
+                dir.display()
+            )));
+        }
+        files.push(dir.join(&name));
+        labels.push(label);
+    }
+    if let Some(unlabelled) = present.first() {
+        return Err(invalid(format!(
+            "{} has no label for {} ({} images without one)",
+            labels_path.display(),
+            dir.join(unlabelled).display(),
+            present.len()
+        )));
+    }
+    Ok((files, labels))
 }
 
 /// The PNG files of `dir` in number order, checking they are numbered 1, 2, ... without gaps.
@@ -180,6 +235,38 @@ fn write_set(set: &Dataset, images_dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn png(path: &Path, value: u8) {
+        let image = GrayImage::from_raw(2, 2, vec![value; 4]).unwrap();
+        image.save_with_format(path, ImageFormat::Png).unwrap();
+    }
+
+    #[test]
+    fn labels_by_file_name_take_any_names_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for set in ["train", "test"] {
+            fs::create_dir(dir.path().join(format!("{set}_x"))).unwrap();
+        }
+        png(&dir.path().join("train_x/seven.png"), 70);
+        png(&dir.path().join("train_x/a-two.png"), 20);
+        png(&dir.path().join("test_x/x.png"), 10);
+        fs::write(dir.path().join("train_y.json"), r#"{"seven.png": 7, "a-two.png": 2}"#).unwrap();
+        fs::write(dir.path().join("test_y.json"), r#"{"x.png": 1}"#).unwrap();
+        let mnist = read(dir.path()).unwrap();
+        assert_eq!(mnist.train.labels(), [2, 7]);
+        assert_eq!(mnist.train.pixels()[..4], [20; 4]);
+        assert_eq!(mnist.train.pixels()[4..], [70; 4]);
+
+        fs::write(dir.path().join("train_y.json"), r#"{"seven.png": 7, "a-two.png": 2, "gone.png": 1}"#).unwrap();
+        let error = read(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("\"gone.png\"") && error.contains("no such file"), "{error}");
+        fs::write(dir.path().join("train_y.json"), r#"{"seven.png": 7}"#).unwrap();
+        let error = read(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("has no label for") && error.contains("a-two.png"), "{error}");
+        fs::write(dir.path().join("train_y.json"), r#"{"seven.png": 7, "a-two.png": 300}"#).unwrap();
+        let error = read(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("label 300 at \"a-two.png\" is outside 0 to 255"), "{error}");
+    }
 
     #[test]
     fn names_have_at_least_five_digits() {
