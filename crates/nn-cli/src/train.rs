@@ -406,6 +406,12 @@ fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> S
     if let Some(patience) = config.early_stopping_patience {
         parts.push(format!("early stopping after {patience} epochs without progress"));
     }
+    if let Some(max_norm) = config.max_norm {
+        parts.push(format!("max-norm {max_norm}"));
+    }
+    if let Some(augmentation) = config.augmentation {
+        parts.push(format!("training images moved by {augmentation}"));
+    }
     parts.push(format!("{} images held out for validation", settings.validation_size));
     parts.push(format!("seed {}", settings.seed));
     format!("{origin}: {}", parts.join(", "))
@@ -414,7 +420,7 @@ fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> S
 /// The flags of `train` that change a recipe's settings, as given (`--lr 0.01`).
 fn given_flags(args: &TrainArgs) -> Vec<String> {
     let list = |values: &[usize]| values.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let flags: [(&str, Option<String>); 17] = [
+    let flags: [(&str, Option<String>); 20] = [
         ("--arch", args.arch.clone()),
         ("--layers", args.layers.as_deref().map(list)),
         ("--hidden", args.hidden.as_deref().map(list)),
@@ -431,6 +437,9 @@ fn given_flags(args: &TrainArgs) -> Vec<String> {
         ("--validation-size", args.validation_size.map(|v| v.to_string())),
         ("--lambda", args.lambda.map(|l| l.to_string())),
         ("--early-stopping", args.early_stopping.map(|p| p.to_string())),
+        ("--dropout", args.dropout.map(|p| p.to_string())),
+        ("--max-norm", args.max_norm.map(|m| m.to_string())),
+        ("--augment", args.augment.map(|a| a.to_string())),
         ("--no-test-each-epoch", args.no_test_each_epoch.then(String::new)),
     ];
     flags

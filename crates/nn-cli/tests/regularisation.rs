@@ -67,6 +67,21 @@ fn dropout_max_norm_and_augmentation_reach_the_run_and_stay_reproducible() {
     assert!(error.contains("--max-norm 3 (the run's: 2)"), "{error}");
     let out = train(&model, &["--resume", "--epochs", "3"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Without --quiet, the first line states them.
+    let data = fixtures().join("mnist-100");
+    let shown = dir.path().join("shown.json");
+    let args = ["train", "--data", path_str(&data), "--validation-size", "20", "--hidden", "8", "--epochs", "1"];
+    let out = nn_cli(&[&args[..], &REGULARISED, &["-o", path_str(&shown)]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout).lines().next().unwrap_or_default().to_string();
+    for part in [
+        "changed by --hidden 8 --epochs 1 --validation-size 20 --dropout 0.3 --max-norm 2 --augment shift=2,rotate=10,elastic=20/3",
+        "dense(8) relu dropout(0.3) dense(10)",
+        "max-norm 2, training images moved by shift=2,rotate=10,elastic=20/3",
+    ] {
+        assert!(first.contains(part), "{part:?} missing from {first}");
+    }
 }
 
 #[test]
