@@ -77,7 +77,11 @@ pub fn run() -> Result<()> {
             data.display()
         );
     }
+    // Each step's duration, printed as it ends: CI must stay under 20 minutes on two cores, and
+    // this says where the minutes go.
+    let started = std::time::Instant::now();
     for step in STEPS {
+        let step_started = std::time::Instant::now();
         eprintln!(
             "== {}: {}cargo {}",
             step.name,
@@ -94,7 +98,12 @@ pub fn run() -> Result<()> {
         if !status.success() {
             bail!("{} failed (cargo {})", step.name, step.args.join(" "));
         }
+        eprintln!("== {}: {:.0} s", step.name, step_started.elapsed().as_secs_f64());
     }
-    eprintln!("== all checks passed{}", if have_data { "" } else { " (full-data tests skipped)" });
+    eprintln!(
+        "== all checks passed{} in {:.0} s",
+        if have_data { "" } else { " (full-data tests skipped)" },
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
