@@ -307,22 +307,9 @@ pub fn built_in() -> Vec<Recipe> {
             name: "cnn".into(),
             arch: Some("cnn".into()),
             about: "ours: conv 16, conv 32, pool, conv 64, pool (3x3, padding 1), dense 128, dropout 0.5; Adam 1e-3 with cosine decay, batch 128, 12 epochs on 60,000 images".into(),
-            hidden: vec![],
-            hidden_activation: Activation::Relu,
-            loss: Loss::SoftmaxCrossEntropy,
-            init: Init::HE,
-            optimizer: OptimizerConfig::adam(),
-            learning_rate: 1e-3,
-            schedule: Schedule::Cosine { min_lr: 1e-5 },
-            batch_size: 128,
             epochs: 12,
-            max_steps: None,
-            validation_size: 0,
-            lambda: 0.0,
-            augmentation: None,
-            max_norm: None,
-            published: None,
             bar: Some(0.993),
+            ..adam_cosine()
         },
         Recipe {
             name: "mlp-dropout".into(),
@@ -334,7 +321,7 @@ pub fn built_in() -> Vec<Recipe> {
             epochs: 30,
             published: published(0.9894, "Srivastava et al., Dropout (JMLR 2014), table 2: 2 layers of 1024, max-norm (1.06% error)"),
             bar: Some(0.987),
-            ..mlp()
+            ..adam_cosine()
         },
         Recipe {
             name: "mlp-augmented".into(),
@@ -344,36 +331,25 @@ pub fn built_in() -> Vec<Recipe> {
             epochs: 50,
             published: published(0.993, "Simard, Steinkraus and Platt 2003: 800 hidden units, elastic distortions (0.7% error)"),
             bar: Some(0.992),
-            ..mlp()
+            ..adam_cosine()
         },
         Recipe {
             name: "cnn-augmented".into(),
             arch: Some("cnn".into()),
             about: "ours, on moved images: the cnn architecture, shifts of up to 2 pixels, rotations of up to 10 degrees, scaling by up to 10%; Adam 1e-3 with cosine decay, batch 128, 30 epochs on 60,000 images".into(),
-            hidden: vec![],
-            hidden_activation: Activation::Relu,
-            loss: Loss::SoftmaxCrossEntropy,
-            init: Init::HE,
-            optimizer: OptimizerConfig::adam(),
-            learning_rate: 1e-3,
-            schedule: Schedule::Cosine { min_lr: 1e-5 },
-            batch_size: 128,
             epochs: 30,
-            max_steps: None,
-            validation_size: 0,
-            lambda: 0.0,
             augmentation: Some(Augmentation { shift: 2.0, rotation: 10.0, scale: 0.1, ..Augmentation::default() }),
-            max_norm: None,
-            published: None,
             bar: Some(0.995),
+            ..adam_cosine()
         },
     ]
 }
 
-/// The dense networks of the regularisation recipes share their training.
-fn mlp() -> Recipe {
+/// The training `cnn` and the regularisation recipes share: Adam 1e-3 with cosine decay to 1e-5,
+/// batches of 128, 30 epochs on all the training images; each names its own network.
+fn adam_cosine() -> Recipe {
     Recipe {
-        name: "mlp".into(),
+        name: "adam-cosine".into(),
         about: String::new(),
         arch: None,
         hidden: vec![],
