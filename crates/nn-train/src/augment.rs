@@ -18,6 +18,9 @@ use crate::vectorized::vectorized;
 /// Set apart from the other uses of a batch's seed (dropout's masks).
 const AUGMENTATION_STREAM: u64 = 0x6175_676d_656e_7421;
 
+/// The widest elastic smoothing accepted, in pixels (MNIST's images are 28 wide; Simard uses 4).
+const MAX_ELASTIC_SIGMA: f32 = 100.0;
+
 /// How far an image may be moved: every draw is uniform in `[-max, max]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +61,13 @@ impl Augmentation {
             return Err(format!(
                 "the augmentation's scale must be below 1 (a size change of 100%), not {}",
                 self.scale
+            ));
+        }
+        // The blur's kernel spans 6 sigma: a bound keeps a typo from allocating gigabytes.
+        if self.elastic_sigma > MAX_ELASTIC_SIGMA {
+            return Err(format!(
+                "an elastic distortion's sigma must be at most {MAX_ELASTIC_SIGMA} pixels, not {}",
+                self.elastic_sigma
             ));
         }
         if self.elastic_alpha > 0.0 && self.elastic_sigma < 0.5 {
@@ -335,7 +345,7 @@ mod tests {
         assert_eq!((a.shift, a.rotation, a.scale, a.elastic_alpha, a.elastic_sigma), (2.0, 10.0, 0.1, 34.0, 4.0));
         assert_eq!(a.to_string().parse::<Augmentation>().unwrap(), a);
         assert!("none".parse::<Augmentation>().unwrap().is_identity());
-        for bad in ["shift=-1", "scale=1", "twist=3", "shift", "elastic=34/0.1", "rotate=nan"] {
+        for bad in ["shift=-1", "scale=1", "twist=3", "shift", "elastic=34/0.1", "rotate=nan", "elastic=34/1e9"] {
             assert!(bad.parse::<Augmentation>().is_err(), "{bad}");
         }
     }
