@@ -11,18 +11,26 @@ struct Step {
     name: &'static str,
     args: &'static [&'static str],
     env: Option<(&'static str, &'static str)>,
+    /// Run before the command.
+    prepare: Option<fn() -> Result<()>>,
 }
 
 const STEPS: &[Step] = &[
-    Step { name: "format", args: &["fmt", "--all", "--check"], env: None },
-    Step { name: "clippy", args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], env: None },
-    Step { name: "tests", args: &["test", "--workspace"], env: None },
+    Step { name: "format", args: &["fmt", "--all", "--check"], env: None, prepare: None },
+    Step {
+        name: "clippy",
+        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        env: None,
+        prepare: None,
+    },
+    Step { name: "tests", args: &["test", "--workspace"], env: None, prepare: None },
     // nn-core as a dependent with `default-features = false` gets it: no npz, no rayon. Its unit
     // tests are enough to catch what the features leave out, at a small cost.
     Step {
         name: "nn-core without default features",
         args: &["test", "-p", "nn-core", "--no-default-features", "--lib"],
         env: None,
+        prepare: None,
     },
     // A crate outside the workspace, with its own lock file, that depends on nn-core as an
     // outside project would (default features off); it runs in well under a second.
@@ -30,9 +38,15 @@ const STEPS: &[Step] = &[
         name: "example crate embed-nn-core",
         args: &["run", "--locked", "--manifest-path", "examples/embed-nn-core/Cargo.toml", "--target-dir", "target"],
         env: None,
+        prepare: None,
     },
     // What docs.rs would show: broken links and other rustdoc warnings are errors.
-    Step { name: "docs", args: &["doc", "--workspace", "--no-deps"], env: Some(("RUSTDOCFLAGS", "-D warnings")) },
+    Step {
+        name: "docs",
+        args: &["doc", "--workspace", "--no-deps"],
+        env: Some(("RUSTDOCFLAGS", "-D warnings")),
+        prepare: None,
+    },
     // The crates as they would be uploaded (nothing is uploaded): each one's files and
     // manifest, then the libraries built from their packaged sources alone. nn-cli's package
     // differs from the workspace's build (tested above) only by leaving out its tests, and
@@ -45,6 +59,7 @@ const STEPS: &[Step] = &[
         name: "package",
         args: &["package", "--workspace", "--exclude", "xtask", "--allow-dirty", "--no-verify"],
         env: None,
+        prepare: None,
     },
     Step {
         name: "package: libraries built from their packages",
@@ -60,8 +75,47 @@ const STEPS: &[Step] = &[
             "--allow-dirty",
         ],
         env: None,
+        prepare: Some(forget_unpacked_packages),
     },
 ];
+
+/// Removes our own crates from cargo's store of unpacked registry sources.
+///
+/// `cargo package --workspace` verifies each crate against the packages of the others, served
+/// from a temporary local registry that cargo unpacks under `$CARGO_HOME/registry/src/-HASH/`.
+/// The hash depends only on the checkout's path, and cargo reuses an unpacked directory without
+/// looking at the package again, so on a machine that verified an older commit at the same path,
+/// `nn-train` would be built against yesterday's `nn-core`. Only directories of local registries
+/// (their names start with `-`) and only our crates' names are touched.
+fn forget_unpacked_packages() -> Result<()> {
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::Path::new(&home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(sources) = std::fs::read_dir(cargo_home.join("registry/src")) else { return Ok(()) };
+    for source in sources {
+        let source = source?.path();
+        let is_local_registry =
+            source.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with('-'));
+        if !is_local_registry {
+            continue;
+        }
+        for name in OUR_CRATES {
+            let unpacked = source.join(format!("{name}-{}", env!("CARGO_PKG_VERSION")));
+            if unpacked.exists() {
+                std::fs::remove_dir_all(&unpacked)
+                    .with_context(|| format!("could not remove {}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The workspace's published crates; they share the workspace's version, which is xtask's too.
+const OUR_CRATES: &[&str] = &["mnist-data", "nn-core", "nn-train", "nn-serve", "nn-cli"];
 
 pub fn run() -> Result<()> {
     let root = project_root();
@@ -88,6 +142,9 @@ pub fn run() -> Result<()> {
             step.env.map_or(String::new(), |(k, v)| format!("{k}={v:?} ")),
             step.args.join(" ")
         );
+        if let Some(prepare) = step.prepare {
+            prepare()?;
+        }
         let status = Command::new(env!("CARGO"))
             .args(step.args)
             .current_dir(&root)
