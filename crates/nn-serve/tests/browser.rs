@@ -1,6 +1,7 @@
 //! The page in a real browser: headless Chromium, driven through chromedriver (WebDriver),
 //! draws a vertical stroke on the canvas with pointer events and must show each model's
-//! digit and ten bars; a screenshot is saved under target/ for people to look at.
+//! digit and ten bars; its text must be readable in light and dark mode. Screenshots are saved
+//! under target/ for people to look at.
 //!
 //! Skipped with a note when `chromium` or `chromedriver` is not installed (Debian:
 //! `apt-get install chromium chromium-driver`), except under CI (`CI` set), where it fails.
@@ -59,46 +60,128 @@ impl Drop for Driver {
     }
 }
 
-#[test]
-fn drawing_a_stroke_shows_each_models_digit_and_ten_bars() {
-    let (Some(chromium), Some(chromedriver)) =
-        (find_program(&["chromium", "chromium-browser", "google-chrome"]), find_program(&["chromedriver"]))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the browser test is required under CI: install chromium and chromium-driver"
-        );
-        eprintln!(
-            "note: browser test skipped: chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
-        );
-        return;
-    };
-    let server = TestServer::start(two_models(), Config::default());
+/// Chromium and chromedriver, or `None` (with a note) outside CI when they are not installed.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let found = (find_program(&["chromium", "chromium-browser", "google-chrome"]), find_program(&["chromedriver"]));
+    if let (Some(chromium), Some(chromedriver)) = found {
+        return Some((chromium, chromedriver));
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the browser test is required under CI: install chromium and chromium-driver"
+    );
+    eprintln!(
+        "note: browser test skipped: chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
+    );
+    None
+}
+
+/// Opens a headless Chromium session, runs `test` in it and closes it.
+fn in_browser<T>(extra_args: &[&str], test: impl AsyncFnOnce(&Client) -> T) -> Option<T> {
+    let (chromium, chromedriver) = browser()?;
     let driver = Driver::start(&chromedriver);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let screenshot = runtime.block_on(async {
+    Some(runtime.block_on(async {
+        // Root in a container has no sandbox; no display, no GPU.
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1100,820",
+        ];
+        args.extend_from_slice(extra_args);
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_string(),
-            json!({
-                "binary": chromium,
-                // Root in a container has no sandbox; no display, no GPU.
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,820"]
-            }),
-        );
+        capabilities.insert("goog:chromeOptions".to_string(), json!({ "binary": chromium, "args": args }));
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&driver.url)
             .await
             .expect("a Chromium session");
-        let result = draw_and_check(&client, &server.url).await;
+        let result = test(&client).await;
         client.close().await.unwrap();
         result
-    });
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nn-serve-page.png");
-    std::fs::write(&path, screenshot).unwrap();
+    }))
+}
+
+fn save_screenshot(name: &str, png: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, png).unwrap();
     eprintln!("screenshot of the page: {}", path.display());
 }
+
+#[test]
+fn drawing_a_stroke_shows_each_models_digit_and_ten_bars() {
+    let server = TestServer::start(two_models(), Config::default());
+    if let Some(screenshot) = in_browser(&[], async |client| draw_and_check(client, &server.url).await) {
+        save_screenshot("nn-serve-page.png", &screenshot);
+    }
+}
+
+/// Every kind of text on the page, in light and in dark mode, stands out from what is behind
+/// it by WCAG's AA contrast (4.5:1), and dark mode really is dark.
+#[test]
+fn text_is_readable_in_light_and_dark_mode() {
+    let server = TestServer::start(two_models(), Config::default());
+    // Chromium's switch for the system's dark mode, which `prefers-color-scheme` reads.
+    for (scheme, args) in [("light", &[][..]), ("dark", &["--force-dark-mode"][..])] {
+        let Some((report, screenshot)) = in_browser(args, async |client| {
+            client.goto(&server.url).await.unwrap();
+            client.wait().at_most(WAIT).for_element(Locator::Css("body[data-ready='true']")).await.unwrap();
+            (client.execute(CONTRAST_REPORT, vec![]).await.unwrap(), client.screenshot().await.unwrap())
+        }) else {
+            return;
+        };
+        eprintln!("{scheme} mode: {report}");
+        assert_eq!(report["dark"], json!(scheme == "dark"), "the browser reports the {scheme} scheme");
+        let background = report["background_luminance"].as_f64().unwrap();
+        if scheme == "dark" {
+            assert!(background < 0.05, "dark mode has a dark background (luminance {background})");
+        } else {
+            assert!(background > 0.8, "light mode has a light background (luminance {background})");
+        }
+        let lowest = report["lowest"].as_f64().unwrap();
+        assert!(lowest >= 4.5, "{scheme} mode: {} has a contrast of only {lowest:.2}:1", report["element"]);
+        save_screenshot(&format!("nn-serve-page-{scheme}.png"), &screenshot);
+    }
+}
+
+/// The lowest WCAG contrast ratio between a text element's colour and the first opaque
+/// background behind it, over every kind of text the page shows; and the page's background
+/// luminance.
+const CONTRAST_REPORT: &str = r#"
+    // WCAG 2 relative luminance of an "rgb(r, g, b)" colour.
+    const luminance = (css) => {
+        const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map(Number).map((c) => {
+            c /= 255;
+            return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const opaqueBackground = (element) => {
+        for (let e = element; e; e = e.parentElement) {
+            const background = getComputedStyle(e).backgroundColor;
+            const alpha = background.startsWith('rgba') ? Number(background.match(/[\d.]+/g)[3]) : 1;
+            if (alpha > 0) return background;
+        }
+        return getComputedStyle(document.documentElement).backgroundColor;
+    };
+    let lowest = Infinity, element = '';
+    const selectors = ['h1', 'header p', '.hint', 'footer', '#status', '.answer h2', '.meta', '.digit',
+                       '.confidence', '.seen', '.pct', 'button', 'label'];
+    for (const selector of selectors) {
+        for (const e of document.querySelectorAll(selector)) {
+            const a = luminance(getComputedStyle(e).color), b = luminance(opaqueBackground(e));
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            if (ratio < lowest) { lowest = ratio; element = selector; }
+        }
+    }
+    return {
+        dark: matchMedia('(prefers-color-scheme: dark)').matches,
+        background_luminance: luminance(opaqueBackground(document.body)),
+        lowest, element,
+    };
+"#;
 
 /// Draws, checks the answers, clears with the keyboard; returns a screenshot of the answers.
 async fn draw_and_check(client: &Client, url: &str) -> Vec<u8> {
