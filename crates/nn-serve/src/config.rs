@@ -12,8 +12,8 @@ pub struct Config {
     /// photo); a larger one is refused with 413 before it is decoded. Decoding is what costs
     /// memory, so this bounds it per request.
     pub max_image_pixels: u64,
-    /// Time to receive a request's body (408 after it) and, separately, to compute its answer
-    /// (503 after it).
+    /// Time to receive a request's headers (the connection is closed after it), its body (408
+    /// after it) and, separately, to compute its answer (503 after it).
     pub request_timeout: Duration,
     /// Predictions accepted at once, computing or waiting for a worker; one more gets 503 at
     /// once rather than a growing queue. 0 refuses every prediction.

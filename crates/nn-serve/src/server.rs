@@ -1,10 +1,14 @@
 //! [`Server`]: the models and limits, and the loop that answers connections.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::state::AppState;
@@ -54,16 +58,45 @@ impl Server {
 
     /// Answers connections on `listener` until `shutdown` completes, then lets the requests in
     /// flight finish and returns.
+    ///
+    /// A client gets [`Config::request_timeout`] to send a request's headers, as it does for
+    /// the body: a connection that stalls in its headers is closed rather than kept forever
+    /// (axum's own `serve` sets no such timeout).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        // Answers are small and sent whole: Nagle's algorithm would only delay them.
-        let listener = listener.tap_io(|stream| {
+        let router = self.router();
+        let header_timeout = self.state.config.request_timeout;
+        let connections = GracefulShutdown::new();
+        let mut shutdown = pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _peer)) => stream,
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // the listener still works, so wait a little and go on (as axum does).
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Answers are small and sent whole: Nagle's algorithm would only delay them.
             let _ = stream.set_nodelay(true);
-        });
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+            let connection = connections.watch(connection);
+            tokio::spawn(async move {
+                // A client that goes away mid-request is its own business, not the server's.
+                let _ = connection.await;
+            });
+        }
+        drop(listener);
+        connections.shutdown().await;
         Ok(())
     }
 }

@@ -1,5 +1,9 @@
 //! Every route of a server on 127.0.0.1, and every error status it answers.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
 use image::{GrayImage, ImageFormat};
 use nn_serve::{Config, NamedModel, Prediction, ServeError, Server};
 
@@ -226,6 +230,47 @@ fn the_server_stops_when_asked() {
     assert_eq!(get(&format!("{url}/healthz")).status, 200);
     server.stop().unwrap();
     assert!(common::agent().get(&format!("{url}/healthz")).call().is_err(), "nothing listens any more");
+}
+
+/// Sends `request` on a new connection and reads until the server closes it (or 10 s pass):
+/// what came back, whether the server closed the connection, and how long that took.
+fn send_and_wait(address: &str, request: &[u8]) -> (String, bool, Duration) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request).unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let closed = stream.read_to_end(&mut answer).is_ok();
+    (String::from_utf8_lossy(&answer).into_owned(), closed, started.elapsed())
+}
+
+/// A client that stalls in its headers is disconnected, and one that stalls in its body gets
+/// 408, after the request timeout; neither keeps the server from stopping.
+#[test]
+fn stalled_clients_time_out() {
+    let timeout = Duration::from_millis(500);
+    let server = TestServer::start(two_models(), Config { request_timeout: timeout, ..Config::default() });
+    let address = server.url.trim_start_matches("http://").to_string();
+
+    let headers = b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n";
+    let (answer, closed, waited) = send_and_wait(&address, headers);
+    assert!(closed, "a connection stalled in its headers is closed (got {answer:?} after {waited:?})");
+    assert!(waited >= timeout && waited < Duration::from_secs(5), "closed after {waited:?}");
+
+    let body = b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n\x89PNG";
+    let (answer, _, waited) = send_and_wait(&address, body);
+    assert!(answer.starts_with("HTTP/1.1 408"), "a body that stops coming gets 408, got {answer:?}");
+    assert!(waited >= timeout && waited < Duration::from_secs(5), "answered after {waited:?}");
+
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    stalled.write_all(headers).unwrap();
+    let stopping = Instant::now();
+    server.stop().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "a stalled client held the server for {:?}",
+        stopping.elapsed()
+    );
 }
 
 #[test]
