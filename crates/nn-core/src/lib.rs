@@ -117,6 +117,12 @@
 #![forbid(unsafe_code)]
 // docs.rs builds with every feature and marks what each item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without every feature, the documentation still names the items the others bring (model files,
+// .npz, safetensors): they show as plain text there, linked in the full build.
+#![cfg_attr(
+    not(all(feature = "serde", feature = "npz", feature = "safetensors")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 #![deny(missing_docs)]
 
 // The README's examples are compiled and run as doctests, so the registry page stays true.
@@ -128,6 +134,8 @@ mod activation;
 mod activation_layer;
 mod affine;
 mod architecture;
+// Only the file writers use it: model files, .npz and safetensors.
+#[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
 mod conv;
 mod dense;
@@ -142,9 +150,12 @@ mod layer;
 mod loss;
 mod map_in_place;
 mod mode;
+#[cfg(feature = "serde")]
 mod model_file;
+#[cfg(feature = "serde")]
 mod training_record;
 // The format document ships in the crate, so docs.rs shows it whole.
+#[cfg(feature = "serde")]
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
 mod network;
@@ -192,6 +203,7 @@ pub use inside::Inside;
 pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use mode::{Mode, mix_seed};
+#[cfg(feature = "serde")]
 pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
     model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
@@ -206,4 +218,5 @@ pub use pool::MaxPool2d;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};
+#[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;

@@ -153,14 +153,18 @@ fn small_conv_net() -> Network {
 }
 
 /// `count` samples of `net`'s input, spread over [0, 1).
+#[cfg(feature = "serde")]
 fn samples(net: &Network, count: usize) -> Vec<f32> {
     (0..net.input_size() * count).map(|i| (i * 7919 % 1000) as f32 / 1000.0).collect()
 }
 
+#[cfg(feature = "serde")]
 fn bits(m: &nalgebra::DMatrix<f32>) -> Vec<u32> {
     m.iter().map(|v| v.to_bits()).collect()
 }
 
+// The network goes through a model file first, which needs the `serde` feature.
+#[cfg(feature = "serde")]
 #[test]
 fn a_saved_convolutional_network_exported_and_reimported_gives_the_same_bits() {
     let dir = tempfile::tempdir().unwrap();
