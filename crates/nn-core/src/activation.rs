@@ -172,7 +172,7 @@ impl fmt::Display for Activation {
 pub struct ParseActivationError(pub String);
 
 // Written by hand rather than derived with thiserror, so that the lean build (no default
-// features) compiles no proc-macro.
+// features) compiles neither thiserror's proc-macro nor syn.
 impl fmt::Display for ParseActivationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -386,7 +386,7 @@ pub struct ParseArchitectureError {
 }
 
 // Written by hand rather than derived with thiserror, so that the lean build (no default
-// features) compiles no proc-macro.
+// features) compiles neither thiserror's proc-macro nor syn.
 impl fmt::Display for ParseArchitectureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ParseArchitectureError { text, at, detail } = self;

@@ -158,7 +158,7 @@ pub enum NnError {
 }
 
 // Written by hand rather than derived with thiserror, so that the lean build (no default
-// features) compiles no proc-macro.
+// features) compiles neither thiserror's proc-macro nor syn.
 impl fmt::Display for NnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -93,7 +93,7 @@ impl fmt::Display for Init {
 pub struct ParseInitError(pub String);
 
 // Written by hand rather than derived with thiserror, so that the lean build (no default
-// features) compiles no proc-macro.
+// features) compiles neither thiserror's proc-macro nor syn.
 impl fmt::Display for ParseInitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "unknown initialiser {:?}: expected glorot, he, nielsen or normal", self.0)
