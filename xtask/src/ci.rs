@@ -25,7 +25,7 @@ const STEPS: &[Step] = &[
     },
     Step { name: "tests", args: &["test", "--workspace"], env: None, prepare: None },
     // nn-core as a dependent with `default-features = false` gets it: no model files, no npz, no
-    // safetensors, no rayon, no proc-macro. Its unit tests are enough to catch what the features
+    // safetensors, no rayon, no syn. Its unit tests are enough to catch what the features
     // leave out, at a small cost.
     Step {
         name: "nn-core without default features",
