@@ -4,8 +4,8 @@
 use std::io::{Cursor, Write};
 
 use nn_core::{
-    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, import_npz_with_architecture,
-    network_from_npz_bytes, network_from_npz_bytes_with_architecture, network_to_npz_bytes,
+    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, network_from_npz_bytes,
+    network_from_npz_bytes_with_architecture, network_to_npz_bytes,
 };
 use npyz::WriterBuilder;
 
@@ -176,7 +176,7 @@ fn a_saved_convolutional_network_exported_and_reimported_gives_the_same_bits() {
     nn_core::export_npz(&net, &npz).unwrap();
     // The architecture as a user would give it: its text, and the input shape.
     let arch = net.architecture().to_string().parse::<Architecture>().unwrap().with_input(Shape::new(2, 10, 9));
-    let back = import_npz_with_architecture(&npz, &arch, Loss::SoftmaxCrossEntropy).unwrap();
+    let back = nn_core::import_npz_with_architecture(&npz, &arch, Loss::SoftmaxCrossEntropy).unwrap();
 
     assert_eq!(back.architecture(), net.architecture());
     assert_eq!(back.parameters(), net.parameters());
