@@ -24,8 +24,9 @@ const STEPS: &[Step] = &[
         prepare: None,
     },
     Step { name: "tests", args: &["test", "--workspace"], env: None, prepare: None },
-    // nn-core as a dependent with `default-features = false` gets it: no npz, no rayon. Its unit
-    // tests are enough to catch what the features leave out, at a small cost.
+    // nn-core as a dependent with `default-features = false` gets it: no model files, no npz, no
+    // safetensors, no rayon, no syn. Its unit tests are enough to catch what the features
+    // leave out, at a small cost.
     Step {
         name: "nn-core without default features",
         args: &["test", "-p", "nn-core", "--no-default-features", "--lib"],
@@ -33,7 +34,7 @@ const STEPS: &[Step] = &[
         prepare: None,
     },
     // A crate outside the workspace, with its own lock file, that depends on nn-core as an
-    // outside project would (default features off); it runs in well under a second.
+    // outside project would (default features off but `serde`); it runs in well under a second.
     Step {
         name: "example crate embed-nn-core",
         args: &["run", "--locked", "--manifest-path", "examples/embed-nn-core/Cargo.toml", "--target-dir", "target"],

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nn_core::softmax::softmax_columns;
-use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace, load_model, save_model};
+use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
 
 /// Shapes and batches of the recipes whose epoch times matter: 784-128-10 at 128 (the
 /// throughput reference) and at 32 (torch-seed-128), Nielsen's 784-30-10 at 10 (per-call
@@ -81,7 +81,10 @@ fn activations_and_softmax(c: &mut Criterion) {
     group.finish();
 }
 
+#[cfg(feature = "serde")]
 fn model_files(c: &mut Criterion) {
+    use nn_core::{load_model, save_model};
+
     let net = Network::dense(&[784, 512, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
     let dir = std::env::temp_dir().join(format!("nn-core-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -98,5 +101,9 @@ fn model_files(c: &mut Criterion) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(feature = "serde")]
 criterion_group!(benches, passes, activations_and_softmax, model_files);
+// Model files need the `serde` feature; the passes are measured without it too.
+#[cfg(not(feature = "serde"))]
+criterion_group!(benches, passes, activations_and_softmax);
 criterion_main!(benches);

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::NnError;
 use crate::map_in_place::{map_in_place, zip_map_in_place};
 use crate::sigmoid::{sigmoid, sigmoid_in_place};
@@ -25,8 +23,9 @@ pub const DEFAULT_LEAKY_SLOPE: f32 = 0.01;
 /// assert_eq!(v, [0.0, 0.5, 1.0]);
 /// assert_eq!("leaky_relu:0.1".parse::<Activation>().unwrap(), Activation::LeakyRelu { slope: 0.1 });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "name", rename_all = "snake_case", deny_unknown_fields))]
 pub enum Activation {
     /// `f(z) = z`.
     Identity,
@@ -169,12 +168,23 @@ impl fmt::Display for Activation {
 }
 
 /// The error of parsing an [`Activation`] from text.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "unknown activation {0:?}: expected identity, step, sigmoid, tanh, relu, leaky_relu or leaky_relu:SLOPE \
-     (SLOPE in [0, 1))"
-)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParseActivationError(pub String);
+
+// Written by hand rather than derived with thiserror, so that the lean build (no default
+// features) compiles neither thiserror's proc-macro nor syn.
+impl fmt::Display for ParseActivationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown activation {:?}: expected identity, step, sigmoid, tanh, relu, leaky_relu or leaky_relu:SLOPE \
+             (SLOPE in [0, 1))",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseActivationError {}
 
 impl FromStr for Activation {
     type Err = ParseActivationError;

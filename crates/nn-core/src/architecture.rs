@@ -375,8 +375,7 @@ impl fmt::Display for Architecture {
 }
 
 /// Why a text is not an architecture: the layer at fault and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read architecture {text:?}: at {at:?}: {detail}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseArchitectureError {
     /// The whole text.
     pub text: String,
@@ -385,6 +384,17 @@ pub struct ParseArchitectureError {
     /// What is wrong.
     pub detail: String,
 }
+
+// Written by hand rather than derived with thiserror, so that the lean build (no default
+// features) compiles neither thiserror's proc-macro nor syn.
+impl fmt::Display for ParseArchitectureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ParseArchitectureError { text, at, detail } = self;
+        write!(f, "cannot read architecture {text:?}: at {at:?}: {detail}")
+    }
+}
+
+impl std::error::Error for ParseArchitectureError {}
 
 impl FromStr for Architecture {
     type Err = ParseArchitectureError;

@@ -1,20 +1,18 @@
 //! The error type of the network itself: shapes, targets and training preconditions.
 
-use thiserror::Error;
+use std::fmt;
 
 /// What can go wrong when building, running or training a network.
 ///
 /// Every variant names the layer, sample or size at fault, so a message alone is enough to find
 /// the cause. Model files and NumPy archives have their own error types
 /// ([`ModelFileError`](crate::ModelFileError), [`NpzError`](crate::NpzError)) that wrap this one.
-#[derive(Debug, Clone, PartialEq, Error)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum NnError {
     /// A network needs at least one layer (two sizes: inputs and outputs).
-    #[error("a network needs at least one layer: give at least two sizes (inputs and outputs), got {0}")]
     TooFewSizes(usize),
     /// A layer with no inputs or no outputs.
-    #[error("layer {layer} has {inputs} inputs and {outputs} outputs: both must be at least 1")]
     EmptyLayer {
         /// Index of the layer, from 0.
         layer: usize,
@@ -24,10 +22,6 @@ pub enum NnError {
         outputs: usize,
     },
     /// Two consecutive layers do not fit together.
-    #[error(
-        "layer {layer} ({kind}) takes samples of {expected} but layer {} ({previous}) gives {found}",
-        .layer - 1
-    )]
     LayerMismatch {
         /// Index of the layer whose inputs do not fit, from 1.
         layer: usize,
@@ -42,7 +36,6 @@ pub enum NnError {
     },
     /// A layer whose sizes or settings cannot work (a kernel larger than its padded input, a
     /// dropout rate of 1, a dense layer right after a multi-channel image, ...).
-    #[error("layer {layer} ({kind}) is invalid: {detail}")]
     InvalidLayer {
         /// Index of the layer, from 0.
         layer: usize,
@@ -52,7 +45,6 @@ pub enum NnError {
         detail: String,
     },
     /// Not as many parameter matrices as the layers need.
-    #[error("layer {layer} needs {expected} parameter matrices, {found} were given")]
     ParameterCount {
         /// Index of the layer, from 0 (the number of layers when there are too many).
         layer: usize,
@@ -62,7 +54,6 @@ pub enum NnError {
         found: usize,
     },
     /// A parameter matrix with the wrong shape.
-    #[error("{name} of layer {layer} has shape {found:?}, expected {expected:?}")]
     ParameterShape {
         /// Index of the layer, from 0.
         layer: usize,
@@ -74,7 +65,6 @@ pub enum NnError {
         found: (usize, usize),
     },
     /// A parameter that is NaN or infinite.
-    #[error("{name} of layer {layer} holds a non-finite value ({value}) at index {index}")]
     NonFinite {
         /// Index of the layer, from 0.
         layer: usize,
@@ -87,10 +77,6 @@ pub enum NnError {
     },
     /// The network's outputs for a sample are NaN or infinite: its weights overflow in the
     /// forward pass, and no class can be read from them.
-    #[error(
-        "the network's output for sample {sample} is {value}: its weights overflow in the forward pass, \
-         so it cannot classify (retrain it, with a smaller learning rate)"
-    )]
     NonFiniteOutput {
         /// Index of the sample, from 0.
         sample: usize,
@@ -98,10 +84,8 @@ pub enum NnError {
         value: f32,
     },
     /// The leaky ReLU slope must be finite and in `[0, 1)`.
-    #[error("invalid leaky ReLU slope {0}: it must be finite and in [0, 1)")]
     InvalidSlope(f32),
     /// An input batch whose length is not a whole number of samples.
-    #[error("input of {len} values is not a whole number of samples of {features} values")]
     RaggedInput {
         /// Length of the input slice.
         len: usize,
@@ -109,7 +93,6 @@ pub enum NnError {
         features: usize,
     },
     /// An input whose number of features differs from the network's.
-    #[error("the input has {found} values per sample, the network expects {expected}")]
     InputSize {
         /// Inputs the network expects.
         expected: usize,
@@ -117,10 +100,8 @@ pub enum NnError {
         found: usize,
     },
     /// An empty batch, or a batch size of zero.
-    #[error("a batch must hold at least one sample")]
     EmptyBatch,
     /// Not as many targets as samples.
-    #[error("{found} targets given for {expected} samples")]
     TargetCount {
         /// Number of samples.
         expected: usize,
@@ -128,7 +109,6 @@ pub enum NnError {
         found: usize,
     },
     /// A class index that the output layer cannot represent.
-    #[error("sample {sample} has class {class}, but the network has only {classes} outputs")]
     ClassOutOfRange {
         /// Index of the sample in the batch.
         sample: usize,
@@ -138,7 +118,6 @@ pub enum NnError {
         classes: usize,
     },
     /// One-hot targets whose shape is not (outputs, batch).
-    #[error("one-hot targets have shape {found:?}, expected {expected:?} (outputs, samples)")]
     TargetShape {
         /// (outputs, samples).
         expected: (usize, usize),
@@ -146,19 +125,13 @@ pub enum NnError {
         found: (usize, usize),
     },
     /// The step function has a zero derivative almost everywhere: it is for inference only.
-    #[error(
-        "layer {layer} uses the step activation, which is for inference only: its derivative is zero almost \
-         everywhere, so the network cannot be trained; use sigmoid instead"
-    )]
     StepNotTrainable {
         /// Index of the layer, from 0.
         layer: usize,
     },
     /// A sample of no values: a softmax or a loss over zero outputs.
-    #[error("a sample must hold at least one value, but the size of a sample was given as 0")]
     EmptySample,
     /// A buffer of the wrong length for the batch it goes with.
-    #[error("the {name} buffer holds {found} values, the batch needs {expected}")]
     BufferSize {
         /// Which buffer (`"delta"`).
         name: &'static str,
@@ -169,10 +142,6 @@ pub enum NnError {
     },
     /// A sigmoid at the end of the layers and a loss that applies the sigmoid itself: the
     /// outputs would be `σ(σ(z))`, squeezed into (0.5, 0.73).
-    #[error(
-        "layer {layer} ends the network with a sigmoid, and the loss {loss} applies the sigmoid again; \
-         end with an affine layer (identity activation): the loss owns the output function"
-    )]
     OutputFunctionTwice {
         /// Index of the last layer, from 0.
         layer: usize,
@@ -180,7 +149,6 @@ pub enum NnError {
         loss: crate::Loss,
     },
     /// Gradients that were made for another network.
-    #[error("the gradients hold {found} tensors shaped for another network; this one has {expected} parameters")]
     GradientMismatch {
         /// Number of parameter tensors of the network.
         expected: usize,
@@ -188,6 +156,82 @@ pub enum NnError {
         found: usize,
     },
 }
+
+// Written by hand rather than derived with thiserror, so that the lean build (no default
+// features) compiles neither thiserror's proc-macro nor syn.
+impl fmt::Display for NnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NnError::TooFewSizes(count) => write!(
+                f,
+                "a network needs at least one layer: give at least two sizes (inputs and outputs), got {count}"
+            ),
+            NnError::EmptyLayer { layer, inputs, outputs } => {
+                write!(f, "layer {layer} has {inputs} inputs and {outputs} outputs: both must be at least 1")
+            }
+            NnError::LayerMismatch { layer, kind, expected, previous, found } => write!(
+                f,
+                "layer {layer} ({kind}) takes samples of {expected} but layer {} ({previous}) gives {found}",
+                layer - 1
+            ),
+            NnError::InvalidLayer { layer, kind, detail } => write!(f, "layer {layer} ({kind}) is invalid: {detail}"),
+            NnError::ParameterCount { layer, expected, found } => {
+                write!(f, "layer {layer} needs {expected} parameter matrices, {found} were given")
+            }
+            NnError::ParameterShape { layer, name, expected, found } => {
+                write!(f, "{name} of layer {layer} has shape {found:?}, expected {expected:?}")
+            }
+            NnError::NonFinite { layer, name, index, value } => {
+                write!(f, "{name} of layer {layer} holds a non-finite value ({value}) at index {index}")
+            }
+            NnError::NonFiniteOutput { sample, value } => write!(
+                f,
+                "the network's output for sample {sample} is {value}: its weights overflow in the forward pass, \
+                 so it cannot classify (retrain it, with a smaller learning rate)"
+            ),
+            NnError::InvalidSlope(slope) => {
+                write!(f, "invalid leaky ReLU slope {slope}: it must be finite and in [0, 1)")
+            }
+            NnError::RaggedInput { len, features } => {
+                write!(f, "input of {len} values is not a whole number of samples of {features} values")
+            }
+            NnError::InputSize { expected, found } => {
+                write!(f, "the input has {found} values per sample, the network expects {expected}")
+            }
+            NnError::EmptyBatch => f.write_str("a batch must hold at least one sample"),
+            NnError::TargetCount { expected, found } => write!(f, "{found} targets given for {expected} samples"),
+            NnError::ClassOutOfRange { sample, class, classes } => {
+                write!(f, "sample {sample} has class {class}, but the network has only {classes} outputs")
+            }
+            NnError::TargetShape { expected, found } => {
+                write!(f, "one-hot targets have shape {found:?}, expected {expected:?} (outputs, samples)")
+            }
+            NnError::StepNotTrainable { layer } => write!(
+                f,
+                "layer {layer} uses the step activation, which is for inference only: its derivative is zero almost \
+                 everywhere, so the network cannot be trained; use sigmoid instead"
+            ),
+            NnError::EmptySample => {
+                f.write_str("a sample must hold at least one value, but the size of a sample was given as 0")
+            }
+            NnError::BufferSize { name, expected, found } => {
+                write!(f, "the {name} buffer holds {found} values, the batch needs {expected}")
+            }
+            NnError::OutputFunctionTwice { layer, loss } => write!(
+                f,
+                "layer {layer} ends the network with a sigmoid, and the loss {loss} applies the sigmoid again; \
+                 end with an affine layer (identity activation): the loss owns the output function"
+            ),
+            NnError::GradientMismatch { expected, found } => write!(
+                f,
+                "the gradients hold {found} tensors shaped for another network; this one has {expected} parameters"
+            ),
+        }
+    }
+}
+
+// No variant wraps another error, so the default `source()` (none) is the right one.
+impl std::error::Error for NnError {}
 
 /// `Err(NonFinite)` naming the first NaN or infinite value of the named parameters of layer
 /// `layer`: every constructor and the model file check their values through this.

@@ -5,11 +5,10 @@ use std::str::FromStr;
 
 use nalgebra::DMatrix;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
-
 /// How the weights of a dense layer with `fan_in` inputs and `fan_out` outputs are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum WeightInit {
     /// Glorot & Bengio (2010): `U(−l, l)` with `l = √(6 / (fan_in + fan_out))`. Keras' default;
     /// suits sigmoid and tanh.
@@ -25,8 +24,9 @@ pub enum WeightInit {
 }
 
 /// How the biases are set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum BiasInit {
     /// All zero (Keras, Saitō).
     Zero,
@@ -38,7 +38,8 @@ pub enum BiasInit {
 ///
 /// The random numbers are drawn layer after layer, weights (column-major) before biases, so the
 /// same seed always gives the same network, bit for bit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Init {
     /// Rule for the weights.
     pub weights: WeightInit,
@@ -88,9 +89,18 @@ impl fmt::Display for Init {
 }
 
 /// The error of parsing an [`Init`] from text.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("unknown initialiser {0:?}: expected glorot, he, nielsen or normal")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParseInitError(pub String);
+
+// Written by hand rather than derived with thiserror, so that the lean build (no default
+// features) compiles neither thiserror's proc-macro nor syn.
+impl fmt::Display for ParseInitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown initialiser {:?}: expected glorot, he, nielsen or normal", self.0)
+    }
+}
+
+impl std::error::Error for ParseInitError {}
 
 impl FromStr for Init {
     type Err = ParseInitError;

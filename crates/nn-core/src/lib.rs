@@ -10,10 +10,10 @@
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
-//! [`Network::parameters_mut`]. The files it knows are its own model files
-//! ([`save_model`], [`load_model`], format described in [`model_format`]), NumPy archives
-//! ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]) and safetensors files
-//! with the `state_dict` names of a PyTorch `nn.Sequential` ([`import_safetensors`],
+//! [`Network::parameters_mut`]. The files it knows, each behind a default feature, are its own
+//! model files ([`save_model`], [`load_model`], format described in [`model_format`]), NumPy
+//! archives ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]) and safetensors
+//! files with the `state_dict` names of a PyTorch `nn.Sequential` ([`import_safetensors`],
 //! [`export_safetensors`], [`pytorch_state_dict_names`]).
 //!
 //! A convolutional network from its text, trained one step:
@@ -92,13 +92,22 @@
 //! opt-level = 3
 //! ```
 //!
+//! Naming the packages instead (`nn-core`, `matrixmultiply`, `rand_chacha`, as
+//! `examples/embed-nn-core` of the repository does) keeps proc-macros such as syn and
+//! serde_derive, which gain nothing from it, from being built at `-O3` too.
+//!
 //! # Features
 //!
-//! All three are on by default. With `default-features = false` the crate needs neither zip,
-//! safetensors nor rayon: 40 crates instead of 78 (68 before `safetensors`, when the lean build
-//! took about 0.6 of the time, measured in `docs/benchmarks.md` of the repository), and every
-//! result stays the same, bit for bit.
+//! All four are on by default. With `default-features = false` nn-core is layers, maths and
+//! training steps only: it builds from nalgebra, pulp, rand and rand_chacha (27 crates instead
+//! of 78, in about 0.43 of the time, measured in `docs/benchmarks.md` of the repository),
+//! without the proc-macro stack (syn, serde_derive, thiserror) that the features bring, and
+//! every result stays the same, bit for bit.
 //!
+//! - `serde`: model files ([`save_model`], [`load_model`], [`save_trained_model`],
+//!   [`load_model_and_record`], [`TrainingRecord`], [`ModelFileError`], the format in
+//!   [`model_format`]) and the serde impls of [`Activation`], [`Loss`], [`Init`] (with
+//!   [`WeightInit`] and [`BiasInit`]) and [`Shape`], through serde, serde_json and thiserror.
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
 //!   flate2.
 //! - `safetensors`: `.safetensors` files with PyTorch's `state_dict` names
@@ -117,6 +126,12 @@
 #![forbid(unsafe_code)]
 // docs.rs builds with every feature and marks what each item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without every feature, the documentation still names the items the others bring (model files,
+// .npz, safetensors): they show as plain text there, linked in the full build.
+#![cfg_attr(
+    not(all(feature = "serde", feature = "npz", feature = "safetensors")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 #![deny(missing_docs)]
 
 // The README's examples are compiled and run as doctests, so the registry page stays true.
@@ -128,6 +143,8 @@ mod activation;
 mod activation_layer;
 mod affine;
 mod architecture;
+// Only the file writers use it: model files, .npz and safetensors.
+#[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
 mod conv;
 mod dense;
@@ -142,9 +159,12 @@ mod layer;
 mod loss;
 mod map_in_place;
 mod mode;
+#[cfg(feature = "serde")]
 mod model_file;
+#[cfg(feature = "serde")]
 mod training_record;
 // The format document ships in the crate, so docs.rs shows it whole.
+#[cfg(feature = "serde")]
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
 mod network;
@@ -192,6 +212,7 @@ pub use inside::Inside;
 pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use mode::{Mode, mix_seed};
+#[cfg(feature = "serde")]
 pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
     model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
@@ -206,4 +227,5 @@ pub use pool::MaxPool2d;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};
+#[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;

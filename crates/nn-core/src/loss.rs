@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::NnError;
 use crate::sigmoid::{sigmoid, sigmoid_in_place};
 use crate::softmax::{argmax, log_sum_exp, softmax_in_place};
@@ -16,8 +14,9 @@ use crate::softmax::{argmax, log_sum_exp, softmax_in_place};
 /// gradient with respect to `z`. Whatever is chosen here is what training minimises.
 ///
 /// Losses and gradients are *means* over the samples of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Loss {
     /// Softmax outputs with the cross-entropy `C = −(1/n) Σ_x Σ_i t_i ln softmax(z)_i`.
     /// Fused gradient: `∂C/∂z = (softmax(z) − t) / n`. The usual choice for classification.
@@ -196,9 +195,22 @@ impl fmt::Display for Loss {
 }
 
 /// The error of parsing a [`Loss`] from text.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("unknown loss {0:?}: expected softmax_cross_entropy (or softmax) or sigmoid_quadratic (or sigmoid)")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParseLossError(pub String);
+
+// Written by hand rather than derived with thiserror, so that the lean build (no default
+// features) compiles neither thiserror's proc-macro nor syn.
+impl fmt::Display for ParseLossError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown loss {:?}: expected softmax_cross_entropy (or softmax) or sigmoid_quadratic (or sigmoid)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseLossError {}
 
 impl FromStr for Loss {
     type Err = ParseLossError;

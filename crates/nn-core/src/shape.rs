@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 /// Most values one sample may hold between two layers (256 MB of `f32`): a bound on what a
 /// description or a file can make a network allocate.
 pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
@@ -25,7 +23,8 @@ pub const MAX_SAMPLE_VALUES: usize = 1 << 26;
 /// assert_eq!(shape.to_string(), "16x28x28");
 /// assert_eq!(Shape::flat(10).to_string(), "10");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Shape {
     /// Values per pixel (feature maps).
     pub channels: usize,

@@ -4,8 +4,8 @@
 use std::io::{Cursor, Write};
 
 use nn_core::{
-    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, import_npz_with_architecture,
-    network_from_npz_bytes, network_from_npz_bytes_with_architecture, network_to_npz_bytes,
+    Activation, Architecture, Init, Loss, Network, NnError, NpzError, Shape, network_from_npz_bytes,
+    network_from_npz_bytes_with_architecture, network_to_npz_bytes,
 };
 use npyz::WriterBuilder;
 
@@ -153,14 +153,18 @@ fn small_conv_net() -> Network {
 }
 
 /// `count` samples of `net`'s input, spread over [0, 1).
+#[cfg(feature = "serde")]
 fn samples(net: &Network, count: usize) -> Vec<f32> {
     (0..net.input_size() * count).map(|i| (i * 7919 % 1000) as f32 / 1000.0).collect()
 }
 
+#[cfg(feature = "serde")]
 fn bits(m: &nalgebra::DMatrix<f32>) -> Vec<u32> {
     m.iter().map(|v| v.to_bits()).collect()
 }
 
+// The network goes through a model file first, which needs the `serde` feature.
+#[cfg(feature = "serde")]
 #[test]
 fn a_saved_convolutional_network_exported_and_reimported_gives_the_same_bits() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +176,7 @@ fn a_saved_convolutional_network_exported_and_reimported_gives_the_same_bits() {
     nn_core::export_npz(&net, &npz).unwrap();
     // The architecture as a user would give it: its text, and the input shape.
     let arch = net.architecture().to_string().parse::<Architecture>().unwrap().with_input(Shape::new(2, 10, 9));
-    let back = import_npz_with_architecture(&npz, &arch, Loss::SoftmaxCrossEntropy).unwrap();
+    let back = nn_core::import_npz_with_architecture(&npz, &arch, Loss::SoftmaxCrossEntropy).unwrap();
 
     assert_eq!(back.architecture(), net.architecture());
     assert_eq!(back.parameters(), net.parameters());

@@ -1,5 +1,6 @@
-//! nn-core alone, with `default-features = false`: a small convolutional network learns to tell
-//! vertical bars from horizontal ones, then is saved and loaded back.
+//! nn-core alone, with `default-features = false` and the `serde` feature (model files): a small
+//! convolutional network learns to tell vertical bars from horizontal ones, then is saved and
+//! loaded back.
 //!
 //! `cargo run --manifest-path examples/embed-nn-core/Cargo.toml`
 
