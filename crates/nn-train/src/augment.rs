@@ -154,6 +154,9 @@ pub(crate) struct Scratch {
     source: Vec<f32>,
     dx: Vec<f32>,
     dy: Vec<f32>,
+    /// Where each output pixel reads the source image.
+    source_x: Vec<f32>,
+    source_y: Vec<f32>,
     blur: BlurScratch,
 }
 
@@ -221,21 +224,32 @@ impl Augmenter {
             padded[1..=cols].copy_from_slice(row);
         }
         // Each output pixel p takes the source pixel at A⁻¹(p - centre - t) + centre + α·d(p),
-        // where A rotates by `angle` and scales by `scale`; bilinear, zero outside.
+        // where A rotates by `angle` and scales by `scale`; bilinear, zero outside. The
+        // positions first, in loops that vectorise; then the reads, which cannot.
         let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
         let (sin, cos) = angle.sin_cos();
         let (inv_cos, inv_sin) = (cos / scale, sin / scale);
-        for r in 0..rows {
-            for c in 0..cols {
-                let (y, x) = (r as f32 - cy - ty, c as f32 - cx - tx);
-                let mut sx = inv_cos * x + inv_sin * y + cx;
-                let mut sy = -inv_sin * x + inv_cos * y + cy;
-                if elastic {
-                    sx += a.elastic_alpha * scratch.dx[r * cols + c];
-                    sy += a.elastic_alpha * scratch.dy[r * cols + c];
-                }
-                image[r * cols + c] = bilinear(&scratch.source, rows, cols, sy, sx);
+        let (source_x, source_y) = (&mut scratch.source_x, &mut scratch.source_y);
+        source_x.resize(rows * cols, 0.0);
+        source_y.resize(rows * cols, 0.0);
+        for (r, (row_x, row_y)) in source_x.chunks_exact_mut(cols).zip(source_y.chunks_exact_mut(cols)).enumerate() {
+            let y = r as f32 - cy - ty;
+            for (c, (sx, sy)) in row_x.iter_mut().zip(row_y.iter_mut()).enumerate() {
+                let x = c as f32 - cx - tx;
+                *sx = inv_cos * x + inv_sin * y + cx;
+                *sy = -inv_sin * x + inv_cos * y + cy;
             }
+        }
+        if elastic {
+            for (sx, &dx) in source_x.iter_mut().zip(&scratch.dx) {
+                *sx += a.elastic_alpha * dx;
+            }
+            for (sy, &dy) in source_y.iter_mut().zip(&scratch.dy) {
+                *sy += a.elastic_alpha * dy;
+            }
+        }
+        for ((pixel, &sx), &sy) in image.iter_mut().zip(source_x.iter()).zip(source_y.iter()) {
+            *pixel = bilinear(&scratch.source, rows, cols, sy, sx);
         }
     }
 
@@ -316,8 +330,13 @@ fn bilinear(padded: &[f32], rows: usize, cols: usize, y: f32, x: f32) -> f32 {
     let (r, c) = (py as usize, px as usize);
     let (fy, fx) = (py - r as f32, px - c as f32);
     let wide = cols + 2;
-    let top = padded[r * wide + c] * (1.0 - fx) + padded[r * wide + c + 1] * fx;
-    let bottom = padded[(r + 1) * wide + c] * (1.0 - fx) + padded[(r + 1) * wide + c + 1] * fx;
+    let at = r * wide + c;
+    // The two neighbours above and the two below, each pair one slice: two bounds checks, not four.
+    let (Some(above), Some(below)) = (padded.get(at..at + 2), padded.get(at + wide..at + wide + 2)) else {
+        return 0.0;
+    };
+    let top = above[0] * (1.0 - fx) + above[1] * fx;
+    let bottom = below[0] * (1.0 - fx) + below[1] * fx;
     top * (1.0 - fy) + bottom * fy
 }
 
