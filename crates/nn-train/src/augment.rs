@@ -11,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use nn_core::{Shape, mix_seed};
+use pulp::{Simd, WithSimd};
 use serde::{Deserialize, Serialize};
 
 use crate::vectorized::vectorized;
@@ -270,15 +271,15 @@ impl Augmenter {
     }
 
     /// Separable Gaussian blur of `field` in place, rows then columns, zero beyond the edges.
-    /// Each pass adds one tap at a time over the whole image as one long slice, so that the
-    /// inner loops run on full vectors.
+    /// Each pass treats the whole image as one long slice, so that its outputs are computed
+    /// many at a time on full vectors.
     #[inline(always)]
     fn blur(&self, field: &mut [f32], scratch: &mut BlurScratch) {
         let (rows, cols) = (self.rows, self.cols);
         let radius = self.kernel.len() / 2;
         // Rows: each row with `radius` zeros on either side, one after the other. Position
         // (r, c) of the blurred rows is `Σₖ g[k]·padded[r·wide + c + k]`, so one pass over the
-        // whole buffer per tap computes every row at once (and, unused, the gaps between them).
+        // whole buffer computes every row at once (and, unused, the gaps between them).
         let wide = cols + 2 * radius;
         let (padded, sums) = (&mut scratch.padded, &mut scratch.sums);
         padded.clear();
@@ -286,26 +287,67 @@ impl Augmenter {
         for (padded_row, row) in padded.chunks_exact_mut(wide).zip(field.chunks_exact(cols)) {
             padded_row[radius..radius + cols].copy_from_slice(row);
         }
-        let span = rows * wide - 2 * radius;
         sums.clear();
-        sums.resize(span, 0.0);
-        for (k, &g) in self.kernel.iter().enumerate() {
-            for (sum, &value) in sums.iter_mut().zip(&padded[k..k + span]) {
-                *sum += g * value;
-            }
-        }
+        sums.resize(rows * wide - 2 * radius, 0.0);
+        convolve(&self.kernel, padded, 1, sums);
         // Columns: the rows-blurred image with `radius` rows of zeros above and below; output row
-        // r is `Σₖ g[k]·row[r + k]`, again one pass per tap over the whole image.
+        // r is `Σₖ g[k]·row[r + k]`, again one pass over the whole image.
         padded.clear();
         padded.resize((rows + 2 * radius) * cols, 0.0);
         for (r, row) in padded[radius * cols..(radius + rows) * cols].chunks_exact_mut(cols).enumerate() {
             row.copy_from_slice(&sums[r * wide..r * wide + cols]);
         }
-        field.fill(0.0);
-        for (k, &g) in self.kernel.iter().enumerate() {
-            for (out, &value) in field.iter_mut().zip(&padded[k * cols..k * cols + rows * cols]) {
-                *out += g * value;
+        convolve(&self.kernel, padded, cols, field);
+    }
+}
+
+/// `out[i] = Σₖ kernel[k]·source[i + k·stride]` for every `i`, the taps added in order from
+/// k = 0: one pass of the blur.
+#[inline(always)]
+fn convolve(kernel: &[f32], source: &[f32], stride: usize, out: &mut [f32]) {
+    pulp::Arch::new().dispatch(Convolve { kernel, source, stride, out });
+}
+
+/// [`convolve`] on explicit vectors. Loops left to the compiler ran at the speed of scalar
+/// code here (about 7 multiply-adds per nanosecond whatever the vector width), so the sums are
+/// kept in four vectors at a time, each tap's products added to them in order: a multiply
+/// then an add, rounded as the scalar `sum += g * value` is, so the bits stay the same.
+struct Convolve<'a> {
+    kernel: &'a [f32],
+    source: &'a [f32],
+    stride: usize,
+    out: &'a mut [f32],
+}
+
+impl WithSimd for Convolve<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        const VECTORS: usize = 4;
+        let lanes = std::mem::size_of::<S::f32s>() / std::mem::size_of::<f32>();
+        let block = VECTORS * lanes;
+        let whole = self.out.len() / block * block;
+        let (body, tail) = self.out.split_at_mut(whole);
+        for (start, chunk) in (0..).step_by(block).zip(body.chunks_exact_mut(block)) {
+            let mut sums = [simd.splat_f32s(0.0); VECTORS];
+            for (k, &g) in self.kernel.iter().enumerate() {
+                let g = simd.splat_f32s(g);
+                let from = start + k * self.stride;
+                let (values, _) = S::as_simd_f32s(&self.source[from..from + block]);
+                for (sum, &value) in sums.iter_mut().zip(values) {
+                    *sum = simd.add_f32s(*sum, simd.mul_f32s(g, value));
+                }
             }
+            let (slots, _) = S::as_mut_simd_f32s(chunk);
+            slots.copy_from_slice(&sums);
+        }
+        for (i, out) in (whole..).zip(tail.iter_mut()) {
+            let mut sum = 0.0;
+            for (k, &g) in self.kernel.iter().enumerate() {
+                sum += g * self.source[i + k * self.stride];
+            }
+            *out = sum;
         }
     }
 }
@@ -409,6 +451,24 @@ mod tests {
         let moved = run(5, 3);
         assert!(moved.iter().all(|v| v.is_finite() && (-1e-6..=1.0 + 1e-6).contains(v)));
         assert!(moved.iter().sum::<f32>() > 5.0, "the digit stays mostly inside");
+    }
+
+    #[test]
+    fn the_vector_convolution_gives_the_bits_of_the_plain_sum() {
+        // Lengths around the vector blocks (16, 32, 64 values), strides of both passes.
+        for (len, stride) in [(1, 1), (15, 1), (63, 1), (64, 1), (200, 1), (1432, 1), (784, 28), (129, 13)] {
+            let kernel: Vec<f32> = (0..9).map(|k| symmetric_unit(mix_seed(k)) * 0.3).collect();
+            let source: Vec<f32> = (0..len + 8 * stride).map(|i| symmetric_unit(mix_seed(1000 + i as u64))).collect();
+            let mut out = vec![0.0; len];
+            vectorized(|| convolve(&kernel, &source, stride, &mut out));
+            for (i, &value) in out.iter().enumerate() {
+                let mut sum = 0.0f32;
+                for (k, &g) in kernel.iter().enumerate() {
+                    sum += g * source[i + k * stride];
+                }
+                assert_eq!(value.to_bits(), sum.to_bits(), "output {i} of {len}, stride {stride}");
+            }
+        }
     }
 
     #[test]
