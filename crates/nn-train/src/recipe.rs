@@ -199,23 +199,10 @@ pub fn built_in() -> Vec<Recipe> {
         Recipe {
             name: "default".into(),
             about: "ours: 784-512-256-10 ReLU, softmax cross-entropy, Adam 1e-3 with cosine decay, batch 128, 12 epochs on 55,000 images".into(),
-            arch: None,
             hidden: vec![512, 256],
-            hidden_activation: Activation::Relu,
-            loss: Loss::SoftmaxCrossEntropy,
-            init: Init::HE,
-            optimizer: OptimizerConfig::adam(),
-            learning_rate: 1e-3,
-            schedule: Schedule::Cosine { min_lr: 1e-5 },
-            batch_size: 128,
             epochs: 12,
-            max_steps: None,
             validation_size: 5_000,
-            lambda: 0.0,
-            augmentation: None,
-            max_norm: None,
-            published: None,
-            bar: None,
+            ..adam_cosine()
         },
         nielsen(),
         Recipe {
@@ -345,8 +332,9 @@ pub fn built_in() -> Vec<Recipe> {
     ]
 }
 
-/// The training `cnn` and the regularisation recipes share: Adam 1e-3 with cosine decay to 1e-5,
-/// batches of 128, 30 epochs on all the training images; each names its own network.
+/// The training `default`, `cnn` and the regularisation recipes share: Adam 1e-3 with cosine
+/// decay to 1e-5, batches of 128, 30 epochs on all the training images; each names its own
+/// network (and `default` its shorter run and held-out images).
 fn adam_cosine() -> Recipe {
     Recipe {
         name: "adam-cosine".into(),
