@@ -9,11 +9,10 @@ use image::imageops::{self, FilterType};
 use image::{GrayImage, ImageFormat, Rgb, RgbImage};
 use mnist_data::Dataset;
 use nn_core::{Activation, Init, Loss, Network};
-use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{fixtures, nn_cli, path_str, small_trained_network, text};
 
 /// Test digits turned into photos.
 const PHOTOS: usize = 100;
@@ -30,17 +29,7 @@ fn inputs(pixels: &[u8]) -> Vec<f32> {
 /// A small model fitted in the test on the 100 training digits of the fixture: good enough to
 /// tell digits apart, so its answers on a prepared photo and on the original can be compared.
 fn model(dir: &Path) -> (Network, PathBuf) {
-    let train = &mnist().train;
-    let mut network = Network::dense(&[784, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 7).unwrap();
-    let samples = PixelSamples::new(train.pixels(), train.labels(), 784).unwrap();
-    let config = TrainConfig {
-        epochs: 40,
-        batch_size: 10,
-        learning_rate: 0.05,
-        optimizer: OptimizerConfig::Sgd,
-        ..TrainConfig::default()
-    };
-    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
+    let network = small_trained_network(40);
     let path = dir.join("model.json");
     nn_core::save_model(&network, &path).unwrap();
     (network, path)

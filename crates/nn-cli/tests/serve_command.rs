@@ -7,26 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use image::{GrayImage, ImageFormat, Luma};
-use nn_core::{Activation, Init, Loss, Network};
-use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{fixtures, nn_cli, path_str, small_trained_network, text};
 
 /// A small model fitted on the fixture's 100 training digits, saved in `dir` as `name.json`.
 fn model(dir: &Path, name: &str) -> PathBuf {
-    let mnist = mnist_data::Mnist::load(fixtures().join("mnist-100")).unwrap();
-    let mut network = Network::dense(&[784, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 7).unwrap();
-    let samples = PixelSamples::new(mnist.train.pixels(), mnist.train.labels(), 784).unwrap();
-    let config = TrainConfig {
-        epochs: 20,
-        batch_size: 10,
-        learning_rate: 0.05,
-        optimizer: OptimizerConfig::Sgd,
-        ..TrainConfig::default()
-    };
-    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
+    let network = small_trained_network(20);
     let path = dir.join(format!("{name}.json"));
     nn_core::save_model(&network, &path).unwrap();
     path

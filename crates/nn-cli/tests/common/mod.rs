@@ -25,3 +25,22 @@ pub fn text(bytes: &[u8]) -> String {
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 test paths")
 }
+
+/// A 784-32-10 network fitted by SGD for `epochs` epochs on the fixture's 100 training digits:
+/// enough to tell digits apart. The same `epochs` give the same network in every test.
+pub fn small_trained_network(epochs: usize) -> nn_core::Network {
+    use nn_core::{Activation, Init, Loss, Network};
+    use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
+    let mnist = mnist_data::Mnist::load(fixtures().join("mnist-100")).unwrap();
+    let mut network = Network::dense(&[784, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 7).unwrap();
+    let samples = PixelSamples::new(mnist.train.pixels(), mnist.train.labels(), 784).unwrap();
+    let config = TrainConfig {
+        epochs,
+        batch_size: 10,
+        learning_rate: 0.05,
+        optimizer: OptimizerConfig::Sgd,
+        ..TrainConfig::default()
+    };
+    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
+    network
+}
