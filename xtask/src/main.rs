@@ -6,12 +6,14 @@
 //! - `bench`: timings, side by side with PyTorch.
 //! - `reproduce`: the published results, trained again.
 //! - `loadtest`: `nn-cli serve` under wrk.
+//! - `augment-cost`: what data augmentation adds to an epoch.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod augment_cost;
 mod bench;
 mod ci;
 mod fetch;
@@ -81,6 +83,25 @@ enum Task {
         #[arg(long)]
         model: Option<PathBuf>,
     },
+    /// What data augmentation adds to an epoch: rounds of one plain epoch then one per
+    /// augmentation (release build, one thread, CPU seconds), the cost as the median ratio.
+    AugmentCost {
+        /// A recipe of `nn-cli train` [default: its default network].
+        #[arg(long)]
+        recipe: Option<String>,
+        /// Augmentations to time, in `--augment`'s form.
+        #[arg(long = "augment", default_values_t = ["shift=2,rotate=10,scale=0.1".to_string(), "shift=1,elastic=34/4".to_string()])]
+        augmentations: Vec<String>,
+        /// Rounds (each one plain epoch and one per augmentation).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+        rounds: u16,
+        /// Train only this many steps of each epoch.
+        #[arg(long)]
+        max_steps: Option<u64>,
+        /// Directory holding the four MNIST files.
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -122,6 +143,15 @@ fn main() -> ExitCode {
         Task::Reproduce { recipes, data, seeds } => reproduce::run(&recipes, &data, usize::from(seeds)),
         Task::Loadtest { duration, connections, model } => {
             loadtest::run(&loadtest::Options { duration_s: duration, connections, model })
+        }
+        Task::AugmentCost { recipe, augmentations, rounds, max_steps, data } => {
+            augment_cost::run(&augment_cost::Options {
+                recipe,
+                augmentations,
+                rounds: usize::from(rounds),
+                max_steps,
+                data,
+            })
         }
     };
     match result {

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::vectorized::vectorized;
 
+mod resample;
+
+use resample::{ResampleScratch, resample};
+
 /// Set apart from the other uses of a batch's seed (dropout's masks).
 const AUGMENTATION_STREAM: u64 = 0x6175_676d_656e_7421;
 
@@ -152,12 +156,12 @@ pub(crate) struct Augmenter {
 /// Reused buffers of one thread.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scratch {
-    source: Vec<f32>,
     dx: Vec<f32>,
     dy: Vec<f32>,
     /// Where each output pixel reads the source image.
     source_x: Vec<f32>,
     source_y: Vec<f32>,
+    resample: ResampleScratch,
     blur: BlurScratch,
 }
 
@@ -216,17 +220,8 @@ impl Augmenter {
         if elastic {
             self.displacement_field(mix_seed(key ^ 4), scratch);
         }
-        // The source with a border of one background pixel, so that the four neighbours of any
-        // position less than a pixel outside the image can be read without checks.
-        let wide = cols + 2;
-        scratch.source.clear();
-        scratch.source.resize((rows + 2) * wide, 0.0);
-        for (padded, row) in scratch.source[wide..].chunks_exact_mut(wide).zip(image.chunks_exact(cols)) {
-            padded[1..=cols].copy_from_slice(row);
-        }
         // Each output pixel p takes the source pixel at A⁻¹(p - centre - t) + centre + α·d(p),
-        // where A rotates by `angle` and scales by `scale`; bilinear, zero outside. The
-        // positions first, in loops that vectorise; then the reads, which cannot.
+        // where A rotates by `angle` and scales by `scale`.
         let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
         let (sin, cos) = angle.sin_cos();
         let (inv_cos, inv_sin) = (cos / scale, sin / scale);
@@ -249,9 +244,7 @@ impl Augmenter {
                 *sy += a.elastic_alpha * dy;
             }
         }
-        for ((pixel, &sx), &sy) in image.iter_mut().zip(source_x.iter()).zip(source_y.iter()) {
-            *pixel = bilinear(&scratch.source, rows, cols, sy, sx);
-        }
+        resample(image, rows, cols, source_x, source_y, &mut scratch.resample);
     }
 
     /// Simard's field: uniform noise in [-1, 1) per pixel and axis, smoothed by the Gaussian.
@@ -342,7 +335,19 @@ impl WithSimd for Convolve<'_> {
             let (slots, _) = S::as_mut_simd_f32s(chunk);
             slots.copy_from_slice(&sums);
         }
-        for (i, out) in (whole..).zip(tail.iter_mut()) {
+        // What is left, one vector at a time, then one value at a time.
+        let single = whole + tail.len() / lanes * lanes;
+        let (vectors, tail) = tail.split_at_mut(single - whole);
+        for (start, chunk) in (whole..).step_by(lanes).zip(vectors.chunks_exact_mut(lanes)) {
+            let mut sum = simd.splat_f32s(0.0);
+            for (k, &g) in self.kernel.iter().enumerate() {
+                let from = start + k * self.stride;
+                let (value, _) = S::as_simd_f32s(&self.source[from..from + lanes]);
+                sum = simd.add_f32s(sum, simd.mul_f32s(simd.splat_f32s(g), value[0]));
+            }
+            S::as_mut_simd_f32s(chunk).0[0] = sum;
+        }
+        for (i, out) in (single..).zip(tail.iter_mut()) {
             let mut sum = 0.0;
             for (k, &g) in self.kernel.iter().enumerate() {
                 sum += g * self.source[i + k * self.stride];
@@ -356,30 +361,6 @@ impl WithSimd for Convolve<'_> {
 #[inline(always)]
 fn symmetric_unit(bits: u64) -> f32 {
     ((bits as u32) >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
-}
-
-/// The image at the real position (y, x) by bilinear interpolation of its four neighbours,
-/// pixels outside the image counting as 0 (background). `padded` is the `rows x cols` image with
-/// a border of one zero pixel.
-#[inline(always)]
-fn bilinear(padded: &[f32], rows: usize, cols: usize, y: f32, x: f32) -> f32 {
-    // A pixel or more outside the image, all four neighbours are background.
-    if !(y > -1.0 && x > -1.0 && y < rows as f32 && x < cols as f32) {
-        return 0.0;
-    }
-    // In the padded image the position is (y + 1, x + 1), positive: truncation is the floor.
-    let (py, px) = (y + 1.0, x + 1.0);
-    let (r, c) = (py as usize, px as usize);
-    let (fy, fx) = (py - r as f32, px - c as f32);
-    let wide = cols + 2;
-    let at = r * wide + c;
-    // The two neighbours above and the two below, each pair one slice: two bounds checks, not four.
-    let (Some(above), Some(below)) = (padded.get(at..at + 2), padded.get(at + wide..at + wide + 2)) else {
-        return 0.0;
-    };
-    let top = above[0] * (1.0 - fx) + above[1] * fx;
-    let bottom = below[0] * (1.0 - fx) + below[1] * fx;
-    top * (1.0 - fy) + bottom * fy
 }
 
 #[cfg(test)]
