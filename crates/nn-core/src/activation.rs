@@ -140,16 +140,25 @@ impl Activation {
     /// Multiplies each gradient by `f'` at the matching output: `δz = δa ⊙ f'(z)`, with a loop
     /// per activation as in [`apply`](Activation::apply).
     pub fn backprop(self, outputs: &[f32], gradients: &mut [f32]) {
-        let scale = |activation: Activation| move |g: f32, a: f32| g * activation.derivative_from_output(a);
+        // A closure written out in each arm: one closure shared by the arms would be one type,
+        // compiled once with the activation as data, matched again at every value.
         match self {
             Activation::Identity => {}
-            Activation::Step => zip_map_in_place(gradients, outputs, scale(Activation::Step)),
-            Activation::Sigmoid => zip_map_in_place(gradients, outputs, scale(Activation::Sigmoid)),
-            Activation::Tanh => zip_map_in_place(gradients, outputs, scale(Activation::Tanh)),
-            Activation::Relu => zip_map_in_place(gradients, outputs, scale(Activation::Relu)),
-            Activation::LeakyRelu { slope } => {
-                zip_map_in_place(gradients, outputs, scale(Activation::LeakyRelu { slope }))
+            Activation::Step => {
+                zip_map_in_place(gradients, outputs, |g, a| g * Activation::Step.derivative_from_output(a))
             }
+            Activation::Sigmoid => {
+                zip_map_in_place(gradients, outputs, |g, a| g * Activation::Sigmoid.derivative_from_output(a))
+            }
+            Activation::Tanh => {
+                zip_map_in_place(gradients, outputs, |g, a| g * Activation::Tanh.derivative_from_output(a))
+            }
+            Activation::Relu => {
+                zip_map_in_place(gradients, outputs, |g, a| g * Activation::Relu.derivative_from_output(a))
+            }
+            Activation::LeakyRelu { slope } => zip_map_in_place(gradients, outputs, move |g, a| {
+                g * Activation::LeakyRelu { slope }.derivative_from_output(a)
+            }),
         }
     }
 }
@@ -234,6 +243,20 @@ mod tests {
     fn invalid_slopes_are_refused() {
         for slope in [f32::NAN, -0.1, 1.0, f32::INFINITY] {
             assert!(Activation::LeakyRelu { slope }.validate().is_err(), "{slope}");
+        }
+    }
+
+    #[test]
+    fn backprop_multiplies_each_gradient_by_the_derivative_at_its_output() {
+        let outputs: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 400.0).collect();
+        let gradients: Vec<f32> = (0..1000).map(|i| ((i * 7919) % 201) as f32 / 100.0 - 1.0).collect();
+        let every = Activation::TRAINABLE.into_iter().chain([Activation::Step, Activation::LeakyRelu { slope: 0.1 }]);
+        for activation in every {
+            let mut backprop = gradients.clone();
+            activation.backprop(&outputs, &mut backprop);
+            let one_at_a_time: Vec<f32> =
+                gradients.iter().zip(&outputs).map(|(&g, &a)| g * activation.derivative_from_output(a)).collect();
+            assert_eq!(backprop, one_at_a_time, "{activation}");
         }
     }
 }
