@@ -1,6 +1,7 @@
 //! Max-pooling: the largest value of each window, channel by channel.
 
 use std::any::Any;
+use std::ops::Range;
 
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
@@ -144,16 +145,31 @@ impl WithSimd for Forward<'_> {
     fn with_simd<S: Simd>(self, simd: S) {
         let c = self.pool.input.channels;
         self.pool.windows(self.batch, |out_pixel, pixels| {
-            for start in (0..c).step_by(S::F32_LANES) {
-                let lanes = |pixel: usize| pixel * c + start..pixel * c + (start + S::F32_LANES).min(c);
-                let mut maximum = load(simd, &self.input[lanes(pixels[0])]);
+            for lanes in channel_vectors(c, S::F32_LANES, true) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
+                let mut maximum = load(simd, &self.input[at(pixels[0])]);
                 for &pixel in &pixels[1..] {
-                    maximum = simd.max_f32s(maximum, load(simd, &self.input[lanes(pixel)]));
+                    maximum = simd.max_f32s(maximum, load(simd, &self.input[at(pixel)]));
                 }
-                store(simd, &mut self.output[lanes(out_pixel)], maximum);
+                store(simd, &mut self.output[at(out_pixel)], maximum);
             }
         });
     }
+}
+
+/// The channels of a pixel, one vector of `lanes` at a time. When their number is not a whole
+/// number of vectors, the last vector is either partial, or, with `overlap` and at least one
+/// whole vector of channels, a whole vector ending at the last channel, overlapping the one
+/// before: each lane computes its own channel, so the channels computed twice get the same
+/// value twice, and whole loads and stores are much cheaper than masked ones (pulp calls a
+/// function for each of those).
+#[inline(always)]
+fn channel_vectors(channels: usize, lanes: usize, overlap: bool) -> impl Iterator<Item = Range<usize>> {
+    let last = if overlap && channels >= lanes { channels - lanes } else { usize::MAX };
+    (0..channels).step_by(lanes).map(move |start| {
+        let start = start.min(last);
+        start..(start + lanes).min(channels)
+    })
 }
 
 /// The backward pass, compiled as [`Forward`] is.
@@ -171,25 +187,95 @@ impl WithSimd for Backward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        self.input_grad.fill(0.0);
-        let c = self.pool.input.channels;
+        let pool = self.pool;
+        // Windows that do not overlap give each input pixel at most one gradient: it is written
+        // rather than added, and only pixels outside every window need zeros first.
+        let apart = pool.stride >= pool.window;
+        let tiled = pool.stride == pool.window
+            && (pool.input.height - pool.window).is_multiple_of(pool.stride)
+            && (pool.input.width - pool.window).is_multiple_of(pool.stride);
+        if !tiled {
+            self.input_grad.fill(0.0);
+        }
+        let c = pool.input.channels;
         let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
-        self.pool.windows(self.batch, |out_pixel, pixels| {
-            for start in (0..c).step_by(S::F32_LANES) {
-                let lanes = |pixel: usize| pixel * c + start..pixel * c + (start + S::F32_LANES).min(c);
+        pool.windows(self.batch, |out_pixel, pixels| {
+            for lanes in channel_vectors(c, S::F32_LANES, apart) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
                 let (maxima, deltas) =
-                    (load(simd, &self.output[lanes(out_pixel)]), load(simd, &self.output_grad[lanes(out_pixel)]));
+                    (load(simd, &self.output[at(out_pixel)]), load(simd, &self.output_grad[at(out_pixel)]));
                 // 1 for a channel whose gradient has not found its maximum yet, 0 after:
                 // branch-free, so whole vectors of channels go together.
                 let mut pending = one;
                 for &pixel in pixels {
-                    let is_maximum = simd.equal_f32s(load(simd, &self.input[lanes(pixel)]), maxima);
+                    let is_maximum = simd.equal_f32s(load(simd, &self.input[at(pixel)]), maxima);
                     let take = simd.select_f32s(is_maximum, pending, zero);
-                    let grads = &mut self.input_grad[lanes(pixel)];
-                    store(simd, grads, simd.mul_add_e_f32s(take, deltas, load(simd, grads)));
+                    let grads = &mut self.input_grad[at(pixel)];
+                    // take·δ + 0 when written, as when added to the zeros of a filled gradient.
+                    let before = if apart { zero } else { load(simd, grads) };
+                    store(simd, grads, simd.mul_add_e_f32s(take, deltas, before));
                     pending = simd.sub_f32s(pending, take);
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forward and backward one value at a time, channels last: the maximum of each window,
+    /// and each output's gradient added to the first input pixel (row by row) holding it.
+    fn reference(pool: &MaxPool2d, input: &[f32], output_grad: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
+        let (c, h, w) = (pool.input.channels, pool.input.height, pool.input.width);
+        let out = pool.output_shape();
+        let mut output = vec![0.0; batch * out.len()];
+        let mut input_grad = vec![0.0f32; input.len()];
+        for (image, oy, ox, channel) in (0..batch).flat_map(|i| {
+            (0..out.height).flat_map(move |oy| (0..out.width).flat_map(move |ox| (0..c).map(move |ch| (i, oy, ox, ch))))
+        }) {
+            let pixels: Vec<usize> = (0..pool.window * pool.window)
+                .map(|k| {
+                    ((image * h + oy * pool.stride + k / pool.window) * w + ox * pool.stride + k % pool.window) * c
+                        + channel
+                })
+                .collect();
+            let maximum = pixels.iter().map(|&p| input[p]).fold(f32::NEG_INFINITY, f32::max);
+            let at = ((image * out.height + oy) * out.width + ox) * c + channel;
+            output[at] = maximum;
+            let first = pixels.iter().find(|&&p| input[p] == maximum).unwrap();
+            input_grad[*first] += output_grad[at];
+        }
+        (output, input_grad)
+    }
+
+    #[test]
+    fn every_channel_count_and_window_gives_the_bits_of_the_definition() {
+        // Channel counts around the vector widths (4, 8, 16 lanes); windows that tile the
+        // image, leave an edge out, overlap, or leave gaps.
+        for channels in [1, 3, 8, 15, 16, 17, 30, 33] {
+            for (height, width, window, stride) in
+                [(4, 6, 2, 2), (5, 7, 2, 2), (6, 5, 3, 2), (7, 7, 2, 3), (6, 6, 3, 3)]
+            {
+                let pool = MaxPool2d::new(Shape::new(channels, height, width), window, stride, 0).unwrap();
+                let batch = 2;
+                // Values on a coarse grid, so that windows often hold their maximum twice.
+                let input: Vec<f32> =
+                    (0..batch * pool.input.len()).map(|i| ((i * 7919 % 13) as f32 - 6.0) * 0.5).collect();
+                let out_len = batch * pool.output_shape().len();
+                let output_grad: Vec<f32> = (0..out_len).map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0).collect();
+                let (expected_output, expected_grad) = reference(&pool, &input, &output_grad, batch);
+                let mut output = vec![f32::NAN; out_len];
+                pool.forward(&input, batch, &mut output, Mode::Inference);
+                let mut input_grad = vec![f32::NAN; input.len()];
+                let mut grad = output_grad.clone();
+                pool.backward(&input, &output, batch, &mut grad, Some(&mut input_grad), &mut [], Mode::Inference);
+                let case = format!("{channels} channels, {height}x{width}, window {window}, stride {stride}");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&output), bits(&expected_output), "forward, {case}");
+                assert_eq!(bits(&input_grad), bits(&expected_grad), "backward, {case}");
+            }
+        }
     }
 }
