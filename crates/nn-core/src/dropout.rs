@@ -4,6 +4,7 @@
 use std::any::Any;
 
 use nalgebra::DMatrix;
+use pulp::{Simd, WithSimd};
 
 use crate::{Layer, LayerSpec, Mode, NnError, Shape, mix_seed};
 
@@ -39,17 +40,38 @@ impl Dropout {
         self.rate
     }
 
-    /// `visit(sample values, mask scale of each value)`: `1 / (1 − p)` where kept, 0 where dropped.
-    fn with_masks(&self, batch: usize, mode: Mode, mut visit: impl FnMut(usize, &mut dyn Iterator<Item = f32>)) {
+    /// `values *= mask scale` for each sample: `1 / (1 − p)` where kept, 0 where dropped. Nothing
+    /// changes in inference.
+    fn apply_masks(&self, values: &mut [f32], batch: usize, mode: Mode) {
         let Mode::Training { seed, first_sample } = mode else { return };
         let keep_scale = 1.0 / (1.0 - self.rate);
         // A value is dropped when its 24-bit uniform draw falls below rate · 2²⁴.
         let threshold = (f64::from(self.rate) * f64::from(1_u32 << 24)) as u64;
-        for j in 0..batch {
+        let len = self.shape.len();
+        for (j, sample) in values.chunks_exact_mut(len).take(batch).enumerate() {
             let key = mix_seed(seed ^ mix_seed(first_sample + j as u64));
-            let mut scales = (0..self.shape.len() as u64)
-                .map(move |unit| if mix_seed(key.wrapping_add(unit)) >> 40 >= threshold { keep_scale } else { 0.0 });
-            visit(j, &mut scales);
+            pulp::Arch::new().dispatch(ApplyMask { values: sample, key, threshold, keep_scale });
+        }
+    }
+}
+
+/// One sample's mask applied, compiled by `pulp` for the processor's widest vectors: the hashes
+/// (64-bit multiplies) and the products vectorise.
+struct ApplyMask<'a> {
+    values: &'a mut [f32],
+    key: u64,
+    threshold: u64,
+    keep_scale: f32,
+}
+
+impl WithSimd for ApplyMask<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        for (unit, value) in (0u64..).zip(self.values.iter_mut()) {
+            let kept = mix_seed(self.key.wrapping_add(unit)) >> 40 >= self.threshold;
+            *value *= if kept { self.keep_scale } else { 0.0 };
         }
     }
 }
@@ -77,10 +99,7 @@ impl Layer for Dropout {
 
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], mode: Mode) {
         output.copy_from_slice(input);
-        let len = self.shape.len();
-        self.with_masks(batch, mode, |j, scales| {
-            output[j * len..(j + 1) * len].iter_mut().zip(scales).for_each(|(a, s)| *a *= s);
-        });
+        self.apply_masks(output, batch, mode);
     }
 
     /// `∂x = ∂a · m / (1 − p)`, with the masks of the forward pass.
@@ -96,10 +115,7 @@ impl Layer for Dropout {
     ) {
         let Some(input_grad) = input_grad else { return };
         input_grad.copy_from_slice(output_grad);
-        let len = self.shape.len();
-        self.with_masks(batch, mode, |j, scales| {
-            input_grad[j * len..(j + 1) * len].iter_mut().zip(scales).for_each(|(g, s)| *g *= s);
-        });
+        self.apply_masks(input_grad, batch, mode);
     }
 
     fn clone_box(&self) -> Box<dyn Layer> {
@@ -162,5 +178,22 @@ mod tests {
         let mut input_grad = vec![f32::NAN; 60];
         layer.backward(&[], &[], 2, &mut output_grad, Some(&mut input_grad), &mut [], mode);
         assert_eq!(input_grad, expected);
+    }
+
+    #[test]
+    fn each_value_keeps_the_draw_of_its_definition() {
+        // Value `unit` of sample `j` is kept when the top 24 bits of
+        // mix_seed(mix_seed(seed ^ mix_seed(first + j)) + unit) reach rate · 2²⁴.
+        let (rate, seed, first) = (0.3f32, 11, 5);
+        let layer = Dropout::new(Shape::new(3, 5, 7), rate, 0).unwrap();
+        let output = masks(&layer, 4, Mode::Training { seed, first_sample: first });
+        let threshold = (f64::from(rate) * f64::from(1_u32 << 24)) as u64;
+        for (j, sample) in output.chunks_exact(105).enumerate() {
+            let key = mix_seed(seed ^ mix_seed(first + j as u64));
+            for (unit, &value) in sample.iter().enumerate() {
+                let kept = mix_seed(key.wrapping_add(unit as u64)) >> 40 >= threshold;
+                assert_eq!(value, if kept { 1.0 / (1.0 - rate) } else { 0.0 }, "sample {j}, value {unit}");
+            }
+        }
     }
 }

@@ -52,6 +52,7 @@ impl Mode {
 /// ```
 /// assert_ne!(nn_core::mix_seed(1) ^ nn_core::mix_seed(2), 3);
 /// ```
+#[inline(always)]
 pub const fn mix_seed(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
