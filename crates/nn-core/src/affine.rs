@@ -19,6 +19,7 @@
 //! (AVX-512: 16 lanes, AVX2 with FMA: 8, otherwise one value at a time, multiplying and adding
 //! separately since a software FMA would be many times slower). All of it is safe code.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
@@ -77,6 +78,9 @@ pub(crate) fn affine_strided(
     );
     let (x_stride, x) = (x.stride, x.values);
     let lanes = pulp::Arch::new().dispatch(Lanes);
+    // The copies of bands' weights go in this thread's buffer: started empty at every call, it
+    // grew by reallocations at each of Winograd's many small products (1-3% of a training step).
+    let packed = PACKED.take();
     let tail = outputs % (TILE_VECTORS * lanes);
     if batch >= PACK_MIN_SAMPLES && tail > lanes {
         // The layer's last outputs fill more than one vector but less than a band (784-50-100-10's
@@ -85,14 +89,17 @@ pub(crate) fn affine_strided(
         // broadcast feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved
         // runs). Compiled as a kernel of its own, because the band's row count is then no longer
         // a constant, which slowed the whole bands of every layer by 4-6%.
-        let kernel =
-            Affine::<true> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed: Vec::new() };
-        pulp::Arch::new().dispatch(kernel);
+        let kernel = Affine::<true> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed };
+        PACKED.set(pulp::Arch::new().dispatch(kernel));
     } else {
-        let kernel =
-            Affine::<false> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed: Vec::new() };
-        pulp::Arch::new().dispatch(kernel);
+        let kernel = Affine::<false> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed };
+        PACKED.set(pulp::Arch::new().dispatch(kernel));
     }
+}
+
+thread_local! {
+    /// The buffer of [`Affine::packed`], kept between calls on this thread.
+    static PACKED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// Lanes of the processor's widest vector of `f32`.
@@ -126,14 +133,15 @@ struct Affine<'a, const WIDE_TAIL: bool> {
 }
 
 impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
-    type Output = ();
+    /// The buffer of the copied bands, for the next call.
+    type Output = Vec<f32>;
 
     /// Bands of [`TILE_VECTORS`] vectors of outputs, then (but see `WIDE_TAIL`) of one vector,
     /// then one masked vector for the last outputs; tiles of 8 samples (AVX-512), 4, then one.
     /// Everything below is `inline(always)`, so it is compiled here, with the instruction set of
     /// `S`.
     #[inline(always)]
-    fn with_simd<S: Simd>(mut self, simd: S) {
+    fn with_simd<S: Simd>(mut self, simd: S) -> Vec<f32> {
         let lanes = S::F32_LANES;
         for start in (0..self.inputs).step_by(INPUT_BLOCK) {
             let inputs = start..(start + INPUT_BLOCK).min(self.inputs);
@@ -154,6 +162,7 @@ impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
                 }
             }
         }
+        self.packed
     }
 }
 
