@@ -298,7 +298,7 @@ impl Augmenter {
 /// k = 0: one pass of the blur.
 #[inline(always)]
 fn convolve(kernel: &[f32], source: &[f32], stride: usize, out: &mut [f32]) {
-    pulp::Arch::new().dispatch(Convolve { kernel, source, stride, out });
+    pulp::Arch::new().dispatch(Convolve { taps: Taps { kernel, source, stride }, out });
 }
 
 /// [`convolve`] on explicit vectors. Loops left to the compiler ran at the speed of scalar
@@ -306,24 +306,27 @@ fn convolve(kernel: &[f32], source: &[f32], stride: usize, out: &mut [f32]) {
 /// kept in four vectors at a time, each tap's products added to them in order: a multiply
 /// then an add, rounded as the scalar `sum += g * value` is, so the bits stay the same.
 struct Convolve<'a> {
-    kernel: &'a [f32],
-    source: &'a [f32],
-    stride: usize,
+    taps: Taps<'a>,
     out: &'a mut [f32],
 }
 
-impl WithSimd for Convolve<'_> {
-    type Output = ();
+/// What each output of [`convolve`] sums.
+#[derive(Clone, Copy)]
+struct Taps<'a> {
+    kernel: &'a [f32],
+    source: &'a [f32],
+    stride: usize,
+}
 
+impl Taps<'_> {
+    /// Outputs `first..` into `out`, `N` whole vectors at a time, as many blocks as `out` holds;
+    /// returns how many outputs that was.
     #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        const VECTORS: usize = 4;
-        let lanes = std::mem::size_of::<S::f32s>() / std::mem::size_of::<f32>();
-        let block = VECTORS * lanes;
-        let whole = self.out.len() / block * block;
-        let (body, tail) = self.out.split_at_mut(whole);
-        for (start, chunk) in (0..).step_by(block).zip(body.chunks_exact_mut(block)) {
-            let mut sums = [simd.splat_f32s(0.0); VECTORS];
+    fn in_vectors<S: Simd, const N: usize>(self, simd: S, first: usize, out: &mut [f32]) -> usize {
+        let block = N * std::mem::size_of::<S::f32s>() / std::mem::size_of::<f32>();
+        let mut done = 0;
+        for (start, chunk) in (first..).step_by(block).zip(out.chunks_exact_mut(block)) {
+            let mut sums = [simd.splat_f32s(0.0); N];
             for (k, &g) in self.kernel.iter().enumerate() {
                 let g = simd.splat_f32s(g);
                 let from = start + k * self.stride;
@@ -332,27 +335,34 @@ impl WithSimd for Convolve<'_> {
                     *sum = simd.add_f32s(*sum, simd.mul_f32s(g, value));
                 }
             }
-            let (slots, _) = S::as_mut_simd_f32s(chunk);
-            slots.copy_from_slice(&sums);
+            S::as_mut_simd_f32s(chunk).0.copy_from_slice(&sums);
+            done += block;
         }
-        // What is left, one vector at a time, then one value at a time.
-        let single = whole + tail.len() / lanes * lanes;
-        let (vectors, tail) = tail.split_at_mut(single - whole);
-        for (start, chunk) in (whole..).step_by(lanes).zip(vectors.chunks_exact_mut(lanes)) {
-            let mut sum = simd.splat_f32s(0.0);
-            for (k, &g) in self.kernel.iter().enumerate() {
-                let from = start + k * self.stride;
-                let (value, _) = S::as_simd_f32s(&self.source[from..from + lanes]);
-                sum = simd.add_f32s(sum, simd.mul_f32s(simd.splat_f32s(g), value[0]));
-            }
-            S::as_mut_simd_f32s(chunk).0[0] = sum;
+        done
+    }
+
+    /// Output `i`, one value.
+    #[inline(always)]
+    fn at(self, i: usize) -> f32 {
+        let mut sum = 0.0;
+        for (k, &g) in self.kernel.iter().enumerate() {
+            sum += g * self.source[i + k * self.stride];
         }
-        for (i, out) in (single..).zip(tail.iter_mut()) {
-            let mut sum = 0.0;
-            for (k, &g) in self.kernel.iter().enumerate() {
-                sum += g * self.source[i + k * self.stride];
-            }
-            *out = sum;
+        sum
+    }
+}
+
+impl WithSimd for Convolve<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Convolve { taps, out } = self;
+        // Four vectors at a time, then what is left one vector at a time, then one value at a time.
+        let mut done = taps.in_vectors::<S, 4>(simd, 0, out);
+        done += taps.in_vectors::<S, 1>(simd, done, &mut out[done..]);
+        for (i, out) in (done..).zip(&mut out[done..]) {
+            *out = taps.at(i);
         }
     }
 }
