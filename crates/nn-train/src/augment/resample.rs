@@ -37,19 +37,14 @@ pub(super) fn resample(
         padded_row[1..=cols].copy_from_slice(row);
     }
     // Each position's top-left neighbour, and the weights of the right and lower neighbours
-    // in place of the position.
+    // in place of the position. Inside, a neighbour's row and column are at most `rows` and
+    // `cols`: read from the float's bits below 2²³, with Rust's checked conversion for larger
+    // images (millions of pixels on a side), where that trick is not exact.
     corner.resize(n, 0);
-    let background = ((rows + 2) * wide) as u32;
-    for ((corner, x), y) in corner.iter_mut().zip(x.iter_mut()).zip(y.iter_mut()) {
-        // A pixel or more outside the image, all four neighbours are background.
-        let inside = (*y > -1.0) & (*x > -1.0) & (*y < rows as f32) & (*x < cols as f32);
-        // In the padded image the position is (y + 1, x + 1), positive when inside.
-        let (py, px) = (*y + 1.0, *x + 1.0);
-        let (r, c) = (py.floor(), px.floor());
-        let at = whole_number(r).wrapping_mul(wide as u32).wrapping_add(whole_number(c));
-        *corner = if inside { at } else { background };
-        *x = if inside { px - c } else { 0.0 };
-        *y = if inside { py - r } else { 0.0 };
+    if rows.max(cols) < 1 << 23 {
+        corners::<true>(rows, cols, corner, x, y);
+    } else {
+        corners::<false>(rows, cols, corner, x, y);
     }
     let [top_left, top_right, bottom_left, bottom_right] = neighbours;
     for buffer in [&mut *top_left, &mut *top_right, &mut *bottom_left, &mut *bottom_right] {
@@ -77,13 +72,34 @@ pub(super) fn resample(
     }
 }
 
-/// The value of a whole number in [0, 2²³) held in a float, read from its bits after adding
-/// 2²³ (which moves the number to the mantissa's low bits); other values give a meaningless
-/// number. Unlike `as`, which checks each value for overflow, it vectorises.
+/// For each position (x[i], y[i]) of a `rows x cols` image, the index of its top-left neighbour
+/// in the image padded as `resample` pads it, or of a background square outside; and in place
+/// of the position, the weights of its right and lower neighbours. `SMALL`: see [`whole_number`].
 #[inline(always)]
-fn whole_number(value: f32) -> u32 {
+fn corners<const SMALL: bool>(rows: usize, cols: usize, corner: &mut [u32], x: &mut [f32], y: &mut [f32]) {
+    let wide = cols + 2;
+    let background = ((rows + 2) * wide) as u32;
+    for ((corner, x), y) in corner.iter_mut().zip(x.iter_mut()).zip(y.iter_mut()) {
+        // A pixel or more outside the image, all four neighbours are background.
+        let inside = (*y > -1.0) & (*x > -1.0) & (*y < rows as f32) & (*x < cols as f32);
+        // In the padded image the position is (y + 1, x + 1), positive when inside.
+        let (py, px) = (*y + 1.0, *x + 1.0);
+        let (r, c) = (py.floor(), px.floor());
+        let at = whole_number(r, SMALL).wrapping_mul(wide as u32).wrapping_add(whole_number(c, SMALL));
+        *corner = if inside { at } else { background };
+        *x = if inside { px - c } else { 0.0 };
+        *y = if inside { py - r } else { 0.0 };
+    }
+}
+
+/// The value of a whole number held in a float. With `small`, for numbers in [0, 2²³): read
+/// from its bits after adding 2²³ (which moves the number to the mantissa's low bits), other
+/// values giving a meaningless number; unlike `as`, which checks each value for overflow, it
+/// vectorises. Without, `as`.
+#[inline(always)]
+fn whole_number(value: f32, small: bool) -> u32 {
     const TWO_TO_THE_23: f32 = 8_388_608.0;
-    (value + TWO_TO_THE_23).to_bits().wrapping_sub(TWO_TO_THE_23.to_bits())
+    if small { (value + TWO_TO_THE_23).to_bits().wrapping_sub(TWO_TO_THE_23.to_bits()) } else { value as u32 }
 }
 
 #[cfg(test)]
@@ -138,7 +154,31 @@ mod tests {
     #[test]
     fn whole_numbers_are_read_exactly() {
         for value in [0u32, 1, 27, 29, 1000, (1 << 23) - 1] {
-            assert_eq!(whole_number(value as f32), value);
+            assert_eq!(whole_number(value as f32, true), value);
+            assert_eq!(whole_number(value as f32, false), value);
         }
+        // Past 2²³ only the checked conversion is exact.
+        for value in [1u32 << 23, (1 << 23) + 1, (1 << 24) - 1, 1 << 25] {
+            assert_eq!(whole_number(value as f32, false), value);
+        }
+        assert_ne!(whole_number(((1 << 23) + 1) as f32, true), (1 << 23) + 1);
+    }
+
+    #[test]
+    fn both_conversions_find_the_same_neighbours_where_both_are_exact() {
+        let (rows, cols) = (28, 28);
+        let unit = |k: u64| ((mix_seed(k) >> 40) as f32) / 16_777_216.0;
+        let x: Vec<f32> = (0..784u64).map(|i| unit(i) * 40.0 - 6.0).collect();
+        let y: Vec<f32> = (0..784u64).map(|i| unit(9000 + i) * 40.0 - 6.0).collect();
+        let run = |small: bool| {
+            let (mut corner, mut x, mut y) = (vec![0; 784], x.clone(), y.clone());
+            if small {
+                corners::<true>(rows, cols, &mut corner, &mut x, &mut y);
+            } else {
+                corners::<false>(rows, cols, &mut corner, &mut x, &mut y);
+            }
+            (corner, x, y)
+        };
+        assert_eq!(run(true), run(false));
     }
 }
