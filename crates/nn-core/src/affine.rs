@@ -11,9 +11,17 @@
 //! copied side by side first, one block of inputs at a time (see `band`): a copy of `W` once per
 //! call, which the many tiles of samples then read from the L1 cache.
 //!
+//! Images are mostly background, and a term whose input is zero adds nothing: for layers of
+//! many outputs and batches that copy `W`, each tile of samples first gathers the inputs that
+//! are nonzero in at least one of its samples, side by side ("panels", see `gather_panels`),
+//! and the kernel multiplies those only. Half of an MNIST block of inputs is zero in all 8
+//! images of a tile, so a first layer does about half the multiply-adds.
+//!
 //! Every output value is computed the same way whatever the batch and wherever its sample sits
-//! in it: `z = b`, then `z = fma(W[i, k], x[k, j], z)` for `k = 0, 1, …` in order. So one image
-//! and a batch give the same bits, without padding.
+//! in it: `z = b`, then `z = fma(W[i, k], x[k, j], z)` for `k = 0, 1, …` in order, leaving out
+//! terms whose input is zero or not, which changes no value; the sums are stored as `z + 0`, so
+//! a zero is always `+0` (see `tile`). So one image and a batch give the same bits, without
+//! padding.
 //!
 //! `pulp` runs the kernel with the best vectors the processor offers, chosen at run time
 //! (AVX-512: 16 lanes, AVX2 with FMA: 8, otherwise one value at a time, multiplying and adding
@@ -28,10 +36,17 @@ use pulp::{Simd, WithSimd};
 const TILE_VECTORS: usize = 2;
 /// Samples per register tile with AVX2 (twice as many with AVX-512, see `band`).
 const TILE_SAMPLES: usize = 4;
+/// Samples per register tile with AVX-512.
+const WIDE_TILE: usize = 2 * TILE_SAMPLES;
 /// Batches from this size copy each band's weights side by side first (see `band`); below
 /// it the copy costs more than it saves (measured: 784-30-10 at batch 10 trains 15% slower
 /// with it, 784-512-10 at batch 64 faster).
 const PACK_MIN_SAMPLES: usize = 32;
+/// Layers of fewer bands compute every term: each panel serves every band of the layer, and
+/// below this many the gathering costs more than it saves (measured, 64 samples with 80% of
+/// their inputs zero: 512 outputs 425 → 275 µs, 128 outputs 104 → 80 µs, but 30 outputs 34 →
+/// 49 µs).
+const PANEL_MIN_BANDS: usize = 4;
 /// Inputs per pass: the weights of a tile over this many inputs (16 KB with AVX-512) stay in
 /// the L1 cache while every sample goes by. Partial sums wait in `z` between passes, stored
 /// exactly, so the order of the sum over `k` is unchanged.
@@ -81,6 +96,7 @@ pub(crate) fn affine_strided(
     // The copies of bands' weights go in this thread's buffer: started empty at every call, it
     // grew by reallocations at each of Winograd's many small products (1-3% of a training step).
     let packed = PACKED.take();
+    let panels = PANELS.take();
     let tail = outputs % (TILE_VECTORS * lanes);
     if batch >= PACK_MIN_SAMPLES && tail > lanes {
         // The layer's last outputs fill more than one vector but less than a band (784-50-100-10's
@@ -89,17 +105,44 @@ pub(crate) fn affine_strided(
         // broadcast feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved
         // runs). Compiled as a kernel of its own, because the band's row count is then no longer
         // a constant, which slowed the whole bands of every layer by 4-6%.
-        let kernel = Affine::<true> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed };
-        PACKED.set(pulp::Arch::new().dispatch(kernel));
+        let kernel = Affine::<true> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed, panels };
+        let (packed, panels) = pulp::Arch::new().dispatch(kernel);
+        PACKED.set(packed);
+        PANELS.set(panels);
     } else {
-        let kernel = Affine::<false> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed };
-        PACKED.set(pulp::Arch::new().dispatch(kernel));
+        let kernel =
+            Affine::<false> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed, panels };
+        let (packed, panels) = pulp::Arch::new().dispatch(kernel);
+        PACKED.set(packed);
+        PANELS.set(panels);
     }
 }
 
 thread_local! {
     /// The buffer of [`Affine::packed`], kept between calls on this thread.
     static PACKED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// The buffers of [`Affine::panels`], kept between calls on this thread.
+    static PANELS: Cell<Panels> = const { Cell::new(Panels::new()) };
+}
+
+/// The samples' inputs of one block of inputs, gathered tile of samples by tile (see
+/// [`Affine::gather_panels`]), without the inputs that are zero in every sample of the tile.
+#[derive(Default)]
+struct Panels {
+    /// Tile after tile: for each kept input, its value in each sample of the tile.
+    values: Vec<f32>,
+    /// Tile `t`'s kept inputs (their places in the block) start at `inputs[t * INPUT_BLOCK]`.
+    inputs: Vec<u8>,
+    /// For tile `t`: where its values start, and how many inputs it keeps.
+    tiles: Vec<(usize, usize)>,
+    /// For each input of the block, nonzero when some sample of the tile has it nonzero.
+    nonzero: Vec<u32>,
+}
+
+impl Panels {
+    const fn new() -> Self {
+        Panels { values: Vec::new(), inputs: Vec::new(), tiles: Vec::new(), nonzero: Vec::new() }
+    }
 }
 
 /// Lanes of the processor's widest vector of `f32`.
@@ -130,21 +173,26 @@ struct Affine<'a, const WIDE_TAIL: bool> {
     z_stride: usize,
     /// The band's weights side by side, reused between bands.
     packed: Vec<f32>,
+    /// The samples' inputs of the current block, when the weights are copied.
+    panels: Panels,
 }
 
 impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
-    /// The buffer of the copied bands, for the next call.
-    type Output = Vec<f32>;
+    /// The buffers of the copied bands and of the panels, for the next call.
+    type Output = (Vec<f32>, Panels);
 
     /// Bands of [`TILE_VECTORS`] vectors of outputs, then (but see `WIDE_TAIL`) of one vector,
     /// then one masked vector for the last outputs; tiles of 8 samples (AVX-512), 4, then one.
     /// Everything below is `inline(always)`, so it is compiled here, with the instruction set of
     /// `S`.
     #[inline(always)]
-    fn with_simd<S: Simd>(mut self, simd: S) -> Vec<f32> {
+    fn with_simd<S: Simd>(mut self, simd: S) -> (Vec<f32>, Panels) {
         let lanes = S::F32_LANES;
         for start in (0..self.inputs).step_by(INPUT_BLOCK) {
             let inputs = start..(start + INPUT_BLOCK).min(self.inputs);
+            if self.uses_panels::<S>() {
+                self.gather_panels::<S>(inputs.clone());
+            }
             let mut first = 0;
             while first < self.outputs {
                 let left = self.outputs - first;
@@ -162,7 +210,7 @@ impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
                 }
             }
         }
-        self.packed
+        (self.packed, self.panels)
     }
 }
 
@@ -183,38 +231,81 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
                 packed.extend_from_slice(&w_column[first..first + rows]);
                 packed.resize(packed.len() + width - rows, 0.0);
             }
-            Strip { values: &packed, stride: width, first: 0, rows: width }
+            // Exponent bits all ones: infinite or NaN. An `|` over all of them runs in vectors.
+            let finite = packed.iter().fold(0, |any, w| any | u32::from(w.to_bits() & 0x7f80_0000 == 0x7f80_0000)) == 0;
+            Strip { values: &packed, stride: width, first: 0, rows: width, finite }
         } else {
             Strip {
                 values: &weights[inputs.start * self.outputs..inputs.end * self.outputs],
                 stride: self.outputs,
                 first,
                 rows,
+                finite: false,
             }
         };
-        let mut sample = 0;
-        // AVX-512 has 32 vector registers, room for 2 × 8 sums: each weight load then serves 8
-        // samples. AVX2 has 16, hence 2 × 4.
-        if S::F32_LANES >= 16 {
-            while sample + 2 * TILE_SAMPLES <= self.batch {
-                self.tile::<S, V, { 2 * TILE_SAMPLES }>(simd, &strip, first, rows, sample, inputs.clone());
-                sample += 2 * TILE_SAMPLES;
+        let panels = self.uses_panels::<S>();
+        for (tile, (sample, samples)) in tiles::<S>(self.batch).enumerate() {
+            let panel = panels.then_some(tile);
+            // AVX-512 has 32 vector registers, room for 2 × 8 sums: each weight load then serves
+            // 8 samples. AVX2 has 16, hence 2 × 4.
+            match samples {
+                WIDE_TILE => self.tile::<S, V, WIDE_TILE>(simd, &strip, first, rows, sample, inputs.clone(), panel),
+                TILE_SAMPLES => {
+                    self.tile::<S, V, TILE_SAMPLES>(simd, &strip, first, rows, sample, inputs.clone(), panel)
+                }
+                _ => self.tile::<S, V, 1>(simd, &strip, first, rows, sample, inputs.clone(), panel),
             }
-        }
-        while sample + TILE_SAMPLES <= self.batch {
-            self.tile::<S, V, TILE_SAMPLES>(simd, &strip, first, rows, sample, inputs.clone());
-            sample += TILE_SAMPLES;
-        }
-        while sample < self.batch {
-            self.tile::<S, V, 1>(simd, &strip, first, rows, sample, inputs.clone());
-            sample += 1;
         }
         self.packed = packed;
     }
 
+    /// Whether the samples' inputs are gathered into panels (see `gather_panels`): when the
+    /// weights are copied, and for layers of [`PANEL_MIN_BANDS`] bands or more.
+    #[inline(always)]
+    fn uses_panels<S: Simd>(&self) -> bool {
+        self.batch >= PACK_MIN_SAMPLES && self.outputs >= PANEL_MIN_BANDS * TILE_VECTORS * S::F32_LANES
+    }
+
+    /// Gathers, for each tile of samples (in the order of [`tiles`]), the inputs of the block
+    /// that are not zero in every sample of the tile, and their values: a term `W[i, k] x[k, j]`
+    /// with `x[k, j] = 0` adds nothing to the sum (see `tile` for the sign of zero), and an
+    /// image's pixels are mostly zero (MNIST: 81% of them; 53% of an input block are zero in
+    /// all 8 images of a tile). The panel also puts a tile's values side by side, so that the
+    /// kernel reads one stream of them instead of one per sample.
+    #[inline(always)]
+    fn gather_panels<S: Simd>(&mut self, inputs: Range<usize>) {
+        let panels = &mut self.panels;
+        panels.tiles.clear();
+        panels.inputs.resize(tiles::<S>(self.batch).count() * INPUT_BLOCK, 0);
+        panels.values.clear();
+        for (tile, (sample, samples)) in tiles::<S>(self.batch).enumerate() {
+            let columns = |c: usize| {
+                let start = (sample + c) * self.x_stride;
+                &self.x[start + inputs.start..start + inputs.end]
+            };
+            let kept_inputs = &mut panels.inputs[tile * INPUT_BLOCK..(tile + 1) * INPUT_BLOCK];
+            let values_start = panels.values.len();
+            let (nonzero, values) = (&mut panels.nonzero, &mut panels.values);
+            let kept = match samples {
+                WIDE_TILE => gather_tile::<WIDE_TILE>(std::array::from_fn(columns), nonzero, kept_inputs, values),
+                TILE_SAMPLES => gather_tile::<TILE_SAMPLES>(std::array::from_fn(columns), nonzero, kept_inputs, values),
+                _ => gather_tile::<1>(std::array::from_fn(columns), nonzero, kept_inputs, values),
+            };
+            panels.tiles.push((values_start, kept));
+        }
+    }
+
     /// `z[i, j] += Σₖ W[i, k] x[k, j]` over `inputs` in order, starting from `b[i]` for the first
     /// block, for outputs `first..first + rows` and samples `sample..sample + C`. Vectors past
-    /// `rows` are loaded masked (zeros) and not stored.
+    /// `rows` are loaded masked (zeros) and not stored. With `panel`, the tile's gathered inputs
+    /// (see `gather_panels`): the inputs that are zero in all its samples are left out.
+    ///
+    /// Leaving out `fma(w, 0, z)` leaves the value of `z` as it was, but not always its sign
+    /// when it is zero (`+0 + -0 = +0`), nor a NaN where `w` is infinite. So every sum is
+    /// stored as `z + 0`, which turns `-0` into `+0` and changes nothing else, and a band whose
+    /// weights are not all finite keeps every input: one image and a batch still give the same
+    /// bits.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn tile<S: Simd, const V: usize, const C: usize>(
         &mut self,
@@ -224,6 +315,7 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         rows: usize,
         sample: usize,
         inputs: Range<usize>,
+        panel: Option<usize>,
     ) {
         let lanes = S::F32_LANES;
         let part = |v: usize| v * lanes..((v + 1) * lanes).min(rows);
@@ -237,6 +329,23 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
             &self.x[column + inputs.start..column + inputs.end]
         });
         let w_part = |v: usize| v * lanes..((v + 1) * lanes).min(strip.rows);
+        if let Some(tile) = panel.filter(|_| strip.finite) {
+            let (start, kept) = self.panels.tiles[tile];
+            let values = &self.panels.values[start..start + kept * C];
+            let kept_inputs = &self.panels.inputs[tile * INPUT_BLOCK..tile * INPUT_BLOCK + kept];
+            for (x_k, &k) in values.chunks_exact(C).zip(kept_inputs) {
+                let w_tile = &strip.values[usize::from(k) * strip.stride..][strip.first..strip.first + strip.rows];
+                let w: [S::f32s; V] = std::array::from_fn(|v| load(simd, &w_tile[w_part(v)]));
+                for (sum, &x_kj) in sums.iter_mut().zip(x_k) {
+                    let x_kj = simd.splat_f32s(x_kj);
+                    for (s, &w_v) in sum.iter_mut().zip(&w) {
+                        *s = simd.mul_add_e_f32s(w_v, x_kj, *s);
+                    }
+                }
+            }
+            self.store_tile::<S, V, C>(simd, sums, first, rows, sample);
+            return;
+        }
         for (k, w_column) in strip.values.chunks_exact(strip.stride).enumerate() {
             let w_tile = &w_column[strip.first..strip.first + strip.rows];
             let w: [S::f32s; V] = std::array::from_fn(|v| load(simd, &w_tile[w_part(v)]));
@@ -247,10 +356,26 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
                 }
             }
         }
+        self.store_tile::<S, V, C>(simd, sums, first, rows, sample);
+    }
+
+    /// Stores a tile's sums, each as `z + 0` (see `tile`).
+    #[inline(always)]
+    fn store_tile<S: Simd, const V: usize, const C: usize>(
+        &mut self,
+        simd: S,
+        sums: [[S::f32s; V]; C],
+        first: usize,
+        rows: usize,
+        sample: usize,
+    ) {
+        let lanes = S::F32_LANES;
+        let zero = simd.splat_f32s(0.0);
         for (c, sum) in sums.iter().enumerate() {
-            let column = &mut self.z[z_column(c)];
+            let start = (sample + c) * self.z_stride + first;
+            let column = &mut self.z[start..start + rows];
             for (v, &s) in sum.iter().enumerate() {
-                store(simd, &mut column[part(v)], s);
+                store(simd, &mut column[v * lanes..((v + 1) * lanes).min(rows)], simd.add_f32s(s, zero));
             }
         }
     }
@@ -265,6 +390,53 @@ struct Strip<'a> {
     stride: usize,
     first: usize,
     rows: usize,
+    /// Whether every weight of the strip is finite (checked only where panels are used).
+    finite: bool,
+}
+
+/// Appends to `values`, for each input `k` of the block that is nonzero in one of `columns` at
+/// least, the `C` values `columns[c][k]`, and writes `k` into `kept_inputs`; returns how many
+/// inputs were kept.
+#[inline(always)]
+fn gather_tile<const C: usize>(
+    columns: [&[f32]; C],
+    nonzero: &mut Vec<u32>,
+    kept_inputs: &mut [u8],
+    values: &mut Vec<f32>,
+) -> usize {
+    let block = columns[0].len();
+    // Bits shifted left by one: zero for +0 and -0 only. The loop runs in vectors.
+    nonzero.clear();
+    nonzero.resize(block, 0);
+    for column in columns {
+        nonzero.iter_mut().zip(column).for_each(|(any, x)| *any |= x.to_bits() << 1);
+    }
+    let start = values.len();
+    values.resize(start + (block + 1) * C, 0.0);
+    let panel = &mut values[start..];
+    // Without branches: each input is written at the next place, which only moves on when the
+    // input is kept (a branch would be mispredicted about half the time).
+    let mut kept = 0;
+    for (k, &any) in nonzero.iter().enumerate() {
+        kept_inputs[kept.min(kept_inputs.len() - 1)] = k as u8;
+        let x_k: [f32; C] = std::array::from_fn(|c| columns[c].get(k).copied().unwrap_or(0.0));
+        panel[kept * C..kept * C + C].copy_from_slice(&x_k);
+        kept += usize::from(any != 0);
+    }
+    values.truncate(start + kept * C);
+    kept
+}
+
+/// The tiles of samples a band is cut into, in order: `(first sample, samples)`. AVX-512 takes
+/// 8 samples at a time, then 4; AVX2 4; the last samples one by one.
+#[inline(always)]
+fn tiles<S: Simd>(batch: usize) -> impl Iterator<Item = (usize, usize)> {
+    let wide = if S::F32_LANES >= 16 { WIDE_TILE } else { TILE_SAMPLES };
+    let wide_end = batch / wide * wide;
+    let narrow_end = wide_end + (batch - wide_end) / TILE_SAMPLES * TILE_SAMPLES;
+    let wide_tiles = (0..wide_end).step_by(wide).map(move |s| (s, wide));
+    let narrow_tiles = (wide_end..narrow_end).step_by(TILE_SAMPLES).map(|s| (s, TILE_SAMPLES));
+    wide_tiles.chain(narrow_tiles).chain((narrow_end..batch).map(|s| (s, 1)))
 }
 
 /// One vector from `values` (at most one vector long; missing lanes read as zero).
@@ -318,6 +490,72 @@ mod tests {
             for (got, want) in z.iter().zip(reference(&w, &b, &x, batch)) {
                 assert!((f64::from(*got) - want).abs() < 1e-4 * (1.0 + inputs as f64), "{got} vs {want}");
             }
+        }
+    }
+
+    /// Inputs that are zero in whole tiles of samples, as in images, with `-0` among them.
+    fn mostly_zero(n: usize, seed: f32) -> Vec<f32> {
+        values(n, seed)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if i % 7 < 4 || v < -0.5 {
+                    0.0
+                } else if v < -0.4 {
+                    -0.0
+                } else {
+                    v
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn leaving_out_zero_inputs_changes_no_bit() {
+        // 256 outputs: 8 bands with AVX-512, enough for panels; 40 samples make tiles of 8, 4
+        // and 1 (also 4s with AVX2). 300 inputs: three blocks, the last a partial one.
+        let (outputs, inputs, batch) = (256, 300, 45);
+        let (w, b) = (values(outputs * inputs, 1.0), values(outputs, 2.0));
+        let mut x = mostly_zero(inputs * batch, 3.0);
+        // The first tile's samples are all zero: their sums are their biases, and a bias of -0
+        // comes out +0, as it does for one image, whose terms `fma(w, 0, -0)` are computed.
+        x[..8 * inputs].fill(0.0);
+        let mut b_negative_zero = b.clone();
+        b_negative_zero[0] = -0.0;
+        let mut batched = vec![0.0; outputs * batch];
+        affine(&w, &b_negative_zero, &x, batch, &mut batched);
+        assert_eq!(batched[0].to_bits(), 0.0f32.to_bits());
+        for (j, column) in batched.chunks_exact(outputs).enumerate() {
+            let mut single = vec![0.0; outputs];
+            affine(&w, &b_negative_zero, &x[j * inputs..(j + 1) * inputs], 1, &mut single);
+            let bits = |z: &[f32]| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&single), bits(column), "sample {j}");
+        }
+        for (got, want) in batched.iter().zip(reference(&w, &b_negative_zero, &x, batch)) {
+            assert!((f64::from(*got) - want).abs() < 1e-4 * (1.0 + inputs as f64), "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn an_infinite_weight_still_meets_every_zero_input() {
+        // inf · 0 is NaN: a band with a weight that is not finite keeps every input, so the
+        // batch gives the NaN that one image gives.
+        let (outputs, inputs, batch) = (256, 40, 40);
+        let mut w = values(outputs * inputs, 1.0);
+        let b = values(outputs, 2.0);
+        let mut x = mostly_zero(inputs * batch, 3.0);
+        x[..inputs].fill(0.0);
+        // Input 5 is zero in every sample: in a panel it would be left out.
+        x.chunks_exact_mut(inputs).for_each(|sample| sample[5] = 0.0);
+        w[5 * outputs + 3] = f32::INFINITY;
+        let mut batched = vec![0.0; outputs * batch];
+        affine(&w, &b, &x, batch, &mut batched);
+        assert!(batched[3].is_nan(), "{}", batched[3]);
+        for (j, column) in batched.chunks_exact(outputs).enumerate() {
+            let mut single = vec![0.0; outputs];
+            affine(&w, &b, &x[j * inputs..(j + 1) * inputs], 1, &mut single);
+            let bits = |z: &[f32]| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&single), bits(column), "sample {j}");
         }
     }
 
