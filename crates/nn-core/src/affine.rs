@@ -85,12 +85,32 @@ pub(crate) fn affine_strided(
     z_stride: usize,
 ) {
     let outputs = bias.len();
+    assert!(batch == 0 || z.len() >= (batch - 1) * z_stride + outputs);
+    run(weights, bias, x, batch, z, z_stride, &[]);
+}
+
+/// [`affine`] with the columns of `Z` scattered: the result for sample `j` of `x` goes to column
+/// `z_columns[j]` of `z` (`outputs` values each); the other columns are left as they are.
+pub(crate) fn affine_scattered(weights: &[f32], bias: &[f32], x: Columns<'_>, z: &mut [f32], z_columns: &[usize]) {
+    let outputs = bias.len();
+    assert!(z_columns.iter().all(|&column| (column + 1) * outputs <= z.len()));
+    run(weights, bias, x, z_columns.len(), z, outputs, z_columns);
+}
+
+/// The kernel's entry: `z_columns` places the columns of `Z` (empty: in order).
+fn run(
+    weights: &[f32],
+    bias: &[f32],
+    x: Columns<'_>,
+    batch: usize,
+    z: &mut [f32],
+    z_stride: usize,
+    z_columns: &[usize],
+) {
+    let outputs = bias.len();
     let inputs = weights.len() / outputs;
     assert!(weights.len() == outputs * inputs && x.stride >= inputs && z_stride >= outputs);
-    assert!(
-        batch == 0
-            || (x.values.len() >= (batch - 1) * x.stride + inputs && z.len() >= (batch - 1) * z_stride + outputs)
-    );
+    assert!(batch == 0 || x.values.len() >= (batch - 1) * x.stride + inputs);
     let (x_stride, x) = (x.stride, x.values);
     let lanes = pulp::Arch::new().dispatch(Lanes);
     // The copies of bands' weights go in this thread's buffer: started empty at every call, it
@@ -105,13 +125,38 @@ pub(crate) fn affine_strided(
         // broadcast feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved
         // runs). Compiled as a kernel of its own, because the band's row count is then no longer
         // a constant, which slowed the whole bands of every layer by 4-6%.
-        let kernel = Affine::<true> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed, panels };
+        let kernel = Affine::<true> {
+            outputs,
+            inputs,
+            weights,
+            bias,
+            x,
+            x_stride,
+            batch,
+            z,
+            z_stride,
+            z_columns,
+            packed,
+            panels,
+        };
         let (packed, panels) = pulp::Arch::new().dispatch(kernel);
         PACKED.set(packed);
         PANELS.set(panels);
     } else {
-        let kernel =
-            Affine::<false> { outputs, inputs, weights, bias, x, x_stride, batch, z, z_stride, packed, panels };
+        let kernel = Affine::<false> {
+            outputs,
+            inputs,
+            weights,
+            bias,
+            x,
+            x_stride,
+            batch,
+            z,
+            z_stride,
+            z_columns,
+            packed,
+            panels,
+        };
         let (packed, panels) = pulp::Arch::new().dispatch(kernel);
         PACKED.set(packed);
         PANELS.set(panels);
@@ -171,6 +216,8 @@ struct Affine<'a, const WIDE_TAIL: bool> {
     batch: usize,
     z: &'a mut [f32],
     z_stride: usize,
+    /// Where each sample's column of `z` is, in columns of `z_stride` values (empty: in order).
+    z_columns: &'a [usize],
     /// The band's weights side by side, reused between bands.
     packed: Vec<f32>,
     /// The samples' inputs of the current block, when the weights are copied.
@@ -319,7 +366,7 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
     ) {
         let lanes = S::F32_LANES;
         let part = |v: usize| v * lanes..((v + 1) * lanes).min(rows);
-        let z_column = |c: usize| (sample + c) * self.z_stride + first..(sample + c) * self.z_stride + first + rows;
+        let z_column = |c: usize| self.z_start(sample + c) + first..self.z_start(sample + c) + first + rows;
         let mut sums: [[S::f32s; V]; C] = std::array::from_fn(|c| {
             let start = if inputs.start == 0 { &self.bias[first..first + rows] } else { &self.z[z_column(c)] };
             std::array::from_fn(|v| load(simd, &start[part(v)]))
@@ -359,6 +406,12 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         self.store_tile::<S, V, C>(simd, sums, first, rows, sample);
     }
 
+    /// Where sample `j`'s column of `z` starts.
+    #[inline(always)]
+    fn z_start(&self, j: usize) -> usize {
+        if self.z_columns.is_empty() { j * self.z_stride } else { self.z_columns[j] * self.z_stride }
+    }
+
     /// Stores a tile's sums, each as `z + 0` (see `tile`).
     #[inline(always)]
     fn store_tile<S: Simd, const V: usize, const C: usize>(
@@ -372,7 +425,7 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         let lanes = S::F32_LANES;
         let zero = simd.splat_f32s(0.0);
         for (c, sum) in sums.iter().enumerate() {
-            let start = (sample + c) * self.z_stride + first;
+            let start = self.z_start(sample + c) + first;
             let column = &mut self.z[start..start + rows];
             for (v, &s) in sum.iter().enumerate() {
                 store(simd, &mut column[v * lanes..((v + 1) * lanes).min(rows)], simd.add_f32s(s, zero));
