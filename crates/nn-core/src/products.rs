@@ -90,12 +90,12 @@ fn weight_gradient_of_nonzero_inputs(
     if 4 * kept > 3 * inputs {
         return false;
     }
-    // Row k of X, for each kept input, as a column of `columns` values.
-    let x_transposed = sized(&mut buffers.x_transposed, kept * columns);
-    for (j, sample) in x.chunks_exact(inputs).enumerate() {
-        for (&k, column) in buffers.kept.iter().zip(x_transposed.chunks_exact_mut(columns)) {
-            column[j] = sample[k];
-        }
+    // Row k of X, for each kept input, as a column of `columns` values: X transposed in blocks
+    // that stay in the L1 cache, then the kept rows moved up in place.
+    let x_transposed = sized(&mut buffers.x_transposed, inputs * columns);
+    transpose(x, inputs, x_transposed);
+    for (place, &k) in buffers.kept.iter().enumerate() {
+        x_transposed.copy_within(k * columns..(k + 1) * columns, place * columns);
     }
     let zeros = sized(&mut buffers.zeros, outputs);
     zeros.fill(0.0);
