@@ -86,7 +86,7 @@ pub(crate) fn affine_strided(
 ) {
     let outputs = bias.len();
     assert!(batch == 0 || z.len() >= (batch - 1) * z_stride + outputs);
-    run(weights, bias, x, batch, z, z_stride, &[]);
+    run(weights, bias, x, batch, ZColumns { values: z, stride: z_stride, places: &[] });
 }
 
 /// [`affine`] with the columns of `Z` scattered: the result for sample `j` of `x` goes to column
@@ -94,19 +94,20 @@ pub(crate) fn affine_strided(
 pub(crate) fn affine_scattered(weights: &[f32], bias: &[f32], x: Columns<'_>, z: &mut [f32], z_columns: &[usize]) {
     let outputs = bias.len();
     assert!(z_columns.iter().all(|&column| (column + 1) * outputs <= z.len()));
-    run(weights, bias, x, z_columns.len(), z, outputs, z_columns);
+    run(weights, bias, x, z_columns.len(), ZColumns { values: z, stride: outputs, places: z_columns });
 }
 
-/// The kernel's entry: `z_columns` places the columns of `Z` (empty: in order).
-fn run(
-    weights: &[f32],
-    bias: &[f32],
-    x: Columns<'_>,
-    batch: usize,
-    z: &mut [f32],
-    z_stride: usize,
-    z_columns: &[usize],
-) {
+/// Where the kernel writes `Z`: column `j` at `values[places[j] * stride]`, or at
+/// `values[j * stride]` when `places` is empty.
+struct ZColumns<'a> {
+    values: &'a mut [f32],
+    stride: usize,
+    places: &'a [usize],
+}
+
+/// The kernel's entry.
+fn run(weights: &[f32], bias: &[f32], x: Columns<'_>, batch: usize, z: ZColumns<'_>) {
+    let ZColumns { values: z, stride: z_stride, places: z_columns } = z;
     let outputs = bias.len();
     let inputs = weights.len() / outputs;
     assert!(weights.len() == outputs * inputs && x.stride >= inputs && z_stride >= outputs);
@@ -117,50 +118,36 @@ fn run(
     // grew by reallocations at each of Winograd's many small products (1-3% of a training step).
     let packed = PACKED.take();
     let panels = PANELS.take();
-    let tail = outputs % (TILE_VECTORS * lanes);
-    if batch >= PACK_MIN_SAMPLES && tail > lanes {
-        // The layer's last outputs fill more than one vector but less than a band (784-50-100-10's
-        // first layer: 50 = 32 + 18). They go in one band of two vectors, the second partly
-        // padding, from the copied strip: one pass over the samples instead of two, and each input
-        // broadcast feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved
-        // runs). Compiled as a kernel of its own, because the band's row count is then no longer
-        // a constant, which slowed the whole bands of every layer by 4-6%.
-        let kernel = Affine::<true> {
-            outputs,
-            inputs,
-            weights,
-            bias,
-            x,
-            x_stride,
-            batch,
-            z,
-            z_stride,
-            z_columns,
-            packed,
-            panels,
+    // The one kernel, compiled for both values of `WIDE_TAIL`.
+    macro_rules! run_kernel {
+        ($wide_tail:literal) => {
+            pulp::Arch::new().dispatch(Affine::<$wide_tail> {
+                outputs,
+                inputs,
+                weights,
+                bias,
+                x,
+                x_stride,
+                batch,
+                z,
+                z_stride,
+                z_columns,
+                packed,
+                panels,
+            })
         };
-        let (packed, panels) = pulp::Arch::new().dispatch(kernel);
-        PACKED.set(packed);
-        PANELS.set(panels);
-    } else {
-        let kernel = Affine::<false> {
-            outputs,
-            inputs,
-            weights,
-            bias,
-            x,
-            x_stride,
-            batch,
-            z,
-            z_stride,
-            z_columns,
-            packed,
-            panels,
-        };
-        let (packed, panels) = pulp::Arch::new().dispatch(kernel);
-        PACKED.set(packed);
-        PANELS.set(panels);
     }
+    let tail = outputs % (TILE_VECTORS * lanes);
+    // The layer's last outputs fill more than one vector but less than a band (784-50-100-10's
+    // first layer: 50 = 32 + 18). They go in one band of two vectors, the second partly padding,
+    // from the copied strip: one pass over the samples instead of two, and each input broadcast
+    // feeds two vectors (784-50-100-10 at batch 100: 65-69 → 61-63 µs, interleaved runs).
+    // Compiled as a kernel of its own, because the band's row count is then no longer a
+    // constant, which slowed the whole bands of every layer by 4-6%.
+    let (packed, panels) =
+        if batch >= PACK_MIN_SAMPLES && tail > lanes { run_kernel!(true) } else { run_kernel!(false) };
+    PACKED.set(packed);
+    PANELS.set(panels);
 }
 
 thread_local! {
