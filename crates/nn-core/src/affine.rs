@@ -51,6 +51,8 @@ const PANEL_MIN_BANDS: usize = 4;
 /// the L1 cache while every sample goes by. Partial sums wait in `z` between passes, stored
 /// exactly, so the order of the sum over `k` is unchanged.
 const INPUT_BLOCK: usize = 128;
+// A panel keeps the places of its inputs in the block as bytes.
+const _: () = assert!(INPUT_BLOCK <= 256);
 
 /// `Z = W X + b`: `weights` is `outputs × inputs` column-major, `bias` has `outputs` values, `x`
 /// holds `batch` samples of `inputs` values one after the other, and `z` receives `batch`
