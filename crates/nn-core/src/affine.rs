@@ -486,12 +486,7 @@ fn gather_tile<const C: usize>(
     values: &mut Vec<f32>,
 ) -> Option<usize> {
     let block = columns[0].len();
-    // Bits shifted left by one: zero for +0 and -0 only. The loop runs in vectors.
-    nonzero.clear();
-    nonzero.resize(block, 0);
-    for column in columns {
-        nonzero.iter_mut().zip(column).for_each(|(any, x)| *any |= x.to_bits() << 1);
-    }
+    mark_nonzero(nonzero, block, columns);
     // Gathering costs about 1.5 steps of one band's loop per input; each input left out saves
     // one step per band. Inputs that are nonzero in some sample of most tiles (a hidden layer's,
     // or pytorch-example's 9216 features) are read where they lie: with panels, 128 × 9216 at
@@ -514,6 +509,19 @@ fn gather_tile<const C: usize>(
     }
     values.truncate(start + kept * C);
     Some(kept)
+}
+
+/// Makes `nonzero[k]` nonzero where input `k` (of `len`) is nonzero in at least one of
+/// `samples`, and zero where it is `+0` or `-0` in all of them. The loop runs in vectors (and
+/// with the caller's instruction set).
+#[inline(always)]
+pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl IntoIterator<Item = &'a [f32]>) {
+    nonzero.clear();
+    nonzero.resize(len, 0);
+    for sample in samples {
+        // The bits shifted left by one: zero for +0 and -0 only.
+        nonzero.iter_mut().zip(sample).for_each(|(any, x)| *any |= x.to_bits() << 1);
+    }
 }
 
 /// The tiles of samples a band is cut into, in order: `(first sample, samples)`. AVX-512 takes

@@ -11,7 +11,7 @@ use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use std::cell::RefCell;
 
-use crate::affine::{Columns, affine, affine_scattered};
+use crate::affine::{Columns, affine, affine_scattered, mark_nonzero};
 use crate::network::sized;
 
 /// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its
@@ -78,12 +78,7 @@ fn weight_gradient_of_nonzero_inputs(
     weight_grad: &mut [f32],
     buffers: &mut NonzeroInputs,
 ) -> bool {
-    // Bits shifted left by one: zero for +0 and -0 only. The loop runs in vectors.
-    buffers.nonzero.clear();
-    buffers.nonzero.resize(inputs, 0);
-    for sample in x.chunks_exact(inputs) {
-        buffers.nonzero.iter_mut().zip(sample).for_each(|(any, x)| *any |= x.to_bits() << 1);
-    }
+    mark_nonzero(&mut buffers.nonzero, inputs, x.chunks_exact(inputs));
     buffers.kept.clear();
     buffers.kept.extend(buffers.nonzero.iter().enumerate().filter(|&(_, &any)| any != 0).map(|(k, _)| k));
     let kept = buffers.kept.len();
