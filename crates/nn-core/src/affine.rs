@@ -88,28 +88,11 @@ pub(crate) fn affine_strided(
 ) {
     let outputs = bias.len();
     assert!(batch == 0 || z.len() >= (batch - 1) * z_stride + outputs);
-    run(weights, bias, x, batch, ZColumns { values: z, stride: z_stride, places: &[] });
-}
-
-/// [`affine`] with the columns of `Z` scattered: the result for sample `j` of `x` goes to column
-/// `z_columns[j]` of `z` (`outputs` values each); the other columns are left as they are.
-pub(crate) fn affine_scattered(weights: &[f32], bias: &[f32], x: Columns<'_>, z: &mut [f32], z_columns: &[usize]) {
-    let outputs = bias.len();
-    assert!(z_columns.iter().all(|&column| (column + 1) * outputs <= z.len()));
-    run(weights, bias, x, z_columns.len(), ZColumns { values: z, stride: outputs, places: z_columns });
-}
-
-/// Where the kernel writes `Z`: column `j` at `values[places[j] * stride]`, or at
-/// `values[j * stride]` when `places` is empty.
-struct ZColumns<'a> {
-    values: &'a mut [f32],
-    stride: usize,
-    places: &'a [usize],
+    run(weights, bias, x, batch, z, z_stride);
 }
 
 /// The kernel's entry.
-fn run(weights: &[f32], bias: &[f32], x: Columns<'_>, batch: usize, z: ZColumns<'_>) {
-    let ZColumns { values: z, stride: z_stride, places: z_columns } = z;
+fn run(weights: &[f32], bias: &[f32], x: Columns<'_>, batch: usize, z: &mut [f32], z_stride: usize) {
     let outputs = bias.len();
     let inputs = weights.len() / outputs;
     assert!(weights.len() == outputs * inputs && x.stride >= inputs && z_stride >= outputs);
@@ -133,7 +116,6 @@ fn run(weights: &[f32], bias: &[f32], x: Columns<'_>, batch: usize, z: ZColumns<
                 batch,
                 z,
                 z_stride,
-                z_columns,
                 packed,
                 panels,
             })
@@ -208,8 +190,6 @@ struct Affine<'a, const WIDE_TAIL: bool> {
     batch: usize,
     z: &'a mut [f32],
     z_stride: usize,
-    /// Where each sample's column of `z` is, in columns of `z_stride` values (empty: in order).
-    z_columns: &'a [usize],
     /// The band's weights side by side, reused between bands.
     packed: Vec<f32>,
     /// The samples' inputs of the current block, when the weights are copied.
@@ -425,17 +405,11 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
     ) -> [[S::f32s; V]; C] {
         let lanes = S::F32_LANES;
         std::array::from_fn(|c| {
-            let z_start = self.z_start(sample + c) + first;
+            let z_start = (sample + c) * self.z_stride + first;
             let start =
                 if first_input == 0 { &self.bias[first..first + rows] } else { &self.z[z_start..z_start + rows] };
             std::array::from_fn(|v| load(simd, &start[v * lanes..((v + 1) * lanes).min(rows)]))
         })
-    }
-
-    /// Where sample `j`'s column of `z` starts.
-    #[inline(always)]
-    fn z_start(&self, j: usize) -> usize {
-        if self.z_columns.is_empty() { j * self.z_stride } else { self.z_columns[j] * self.z_stride }
     }
 
     /// Stores a tile's sums, each as `z + 0` (see `tile`).
@@ -451,7 +425,7 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         let lanes = S::F32_LANES;
         let zero = simd.splat_f32s(0.0);
         for (c, sum) in sums.iter().enumerate() {
-            let start = self.z_start(sample + c) + first;
+            let start = (sample + c) * self.z_stride + first;
             let column = &mut self.z[start..start + rows];
             for (v, &s) in sum.iter().enumerate() {
                 store(simd, &mut column[v * lanes..((v + 1) * lanes).min(rows)], simd.add_f32s(s, zero));

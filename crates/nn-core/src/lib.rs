@@ -64,7 +64,8 @@
 //! - the layer product `Z = W X + b` (`W` is `outputs × inputs`) runs in a register-tiled
 //!   kernel of our own that reads `W` in place (`affine.rs`, AVX-512 or AVX2 chosen at run
 //!   time); the backward products `∂W = δ Xᵀ`, `∂X = Wᵀ δ` go to nalgebra's `gemm`, i.e. to the
-//!   cache-blocked `matrixmultiply` kernels, the transposes being zero-copy views;
+//!   cache-blocked `matrixmultiply` kernels, the transposes being zero-copy views, except `∂W`
+//!   of a layer whose inputs are mostly zero (images), summed over the nonzero inputs alone;
 //! - a convolution unfolds each patch into a column (im2col) and runs the same two kernels: an
 //!   image is stored channels last ([`Shape`]), so the product's column for a patch is that
 //!   pixel's output channels, already in place. 3x3 convolutions of stride 1 (on 4 channels or
@@ -168,6 +169,7 @@ mod training_record;
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
 mod network;
+mod nonzero_inputs;
 #[cfg(feature = "npz")]
 mod npz;
 mod pool;

@@ -4,15 +4,16 @@
 //! `W` is `outputs × inputs` column-major, `X` holds `columns` columns of `inputs` values and
 //! `δ` as many columns of `outputs` values. Large products go to nalgebra's `gemm` (the
 //! cache-blocked `matrixmultiply` kernels), the transposes being views with swapped strides;
-//! small ones to plain loops. A wide layer whose inputs are mostly zero in every sample (a first
-//! layer on images) computes `∂W` on the affine kernel instead, which skips the zeros.
+//! small ones to plain loops. A wide layer whose inputs are mostly zero (a first layer on
+//! images) computes `∂W` from its nonzero inputs alone (`nonzero_inputs.rs`).
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use std::cell::RefCell;
 
-use crate::affine::{Columns, affine, affine_scattered, mark_nonzero};
+use crate::affine::{Columns, affine};
 use crate::network::sized;
+use crate::nonzero_inputs::{self, weight_gradient_of_nonzero_inputs};
 
 /// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its
 /// fallback loop mishandles the strided transpose views, so small products use plain loops.
@@ -45,64 +46,12 @@ pub(crate) fn weight_gradient(
     weight_gradient_strided(delta, x, (outputs, inputs, columns), weight_grad, accumulate);
 }
 
-/// Layers from this many outputs compute `∂W` by [`weight_gradient_of_nonzero_inputs`] when at
-/// most 3/4 of their inputs are nonzero in some sample. Measured in turns with `gemm` in one
-/// process, 64 samples: 512 outputs × 784 inputs, half of them kept, 390 → 295 µs; with 128
-/// outputs the affine kernel was no faster (147 → 146 µs), and with every input kept it was
-/// slower (512 outputs: 610 → 798 µs; 128: 162 → 333 µs).
-const NONZERO_INPUTS_MIN_OUTPUTS: usize = 256;
-
-/// The buffers of [`weight_gradient_of_nonzero_inputs`], reused.
-#[derive(Default)]
-struct NonzeroInputs {
-    nonzero: Vec<u32>,
-    kept: Vec<usize>,
-    x_transposed: Vec<f32>,
-    zeros: Vec<f32>,
-}
+/// Layers from this many outputs compute `∂W` from their nonzero inputs alone when few enough
+/// are nonzero (see `nonzero_inputs.rs`).
+const NONZERO_INPUTS_MIN_OUTPUTS: usize = 128;
 
 thread_local! {
-    static NONZERO_INPUTS: RefCell<NonzeroInputs> = RefCell::new(NonzeroInputs::default());
-}
-
-/// `∂W = δ Xᵀ` on the affine kernel, skipping what is zero: an input that is zero in every
-/// sample has a zero column of `∂W` (in 64 MNIST images, 37% of the pixels are zero in all of
-/// them), and the kernel itself leaves out the samples where its tile of inputs is zero (see
-/// `affine.rs`). Column `k` of `∂W` is `Σⱼ δⱼ x[k, j]`: the affine map with `δ` as its weights
-/// (read in place, `outputs × columns`), no bias, and row `k` of `X` as its sample. Returns
-/// `false`, having written nothing, when too few inputs are zero for it to pay.
-fn weight_gradient_of_nonzero_inputs(
-    delta: &[f32],
-    x: &[f32],
-    (outputs, inputs, columns): (usize, usize, usize),
-    weight_grad: &mut [f32],
-    buffers: &mut NonzeroInputs,
-) -> bool {
-    mark_nonzero(&mut buffers.nonzero, inputs, x.chunks_exact(inputs));
-    buffers.kept.clear();
-    buffers.kept.extend(buffers.nonzero.iter().enumerate().filter(|&(_, &any)| any != 0).map(|(k, _)| k));
-    let kept = buffers.kept.len();
-    if 4 * kept > 3 * inputs {
-        return false;
-    }
-    // Row k of X, for each kept input, as a column of `columns` values: X transposed in blocks
-    // that stay in the L1 cache, then the kept rows moved up in place.
-    let x_transposed = sized(&mut buffers.x_transposed, inputs * columns);
-    transpose(x, inputs, x_transposed);
-    for (place, &k) in buffers.kept.iter().enumerate() {
-        x_transposed.copy_within(k * columns..(k + 1) * columns, place * columns);
-    }
-    let zeros = sized(&mut buffers.zeros, outputs);
-    zeros.fill(0.0);
-    let rows = Columns { values: x_transposed, stride: columns };
-    affine_scattered(delta, zeros, rows, weight_grad, &buffers.kept);
-    let mut kept_inputs = buffers.kept.iter().peekable();
-    for (k, column) in weight_grad.chunks_exact_mut(outputs).enumerate() {
-        if kept_inputs.next_if(|&&kept| kept == k).is_none() {
-            column.fill(0.0);
-        }
-    }
-    true
+    static NONZERO_INPUTS: RefCell<nonzero_inputs::Buffers> = RefCell::new(nonzero_inputs::Buffers::default());
 }
 
 /// [`weight_gradient`] on columns of `δ` and `X` that lie their strides apart.
@@ -201,16 +150,16 @@ pub(crate) fn bias_gradient(delta: &[f32], outputs: usize, bias_grad: &mut [f32]
 mod tests {
     use super::*;
 
-    /// `∂W = δ Xᵀ` on inputs that are mostly zero (the affine kernel, zero columns written
-    /// directly) and on dense ones (`gemm`), against the sum in f64.
+    /// `∂W = δ Xᵀ` on inputs that are mostly zero (from the nonzero inputs alone) and on dense
+    /// ones (`gemm`), against the sum in f64.
     #[test]
     fn weight_gradients_match_the_definition() {
         let (outputs, inputs, columns) = (300, 200, 40);
         let delta: Vec<f32> = (0..outputs * columns).map(|i| ((i * 31 % 97) as f32 / 48.5) - 1.0).collect();
         let dense: Vec<f32> = (0..inputs * columns).map(|i| ((i * 7919 % 1009) as f32 / 504.5) - 1.0).collect();
-        // Inputs 0..100 are zero in every sample; the others in about half of them.
+        // Inputs 0..100 are zero in every sample; the others in about 3/4 of them.
         let sparse: Vec<f32> =
-            dense.iter().enumerate().map(|(i, &v)| if i % inputs < 100 || v < 0.0 { 0.0 } else { v }).collect();
+            dense.iter().enumerate().map(|(i, &v)| if i % inputs < 100 || v < 0.5 { 0.0 } else { v }).collect();
         for x in [sparse, dense] {
             let mut weight_grad = vec![f32::NAN; outputs * inputs];
             weight_gradient(&delta, &x, (outputs, inputs, columns), &mut weight_grad, false);
