@@ -9,6 +9,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::affine::affine;
+use crate::conv_one_channel;
 use crate::error::check_finite;
 use crate::im2col::{col2im, im2col, im2row};
 use crate::network::sized;
@@ -346,6 +347,13 @@ impl Layer for Conv2d {
             self.activation.apply(output);
             return;
         }
+        if conv_one_channel::applies(&self.params) {
+            let (weights, bias) = (self.weights.as_slice(), self.bias.as_slice());
+            conv_one_channel::forward(&self.params, weights, bias, input, batch, output, |out| {
+                self.activation.apply(out)
+            });
+            return;
+        }
         let output_len = self.params.output_shape().len();
         let patches = self.params.patches();
         self.for_each_chunk(input, batch, FORWARD_CHUNK, im2col, |first, images, columns, _| {
@@ -374,6 +382,12 @@ impl Layer for Conv2d {
         let weight_grad = weight_grad[0].as_mut_slice();
         if let Some(winograd) = Winograd::plan(&self.params) {
             winograd.backward(self.weights.as_slice(), input, batch, output_grad, input_grad, weight_grad);
+            return;
+        }
+        if input_grad.is_none()
+            && conv_one_channel::applies(&self.params)
+            && conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad)
+        {
             return;
         }
         let output_len = self.params.output_shape().len();

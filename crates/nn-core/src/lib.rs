@@ -148,6 +148,7 @@ mod architecture;
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
 mod conv;
+mod conv_one_channel;
 mod dense;
 mod dropout;
 mod error;

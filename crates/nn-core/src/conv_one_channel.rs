@@ -1,0 +1,493 @@
+//! The convolution of one-channel images (a first layer on MNIST), computed from the padded image
+//! itself, without unfolding its patches (im2col) first.
+//!
+//! With one channel a patch is 9 or 25 values, and its column in im2col's matrix as long as the
+//! patch: unfolding writes and reads 9 or 25 times the image, which cost as much as the product.
+//! Here each register tile of outputs (8 pixels side by side × the filters) reads its inputs
+//! from the padded image, which stays in the L1 cache:
+//!
+//! - forward: `z = b`, then `z = fma(W[:, k], x_k, z)` for the patch's values `k = (ky, kx)` in
+//!   order, stored as `z + 0`: the very operations of the affine kernel on im2col's columns
+//!   (`affine.rs`), so the same bits;
+//! - `∂W[:, k] = Σ_p δ_p · x_{p,k}` over the pixels `p` whose `δ` is not all zero (after max
+//!   pooling, three pixels in four), pixel by pixel, image by image.
+
+use std::cell::RefCell;
+
+use pulp::{Simd, WithSimd};
+
+use crate::Conv2dParams;
+use crate::affine::{load, store};
+
+/// Most vectors of filters (64 filters with AVX-512, 32 with AVX2); more go through im2col.
+const MAX_VECTORS: usize = 4;
+
+/// Whether [`forward`] and [`weight_gradient`] take a convolution: one input channel and at
+/// most [`MAX_VECTORS`] vectors of filters.
+pub(crate) fn applies(params: &Conv2dParams) -> bool {
+    params.input.channels == 1 && params.filters <= MAX_VECTORS * pulp::Arch::new().dispatch(Lanes)
+}
+
+struct Lanes;
+
+impl WithSimd for Lanes {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> usize {
+        S::F32_LANES
+    }
+}
+
+/// The padded image and the weights padded to whole vectors, reused from call to call.
+#[derive(Default)]
+struct Buffers {
+    padded: Vec<f32>,
+    weights: Vec<f32>,
+    /// For `∂W`: where the patch of each pixel with a nonzero `δ` starts in the padded image,
+    /// and the pixel.
+    starts: Vec<(u32, u32)>,
+    /// For `∂W`: the `δ` of those pixels, padded to whole vectors.
+    deltas: Vec<f32>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+/// The geometry of the padded image, taken once from the parameters.
+#[derive(Clone, Copy)]
+struct Geometry {
+    height: usize,
+    width: usize,
+    padding: usize,
+    /// Width of the padded image.
+    padded_width: usize,
+    kernel: (usize, usize),
+    stride: usize,
+    out_height: usize,
+    out_width: usize,
+    filters: usize,
+}
+
+impl Geometry {
+    fn of(params: &Conv2dParams) -> Self {
+        let output = params.output_shape();
+        Geometry {
+            height: params.input.height,
+            width: params.input.width,
+            padding: params.padding,
+            padded_width: params.input.width + 2 * params.padding,
+            kernel: params.kernel,
+            stride: params.stride,
+            out_height: output.height,
+            out_width: output.width,
+            filters: params.filters,
+        }
+    }
+
+    /// `image` in `padded`, zeros around it.
+    fn pad(&self, image: &[f32], padded: &mut Vec<f32>) {
+        padded.clear();
+        padded.resize((self.height + 2 * self.padding) * self.padded_width, 0.0);
+        for (y, row) in image.chunks_exact(self.width).enumerate() {
+            let start = (y + self.padding) * self.padded_width + self.padding;
+            padded[start..start + self.width].copy_from_slice(row);
+        }
+    }
+
+    /// Where the patch of output pixel `(oy, ox)` starts in the padded image.
+    fn patch_start(&self, oy: usize, ox: usize) -> usize {
+        oy * self.stride * self.padded_width + ox * self.stride
+    }
+}
+
+/// `Z = W ⋆ X + b` for `batch` one-channel images into `output` (channels last), then `apply`
+/// on each image's outputs. `weights` is `filters × (kh · kw)` column-major.
+pub(crate) fn forward(
+    params: &Conv2dParams,
+    weights: &[f32],
+    bias: &[f32],
+    input: &[f32],
+    batch: usize,
+    output: &mut [f32],
+    apply: impl Fn(&mut [f32]),
+) {
+    let geometry = Geometry::of(params);
+    let (image_len, output_len) = (params.input.len(), params.output_shape().len());
+    BUFFERS.with_borrow_mut(|buffers| {
+        for (image, out) in input.chunks_exact(image_len).zip(output.chunks_exact_mut(output_len)).take(batch) {
+            geometry.pad(image, &mut buffers.padded);
+            pulp::Arch::new().dispatch(Forward { geometry, weights, bias, buffers: &mut *buffers, output: &mut *out });
+            apply(out);
+        }
+    });
+}
+
+struct Forward<'a> {
+    geometry: Geometry,
+    weights: &'a [f32],
+    bias: &'a [f32],
+    buffers: &'a mut Buffers,
+    output: &'a mut [f32],
+}
+
+impl WithSimd for Forward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let vectors = self.geometry.filters.div_ceil(S::F32_LANES);
+        // Tiles of 8 pixels with up to 2 vectors of filters (16 sums), 4 with more.
+        match vectors {
+            1 => self.run::<S, 1, 8>(simd),
+            2 => self.run::<S, 2, 8>(simd),
+            3 => self.run::<S, 3, 4>(simd),
+            _ => self.run::<S, 4, 4>(simd),
+        }
+    }
+}
+
+impl Forward<'_> {
+    #[inline(always)]
+    fn run<S: Simd, const V: usize, const P: usize>(self, simd: S) {
+        let Forward { geometry, weights, bias, buffers, output } = self;
+        let Buffers { padded, weights: padded_weights, .. } = buffers;
+        let w = pad_weights::<S>(weights, geometry.filters, V, padded_weights);
+        let bias: [S::f32s; V] = std::array::from_fn(|v| load(simd, &bias[part::<S>(v, geometry.filters)]));
+        // Exponent bits all ones: infinite or NaN (`∞ · 0` must then meet every zero input).
+        let finite = weights.iter().fold(0, |any, w| any | u32::from(w.to_bits() & 0x7f80_0000 == 0x7f80_0000)) == 0;
+        let tile = Tile::<S, V> { geometry, w, padded, bias, skip_zeros: finite };
+        for oy in 0..geometry.out_height {
+            let mut ox = 0;
+            while ox + P <= geometry.out_width {
+                tile.forward::<P>(simd, oy, ox, output);
+                ox += P;
+            }
+            while ox < geometry.out_width {
+                tile.forward::<1>(simd, oy, ox, output);
+                ox += 1;
+            }
+        }
+    }
+}
+
+/// Lanes `v · lanes..(v + 1) · lanes` of `len` values, cut at `len`.
+#[inline(always)]
+fn part<S: Simd>(v: usize, len: usize) -> std::ops::Range<usize> {
+    (v * S::F32_LANES).min(len)..((v + 1) * S::F32_LANES).min(len)
+}
+
+/// Each tap's `filters` weights padded to `vectors` whole vectors in `padded` (so that the inner
+/// loops need no masked load), as vectors.
+#[inline(always)]
+fn pad_weights<'a, S: Simd>(
+    weights: &[f32],
+    filters: usize,
+    vectors: usize,
+    padded: &'a mut Vec<f32>,
+) -> &'a [S::f32s] {
+    let width = vectors * S::F32_LANES;
+    padded.clear();
+    padded.resize(weights.len() / filters * width, 0.0);
+    for (padded, column) in padded.chunks_exact_mut(width).zip(weights.chunks_exact(filters)) {
+        padded[..filters].copy_from_slice(column);
+    }
+    S::as_simd_f32s(padded).0
+}
+
+/// What a register tile of outputs reads.
+struct Tile<'a, S: Simd, const V: usize> {
+    geometry: Geometry,
+    /// The weights of tap `k` are `w[k · V..(k + 1) · V]`.
+    w: &'a [S::f32s],
+    padded: &'a [f32],
+    bias: [S::f32s; V],
+    /// Whether a kernel row whose inputs are all zero for the tile's pixels may be left out:
+    /// `fma(w, 0, z)` is `z` (up to the sign of a zero, which the store makes `+0`) unless `w`
+    /// is infinite or NaN.
+    skip_zeros: bool,
+}
+
+impl<S: Simd, const V: usize> Tile<'_, S, V> {
+    /// Output pixels `(oy, ox..ox + P)`.
+    #[inline(always)]
+    fn forward<const P: usize>(&self, simd: S, oy: usize, ox: usize, output: &mut [f32]) {
+        let geometry = &self.geometry;
+        let (filters, stride, kernel_width) = (geometry.filters, geometry.stride, geometry.kernel.1);
+        let mut sums = [self.bias; P];
+        let start = geometry.patch_start(oy, ox);
+        // The inputs of one kernel row for the P pixels.
+        let row_inputs = (P - 1) * stride + kernel_width;
+        for ky in 0..geometry.kernel.0 {
+            let row_start = start + ky * geometry.padded_width;
+            // An image is mostly background: 81% of MNIST's pixels are zero.
+            if self.skip_zeros
+                && self.padded[row_start..row_start + row_inputs].iter().fold(0, |any, x| any | (x.to_bits() << 1)) == 0
+            {
+                continue;
+            }
+            for kx in 0..kernel_width {
+                let w_k = &self.w[(ky * kernel_width + kx) * V..][..V];
+                let row = &self.padded[row_start + kx..];
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    // z = fma(W[:, k], x_k, z)
+                    let x_k = simd.splat_f32s(row[i * stride]);
+                    for (s, &w) in sum.iter_mut().zip(w_k) {
+                        *s = simd.mul_add_e_f32s(w, x_k, *s);
+                    }
+                }
+            }
+        }
+        // Stored as z + 0, as the affine kernel does.
+        let zero = simd.splat_f32s(0.0);
+        for (i, sum) in sums.iter().enumerate() {
+            let out = &mut output[(oy * geometry.out_width + ox + i) * filters..][..filters];
+            for (v, &s) in sum.iter().enumerate() {
+                store(simd, &mut out[part::<S>(v, filters)], simd.add_f32s(s, zero));
+            }
+        }
+    }
+}
+
+/// `∂W = Σ_p δ_p · x_pᵀ` over the patches `x_p` of `batch` one-channel images (overwritten,
+/// `filters × (kh · kw)` column-major), given `δ` in `output_grad`. Returns `false`, having
+/// written nothing, when an input is infinite or NaN: the pixels whose `δ` is zero are left
+/// out, and `0 · ∞` must still reach `∂W`.
+pub(crate) fn weight_gradient(
+    params: &Conv2dParams,
+    input: &[f32],
+    batch: usize,
+    output_grad: &[f32],
+    weight_grad: &mut [f32],
+) -> bool {
+    let geometry = Geometry::of(params);
+    let (image_len, output_len) = (params.input.len(), params.output_shape().len());
+    let input = &input[..batch * image_len];
+    if input.iter().any(|x| !x.is_finite()) {
+        return false;
+    }
+    weight_grad.fill(0.0);
+    BUFFERS.with_borrow_mut(|buffers| {
+        for (image, delta) in input.chunks_exact(image_len).zip(output_grad.chunks_exact(output_len)) {
+            geometry.pad(image, &mut buffers.padded);
+            pulp::Arch::new().dispatch(WeightGradient {
+                geometry,
+                delta,
+                buffers: &mut *buffers,
+                weight_grad: &mut *weight_grad,
+            });
+        }
+    });
+    true
+}
+
+struct WeightGradient<'a> {
+    geometry: Geometry,
+    /// One image's `δ`, pixel by pixel.
+    delta: &'a [f32],
+    buffers: &'a mut Buffers,
+    weight_grad: &'a mut [f32],
+}
+
+impl WithSimd for WeightGradient<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let vectors = self.geometry.filters.div_ceil(S::F32_LANES);
+        // A kernel row of taps at a time when its sums fit in the registers (AVX-512 has 32,
+        // AVX2 16), else one tap.
+        let room = if S::F32_LANES >= 16 { 24 } else { 12 };
+        let row = self.geometry.kernel.1;
+        let taps = if (row == 3 || row == 5) && row * vectors <= room { row } else { 1 };
+        match (vectors, taps) {
+            (1, 3) => self.run::<S, 1, 3>(simd),
+            (1, 5) => self.run::<S, 1, 5>(simd),
+            (1, _) => self.run::<S, 1, 1>(simd),
+            (2, 3) => self.run::<S, 2, 3>(simd),
+            (2, 5) => self.run::<S, 2, 5>(simd),
+            (2, _) => self.run::<S, 2, 1>(simd),
+            (3, 3) => self.run::<S, 3, 3>(simd),
+            (3, _) => self.run::<S, 3, 1>(simd),
+            (_, 3) => self.run::<S, 4, 3>(simd),
+            _ => self.run::<S, 4, 1>(simd),
+        }
+    }
+}
+
+impl WeightGradient<'_> {
+    /// `V` vectors of filters, `T` taps of a kernel row at a time.
+    #[inline(always)]
+    fn run<S: Simd, const V: usize, const T: usize>(self, simd: S) {
+        let WeightGradient { geometry, delta, buffers, weight_grad } = self;
+        let Buffers { padded, starts, deltas, .. } = buffers;
+        let filters = geometry.filters;
+        let width = V * S::F32_LANES;
+        // The pixels whose δ is not all zero (after max pooling, one in four at most), listed
+        // without a branch, then their δ side by side.
+        starts.clear();
+        starts.resize(geometry.out_height * geometry.out_width + 1, (0, 0));
+        let (mut listed, mut pixel) = (0, 0);
+        for oy in 0..geometry.out_height {
+            for ox in 0..geometry.out_width {
+                starts[listed] = (geometry.patch_start(oy, ox) as u32, pixel as u32);
+                let any = delta[pixel * filters..][..filters].iter().fold(0, |any, d| any | (d.to_bits() << 1));
+                listed += usize::from(any != 0);
+                pixel += 1;
+            }
+        }
+        let starts = &starts[..listed];
+        deltas.clear();
+        deltas.resize(listed * width, 0.0);
+        for (packed, &(_, p)) in deltas.chunks_exact_mut(width).zip(starts) {
+            let p = p as usize;
+            packed[..filters].copy_from_slice(&delta[p * filters..(p + 1) * filters]);
+        }
+        let (deltas, _) = S::as_simd_f32s(deltas);
+        let kernel_width = geometry.kernel.1;
+        for ky in 0..geometry.kernel.0 {
+            for kx in (0..kernel_width).step_by(T) {
+                // Taps (ky, kx..kx + T); a kernel row is T taps or one.
+                let column = |t: usize| (ky * kernel_width + kx + t) * filters;
+                let mut sums: [[S::f32s; V]; T] = std::array::from_fn(|t| {
+                    std::array::from_fn(|v| load(simd, &weight_grad[column(t)..][..filters][part::<S>(v, filters)]))
+                });
+                let offset = ky * geometry.padded_width + kx;
+                for (delta_p, &(start, _)) in deltas.chunks_exact(V).zip(starts) {
+                    let row = &padded[start as usize + offset..][..T];
+                    for (sum, &x) in sums.iter_mut().zip(row) {
+                        // ∂W[:, k] += δ_p · x_{p,k}
+                        let x = simd.splat_f32s(x);
+                        for (s, &d) in sum.iter_mut().zip(delta_p) {
+                            *s = simd.mul_add_e_f32s(d, x, *s);
+                        }
+                    }
+                }
+                for (t, sum) in sums.iter().enumerate() {
+                    let column = &mut weight_grad[column(t)..][..filters];
+                    for (v, &s) in sum.iter().enumerate() {
+                        store(simd, &mut column[part::<S>(v, filters)], s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::Shape;
+    use crate::affine::affine;
+    use crate::im2col::im2col;
+
+    /// A convolution of one channel, its weights, and a batch whose values are zero two times
+    /// in three (`+0` or `-0`), as images and pooled gradients are.
+    fn case(
+        seed: u64,
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        side: usize,
+        batch: usize,
+    ) -> (Conv2dParams, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let params =
+            Conv2dParams::new(Shape::new(1, side, side), filters, (kernel, kernel), stride, padding, 0).unwrap();
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let weights: Vec<f32> = (0..filters * kernel * kernel).map(|_| next()).collect();
+        let bias: Vec<f32> = (0..filters).map(|_| next()).collect();
+        let mut sparse = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    let v = next();
+                    if v > 0.33 {
+                        v
+                    } else if v < -0.66 {
+                        -0.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let input = sparse(side * side * batch);
+        let delta = sparse(params.output_shape().len() * batch);
+        (params, weights, bias, input, delta)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The bits of im2col followed by the affine kernel, whatever the shape.
+        #[test]
+        fn the_forward_pass_gives_the_bits_of_im2col(
+            seed in any::<u64>(), filters in 1usize..70, kernel in 1usize..6, stride in 1usize..3,
+            padding in 0usize..3, extra in 0usize..8, batch in 1usize..4,
+        ) {
+            let (params, weights, bias, input, _) = case(seed, filters, kernel, stride, padding, kernel + extra, batch);
+            prop_assume!(applies(&params));
+            let len = params.output_shape().len() * batch;
+            let mut direct = vec![f32::NAN; len];
+            forward(&params, &weights, &bias, &input, batch, &mut direct, |_| ());
+            let mut columns = vec![0.0; params.patch_len() * params.patches() * batch];
+            im2col(&params, &input, &mut columns, &mut Vec::new());
+            let mut unfolded = vec![f32::NAN; len];
+            affine(&weights, &bias, &columns, params.patches() * batch, &mut unfolded);
+            for (i, (a, b)) in direct.iter().zip(&unfolded).enumerate() {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "output {}: {} vs {}", i, a, b);
+            }
+        }
+
+        /// `∂W` against the sum over every patch in f64.
+        #[test]
+        fn weight_gradients_match_the_definition(
+            seed in any::<u64>(), filters in 1usize..70, kernel in 1usize..6, stride in 1usize..3,
+            padding in 0usize..3, extra in 0usize..8, batch in 1usize..4,
+        ) {
+            let (params, _, _, input, delta) = case(seed, filters, kernel, stride, padding, kernel + extra, batch);
+            prop_assume!(applies(&params));
+            let mut columns = vec![0.0; params.patch_len() * params.patches() * batch];
+            im2col(&params, &input, &mut columns, &mut Vec::new());
+            let mut weight_grad = vec![f32::NAN; filters * kernel * kernel];
+            prop_assert!(weight_gradient(&params, &input, batch, &delta, &mut weight_grad));
+            for k in 0..kernel * kernel {
+                for f in 0..filters {
+                    let want: f64 = columns.chunks_exact(kernel * kernel).zip(delta.chunks_exact(filters))
+                        .map(|(patch, d)| f64::from(patch[k]) * f64::from(d[f])).sum();
+                    let got = f64::from(weight_grad[k * filters + f]);
+                    prop_assert!((got - want).abs() < 1e-5 * (1.0 + want.abs()), "[{}, {}]: {} vs {}", f, k, got, want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_infinite_weight_still_meets_every_zero_input() {
+        let (params, mut weights, bias, input, _) = case(3, 16, 3, 1, 1, 9, 2);
+        weights[5] = f32::INFINITY;
+        let len = params.output_shape().len() * 2;
+        let (mut direct, mut unfolded) = (vec![0.0; len], vec![0.0; len]);
+        forward(&params, &weights, &bias, &input, 2, &mut direct, |_| ());
+        let mut columns = vec![0.0; params.patch_len() * params.patches() * 2];
+        im2col(&params, &input, &mut columns, &mut Vec::new());
+        affine(&weights, &bias, &columns, params.patches() * 2, &mut unfolded);
+        assert!(direct.iter().any(|z| z.is_nan()));
+        assert!(direct.iter().zip(&unfolded).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn an_infinite_input_is_left_to_im2col() {
+        let (params, _, _, mut input, delta) = case(1, 16, 3, 1, 1, 6, 2);
+        input[40] = f32::INFINITY;
+        let mut weight_grad = vec![0.0; 16 * 9];
+        assert!(!weight_gradient(&params, &input, 2, &delta, &mut weight_grad));
+    }
+}
