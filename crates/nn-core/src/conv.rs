@@ -340,7 +340,9 @@ impl Layer for Conv2d {
         if self.activation.is_trainable() { Ok(()) } else { Err(NnError::StepNotTrainable { layer: index }) }
     }
 
-    /// For each chunk of images: unfold the patches, `Z = W P + b` by the affine kernel, `f`.
+    /// For each chunk of images: unfold the patches, `Z = W P + b` by the affine kernel, `f`
+    /// (Winograd's method for 3x3 kernels on 4 channels or more; one-channel images read their
+    /// patches in place, `conv_one_channel.rs`).
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
         if let Some(winograd) = Winograd::plan(&self.params) {
             winograd.forward(self.weights.as_slice(), self.bias.as_slice(), input, batch, output);
@@ -364,7 +366,8 @@ impl Layer for Conv2d {
     }
 
     /// `δZ = δA ⊙ f'(Z)`; then per chunk `∂W += δZ Pᵀ` and `∂P = Wᵀ δZ`, folded back into `∂X`;
-    /// `∂b = Σ δZ` over every patch.
+    /// `∂b = Σ δZ` over every patch. A first layer on one-channel images (no `∂X`) sums `∂W`
+    /// from the padded images in place (`conv_one_channel.rs`).
     fn backward(
         &self,
         input: &[f32],
