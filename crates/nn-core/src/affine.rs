@@ -165,7 +165,7 @@ impl Panels {
 }
 
 /// Lanes of the processor's widest vector of `f32`.
-struct Lanes;
+pub(crate) struct Lanes;
 
 impl WithSimd for Lanes {
     type Output = usize;

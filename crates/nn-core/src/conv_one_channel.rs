@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use pulp::{Simd, WithSimd};
 
 use crate::Conv2dParams;
-use crate::affine::{load, store};
+use crate::affine::{Lanes, load, store};
 
 /// Most vectors of filters (64 filters with AVX-512, 32 with AVX2); more go through im2col.
 const MAX_VECTORS: usize = 4;
@@ -26,17 +26,6 @@ const MAX_VECTORS: usize = 4;
 /// most [`MAX_VECTORS`] vectors of filters.
 pub(crate) fn applies(params: &Conv2dParams) -> bool {
     params.input.channels == 1 && params.filters <= MAX_VECTORS * pulp::Arch::new().dispatch(Lanes)
-}
-
-struct Lanes;
-
-impl WithSimd for Lanes {
-    type Output = usize;
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, _: S) -> usize {
-        S::F32_LANES
-    }
 }
 
 /// The padded image and the weights padded to whole vectors, reused from call to call.
