@@ -254,9 +254,7 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
                 packed.extend_from_slice(&w_column[first..first + rows]);
                 packed.resize(packed.len() + width - rows, 0.0);
             }
-            // Exponent bits all ones: infinite or NaN. An `|` over all of them runs in vectors.
-            let finite = self.panels.in_use
-                && packed.iter().fold(0, |any, w| any | u32::from(w.to_bits() & 0x7f80_0000 == 0x7f80_0000)) == 0;
+            let finite = self.panels.in_use && all_finite(&packed);
             Strip { values: &packed, stride: width, first: 0, rows: width, finite }
         } else {
             Strip {
@@ -496,6 +494,14 @@ pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl
         // The bits shifted left by one: zero for +0 and -0 only.
         nonzero.iter_mut().zip(sample).for_each(|(any, x)| *any |= x.to_bits() << 1);
     }
+}
+
+/// Whether no value of `values` is infinite or NaN (exponent bits all ones), in one vectorised
+/// pass with no early exit.
+#[inline(always)]
+pub(crate) fn all_finite(values: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    !values.iter().fold(false, |any, v| any | (v.to_bits() & EXPONENT == EXPONENT))
 }
 
 /// The tiles of samples a band is cut into, in order: `(first sample, samples)`. AVX-512 takes

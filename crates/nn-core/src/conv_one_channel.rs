@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use pulp::{Simd, WithSimd};
 
 use crate::Conv2dParams;
-use crate::affine::{Lanes, load, store};
+use crate::affine::{Lanes, all_finite, load, store};
 
 /// Most vectors of filters (64 filters with AVX-512, 32 with AVX2); more go through im2col.
 const MAX_VECTORS: usize = 4;
@@ -104,24 +104,23 @@ pub(crate) fn forward(
 ) {
     let geometry = Geometry::of(params);
     let (image_len, output_len) = (params.input.len(), params.output_shape().len());
+    let (input, output) = (&input[..batch * image_len], &mut output[..batch * output_len]);
     BUFFERS.with_borrow_mut(|buffers| {
-        for (image, out) in input.chunks_exact(image_len).zip(output.chunks_exact_mut(output_len)).take(batch) {
-            geometry.pad(image, &mut buffers.padded);
-            pulp::Arch::new().dispatch(Forward { geometry, weights, bias, buffers: &mut *buffers, output: &mut *out });
-            apply(out);
-        }
+        pulp::Arch::new().dispatch(Forward { geometry, weights, bias, input, output, apply, buffers });
     });
 }
 
-struct Forward<'a> {
+struct Forward<'a, A> {
     geometry: Geometry,
     weights: &'a [f32],
     bias: &'a [f32],
-    buffers: &'a mut Buffers,
+    input: &'a [f32],
     output: &'a mut [f32],
+    apply: A,
+    buffers: &'a mut Buffers,
 }
 
-impl WithSimd for Forward<'_> {
+impl<A: Fn(&mut [f32])> WithSimd for Forward<'_, A> {
     type Output = ();
 
     #[inline(always)]
@@ -137,26 +136,33 @@ impl WithSimd for Forward<'_> {
     }
 }
 
-impl Forward<'_> {
+impl<A: Fn(&mut [f32])> Forward<'_, A> {
     #[inline(always)]
     fn run<S: Simd, const V: usize, const P: usize>(self, simd: S) {
-        let Forward { geometry, weights, bias, buffers, output } = self;
+        let Forward { geometry, weights, bias, input, output, apply, buffers } = self;
         let Buffers { padded, weights: padded_weights, .. } = buffers;
+        // Once per call: the weights padded to whole vectors, the bias, and whether the weights
+        // are finite (`∞ · 0` must then meet every zero input).
         let w = pad_weights::<S>(weights, geometry.filters, V, padded_weights);
         let bias: [S::f32s; V] = std::array::from_fn(|v| load(simd, &bias[part::<S>(v, geometry.filters)]));
-        // Exponent bits all ones: infinite or NaN (`∞ · 0` must then meet every zero input).
-        let finite = weights.iter().fold(0, |any, w| any | u32::from(w.to_bits() & 0x7f80_0000 == 0x7f80_0000)) == 0;
-        let tile = Tile::<S, V> { geometry, w, padded, bias, skip_zeros: finite };
-        for oy in 0..geometry.out_height {
-            let mut ox = 0;
-            while ox + P <= geometry.out_width {
-                tile.forward::<P>(simd, oy, ox, output);
-                ox += P;
+        let skip_zeros = all_finite(weights);
+        let image_len = geometry.height * geometry.width;
+        let output_len = geometry.out_height * geometry.out_width * geometry.filters;
+        for (image, output) in input.chunks_exact(image_len).zip(output.chunks_exact_mut(output_len)) {
+            geometry.pad(image, padded);
+            let tile = Tile::<S, V> { geometry, w, padded, bias, skip_zeros };
+            for oy in 0..geometry.out_height {
+                let mut ox = 0;
+                while ox + P <= geometry.out_width {
+                    tile.forward::<P>(simd, oy, ox, output);
+                    ox += P;
+                }
+                while ox < geometry.out_width {
+                    tile.forward::<1>(simd, oy, ox, output);
+                    ox += 1;
+                }
             }
-            while ox < geometry.out_width {
-                tile.forward::<1>(simd, oy, ox, output);
-                ox += 1;
-            }
+            apply(output);
         }
     }
 }
@@ -253,7 +259,7 @@ pub(crate) fn weight_gradient(
     let geometry = Geometry::of(params);
     let (image_len, output_len) = (params.input.len(), params.output_shape().len());
     let input = &input[..batch * image_len];
-    if input.iter().any(|x| !x.is_finite()) {
+    if !all_finite(input) {
         return false;
     }
     weight_grad.fill(0.0);

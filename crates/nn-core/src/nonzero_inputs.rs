@@ -13,7 +13,7 @@
 
 use pulp::{Simd, WithSimd};
 
-use crate::affine::{mark_nonzero, store};
+use crate::affine::{all_finite, mark_nonzero, store};
 
 /// Vectors of outputs summed at once, in registers (128 outputs with AVX-512, 64 with AVX2):
 /// with the broadcast input, they fill AVX2's 16 registers.
@@ -103,12 +103,6 @@ pub(crate) fn weight_gradient_of_nonzero_inputs(
 /// How many values of `values` are neither `+0` nor `-0`, in one vectorised pass.
 fn count_nonzero(values: &[f32]) -> usize {
     values.iter().fold(0, |count, v| count + usize::from(v.to_bits() << 1 != 0))
-}
-
-/// Whether no value of `values` is infinite or NaN, in one vectorised pass (no early exit).
-fn all_finite(values: &[f32]) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    !values.iter().fold(false, |any, v| any | (v.to_bits() & EXPONENT == EXPONENT))
 }
 
 /// The arguments of [`weight_gradient_of_nonzero_inputs`], for `pulp` to run with the
