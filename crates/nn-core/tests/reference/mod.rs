@@ -31,3 +31,14 @@ pub fn f64_activation(activation: Activation, z: f64) -> f64 {
 pub fn close(analytic: f32, numeric: f64) -> bool {
     (f64::from(analytic) - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs()
 }
+
+/// Backprop against the differences of the loss at `x - h`, `x` and `x + h`. ReLU and max
+/// pooling make the loss piecewise smooth: when a pre-activation lies within `h` of zero, or a
+/// pooling window's two largest inputs within `h` of each other, the central difference
+/// straddles the kink, while one of the one-sided differences still sees the piece backprop
+/// differentiates (their error, `h/2 · f''`, is far below the tolerance). A wrong gradient
+/// disagrees with all three.
+pub fn agrees_with_differences(analytic: f32, base: f64, plus: f64, minus: f64, h: f64) -> bool {
+    let (central, forward, backward) = ((plus - minus) / (2.0 * h), (plus - base) / h, (base - minus) / h);
+    close(analytic, central) || close(analytic, forward) || close(analytic, backward)
+}
