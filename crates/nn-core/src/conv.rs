@@ -345,8 +345,8 @@ impl Layer for Conv2d {
     /// patches in place, `conv_one_channel.rs`).
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
         if let Some(winograd) = Winograd::plan(&self.params) {
-            winograd.forward(self.weights.as_slice(), self.bias.as_slice(), input, batch, output);
-            self.activation.apply(output);
+            let (weights, bias) = (self.weights.as_slice(), self.bias.as_slice());
+            winograd.forward(weights, bias, input, batch, output, self.activation);
             return;
         }
         if conv_one_channel::applies(&self.params) {
@@ -378,15 +378,24 @@ impl Layer for Conv2d {
         gradients: &mut [DMatrix<f32>],
         _mode: Mode,
     ) {
-        self.activation.backprop(output, output_grad);
         let (filters, patch_len, patches) = (self.params.filters, self.params.patch_len(), self.params.patches());
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
-        bias_gradient(output_grad, filters, bias_grad[0].as_mut_slice());
-        let weight_grad = weight_grad[0].as_mut_slice();
+        let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
         if let Some(winograd) = Winograd::plan(&self.params) {
-            winograd.backward(self.weights.as_slice(), input, batch, output_grad, input_grad, weight_grad);
+            // δZ and ∂b chunk by chunk, as Winograd's passes reach them (the same sums in the
+            // same order as `bias_gradient`).
+            bias_grad.fill(0.0);
+            let to_delta = |outputs: std::ops::Range<usize>, delta: &mut [f32]| {
+                self.activation.backprop(&output[outputs], delta);
+                for pixel in delta.chunks_exact(filters) {
+                    bias_grad.iter_mut().zip(pixel).for_each(|(g, d)| *g += d);
+                }
+            };
+            winograd.backward(self.weights.as_slice(), input, batch, output_grad, input_grad, weight_grad, to_delta);
             return;
         }
+        self.activation.backprop(output, output_grad);
+        bias_gradient(output_grad, filters, bias_grad);
         if input_grad.is_none()
             && conv_one_channel::applies(&self.params)
             && conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad)

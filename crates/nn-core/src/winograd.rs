@@ -22,13 +22,14 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
 
-use crate::Conv2dParams;
 use crate::affine::{Columns, affine_strided, load, store};
 use crate::network::sized;
 use crate::products::weight_gradient_strided;
+use crate::{Activation, Conv2dParams};
 
 /// Outputs per side of a tile.
 const OUT: usize = 4;
@@ -216,9 +217,18 @@ impl Winograd {
         }
     }
 
-    /// `Z = W ⋆ X + b` for `batch` images (channels last) into `output`; `weights` is
-    /// `filters × (3 · 3 · channels)` as in [`Conv2d`](crate::Conv2d).
-    pub(crate) fn forward(&self, weights: &[f32], bias: &[f32], input: &[f32], batch: usize, output: &mut [f32]) {
+    /// `A = f(W ⋆ X + b)` for `batch` images (channels last) into `output`; `weights` is
+    /// `filters × (3 · 3 · channels)` as in [`Conv2d`](crate::Conv2d). `f` runs on each chunk
+    /// of images as soon as its outputs are computed, while they are in the cache.
+    pub(crate) fn forward(
+        &self,
+        weights: &[f32],
+        bias: &[f32],
+        input: &[f32],
+        batch: usize,
+        output: &mut [f32],
+        activation: Activation,
+    ) {
         let (channels, filters) = (self.channels, self.filters);
         let (image_len, output_len) = (self.height * self.width * channels, self.out_height * self.out_width * filters);
         let zeros = vec![0.0; filters];
@@ -250,20 +260,25 @@ impl Winograd {
                 for pixel in output.chunks_exact_mut(filters) {
                     pixel.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
                 }
+                activation.apply(output);
             }
         });
     }
 
-    /// Given `∂Z` in `output_grad`: `∂W` (overwritten, `filters × (3 · 3 · channels)`) and, when
-    /// asked, `∂X` (overwritten).
+    /// Given `∂A` in `output_grad`: `∂W` (overwritten, `filters × (3 · 3 · channels)`) and, when
+    /// asked, `∂X` (overwritten). `to_delta(range, δ)` turns the `∂A` of each chunk of images
+    /// (outputs `range`) into `∂Z` in place just before the chunk is used, while it is in the
+    /// cache: the conv layer multiplies by `f'` there and sums `∂b`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward(
         &self,
         weights: &[f32],
         input: &[f32],
         batch: usize,
-        output_grad: &[f32],
+        output_grad: &mut [f32],
         mut input_grad: Option<&mut [f32]>,
         weight_grad: &mut [f32],
+        mut to_delta: impl FnMut(Range<usize>, &mut [f32]),
     ) {
         let (channels, filters) = (self.channels, self.filters);
         let (image_len, output_len) = (self.height * self.width * channels, self.out_height * self.out_width * filters);
@@ -292,7 +307,10 @@ impl Winograd {
                     &mut scratch.tiles,
                 );
                 // ∂M = A ∂Y Aᵀ, zeros past the image's outputs.
-                let delta = &output_grad[first * output_len..(first + images) * output_len];
+                let outputs = first * output_len..(first + images) * output_len;
+                let delta = &mut output_grad[outputs.clone()];
+                to_delta(outputs, delta);
+                let delta = &*delta;
                 let m_grad = sized(&mut scratch.products, POSITIONS * tiles * filters);
                 let sandwich = Sandwiches {
                     coefficients: PhantomData::<OutputGradTransform>,
@@ -750,7 +768,7 @@ mod tests {
                 *z += f64::from(*b);
             }
             let mut output = vec![f32::NAN; output_len];
-            plan.forward(&weights, &bias, &input, batch, &mut output);
+            plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Identity);
             let close = |got: f32, want: f64| (f64::from(got) - want).abs() < 1e-4 * (1.0 + want.abs());
             for (i, (&got, &want)) in output.iter().zip(&want).enumerate() {
                 assert!(close(got, want), "{channels}x{height}x{width} pad {padding}, output {i}: {got} vs {want}");
@@ -767,7 +785,17 @@ mod tests {
                 });
             }
             let (mut weight_grad, mut input_grad) = (vec![f32::NAN; weights.len()], vec![f32::NAN; input.len()]);
-            plan.backward(&weights, &input, batch, &delta, Some(&mut input_grad), &mut weight_grad);
+            let mut delta_as_given = delta.clone();
+            let to_delta = |_: Range<usize>, _: &mut [f32]| {};
+            plan.backward(
+                &weights,
+                &input,
+                batch,
+                &mut delta_as_given,
+                Some(&mut input_grad),
+                &mut weight_grad,
+                to_delta,
+            );
             for (got, want) in weight_grad.iter().zip(&weight_want).chain(input_grad.iter().zip(&input_want)) {
                 assert!(close(*got, *want), "{channels}x{height}x{width} pad {padding}: {got} vs {want}");
             }
@@ -783,10 +811,11 @@ mod tests {
         let input = values(batch * params.input.len(), 3);
         let output_len = params.output_shape().len();
         let mut output = vec![0.0; batch * output_len];
-        plan.forward(&weights, &bias, &input, batch, &mut output);
+        plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Relu);
         for (j, expected) in output.chunks_exact(output_len).enumerate() {
             let mut single = vec![0.0; output_len];
-            plan.forward(&weights, &bias, &input[j * params.input.len()..(j + 1) * params.input.len()], 1, &mut single);
+            let image = &input[j * params.input.len()..(j + 1) * params.input.len()];
+            plan.forward(&weights, &bias, image, 1, &mut single, Activation::Relu);
             assert_eq!(single, expected, "image {j}");
         }
     }
