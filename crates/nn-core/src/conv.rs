@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::ops::Range;
 
 use nalgebra::DMatrix;
 use rand::Rng;
@@ -257,6 +258,23 @@ impl Conv2d {
         self.activation
     }
 
+    /// `δZ = δA ⊙ f'(Z)` in place and `∂b = Σ δZ` (zeroed here), for the passes that take `δA`
+    /// a chunk of images at a time (outputs `range`) and call this just before they read it,
+    /// while it is in the cache: the same sums in the same order as one pass over the batch.
+    fn to_delta<'a>(
+        &'a self,
+        output: &'a [f32],
+        bias_grad: &'a mut [f32],
+    ) -> impl FnMut(Range<usize>, &mut [f32]) + 'a {
+        bias_grad.fill(0.0);
+        move |range, delta| {
+            self.activation.backprop(&output[range], delta);
+            for pixel in delta.chunks_exact(self.params.filters) {
+                bias_grad.iter_mut().zip(pixel).for_each(|(g, d)| *g += d);
+            }
+        }
+    }
+
     /// Runs `visit(first image, images, columns, scratch)` for each chunk of images, `columns`
     /// holding their unfolded patches.
     fn for_each_chunk(
@@ -382,26 +400,18 @@ impl Layer for Conv2d {
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
         let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
         if let Some(winograd) = Winograd::plan(&self.params) {
-            // δZ and ∂b chunk by chunk, as Winograd's passes reach them (the same sums in the
-            // same order as `bias_gradient`).
-            bias_grad.fill(0.0);
-            let to_delta = |outputs: std::ops::Range<usize>, delta: &mut [f32]| {
-                self.activation.backprop(&output[outputs], delta);
-                for pixel in delta.chunks_exact(filters) {
-                    bias_grad.iter_mut().zip(pixel).for_each(|(g, d)| *g += d);
-                }
-            };
+            let to_delta = self.to_delta(output, bias_grad);
             winograd.backward(self.weights.as_slice(), input, batch, output_grad, input_grad, weight_grad, to_delta);
             return;
         }
+        if input_grad.is_none() && conv_one_channel::applies(&self.params) {
+            let to_delta = self.to_delta(output, bias_grad);
+            if conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad, to_delta) {
+                return;
+            }
+        }
         self.activation.backprop(output, output_grad);
         bias_gradient(output_grad, filters, bias_grad);
-        if input_grad.is_none()
-            && conv_one_channel::applies(&self.params)
-            && conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad)
-        {
-            return;
-        }
         let output_len = self.params.output_shape().len();
         let image_len = self.params.input.len();
         let zeros = vec![0.0; filters];
@@ -483,6 +493,32 @@ mod tests {
         }
         for (a, b) in whole[0].iter().zip(summed.iter()) {
             assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    /// A first layer's gradients (no `∂X`: `∂W` from the padded images in place, `δZ` and `∂b`
+    /// image by image) against the same layer asked for `∂X` (im2col, one pass for `δZ` and
+    /// `∂b`): the same `∂b` bit for bit, the same `∂W` up to the order of its sums.
+    #[test]
+    fn a_first_layer_gets_the_gradients_of_the_general_path() {
+        let params = Conv2dParams::new(Shape::new(1, 9, 8), 20, (3, 3), 1, 1, 0).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let conv = Conv2d::random(params, Activation::Relu, Init::GLOROT, &mut rng).unwrap();
+        let batch = 5;
+        let input: Vec<f32> =
+            (0..params.input.len() * batch).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let mut output = vec![0.0; params.output_shape().len() * batch];
+        conv.forward(&input, batch, &mut output, Mode::Inference);
+        let delta: Vec<f32> = (0..output.len()).map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0).collect();
+        let zeros = || vec![DMatrix::zeros(20, params.patch_len()), DMatrix::zeros(20, 1)];
+        let (mut first, mut general) = (zeros(), zeros());
+        conv.backward(&input, &output, batch, &mut delta.clone(), None, &mut first, Mode::Inference);
+        let mut input_grad = vec![0.0; input.len()];
+        conv.backward(&input, &output, batch, &mut delta.clone(), Some(&mut input_grad), &mut general, Mode::Inference);
+        assert_eq!(first[1], general[1], "∂b");
+        assert!(general[1].iter().any(|&g| g != 0.0) && general[0].iter().any(|&g| g != 0.0));
+        for (a, b) in first[0].iter().zip(general[0].iter()) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "∂W: {a} vs {b}");
         }
     }
 

@@ -13,6 +13,7 @@
 //!   pooling, three pixels in four), pixel by pixel, image by image.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
 
@@ -169,7 +170,7 @@ impl<A: Fn(&mut [f32])> Forward<'_, A> {
 
 /// Lanes `v · lanes..(v + 1) · lanes` of `len` values, cut at `len`.
 #[inline(always)]
-fn part<S: Simd>(v: usize, len: usize) -> std::ops::Range<usize> {
+fn part<S: Simd>(v: usize, len: usize) -> Range<usize> {
     (v * S::F32_LANES).min(len)..((v + 1) * S::F32_LANES).min(len)
 }
 
@@ -246,15 +247,17 @@ impl<S: Simd, const V: usize> Tile<'_, S, V> {
 }
 
 /// `∂W = Σ_p δ_p · x_pᵀ` over the patches `x_p` of `batch` one-channel images (overwritten,
-/// `filters × (kh · kw)` column-major), given `δ` in `output_grad`. Returns `false`, having
-/// written nothing, when an input is infinite or NaN: the pixels whose `δ` is zero are left
-/// out, and `0 · ∞` must still reach `∂W`.
+/// `filters × (kh · kw)` column-major), given `δ` in `output_grad` once `to_delta(range, δ)` has
+/// made it so, image by image (the conv layer turns `∂A` into `∂Z` there, see
+/// `Conv2d::to_delta`). Returns `false`, having touched nothing, when an input is infinite or
+/// NaN: the pixels whose `δ` is zero are left out, and `0 · ∞` must still reach `∂W`.
 pub(crate) fn weight_gradient(
     params: &Conv2dParams,
     input: &[f32],
     batch: usize,
-    output_grad: &[f32],
+    output_grad: &mut [f32],
     weight_grad: &mut [f32],
+    mut to_delta: impl FnMut(Range<usize>, &mut [f32]),
 ) -> bool {
     let geometry = Geometry::of(params);
     let (image_len, output_len) = (params.input.len(), params.output_shape().len());
@@ -264,7 +267,11 @@ pub(crate) fn weight_gradient(
     }
     weight_grad.fill(0.0);
     BUFFERS.with_borrow_mut(|buffers| {
-        for (image, delta) in input.chunks_exact(image_len).zip(output_grad.chunks_exact(output_len)) {
+        for (index, (image, delta)) in
+            input.chunks_exact(image_len).zip(output_grad.chunks_exact_mut(output_len)).enumerate()
+        {
+            to_delta(index * output_len..(index + 1) * output_len, delta);
+            let delta = &*delta;
             geometry.pad(image, &mut buffers.padded);
             pulp::Arch::new().dispatch(WeightGradient {
                 geometry,
@@ -452,7 +459,8 @@ mod tests {
             let mut columns = vec![0.0; params.patch_len() * params.patches() * batch];
             im2col(&params, &input, &mut columns, &mut Vec::new());
             let mut weight_grad = vec![f32::NAN; filters * kernel * kernel];
-            prop_assert!(weight_gradient(&params, &input, batch, &delta, &mut weight_grad));
+            let computed = weight_gradient(&params, &input, batch, &mut delta.clone(), &mut weight_grad, |_, _| ());
+            prop_assert!(computed);
             for k in 0..kernel * kernel {
                 for f in 0..filters {
                     let want: f64 = columns.chunks_exact(kernel * kernel).zip(delta.chunks_exact(filters))
@@ -483,6 +491,6 @@ mod tests {
         let (params, _, _, mut input, delta) = case(1, 16, 3, 1, 1, 6, 2);
         input[40] = f32::INFINITY;
         let mut weight_grad = vec![0.0; 16 * 9];
-        assert!(!weight_gradient(&params, &input, 2, &delta, &mut weight_grad));
+        assert!(!weight_gradient(&params, &input, 2, &mut delta.clone(), &mut weight_grad, |_, _| ()));
     }
 }
