@@ -83,3 +83,31 @@ impl Layer for Flatten {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shapes around the transpose's blocks of 16, forward and back, against the definition.
+    #[test]
+    fn flattening_is_the_channels_first_order_and_back() {
+        for (channels, height, width) in [(1, 3, 3), (3, 5, 7), (16, 4, 4), (30, 12, 12), (17, 1, 33)] {
+            let shape = Shape::new(channels, height, width);
+            let flatten = Flatten::new(shape);
+            let batch = 3;
+            let input: Vec<f32> = (0..batch * shape.len()).map(|i| i as f32).collect();
+            let mut output = vec![f32::NAN; input.len()];
+            flatten.forward(&input, batch, &mut output, Mode::Inference);
+            let pixels = height * width;
+            for (j, (x, a)) in input.chunks(shape.len()).zip(output.chunks(shape.len())).enumerate() {
+                for (p, c) in (0..pixels).flat_map(|p| (0..channels).map(move |c| (p, c))) {
+                    assert_eq!(a[c * pixels + p], x[p * channels + c], "{shape}, image {j}, pixel {p}, channel {c}");
+                }
+            }
+            let mut input_grad = vec![f32::NAN; input.len()];
+            let mut output_grad = output.clone();
+            flatten.backward(&input, &output, batch, &mut output_grad, Some(&mut input_grad), &mut [], Mode::Inference);
+            assert_eq!(input_grad, input, "{shape}: backward undoes forward");
+        }
+    }
+}
