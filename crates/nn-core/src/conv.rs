@@ -14,7 +14,7 @@ use crate::conv_one_channel;
 use crate::error::check_finite;
 use crate::im2col::{col2im, im2col, im2row};
 use crate::network::sized;
-use crate::products::{bias_gradient, input_gradient};
+use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
 use crate::winograd::Winograd;
 use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError, Shape};
 
@@ -269,9 +269,7 @@ impl Conv2d {
         bias_grad.fill(0.0);
         move |range, delta| {
             self.activation.backprop(&output[range], delta);
-            for pixel in delta.chunks_exact(self.params.filters) {
-                bias_grad.iter_mut().zip(pixel).for_each(|(g, d)| *g += d);
-            }
+            add_bias_gradient(delta, self.params.filters, bias_grad);
         }
     }
 

@@ -88,7 +88,8 @@ impl Layer for Flatten {
 mod tests {
     use super::*;
 
-    /// Shapes around the transpose's blocks of 16, forward and back, against the definition.
+    /// Channel counts around the vector widths and one-pixel rows, forward and back, against
+    /// the definition.
     #[test]
     fn flattening_is_the_channels_first_order_and_back() {
         for (channels, height, width) in [(1, 3, 3), (3, 5, 7), (16, 4, 4), (30, 12, 12), (17, 1, 33)] {

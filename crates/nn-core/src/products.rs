@@ -141,6 +141,12 @@ fn transpose(values: &[f32], rows: usize, transposed: &mut [f32]) {
 /// `∂b = Σ_columns δ`, overwritten.
 pub(crate) fn bias_gradient(delta: &[f32], outputs: usize, bias_grad: &mut [f32]) {
     bias_grad.fill(0.0);
+    add_bias_gradient(delta, outputs, bias_grad);
+}
+
+/// `∂b += Σ_columns δ`, column by column in order: calls on consecutive chunks of the columns
+/// make the same sums as one call on all of them.
+pub(crate) fn add_bias_gradient(delta: &[f32], outputs: usize, bias_grad: &mut [f32]) {
     for column in delta.chunks_exact(outputs) {
         bias_grad.iter_mut().zip(column).for_each(|(g, d)| *g += d);
     }
