@@ -32,8 +32,6 @@ mod plot;
 mod predict;
 mod recipes;
 mod render;
-mod run_files;
-mod run_lock;
 mod search;
 mod serve;
 mod show;

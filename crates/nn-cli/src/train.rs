@@ -21,8 +21,8 @@ use crate::output::outln;
 use nn_train::recipe::{self, Recipe};
 
 use crate::recipes;
-use crate::run_files::RunFiles;
-use crate::run_lock::RunLock;
+use nn_train::run_files::RunFiles;
+use nn_train::run_lock::RunLock;
 
 /// The seed when --seed is not given.
 const DEFAULT_SEED: u64 = 1;
@@ -336,10 +336,12 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
             "--dropout adds dropout to a dense network, but this one is the architecture {arch:?}: \
              put dropout(P) in --arch instead"
         ),
-        (Some(rate), None) => Some(dense_with_dropout(&layers, hidden_activation, rate)?),
+        (Some(rate), None) => Some(
+            recipe::dense_with_dropout(&layers, hidden_activation, rate).map_err(|e| anyhow::anyhow!("--{e}"))?,
+        ),
         (None, arch) => arch,
     };
-    let seed = args.seed.unwrap_or(DEFAULT_SEED);
+    let seed = args.seed.or(recipe.seed).unwrap_or(DEFAULT_SEED);
     let config = TrainConfig {
         epochs: args.epochs.unwrap_or(recipe.epochs),
         batch_size: args.batch_size.unwrap_or(recipe.batch_size),
@@ -458,19 +460,6 @@ fn check_settings(settings: &RunSettings) -> Result<()> {
         bail!("invalid training settings: --max-steps must be at least 1");
     }
     Ok(())
-}
-
-/// The architecture text of the dense network `layers` with `activation` and dropout at `rate`
-/// after each hidden layer: `dense(800) relu dropout(0.5) dense(10)` for 784,800,10.
-fn dense_with_dropout(layers: &[usize], activation: Activation, rate: f32) -> Result<String> {
-    if !(0.0..1.0).contains(&rate) {
-        bail!("--dropout must be at least 0 and below 1, not {rate}");
-    }
-    let (outputs, hidden) = layers[1..].split_last().expect("at least an input and an output size");
-    let mut text: Vec<String> =
-        hidden.iter().map(|size| format!("dense({size}) {activation} dropout({rate})")).collect();
-    text.push(format!("dense({outputs})"));
-    Ok(text.join(" "))
 }
 
 /// The layer sizes the flags ask for, if they ask: --layers as given, --hidden between MNIST's

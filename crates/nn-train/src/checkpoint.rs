@@ -328,12 +328,22 @@ impl Checkpoint {
 /// without copying the network.
 pub fn save_checkpoint(network: &Network, state: &TrainState, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
     let path = path.as_ref();
-    let write_error = |source| CheckpointError::Write { path: path.to_path_buf(), source };
-    let temporary = temporary_path(path).map_err(write_error)?;
+    write_atomically(path, |writer| write_checkpoint(network, state, writer))
+        .map_err(|source| CheckpointError::Write { path: path.to_path_buf(), source })
+}
+
+/// The crate's one way of writing a file: `write` fills a temporary file in the same
+/// directory, which is synced and renamed over `path`, then the directory is synced. On any
+/// error the temporary file is removed and `path` is left as it was.
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let temporary = temporary_path(path)?;
     let result = (|| {
         let file = OpenOptions::new().write(true).create_new(true).open(&temporary)?;
         let mut writer = BufWriter::with_capacity(1 << 16, file);
-        write_checkpoint(network, state, &mut writer)?;
+        write(&mut writer)?;
         let file = writer.into_inner().map_err(|error| error.into_error())?;
         file.sync_all()?;
         fs::rename(&temporary, path)?;
@@ -346,7 +356,7 @@ pub fn save_checkpoint(network: &Network, state: &TrainState, path: impl AsRef<P
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
     }
-    result.map_err(write_error)
+    result
 }
 
 fn write_checkpoint(network: &Network, state: &TrainState, writer: &mut impl Write) -> io::Result<()> {

@@ -86,6 +86,8 @@ mod observer;
 mod optim;
 mod parallel;
 pub mod recipe;
+pub mod run_files;
+pub mod run_lock;
 mod samples;
 mod schedule;
 pub mod search;

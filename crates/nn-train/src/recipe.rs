@@ -48,6 +48,9 @@ pub struct Recipe {
     pub augmentation: Option<Augmentation>,
     /// The max-norm constraint on each neuron's incoming weights.
     pub max_norm: Option<f32>,
+    /// The seed of the initial weights, the shuffles, dropout and augmentation, when the recipe
+    /// fixes one (a sweep's trial does); a front end's default otherwise.
+    pub seed: Option<u64>,
     /// The published test accuracy this recipe reproduces. Built-in recipes only.
     pub published: Option<Published>,
     /// The test accuracy a reproduction on the full data must reach. Built-in recipes only.
@@ -138,6 +141,7 @@ fn nielsen() -> Recipe {
         lambda: 0.0,
         augmentation: None,
         max_norm: None,
+        seed: None,
         published: published(0.9542, "Nielsen, Neural Networks and Deep Learning, ch. 1 (best epoch)"),
         bar: None,
     }
@@ -184,6 +188,7 @@ fn saito_simple() -> Recipe {
         lambda: 0.0,
         augmentation: None,
         max_norm: None,
+        seed: None,
         published: published(0.989, "Saito, Deep Learning from Scratch, ch. 7: about 98.9%"),
         bar: None,
     }
@@ -231,6 +236,7 @@ pub fn built_in() -> Vec<Recipe> {
             lambda: 0.0,
             augmentation: None,
             max_norm: None,
+            seed: None,
             published: published(0.978, "Chollet, Deep Learning with Python, ch. 2"),
             bar: None,
         },
@@ -252,6 +258,7 @@ pub fn built_in() -> Vec<Recipe> {
             lambda: 0.0,
             augmentation: None,
             max_norm: None,
+            seed: None,
             published: None,
             bar: None,
         },
@@ -287,6 +294,7 @@ pub fn built_in() -> Vec<Recipe> {
             lambda: 0.0,
             augmentation: None,
             max_norm: None,
+            seed: None,
             published: published(0.992, "PyTorch examples/mnist"),
             bar: Some(0.991),
         },
@@ -354,6 +362,7 @@ fn adam_cosine() -> Recipe {
         lambda: 0.0,
         augmentation: None,
         max_norm: None,
+        seed: None,
         published: None,
         bar: None,
     }
@@ -396,6 +405,21 @@ pub fn new_network(
         Some(text) => Architecture::named_or_parsed(text)?.with_input(input).build(loss, init, seed)?,
         None => Network::dense(layers, hidden, loss, init, seed)?,
     })
+}
+
+/// The architecture text of the dense network `layers` with `activation` and dropout at `rate`
+/// after each hidden layer: `dense(800) relu dropout(0.5) dense(10)` for 784,800,10.
+pub fn dense_with_dropout(layers: &[usize], activation: Activation, rate: f32) -> Result<String, RecipeError> {
+    if !(0.0..1.0).contains(&rate) {
+        return Err(invalid(format!("dropout must be at least 0 and below 1, not {rate}")));
+    }
+    let Some((outputs, hidden)) = layers.get(1..).and_then(<[usize]>::split_last) else {
+        return Err(invalid("a dense network needs at least an input and an output size"));
+    };
+    let mut text: Vec<String> =
+        hidden.iter().map(|size| format!("dense({size}) {activation} dropout({rate})")).collect();
+    text.push(format!("dense({outputs})"));
+    Ok(text.join(" "))
 }
 
 /// The JSON form of a recipe file. Activations, losses, initialisers, optimizers and schedules
@@ -451,6 +475,9 @@ struct RecipeFile {
     /// Absent: the base's value; `null`: no constraint.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     max_norm: Option<Option<f32>>,
+    /// Absent or `null`: the front end's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
 }
 
 /// Like [`present`], for a value written as its text (`"shift=2,rotate=10"`).
@@ -577,6 +604,38 @@ impl Recipe {
         Ok(network)
     }
 
+    /// The recipe with dropout at `rate`: after each hidden layer of a dense recipe (for
+    /// MNIST's 784 inputs and 10 classes), or as the rate of every dropout layer of an
+    /// architecture, which must have one.
+    pub fn with_dropout(&self, rate: f32) -> Result<Recipe, RecipeError> {
+        let arch = match &self.arch {
+            None => {
+                let layers = [vec![784], self.hidden.clone(), vec![10]].concat();
+                dense_with_dropout(&layers, self.hidden_activation, rate)?
+            }
+            Some(text) => {
+                if !(0.0..1.0).contains(&rate) {
+                    return Err(invalid(format!("dropout must be at least 0 and below 1, not {rate}")));
+                }
+                let mut architecture = Architecture::named_or_parsed(text)?;
+                let mut found = false;
+                for layer in &mut architecture.layers {
+                    if let nn_core::LayerSpec::Dropout { rate: slot } = layer {
+                        *slot = rate;
+                        found = true;
+                    }
+                }
+                if !found {
+                    return Err(invalid(format!(
+                        "the architecture {text:?} has no dropout layer whose rate could be set: put dropout(P) in it"
+                    )));
+                }
+                architecture.to_string()
+            }
+        };
+        Ok(Recipe { arch: Some(arch), ..self.clone() })
+    }
+
     /// The recipe as a complete recipe file (pretty JSON, ending with a newline). What was
     /// published about a built-in recipe is not part of it.
     pub fn to_json(&self) -> String {
@@ -599,6 +658,7 @@ impl Recipe {
             lambda: Some(self.lambda),
             augmentation: Some(self.augmentation),
             max_norm: Some(self.max_norm),
+            seed: self.seed,
         };
         let mut json = serde_json::to_string_pretty(&file).expect("a recipe serialises");
         json.push('\n');
@@ -675,6 +735,7 @@ impl Recipe {
             lambda: file.lambda.or(base.as_ref().map(|b| b.lambda)).unwrap_or(0.0),
             augmentation: file.augmentation.unwrap_or_else(|| base.as_ref().and_then(|b| b.augmentation)),
             max_norm: file.max_norm.unwrap_or_else(|| base.as_ref().and_then(|b| b.max_norm)),
+            seed: file.seed,
             name: file.name.unwrap_or_else(|| default_name.to_string()),
             about: file.about.or_else(|| base.as_ref().map(|b| format!("{} (changed)", b.about))).unwrap_or_default(),
             published: None,

@@ -1,21 +1,26 @@
 //! The files of one training run (model, metrics log, checkpoint and the run's settings) as
-//! one unit. A run writes them under pending names (`NAME.partial`) and moves them over the
+//! one unit, as `nn-cli train` and every trial of a [sweep](crate::sweep) write them. A run writes them under pending names (`NAME.partial`) and moves them over the
 //! previous run's files only when it finishes, so that an interrupted or failed run leaves the
 //! earlier set whole, and a finished set always belongs together.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 
 /// The suffix of a file of a run still in progress (or interrupted).
 const PENDING_SUFFIX: &str = ".partial";
 
 /// Where a run's files go when it has finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunFiles {
+    /// The model file (`m.json`).
     pub model: PathBuf,
+    /// The metrics log, one JSON object per epoch (`m.metrics.jsonl`).
     pub metrics: PathBuf,
+    /// The checkpoint to resume from (`m.checkpoint`).
     pub checkpoint: PathBuf,
+    /// What the run needs besides the checkpoint to resume: its network and data split
+    /// (`m.checkpoint.run.json`).
     pub settings: PathBuf,
 }
 
@@ -65,14 +70,36 @@ impl RunFiles {
 
     /// Moves every pending file over its finished name, the model last: from then on the four
     /// files are the new run's.
-    pub fn commit_pending(&self) -> Result<()> {
+    pub fn commit_pending(&self) -> Result<(), RunFileError> {
         let pending = self.pending();
         for ((_, from), (what, to)) in pending.finished().into_iter().zip(self.finished()).rev() {
-            std::fs::rename(from, to)
-                .with_context(|| format!("cannot move {} to {} ({what})", from.display(), to.display()))?;
+            std::fs::rename(from, to).map_err(|source| RunFileError::Move {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                what,
+                source,
+            })?;
         }
         Ok(())
     }
+}
+
+/// A run's file that could not be moved or locked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunFileError {
+    /// A pending file could not replace the finished one.
+    #[error("cannot move {} to {} ({what}): {source}", from.display(), to.display())]
+    Move {
+        /// The pending file.
+        from: PathBuf,
+        /// Its finished name.
+        to: PathBuf,
+        /// Which of the run's files it is.
+        what: &'static str,
+        /// The system's reason.
+        source: std::io::Error,
+    },
 }
 
 fn pending(path: &Path) -> PathBuf {
