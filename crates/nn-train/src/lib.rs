@@ -92,6 +92,7 @@ mod samples;
 mod schedule;
 pub mod search;
 mod state;
+pub mod sweep;
 mod trainer;
 mod vectorized;
 

@@ -6,7 +6,6 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-
 /// The suffix of a file of a run still in progress (or interrupted).
 const PENDING_SUFFIX: &str = ".partial";
 

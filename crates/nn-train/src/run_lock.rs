@@ -124,14 +124,21 @@ impl RunLock {
     pub fn take(model: &Path) -> Result<RunLock, RunLockError> {
         let path = lock_path(model);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| RunLockError::Io { action: "create", path: dir.into(), source })?;
+            fs::create_dir_all(dir).map_err(|source| RunLockError::Io {
+                action: "create",
+                path: dir.into(),
+                source,
+            })?;
         }
         // Twice at most: the second time after removing a lock whose holder has ended.
         for _ in 0..2 {
             match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
-                    file.write_all(LockHolder::current().text().as_bytes())
-                        .map_err(|source| RunLockError::Io { action: "write", path: path.clone(), source })?;
+                    file.write_all(LockHolder::current().text().as_bytes()).map_err(|source| RunLockError::Io {
+                        action: "write",
+                        path: path.clone(),
+                        source,
+                    })?;
                     return Ok(RunLock { path });
                 }
                 Err(error) if error.kind() == ErrorKind::AlreadyExists => {
@@ -140,9 +147,13 @@ impl RunLock {
                         return Err(RunLockError::Held { model: model.into(), holder });
                     }
                     // Unreadable, or its holder is gone: a stale lock.
-                    fs::remove_file(&path).or_else(|e| if e.kind() == ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(
-                        |source| RunLockError::Io { action: "remove the stale lock", path: path.clone(), source },
-                    )?;
+                    fs::remove_file(&path)
+                        .or_else(|e| if e.kind() == ErrorKind::NotFound { Ok(()) } else { Err(e) })
+                        .map_err(|source| RunLockError::Io {
+                        action: "remove the stale lock",
+                        path: path.clone(),
+                        source,
+                    })?;
                 }
                 Err(source) => return Err(RunLockError::Io { action: "create", path, source }),
             }
