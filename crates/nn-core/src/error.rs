@@ -155,6 +155,40 @@ pub enum NnError {
         /// Number of tensors in the gradients.
         found: usize,
     },
+    /// A committee of no members, or of more than
+    /// [`MAX_COMMITTEE_MEMBERS`](crate::MAX_COMMITTEE_MEMBERS).
+    CommitteeSize {
+        /// Members given.
+        members: usize,
+    },
+    /// A committee member that reads other samples than the members before it.
+    CommitteeInput {
+        /// Index of the member, from 0.
+        member: usize,
+        /// The input shape of the members before it.
+        expected: crate::Shape,
+        /// Its input shape.
+        found: crate::Shape,
+    },
+    /// A committee member with another number of outputs than the members before it.
+    CommitteeOutputs {
+        /// Index of the member, from 0.
+        member: usize,
+        /// Outputs of the members before it.
+        expected: usize,
+        /// Its outputs.
+        found: usize,
+    },
+    /// A committee member with another output function than the members before it: softmax
+    /// probabilities and sigmoid outputs cannot be averaged together.
+    CommitteeOutputFunction {
+        /// Index of the member, from 0.
+        member: usize,
+        /// The loss (and output function) of the members before it.
+        expected: crate::Loss,
+        /// Its loss.
+        found: crate::Loss,
+    },
 }
 
 // Written by hand rather than derived with thiserror, so that the lean build (no default
@@ -225,6 +259,24 @@ impl fmt::Display for NnError {
             NnError::GradientMismatch { expected, found } => write!(
                 f,
                 "the gradients hold {found} tensors shaped for another network; this one has {expected} parameters"
+            ),
+            NnError::CommitteeSize { members } => {
+                write!(f, "a committee needs 1 to {} members, {members} were given", crate::MAX_COMMITTEE_MEMBERS)
+            }
+            NnError::CommitteeInput { member, expected, found } => write!(
+                f,
+                "member {member} of the committee takes inputs of {found}, but the members before it take {expected}"
+            ),
+            NnError::CommitteeOutputs { member, expected, found } => write!(
+                f,
+                "member {member} of the committee has {found} outputs, but the members before it have {expected}"
+            ),
+            NnError::CommitteeOutputFunction { member, expected, found } => write!(
+                f,
+                "member {member} of the committee has {} outputs ({found}), but the members before it have {} \
+                 outputs ({expected}): their outputs cannot be averaged together",
+                found.output_name(),
+                expected.output_name()
             ),
         }
     }

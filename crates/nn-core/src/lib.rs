@@ -16,6 +16,11 @@
 //! files with the `state_dict` names of a PyTorch `nn.Sequential` ([`import_safetensors`],
 //! [`export_safetensors`], [`pytorch_state_dict_names`]).
 //!
+//! Programs that only predict go through the [`Classifier`] trait, which a [`Network`], a
+//! [`Committee`] of networks (their softmax outputs averaged, as in Ciresan et al. 2012 and
+//! Nielsen's chapter 6) and a [`Model`] (either one, as [`load_any_model`] reads it from a model
+//! or committee file) all implement, so a committee needs no code path of its own.
+//!
 //! A convolutional network from its text, trained one step:
 //!
 //! ```
@@ -107,7 +112,8 @@
 //!
 //! - `serde`: model files ([`save_model`], [`load_model`], [`save_trained_model`],
 //!   [`load_model_and_record`], [`TrainingRecord`], [`ModelFileError`], the format in
-//!   [`model_format`]) and the serde impls of [`Activation`], [`Loss`], [`Init`] (with
+//!   [`model_format`]), committee files ([`save_committee`], [`load_committee`],
+//!   [`load_any_model`]) and the serde impls of [`Activation`], [`Loss`], [`Init`] (with
 //!   [`WeightInit`] and [`BiasInit`]) and [`Shape`], through serde, serde_json and thiserror.
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
 //!   flate2.
@@ -147,6 +153,10 @@ mod architecture;
 // Only the file writers use it: model files, .npz and safetensors.
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
+mod classifier;
+mod committee;
+#[cfg(feature = "serde")]
+mod committee_file;
 mod conv;
 mod conv_one_channel;
 mod dense;
@@ -161,6 +171,7 @@ mod layer;
 mod loss;
 mod map_in_place;
 mod mode;
+mod model;
 #[cfg(feature = "serde")]
 mod model_file;
 #[cfg(feature = "serde")]
@@ -204,6 +215,13 @@ pub use activation_layer::ActivationLayer;
 pub use architecture::{
     Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
 };
+pub use classifier::Classifier;
+pub use committee::{Committee, MAX_COMMITTEE_MEMBERS};
+#[cfg(feature = "serde")]
+pub use committee_file::{
+    COMMITTEE_FORMAT, COMMITTEE_VERSION, committee_from_json, committee_to_json, load_any_model, load_committee,
+    save_committee,
+};
 pub use conv::{Conv2d, Conv2dParams};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -215,6 +233,7 @@ pub use inside::Inside;
 pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use mode::{Mode, mix_seed};
+pub use model::Model;
 #[cfg(feature = "serde")]
 pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,

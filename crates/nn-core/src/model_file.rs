@@ -101,6 +101,64 @@ pub enum ModelFileError {
     /// only produce a file that cannot be loaded.
     #[error("cannot save the network: {0}")]
     NonFinite(NnError),
+    /// A committee file where one network is wanted: [`load_model`] reads one network,
+    /// [`load_any_model`](crate::load_any_model) either kind.
+    #[error("{} is a committee of {}, not one network: give one of its members", .path.display(), crate::committee_file::models(.members))]
+    IsACommittee {
+        /// The file.
+        path: PathBuf,
+        /// Its number of members, when they could be counted.
+        members: Option<usize>,
+    },
+    /// The file is not a committee file (see [`load_committee`](crate::load_committee)).
+    #[error("{} is not an nn-core committee file: {detail}", .path.display())]
+    NotACommittee {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// A member of a committee cannot be read, or is not a valid model.
+    #[error("committee {}, member {member}: {source}", .path.display())]
+    CommitteeMember {
+        /// The committee file.
+        path: PathBuf,
+        /// Index of the member, from 0.
+        member: usize,
+        /// What is wrong with it (naming its file).
+        source: Box<ModelFileError>,
+    },
+    /// A member of a committee that is a committee itself (the committee file too, when it
+    /// lists itself): committees do not nest.
+    #[error(
+        "committee {}: member {member} ({}) is itself a committee; committees do not nest: list its members instead",
+        .path.display(),
+        crate::committee_file::member_place(.member_path)
+    )]
+    NestedCommittee {
+        /// The committee file.
+        path: PathBuf,
+        /// Index of the member, from 0.
+        member: usize,
+        /// The member's file; `None` for a member embedded in the committee file.
+        member_path: Option<PathBuf>,
+    },
+    /// The members of a committee do not fit together, or there are none or too many.
+    #[error("committee {}: {source}", .path.display())]
+    InvalidCommittee {
+        /// The committee file.
+        path: PathBuf,
+        /// Which member differs and how.
+        source: NnError,
+    },
+    /// A committee would be written over one of its own members, which would be lost.
+    #[error("cannot write committee {} over its own member {member}: that model would be lost", .path.display())]
+    OutputIsMember {
+        /// The committee file.
+        path: PathBuf,
+        /// Index of the member, from 0.
+        member: usize,
+    },
 }
 
 #[derive(Serialize)]
@@ -233,7 +291,7 @@ pub fn model_and_record_from_json(
         Err(error) => return Err(explain_parse_error(text, error, path)),
     };
     if header.format != MODEL_FORMAT {
-        return Err(ModelFileError::NotAModel { path, detail: format!("its format is {:?}", header.format) });
+        return Err(crate::committee_file::other_format(text, &header.format, path));
     }
     match header.version {
         1 => match serde_json::from_slice(text) {
@@ -338,7 +396,7 @@ fn explain_parse_error(text: &[u8], error: serde_json::Error, path: PathBuf) -> 
         }
         Category::Data => match serde_json::from_slice::<Header>(text) {
             Ok(Header { format: Some(format), .. }) if format != MODEL_FORMAT => {
-                ModelFileError::NotAModel { path, detail: format!("its format is {format:?}") }
+                crate::committee_file::other_format(text, &format, path)
             }
             Ok(Header { version: Some(found), .. }) if found == 0 || found > u64::from(MODEL_VERSION) => {
                 ModelFileError::UnsupportedVersion { path, found, supported: MODEL_VERSION }

@@ -314,6 +314,25 @@ impl Network {
         Ok(DMatrix::from_vec(self.output_size(), batch, outputs))
     }
 
+    /// The logits of every sample of `inputs` (a whole number of samples, checked), computed a
+    /// slice of samples at a time as [`evaluate`](Network::evaluate) does, so a large batch
+    /// never holds a whole layer's outputs for all of it; `Err(NonFiniteOutput)` names a sample
+    /// counted from `first`. A committee reads its members' outputs here: the same bits as
+    /// [`predict_batch`](Network::predict_batch) once the output function is applied.
+    pub(crate) fn checked_logits(&self, inputs: &[f32], first: usize) -> Result<Vec<f32>, NnError> {
+        let batch = self.batch_len(inputs)?;
+        let (size, classes) = (self.input_size(), self.output_size());
+        let widest = self.layers.iter().map(|l| l.output_size()).max().unwrap_or(1);
+        let slice = (INFERENCE_VALUES / widest).max(1);
+        let mut buffers = InferenceBuffers::default();
+        let mut logits = Vec::with_capacity(batch * classes);
+        for part in inputs.chunks(slice * size) {
+            logits.extend_from_slice(self.forward_logits(part, part.len() / size, &mut buffers));
+        }
+        check_finite_outputs(&logits, classes, first)?;
+        Ok(logits)
+    }
+
     /// The most probable class of one sample.
     pub fn classify(&self, input: &[f32]) -> Result<usize, NnError> {
         Ok(argmax(&self.predict(input)?))
