@@ -35,6 +35,8 @@ mod render;
 mod search;
 mod serve;
 mod show;
+mod sweep;
+mod sweep_chart;
 mod train;
 mod weights;
 
@@ -90,6 +92,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Search hyperparameters, scored on the validation split; writes the best as a recipe file.
     Search(search::SearchArgs),
+    /// Many trainings planned once, run here or on a Slurm cluster, ranked: plan, run, status,
+    /// report.
+    Sweep(sweep::SweepArgs),
     /// The classifiers the books compare networks against, trained and scored on the test set:
     /// darkness (the class of nearest mean ink) or linear (softmax regression).
     #[command(
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Search(args) => search::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Baseline(args) => baseline::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Import(args) => model_commands::import(&args),

@@ -26,7 +26,7 @@ const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 450;
 /// A font shipped with the tool (DejaVu Sans Mono, see assets/DejaVu-LICENSE.txt), so charts
 /// look the same on every machine and need no system font library.
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+pub(crate) const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
 
 /// One line of a panel: a name, a colour and a value per epoch.
 struct Series {

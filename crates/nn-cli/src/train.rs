@@ -336,9 +336,9 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
             "--dropout adds dropout to a dense network, but this one is the architecture {arch:?}: \
              put dropout(P) in --arch instead"
         ),
-        (Some(rate), None) => Some(
-            recipe::dense_with_dropout(&layers, hidden_activation, rate).map_err(|e| anyhow::anyhow!("--{e}"))?,
-        ),
+        (Some(rate), None) => {
+            Some(recipe::dense_with_dropout(&layers, hidden_activation, rate).map_err(|e| anyhow::anyhow!("--{e}"))?)
+        }
         (None, arch) => arch,
     };
     let seed = args.seed.or(recipe.seed).unwrap_or(DEFAULT_SEED);

@@ -90,7 +90,7 @@ fn walk(layers: &[LayerSpec], input: Shape) -> (u64, usize, u64) {
 /// Bytes as Slurm's `--mem` takes them: whole megabytes, rounded up to 256 MB.
 pub fn slurm_memory(bytes: u64) -> String {
     let mb = bytes.div_ceil(1 << 20).div_ceil(256) * 256;
-    if mb % 1024 == 0 { format!("{}G", mb / 1024) } else { format!("{mb}M") }
+    if mb.is_multiple_of(1024) { format!("{}G", mb / 1024) } else { format!("{mb}M") }
 }
 
 /// Seconds as Slurm's `--time` takes them, rounded up to 10 minutes: `D-HH:MM:00` or `H:MM:00`.
