@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use mnist_data::{Dataset, Mnist};
-use nn_core::TrainingRecord;
+use nn_core::{Classifier, TrainingRecord};
 
 /// Which part of the data a command uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,7 +77,7 @@ impl Splits {
 /// that split, or give it for a model that does not record one. The test set needs no split,
 /// so a small data directory can still be used for it.
 pub fn set_for_model(
-    network: &nn_core::Network,
+    network: &dyn Classifier,
     training: Option<&TrainingRecord>,
     data: &Path,
     name: SetName,
@@ -97,8 +97,9 @@ pub fn set_for_model(
         (_, Some(record), _) => record.validation_samples,
         (_, None, Some(asked)) => asked,
         (SetName::Validation, None, None) => bail!(
-            "the model file does not record which images it was trained on (it was imported, or saved by an \
-             older version): give --validation-size N, the number of images its training held out"
+            "the model file does not record which images it was trained on (it was imported, saved by an older \
+             version, or is a committee, whose members keep their own records): give --validation-size N, the \
+             number of images its training held out"
         ),
         (SetName::Train, None, None) => mnist_data::DEFAULT_VALIDATION_SIZE,
     };
@@ -128,8 +129,8 @@ pub fn inputs_and_labels(set: &Dataset) -> (Vec<f32>, Vec<usize>) {
     (inputs, labels)
 }
 
-/// Refuses a network whose input shape or output size does not fit the images and classes.
-pub fn check_fits(network: &nn_core::Network, set: &Dataset) -> Result<()> {
+/// Refuses a model whose input shape or output size does not fit the images and classes.
+pub fn check_fits(network: &dyn Classifier, set: &Dataset) -> Result<()> {
     if network.input_size() != set.pixels_per_image() {
         bail!(
             "the model takes {} inputs but the images have {} pixels ({}x{})",
@@ -146,9 +147,9 @@ pub fn check_fits(network: &nn_core::Network, set: &Dataset) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a network made for images of another shape than `rows x cols` with one channel
+/// Refuses a model made for images of another shape than `rows x cols` with one channel
 /// (a dense network reads any image of as many pixels; a convolution needs the very shape).
-pub fn check_image_shape(network: &nn_core::Network, rows: usize, cols: usize) -> Result<()> {
+pub fn check_image_shape(network: &dyn Classifier, rows: usize, cols: usize) -> Result<()> {
     let input = network.input_shape();
     if !input.is_flat() && input != nn_core::Shape::new(1, rows, cols) {
         bail!("the model takes inputs of {input} but the images are 1x{rows}x{cols}");

@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod baseline;
 mod bench;
 mod caption;
+mod committee;
 mod convert;
 mod data;
 mod explain;
@@ -122,6 +123,12 @@ enum Command {
         after_help = "Examples:\n  nn-cli serve --model models/default.json\n  nn-cli serve --model models/default.json --model models/cnn.json --addr 127.0.0.1:3000\n\nThen open the printed URL, or:\n  curl --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8080/api/predict\n\nRoutes: POST /api/predict[?model=NAME], GET /api/models, GET /healthz, GET /metrics, GET /."
     )]
     Serve(serve::ServeArgs),
+    /// A committee of trained models: they predict together by averaging their outputs, and the
+    /// committee file is a model for eval, predict, misclassified, summary and serve.
+    #[command(
+        after_help = "Examples:\n  nn-cli committee -o models/committee.json models/a.json models/b.json models/c.json\n  nn-cli committee --embed -o committee.json a.json b.json"
+    )]
+    Committee(committee::CommitteeArgs),
     /// A table of a model's layers, shapes, activations and parameter counts.
     #[command(after_help = "Example:\n  nn-cli summary --model model.json")]
     Summary(model_commands::SummaryArgs),
@@ -155,6 +162,7 @@ fn main() -> ExitCode {
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),
         Command::Summary(args) => model_commands::summary(&args),
+        Command::Committee(args) => committee::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Weights(args) => weights::run(&args),
         Command::Explain(args) => explain_image::run(&args),

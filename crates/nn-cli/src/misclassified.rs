@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use nn_core::Network;
+use nn_core::Classifier;
 
 use crate::caption;
 use crate::data::{SetName, inputs_and_labels, set_for_model};
@@ -14,7 +14,7 @@ use crate::render::grid;
 
 #[derive(Args)]
 pub struct MisclassifiedArgs {
-    /// The model file.
+    /// The model file, or a committee file.
     #[arg(long)]
     pub model: PathBuf,
     /// The PNG file to write.
@@ -62,10 +62,10 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
         &[("the picture", &args.png)],
         &[("the model", &args.model), ("the data set", &args.data)],
     )?;
-    let (network, training) = nn_core::load_model_and_record(&args.model)?;
-    let set = set_for_model(&network, training.as_ref(), &args.data, args.set, args.validation_size)?;
+    let (model, training) = nn_core::load_any_model(&args.model)?;
+    let set = set_for_model(&model, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);
-    let outputs = predictions(&network, &inputs, args.batch_size as usize)
+    let outputs = predictions(&model, &inputs, args.batch_size as usize)
         .with_context(|| format!("cannot run {} on the {} set", args.model.display(), args.set.label()))?;
     let mistakes = most_confident_first(&labels, &outputs);
     if mistakes.is_empty() {
@@ -104,10 +104,10 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
 
 /// The outputs (probabilities) of every sample, `outputs` values per sample, one sample after
 /// the other.
-fn predictions(network: &Network, inputs: &[f32], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-    let mut outputs = Vec::with_capacity(inputs.len() / network.input_size().max(1));
-    for chunk in inputs.chunks(batch_size * network.input_size()) {
-        let batch = network.predict_batch(chunk)?;
+fn predictions(model: &dyn Classifier, inputs: &[f32], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let mut outputs = Vec::with_capacity(inputs.len() / model.input_size().max(1));
+    for chunk in inputs.chunks(batch_size * model.input_size()) {
+        let batch = model.predict_batch(chunk)?;
         outputs.extend(batch.column_iter().map(|column| column.iter().copied().collect::<Vec<f32>>()));
     }
     Ok(outputs)

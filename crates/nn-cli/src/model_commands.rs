@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use nn_core::{Activation, Architecture, LayerSpec, Loss, MNIST_INPUT, Network, Shape};
+use nn_core::{Activation, Architecture, Classifier, LayerSpec, Loss, MNIST_INPUT, Model, Network, Shape};
 
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
@@ -91,7 +91,7 @@ pub struct ExportArgs {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// The model file.
+    /// The model file, or a committee file.
     #[arg(long)]
     model: PathBuf,
     /// The data: a directory of the four IDX files (raw or .gz), a Keras-style .npz, or a PNG folder.
@@ -117,7 +117,7 @@ pub struct EvalArgs {
 
 #[derive(Args)]
 pub struct SummaryArgs {
-    /// The model file.
+    /// The model file, or a committee file.
     #[arg(long)]
     model: PathBuf,
 }
@@ -192,13 +192,13 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             &[("the model", &args.model), ("the data set", &args.data)],
         )?;
     }
-    let (network, training) = nn_core::load_model_and_record(&args.model)?;
-    let set = set_for_model(&network, training.as_ref(), &args.data, args.set, args.validation_size)?;
+    let (model, training) = nn_core::load_any_model(&args.model)?;
+    let set = set_for_model(&model, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);
-    let (evaluation, predicted) = network
+    let (evaluation, predicted) = model
         .evaluate_and_classify(&inputs, &labels, args.batch_size as usize)
         .with_context(|| format!("cannot evaluate {}", args.model.display()))?;
-    let confusion = Confusion::new(network.output_size(), &labels, &predicted);
+    let confusion = Confusion::new(model.output_size(), &labels, &predicted);
     debug_assert_eq!((confusion.correct(), confusion.total()), (evaluation.correct, evaluation.total));
     let per_class = confusion.per_class();
     if let Some(png) = &args.png {
@@ -221,7 +221,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         outln!("{report}")?;
         return Ok(());
     }
-    outln!("model:    {} ({})", args.model.display(), describe(&network))?;
+    outln!("model:    {} ({})", args.model.display(), describe_model(&model))?;
     outln!("data:     {}, {} set ({} images)", args.data.display(), args.set.label(), set.len())?;
     outln!("loss:     {:.4}", evaluation.loss)?;
     outln!("correct:  {} / {}", evaluation.correct, evaluation.total)?;
@@ -244,9 +244,35 @@ fn use_color() -> bool {
 }
 
 pub fn summary(args: &SummaryArgs) -> Result<()> {
-    let network = nn_core::load_model(&args.model)?;
-    outln!("{}", network.summary())?;
+    let (model, _) = nn_core::load_any_model(&args.model)?;
+    let committee = match model {
+        Model::Network(network) => return Ok(outln!("{}", network.summary())?),
+        Model::Committee(committee) => committee,
+    };
+    outln!(
+        "committee of {} models: the mean of their {} outputs; input {}, {} outputs",
+        committee.member_count(),
+        committee.loss().output_name(),
+        committee.input_shape(),
+        committee.output_size()
+    )?;
+    outln!("{:>6}  {:>10}  model", "member", "parameters")?;
+    for (index, member) in committee.members().iter().enumerate() {
+        outln!("{index:>6}  {:>10}  {}", member.parameter_count(), describe(member))?;
+    }
+    outln!("{:>6}  {:>10}", "total", committee.parameter_count())?;
     Ok(())
+}
+
+/// `describe` of a network; for a committee, "committee of 3 × 784-30-10, softmax_cross_entropy",
+/// or each member's after a colon when they differ.
+pub fn describe_model(model: &Model) -> String {
+    let members: Vec<String> = model.members().iter().map(describe).collect();
+    match model {
+        Model::Network(_) => members.concat(),
+        _ if members.iter().all(|m| *m == members[0]) => format!("committee of {} × {}", members.len(), members[0]),
+        _ => format!("committee of {}: {}", members.len(), members.join("; ")),
+    }
 }
 
 /// "784-30-10, softmax_cross_entropy" for a dense network; "conv(4,3) relu maxpool(2) flatten

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use nn_core::Classifier;
 use serde::Serialize;
 
 use crate::output::{out, outln};
@@ -16,7 +17,7 @@ use mnist_data::prepare::{FIELD, Prepared};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// The model file.
+    /// The model file, or a committee file.
     #[arg(long)]
     pub model: PathBuf,
     /// Images (PNG, JPEG, BMP; any size, colour or grey).
@@ -51,17 +52,17 @@ struct Prediction {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
-    let network = nn_core::load_model(&args.model)?;
+    let (model, _) = nn_core::load_any_model(&args.model)?;
     let inputs = FIELD * FIELD;
-    if network.input_size() != inputs {
+    if model.input_size() != inputs {
         bail!(
             "model {} takes {} inputs, but predict prepares {FIELD}x{FIELD} images ({inputs} inputs): use a model \
              trained on MNIST",
             args.model.display(),
-            network.input_size()
+            model.input_size()
         );
     }
-    crate::data::check_image_shape(&network, FIELD, FIELD).with_context(|| {
+    crate::data::check_image_shape(&model, FIELD, FIELD).with_context(|| {
         format!("model {} cannot read the {FIELD}x{FIELD} images predict prepares", args.model.display())
     })?;
     let mut predictions = Vec::new();
@@ -76,7 +77,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 continue;
             }
         };
-        let probabilities = network.predict(&prepared.input()).with_context(|| format!("{file}: prediction"))?;
+        let probabilities = model.predict(&prepared.input()).with_context(|| format!("{file}: prediction"))?;
         let prediction = describe(file, probabilities, &prepared);
         if args.json {
             if args.show {

@@ -12,7 +12,7 @@ use crate::output::{flush_out, outln};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// A model file to serve; repeat for several. Each is named by its file name without the
+    /// A model file (or a committee file) to serve; repeat for several. Each is named by its file name without the
     /// extension (`models/default.json` is `default`): the names must differ.
     #[arg(long = "model", required = true, value_name = "MODEL")]
     pub models: Vec<PathBuf>,

@@ -17,6 +17,9 @@
 //! before decoding), time, and the predictions accepted and computed at once. Predictions run
 //! on tokio's blocking pool, never on the threads that answer connections.
 //!
+//! A model is one network or a committee of networks ([`nn_core::Committee`], whose outputs
+//! are the mean of its members'), read by [`NamedModel::load`] from either kind of file.
+//!
 //! It is not a general model server: it serves classifiers of 28x28 images into ten digits,
 //! over plain HTTP (put a reverse proxy in front for TLS), without authentication. Bind it to
 //! the loopback interface unless the network in front of it is trusted.

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use axum::http::StatusCode;
+use nn_core::Classifier;
 use serde::{Deserialize, Serialize};
 
 use crate::input::NetworkInput;
@@ -30,7 +31,7 @@ pub struct Prediction {
 
 pub(crate) fn predict_with(model: &NamedModel, input: NetworkInput, started: Instant) -> Result<Prediction, ApiError> {
     let probabilities = model
-        .network()
+        .model()
         .predict(&input.pixels)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("model {} failed: {e}", model.name())))?;
     let digit = most_probable(&probabilities);

@@ -296,3 +296,25 @@ fn servers_refuse_models_that_do_not_fit() {
     let error = NamedModel::load("/nonexistent/model.json").unwrap_err();
     assert!(error.to_string().starts_with("cannot load model /nonexistent/model.json"), "{error}");
 }
+
+#[test]
+fn a_committee_is_served_as_one_model_answering_the_mean_of_its_members() {
+    let (a, b) = (trained_network(7), trained_network(8));
+    let committee = nn_core::Committee::new(vec![a.clone(), b.clone()]).unwrap();
+    let server = TestServer::start(vec![NamedModel::new("both", committee, None).unwrap()], Config::default());
+    let models = get(&format!("{}/api/models", server.url)).json();
+    assert_eq!(models[0]["members"], 2, "{models}");
+    assert_eq!(models[0]["architecture"], "committee of 2 × dense(32) relu dense(10)", "{models}");
+    assert_eq!(models[0]["parameters"], 2 * (784 * 32 + 32 + 32 * 10 + 10));
+
+    let bytes = encode(&photo(1), ImageFormat::Png);
+    let answer = prediction(&post(&format!("{}/api/predict", server.url), Some("image/png"), &bytes));
+    let input = mnist_data::image_file::prepare_bytes(&bytes).unwrap().input();
+    let (pa, pb) = (a.predict(&input).unwrap(), b.predict(&input).unwrap());
+    let mean: Vec<f32> = pa.iter().zip(&pb).map(|(x, y)| (x + y) / 2.0).collect();
+    assert_eq!(answer.probabilities, mean);
+    assert_eq!(answer.model, "both");
+    // One network's info has no member count.
+    let single = TestServer::start(vec![NamedModel::new("one", a, None).unwrap()], Config::default());
+    assert!(get(&format!("{}/api/models", single.url)).json()[0].get("members").is_none());
+}
