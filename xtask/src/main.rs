@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 mod augment_cost;
 mod bench;
 mod ci;
+mod committee;
 mod fetch;
 mod fixtures;
 mod loadtest;
@@ -61,7 +62,8 @@ enum Task {
     },
     /// Train every recipe on the full data and print published numbers beside ours.
     Reproduce {
-        /// Recipes to run [default: all].
+        /// Recipes to run [default: all], or `committee` (five `cnn` networks averaged) and
+        /// `committee-augmented` (five `cnn-augmented`).
         recipes: Vec<String>,
         /// Directory holding the four MNIST files.
         #[arg(long, default_value = "data/mnist")]

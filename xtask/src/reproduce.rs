@@ -18,6 +18,23 @@ use crate::project_root;
 pub fn run(recipes: &[String], data: &Path, seeds: usize) -> Result<()> {
     let root = project_root();
     let nn_cli = crate::release_nn_cli()?;
+    // Committees are asked for by name (`committee`, `committee-augmented`): five trainings each.
+    let (committees, recipes): (Vec<&String>, Vec<String>) = {
+        let (c, r): (Vec<&String>, Vec<&String>) = recipes.iter().partition(|n| crate::committee::find(n).is_some());
+        (c, r.into_iter().cloned().collect())
+    };
+    if !committees.is_empty() {
+        if seeds > 1 {
+            bail!("a committee trains its members with seeds 1 to 5 already: leave out --seeds");
+        }
+        for name in committees {
+            crate::committee::run(crate::committee::find(name).expect("partitioned"), &nn_cli, data)?;
+        }
+        if recipes.is_empty() {
+            return Ok(());
+        }
+    }
+    let recipes = recipes.as_slice();
     let listing = Command::new(&nn_cli).args(["recipes", "--json"]).output().context("cannot run nn-cli recipes")?;
     let all: Vec<Value> =
         String::from_utf8_lossy(&listing.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;

@@ -13,7 +13,7 @@ use nn_train::sweep::local::{LocalEvent, run_local};
 use nn_train::sweep::slurm::{self, DataSize};
 use nn_train::sweep::spec::{RandomDraws, Values};
 use nn_train::sweep::status::{Failure, counts};
-use nn_train::sweep::{Planned, Sweep, SweepSpec, TrialState, number};
+use nn_train::sweep::{Objective, Planned, Sweep, SweepSpec, TrialState, number};
 use serde_json::{Value, json};
 
 use crate::output::{out, outln};
@@ -86,6 +86,16 @@ struct PlanArgs {
     /// The data [default: data/mnist].
     #[arg(long, conflicts_with = "spec")]
     data: Option<PathBuf>,
+    /// What ranks the trials: validation-accuracy, or none (every trial trains on all its
+    /// images: a committee of seeds).
+    #[arg(long, value_enum, default_value_t = ObjectiveFlag::ValidationAccuracy, conflicts_with = "spec")]
+    objective: ObjectiveFlag,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ObjectiveFlag {
+    ValidationAccuracy,
+    None,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,7 +229,10 @@ fn spec_from_flags(args: &PlanArgs) -> Result<SweepSpec> {
         data: args.data.clone(),
         grid,
         random: args.random.map(|draws| RandomDraws { draws, seed: args.random_seed }),
-        objective: Default::default(),
+        objective: match args.objective {
+            ObjectiveFlag::ValidationAccuracy => Objective::ValidationAccuracy,
+            ObjectiveFlag::None => Objective::None,
+        },
         slurm: Default::default(),
     };
     spec.check()?;
