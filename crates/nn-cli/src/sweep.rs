@@ -358,8 +358,10 @@ fn run_here(sweep: &Sweep, indices: &[usize], jobs: usize) -> Result<()> {
 fn status(args: &StatusArgs) -> Result<()> {
     let sweep = Sweep::open(&args.dir)?;
     let states = sweep.states()?;
-    // Slurm's view where there is one; a machine without Slurm still reads the files.
-    let queued = slurm::queue_states(&sweep).unwrap_or_default();
+    // Slurm's view where there is one (the queue, then its accounting for tasks that left it);
+    // a machine without Slurm still reads the files.
+    let mut queued = slurm::accounting_states(&sweep);
+    queued.extend(slurm::queue_states(&sweep).unwrap_or_default());
     if args.json {
         let trials: Vec<Value> = states
             .iter()

@@ -85,6 +85,24 @@ fn a_sweep_is_planned_once_run_here_and_ranked() {
     assert_eq!(json["rows"].as_array().unwrap().len(), 4);
     assert_eq!(json["rows"][0]["rank"], 1);
 
+    // The two best trials as a committee, a model like any other.
+    let with = ok(sweep(&["report", path_str(&dir), "--committee", "2"]));
+    assert!(with.contains("committee of the 2 best trials"), "{with}");
+    let committee: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("committee.json")).unwrap()).unwrap();
+    let best_two: Vec<String> = json["rows"].as_array().unwrap()[..2]
+        .iter()
+        .map(|r| format!("runs/{:04}/model.json", r["index"].as_u64().unwrap()))
+        .collect();
+    let members: Vec<&str> =
+        committee["members"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
+    assert_eq!(members, best_two);
+    let data = fixtures().join("mnist-100");
+    let eval = ok(nn_cli(&["eval", "--model", path_str(&dir.join("committee.json")), "--data", path_str(&data)]));
+    assert!(eval.contains("accuracy:"), "{eval}");
+    let refused = sweep(&["report", path_str(&dir), "--committee", "5"]);
+    assert!(text(&refused.stderr).contains("needs 5 ranked trials, and 4"), "{}", text(&refused.stderr));
+
     // A task of a finished trial ends at once; a trial that does not exist is an error.
     let done = ok(sweep(&["task", path_str(&dir), "1"]));
     assert!(done.contains("trial 0001 is done"), "{done}");
@@ -180,12 +198,12 @@ fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
-fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_a_requeued_trial_included() {
+fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_requeued_and_cancelled_trials_included() {
     if !slurm_is_up() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let spec = spec(tmp.path(), "150, 2, 3, 4");
+    let spec = spec(tmp.path(), "150, 151, 3, 4");
     let (on_slurm, here) = (tmp.path().join("slurm"), tmp.path().join("local"));
     ok(sweep(&["plan", path_str(&spec), "-o", path_str(&on_slurm)]));
     ok(sweep(&["plan", path_str(&spec), "-o", path_str(&here)]));
@@ -193,24 +211,42 @@ fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_a_requeued_trial_include
     let submitted = ok(sweep(&["run", path_str(&on_slurm), "--on", "slurm"]));
     let job = submitted.split_whitespace().nth(3).unwrap().trim_end_matches(':').to_string();
     assert!(job.chars().all(|c| c.is_ascii_digit()), "{submitted}");
-    // Trial 0 mid-training: two epochs checkpointed, far from its last.
-    let metrics = on_slurm.join("runs/0000/model.metrics.jsonl.partial");
-    wait_for(Duration::from_secs(120), "trial 0 to complete two epochs", || {
-        std::fs::read_to_string(&metrics).is_ok_and(|log| log.lines().count() >= 2)
-    });
+    // Trials 0 and 1 mid-training: two epochs checkpointed, far from their last.
+    for index in [0, 1] {
+        let metrics = on_slurm.join(format!("runs/{index:04}/model.metrics.jsonl.partial"));
+        wait_for(Duration::from_secs(120), "two epochs of trials 0 and 1", || {
+            std::fs::read_to_string(&metrics).is_ok_and(|log| log.lines().count() >= 2)
+        });
+    }
     let status = ok(sweep(&["status", path_str(&on_slurm)]));
     assert!(status.contains("0000  running") && status.contains("Slurm: RUNNING"), "{status}");
-    let requeue = Command::new("scontrol").args(["requeue", &format!("{job}_0")]).output().unwrap();
-    assert!(requeue.status.success(), "{}", text(&requeue.stderr));
+    // Trial 0 is requeued (Slurm runs it again), trial 1 cancelled (the sweep's next run does).
+    for (command, task) in [("requeue", 0), ("cancel", 1)] {
+        let id = format!("{job}_{task}");
+        let done = if command == "requeue" {
+            Command::new("scontrol").args(["requeue", &id]).output().unwrap()
+        } else {
+            Command::new("scancel").arg(&id).output().unwrap()
+        };
+        assert!(done.status.success(), "{command} {id}: {}", text(&done.stderr));
+    }
 
     // Meanwhile, the same trials here.
     ok(sweep(&["run", path_str(&here), "--on", "local", "--jobs", "2"]));
+    wait_for(Duration::from_secs(120), "the cancelled trial 1 to leave the queue", || {
+        let status = text(&sweep(&["status", path_str(&on_slurm)]).stdout);
+        status.lines().any(|l| l.starts_with("0001  interrupted") && !l.contains("[Slurm"))
+    });
+    let resubmitted = ok(sweep(&["run", path_str(&on_slurm), "--on", "slurm"]));
+    assert!(resubmitted.contains("1 trials (1)"), "only the cancelled trial is submitted again: {resubmitted}");
     wait_for(Duration::from_secs(300), "the four trials on Slurm", || {
         sweep(&["status", path_str(&on_slurm)]).stdout.ends_with(b"4 done\n")
     });
-    let log = std::fs::read_to_string(on_slurm.join("logs/0000.log")).unwrap();
-    assert!(log.contains("interrupted: checkpoint written"), "the requeue stopped trial 0 mid-training:\n{log}");
-    assert!(log.contains("--resume") && log.contains("resuming recipe"), "and its next run resumed:\n{log}");
+    for index in [0, 1] {
+        let log = std::fs::read_to_string(on_slurm.join(format!("logs/{index:04}.log"))).unwrap();
+        assert!(log.contains("interrupted: checkpoint written"), "trial {index} was stopped mid-training:\n{log}");
+        assert!(log.contains("--resume") && log.contains("resuming recipe"), "and its next run resumed:\n{log}");
+    }
     for index in 0..4 {
         assert!(
             model(&on_slurm, index) == model(&here, index),

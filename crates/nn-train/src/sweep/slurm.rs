@@ -117,6 +117,15 @@ pub fn array_list(indices: &[usize]) -> String {
 /// user's `extra` sbatch options (partition, account, qos...); returns the job id, also
 /// recorded in `DIR/slurm-jobs.txt`.
 pub fn submit(sweep: &Sweep, indices: &[usize], parallel: usize, extra: &[String]) -> Result<String, SweepError> {
+    let last = indices.iter().copied().max().unwrap_or(0);
+    if let Some(max) = max_array_size()
+        && last >= max
+    {
+        return Err(SweepError::Slurm(format!(
+            "this cluster takes array indices below {max} (its MaxArraySize), and trial {last} is beyond: ask its \
+             administrators for a larger MaxArraySize, or split the sweep into sweeps of at most {max} trials"
+        )));
+    }
     let array = format!("--array={}%{}", array_list(indices), parallel.max(1));
     let output = Command::new("sbatch")
         .arg("--parsable")
@@ -145,6 +154,20 @@ pub fn submit(sweep: &Sweep, indices: &[usize], parallel: usize, extra: &[String
     Ok(job)
 }
 
+/// The cluster's `MaxArraySize` (array indices must be below it), if `scontrol` tells.
+pub fn max_array_size() -> Option<usize> {
+    let output = Command::new("scontrol").args(["show", "config"]).output().ok()?;
+    parse_config_value(&String::from_utf8_lossy(&output.stdout), "MaxArraySize")?.parse().ok()
+}
+
+/// The value of `key` in `scontrol show config`'s `Key = value` lines.
+fn parse_config_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim() == key).then(|| value.trim())
+    })
+}
+
 /// The job arrays submitted for the sweep, newest last.
 pub fn submitted_jobs(sweep: &Sweep) -> Vec<String> {
     let text = std::fs::read_to_string(sweep.dir.join("slurm-jobs.txt")).unwrap_or_default();
@@ -171,6 +194,39 @@ pub fn queue_states(sweep: &Sweep) -> Result<BTreeMap<usize, String>, SweepError
         return Err(SweepError::Slurm(format!("squeue failed: {}", stderr.trim())));
     }
     Ok(parse_queue(&String::from_utf8_lossy(&output.stdout), sweep.len()))
+}
+
+/// What Slurm's accounting says of the sweep's tasks that have left the queue: trial → the
+/// state of its latest task (COMPLETED, FAILED, OUT_OF_MEMORY, TIMEOUT, CANCELLED...). Empty
+/// where the cluster keeps no accounting (`sacct` then refuses).
+pub fn accounting_states(sweep: &Sweep) -> BTreeMap<usize, String> {
+    let jobs = submitted_jobs(sweep);
+    if jobs.is_empty() {
+        return BTreeMap::new();
+    }
+    let output = Command::new("sacct")
+        .args(["--noheader", "--parsable2", "--allocations", "--format=JobID,State", "--jobs", &jobs.join(",")])
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {
+            parse_accounting(&String::from_utf8_lossy(&output.stdout), sweep.len())
+        }
+        _ => BTreeMap::new(),
+    }
+}
+
+/// `123_4|OUT_OF_MEMORY` lines to trial → state, later lines (later jobs) winning; a state
+/// with a reason (`CANCELLED by 0`) keeps its first word.
+pub fn parse_accounting(text: &str, trials: usize) -> BTreeMap<usize, String> {
+    let mut states = BTreeMap::new();
+    for line in text.lines() {
+        let Some((id, state)) = line.split_once('|') else { continue };
+        let Some(index) = id.split_once('_').and_then(|(_, task)| task.parse::<usize>().ok()) else { continue };
+        if index < trials {
+            states.insert(index, state.split_whitespace().next().unwrap_or_default().to_string());
+        }
+    }
+    states
 }
 
 /// `123_4 RUNNING` lines to trial → state; a pending array's `123_[5-7%2] PENDING` line
@@ -212,6 +268,13 @@ mod tests {
         let listed: Vec<(usize, &str)> = states.iter().map(|(i, s)| (*i, s.as_str())).collect();
         assert_eq!(listed, [(1, "COMPLETING"), (3, "RUNNING"), (5, "PENDING"), (6, "PENDING"), (7, "PENDING")]);
         assert_eq!(shell_word("/opt/nn cli/nn-cli"), "'/opt/nn cli/nn-cli'");
+        let accounting = "80_0|COMPLETED\n80_1|OUT_OF_MEMORY\n80_[2-3]|PENDING\n81_1|CANCELLED by 0\n80_9|FAILED\n";
+        let states = parse_accounting(accounting, 4);
+        let listed: Vec<(usize, &str)> = states.iter().map(|(i, s)| (*i, s.as_str())).collect();
+        assert_eq!(listed, [(0, "COMPLETED"), (1, "CANCELLED")]);
+        let config = "MaxArraySize            = 1001\nMaxJobCount             = 10000\n";
+        assert_eq!(parse_config_value(config, "MaxArraySize"), Some("1001"));
+        assert_eq!(parse_config_value(config, "MaxArray"), None);
     }
 
     #[test]
