@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nn_core::Shape;
+use nn_train::run_lock::RunLockError;
 use nn_train::search::Hidden;
 use nn_train::sweep::local::{LocalEvent, run_local};
 use nn_train::sweep::slurm::{self, DataSize};
@@ -333,7 +334,10 @@ fn run_here(sweep: &Sweep, indices: &[usize], jobs: usize) -> Result<()> {
         let _ = match event {
             LocalEvent::Started { index } => outln!("trial {} started", number(index)),
             LocalEvent::Ended { index, status } => match status.code() {
-                Some(0) => outln!("trial {} done", number(index)),
+                Some(0) => match sweep.state(index) {
+                    Ok(TrialState::Done) | Err(_) => outln!("trial {} done", number(index)),
+                    Ok(state) => outln!("trial {} {state}", number(index)),
+                },
                 Some(nn_train::sweep::local::INTERRUPTED) => outln!("trial {} interrupted (resumes)", number(index)),
                 _ => outln!("trial {} failed ({status}): see {}", number(index), sweep.log_file(index).display()),
             },
@@ -413,9 +417,16 @@ fn report(args: &ReportArgs) -> Result<()> {
 fn task(args: &TaskArgs) -> Result<()> {
     let sweep = Sweep::open(&args.dir)?;
     sweep.check_index(args.index)?;
-    if sweep.state(args.index)? == TrialState::Done {
-        outln!("trial {} is done: {}", number(args.index), sweep.run_files(args.index).model.display())?;
-        return Ok(());
+    match sweep.state(args.index)? {
+        TrialState::Done => {
+            outln!("trial {} is done: {}", number(args.index), sweep.run_files(args.index).model.display())?;
+            return Ok(());
+        }
+        running @ TrialState::Running { .. } => {
+            outln!("trial {} is {running}: left to it", number(args.index))?;
+            return Ok(());
+        }
+        _ => {}
     }
     sweep.clear_failure(args.index)?;
     let files = sweep.run_files(args.index);
@@ -434,12 +445,21 @@ fn task(args: &TaskArgs) -> Result<()> {
     let TrainCommand::Train(train_args) =
         TrainCommand::try_parse_from(std::iter::once("nn-cli".to_string()).chain(words))
             .context("the trial's training command")?;
-    train::run(&train_args).inspect_err(|error| {
-        let failure = Failure { exit: Some(1), message: format!("{error:#}") };
-        if let Err(e) = sweep.record_failure(args.index, &failure) {
-            eprintln!("warning: {e}");
+    match train::run(&train_args) {
+        // Another process took the trial between the look at its state and the training.
+        Err(error) if error.downcast_ref::<RunLockError>().is_some_and(|e| matches!(e, RunLockError::Held { .. })) => {
+            outln!("trial {}: {error}; left to it", number(args.index))?;
+            Ok(())
         }
-    })
+        Err(error) => {
+            let failure = Failure { exit: Some(1), message: format!("{error:#}") };
+            if let Err(e) = sweep.record_failure(args.index, &failure) {
+                eprintln!("warning: {e}");
+            }
+            Err(error)
+        }
+        Ok(()) => Ok(()),
+    }
 }
 
 /// `train`'s arguments, parsed as the command line parses them.

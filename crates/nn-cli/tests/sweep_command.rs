@@ -258,3 +258,38 @@ fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_requeued_and_cancelled_t
     let again = ok(sweep(&["run", path_str(&on_slurm), "--on", "slurm"]));
     assert!(again.contains("no trials need a run"), "{again}");
 }
+
+#[test]
+fn a_trial_another_process_trains_is_left_to_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    let data = fixtures().join("mnist-100");
+    ok(sweep(&[
+        "plan",
+        "--recipe",
+        "nielsen",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "20",
+        "--data",
+        path_str(&data),
+        "-o",
+        path_str(&dir),
+    ]));
+    // This test's own process holds trial 0's lock, as a run of it elsewhere would.
+    std::fs::create_dir_all(dir.join("runs/0000")).unwrap();
+    std::fs::write(dir.join("runs/0000/model.json.lock"), format!("{}\n", std::process::id())).unwrap();
+    let status = ok(sweep(&["status", path_str(&dir)]));
+    assert!(status.starts_with(&format!("0000  running (process {})", std::process::id())), "{status}");
+    let task = ok(sweep(&["task", path_str(&dir), "0"]));
+    assert!(task.contains("left to it"), "{task}");
+    let run = ok(sweep(&["run", path_str(&dir), "--on", "local"]));
+    assert!(run.contains("no trials need a run (1 running)"), "{run}");
+    assert!(!dir.join("runs/0000/failure.json").exists() && !dir.join("runs/0000/model.json").exists());
+    std::fs::remove_file(dir.join("runs/0000/model.json.lock")).unwrap();
+    let run = ok(sweep(&["run", path_str(&dir), "--on", "local"]));
+    assert!(run.contains("1 done"), "{run}");
+}
