@@ -96,16 +96,8 @@ impl Committee {
         self.members.len()
     }
 
-    /// Number of samples in `inputs`, refusing a length that is not a whole number of samples.
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
-        let features = self.input_size();
-        if inputs.is_empty() {
-            return Err(NnError::EmptyBatch);
-        }
-        if !inputs.len().is_multiple_of(features) {
-            return Err(NnError::RaggedInput { len: inputs.len(), features });
-        }
-        Ok(inputs.len() / features)
+        crate::network::samples_in(inputs, self.input_size())
     }
 
     /// The mean of the members' outputs for `inputs` (a whole number of samples, the first of

@@ -266,16 +266,8 @@ impl Network {
         self.layers.iter().enumerate().try_for_each(|(index, layer)| layer.check_trainable(index))
     }
 
-    /// Number of samples in `inputs`, refusing a length that is not a whole number of samples.
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
-        let features = self.input_size();
-        if inputs.is_empty() {
-            return Err(NnError::EmptyBatch);
-        }
-        if !inputs.len().is_multiple_of(features) {
-            return Err(NnError::RaggedInput { len: inputs.len(), features });
-        }
-        Ok(inputs.len() / features)
+        samples_in(inputs, self.input_size())
     }
 
     /// The logits of `batch` samples, in `buffers.front`. Every layer computes each sample on
@@ -513,4 +505,16 @@ fn check_finite_outputs(logits: &[f32], classes: usize, first: usize) -> Result<
         None => Ok(()),
         Some(at) => Err(NnError::NonFiniteOutput { sample: first + at / classes.max(1), value: logits[at] }),
     }
+}
+
+/// Number of samples of `features` values in `inputs`, refusing an empty batch and a length that
+/// is not a whole number of samples.
+pub(crate) fn samples_in(inputs: &[f32], features: usize) -> Result<usize, NnError> {
+    if inputs.is_empty() {
+        return Err(NnError::EmptyBatch);
+    }
+    if !inputs.len().is_multiple_of(features) {
+        return Err(NnError::RaggedInput { len: inputs.len(), features });
+    }
+    Ok(inputs.len() / features)
 }
