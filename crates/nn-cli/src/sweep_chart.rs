@@ -119,7 +119,20 @@ fn panel<B: DrawingBackend>(
     let (y_low, y_high) = xy.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let (x_low, x_high) = if x_low.is_finite() { (x_low, x_high) } else { (0.0, 1.0) };
     let (y_low, y_high) = if y_low.is_finite() { (y_low, y_high) } else { (0.0, 100.0) };
-    let x_margin = ((x_high - x_low) * 0.1).max(0.5);
+    let span = x_high - x_low;
+    let x_margin = match axis {
+        Axis::Columns(_) => 0.5,
+        Axis::Log => (span * 0.1).max(0.1),
+        // A learning rate of 0.001 needs a margin of its own size, a seed one of half a unit.
+        Axis::Linear { .. } if span > 0.0 => span * 0.1,
+        Axis::Linear { whole } => {
+            if whole {
+                0.5
+            } else {
+                (x_high.abs() * 0.1).max(1e-9)
+            }
+        }
+    };
     let y_margin = ((y_high - y_low) * 0.1).max(0.05);
     let mut chart = ChartBuilder::on(area)
         .margin(14)
@@ -132,7 +145,7 @@ fn panel<B: DrawingBackend>(
         )?;
     let label = |x: &f64| match &axis {
         Axis::Linear { whole: true } if (x - x.round()).abs() > 1e-6 => String::new(),
-        Axis::Linear { .. } => format!("{}", (x * 1e6).round() / 1e6),
+        Axis::Linear { .. } => format!("{}", (x * 1e6).round() / 1e6 + 0.0),
         Axis::Log => format!("{:.0e}", 10f64.powf(*x)),
         Axis::Columns(names) => {
             let i = x.round();

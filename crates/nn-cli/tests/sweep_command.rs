@@ -208,9 +208,12 @@ fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_requeued_and_cancelled_t
     ok(sweep(&["plan", path_str(&spec), "-o", path_str(&on_slurm)]));
     ok(sweep(&["plan", path_str(&spec), "-o", path_str(&here)]));
 
-    let submitted = ok(sweep(&["run", path_str(&on_slurm), "--on", "slurm"]));
+    // Options after `--` go to sbatch as they are.
+    let submitted = ok(sweep(&["run", path_str(&on_slurm), "--on", "slurm", "--", "--job-name=nn-sweep-test"]));
     let job = submitted.split_whitespace().nth(3).unwrap().trim_end_matches(':').to_string();
     assert!(job.chars().all(|c| c.is_ascii_digit()), "{submitted}");
+    let name = Command::new("squeue").args(["--noheader", "--jobs", &job, "--format=%j"]).output().unwrap();
+    assert!(text(&name.stdout).lines().all(|l| l.trim() == "nn-sweep-test"), "{}", text(&name.stdout));
     // Trials 0 and 1 mid-training: two epochs checkpointed, far from their last.
     for index in [0, 1] {
         let metrics = on_slurm.join(format!("runs/{index:04}/model.metrics.jsonl.partial"));
