@@ -34,6 +34,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Beyond one training, [`recipe`] holds the books' set-ups, [`search`] tries a grid in one
+//! process, and [`sweep`] plans many trainings into a folder that a pool of local processes or a
+//! Slurm job array runs, each trial's files written as [`run_files`] says.
+//!
 //! [`fit`] is the same call without observer, control or resume: `fit(&mut net, &config,
 //! TrainData::new(&set))`. The crate's `examples/mnist.rs` loads MNIST with the `mnist-data`
 //! crate, trains and evaluates.
