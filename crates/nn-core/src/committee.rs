@@ -97,7 +97,7 @@ impl Committee {
     }
 
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
-        crate::network::samples_in(inputs, self.input_size())
+        crate::network::batch_samples(inputs, self.input_size())
     }
 
     /// The mean of the members' outputs for `inputs` (a whole number of samples, the first of

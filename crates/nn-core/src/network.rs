@@ -267,7 +267,7 @@ impl Network {
     }
 
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
-        samples_in(inputs, self.input_size())
+        batch_samples(inputs, self.input_size())
     }
 
     /// The logits of `batch` samples, in `buffers.front`. Every layer computes each sample on
@@ -507,14 +507,11 @@ fn check_finite_outputs(logits: &[f32], classes: usize, first: usize) -> Result<
     }
 }
 
-/// Number of samples of `features` values in `inputs`, refusing an empty batch and a length that
+/// Number of samples of `features` values in a batch, refusing an empty batch and a length that
 /// is not a whole number of samples.
-pub(crate) fn samples_in(inputs: &[f32], features: usize) -> Result<usize, NnError> {
+pub(crate) fn batch_samples(inputs: &[f32], features: usize) -> Result<usize, NnError> {
     if inputs.is_empty() {
         return Err(NnError::EmptyBatch);
     }
-    if !inputs.len().is_multiple_of(features) {
-        return Err(NnError::RaggedInput { len: inputs.len(), features });
-    }
-    Ok(inputs.len() / features)
+    crate::loss::samples_in(inputs, features)
 }
