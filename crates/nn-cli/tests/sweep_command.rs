@@ -31,6 +31,13 @@ fn sweep(args: &[&str]) -> Output {
     nn_cli(&[&["sweep"], args].concat())
 }
 
+/// A sweep of small dense trainings on the fixture's digits, planned with `search`-like flags.
+fn plan_with_flags(dir: &Path, extra: &[&str]) {
+    let data = fixtures().join("mnist-100");
+    let flags = ["--recipe", "nielsen", "--hidden", "16", "--epochs", "1", "--validation-size", "20", "--data"];
+    ok(sweep(&[&["plan"], &flags[..], &[path_str(&data), "-o", path_str(dir)], extra].concat()));
+}
+
 fn model(dir: &Path, index: usize) -> Vec<u8> {
     std::fs::read(dir.join(format!("runs/{index:04}/model.json"))).unwrap()
 }
@@ -114,26 +121,8 @@ fn a_sweep_is_planned_once_run_here_and_ranked() {
 fn a_failed_trial_keeps_its_log_and_only_it_is_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("sweep");
-    let data = fixtures().join("mnist-100");
-    // Holding out all 100 images leaves nothing to train on: trial 1 fails.
-    let out = sweep(&[
-        "plan",
-        "--recipe",
-        "nielsen",
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--seeds",
-        "1-2",
-        "--validation-size",
-        "20",
-        "--data",
-        path_str(&data),
-        "-o",
-        path_str(&dir),
-    ]);
-    ok(out);
+    // Holding out all 100 images leaves nothing to train on: trial 1 will fail.
+    plan_with_flags(&dir, &["--seeds", "1-2"]);
     let trial = dir.join("trials/0001.json");
     let edited =
         std::fs::read_to_string(&trial).unwrap().replace("\"validation_size\": 20", "\"validation_size\": 100");
@@ -266,22 +255,7 @@ fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_requeued_and_cancelled_t
 fn a_trial_another_process_trains_is_left_to_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("sweep");
-    let data = fixtures().join("mnist-100");
-    ok(sweep(&[
-        "plan",
-        "--recipe",
-        "nielsen",
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "20",
-        "--data",
-        path_str(&data),
-        "-o",
-        path_str(&dir),
-    ]));
+    plan_with_flags(&dir, &[]);
     // This test's own process holds trial 0's lock, as a run of it elsewhere would.
     std::fs::create_dir_all(dir.join("runs/0000")).unwrap();
     std::fs::write(dir.join("runs/0000/model.json.lock"), format!("{}\n", std::process::id())).unwrap();

@@ -241,6 +241,14 @@ pub(crate) fn write(path: &Path, text: &str) -> Result<(), SweepError> {
         .map_err(|e| SweepError::io("write", path, e))
 }
 
+/// A sweep of `spec`'s JSON planned into `dir/s`, its script empty: what the module's tests
+/// start from.
+#[cfg(test)]
+pub(crate) fn planned(dir: &Path, spec: &str) -> Sweep {
+    let spec = SweepSpec::from_json(spec).unwrap();
+    Sweep::plan(&spec, &dir.join("s"), |_, _| String::new()).unwrap().0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

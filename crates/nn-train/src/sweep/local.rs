@@ -142,13 +142,12 @@ fn terminate(child: &Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::SweepSpec;
 
     #[test]
     fn at_most_jobs_run_at_once_and_failures_are_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = SweepSpec::from_json(r#"{"base": "nielsen", "grid": {"seed": [1, 2, 3, 4, 5]}}"#).unwrap();
-        let (sweep, _) = Sweep::plan(&spec, &dir.path().join("s"), |_, _| String::new()).unwrap();
+        let sweep =
+            crate::sweep::folder::planned(dir.path(), r#"{"base": "nielsen", "grid": {"seed": [1, 2, 3, 4, 5]}}"#);
         let marks = dir.path().join("marks");
         std::fs::create_dir(&marks).unwrap();
         // Each task notes how many tasks run beside it; trial 3 fails.
@@ -186,8 +185,7 @@ mod tests {
     #[test]
     fn a_stop_starts_nothing_more() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = SweepSpec::from_json(r#"{"base": "nielsen", "grid": {"seed": [1, 2, 3]}}"#).unwrap();
-        let (sweep, _) = Sweep::plan(&spec, &dir.path().join("s"), |_, _| String::new()).unwrap();
+        let sweep = crate::sweep::folder::planned(dir.path(), r#"{"base": "nielsen", "grid": {"seed": [1, 2, 3]}}"#);
         let stop = AtomicBool::new(false);
         let task = |_| {
             let mut command = Command::new("sh");

@@ -206,7 +206,6 @@ pub fn score_by_field(report: &Report) -> Vec<(String, Vec<(Value, f32)>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::SweepSpec;
 
     fn epoch_line(epoch: usize, validation: f32) -> String {
         format!(
@@ -217,9 +216,10 @@ mod tests {
     #[test]
     fn finished_trials_rank_by_validation_and_the_rest_follow() {
         let dir = tempfile::tempdir().unwrap();
-        let spec =
-            SweepSpec::from_json(r#"{"base": "nielsen", "grid": {"learning_rate": [0.1, 0.5, 3.0, 9.0]}}"#).unwrap();
-        let (sweep, _) = Sweep::plan(&spec, &dir.path().join("s"), |_, _| String::new()).unwrap();
+        let sweep = crate::sweep::folder::planned(
+            dir.path(),
+            r#"{"base": "nielsen", "grid": {"learning_rate": [0.1, 0.5, 3.0, 9.0]}}"#,
+        );
         for (index, scores) in [(0, [0.5, 0.7, 0.6]), (2, [0.8, 0.9, 0.85])] {
             let files = sweep.run_files(index);
             std::fs::create_dir_all(sweep.run_dir(index)).unwrap();

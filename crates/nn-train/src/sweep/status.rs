@@ -165,13 +165,12 @@ pub fn counts(statuses: &[TrialStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::SweepSpec;
 
     #[test]
     fn states_come_from_the_files() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = SweepSpec::from_json(r#"{"base": "nielsen", "grid": {"seed": [1, 2, 3, 4, 5]}}"#).unwrap();
-        let (sweep, _) = Sweep::plan(&spec, &dir.path().join("s"), |_, _| String::new()).unwrap();
+        let sweep =
+            crate::sweep::folder::planned(dir.path(), r#"{"base": "nielsen", "grid": {"seed": [1, 2, 3, 4, 5]}}"#);
         let files = |i| sweep.run_files(i);
         std::fs::create_dir_all(sweep.run_dir(1)).unwrap();
         std::fs::write(files(1).model, "{}").unwrap();
