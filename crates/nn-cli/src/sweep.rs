@@ -194,13 +194,13 @@ fn plan(args: &PlanArgs) -> Result<()> {
         Sweep::plan(&spec, &args.output, |sweep, trials| slurm::script(sweep, trials, &program, &spec.slurm, data))?;
     let dir = sweep.dir.display();
     match planned {
-        Planned::Unchanged => outln!("{dir} already holds this sweep ({} trials); nothing written", sweep.len())?,
+        Planned::Unchanged => outln!("{dir} already holds this sweep ({}); nothing written", trials(sweep.len()))?,
         Planned::New => {
             let fields = sweep.record.fields.join(", ");
-            outln!("planned {} trials of {} over {fields} in {dir}", sweep.len(), sweep.record.base)?;
+            outln!("planned {} of {} over {fields} in {dir}", trials(sweep.len()), sweep.record.base)?;
             outln!(
-                "  trials/0000.json ... trials/{}.json, spec.json, sweep.json, slurm.sbatch",
-                number(sweep.len() - 1)
+                "  trials/0000.json{}, spec.json, sweep.json, slurm.sbatch",
+                if sweep.len() > 1 { format!(" ... trials/{}.json", number(sweep.len() - 1)) } else { String::new() }
             )?;
             outln!("run them with: nn-cli sweep run {dir} --on local   (or --on slurm)")?;
         }
@@ -286,12 +286,12 @@ fn run_trials(args: &RunArgs) -> Result<()> {
             let parallel = spec.slurm.parallel.unwrap_or(slurm::DEFAULT_PARALLEL);
             let job = slurm::submit(&sweep, &indices, parallel, &args.sbatch)?;
             outln!(
-                "submitted job array {job}: {} {what} ({}), at most {parallel} at once",
-                indices.len(),
+                "submitted job array {job}: {} ({}), at most {parallel} at once",
+                counted(indices.len(), what),
                 slurm::array_list(&indices)
             )?;
             if skipped_running > 0 {
-                outln!("{skipped_running} trials are already queued or running in Slurm and were left to it")?;
+                outln!("{} already queued or running in Slurm, left to it", trials(skipped_running))?;
             }
             outln!("follow it with: nn-cli sweep status {}", sweep.dir.display())?;
             Ok(())
@@ -315,8 +315,8 @@ fn run_here(sweep: &Sweep, indices: &[usize], jobs: usize) -> Result<()> {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let each = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads") };
     outln!(
-        "running {} trials here, {jobs} at a time, {each} each; logs in {}/logs/",
-        indices.len(),
+        "running {} here, {jobs} at a time, {each} each; logs in {}/logs/",
+        trials(indices.len()),
         sweep.dir.display()
     )?;
     let task = |index: usize| {
@@ -350,8 +350,8 @@ fn run_here(sweep: &Sweep, indices: &[usize], jobs: usize) -> Result<()> {
     }
     if !summary.failed.is_empty() {
         bail!(
-            "{} trials failed ({}); their logs are kept; `nn-cli sweep run {} --on local --retry-failed` runs them again",
-            summary.failed.len(),
+            "{} failed ({}); their logs are kept; `nn-cli sweep run {} --on local --retry-failed` runs them again",
+            trials(summary.failed.len()),
             summary.failed.iter().map(|&i| number(i)).collect::<Vec<_>>().join(", "),
             sweep.dir.display()
         );
@@ -467,6 +467,16 @@ fn task(args: &TaskArgs) -> Result<()> {
 #[command(name = "nn-cli")]
 enum TrainCommand {
     Train(TrainArgs),
+}
+
+/// `1 trial`, `4 trials`.
+fn trials(count: usize) -> String {
+    counted(count, "trials")
+}
+
+/// `1 failed trial`, `2 failed trials`: `plural` names more than one.
+fn counted(count: usize, plural: &str) -> String {
+    if count == 1 { format!("1 {}", plural.strip_suffix('s').unwrap_or(plural)) } else { format!("{count} {plural}") }
 }
 
 fn path_text(path: &Path) -> Result<String> {

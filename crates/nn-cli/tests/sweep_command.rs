@@ -129,7 +129,7 @@ fn a_failed_trial_keeps_its_log_and_only_it_is_retried() {
     std::fs::write(&trial, edited).unwrap();
     let ran = sweep(&["run", path_str(&dir), "--on", "local"]);
     assert_eq!(ran.status.code(), Some(1), "{}", text(&ran.stdout));
-    assert!(text(&ran.stderr).contains("1 trials failed (0001)") && text(&ran.stderr).contains("--retry-failed"));
+    assert!(text(&ran.stderr).contains("1 trial failed (0001)") && text(&ran.stderr).contains("--retry-failed"));
     let status = ok(sweep(&["status", path_str(&dir)]));
     assert!(status.contains("0001  failed: a validation set of 100 images leaves nothing to train on"), "{status}");
     let log = std::fs::read_to_string(dir.join("logs/0001.log")).unwrap();
@@ -137,7 +137,7 @@ fn a_failed_trial_keeps_its_log_and_only_it_is_retried() {
     let plain = ok(sweep(&["run", path_str(&dir), "--on", "local"]));
     assert!(plain.contains("no trials need a run"), "a plain run leaves failed trials alone: {plain}");
     let retried = sweep(&["run", path_str(&dir), "--on", "local", "--retry-failed"]);
-    assert!(text(&retried.stdout).contains("running 1 trials here"), "{}", text(&retried.stdout));
+    assert!(text(&retried.stdout).contains("running 1 trial here"), "{}", text(&retried.stdout));
     assert_eq!(
         std::fs::read_to_string(dir.join("logs/0001.log")).unwrap().matches("trial 0001: nn-cli train").count(),
         2
@@ -230,7 +230,7 @@ fn a_sweep_on_slurm_ends_with_the_models_of_a_local_run_requeued_and_cancelled_t
         status.lines().any(|l| l.starts_with("0001  interrupted") && !l.contains("[Slurm"))
     });
     let resubmitted = ok(sweep(&["run", path_str(&on_slurm), "--on", "slurm"]));
-    assert!(resubmitted.contains("1 trials (1)"), "only the cancelled trial is submitted again: {resubmitted}");
+    assert!(resubmitted.contains("1 trial (1)"), "only the cancelled trial is submitted again: {resubmitted}");
     wait_for(Duration::from_secs(300), "the four trials on Slurm", || {
         sweep(&["status", path_str(&on_slurm)]).stdout.ends_with(b"4 done\n")
     });

@@ -38,50 +38,62 @@ pub fn estimate(
     eval_samples: usize,
     cpus: usize,
 ) -> Estimate {
+    // In f64: a recipe's sizes are not bounded here (a hidden layer of 2^63 neurons is refused
+    // later, by the training), and an estimate must not overflow on them.
     let (macs, parameters, activations) = match recipe.arch.as_deref().map(Architecture::named_or_parsed) {
         Some(Ok(architecture)) => walk(&architecture.with_input(input).layers, input),
         _ => {
-            let sizes = [vec![input.len()], recipe.hidden.clone(), vec![classes]].concat();
-            let macs: u64 = sizes.windows(2).map(|w| (w[0] * w[1]) as u64).sum();
+            let sizes: Vec<f64> = [vec![input.len()], recipe.hidden.clone(), vec![classes]]
+                .concat()
+                .into_iter()
+                .map(|s| s as f64)
+                .collect();
+            let macs = sizes.windows(2).map(|w| w[0] * w[1]).sum();
             let parameters = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
-            (macs, parameters, sizes.iter().map(|&s| s as u64).sum())
+            (macs, parameters, sizes.iter().sum())
         }
     };
-    let cpus = cpus.max(1) as u64;
+    let cpus = cpus.max(1) as f64;
     // Weights, gradients of every thread's shard, two optimizer moments, the best weights kept
     // by early stopping, the checkpoint's text (about 20 bytes a parameter as JSON).
-    let parameter_bytes = parameters as u64 * (4 * (4 + cpus) + 24);
+    let parameter_bytes = parameters * (4.0 * (4.0 + cpus) + 24.0);
     // Each value of a batch is kept for the backward pass, with its gradient and a workspace.
-    let activation_bytes = recipe.batch_size as u64 * activations * 4 * 3 * 2;
+    let activation_bytes = recipe.batch_size as f64 * activations * 4.0 * 3.0 * 2.0;
     // The data as bytes, the binary, its threads' stacks and the allocator's slack.
-    let fixed_bytes = (train_samples + eval_samples) as u64 * input.len() as u64 + (150 << 20);
-    let memory_bytes = (parameter_bytes + activation_bytes + fixed_bytes) * 3 / 2;
+    let fixed_bytes = (train_samples + eval_samples) as f64 * input.len() as f64 + (150 << 20) as f64;
+    let memory_bytes = (parameter_bytes + activation_bytes + fixed_bytes) * 1.5;
     let epochs = recipe.max_steps.map_or(recipe.epochs as f64, |steps| {
         (steps as f64 * recipe.batch_size as f64 / train_samples.max(1) as f64).min(recipe.epochs as f64)
     });
     // Training: forward and two backward products per sample; evaluation: one forward.
-    let work = epochs * (3.0 * train_samples as f64 + eval_samples as f64) * macs as f64;
-    let seconds = work / (ASSUMED_MACS_PER_CORE * cpus as f64) + epochs * train_samples as f64 * OVERHEAD_PER_SAMPLE;
-    Estimate { macs_per_sample: macs, parameters, memory_bytes, seconds: (2.0 * seconds + 60.0).ceil() as u64 }
+    let work = epochs * (3.0 * train_samples as f64 + eval_samples as f64) * macs;
+    let seconds = work / (ASSUMED_MACS_PER_CORE * cpus) + epochs * train_samples as f64 * OVERHEAD_PER_SAMPLE;
+    // `as` saturates: an absurd recipe gets an absurd, not a wrapped, estimate.
+    Estimate {
+        macs_per_sample: macs as u64,
+        parameters: parameters as usize,
+        memory_bytes: memory_bytes.ceil() as u64,
+        seconds: (2.0 * seconds + 60.0).ceil() as u64,
+    }
 }
 
 /// (multiply-adds, parameters, values of all layer outputs) of one sample through `layers`.
-fn walk(layers: &[LayerSpec], input: Shape) -> (u64, usize, u64) {
-    let (mut macs, mut parameters, mut values) = (0u64, 0usize, input.len() as u64);
+fn walk(layers: &[LayerSpec], input: Shape) -> (f64, f64, f64) {
+    let (mut macs, mut parameters, mut values) = (0.0, 0.0, input.len() as f64);
     let mut shape = input;
     for (index, layer) in layers.iter().enumerate() {
         let Ok(output) = layer.output_shape(shape, index) else { break };
         macs += match *layer {
-            LayerSpec::Dense { outputs, .. } => (shape.len() * outputs) as u64,
+            LayerSpec::Dense { outputs, .. } => shape.len() as f64 * outputs as f64,
             LayerSpec::Conv { filters, kernel: (kh, kw), .. } => {
-                (output.height * output.width * filters * kh * kw * shape.channels) as u64
+                output.height as f64 * output.width as f64 * (filters * kh * kw * shape.channels) as f64
             }
-            _ => 0,
+            _ => 0.0,
         };
         parameters += layer
             .parameter_shapes(shape, index)
-            .map_or(0, |shapes| shapes.iter().map(|(_, (rows, cols))| rows * cols).sum());
-        values += output.len() as u64;
+            .map_or(0.0, |shapes| shapes.iter().map(|(_, (rows, cols))| *rows as f64 * *cols as f64).sum());
+        values += output.len() as f64;
         shape = output;
     }
     (macs, parameters, values)
@@ -89,13 +101,13 @@ fn walk(layers: &[LayerSpec], input: Shape) -> (u64, usize, u64) {
 
 /// Bytes as Slurm's `--mem` takes them: whole megabytes, rounded up to 256 MB.
 pub fn slurm_memory(bytes: u64) -> String {
-    let mb = bytes.div_ceil(1 << 20).div_ceil(256) * 256;
+    let mb = bytes.div_ceil(1 << 20).div_ceil(256).saturating_mul(256);
     if mb.is_multiple_of(1024) { format!("{}G", mb / 1024) } else { format!("{mb}M") }
 }
 
 /// Seconds as Slurm's `--time` takes them, rounded up to 10 minutes: `D-HH:MM:00` or `H:MM:00`.
 pub fn slurm_time(seconds: u64) -> String {
-    let minutes = seconds.div_ceil(600) * 10;
+    let minutes = seconds.div_ceil(600).saturating_mul(10);
     let (days, hours, minutes) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
     if days > 0 { format!("{days}-{hours:02}:{minutes:02}:00") } else { format!("{hours}:{minutes:02}:00") }
 }
@@ -103,7 +115,7 @@ pub fn slurm_time(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recipe;
+    use crate::recipe::{self, Recipe};
 
     #[test]
     fn the_cnn_counts_its_convolutions() {
@@ -124,6 +136,15 @@ mod tests {
         let nielsen = recipe::named("nielsen").unwrap();
         let e = estimate(&nielsen, Shape::new(1, 28, 28), 10, 50_000, 20_000, 1);
         assert_eq!((e.macs_per_sample, e.parameters), (784 * 30 + 300, 784 * 30 + 30 + 310));
+    }
+
+    #[test]
+    fn absurd_sizes_saturate_instead_of_overflowing() {
+        let huge = Recipe { hidden: vec![usize::MAX, usize::MAX], ..recipe::named("nielsen").unwrap() };
+        let e = estimate(&huge, Shape::new(1, 28, 28), 10, 60_000, 10_000, 2);
+        assert_eq!((e.memory_bytes, e.seconds), (u64::MAX, u64::MAX));
+        assert_eq!(slurm_memory(e.memory_bytes), "17179869184G");
+        assert!(slurm_time(e.seconds).contains('-'));
     }
 
     #[test]
