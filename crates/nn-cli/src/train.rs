@@ -330,6 +330,8 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
     if layers.len() < 2 || layers.contains(&0) {
         bail!("--layers needs at least an input and an output size, none of them 0 (got {layers:?})");
     }
+    // The check of Network::dense itself, before the data is read: no size can abort a run.
+    Network::check_dense_sizes(&layers).with_context(|| format!("invalid layer sizes {layers:?}"))?;
     let hidden_activation = args.hidden_activation.unwrap_or(recipe.hidden_activation);
     let arch = match (args.dropout, arch) {
         (Some(_), Some(arch)) => bail!(

@@ -119,6 +119,10 @@ fn invalid_settings_are_refused_before_the_data_is_read_and_leave_no_file() {
         ("--lr=-1", "", "learning rate must be finite and positive"),
         ("--lambda=-2", "", "--lambda must be finite and at least 0"),
         ("--max-steps", "0", "--max-steps must be at least 1"),
+        // Sizes that would abort on allocation (4e9 x 784 weights) or overflow a capacity.
+        ("--hidden", "4000000000", "784 inputs and 4000000000 outputs make no layer or too large a one"),
+        ("--hidden", "18446744073709551615", "too large"),
+        ("--layers", "4000000000,10", "4000000000 inputs and 10 outputs make no layer or too large a one"),
     ] {
         let mut args = vec!["train", "--data", path_str(&missing), "-o", path_str(&model), flag];
         if !value.is_empty() {
@@ -130,6 +134,21 @@ fn invalid_settings_are_refused_before_the_data_is_read_and_leave_no_file() {
         assert!(stderr.contains(said), "{flag}: {stderr}");
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{flag} left files behind");
     }
+}
+
+#[test]
+fn a_recipe_file_with_hidden_layers_too_large_is_refused_before_the_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("huge.json");
+    std::fs::write(&recipe, r#"{"base": "nielsen", "hidden": [4000000000]}"#).unwrap();
+    let model = dir.path().join("m.json");
+    let missing = dir.path().join("no-data-here");
+    let out =
+        nn_cli(&["train", "--recipe-file", path_str(&recipe), "--data", path_str(&missing), "-o", path_str(&model)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("hidden layers [4000000000] cannot be built"), "{stderr}");
+    assert!(!model.exists());
 }
 
 #[test]

@@ -183,23 +183,37 @@ impl Network {
     /// whose logits go to `loss`, and parameters drawn by `init` from a ChaCha8 generator seeded
     /// with `seed`.
     pub fn dense(sizes: &[usize], hidden: Activation, loss: Loss, init: Init, seed: u64) -> Result<Self, NnError> {
-        if sizes.len() < 2 {
-            return Err(NnError::TooFewSizes(sizes.len()));
-        }
+        Network::check_dense_sizes(sizes)?;
         hidden.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let last = sizes.len() - 2;
         let mut layers = Vec::with_capacity(sizes.len() - 1);
         for (index, pair) in sizes.windows(2).enumerate() {
             let (inputs, outputs) = (pair[0], pair[1]);
-            if inputs == 0 || outputs == 0 {
-                return Err(NnError::EmptyLayer { layer: index, inputs, outputs });
-            }
             let (weights, bias) = init.draw(inputs, outputs, &mut rng);
             let activation = if index == last { Activation::Identity } else { hidden };
             layers.push(Dense::new(weights, bias, activation, index)?);
         }
         Network::from_dense(layers, loss)
+    }
+
+    /// Checks the layer sizes of [`Network::dense`] without allocating anything: an input and an
+    /// output at least, no empty layer, and no layer larger than a `dense(N)` of an
+    /// [`Architecture`] may be (its weights at most [`MAX_SAMPLE_VALUES`](crate::MAX_SAMPLE_VALUES)
+    /// values), by the architecture's own check.
+    pub fn check_dense_sizes(sizes: &[usize]) -> Result<(), NnError> {
+        if sizes.len() < 2 {
+            return Err(NnError::TooFewSizes(sizes.len()));
+        }
+        for (index, pair) in sizes.windows(2).enumerate() {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            if inputs == 0 || outputs == 0 {
+                return Err(NnError::EmptyLayer { layer: index, inputs, outputs });
+            }
+            LayerSpec::Dense { outputs, activation: Activation::Identity }
+                .parameter_shapes(Shape::flat(inputs), index)?;
+        }
+        Ok(())
     }
 
     /// The layers, first to last.

@@ -54,6 +54,13 @@ fn bad_inputs_give_errors_not_panics() {
         Network::dense(&[4, 0, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1),
         Err(NnError::EmptyLayer { layer: 0, .. })
     ));
+    // Too large a layer is refused before anything is allocated, as `dense(N)` is in an
+    // architecture: no abort, no capacity overflow.
+    for sizes in [[784, 4_000_000_000, 10], [784, usize::MAX, 10], [usize::MAX, 2, 10]] {
+        let refused = Network::dense(&sizes, Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap_err();
+        assert!(refused.to_string().contains("too large"), "{sizes:?}: {refused}");
+        assert_eq!(Network::check_dense_sizes(&sizes), Err(refused));
+    }
     let other = Network::dense(&[4, 5, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
     let mut gradients = Gradients::zeros_like(&other);
     let result = net.loss_and_gradients(

@@ -283,6 +283,8 @@ mod tests {
         assert!(error(r#"{"base": "nope"}"#).contains("unknown base recipe"));
         assert!(error(r#"{"base": "nielsen", "optimizer": "adamw"}"#).contains("invalid optimizer"));
         assert!(error(r#"{"base": "nielsen", "hidden": [0]}"#).contains("at least 1 neuron"));
+        assert!(error(r#"{"base": "nielsen", "hidden": [4000000000]}"#).contains("too large"));
+        assert!(error(r#"{"base": "nielsen", "hidden": [18446744073709551615]}"#).contains("cannot be built"));
         assert!(error(r#"{"base": "cnn", "arch": "conv(8) relu"}"#).contains("kernel size is missing"));
     }
 }

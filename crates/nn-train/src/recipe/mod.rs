@@ -185,6 +185,12 @@ impl Recipe {
         if self.hidden.contains(&0) {
             return Err(invalid(format!("a hidden layer needs at least 1 neuron (hidden: {:?})", self.hidden)));
         }
+        if self.arch.is_none() {
+            // Between MNIST's 784 inputs and 10 classes, as `nn-cli train` builds them.
+            let sizes = [vec![784], self.hidden.clone(), vec![10]].concat();
+            Network::check_dense_sizes(&sizes)
+                .map_err(|e| invalid(format!("hidden layers {:?} cannot be built: {e}", self.hidden)))?;
+        }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(invalid(format!("the learning rate must be finite and positive, not {}", self.learning_rate)));
         }
