@@ -57,6 +57,7 @@ mod convert;
 mod dataset;
 mod dir;
 mod error;
+mod fingerprint;
 #[cfg(feature = "formats")]
 pub mod formats;
 pub mod idx;
@@ -73,5 +74,6 @@ pub use dir::{
     read_idx_file_with,
 };
 pub use error::{DataError, IdxError};
+pub use fingerprint::fingerprint;
 pub use idx::IdxArray;
 pub use split::{DEFAULT_VALIDATION_SIZE, shuffled_indices};

@@ -156,6 +156,43 @@ struct RunSettings {
     max_steps: Option<usize>,
     test_each_epoch: bool,
     config: TrainConfig,
+    /// The data the run trains on; a resume on other data is refused. Absent in the records
+    /// of runs started before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<DataRecord>,
+}
+
+/// The sizes and fingerprints (`mnist_data::fingerprint`) of a run's training file (its
+/// training and validation images together) and test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DataRecord {
+    training_images: usize,
+    training_fingerprint: String,
+    test_images: usize,
+    test_fingerprint: String,
+}
+
+impl DataRecord {
+    fn of(splits: &Splits) -> DataRecord {
+        DataRecord {
+            training_images: splits.train.len() + splits.validation.len(),
+            training_fingerprint: mnist_data::fingerprint(&[&splits.train, &splits.validation]),
+            test_images: splits.test.len(),
+            test_fingerprint: mnist_data::fingerprint(&[&splits.test]),
+        }
+    }
+
+    /// `60000 training images (sha256:1a2b3c4d...) and 10000 test images (sha256:...)`.
+    fn describe(&self) -> String {
+        let short = |f: &str| f.chars().take(7 + 12).collect::<String>();
+        format!(
+            "{} training images ({}...) and {} test images ({}...)",
+            self.training_images,
+            short(&self.training_fingerprint),
+            self.test_images,
+            short(&self.test_fingerprint)
+        )
+    }
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -183,6 +220,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         check_can_write(what, path)?;
     }
     let splits = Splits::load(&args.data, settings.validation_size)?;
+    let data = DataRecord::of(&splits);
+    if let Some(trained_on) = settings.data.as_ref().filter(|saved| **saved != data) {
+        bail!(
+            "--resume continues a run trained on {}, but {} holds {}: the metrics log and the held-out \
+             images would mix two data sets; resume with the run's data, or train a new run without --resume",
+            trained_on.describe(),
+            args.data.display(),
+            data.describe()
+        );
+    }
     let mut network = match network {
         Some(network) => network,
         None => recipe::new_network(
@@ -204,6 +251,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     let mut settings = settings;
+    settings.data = Some(data);
     if !args.resume {
         // Nielsen's λ is per training image: the decay coefficient is λ/n.
         settings.config.weight_decay = settings.lambda / splits.train.len() as f32;
@@ -371,6 +419,7 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
         max_steps: args.max_steps.or(recipe.max_steps),
         test_each_epoch: !args.no_test_each_epoch,
         config,
+        data: None,
     };
     check_settings(&settings)?;
     Ok(settings)
@@ -486,6 +535,7 @@ fn resume_run(args: &TrainArgs, recipe: &Recipe, files: &RunFiles) -> Result<(Ru
         .with_context(|| format!("{} is not a valid run description", from.settings.display()))?;
     refuse_contradicting_flags(args, recipe, &settings, &from.settings)?;
     let checkpoint = Checkpoint::load(&from.checkpoint)?;
+    refuse_disagreeing_record(&settings, &checkpoint, &from.settings, &from.checkpoint)?;
     if let Some(epochs) = args.epochs {
         settings.config.epochs = epochs;
     }
@@ -494,6 +544,47 @@ fn resume_run(args: &TrainArgs, recipe: &Recipe, files: &RunFiles) -> Result<(Ru
     settings.config = state.config.clone();
     check_settings(&settings)?;
     Ok((settings, network, state))
+}
+
+/// The run's settings and its checkpoint are written together; where they disagree, one was
+/// edited or belongs to another run, and neither can be trusted to resume from.
+fn refuse_disagreeing_record(
+    settings: &RunSettings,
+    checkpoint: &Checkpoint,
+    record: &Path,
+    saved: &Path,
+) -> Result<()> {
+    let network = &checkpoint.network;
+    let mut differences = Vec::new();
+    if settings.config != checkpoint.state.config {
+        differences.push(format!(
+            "the training settings ({:?} in the record, {:?} in the checkpoint)",
+            settings.config, checkpoint.state.config
+        ));
+    }
+    if settings.seed != checkpoint.state.config.seed {
+        differences.push(format!("the seed ({} and {})", settings.seed, checkpoint.state.config.seed));
+    }
+    let same_network = match &settings.arch {
+        Some(arch) => Architecture::named_or_parsed(arch).is_ok_and(|a| a.layers == network.architecture().layers),
+        None => settings.layers == network.sizes(),
+    };
+    if !same_network {
+        differences.push(format!(
+            "the network ({} in the record, {} in the checkpoint)",
+            settings.arch.clone().unwrap_or_else(|| saved_layers(settings)),
+            network.architecture()
+        ));
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} and {} do not belong together: they differ in {}; was one of them edited? Train a new run without --resume",
+        record.display(),
+        saved.display(),
+        differences.join(", ")
+    )
 }
 
 /// A resumed run keeps its network, data split and optimizer: a flag that asks for another

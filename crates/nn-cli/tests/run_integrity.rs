@@ -309,3 +309,59 @@ fn an_npz_whose_arrays_do_not_fit_is_named() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("mixed.npz") && stderr.contains("W2 has 8 rows"), "{stderr}");
 }
+
+/// A copy of the fixture whose training file is changed by `edit(images, labels)`.
+fn edited_copy(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>)) -> PathBuf {
+    let copy = dir.join(name);
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in std::fs::read_dir(data()).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, copy.join(file.file_name().unwrap())).unwrap();
+    }
+    let (images, labels) = (copy.join("train-images-idx3-ubyte"), copy.join("train-labels-idx1-ubyte"));
+    let (mut image_bytes, mut label_bytes) = (std::fs::read(&images).unwrap(), std::fs::read(&labels).unwrap());
+    edit(&mut image_bytes, &mut label_bytes);
+    std::fs::write(&images, image_bytes).unwrap();
+    std::fs::write(&labels, label_bytes).unwrap();
+    copy
+}
+
+#[test]
+fn resume_refuses_other_data_and_a_record_that_disagrees_with_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    let first = train(&model, &["--epochs", "1"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // One pixel changed in place, and the first 60 images only: both are other data.
+    let edited = edited_copy(dir.path(), "edited", |images, _| images[16 + 300] ^= 0xff);
+    let fewer = edited_copy(dir.path(), "fewer", |images, labels| {
+        images[4..8].copy_from_slice(&60u32.to_be_bytes());
+        images.truncate(16 + 60 * 784);
+        labels[4..8].copy_from_slice(&60u32.to_be_bytes());
+        labels.truncate(8 + 60);
+    });
+    let before = contents(&run_files(&model));
+    for (other, holds) in [(&edited, "holds 100 training images"), (&fewer, "holds 60 training images")] {
+        let out = nn_cli(&train_args(other, &model, &["--resume", "--epochs", "2"]));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("--resume continues a run trained on 100 training images (sha256:"), "{stderr}");
+        assert!(stderr.contains(holds), "{stderr}");
+        assert_eq!(contents(&run_files(&model)), before, "a refused resume changes no file");
+    }
+    // The run's own data, even as a copy in another folder, resumes.
+    let same = edited_copy(dir.path(), "same", |_, _| {});
+    let out = nn_cli(&train_args(&same, &model, &["--resume", "--epochs", "2"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A record edited by hand no longer matches its checkpoint.
+    let record = run_files(&model)[3].clone();
+    let text_of_record = std::fs::read_to_string(&record).unwrap();
+    assert!(text_of_record.contains("\"eval_batch_size\": 1000"), "{text_of_record}");
+    std::fs::write(&record, text_of_record.replace("\"eval_batch_size\": 1000", "\"eval_batch_size\": 999")).unwrap();
+    let data = data();
+    let out = nn_cli(&["train", "--resume", "--epochs", "3", "--data", path_str(&data), "-o", path_str(&model)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("do not belong together") && stderr.contains("the training settings"), "{stderr}");
+}
