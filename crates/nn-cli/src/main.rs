@@ -25,6 +25,7 @@ mod explain;
 mod explain_image;
 mod files;
 mod inspect;
+mod memory_check;
 mod misclassified;
 mod model_commands;
 mod output;

@@ -194,6 +194,18 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     }
     let (model, training) = nn_core::load_any_model(&args.model)?;
     let set = set_for_model(&model, training.as_ref(), &args.data, args.set, args.validation_size)?;
+    // Each member in turn holds a batch: the widest member's batch, and every member's weights.
+    let batch = (args.batch_size as usize).min(set.len().max(1));
+    let mut usage =
+        nn_core::MemoryUse { parameters: 0, values_per_sample: 0, widest_per_sample: 0, workspace_per_sample: 0 };
+    for member in model.members() {
+        let one = member.architecture().with_input(member.input_shape()).memory_use()?;
+        usage.parameters = usage.parameters.saturating_add(one.parameters);
+        usage.widest_per_sample = usage.widest_per_sample.max(one.widest_per_sample);
+        usage.workspace_per_sample = usage.workspace_per_sample.max(one.workspace_per_sample);
+    }
+    let inputs_bytes = (set.len() as u64).saturating_mul(set.pixels_per_image() as u64).saturating_mul(4);
+    crate::memory_check::check_inference(&usage, batch, inputs_bytes, None)?;
     let (inputs, labels) = inputs_and_labels(&set);
     let (evaluation, predicted) = model
         .evaluate_and_classify(&inputs, &labels, args.batch_size as usize)
@@ -246,7 +258,10 @@ fn use_color() -> bool {
 pub fn summary(args: &SummaryArgs) -> Result<()> {
     let (model, _) = nn_core::load_any_model(&args.model)?;
     let committee = match model {
-        Model::Network(network) => return Ok(outln!("{}", network.summary())?),
+        Model::Network(network) => {
+            outln!("{}", network.summary())?;
+            return Ok(outln!("{}", memory_line(&network)?)?);
+        }
         Model::Committee(committee) => committee,
     };
     outln!(
@@ -262,6 +277,24 @@ pub fn summary(args: &SummaryArgs) -> Result<()> {
     }
     outln!("{:>6}  {:>10}", "total", committee.parameter_count())?;
     Ok(())
+}
+
+/// `memory: parameters 2.1 MB; training on batches of 128 with Adam about 105 MB (the data
+/// aside); inference about 75 KB an image`: what `train` and `eval` check before they start.
+fn memory_line(network: &nn_core::Network) -> Result<String> {
+    let usage = network.architecture().with_input(network.input_shape()).memory_use()?;
+    let config = nn_train::TrainConfig {
+        batch_size: 128,
+        optimizer: nn_train::OptimizerConfig::adam(),
+        ..nn_train::TrainConfig::default()
+    };
+    Ok(format!(
+        "memory: parameters {}; training on batches of 128 with Adam about {} (the data aside); inference about {} \
+         an image",
+        nn_core::human_bytes(usage.parameter_bytes()),
+        nn_core::human_bytes(nn_train::memory::training_memory(&usage, &config, 0, 10_000).total()),
+        nn_core::human_bytes(usage.inference_bytes(1, 1)),
+    ))
 }
 
 /// `describe` of a network; for a committee, "committee of 3 × 784-30-10, softmax_cross_entropy",

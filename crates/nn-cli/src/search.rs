@@ -111,6 +111,17 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let input_shape = Shape::new(1, train.rows(), train.cols());
     let train_samples = PixelSamples::new(train.pixels(), train.labels(), input_size)?;
     let validation_samples = PixelSamples::new(validation.pixels(), validation.labels(), input_size)?;
+    // Every run is checked to fit in memory before the first one starts.
+    let data_bytes = crate::memory_check::data_bytes(&[&train, &validation]);
+    for point in &points {
+        let recipe = point.apply(&base);
+        let layers = [vec![input_size], recipe.hidden.clone(), vec![train.classes()]].concat();
+        let usage = crate::memory_check::network_memory(recipe.arch.as_deref(), &layers, input_shape)?;
+        let config = recipe.train_config(args.seed, train.len());
+        let config = nn_train::TrainConfig { batch_size: config.batch_size.min(train.len().max(1)), ..config };
+        crate::memory_check::check_training(&usage, &config, data_bytes, validation.len(), None)
+            .with_context(|| format!("cannot try {point}"))?;
+    }
     // Scored on the validation split only: the trainer is given no test set.
     let data = TrainData { train: &train_samples, validation: Some(&validation_samples), test: None };
 

@@ -20,6 +20,7 @@ use crate::files::{check_can_write, refuse_output_over_inputs, refuse_shared_out
 use crate::output::outln;
 use nn_train::recipe::{self, Recipe};
 
+use crate::memory_check;
 use crate::recipes;
 use nn_train::run_files::RunFiles;
 use nn_train::run_lock::RunLock;
@@ -127,6 +128,10 @@ pub struct TrainArgs {
     /// Worker threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
+    /// Refuse a run estimated to need more memory than this (8G, 512M) [default: the memory
+    /// this machine has available].
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory_check::parse_size)]
+    memory_limit: Option<u64>,
     /// Only the final lines: no progress bars, no per-epoch lines.
     #[arg(short, long)]
     quiet: bool,
@@ -230,6 +235,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             data.describe()
         );
     }
+    let input = Shape::new(1, splits.train.rows(), splits.train.cols());
+    // Before the network and its batches are allocated: a run that cannot fit is refused here,
+    // not ended by the allocator.
+    let usage = memory_check::network_memory(settings.arch.as_deref(), &settings.layers, input)?;
+    let data_bytes = memory_check::data_bytes(&[&splits.train, &splits.validation, &splits.test]);
+    // A batch larger than the training set is the training set.
+    let batch_size = settings.config.batch_size.min(splits.train.len().max(1));
+    let config = TrainConfig { batch_size, ..settings.config.clone() };
+    let eval_samples = splits.validation.len().max(splits.test.len());
+    memory_check::check_training(&usage, &config, data_bytes, eval_samples, args.memory_limit)?;
     let mut network = match network {
         Some(network) => network,
         None => recipe::new_network(
@@ -239,7 +254,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             settings.loss,
             settings.init,
             settings.seed,
-            Shape::new(1, splits.train.rows(), splits.train.cols()),
+            input,
         )?,
     };
     let input_size = splits.train.pixels_per_image();

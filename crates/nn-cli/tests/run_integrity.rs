@@ -365,3 +365,41 @@ fn resume_refuses_other_data_and_a_record_that_disagrees_with_its_checkpoint() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("do not belong together") && stderr.contains("the training settings"), "{stderr}");
 }
+
+#[test]
+fn a_run_too_large_for_the_memory_is_refused_with_the_estimate_before_it_allocates() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    let data = data();
+    // 80,000 feature maps of 28x28 for each image: tens of GB a batch, which the allocator
+    // would abort on; refused instead, naming the estimate and what to change.
+    let wide = "conv(80000,3,pad=1) relu maxpool(28) flatten dense(10)";
+    let out = nn_cli(&[
+        "train",
+        "--arch",
+        wide,
+        "--data",
+        path_str(&data),
+        "--validation-size",
+        "20",
+        "-o",
+        path_str(&model),
+        "--memory-limit",
+        "16G",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("this network needs about") && stderr.contains("GB to train on batches of 80"), "{stderr}");
+    assert!(stderr.contains("--memory-limit allows 17.2 GB") && stderr.contains("use a smaller batch"), "{stderr}");
+    // A run that fits trains; the same run under a limit below its estimate is refused.
+    let small = ["--epochs", "1", "--batch-size", "10", "--allow-no-learning", "--quiet"];
+    let out = nn_cli(&[&train_args(&data, &model, &[])[..], &small, &["--memory-limit", "1G"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = nn_cli(&[&train_args(&data, &model, &[])[..], &small, &["--memory-limit", "10M"]].concat());
+    assert!(text(&out.stderr).contains("and --memory-limit allows 10.5 MB"), "{}", text(&out.stderr));
+    let out = nn_cli(&["train", "--memory-limit", "lots", "--data", path_str(&data)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // `summary` says what `train` checks.
+    let summary = text(&nn_cli(&["summary", "--model", path_str(&model)]).stdout);
+    assert!(summary.contains("memory: parameters 50.9 KB; training on batches of 128 with Adam about"), "{summary}");
+}

@@ -170,6 +170,7 @@ mod inside;
 mod layer;
 mod loss;
 mod map_in_place;
+mod memory;
 mod mode;
 mod model;
 #[cfg(feature = "serde")]
@@ -232,6 +233,7 @@ pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use inside::Inside;
 pub use layer::Layer;
 pub use loss::{Loss, ParseLossError, Targets};
+pub use memory::{MemoryUse, human_bytes};
 pub use mode::{Mode, mix_seed};
 pub use model::Model;
 #[cfg(feature = "serde")]

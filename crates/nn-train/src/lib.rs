@@ -86,6 +86,7 @@ mod error;
 mod evaluate;
 mod learning_check;
 mod max_norm;
+pub mod memory;
 mod observer;
 mod optim;
 mod parallel;
