@@ -97,7 +97,9 @@ impl Committee {
     }
 
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
-        crate::network::batch_samples(inputs, self.input_size())
+        let batch = crate::network::batch_samples(inputs, self.input_size())?;
+        crate::network::check_finite_inputs(inputs, self.input_size())?;
+        Ok(batch)
     }
 
     /// The mean of the members' outputs for `inputs` (a whole number of samples, the first of
@@ -401,5 +403,7 @@ mod tests {
         assert!(matches!(committee.classify_batch(&[0.0; 4], 1), Err(NnError::RaggedInput { .. })));
         assert_eq!(committee.classify_batch(&[0.0; 3], 0), Err(NnError::EmptyBatch));
         assert!(matches!(committee.evaluate(&[0.0; 3], &[5], 1), Err(NnError::ClassOutOfRange { .. })));
+        let nan = [0.0, 0.0, 0.0, 0.0, f32::NAN, 0.0];
+        assert!(matches!(committee.predict_batch(&nan), Err(NnError::NonFiniteInput { sample: 1, index: 1, .. })));
     }
 }

@@ -75,6 +75,15 @@ pub enum NnError {
         /// The value found.
         value: f32,
     },
+    /// An input value is NaN or infinite: no prediction of it means anything.
+    NonFiniteInput {
+        /// Index of the sample, from 0.
+        sample: usize,
+        /// Index of the value within the sample, from 0.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// The network's outputs for a sample are NaN or infinite: its weights overflow in the
     /// forward pass, and no class can be read from them.
     NonFiniteOutput {
@@ -218,6 +227,11 @@ impl fmt::Display for NnError {
             NnError::NonFinite { layer, name, index, value } => {
                 write!(f, "{name} of layer {layer} holds a non-finite value ({value}) at index {index}")
             }
+            NnError::NonFiniteInput { sample, index, value } => write!(
+                f,
+                "input value {index} of sample {sample} is {value}: inputs must be finite numbers (an image's pixels \
+                 scaled to [0, 1], say)"
+            ),
             NnError::NonFiniteOutput { sample, value } => write!(
                 f,
                 "the network's output for sample {sample} is {value}: its weights overflow in the forward pass, \

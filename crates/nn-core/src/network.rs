@@ -25,6 +25,10 @@ use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, 
 pub struct Network {
     layers: Vec<Box<dyn Layer>>,
     loss: Loss,
+    /// Each parameter matrix's shape as built: a matrix replaced through
+    /// [`parameters_mut`](Network::parameters_mut) by one of another shape is refused by every
+    /// pass, never read out of bounds.
+    shapes: Vec<(usize, usize)>,
 }
 
 /// Loss and accuracy over a data set, from [`Network::evaluate`].
@@ -170,7 +174,8 @@ impl Network {
             }
         }
         check_output_function(&layers, loss)?;
-        Ok(Network { layers, loss })
+        let shapes = layers.iter().flat_map(|l| l.parameters()).map(|m| m.shape()).collect();
+        Ok(Network { layers, loss, shapes })
     }
 
     /// A network of dense layers.
@@ -270,9 +275,60 @@ impl Network {
     }
 
     /// Every parameter matrix, mutable, in the order of [`parameters`](Network::parameters) and
-    /// of [`Gradients::tensors`].
+    /// of [`Gradients::tensors`]. A matrix replaced by one of another shape makes every pass
+    /// refuse to run ([`NnError::ParameterShape`]) until it is put back; values that are not
+    /// finite are accepted here and show as [`NnError::NonFiniteOutput`].
+    /// [`set_parameter`](Network::set_parameter) checks both.
     pub fn parameters_mut(&mut self) -> Vec<&mut DMatrix<f32>> {
         self.layers.iter_mut().flat_map(|l| l.parameters_mut()).collect()
+    }
+
+    /// Replaces parameter matrix `index` (in the order of [`parameters`](Network::parameters))
+    /// with `values`, which must have its shape and hold finite numbers only.
+    pub fn set_parameter(&mut self, index: usize, values: DMatrix<f32>) -> Result<(), NnError> {
+        let (layer, name) = self.parameter_place(index).ok_or(NnError::ParameterCount {
+            layer: self.layers.len(),
+            expected: self.shapes.len(),
+            found: index + 1,
+        })?;
+        let expected = self.shapes[index];
+        if values.shape() != expected {
+            return Err(NnError::ParameterShape { layer, name, expected, found: values.shape() });
+        }
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(NnError::NonFinite { layer, name, index: at, value: values.as_slice()[at] });
+        }
+        *self.parameters_mut().swap_remove(index) = values;
+        Ok(())
+    }
+
+    /// The layer and the name (`weights`, `bias`) of parameter matrix `index`.
+    fn parameter_place(&self, index: usize) -> Option<(usize, &'static str)> {
+        let mut first = 0;
+        for (layer, l) in self.layers.iter().enumerate() {
+            let count = l.parameters().len();
+            if index < first + count {
+                return Some((layer, if index == first { "weights" } else { "bias" }));
+            }
+            first += count;
+        }
+        None
+    }
+
+    /// Refuses a network whose parameter matrices no longer have the shapes it was built with.
+    fn check_parameter_shapes(&self) -> Result<(), NnError> {
+        let mut index = 0;
+        for (layer, l) in self.layers.iter().enumerate() {
+            for (position, matrix) in l.parameters().into_iter().enumerate() {
+                let expected = self.shapes.get(index).copied().unwrap_or_default();
+                if matrix.shape() != expected {
+                    let name = if position == 0 { "weights" } else { "bias" };
+                    return Err(NnError::ParameterShape { layer, name, expected, found: matrix.shape() });
+                }
+                index += 1;
+            }
+        }
+        Ok(())
     }
 
     /// `Err` naming the first layer that cannot be trained (a step activation).
@@ -281,7 +337,17 @@ impl Network {
     }
 
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
+        self.check_parameter_shapes()?;
         batch_samples(inputs, self.input_size())
+    }
+
+    /// [`batch_len`](Self::batch_len) for the entries of inference, which also refuse an input
+    /// that is not a finite number (training reads its data from checked samples, and its hot
+    /// path is spared the pass).
+    fn inference_batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
+        let batch = self.batch_len(inputs)?;
+        check_finite_inputs(inputs, self.input_size())?;
+        Ok(batch)
     }
 
     /// The logits of `batch` samples, in `buffers.front`. Every layer computes each sample on
@@ -302,6 +368,7 @@ impl Network {
 
     /// The outputs (probabilities) for one sample of [`input_size`](Network::input_size) values.
     pub fn predict(&self, input: &[f32]) -> Result<Vec<f32>, NnError> {
+        self.check_parameter_shapes()?;
         if input.len() != self.input_size() {
             return Err(NnError::InputSize { expected: self.input_size(), found: input.len() });
         }
@@ -312,7 +379,7 @@ impl Network {
     /// `outputs × samples` matrix: column `j` is sample `j`. Equal, bit for bit, to
     /// [`predict`](Network::predict) on each sample.
     pub fn predict_batch(&self, inputs: &[f32]) -> Result<DMatrix<f32>, NnError> {
-        let batch = self.batch_len(inputs)?;
+        let batch = self.inference_batch_len(inputs)?;
         let mut buffers = InferenceBuffers::default();
         let mut outputs = self.forward_logits(inputs, batch, &mut buffers).to_vec();
         check_finite_outputs(&outputs, self.output_size(), 0)?;
@@ -326,7 +393,7 @@ impl Network {
     /// counted from `first`. A committee reads its members' outputs here: the same bits as
     /// [`predict_batch`](Network::predict_batch) once the output function is applied.
     pub(crate) fn checked_logits(&self, inputs: &[f32], first: usize) -> Result<Vec<f32>, NnError> {
-        let batch = self.batch_len(inputs)?;
+        let batch = self.inference_batch_len(inputs)?;
         let (size, classes) = (self.input_size(), self.output_size());
         let widest = self.layers.iter().map(|l| l.output_size()).max().unwrap_or(1);
         let slice = (INFERENCE_VALUES / widest).max(1);
@@ -371,7 +438,7 @@ impl Network {
         labels: &[usize],
         batch_size: usize,
     ) -> Result<(Evaluation, Vec<usize>), NnError> {
-        let total = self.batch_len(inputs)?;
+        let total = self.inference_batch_len(inputs)?;
         Targets::Classes(labels).validate(self.output_size(), total)?;
         let classes = self.output_size();
         let per_batch = self.map_batches(inputs, batch_size, |logits, first| {
@@ -403,7 +470,7 @@ impl Network {
         if batch_size == 0 {
             return Err(NnError::EmptyBatch);
         }
-        self.batch_len(inputs)?;
+        self.inference_batch_len(inputs)?;
         let size = self.input_size();
         let classes = self.output_size();
         // A batch's activations are computed a slice of samples at a time, at most
@@ -519,6 +586,15 @@ fn check_finite_outputs(logits: &[f32], classes: usize, first: usize) -> Result<
         None => Ok(()),
         Some(at) => Err(NnError::NonFiniteOutput { sample: first + at / classes.max(1), value: logits[at] }),
     }
+}
+
+/// Refuses a batch holding a value that is not a finite number, naming the first one.
+pub(crate) fn check_finite_inputs(inputs: &[f32], features: usize) -> Result<(), NnError> {
+    if crate::affine::all_finite(inputs) {
+        return Ok(());
+    }
+    let at = inputs.iter().position(|v| !v.is_finite()).expect("a non-finite value was seen");
+    Err(NnError::NonFiniteInput { sample: at / features.max(1), index: at % features.max(1), value: inputs[at] })
 }
 
 /// Number of samples of `features` values in a batch, refusing an empty batch and a length that

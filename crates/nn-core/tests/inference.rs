@@ -54,6 +54,20 @@ fn bad_inputs_give_errors_not_panics() {
         Network::dense(&[4, 0, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1),
         Err(NnError::EmptyLayer { layer: 0, .. })
     ));
+    // An input that is not a number is named, not answered with a uniform guess.
+    let mut nan_image = vec![0.5; 8];
+    nan_image[6] = f32::NAN;
+    let named = NnError::NonFiniteInput { sample: 1, index: 2, value: f32::NAN };
+    for error in [
+        net.predict_batch(&nan_image).unwrap_err(),
+        net.evaluate(&nan_image, &[0, 1], 10).unwrap_err(),
+        net.classify_batch(&nan_image, 1).unwrap_err(),
+    ] {
+        assert!(matches!(error, NnError::NonFiniteInput { sample: 1, index: 2, value } if value.is_nan()), "{error}");
+    }
+    assert!(named.to_string().contains("input value 2 of sample 1 is NaN"), "{named}");
+    let infinite = net.predict(&[1.0, f32::INFINITY, 0.0, 0.0]).unwrap_err();
+    assert!(matches!(infinite, NnError::NonFiniteInput { sample: 0, index: 1, value } if value == f32::INFINITY));
     // Too large a layer is refused before anything is allocated, as `dense(N)` is in an
     // architecture: no abort, no capacity overflow.
     for sizes in [[784, 4_000_000_000, 10], [784, usize::MAX, 10], [usize::MAX, 2, 10]] {
@@ -130,4 +144,43 @@ fn wide_batches_and_one_unit_layers_match_single_predictions() {
             assert_eq!(net.predict(sample).unwrap().as_slice(), batch.column(j).as_slice(), "sample {j} of {sizes:?}");
         }
     }
+}
+
+#[test]
+fn parameters_of_another_shape_are_refused_never_read_out_of_bounds() {
+    use nn_core::nalgebra::DMatrix;
+    let mut net = Network::dense(&[4, 3, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
+    let before = net.predict(&[0.5; 4]).unwrap();
+    // Through parameters_mut, a matrix of another shape: every pass refuses, none panics.
+    let saved = net.parameters()[0].clone();
+    *net.parameters_mut()[0] = DMatrix::zeros(1, 1);
+    let refused = NnError::ParameterShape { layer: 0, name: "weights", expected: (3, 4), found: (1, 1) };
+    assert_eq!(net.predict(&[0.5; 4]), Err(refused.clone()));
+    assert_eq!(net.evaluate(&[0.5; 4], &[0], 1).unwrap_err(), refused);
+    let mut gradients = Gradients::zeros_like(
+        &Network::dense(&[4, 3, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap(),
+    );
+    let step = net.loss_and_gradients(
+        &[0.5; 4],
+        Targets::Classes(&[0]),
+        Mode::training(0),
+        &mut Workspace::new(),
+        &mut gradients,
+    );
+    assert!(step.is_err());
+    *net.parameters_mut()[0] = saved;
+    assert_eq!(net.predict(&[0.5; 4]).unwrap(), before, "put back, it runs as before");
+
+    // set_parameter checks the shape and the values.
+    assert_eq!(
+        net.set_parameter(1, DMatrix::zeros(2, 1)),
+        Err(NnError::ParameterShape { layer: 0, name: "bias", expected: (3, 1), found: (2, 1) })
+    );
+    let mut nan = DMatrix::zeros(2, 3);
+    nan[(1, 2)] = f32::NAN;
+    assert!(matches!(net.set_parameter(2, nan), Err(NnError::NonFinite { layer: 1, name: "weights", index: 5, .. })));
+    assert!(matches!(net.set_parameter(4, DMatrix::zeros(1, 1)), Err(NnError::ParameterCount { .. })));
+    net.set_parameter(2, DMatrix::zeros(2, 3)).unwrap();
+    assert_eq!(net.parameters()[2], &DMatrix::zeros(2, 3));
+    assert_ne!(net.predict(&[0.5; 4]).unwrap(), before);
 }

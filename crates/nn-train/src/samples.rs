@@ -40,7 +40,7 @@ pub trait Samples: Sync {
 }
 
 /// Why a set of samples could not be built or used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum SamplesError {
     /// A sample must have at least one value.
@@ -53,6 +53,16 @@ pub enum SamplesError {
         len: usize,
         /// Values per sample.
         input_size: usize,
+    },
+    /// An input value that is NaN or infinite: training on it could only diverge.
+    #[error("input value {index} of sample {sample} is {value}: training data must be finite numbers")]
+    NonFinite {
+        /// The sample, from 0.
+        sample: usize,
+        /// The value within the sample, from 0.
+        index: usize,
+        /// The value.
+        value: f32,
     },
     /// Not one label per sample.
     #[error("{labels} labels given for {samples} samples")]
@@ -149,6 +159,9 @@ impl<'a> FloatSamples<'a> {
     ) -> Result<Self, SamplesError> {
         let (inputs, labels) = (inputs.into(), labels.into());
         check_shape(inputs.len(), labels.len(), input_size)?;
+        if let Some(at) = inputs.iter().position(|v| !v.is_finite()) {
+            return Err(SamplesError::NonFinite { sample: at / input_size, index: at % input_size, value: inputs[at] });
+        }
         Ok(FloatSamples { inputs, labels, input_size })
     }
 
@@ -259,6 +272,14 @@ impl Samples for PixelSamples<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_samples_refuse_values_that_are_not_numbers() {
+        let error = FloatSamples::new(vec![0.0, 1.0, 0.5, f32::NEG_INFINITY], vec![0, 1], 2).unwrap_err();
+        assert!(matches!(error, SamplesError::NonFinite { sample: 1, index: 1, value } if value == f32::NEG_INFINITY));
+        assert!(error.to_string().contains("input value 1 of sample 1 is -inf"), "{error}");
+        assert!(FloatSamples::new(vec![0.0, f32::NAN], vec![0], 2).is_err());
+    }
 
     #[test]
     fn the_pixel_table_is_the_division() {
