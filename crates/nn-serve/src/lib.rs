@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connection;
 mod error;
 mod input;
 mod metrics;
