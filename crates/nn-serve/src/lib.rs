@@ -42,6 +42,7 @@
 mod config;
 mod connection;
 mod error;
+mod guard;
 mod input;
 mod metrics;
 mod model;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::connection::WriteDeadline;
+use crate::guard::HostRule;
 use crate::state::AppState;
 use crate::{Config, NamedModel, ServeError, routes};
 
@@ -56,10 +57,11 @@ impl Server {
         Ok(Server { state: Arc::new(AppState::new(models, config)) })
     }
 
-    /// The routes, for a program that serves them with others or on its own listener (the
-    /// connection deadlines of [`Server::serve`] are then that program's to set).
+    /// The routes, for a program that serves them with others or on its own listener. They
+    /// accept any `Host`: the check of a loopback listener's (see [`Server::serve`]) is that
+    /// program's to make, as are the connection deadlines.
     pub fn router(&self) -> Router {
-        routes::router(self.state.clone())
+        routes::router(self.state.clone(), HostRule::Any)
     }
 
     /// Answers connections on `listener` until `shutdown` completes, then lets the requests in
@@ -70,12 +72,17 @@ impl Server {
     /// [`Config::request_timeout`] to send a request's headers, as it does for the body, and a
     /// connection whose answers the client does not take for [`Config::write_timeout`] is
     /// closed, so that neither a stalled sender nor a client that never reads is kept forever.
+    ///
+    /// On a loopback address, a request must name a loopback host (`localhost`, a name under
+    /// `.localhost`, `127.0.0.1`, `[::1]`, any port) or none, else it gets 403: a page of
+    /// another site cannot reach the server by making its own name resolve to 127.0.0.1 (DNS
+    /// rebinding). On another address, any `Host` is answered.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let router = self.router();
+        let router = routes::router(self.state.clone(), HostRule::for_listener(listener.local_addr()?));
         let config = &self.state.config;
         let (header_timeout, write_timeout, grace) =
             (config.request_timeout, config.write_timeout, config.shutdown_grace);
