@@ -1,6 +1,7 @@
-//! Checks every request passes before its route: on a loopback listener, its `Host` (against
-//! DNS rebinding: a page of another site whose name is made to resolve to 127.0.0.1 would
-//! otherwise reach the server as its own origin).
+//! Checks every request passes before its route: the size of its head, answered in JSON
+//! before hyper's own larger limits answer with an empty body, and, on a loopback listener,
+//! its `Host` (against DNS rebinding: a page of another site whose name is made to resolve to
+//! 127.0.0.1 would otherwise reach the server as its own origin).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -10,6 +11,17 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
+
+/// The longest request target (path and query) answered: a longer one gets 414. Hyper's own
+/// limit, answered without a body, is 65,534 bytes.
+pub(crate) const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The largest head (request line and headers) answered: a larger one gets 431. Hyper's own
+/// limit, answered without a body, is its read buffer (about 400 kB).
+pub(crate) const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// The most headers a request may have: more get 431.
+pub(crate) const MAX_HEADERS: usize = 100;
+/// Hyper's limit on headers, above ours so that ours answers first (and in JSON).
+pub(crate) const HYPER_MAX_HEADERS: usize = 2 * MAX_HEADERS;
 
 /// Which `Host` a request may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +81,9 @@ fn is_dns_name(name: &str) -> bool {
         })
 }
 
-/// Refuses a request that names another host than this machine's under [`HostRule::Loopback`]
-/// (403). A request without `Host` (HTTP/1.0) is not a browser's, and passes.
+/// Refuses a request whose head is over our limits (414, 431) or, under [`HostRule::Loopback`],
+/// that names another host than this machine's (403). A request without `Host` (HTTP/1.0) is
+/// not a browser's, and passes.
 pub(crate) async fn check_request(State(rule): State<HostRule>, request: Request, next: Next) -> Response {
     match refusal(rule, &request) {
         Some(error) => error.into_response(),
@@ -80,7 +93,21 @@ pub(crate) async fn check_request(State(rule): State<HostRule>, request: Request
 
 fn refusal(rule: HostRule, request: &Request) -> Option<ApiError> {
     let uri = request.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        let message = format!("the request target is over the limit of {MAX_TARGET_BYTES} bytes");
+        return Some(ApiError::new(StatusCode::URI_TOO_LONG, message));
+    }
     let headers = request.headers();
+    if headers.len() > MAX_HEADERS {
+        let message = format!("the request has {} headers, over the limit of {MAX_HEADERS}", headers.len());
+        return Some(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message));
+    }
+    let head = headers.iter().fold(target, |sum, (name, value)| sum + name.as_str().len() + value.len() + 4);
+    if head > MAX_HEAD_BYTES {
+        let message = format!("the request's headers are over the limit of {MAX_HEAD_BYTES} bytes");
+        return Some(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message));
+    }
     if rule == HostRule::Loopback {
         let named = headers
             .get_all(header::HOST)

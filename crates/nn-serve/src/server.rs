@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::connection::WriteDeadline;
-use crate::guard::HostRule;
+use crate::guard::{HYPER_MAX_HEADERS, HostRule};
 use crate::state::AppState;
 use crate::{Config, NamedModel, ServeError, routes};
 
@@ -107,7 +107,10 @@ impl Server {
             // Answers are small and sent whole: Nagle's algorithm would only delay them.
             let _ = stream.set_nodelay(true);
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                // Above the router's own limit, which answers in JSON.
+                .max_headers(HYPER_MAX_HEADERS);
             let io = TokioIo::new(WriteDeadline::new(stream, write_timeout));
             let connection = connections.watch(http.serve_connection(io, TowerToHyperService::new(router.clone())));
             tasks.spawn(async move {
