@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -26,13 +27,31 @@ pub struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = 1_000_000, value_name = "BYTES")]
     pub body_limit: usize,
+    /// On Ctrl-C or SIGTERM, the time the connections still open get to finish their requests
+    /// (decimals allowed); the ones left then are dropped and the server exits.
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub shutdown_grace: Duration,
+}
+
+/// A time in seconds, 0 to a day, decimals allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("{text} is not between 0 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     let models = args.models.iter().map(NamedModel::load).collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = models.iter().map(|m| m.name().to_string()).collect();
     let threads = args.threads.map_or_else(|| Config::default().workers, usize::from);
-    let config = Config { body_limit: args.body_limit, workers: threads, ..Config::default() };
+    let config = Config {
+        body_limit: args.body_limit,
+        workers: threads,
+        shutdown_grace: args.shutdown_grace,
+        ..Config::default()
+    };
     let server = Server::new(models, config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -53,11 +72,15 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         flush_out()?;
         server.serve(listener, stop_signal()).await?;
         eprintln!("stopped");
-        Ok(())
-    })
+        Ok::<(), anyhow::Error>(())
+    })?;
+    // The connections are gone; a prediction still computing (milliseconds) is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
 }
 
-/// Ctrl-C (SIGINT), or SIGTERM as a service manager sends; the requests in flight then finish.
+/// Ctrl-C (SIGINT), or SIGTERM as a service manager sends; the requests in flight then finish,
+/// within `--shutdown-grace`.
 async fn stop_signal() {
     #[cfg(unix)]
     {

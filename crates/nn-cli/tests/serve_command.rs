@@ -1,10 +1,13 @@
 //! End-to-end tests of `nn-cli serve`: it listens on the address given (an ephemeral port of
 //! 127.0.0.1 here), answers an image as `nn-cli predict` answers the same file, bit for bit,
-//! and stops cleanly on Ctrl-C (SIGINT).
+//! stops cleanly on Ctrl-C (SIGINT), and on SIGTERM within its grace even while a client that
+//! never reads holds a connection.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use image::{GrayImage, ImageFormat, Luma};
 use serde_json::Value;
@@ -57,8 +60,12 @@ struct Serving {
 
 impl Serving {
     fn start(models: &[&Path]) -> Serving {
+        Serving::start_with(models, &[])
+    }
+
+    fn start_with(models: &[&Path], options: &[&str]) -> Serving {
         let mut command = Command::new(env!("CARGO_BIN_EXE_nn-cli"));
-        command.arg("serve").args(["--addr", "127.0.0.1:0", "--threads", "2"]);
+        command.arg("serve").args(["--addr", "127.0.0.1:0", "--threads", "2"]).args(options);
         for model in models {
             command.args(["--model", path_str(model)]);
         }
@@ -73,13 +80,33 @@ impl Serving {
     }
 
     /// Ctrl-C, then the exit status and standard error.
-    fn interrupt(mut self) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+    fn interrupt(self) -> (std::process::ExitStatus, String) {
+        let (status, stderr, _) = self.signal("-INT", Duration::from_secs(60));
+        (status.expect("the server stops on Ctrl-C"), stderr)
+    }
+
+    /// Sends `signal` and waits for the process to exit, `limit` at most: its status (none if
+    /// it still runs; it is then killed), its standard error and the time it took.
+    fn signal(mut self, signal: &str, limit: Duration) -> (Option<std::process::ExitStatus>, String, Duration) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
-        let status = self.child.wait().unwrap();
+        let started = Instant::now();
+        let mut exited = None;
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                exited = Some(status);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let waited = started.elapsed();
+        if exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let mut stderr = String::new();
         std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        (status, stderr)
+        (exited, stderr, waited)
     }
 }
 
@@ -155,4 +182,41 @@ fn models_of_the_same_name_and_missing_files_are_refused() {
     let output = nn_cli(&["serve", "--addr", "127.0.0.1:0", "--model", "missing.json"]);
     assert!(!output.status.success());
     assert!(text(&output.stderr).starts_with("error: cannot load model missing.json"), "{}", text(&output.stderr));
+}
+
+/// A service manager's SIGTERM stops the server within `--shutdown-grace`, with status 0, even
+/// while a client pipelines requests and never reads the answers.
+#[test]
+fn sigterm_stops_the_server_within_the_grace_while_a_client_never_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path(), "digits");
+    let server = Serving::start_with(&[&model], &["--shutdown-grace", "1"]);
+    let mut client = TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    client.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    // 3,000 answers of the page's script (9 kB each): far more than the sockets hold.
+    for _ in 0..3_000 {
+        if client.write_all(b"GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n").is_err() {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr, waited) = server.signal("-TERM", Duration::from_secs(20));
+    eprintln!("--shutdown-grace 1: exited after {waited:?}");
+    let status = status.unwrap_or_else(|| panic!("still running after {waited:?}: {stderr}"));
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert!(waited < Duration::from_secs(4), "exited after {waited:?}");
+    drop(client);
+}
+
+#[test]
+fn the_shutdown_grace_must_be_a_number_of_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path(), "digits");
+    for grace in ["-1", "soon", "NaN", "1e9"] {
+        let flag = format!("--shutdown-grace={grace}");
+        let output = nn_cli(&["serve", "--addr", "127.0.0.1:0", "--model", path_str(&model), &flag]);
+        assert!(!output.status.success(), "{grace}");
+        assert!(text(&output.stderr).contains("--shutdown-grace"), "{grace}: {}", text(&output.stderr));
+    }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// How much work the server accepts. Every limit turns an excess into an answer (413, 408 or
-/// 503), never into unbounded memory or waiting.
+/// 503) or a closed connection, never into unbounded memory or waiting.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Bytes a request body may hold (1 MB by default); a larger one gets 413.
@@ -21,6 +21,13 @@ pub struct Config {
     /// Predictions computed at the same time, each on a thread of tokio's blocking pool: the
     /// cores worth using (all of them by default).
     pub workers: usize,
+    /// Time a connection may wait for its client to take the answers (10 s by default): when
+    /// the socket accepts no byte of an answer for this long, as with a client that sends
+    /// requests and never reads, the connection is closed.
+    pub write_timeout: Duration,
+    /// Time the connections still open when [`Server::serve`](crate::Server::serve) is asked to
+    /// stop get to finish (5 s by default); the ones left then are dropped and `serve` returns.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -31,6 +38,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             max_pending: 64,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

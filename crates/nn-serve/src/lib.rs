@@ -9,13 +9,18 @@
 //!   is the same, bit for bit), or JSON `{"pixels": [784 numbers in 0..1]}`; answers a
 //!   [`Prediction`].
 //! - `GET /api/models`, `GET /healthz`, `GET /metrics` (OpenMetrics text), `GET /` (the page).
-//! - Errors are JSON `{"error": "..."}`: 400 bad input, 404 unknown model or route, 408 a body
-//!   too slow to arrive, 413 a body or image over its limit, 415 a type it cannot read, 503 too
-//!   busy or too slow.
+//! - Errors are JSON `{"error": "..."}`: 400 bad input, 403 a request for another host than
+//!   localhost on a loopback listener (DNS rebinding), 404 unknown model or route, 408 a body
+//!   too slow to arrive, 413 a body or image over its limit, 414 a target over 8 kB, 415 a type
+//!   it cannot read, 431 more than 100 headers or over 32 kB of them, 503 too busy or too slow.
+//!   Only what hyper refuses itself (a request it cannot parse, a target over 65,534 bytes, more
+//!   than 200 headers, a head over its ~400 kB buffer) gets an empty body.
 //!
 //! Every request's work is bounded ([`Config`]): body size, image pixels (from the header,
 //! before decoding), time, and the predictions accepted and computed at once. Predictions run
-//! on tokio's blocking pool, never on the threads that answer connections.
+//! on tokio's blocking pool, never on the threads that answer connections. A connection whose
+//! client takes no answer for [`Config::write_timeout`] is closed, and on shutdown the
+//! connections left after [`Config::shutdown_grace`] are dropped.
 //!
 //! A model is one network or a committee of networks ([`nn_core::Committee`], whose outputs
 //! are the mean of its members'), read by [`NamedModel::load`] from either kind of file.
@@ -40,7 +45,9 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connection;
 mod error;
+mod guard;
 mod input;
 mod metrics;
 mod model;

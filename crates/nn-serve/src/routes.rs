@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 
+use crate::guard::{HostRule, check_request};
 use crate::input::{BodyKind, body_kind, network_input};
 use crate::prediction::{Prediction, predict_with};
 use crate::state::AppState;
@@ -23,7 +24,9 @@ use crate::{ApiError, metrics, page};
 /// than a reset connection. A body declared larger is refused before it is read.
 const DRAIN_FACTOR: usize = 8;
 
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+/// The routes; every request passes [`check_request`] under `hosts`, and is counted (refusals
+/// too).
+pub(crate) fn router(state: Arc<AppState>, hosts: HostRule) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
@@ -34,6 +37,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(hosts, check_request))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
 }

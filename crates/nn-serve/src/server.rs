@@ -10,7 +10,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
+use crate::connection::WriteDeadline;
+use crate::guard::{HYPER_MAX_HEADERS, HostRule};
 use crate::state::AppState;
 use crate::{Config, NamedModel, ServeError, routes};
 
@@ -48,28 +51,43 @@ impl Server {
         if config.body_limit == 0 {
             return Err(ServeError::Config("the body limit must be at least 1 byte"));
         }
+        if config.write_timeout.is_zero() {
+            return Err(ServeError::Config("the write timeout must be longer than zero"));
+        }
         Ok(Server { state: Arc::new(AppState::new(models, config)) })
     }
 
-    /// The routes, for a program that serves them with others or on its own listener.
+    /// The routes, for a program that serves them with others or on its own listener. They
+    /// accept any `Host`: the check of a loopback listener's (see [`Server::serve`]) is that
+    /// program's to make, as are the connection deadlines.
     pub fn router(&self) -> Router {
-        routes::router(self.state.clone())
+        routes::router(self.state.clone(), HostRule::Any)
     }
 
     /// Answers connections on `listener` until `shutdown` completes, then lets the requests in
-    /// flight finish and returns.
+    /// flight finish, [`Config::shutdown_grace`] at most, drops the connections still open and
+    /// returns.
     ///
-    /// A client gets [`Config::request_timeout`] to send a request's headers, as it does for
-    /// the body: a connection that stalls in its headers is closed rather than kept forever
-    /// (axum's own `serve` sets no such timeout).
+    /// Every connection has deadlines, which axum's own `serve` does not set: a client gets
+    /// [`Config::request_timeout`] to send a request's headers, as it does for the body, and a
+    /// connection whose answers the client does not take for [`Config::write_timeout`] is
+    /// closed, so that neither a stalled sender nor a client that never reads is kept forever.
+    ///
+    /// On a loopback address, a request must name a loopback host (`localhost`, a name under
+    /// `.localhost`, `127.0.0.1`, `[::1]`, any port) or none, else it gets 403: a page of
+    /// another site cannot reach the server by making its own name resolve to 127.0.0.1 (DNS
+    /// rebinding). On another address, any `Host` is answered.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let router = self.router();
-        let header_timeout = self.state.config.request_timeout;
+        let router = routes::router(self.state.clone(), HostRule::for_listener(listener.local_addr()?));
+        let config = &self.state.config;
+        let (header_timeout, write_timeout, grace) =
+            (config.request_timeout, config.write_timeout, config.shutdown_grace);
         let connections = GracefulShutdown::new();
+        let mut tasks = JoinSet::new();
         let mut shutdown = pin!(shutdown);
         loop {
             let stream = tokio::select! {
@@ -84,19 +102,27 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            // Forget the connections that have ended.
+            while tasks.try_join_next().is_some() {}
             // Answers are small and sent whole: Nagle's algorithm would only delay them.
             let _ = stream.set_nodelay(true);
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-            let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
-            let connection = connections.watch(connection);
-            tokio::spawn(async move {
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                // Above the router's own limit, which answers in JSON.
+                .max_headers(HYPER_MAX_HEADERS);
+            let io = TokioIo::new(WriteDeadline::new(stream, write_timeout));
+            let connection = connections.watch(http.serve_connection(io, TowerToHyperService::new(router.clone())));
+            tasks.spawn(async move {
                 // A client that goes away mid-request is its own business, not the server's.
                 let _ = connection.await;
             });
         }
         drop(listener);
-        connections.shutdown().await;
+        // Whatever has not finished within the grace is dropped: a client that never reads
+        // its answers cannot hold the server.
+        let _ = tokio::time::timeout(grace, connections.shutdown()).await;
+        tasks.shutdown().await;
         Ok(())
     }
 }

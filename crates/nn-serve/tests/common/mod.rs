@@ -159,3 +159,62 @@ pub fn photo(index: usize) -> GrayImage {
 pub fn pixels_json(pixels: &[f32]) -> String {
     serde_json::json!({ "pixels": pixels }).to_string()
 }
+
+/// Opens a connection to `address` (`host:port`) and pipelines `count` requests for the page's
+/// script (9 kB each) without ever reading an answer, until the socket takes no more (the
+/// server has stopped reading too).
+pub fn never_reading_client(address: &str, count: usize) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_write_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+    let request = b"GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for _ in 0..count {
+        if stream.write_all(request).is_err() {
+            break;
+        }
+    }
+    stream
+}
+
+/// Waits, `limit` at most, until the server has closed `stream`, without reading from it:
+/// the time it took, or `None`. A closed connection shows as an error or an end of stream when
+/// peeking, or an error when writing a byte (the server answers it with a reset).
+pub fn wait_closed(stream: &std::net::TcpStream, limit: std::time::Duration) -> Option<std::time::Duration> {
+    use std::io::{ErrorKind, Write};
+    let started = std::time::Instant::now();
+    stream.set_nonblocking(true).unwrap();
+    let mut writer = stream;
+    while started.elapsed() < limit {
+        match stream.peek(&mut [0u8; 1]) {
+            Ok(0) => return Some(started.elapsed()),
+            Err(e) if e.kind() != ErrorKind::WouldBlock => return Some(started.elapsed()),
+            _ => {}
+        }
+        match writer.write(b"x") {
+            Err(e) if e.kind() != ErrorKind::WouldBlock => return Some(started.elapsed()),
+            _ => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+/// Sends `request` as it is on a new connection and reads the answer until the server closes
+/// the connection (10 s at most): its status, its head and its body.
+pub fn raw(address: &str, request: &[u8]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The `host:port` of a server's URL.
+pub fn address(url: &str) -> String {
+    url.trim_start_matches("http://").to_string()
+}
