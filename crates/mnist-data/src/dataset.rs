@@ -129,6 +129,7 @@ impl Dataset {
     }
 
     /// Iterates over the images in order.
+    #[expect(clippy::missing_panics_doc, reason = "indices below len are always images")]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Image<'_>> + '_ {
         (0..self.len()).map(|i| self.get(i).expect("index below len"))
     }
@@ -177,6 +178,7 @@ impl Dataset {
     }
 
     /// The images as an IDX array of (count, rows, cols), and the labels as one of (count).
+    #[expect(clippy::missing_panics_doc, reason = "a dataset's sizes agree by construction")]
     pub fn to_idx(&self) -> (IdxArray, IdxArray) {
         let images = IdxArray::new(vec![self.len(), self.rows, self.cols], self.pixels.clone());
         let labels = IdxArray::new(vec![self.len()], self.labels.clone());

@@ -55,6 +55,7 @@ impl Mnist {
 
     /// Loads the four files from `dir`. The class count comes from the training labels; a test
     /// label outside it is an error.
+    #[expect(clippy::missing_panics_doc, reason = "the loading thread returns errors, it does not panic")]
     pub fn load_with(dir: impl AsRef<Path>, options: LoadOptions) -> Result<Mnist, DataError> {
         let dir = dir.as_ref();
         let paths = FILE_NAMES.map(|name| find_file(dir, name));

@@ -44,6 +44,8 @@
 //! (`formats::load("mnist.npz", LoadOptions::default())`), and converts between them.
 
 #![forbid(unsafe_code)]
+// Every panic a caller could reach is documented; the ones that cannot happen say why.
+#![warn(clippy::missing_panics_doc)]
 #![deny(missing_docs)]
 
 // The README's examples are compiled and run as doctests, so the registry page stays true.

@@ -20,6 +20,7 @@ pub fn shuffled_indices(len: usize, seed: u64) -> Vec<usize> {
 
 impl Dataset {
     /// The same images in an order fixed by `seed`.
+    #[expect(clippy::missing_panics_doc, reason = "a permutation's indices are in range")]
     pub fn shuffled(&self, seed: u64) -> Dataset {
         self.select(&shuffled_indices(self.len(), seed)).expect("a permutation's indices are in range")
     }

@@ -130,6 +130,7 @@ impl LayerSpec {
 
     /// The layer this describes, taking samples of `input`, with the given parameters (for dense
     /// and convolutional layers: weights, then bias, shaped as those types document).
+    #[expect(clippy::missing_panics_doc, reason = "the parameters are counted before they are taken")]
     pub fn with_parameters(
         &self,
         input: Shape,
@@ -290,6 +291,7 @@ impl Architecture {
     /// assert_eq!(net.layers()[4].output_shape().to_string(), "32x16x16"); // the padding of 2
     /// # Ok::<(), nn_core::NnError>(())
     /// ```
+    #[expect(clippy::missing_panics_doc, reason = "the named architectures are constants that parse (tested)")]
     pub fn named(name: &str) -> Option<Architecture> {
         let (_, text, _) = NAMED_ARCHITECTURES.iter().find(|(n, _, _)| *n == name)?;
         Some(text.parse().expect("the named architectures parse"))

@@ -131,6 +131,8 @@
 //! same order whatever batch it is in, so one image and a batch give the same bits.
 
 #![forbid(unsafe_code)]
+// Every panic a caller could reach is documented; the ones that cannot happen say why.
+#![warn(clippy::missing_panics_doc)]
 // docs.rs builds with every feature and marks what each item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Without every feature, the documentation still names the items the others bring (model files,

@@ -245,6 +245,7 @@ pub fn model_to_json(network: &Network) -> Result<String, ModelFileError> {
 }
 
 /// The model and the record of its training as JSON text (what [`save_trained_model`] writes).
+#[expect(clippy::missing_panics_doc, reason = "numbers and strings always serialise")]
 pub fn trained_model_to_json(network: &Network, training: Option<&TrainingRecord>) -> Result<String, ModelFileError> {
     let mut layers = Vec::with_capacity(network.layers().len());
     for (index, layer) in network.layers().iter().enumerate() {

@@ -332,6 +332,7 @@ pub fn import_npz_with_architecture(
 /// outputs)`; `bk` is `(outputs,)` or `(1, outputs)`; float32 or float64. Each array is checked
 /// against the shape the architecture needs, and the error names the array, the shape found and
 /// the shape expected.
+#[expect(clippy::missing_panics_doc, reason = "the shape is checked before the weights are reordered")]
 pub fn network_from_npz_bytes_with_architecture(
     bytes: &[u8],
     architecture: &Architecture,

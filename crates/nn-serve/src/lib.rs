@@ -42,6 +42,8 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Every panic a caller could reach is documented; the ones that cannot happen say why.
+#![warn(clippy::missing_panics_doc)]
 #![warn(missing_docs)]
 
 mod config;

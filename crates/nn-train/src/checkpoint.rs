@@ -278,6 +278,7 @@ impl Checkpoint {
     }
 
     /// The checkpoint's file content.
+    #[expect(clippy::missing_panics_doc, reason = "writing to a Vec cannot fail")]
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
         let mut bytes = Vec::new();
         write_checkpoint(&self.network, &self.state, &mut bytes).expect("writing to a Vec cannot fail");

@@ -104,6 +104,7 @@ impl Sweep {
     /// `script` from the trials, then `sweep.json`, last, which makes the folder a sweep. A
     /// folder that holds this sweep already is left as it is; one that holds another sweep, or
     /// other files, is refused.
+    #[expect(clippy::missing_panics_doc, reason = "a record is plain data and always serialises")]
     pub fn plan(
         spec: &SweepSpec,
         dir: &Path,
@@ -129,7 +130,8 @@ impl Sweep {
             version: SWEEP_VERSION,
             spec_hash: hash,
             base: base.name.clone(),
-            data: spec.data.clone().expect("resolved"),
+            // `resolved` always sets it; its default again rather than a panic.
+            data: spec.data.clone().unwrap_or_else(|| PathBuf::from("data/mnist")),
             objective: spec.objective,
             fields: spec.fields().into_iter().map(String::from).collect(),
             trials: trials.iter().map(|t| t.values.iter().cloned().collect()).collect(),

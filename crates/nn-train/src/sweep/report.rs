@@ -154,6 +154,7 @@ impl Report {
     }
 
     /// The report as JSON, for scripts.
+    #[expect(clippy::missing_panics_doc, reason = "a report is plain data and always serialises")]
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a report serialises");
         text.push('\n');

@@ -30,8 +30,9 @@ pub struct DataSize {
     pub classes: usize,
 }
 
-/// The largest estimate over the trials: the array's tasks all ask for the same.
-pub fn largest_estimate(trials: &[Trial], data: DataSize, cpus: usize) -> Estimate {
+/// The largest estimate over the trials (the array's tasks all ask for the same); `None` for
+/// no trial.
+pub fn largest_estimate(trials: &[Trial], data: DataSize, cpus: usize) -> Option<Estimate> {
     trials
         .iter()
         .map(|t| estimate(&t.recipe, data.input, data.classes, data.train, data.test + t.recipe.validation_size, cpus))
@@ -41,14 +42,14 @@ pub fn largest_estimate(trials: &[Trial], data: DataSize, cpus: usize) -> Estima
             memory_bytes: a.memory_bytes.max(b.memory_bytes),
             seconds: a.seconds.max(b.seconds),
         })
-        .expect("a sweep has trials")
 }
 
 /// The job-array script of `sweep`: each task runs `program sweep task DIR INDEX` (the
 /// trial's training, resumed from its checkpoint when Slurm runs the task again).
 pub fn script(sweep: &Sweep, trials: &[Trial], program: &Path, spec: &SlurmSpec, data: DataSize) -> String {
     let cpus = spec.cpus_per_task.unwrap_or(DEFAULT_CPUS_PER_TASK);
-    let needs = largest_estimate(trials, data, cpus);
+    let none = Estimate { macs_per_sample: 0, parameters: 0, memory_bytes: 0, seconds: 0 };
+    let needs = largest_estimate(trials, data, cpus).unwrap_or(none);
     let parallel = spec.parallel.unwrap_or(DEFAULT_PARALLEL).min(trials.len());
     let mem = spec.mem.clone().unwrap_or_else(|| slurm_memory(needs.memory_bytes));
     let time = spec.time.clone().unwrap_or_else(|| slurm_time(needs.seconds));
@@ -75,7 +76,7 @@ pub fn script(sweep: &Sweep, trials: &[Trial], program: &Path, spec: &SlurmSpec,
         needs.macs_per_sample,
         needs.parameters,
         sweep.record.base,
-        trials.len() - 1,
+        trials.len().saturating_sub(1),
     );
     for option in &spec.options {
         text.push_str(&format!("#SBATCH {option}\n"));

@@ -164,6 +164,7 @@ impl SweepSpec {
     }
 
     /// The spec as pretty JSON, ending with a newline.
+    #[expect(clippy::missing_panics_doc, reason = "a spec is plain data and always serialises")]
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a spec serialises");
         text.push('\n');

@@ -131,6 +131,7 @@ impl Sweep {
     }
 
     /// Records that trial `index` failed (kept until its next attempt starts).
+    #[expect(clippy::missing_panics_doc, reason = "a failure is plain data and always serialises")]
     pub fn record_failure(&self, index: usize, failure: &Failure) -> Result<(), SweepError> {
         let dir = self.run_dir(index);
         std::fs::create_dir_all(&dir).map_err(|e| SweepError::io("create", &dir, e))?;
