@@ -111,7 +111,8 @@ fn read_input(args: &ExplainArgs, network: &Network) -> Result<(Vec<f32>, String
             if network.input_size() != FIELD * FIELD {
                 bail!("the model takes {} inputs, but images are prepared as {FIELD}x{FIELD}", network.input_size());
             }
-            let prepared = mnist_data::image_file::prepare_file(path)?;
+            let prepared =
+                mnist_data::image_file::prepare_file(path).map_err(|e| crate::files::naming_file(e, path))?;
             Ok((prepared.input(), path.display().to_string()))
         }
         (None, Some(index)) => {
