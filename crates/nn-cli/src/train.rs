@@ -125,7 +125,7 @@ pub struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Worker threads [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     threads: Option<usize>,
     /// Only the final lines: no progress bars, no per-epoch lines.
     #[arg(short, long)]
