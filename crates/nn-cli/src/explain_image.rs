@@ -9,7 +9,7 @@ use clap::Args;
 use nn_core::{LayerSpec, Network, Shape};
 
 use crate::data::{SetName, set_for_model};
-use crate::files::{check_can_write, refuse_output_over_inputs, write_png};
+use crate::files::{check_can_write, refuse_non_png, refuse_output_over_inputs, write_png};
 use crate::output::outln;
 use crate::picture::{Picture, grid, max_abs, ranged_grey, signed_grey, square_columns, stack};
 
@@ -47,6 +47,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         inputs.push(("the data set", args.data.as_path()));
     }
     refuse_output_over_inputs(&[("the PNG", args.png.as_path())], &inputs)?;
+    refuse_non_png("the picture", &args.png)?;
     check_can_write("the PNG", &args.png)?;
     let network = nn_core::load_model(&args.model)?;
     let (input, source) = read_input(args, &network)?;
@@ -111,7 +112,8 @@ fn read_input(args: &ExplainArgs, network: &Network) -> Result<(Vec<f32>, String
             if network.input_size() != FIELD * FIELD {
                 bail!("the model takes {} inputs, but images are prepared as {FIELD}x{FIELD}", network.input_size());
             }
-            let prepared = mnist_data::image_file::prepare_file(path)?;
+            let prepared =
+                mnist_data::image_file::prepare_file(path).map_err(|e| crate::files::naming_file(e, path))?;
             Ok((prepared.input(), path.display().to_string()))
         }
         (None, Some(index)) => {

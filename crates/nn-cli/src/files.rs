@@ -58,6 +58,15 @@ pub fn naming_file<E: std::error::Error + Send + Sync + 'static>(error: E, path:
     }
 }
 
+/// Refuses, before any work, a PNG output whose name does not end in `.png` (any case): the
+/// bytes would be a PNG under another format's name. `what` names the output ("the picture").
+pub fn refuse_non_png(what: &str, path: &Path) -> Result<()> {
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        bail!("{}: {what} is written as a PNG, so its name must end in .png", path.display());
+    }
+    Ok(())
+}
+
 /// Encodes grey pixels as a PNG and writes it atomically.
 pub fn write_png(path: &Path, width: u32, height: u32, pixels: Vec<u8>) -> Result<()> {
     let image =

@@ -8,7 +8,7 @@ use nn_core::Classifier;
 
 use crate::caption;
 use crate::data::{SetName, inputs_and_labels, set_for_model};
-use crate::files::{refuse_output_over_inputs, write_png};
+use crate::files::{refuse_non_png, refuse_output_over_inputs, write_png};
 use crate::output::outln;
 use crate::render::grid;
 
@@ -62,6 +62,7 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
         &[("the picture", &args.png)],
         &[("the model", &args.model), ("the data set", &args.data)],
     )?;
+    refuse_non_png("the picture", &args.png)?;
     let (model, training) = nn_core::load_any_model(&args.model)?;
     let set = set_for_model(&model, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);

@@ -191,6 +191,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             &[("the picture", png)],
             &[("the model", &args.model), ("the data set", &args.data)],
         )?;
+        crate::files::refuse_non_png("the picture", png)?;
     }
     let (model, training) = nn_core::load_any_model(&args.model)?;
     let set = set_for_model(&model, training.as_ref(), &args.data, args.set, args.validation_size)?;

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use mnist_data::{Dataset, Mnist};
 
-use crate::files::{check_can_write, refuse_output_over_inputs, write_png};
+use crate::files::{check_can_write, refuse_non_png, refuse_output_over_inputs, write_png};
 use crate::output::{out, outln};
 use crate::picture::{self, Picture};
 use crate::render::{grid, shade_text};
@@ -49,6 +49,7 @@ pub fn run(args: &ShowArgs) -> Result<()> {
         let mut inputs = vec![("the data set", args.data.as_path())];
         inputs.extend(args.model.as_deref().map(|model| ("the model", model)));
         refuse_output_over_inputs(&[("the PNG", png.as_path())], &inputs)?;
+        refuse_non_png("the picture", png)?;
         check_can_write("the PNG", png)?;
     }
     let network = args.model.as_deref().map(nn_core::load_model).transpose()?;

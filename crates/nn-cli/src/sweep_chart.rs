@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use nn_train::sweep::report::{Report, score_by_field};
 use nn_train::sweep::trials::compact;
 use plotters::coord::Shift;
@@ -19,9 +19,7 @@ const PANELS_PER_ROW: usize = 3;
 
 /// Writes the chart of `report` as a PNG.
 pub fn write(path: &Path, report: &Report) -> Result<()> {
-    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
-        bail!("{}: the chart is a PNG, and its name must end in .png", path.display());
-    }
+    crate::files::refuse_non_png("the chart", path)?;
     plotters::style::register_font("sans-serif", FontStyle::Normal, crate::plot::FONT)
         .map_err(|_| anyhow::anyhow!("the built-in font cannot be read"))?;
     // A field given one value was not swept: its panel would be a single column.

@@ -126,7 +126,7 @@ pub struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Worker threads [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     threads: Option<usize>,
     /// Refuse a run estimated to need more memory than this (8G, 512M) [default: the memory
     /// this machine has available].

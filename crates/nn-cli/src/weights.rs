@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use nn_core::{LayerSpec, Network};
 
-use crate::files::{check_can_write, refuse_output_over_inputs, write_png};
+use crate::files::{check_can_write, refuse_non_png, refuse_output_over_inputs, write_png};
 use crate::output::outln;
 use crate::picture::{Picture, grid, max_abs, signed_grey, square_columns};
 
@@ -36,6 +36,7 @@ struct Tile {
 
 pub fn run(args: &WeightsArgs) -> Result<()> {
     refuse_output_over_inputs(&[("the PNG", args.png.as_path())], &[("the model", args.model.as_path())])?;
+    refuse_non_png("the picture", &args.png)?;
     check_can_write("the PNG", &args.png)?;
     let network = nn_core::load_model(&args.model)?;
     let (index, spec, tiles) = first_layer_tiles(&network)?;

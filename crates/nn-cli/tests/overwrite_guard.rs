@@ -106,3 +106,34 @@ fn two_outputs_of_one_run_cannot_share_a_path() {
     assert!(stderr.contains("would be both the model and the metrics log"), "{stderr}");
     assert!(!model.exists(), "nothing is written");
 }
+
+#[test]
+fn a_picture_not_named_png_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = fixtures().join("mnist-100");
+    // No model is read: the name is refused first.
+    let model = dir.path().join("no-such-model.json");
+    let jpg = dir.path().join("out.jpg");
+    let (data, model, jpg_str) = (path_str(&data), path_str(&model), path_str(&jpg));
+    let commands: [&[&str]; 5] = [
+        &["show", "--data", data, "--png", jpg_str],
+        &["eval", "--model", model, "--data", data, "--png", jpg_str],
+        &["misclassified", "--model", model, "--data", data, "--png", jpg_str],
+        &["weights", "--model", model, "--png", jpg_str],
+        &["explain", "--model", model, "--index", "0", "--data", data, "--png", jpg_str],
+    ];
+    for args in commands {
+        let out = nn_cli(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let expected = format!("{jpg_str}: the picture is written as a PNG, so its name must end in .png");
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("no-such-model"), "{args:?} read the model first: {stderr}");
+        assert!(!jpg.exists(), "{args:?} wrote {jpg_str}");
+    }
+    // Any case of the extension is a PNG's name.
+    let upper = dir.path().join("digits.PNG");
+    let out = nn_cli(&["show", "--data", data, "--png", path_str(&upper)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fs::read(&upper).unwrap().starts_with(b"\x89PNG"));
+}

@@ -354,3 +354,28 @@ fn huge_and_truncated_images_are_errors_not_predictions() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_truncated_jpeg_or_bmp_is_an_error_not_a_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = model(dir.path());
+    let images = fixtures().join("images");
+    let mut cut = Vec::new();
+    for (name, keep) in [("my-three.jpg", 50), ("two.jpg", 80), ("one.bmp", 60)] {
+        let bytes = std::fs::read(images.join(name)).unwrap();
+        let path = dir.path().join(format!("cut-{name}"));
+        std::fs::write(&path, &bytes[..bytes.len() * keep / 100]).unwrap();
+        cut.push(path);
+    }
+    let args: Vec<&str> =
+        ["predict", "--model", path_str(&model)].into_iter().chain(cut.iter().map(|p| path_str(p))).collect();
+    let out = nn_cli(&args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "no prediction: {stdout}");
+    let line_of = |path: &Path| stderr.lines().find(|l| l.starts_with(path_str(path))).unwrap_or_default().to_string();
+    let expected = "truncated JPEG image: the data stops inside a scan, before the end-of-image marker (FF D9)";
+    assert!(line_of(&cut[0]).contains(expected), "{stderr}");
+    assert!(line_of(&cut[1]).contains("truncated JPEG image"), "{stderr}");
+    assert!(line_of(&cut[2]).contains("truncated BMP image: the pixel array holds"), "{stderr}");
+}

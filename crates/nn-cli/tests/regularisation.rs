@@ -104,3 +104,22 @@ fn bad_regularisation_flags_are_refused_before_training() {
         assert!(!model.exists(), "{flags:?} wrote a model");
     }
 }
+
+#[test]
+fn an_augmentation_off_the_field_is_refused_before_the_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (missing, model) = (dir.path().join("no-data-here"), dir.path().join("model.json"));
+    for (spec, expected) in [
+        ("shift=100", "shift must be at most 7 pixels (a quarter of a 28-pixel image), not 100"),
+        ("shift=1e30", "shift must be at most 7 pixels"),
+        ("shift=2,shift=3", "shift is given twice"),
+        ("elastic=34", "elastic=34 needs a sigma: write elastic=ALPHA/SIGMA"),
+    ] {
+        let out = nn_cli(&["train", "--data", path_str(&missing), "-o", path_str(&model), "--augment", spec]);
+        let error = text(&out.stderr);
+        assert!(!out.status.success(), "{spec}");
+        assert!(error.contains(expected), "{spec}: {error}");
+        assert!(!error.contains("no-data-here"), "{spec}: the data was looked for first: {error}");
+        assert!(!model.exists(), "{spec} wrote a model");
+    }
+}

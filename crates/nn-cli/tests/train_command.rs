@@ -308,3 +308,17 @@ fn a_run_that_learns_nothing_is_said_plainly_and_fails_unless_allowed() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("a batch of 100 holds all 100 training samples"), "{stderr}");
 }
+
+#[test]
+fn thread_counts_beyond_serves_range_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("threads.json");
+    for threads in ["5000", "0", "1025"] {
+        let out = train(&model, &["--threads", threads]);
+        let error = text(&out.stderr);
+        assert!(!out.status.success(), "--threads {threads}");
+        assert!(error.contains(&format!("invalid value '{threads}' for '--threads <THREADS>'")), "{error}");
+        assert!(error.contains("1..=1024"), "{error}");
+        assert!(!model.exists(), "--threads {threads} wrote a model");
+    }
+}

@@ -183,7 +183,25 @@ pub struct ParseActivationError(pub String);
 // Written by hand rather than derived with thiserror, so that the lean build (no default
 // features) compiles neither thiserror's proc-macro nor syn.
 impl fmt::Display for ParseActivationError {
+    /// Says what is wrong with a `leaky_relu:SLOPE` whose name is right, from the text alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.trim();
+        if let Some(slope) =
+            text.get(..11).filter(|p| p.eq_ignore_ascii_case("leaky_relu:")).and_then(|_| text.get(11..))
+        {
+            return match slope.trim().parse::<f32>() {
+                Ok(value) if !value.is_finite() => {
+                    write!(
+                        f,
+                        "the slope of {text:?} is not a finite number: give a slope in [0, 1), e.g. leaky_relu:0.1"
+                    )
+                }
+                Ok(_) => write!(f, "the slope of {text:?} is not in [0, 1)"),
+                Err(_) => {
+                    write!(f, "the slope of {text:?} is not a number: give a slope in [0, 1), e.g. leaky_relu:0.1")
+                }
+            };
+        }
         write!(
             f,
             "unknown activation {:?}: expected identity, step, sigmoid, tanh, relu, leaky_relu or leaky_relu:SLOPE \
@@ -237,6 +255,19 @@ mod tests {
         }
         assert!("softplus".parse::<Activation>().unwrap_err().to_string().contains("softplus"));
         assert!("leaky_relu:2".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn a_bad_slope_is_named_as_such() {
+        let error = |text: &str| text.parse::<Activation>().unwrap_err().to_string();
+        assert_eq!(
+            error("leaky_relu:NaN"),
+            "the slope of \"leaky_relu:NaN\" is not a finite number: give a slope in [0, 1), e.g. leaky_relu:0.1"
+        );
+        assert!(error("LEAKY_RELU:inf").contains("is not a finite number"));
+        assert_eq!(error("leaky_relu:2"), "the slope of \"leaky_relu:2\" is not in [0, 1)");
+        assert!(error("leaky_relu:x").contains("is not a number"));
+        assert!(error("softplus").starts_with("unknown activation \"softplus\""));
     }
 
     #[test]

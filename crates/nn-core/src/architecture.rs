@@ -498,7 +498,11 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
             LayerSpec::Dropout { rate }
         }
         _ if arguments.is_empty() && !token.contains('(') => {
-            let activation = token.parse::<Activation>().map_err(|_| {
+            let activation = token.parse::<Activation>().map_err(|error| {
+                // A leaky ReLU with a bad slope is a known layer: say what is wrong with it.
+                if token.get(..11).is_some_and(|p| p.eq_ignore_ascii_case("leaky_relu:")) {
+                    return error.to_string();
+                }
                 "unknown layer: expected dense(N), conv(FILTERS,KERNEL[,stride=S][,pad=P]), maxpool(W[,stride=S]), \
                  flatten, dropout(P) or an activation (relu, sigmoid, tanh, leaky_relu[:SLOPE], identity)"
                     .to_string()
@@ -559,6 +563,10 @@ impl<'a> Arguments<'a> {
 
     /// A named argument (`stride=2`), or the next positional one, or `default`.
     fn optional(&mut self, name: &str, default: usize) -> Result<usize, String> {
+        let given = |(n, _): &&(&str, &str)| n.eq_ignore_ascii_case(name);
+        if self.named.iter().filter(given).count() > 1 {
+            return Err(format!("{name} is given twice"));
+        }
         let value = match self.named.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(i) => self.named.remove(i).1,
             None => match self.positional.pop_front() {
@@ -626,6 +634,19 @@ mod tests {
             let error = text.parse::<Architecture>().unwrap_err();
             assert_eq!(error.at, at, "{error}");
         }
+    }
+
+    #[test]
+    fn a_bad_slope_and_an_argument_given_twice_are_named_as_such() {
+        let detail = |text: &str| text.parse::<Architecture>().unwrap_err().detail;
+        assert_eq!(
+            detail("dense(10) leaky_relu:NaN"),
+            "the slope of \"leaky_relu:NaN\" is not a finite number: give a slope in [0, 1), e.g. leaky_relu:0.1"
+        );
+        assert_eq!(detail("dense(10) leaky_relu:1.5"), "the slope of \"leaky_relu:1.5\" is not in [0, 1)");
+        assert_eq!(detail("conv(4,3,pad=1,pad=2)"), "pad is given twice");
+        assert_eq!(detail("maxpool(2,stride=1,STRIDE=2)"), "stride is given twice");
+        assert!(detail("dense(10) bogus").starts_with("unknown layer"));
     }
 
     #[test]

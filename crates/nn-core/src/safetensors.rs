@@ -193,6 +193,9 @@ pub fn network_from_safetensors_bytes(
     architecture: &Architecture,
     loss: Loss,
 ) -> Result<Network, SafetensorsError> {
+    if let Some(name) = name_given_twice(bytes) {
+        return Err(SafetensorsError::NotSafetensors(format!("its header names tensor {name:?} twice")));
+    }
     let file = SafeTensors::deserialize(bytes).map_err(|e| SafetensorsError::NotSafetensors(e.to_string()))?;
     let mut found: Vec<String> = file.names().into_iter().map(str::to_string).collect();
     found.sort();
@@ -255,6 +258,39 @@ pub fn network_from_safetensors_bytes(
         return Err(SafetensorsError::Unexpected { extra, expected });
     }
     Ok(architecture.with_parameters(loss, parameters)?)
+}
+
+/// The first name that the JSON header of a safetensors file gives twice, if any. The
+/// safetensors crate reads the header into a map, where the second entry silently replaces the
+/// first and the lost tensor's bytes then show as a gap between offsets; this reads the names
+/// alone to say what is really wrong. A header it cannot read is left to the crate to refuse.
+fn name_given_twice(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct FirstRepeated;
+    impl<'de> Visitor<'de> for FirstRepeated {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            // Read to the end: the deserializer checks that the object closes.
+            let (mut seen, mut repeated) = (BTreeSet::new(), None);
+            while let Some(name) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if repeated.is_none() && seen.contains(&name) {
+                    repeated = Some(name);
+                } else {
+                    seen.insert(name);
+                }
+            }
+            Ok(repeated)
+        }
+    }
+
+    let length = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(length)?)?;
+    serde_json::Deserializer::from_slice(header).deserialize_map(FirstRepeated).ok().flatten()
 }
 
 /// A tensor's little-endian values as `f32`: F32 as they are, F64 rounded to the nearest.

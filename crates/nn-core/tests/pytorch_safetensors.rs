@@ -276,3 +276,27 @@ fn an_unreadable_path_is_a_read_error() {
     let error = nn_core::export_safetensors(&net, dir().join("no-such-dir/model.safetensors")).unwrap_err();
     assert!(matches!(error, SafetensorsError::Write { .. }), "{error}");
 }
+
+#[test]
+fn a_tensor_named_twice_is_said_to_be() {
+    // The fixture's tensors with 4.bias renamed 0.bias, written by hand: a JSON map would keep
+    // one of the two.
+    let bytes = fixture_bytes();
+    let original = SafeTensors::deserialize(&bytes).unwrap();
+    let names = ["0.weight", "0.bias", "4.weight", "4.bias", "7.weight", "7.bias", "9.weight", "9.bias"];
+    let (mut entries, mut data) = (Vec::new(), Vec::new());
+    for name in names {
+        let tensor = original.tensor(name).unwrap();
+        let offsets = [data.len(), data.len() + tensor.data().len()];
+        let entry = serde_json::json!({"dtype": "F32", "shape": tensor.shape(), "data_offsets": offsets});
+        entries.push(format!("\"{}\":{entry}", if name == "4.bias" { "0.bias" } else { name }));
+        data.extend_from_slice(tensor.data());
+    }
+    let header = format!("{{{}}}", entries.join(","));
+    let mut twice = (header.len() as u64).to_le_bytes().to_vec();
+    twice.extend_from_slice(header.as_bytes());
+    twice.extend(data);
+    let error = import(&twice).unwrap_err();
+    assert!(matches!(error, SafetensorsError::NotSafetensors(_)), "{error}");
+    assert_eq!(error.to_string(), "not a valid safetensors file: its header names tensor \"0.bias\" twice");
+}

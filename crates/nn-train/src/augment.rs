@@ -26,6 +26,10 @@ const AUGMENTATION_STREAM: u64 = 0x6175_676d_656e_7421;
 /// The widest elastic smoothing accepted, in pixels (MNIST's images are 28 wide; Simard uses 4).
 const MAX_ELASTIC_SIGMA: f32 = 100.0;
 
+/// The largest shift accepted, in pixels: a quarter of MNIST's 28-pixel field. Beyond it a
+/// digit of 20 pixels leaves the field.
+pub const MAX_SHIFT: f32 = 7.0;
+
 /// How far an image may be moved: every draw is uniform in `[-max, max]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +65,12 @@ impl Augmentation {
         ];
         if let Some((name, value)) = fields.iter().find(|(_, value)| !(value.is_finite() && *value >= 0.0)) {
             return Err(format!("the augmentation's {name} must be finite and at least 0, not {value}"));
+        }
+        if self.shift > MAX_SHIFT {
+            return Err(format!(
+                "the augmentation's shift must be at most {MAX_SHIFT} pixels (a quarter of a 28-pixel image), not {}",
+                self.shift
+            ));
         }
         if self.scale >= 1.0 {
             return Err(format!(
@@ -121,16 +131,27 @@ impl FromStr for Augmentation {
         let number = |key: &str, value: &str| {
             value.trim().parse::<f32>().map_err(|_| format!("{key}={value:?} is not a number"))
         };
+        let mut seen: Vec<&str> = Vec::new();
         for part in text.split(',') {
             let (key, value) = part.split_once('=').ok_or_else(|| {
                 format!("{part:?} is not key=value; write e.g. shift=2,rotate=10,scale=0.1,elastic=34/4")
             })?;
+            let canonical = match key.trim() {
+                "rotation" => "rotate",
+                other => other,
+            };
+            if seen.contains(&canonical) {
+                return Err(format!("{canonical} is given twice in {text:?}: give each key once"));
+            }
+            seen.push(canonical);
             match key.trim() {
                 "shift" => augmentation.shift = number(key, value)?,
                 "rotate" | "rotation" => augmentation.rotation = number(key, value)?,
                 "scale" => augmentation.scale = number(key, value)?,
                 "elastic" => {
-                    let (alpha, sigma) = value.split_once('/').unwrap_or((value, "4"));
+                    let (alpha, sigma) = value.split_once('/').ok_or_else(|| {
+                        format!("elastic={value} needs a sigma: write elastic=ALPHA/SIGMA, e.g. elastic=34/4")
+                    })?;
                     augmentation.elastic_alpha = number(key, alpha)?;
                     augmentation.elastic_sigma = number(key, sigma)?;
                 }
@@ -397,9 +418,40 @@ mod tests {
         assert_eq!((a.shift, a.rotation, a.scale, a.elastic_alpha, a.elastic_sigma), (2.0, 10.0, 0.1, 34.0, 4.0));
         assert_eq!(a.to_string().parse::<Augmentation>().unwrap(), a);
         assert!("none".parse::<Augmentation>().unwrap().is_identity());
-        for bad in ["shift=-1", "scale=1", "twist=3", "shift", "elastic=34/0.1", "rotate=nan", "elastic=34/1e9"] {
+        for bad in [
+            "shift=-1",
+            "scale=1",
+            "twist=3",
+            "shift",
+            "elastic=34/0.1",
+            "rotate=nan",
+            "elastic=34/1e9",
+            "shift=100",
+            "shift=1e30",
+            "shift=inf",
+            "elastic=34",
+            "shift=2,shift=3",
+            "rotate=5,rotation=5",
+        ] {
             assert!(bad.parse::<Augmentation>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_shift_off_the_field_a_key_given_twice_and_an_elastic_without_sigma_are_named() {
+        let error = |text: &str| text.parse::<Augmentation>().unwrap_err();
+        assert_eq!(
+            error("shift=100"),
+            "the augmentation's shift must be at most 7 pixels (a quarter of a 28-pixel image), not 100"
+        );
+        assert!(error("shift=1e30").contains("at most 7 pixels"), "{}", error("shift=1e30"));
+        assert_eq!(error("shift=2,shift=3"), "shift is given twice in \"shift=2,shift=3\": give each key once");
+        assert!(error("rotation=5,rotate=5").starts_with("rotate is given twice"));
+        assert_eq!(error("elastic=34"), "elastic=34 needs a sigma: write elastic=ALPHA/SIGMA, e.g. elastic=34/4");
+        let widest: Augmentation = "shift=7".parse().unwrap();
+        assert_eq!(widest.shift, MAX_SHIFT);
+        let refused = Augmentation { shift: 7.5, ..Augmentation::default() };
+        assert!(refused.validate().is_err(), "recipe files are held to the same bound");
     }
 
     #[test]

@@ -217,7 +217,9 @@ fn parent_dir(path: &Path) -> &Path {
 fn write_folder(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = parent_dir(target);
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
-    let staging_prefix = format!(".{name}.tmp-");
+    remove_leftovers(parent, &name);
+    // The process id in the name tells a later run whether the folder is still being written.
+    let staging_prefix = format!(".{name}.tmp-{}-", std::process::id());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&staging_prefix);
     #[cfg(unix)]
@@ -228,7 +230,7 @@ fn write_folder(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
     fill(staging.path())?;
     let old: Option<tempfile::TempDir> = if target.exists() {
         let aside = tempfile::Builder::new()
-            .prefix(&format!(".{name}.old-"))
+            .prefix(&format!(".{name}.old-{}-", std::process::id()))
             .tempdir_in(parent)
             .map_err(|e| cause(format!("cannot create a temporary directory in {}", parent.display()), e))?;
         // Rename the old folder over the (empty) placeholder; the TempDir deletes it at the end.
@@ -251,6 +253,43 @@ fn write_folder(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
             .map_err(|e| cause(format!("wrote {}, but cannot delete its previous content", target.display()), e))?;
     }
     Ok(())
+}
+
+/// Deletes the folders that earlier runs writing `name` into `parent` left when they were
+/// killed: `.NAME.tmp-PID-XXXXXX` (a folder being filled) and `.NAME.old-PID-XXXXXX` (the
+/// previous content, moved aside) of a process that has ended, and `.NAME.tmp-XXXXXX` or
+/// `.NAME.old-XXXXXX`, the names of versions that did not write the process id. Nothing else
+/// is touched: not another target's folders, not a file, not a link, not a folder of a process
+/// that may still run. Best effort: what cannot be deleted stays.
+fn remove_leftovers(parent: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else { continue };
+        let Some(rest) = [".tmp-", ".old-"]
+            .iter()
+            .find_map(|kind| file_name.strip_prefix('.')?.strip_prefix(name)?.strip_prefix(kind))
+        else {
+            continue;
+        };
+        // tempfile's suffix: six random letters or digits.
+        let random = |s: &str| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        let ended = match rest.split_once('-') {
+            Some((pid, suffix)) if random(suffix) => pid.parse::<u32>().is_ok_and(|pid| !process_exists(pid)),
+            None => random(rest),
+            Some(_) => false,
+        };
+        if ended && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists on this host. Where that cannot be told (no `/proc`),
+/// it may.
+fn process_exists(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
 }
 
 /// The class count of a training set loaded from labels alone: one more than the largest
@@ -287,4 +326,48 @@ struct RawSet {
     labels: Vec<u8>,
     /// Where it came from ("mnist.npz: x_test, y_test"), for messages.
     origin: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder_with_a_file(path: &Path) {
+        fs::create_dir(path).unwrap();
+        fs::write(path.join("00001.png"), b"half written").unwrap();
+    }
+
+    #[test]
+    fn a_conversion_clears_the_leftovers_of_killed_runs_into_its_target_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("digits");
+        // A process id above Linux's limit of 2^22: never running.
+        let dead = dir.path().join(".digits.tmp-4194305-aB3xYz");
+        let dead_old = dir.path().join(".digits.old-4194305-Qw12er");
+        let without_pid = dir.path().join(".digits.tmp-k9LmN2");
+        let live = dir.path().join(format!(".digits.tmp-{}-Zz9yX8", std::process::id()));
+        let other_target = dir.path().join(".other.tmp-4194305-aB3xYz");
+        let longer_name = dir.path().join(".digits2.tmp-4194305-aB3xYz");
+        let not_ours = dir.path().join(".digits.tmp-notes");
+        for folder in [&dead, &dead_old, &without_pid, &live, &other_target, &longer_name] {
+            folder_with_a_file(folder);
+        }
+        fs::write(&not_ours, b"a file, not a folder").unwrap();
+        let mnist = Mnist {
+            train: Dataset::new(vec![0; 8], 2, 2, vec![0, 1], 2).unwrap(),
+            test: Dataset::new(vec![9; 4], 2, 2, vec![1], 2).unwrap(),
+        };
+        save(&mnist, &target, Form::Png, false).unwrap();
+        assert!(target.join("train_x").is_dir());
+        for gone in [&dead, &dead_old, &without_pid] {
+            assert!(!gone.exists(), "{} was left", gone.display());
+        }
+        for kept in [&live, &other_target, &longer_name, &not_ours] {
+            assert!(kept.exists(), "{} was deleted", kept.display());
+        }
+        let mut names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names.len(), 5, "the run leaves nothing of its own beside the target: {names:?}");
+    }
 }
