@@ -96,7 +96,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "C")]
     max_norm: Option<f32>,
     /// Move training images at random each time they are learned from, drawn from the seed:
-    /// shift=PIXELS,rotate=DEGREES,scale=FRACTION,elastic=ALPHA/SIGMA (any of them), or none.
+    /// shift=PIXELS,rotate=DEGREES,scale=FRACTION,elastic=ALPHA/SIGMA (any of them, each once),
+    /// or none. Shifts up to 7 pixels, scales below 1; elastic needs its sigma.
     #[arg(long, value_name = "SPEC")]
     augment: Option<Augmentation>,
     /// Stop after this many epochs without a better validation accuracy; keep the best weights.
