@@ -49,6 +49,8 @@
 mod config;
 mod connection;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod guard;
 mod input;
 mod metrics;
