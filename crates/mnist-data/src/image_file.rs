@@ -4,7 +4,7 @@
 //! [`prepare_bytes`] then make it an MNIST input with [`crate::prepare::prepare`].
 //!
 //! A truncated stream is refused in every format: the PNG decoder finds it itself, and
-//! [`decode_bounded`] checks that a JPEG reaches its end-of-image marker and that a BMP holds
+//! the reader checks that a JPEG reaches its end-of-image marker and that a BMP holds
 //! the pixel array its header declares, since their decoders fill what is missing with grey.
 
 use std::io::{BufRead, Cursor, Read, Seek};
