@@ -283,6 +283,14 @@ mod tests {
     }
 
     #[test]
+    fn a_spec_reads_back_exactly_what_it_wrote() {
+        // Found by fuzzing: serde_json's default parser read 6.666666666666666e60 one unit off.
+        let toml = "base = \"nielsen\"\n[grid]\nlearning_rate = [6666666666666666666666666666666666666666666666666666666666660.5, 3]\n";
+        let spec = SweepSpec::from_toml(toml).unwrap();
+        assert_eq!(SweepSpec::from_json(&spec.to_json()).unwrap(), spec);
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let error = |text: &str| SweepSpec::from_json(text).unwrap_err().to_string();
         assert!(
