@@ -222,9 +222,11 @@ fn nan_and_infinite_weights_are_named() {
     let text = valid_json();
     let start = text.find(r#""bias":["#).unwrap() + r#""bias":["#.len();
     let edited = format!("{}1e39{}", &text[..start], &text[text[start..].find(',').unwrap() + start..]);
+    // Beyond f32's range: read exactly, such a number has no f32 value, so the file is refused
+    // where the number stands.
     let error = load_text(dir.path(), &edited);
     assert!(
-        matches!(error, ModelFileError::InvalidNetwork { source: NnError::NonFinite { name: "bias", .. }, .. }),
+        matches!(&error, ModelFileError::Malformed { detail, .. } if detail.contains("number out of range at line 1")),
         "{error}"
     );
     assert!(matches!(load_text(dir.path(), &text.replacen("[", "[NaN,", 1)), ModelFileError::NotAModel { .. }));
