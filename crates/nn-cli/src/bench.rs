@@ -168,6 +168,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             epochs: 1,
             batch_size: recipe.batch_size,
             seed: 0,
+            sampling: nn_train::Sampling::Shuffle,
             learning_rate: recipe.learning_rate,
             optimizer: recipe.optimizer,
             schedule: Schedule::Constant,

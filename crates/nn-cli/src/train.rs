@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::{Activation, Architecture, Init, Loss, Network, Shape, TrainingRecord};
 use nn_train::{
-    Augmentation, Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Schedule,
+    Augmentation, Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Sampling, Schedule,
     TrainConfig, TrainData, TrainState,
 };
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,10 @@ pub struct TrainArgs {
     /// after every step when longer (Srivastava et al. use 3 or 4 with dropout).
     #[arg(long, value_name = "C")]
     max_norm: Option<f32>,
+    /// How each epoch picks its training images: shuffle (each once, in a new order) or
+    /// replacement (as many independent draws, like the PyTorch tutorial's np.random.randint).
+    #[arg(long, value_name = "HOW")]
+    sampling: Option<Sampling>,
     /// Move training images at random each time they are learned from, drawn from the seed:
     /// shift=PIXELS,rotate=DEGREES,scale=FRACTION,elastic=ALPHA/SIGMA (any of them, each once),
     /// or none. Shifts up to 7 pixels, scales below 1; elastic needs its sigma.
@@ -420,6 +424,7 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
         eval_batch_size: 1000,
         augmentation: args.augment.or(recipe.augmentation).filter(|a| !a.is_identity()),
         max_norm: args.max_norm.or(recipe.max_norm),
+        sampling: args.sampling.unwrap_or(recipe.sampling),
     };
     let settings = RunSettings {
         recipe: recipe.name.clone(),
@@ -481,6 +486,9 @@ fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> S
     if let Some(augmentation) = config.augmentation {
         parts.push(format!("training images moved by {augmentation}"));
     }
+    if config.sampling == Sampling::Replacement {
+        parts.push("images drawn with replacement".into());
+    }
     parts.push(format!("{} images held out for validation", settings.validation_size));
     parts.push(format!("seed {}", settings.seed));
     format!("{origin}: {}", parts.join(", "))
@@ -489,7 +497,7 @@ fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> S
 /// The flags of `train` that change a recipe's settings, as given (`--lr 0.01`).
 fn given_flags(args: &TrainArgs) -> Vec<String> {
     let list = |values: &[usize]| values.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let flags: [(&str, Option<String>); 20] = [
+    let flags: [(&str, Option<String>); 21] = [
         ("--arch", args.arch.clone()),
         ("--layers", args.layers.as_deref().map(list)),
         ("--hidden", args.hidden.as_deref().map(list)),
@@ -509,6 +517,7 @@ fn given_flags(args: &TrainArgs) -> Vec<String> {
         ("--dropout", args.dropout.map(|p| p.to_string())),
         ("--max-norm", args.max_norm.map(|m| m.to_string())),
         ("--augment", args.augment.map(|a| a.to_string())),
+        ("--sampling", args.sampling.map(|s| s.to_string())),
         ("--no-test-each-epoch", args.no_test_each_epoch.then(String::new)),
     ];
     flags
@@ -646,6 +655,7 @@ fn refuse_contradicting_flags(args: &TrainArgs, recipe: &Recipe, saved: &RunSett
                 config.max_norm.map_or_else(|| "none".into(), |m| m.to_string()),
             ),
         ),
+        ("--sampling", given(args.sampling.map(|s| s.to_string()), config.sampling.to_string())),
     ];
     let network = saved.arch.clone().unwrap_or_else(|| saved_layers(saved));
     if let Some(arch) = &args.arch {

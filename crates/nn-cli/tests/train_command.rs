@@ -322,3 +322,31 @@ fn thread_counts_beyond_serves_range_are_refused_before_training() {
         assert!(!model.exists(), "--threads {threads} wrote a model");
     }
 }
+
+#[test]
+fn draws_with_replacement_are_said_resumed_exactly_and_kept_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.json");
+    let out = train(&whole, &["--sampling", "replacement"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout).lines().next().unwrap().to_string();
+    assert!(first.contains("changed by") && first.contains("--sampling replacement"), "{first}");
+    assert!(first.contains("images drawn with replacement"), "{first}");
+
+    let parts = dir.path().join("parts.json");
+    assert!(train(&parts, &["--quiet", "--sampling", "replacement", "--epochs", "1"]).status.success());
+    let out = train(&parts, &["--quiet", "--resume", "--sampling", "shuffle"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--sampling shuffle"), "{}", text(&out.stderr));
+    let out = train(&parts, &["--quiet", "--resume"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&parts).unwrap());
+
+    let shuffled = dir.path().join("shuffled.json");
+    assert!(train(&shuffled, &["--quiet"]).status.success());
+    assert_ne!(std::fs::read(&whole).unwrap(), std::fs::read(&shuffled).unwrap());
+
+    let out = train(&dir.path().join("x.json"), &["--sampling", "randint"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("shuffle or replacement"), "{}", text(&out.stderr));
+}

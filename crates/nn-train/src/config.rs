@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{Augmentation, OptimizerConfig, OptimizerError, Schedule};
+use crate::{Augmentation, OptimizerConfig, OptimizerError, Sampling, Schedule};
 
 /// Everything that determines a training run, apart from the network and the data.
 ///
@@ -16,8 +16,11 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Samples per mini-batch (the last batch of an epoch may be smaller).
     pub batch_size: usize,
-    /// Seed of the per-epoch shuffles.
+    /// Seed of the per-epoch shuffles (or draws, see `sampling`).
     pub seed: u64,
+    /// How each epoch picks its samples: a shuffle (the default) or draws with replacement.
+    #[serde(default, skip_serializing_if = "Sampling::is_shuffle")]
+    pub sampling: Sampling,
     /// Base learning rate `η`, finite and positive; the schedule scales it per epoch.
     pub learning_rate: f32,
     /// The optimizer.
@@ -49,6 +52,7 @@ impl Default for TrainConfig {
             epochs: 10,
             batch_size: 32,
             seed: 0,
+            sampling: Sampling::Shuffle,
             learning_rate: 0.01,
             optimizer: OptimizerConfig::Sgd,
             schedule: Schedule::Constant,
@@ -166,6 +170,7 @@ impl TrainConfig {
             epochs: _,
             batch_size,
             seed,
+            sampling,
             learning_rate,
             optimizer,
             schedule,
@@ -180,6 +185,9 @@ impl TrainConfig {
         }
         if self.seed != *seed {
             return mismatch("seed", seed, &self.seed);
+        }
+        if self.sampling != *sampling {
+            return mismatch("sampling", sampling, &self.sampling);
         }
         if self.learning_rate.to_bits() != learning_rate.to_bits() {
             return mismatch("learning_rate", learning_rate, &self.learning_rate);

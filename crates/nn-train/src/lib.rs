@@ -96,6 +96,7 @@ pub mod recipe;
 pub mod run_files;
 pub mod run_lock;
 mod samples;
+mod sampling;
 mod schedule;
 pub mod search;
 mod state;
@@ -116,6 +117,7 @@ pub use parallel::{
     BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, PARALLEL_CHUNK, SHARD_SAMPLES, batch_shards, shard_count,
 };
 pub use samples::{FloatSamples, PixelSamples, Samples, SamplesError};
+pub use sampling::Sampling;
 pub use schedule::{ParseScheduleError, Schedule};
 pub use state::{BestWeights, TrainState};
-pub use trainer::{TrainData, TrainOutcome, batch_seed, epoch_order, fit, train};
+pub use trainer::{TrainData, TrainOutcome, batch_seed, fit, train};

@@ -5,8 +5,6 @@ use std::fmt;
 use std::time::Instant;
 
 use nn_core::{Network, mix_seed};
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use crate::ConfigError;
 use crate::augment::Augmenter;
@@ -77,8 +75,9 @@ pub struct TrainOutcome {
 
 /// Trains `network` according to `config` on `data`, reporting to `observer`.
 ///
-/// - Each epoch visits the training samples in a permutation drawn from a ChaCha8 generator
-///   seeded with `config.seed` on stream `epoch`, in mini-batches of `config.batch_size` (the
+/// - Each epoch visits the training samples in an order drawn from a ChaCha8 generator seeded
+///   with `config.seed` on stream `epoch` (a permutation, or draws with replacement: see
+///   [`Sampling`](crate::Sampling)), in mini-batches of `config.batch_size` (the
 ///   last one may be smaller). Each batch's gradient is computed by [`BatchGradients`] (in
 ///   parallel shards, thread-count independent), and the optimizer steps with the scheduled
 ///   learning rate. The same inputs give the same weights bit for bit with any number of
@@ -225,7 +224,7 @@ impl Run<'_, '_> {
         let epoch = state.epochs_completed;
         let learning_rate = config.schedule.learning_rate(config.learning_rate, epoch, config.epochs);
         let started = Instant::now();
-        epoch_order(&mut self.order, self.data.train.len(), config.seed, epoch);
+        config.sampling.epoch_order(&mut self.order, self.data.train.len(), config.seed, epoch);
         observer.on_epoch_start(epoch + 1, config.epochs, self.batches);
         while state.next_batch < self.batches {
             if control.stop_requested() {
@@ -319,41 +318,4 @@ impl Run<'_, '_> {
 pub fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
     // Mixed one number at a time, so that nearby batches get unrelated seeds.
     mix_seed(mix_seed(mix_seed(seed) ^ epoch as u64) ^ batch as u64)
-}
-
-/// The order of the training samples in epoch `epoch` (from 0): a Fisher–Yates shuffle driven by
-/// ChaCha8 seeded with `seed` on stream `epoch`, so that any epoch's order can be recomputed
-/// without replaying the earlier ones.
-pub fn epoch_order(order: &mut Vec<usize>, samples: usize, seed: u64, epoch: usize) {
-    order.clear();
-    order.extend(0..samples);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(epoch as u64);
-    for i in (1..samples).rev() {
-        // j uniform in 0..=i by multiply-shift: ⌊r·(i+1) / 2⁶⁴⌋ (bias below 2⁻⁴⁰ for any data set).
-        let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
-        order.swap(i, j);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn orders_are_permutations_that_change_with_the_epoch() {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        epoch_order(&mut a, 1000, 7, 0);
-        epoch_order(&mut b, 1000, 7, 1);
-        assert_ne!(a, b);
-        let mut sorted = a.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
-        epoch_order(&mut b, 1000, 7, 0);
-        assert_eq!(a, b);
-        epoch_order(&mut b, 1000, 8, 0);
-        assert_ne!(a, b);
-        epoch_order(&mut b, 0, 8, 0);
-        assert!(b.is_empty());
-    }
 }

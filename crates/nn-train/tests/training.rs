@@ -18,6 +18,7 @@ fn config() -> TrainConfig {
         epochs: 4,
         batch_size: 32,
         seed: 11,
+        sampling: nn_train::Sampling::Shuffle,
         learning_rate: 0.01,
         optimizer: OptimizerConfig::adam(),
         schedule: Schedule::Cosine { min_lr: 0.001 },
@@ -143,6 +144,10 @@ fn resume_refuses_another_configuration_but_accepts_more_epochs() {
     let error = train(&mut net.clone(), &other, &data, &mut NoObserver, &Control::new(), Some(outcome.state.clone()))
         .unwrap_err();
     assert!(error.to_string().contains("batch_size"), "{error}");
+    let drawn = TrainConfig { sampling: nn_train::Sampling::Replacement, ..config.clone() };
+    let error = train(&mut net.clone(), &drawn, &data, &mut NoObserver, &Control::new(), Some(outcome.state.clone()))
+        .unwrap_err();
+    assert!(error.to_string().contains("sampling"), "{error}");
     let more = TrainConfig { epochs: 3, ..config };
     let resumed = train(&mut net, &more, &data, &mut NoObserver, &Control::new(), Some(outcome.state)).unwrap();
     assert_eq!(resumed.state.history.len(), 3);
@@ -294,6 +299,21 @@ fn augmentation_and_max_norm_give_the_same_bits_with_any_thread_count_and_across
         bits(&net)
     };
     assert_ne!(weights(&config), weights(&plain), "augmentation changes what is learned");
+}
+
+#[test]
+fn draws_with_replacement_give_the_same_bits_with_any_thread_count_and_across_a_resume() {
+    let config =
+        TrainConfig { batch_size: 256, epochs: 3, learning_rate: 0.02, sampling: nn_train::Sampling::Replacement, ..config() };
+    assert_reproducible(&config);
+    let train_set = linear_rule(700, 1, false);
+    let weights = |config: &TrainConfig| {
+        let mut net = conv_network(5);
+        train(&mut net, config, &TrainData::new(&train_set), &mut NoObserver, &Control::new(), None).unwrap();
+        bits(&net)
+    };
+    let shuffled = TrainConfig { sampling: nn_train::Sampling::Shuffle, ..config.clone() };
+    assert_ne!(weights(&config), weights(&shuffled), "the draws are not the shuffle");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use nn_core::{Activation, Init, Loss};
 
 use super::{Published, Recipe};
-use crate::{Augmentation, OptimizerConfig, Schedule};
+use crate::{Augmentation, OptimizerConfig, Sampling, Schedule};
 
 /// Nielsen, chapter 1, exactly as `network.py` runs it (every weight and bias from N(0, 1));
 /// `nielsen-100` changes the hidden layer.
@@ -29,6 +29,7 @@ fn nielsen() -> Recipe {
         lambda: 0.0,
         augmentation: None,
         max_norm: None,
+        sampling: Sampling::Shuffle,
         seed: None,
         published: published(0.9542, "Nielsen, Neural Networks and Deep Learning, ch. 1 (best epoch)"),
         bar: None,
@@ -76,6 +77,7 @@ fn saito_simple() -> Recipe {
         lambda: 0.0,
         augmentation: None,
         max_norm: None,
+        sampling: Sampling::Shuffle,
         seed: None,
         published: published(0.989, "Saito, Deep Learning from Scratch, ch. 7: about 98.9%"),
         bar: None,
@@ -124,13 +126,14 @@ pub fn built_in() -> Vec<Recipe> {
             lambda: 0.0,
             augmentation: None,
             max_norm: None,
+            sampling: Sampling::Shuffle,
             seed: None,
             published: published(0.978, "Chollet, Deep Learning with Python, ch. 2"),
             bar: None,
         },
         Recipe {
             name: "torch-seed".into(),
-            about: "a PyTorch tutorial: 784-128-10 ReLU, cross-entropy, SGD 0.1, batch 32, 10,000 steps on 60,000 images".into(),
+            about: "a PyTorch tutorial: 784-128-10 ReLU, cross-entropy, SGD 0.1, batches of 32 drawn with replacement, 10,000 steps on 60,000 images".into(),
             arch: None,
             hidden: vec![128],
             hidden_activation: Activation::Relu,
@@ -146,6 +149,7 @@ pub fn built_in() -> Vec<Recipe> {
             lambda: 0.0,
             augmentation: None,
             max_norm: None,
+            sampling: Sampling::Replacement,
             seed: None,
             published: None,
             bar: None,
@@ -182,6 +186,7 @@ pub fn built_in() -> Vec<Recipe> {
             lambda: 0.0,
             augmentation: None,
             max_norm: None,
+            sampling: Sampling::Shuffle,
             seed: None,
             published: published(0.992, "PyTorch examples/mnist"),
             bar: Some(0.991),
@@ -201,6 +206,7 @@ pub fn built_in() -> Vec<Recipe> {
             ),
             about: "Srivastava et al. 2014: 784-1024-1024-10 ReLU, dropout 0.2 on the input and 0.5 after each hidden layer, max-norm 4; Adam 1e-3 with cosine decay, batch 128, 30 epochs on 60,000 images".into(),
             max_norm: Some(4.0),
+            sampling: Sampling::Shuffle,
             epochs: 30,
             published: published(0.9894, "Srivastava et al., Dropout (JMLR 2014), table 2: 2 layers of 1024, max-norm (1.06% error)"),
             bar: Some(0.987),
@@ -250,6 +256,7 @@ fn adam_cosine() -> Recipe {
         lambda: 0.0,
         augmentation: None,
         max_norm: None,
+        sampling: Sampling::Shuffle,
         seed: None,
         published: None,
         bar: None,

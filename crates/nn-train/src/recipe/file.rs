@@ -7,7 +7,7 @@ use nn_core::{Activation, Init, Loss};
 use serde::{Deserialize, Serialize};
 
 use super::{Recipe, RecipeError, find};
-use crate::{Augmentation, OptimizerConfig, Schedule};
+use crate::{Augmentation, OptimizerConfig, Sampling, Schedule};
 
 /// The JSON form of a recipe file. Activations, losses, initialisers, optimizers and schedules
 /// are written the way the flags of `nn-cli train` take them (`relu`, `softmax_cross_entropy`,
@@ -62,6 +62,9 @@ struct RecipeFile {
     /// Absent: the base's value; `null`: no constraint.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     max_norm: Option<Option<f32>>,
+    /// Absent: the base's value (a shuffle without a base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sampling: Option<Sampling>,
     /// Absent or `null`: the front end's seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
@@ -144,6 +147,8 @@ impl Recipe {
             lambda: Some(self.lambda),
             augmentation: Some(self.augmentation),
             max_norm: Some(self.max_norm),
+            // Written only when it is not the usual shuffle, so older files read the same.
+            sampling: Some(self.sampling).filter(|s| !s.is_shuffle()),
             seed: self.seed,
         };
         let mut json = serde_json::to_string_pretty(&file).expect("a recipe serialises");
@@ -221,6 +226,7 @@ impl Recipe {
             lambda: file.lambda.or(base.as_ref().map(|b| b.lambda)).unwrap_or(0.0),
             augmentation: file.augmentation.unwrap_or_else(|| base.as_ref().and_then(|b| b.augmentation)),
             max_norm: file.max_norm.unwrap_or_else(|| base.as_ref().and_then(|b| b.max_norm)),
+            sampling: file.sampling.or(base.as_ref().map(|b| b.sampling)).unwrap_or_default(),
             seed: file.seed,
             name: file.name.unwrap_or_else(|| default_name.to_string()),
             about: file.about.or_else(|| base.as_ref().map(|b| format!("{} (changed)", b.about))).unwrap_or_default(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use nn_core::{Activation, Architecture, Init, Loss, Network, NnError, ParseArchitectureError, Shape};
 use thiserror::Error;
 
-use crate::{Augmentation, OptimizerConfig, OptimizerError, Schedule, TrainConfig};
+use crate::{Augmentation, OptimizerConfig, OptimizerError, Sampling, Schedule, TrainConfig};
 
 mod built_in;
 mod file;
@@ -52,6 +52,8 @@ pub struct Recipe {
     pub augmentation: Option<Augmentation>,
     /// The max-norm constraint on each neuron's incoming weights.
     pub max_norm: Option<f32>,
+    /// How each epoch picks its samples.
+    pub sampling: Sampling,
     /// The seed of the initial weights, the shuffles, dropout and augmentation, when the recipe
     /// fixes one (a sweep's trial does); a front end's default otherwise.
     pub seed: Option<u64>,
@@ -226,6 +228,7 @@ impl Recipe {
             epochs: self.epochs,
             batch_size: self.batch_size,
             seed,
+            sampling: self.sampling,
             learning_rate: self.learning_rate,
             optimizer: self.optimizer,
             schedule: self.schedule,
