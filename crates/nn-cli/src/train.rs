@@ -10,8 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::{Activation, Architecture, Init, Loss, Network, Shape, TrainingRecord};
 use nn_train::{
-    Augmentation, Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Sampling, Schedule,
-    TrainConfig, TrainData, TrainState,
+    Augmentation, Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Sampling,
+    Schedule, TrainConfig, TrainData, TrainState,
 };
 use serde::{Deserialize, Serialize};
 

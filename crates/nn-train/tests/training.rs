@@ -303,8 +303,13 @@ fn augmentation_and_max_norm_give_the_same_bits_with_any_thread_count_and_across
 
 #[test]
 fn draws_with_replacement_give_the_same_bits_with_any_thread_count_and_across_a_resume() {
-    let config =
-        TrainConfig { batch_size: 256, epochs: 3, learning_rate: 0.02, sampling: nn_train::Sampling::Replacement, ..config() };
+    let config = TrainConfig {
+        batch_size: 256,
+        epochs: 3,
+        learning_rate: 0.02,
+        sampling: nn_train::Sampling::Replacement,
+        ..config()
+    };
     assert_reproducible(&config);
     let train_set = linear_rule(700, 1, false);
     let weights = |config: &TrainConfig| {
