@@ -12,9 +12,12 @@ pub fn list(json: bool) -> String {
         if json {
             let published =
                 r.published.as_ref().map(|p| serde_json::json!({"accuracy": p.accuracy, "source": p.source}));
+            let spread = r.seed_spread.as_ref().map(|s| {
+                serde_json::json!({"seeds": s.seeds, "min": s.min, "max": s.max, "mean": s.mean, "measured": s.measured})
+            });
             let record = serde_json::json!({
                 "name": r.name, "about": r.about, "published": published, "bar": r.bar, "arch": r.arch,
-                "epochs": r.epochs, "batch_size": r.batch_size, "max_steps": r.max_steps,
+                "epochs": r.epochs, "batch_size": r.batch_size, "max_steps": r.max_steps, "seed_spread": spread,
             });
             out.push_str(&format!("{record}\n"));
         } else {
@@ -23,7 +26,17 @@ pub fn list(json: bool) -> String {
                 .as_ref()
                 .map_or(String::new(), |p| format!(" (published: {:.2}%, {})", 100.0 * p.accuracy, p.source));
             let bar = r.bar.map_or(String::new(), |bar| format!(" [bar: {:.2}%]", 100.0 * bar));
-            out.push_str(&format!("{:<16} {}{published}{bar}\n", r.name, r.about));
+            let spread = r.seed_spread.as_ref().map_or(String::new(), |s| {
+                format!(
+                    " (here over seeds 1-{}: {:.2}-{:.2}%, mean {:.2}%, {})",
+                    s.seeds,
+                    100.0 * s.min,
+                    100.0 * s.max,
+                    100.0 * s.mean,
+                    s.measured
+                )
+            });
+            out.push_str(&format!("{:<16} {}{published}{spread}{bar}\n", r.name, r.about));
         }
     }
     out

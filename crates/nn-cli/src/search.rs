@@ -189,6 +189,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         validation_size,
         published: None,
         bar: None,
+        seed_spread: None,
         ..best.point.apply(&base)
     };
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -33,6 +33,7 @@ fn nielsen() -> Recipe {
         seed: None,
         published: published(0.9542, "Nielsen, Neural Networks and Deep Learning, ch. 1 (best epoch)"),
         bar: None,
+        seed_spread: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn saito_simple() -> Recipe {
         seed: None,
         published: published(0.989, "Saito, Deep Learning from Scratch, ch. 7: about 98.9%"),
         bar: None,
+        seed_spread: None,
     }
 }
 
@@ -130,6 +132,7 @@ pub fn built_in() -> Vec<Recipe> {
             seed: None,
             published: published(0.978, "Chollet, Deep Learning with Python, ch. 2"),
             bar: None,
+            seed_spread: None,
         },
         Recipe {
             name: "torch-seed".into(),
@@ -153,6 +156,7 @@ pub fn built_in() -> Vec<Recipe> {
             seed: None,
             published: None,
             bar: None,
+            seed_spread: None,
         },
         saito_simple(),
         Recipe {
@@ -166,6 +170,7 @@ pub fn built_in() -> Vec<Recipe> {
             epochs: 20,
             published: published(0.9938, "Saito, Deep Learning from Scratch, ch. 8: an error rate of 0.62%"),
             bar: Some(0.993),
+            seed_spread: None,
             ..saito_simple()
         },
         Recipe {
@@ -190,6 +195,7 @@ pub fn built_in() -> Vec<Recipe> {
             seed: None,
             published: published(0.992, "PyTorch examples/mnist"),
             bar: Some(0.991),
+            seed_spread: None,
         },
         Recipe {
             name: "cnn".into(),
@@ -197,6 +203,7 @@ pub fn built_in() -> Vec<Recipe> {
             about: "ours: conv 16, conv 32, pool, conv 64, pool (3x3, padding 1), dense 128, dropout 0.5; Adam 1e-3 with cosine decay, batch 128, 12 epochs on 60,000 images".into(),
             epochs: 12,
             bar: Some(0.993),
+            seed_spread: None,
             ..adam_cosine()
         },
         Recipe {
@@ -210,6 +217,7 @@ pub fn built_in() -> Vec<Recipe> {
             epochs: 30,
             published: published(0.9894, "Srivastava et al., Dropout (JMLR 2014), table 2: 2 layers of 1024, max-norm (1.06% error)"),
             bar: Some(0.987),
+            seed_spread: None,
             ..adam_cosine()
         },
         Recipe {
@@ -220,6 +228,7 @@ pub fn built_in() -> Vec<Recipe> {
             epochs: 50,
             published: published(0.993, "Simard, Steinkraus and Platt 2003: 800 hidden units, elastic distortions (0.7% error)"),
             bar: Some(0.992),
+            seed_spread: None,
             ..adam_cosine()
         },
         Recipe {
@@ -229,6 +238,7 @@ pub fn built_in() -> Vec<Recipe> {
             epochs: 30,
             augmentation: Some(Augmentation { shift: 2.0, rotation: 10.0, scale: 0.1, ..Augmentation::default() }),
             bar: Some(0.995),
+            seed_spread: None,
             ..adam_cosine()
         },
     ]
@@ -260,5 +270,6 @@ fn adam_cosine() -> Recipe {
         seed: None,
         published: None,
         bar: None,
+        seed_spread: None,
     }
 }

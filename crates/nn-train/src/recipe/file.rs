@@ -232,6 +232,7 @@ impl Recipe {
             about: file.about.or_else(|| base.as_ref().map(|b| format!("{} (changed)", b.about))).unwrap_or_default(),
             published: None,
             bar: None,
+            seed_spread: None,
         };
         recipe.validate()?;
         Ok(recipe)

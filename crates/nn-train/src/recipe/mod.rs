@@ -11,8 +11,10 @@ use crate::{Augmentation, OptimizerConfig, OptimizerError, Sampling, Schedule, T
 
 mod built_in;
 mod file;
+mod spread;
 
 pub use built_in::built_in;
+pub use spread::{SHORTFALL, SeedSpread};
 
 /// One training set-up: the network to build and how to train it.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +63,8 @@ pub struct Recipe {
     pub published: Option<Published>,
     /// The test accuracy a reproduction on the full data must reach. Built-in recipes only.
     pub bar: Option<f32>,
+    /// The test accuracies measured here over several seeds. Built-in recipes only.
+    pub seed_spread: Option<SeedSpread>,
 }
 
 /// A test accuracy published for a recipe, and where.
