@@ -9,6 +9,7 @@ use clap::builder::TypedValueParser;
 
 use crate::data::load_mnist_any;
 use crate::files::human_size;
+use mnist_data::formats::npz::NpzNames;
 use mnist_data::formats::{self, Form};
 
 use crate::output::outln;
@@ -27,6 +28,16 @@ pub struct ConvertArgs {
     /// holding anything else is refused).
     #[arg(long)]
     pub force: bool,
+    /// The array names of an .npz: keras (x_train, y_train, x_test, y_test) or tutorial
+    /// (train_x, train_y, test_x, test_y, the PyTorch tutorial's, with int64 labels).
+    #[arg(long, value_name = "NAMES", default_value = "keras", value_parser = keys_parser())]
+    pub keys: NpzNames,
+}
+
+/// `--keys`: keras or tutorial.
+fn keys_parser() -> impl TypedValueParser<Value = NpzNames> {
+    clap::builder::PossibleValuesParser::new(NpzNames::ALL.map(NpzNames::name))
+        .map(|name| name.parse::<NpzNames>().expect("a listed name"))
 }
 
 /// `--to-format`: one of the forms' names, listed in the help.
@@ -52,11 +63,14 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
     if form.is_folder() && formats::has_npz_extension(&args.to) {
         bail!("{} ends in .npz but would be written as a {}; choose another name", args.to.display(), form.describe());
     }
+    if args.keys != NpzNames::Keras && form != Form::Npz {
+        bail!("--keys names the arrays of an .npz; {} would be written as a {}", args.to.display(), form.describe());
+    }
     check_not_overlapping(&args.from, &args.to)?;
     // Refuse before the (possibly long) read; `save` checks again just before writing.
     formats::check_target(&args.to, form, args.force)?;
     let mnist = load_mnist_any(&args.from)?;
-    formats::save(&mnist, &args.to, form, args.force)?;
+    formats::save_with_names(&mnist, &args.to, form, args.keys, args.force)?;
     let (train, test) = (&mnist.train, &mnist.test);
     outln!(
         "wrote {} ({}): {} training and {} test images of {}x{} pixels, {} classes, {}",

@@ -391,3 +391,61 @@ fn the_pytorch_tutorials_npz_names_are_read_as_keras_ones() {
     write(&tutorial, ["train_x", "train_y", "test_x", "test_y"], &[4, 3, 3]);
     assert_eq!(mnist_from(&tutorial), mnist_from(&keras));
 }
+
+/// Whether `python3` with NumPy is here. Without it the test is skipped with a note, except
+/// under CI (`CI` set), where `.ci/run` installs them and a missing one is a failure.
+fn python_with_numpy() -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(found || std::env::var_os("CI").is_none(), "CI must have python3 with NumPy (see .ci/run)");
+    if !found {
+        eprintln!("note: python3 with NumPy not found; skipping the check with NumPy's own np.load");
+    }
+    found
+}
+
+#[test]
+fn the_tutorials_names_are_written_with_keys_tutorial_and_read_by_numpy() {
+    let source = fixtures().join("mnist-100");
+    let dir = tempfile::tempdir().unwrap();
+    let npz = dir.path().join("mnist.npz");
+    convert(&source, &npz, &["--keys", "tutorial"]);
+    assert_eq!(mnist_from(&npz), mnist_from(&source));
+
+    // The tutorial's PNG layout (train_x/00001.png ..., train_y.json) and back: the same bytes.
+    let png = dir.path().join("mnist-png");
+    convert(&npz, &png, &[]);
+    assert!(png.join("train_x/00001.png").is_file() && png.join("train_y.json").is_file());
+    let again = dir.path().join("again.npz");
+    convert(&png, &again, &["--keys", "tutorial"]);
+    assert_eq!(fs::read(&again).unwrap(), fs::read(&npz).unwrap());
+
+    refused(&["convert", path_str(&source), path_str(&dir.path().join("x-png")), "--keys", "tutorial"], &["--keys"]);
+
+    if python_with_numpy() {
+        // What the tutorial's loading does: np.load, the four names, images scaled to 0..1.
+        let script = "import sys, numpy as np\n\
+            data = np.load(sys.argv[1])\n\
+            train_x, train_y, test_x, test_y = data['train_x'], data['train_y'], data['test_x'], data['test_y']\n\
+            x = train_x.reshape(-1, 784).astype(np.float64) / 255\n\
+            print(train_x.shape, train_x.dtype, train_y.shape, train_y.dtype, test_x.shape, test_y.dtype)\n\
+            print(' '.join(str(int(v)) for v in train_y[:10]), int(test_y.sum()), round(float(x.mean()), 4))\n";
+        let out = std::process::Command::new("python3").args(["-c", script, path_str(&npz)]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mnist = mnist_from(&source);
+        let labels: Vec<String> = mnist.train.labels()[..10].iter().map(u8::to_string).collect();
+        let test_sum: u64 = mnist.test.labels().iter().map(|&l| u64::from(l)).sum();
+        let mean = mnist.train.pixels().iter().map(|&p| f64::from(p) / 255.0).sum::<f64>() / (100.0 * 784.0);
+        let count = mnist.test.len();
+        assert_eq!(
+            text(&out.stdout),
+            format!(
+                "(100, 28, 28) uint8 (100,) int64 ({count}, 28, 28) int64\n{} {test_sum} {}\n",
+                labels.join(" "),
+                (mean * 1e4).round() / 1e4
+            )
+        );
+    }
+}

@@ -144,9 +144,14 @@ pub fn load(path: &Path, options: LoadOptions) -> Result<Mnist> {
 /// Writes `mnist` to `path` in `form`. Nothing is replaced unless `force`; a file is written
 /// atomically, a folder is filled beside its target and renamed into place.
 pub fn save(mnist: &Mnist, path: &Path, form: Form, force: bool) -> Result<()> {
+    save_with_names(mnist, path, form, npz::NpzNames::Keras, force)
+}
+
+/// [`save`], with the array names of an `.npz` (other forms have none).
+pub fn save_with_names(mnist: &Mnist, path: &Path, form: Form, names: npz::NpzNames, force: bool) -> Result<()> {
     check_target(path, form, force)?;
     match form {
-        Form::Npz => write_atomically(path, &npz::to_bytes(mnist)?)
+        Form::Npz => write_atomically(path, &npz::to_bytes_named(mnist, names)?)
             .map_err(|e| cause(format!("cannot write {}", path.display()), e)),
         Form::Idx => write_folder(path, |dir| idx_dir::write(mnist, dir, false)),
         Form::IdxGz => write_folder(path, |dir| idx_dir::write(mnist, dir, true)),

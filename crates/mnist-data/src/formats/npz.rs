@@ -218,28 +218,79 @@ fn fortran_to_c(values: &[u8], shape: &[usize]) -> Vec<u8> {
     out
 }
 
+/// The names of the four arrays of a written archive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NpzNames {
+    /// Keras' `mnist.npz`: `x_train`, `y_train`, `x_test`, `y_test`, labels as uint8.
+    #[default]
+    Keras,
+    /// The PyTorch tutorial's: `train_x`, `train_y`, `test_x`, `test_y`, labels as int64 (what
+    /// `np.array` makes of Python integers, and what PyTorch's cross-entropy takes).
+    Tutorial,
+}
+
+impl NpzNames {
+    /// Both namings, in the order the help lists them.
+    pub const ALL: [NpzNames; 2] = [NpzNames::Keras, NpzNames::Tutorial];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            NpzNames::Keras => "keras",
+            NpzNames::Tutorial => "tutorial",
+        }
+    }
+
+    /// The array names: training images, training labels, test images, test labels.
+    pub fn arrays(self) -> [&'static str; 4] {
+        match self {
+            NpzNames::Keras => ARRAY_NAMES,
+            NpzNames::Tutorial => TUTORIAL_ARRAY_NAMES,
+        }
+    }
+}
+
+impl std::str::FromStr for NpzNames {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, Self::Err> {
+        NpzNames::ALL
+            .into_iter()
+            .find(|names| names.name() == name)
+            .ok_or_else(|| format!("unknown array names {name:?}: expected keras or tutorial"))
+    }
+}
+
 /// The data as an `.npz` archive in Keras' layout, deflate-compressed like `np.savez_compressed`.
 pub fn to_bytes(mnist: &Mnist) -> Result<Vec<u8>> {
+    to_bytes_named(mnist, NpzNames::Keras)
+}
+
+/// The data as an `.npz` archive with the array names of `names`: images (n, rows, cols) as
+/// uint8, labels (n,) as uint8 (Keras) or int64 (the tutorial), deflate-compressed.
+pub fn to_bytes_named(mnist: &Mnist, names: NpzNames) -> Result<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (set, name) in [(&mnist.train, "train"), (&mnist.test, "test")] {
-        write_array(
-            &mut zip,
-            &format!("x_{name}"),
-            &[set.len() as u64, set.rows() as u64, set.cols() as u64],
-            set.pixels(),
-            options,
-        )?;
-        write_array(&mut zip, &format!("y_{name}"), &[set.len() as u64], set.labels(), options)?;
+    let [train_x, train_y, test_x, test_y] = names.arrays();
+    for (set, x_name, y_name) in [(&mnist.train, train_x, train_y), (&mnist.test, test_x, test_y)] {
+        let shape = [set.len() as u64, set.rows() as u64, set.cols() as u64];
+        write_array(&mut zip, x_name, "|u1", &shape, set.pixels(), options)?;
+        let labels: Vec<u8> = match names {
+            NpzNames::Keras => set.labels().to_vec(),
+            NpzNames::Tutorial => set.labels().iter().flat_map(|&label| i64::from(label).to_le_bytes()).collect(),
+        };
+        let descr = if names == NpzNames::Keras { "|u1" } else { "<i8" };
+        write_array(&mut zip, y_name, descr, &[set.len() as u64], &labels, options)?;
     }
     let cursor = zip.finish().map_err(|e| cause("cannot finish the .npz archive", e))?;
     Ok(cursor.into_inner())
 }
 
-/// Appends one uint8 C-order `.npy` member to the archive.
+/// Appends one C-order `.npy` member of type `descr` whose values are the bytes `values`.
 fn write_array<W: Write + Seek>(
     zip: &mut zip::ZipWriter<W>,
     name: &str,
+    descr: &str,
     shape: &[u64],
     values: &[u8],
     options: SimpleFileOptions,
@@ -249,17 +300,17 @@ fn write_array<W: Write + Seek>(
     let options = options.large_file(values.len() as u64 >= u64::from(u32::MAX) - 1024);
     zip.start_file(npyz::npz::file_name_from_array_name(name), options).map_err(|e| cause(context(), e))?;
     // One large write: npyz's element-by-element writer is slow through the zip compressor.
-    zip.write_all(&npy_header_u8(shape)).and_then(|()| zip.write_all(values)).map_err(|e| cause(context(), e))
+    zip.write_all(&npy_header(descr, shape)).and_then(|()| zip.write_all(values)).map_err(|e| cause(context(), e))
 }
 
-/// The header of a version 1.0 `.npy` file of uint8 in C order, padded to 64 bytes as NumPy
+/// The header of a version 1.0 `.npy` file of `descr` in C order, padded to 64 bytes as NumPy
 /// pads it: magic, version, header length, then the header dictionary and a newline.
-fn npy_header_u8(shape: &[u64]) -> Vec<u8> {
+fn npy_header(descr: &str, shape: &[u64]) -> Vec<u8> {
     let shape = match shape {
         [one] => format!("({one},)"),
         _ => format!("({})", shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let mut dict = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     let unpadded = 10 + dict.len() + 1;
     dict.extend(std::iter::repeat_n(' ', unpadded.next_multiple_of(64) - unpadded));
     dict.push('\n');
@@ -309,6 +360,22 @@ mod tests {
         let bytes = to_bytes(&mnist).unwrap();
         assert_eq!(from_bytes(&bytes).unwrap(), mnist);
         assert_eq!(to_bytes(&mnist).unwrap(), bytes, "the same data gives the same bytes");
+    }
+
+    #[test]
+    fn the_tutorial_names_hold_int64_labels_and_read_back() {
+        let mnist = sample();
+        let bytes = to_bytes_named(&mnist, NpzNames::Tutorial).unwrap();
+        assert_eq!(from_bytes(&bytes).unwrap(), mnist);
+        let mut archive = ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
+        let mut names: Vec<String> = archive.file_names().map(str::to_string).collect();
+        names.sort();
+        assert_eq!(names, ["test_x.npy", "test_y.npy", "train_x.npy", "train_y.npy"]);
+        let labels = NpyFile::new(archive.by_name("train_y.npy").unwrap()).unwrap();
+        assert_eq!(labels.dtype().descr(), "'<i8'");
+        assert_eq!(labels.into_vec::<i64>().unwrap(), [0, 2, 1, 2]);
+        assert_eq!("tutorial".parse::<NpzNames>(), Ok(NpzNames::Tutorial));
+        assert!("torch".parse::<NpzNames>().unwrap_err().contains("keras or tutorial"));
     }
 
     #[test]
@@ -381,7 +448,7 @@ mod tests {
     fn headers_are_valid_npy_headers() {
         for shape in [&[3_u64][..], &[2, 3, 4], &[1, 1]] {
             let values: Vec<u8> = (0..shape.iter().product::<u64>() as u8).collect();
-            let mut npy = npy_header_u8(shape);
+            let mut npy = npy_header("|u1", shape);
             assert_eq!(npy.len() % 64, 0, "NumPy pads the header to 64 bytes");
             npy.extend_from_slice(&values);
             let file = NpyFile::new(&npy[..]).unwrap();

@@ -56,9 +56,8 @@ impl Recipe {
 
     /// The likeliest reason for a run far below the published number, and what to try.
     fn likely_cause(&self) -> &'static str {
-        let saturating = self.init == Init::NORMAL
-            && matches!(self.hidden_activation, Activation::Sigmoid)
-            && self.arch.is_none();
+        let saturating =
+            self.init == Init::NORMAL && matches!(self.hidden_activation, Activation::Sigmoid) && self.arch.is_none();
         if saturating {
             "Likely cause: network.py's start draws every weight from N(0,1), so many sigmoid neurons begin \
              saturated and, with some seeds, stay so; try another --seed, or --init nielsen (N(0,1/n) weights, \
@@ -79,7 +78,10 @@ mod tests {
     fn a_run_far_below_the_published_number_is_said_with_its_likely_cause() {
         let nielsen_100 = recipe::named("nielsen-100").unwrap();
         let note = nielsen_100.shortfall(0.8741).expect("87.41% is far below");
-        assert!(note.starts_with("this run ended at 87.41%, well below the 96.72% published for nielsen-100"), "{note}");
+        assert!(
+            note.starts_with("this run ended at 87.41%, well below the 96.72% published for nielsen-100"),
+            "{note}"
+        );
         assert!(note.contains("N(0,1)") && note.contains("--seed"), "{note}");
         assert_eq!(nielsen_100.shortfall(0.9655), None);
         let keras = recipe::named("keras").unwrap();
