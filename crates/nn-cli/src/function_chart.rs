@@ -135,20 +135,35 @@ pub fn run(names: &str, range: Option<&str>, output: &Path) -> Result<()> {
     let curves = curves(&functions, range);
     // Values beyond f32 (an identity over ±1e38) would give the chart no finite height.
     if let Some(curve) = curves.iter().find(|c| c.points.iter().any(|p| !p.1.is_finite())) {
-        bail!("{} is not finite over --range {},{}: choose a narrower range", curve.label, range.0, range.1);
+        bail!(
+            "{} is not finite over --range {},{}: choose a narrower range",
+            curve.label,
+            number(range.0),
+            number(range.1)
+        );
     }
     let bytes =
         chart_bytes(output, (WIDTH, HEIGHT), |root| draw(root, &curves, range), |root| draw(root, &curves, range))?;
     write_atomically(output, &bytes)?;
     let labels: Vec<&str> = curves.iter().map(|c| c.label.as_str()).collect();
-    outln!(
-        "wrote {} ({WIDTH}x{HEIGHT}): {} for x from {} to {}",
-        output.display(),
-        labels.join(", "),
-        range.0,
-        range.1
-    )?;
+    let (low, high) = (number(range.0), number(range.1));
+    outln!("wrote {} ({WIDTH}x{HEIGHT}): {} for x from {low} to {high}", output.display(), labels.join(", "))?;
     Ok(())
+}
+
+/// An axis label: `-5`, `0.25`, or `1.5e38` beyond the range plain decimals read well in.
+fn tick(value: f64) -> String {
+    if value != 0.0 && !(1e-3..1e5).contains(&value.abs()) {
+        return format!("{value:.1e}");
+    }
+    let text = format!("{value:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0".to_string() } else { text.to_string() }
+}
+
+/// `5`, `-0.25`, or `3e38` and `1e-30` where the plain form would run to dozens of digits.
+fn number(x: f32) -> String {
+    if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) { format!("{x:e}") } else { x.to_string() }
 }
 
 fn draw<B: DrawingBackend>(root: &DrawingArea<B, Shift>, curves: &[Curve], (low, high): (f32, f32)) -> Result<()> {
@@ -166,7 +181,15 @@ fn draw<B: DrawingBackend>(root: &DrawingArea<B, Shift>, curves: &[Curve], (low,
         .y_label_area_size(56)
         .build_cartesian_2d(f64::from(low)..f64::from(high), (bottom - margin)..(top + margin))
         .map_err(fail)?;
-    chart.configure_mesh().x_desc("x").y_desc("f(x)").light_line_style(WHITE.mix(0.0)).draw().map_err(fail)?;
+    chart
+        .configure_mesh()
+        .x_desc("x")
+        .y_desc("f(x)")
+        .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&|&x| tick(x))
+        .y_label_formatter(&|&y| tick(y))
+        .draw()
+        .map_err(fail)?;
     // The axes through the origin, where the range holds it.
     let axis = BLACK.mix(0.35).stroke_width(1);
     if bottom - margin < 0.0 && 0.0 < top + margin {
@@ -223,6 +246,10 @@ mod tests {
         assert!(error("relu,relu").contains("names relu twice"));
         assert!(error("leaky_relu:2").contains("is not in [0, 1)"), "{}", error("leaky_relu:2"));
         assert_eq!(parse_range(" -2.5, 3").unwrap(), (-2.5, 3.0));
+        let numbers = [number(-5.0), number(0.0), number(0.25), number(-3e38), number(1e-30)];
+        assert_eq!(numbers, ["-5", "0", "0.25", "-3e38", "1e-30"]);
+        let ticks = [tick(-5.0), tick(0.0), tick(-0.0001), tick(0.2), tick(1.5e38), tick(2.5e-7), tick(12345.0)];
+        assert_eq!(ticks, ["-5", "0", "-1.0e-4", "0.2", "1.5e38", "2.5e-7", "12345"]);
         for bad in ["5,-5", "1,1", "0,inf", "1", "a,b", "1,2,3"] {
             assert!(parse_range(bad).is_err(), "{bad}");
         }
