@@ -50,6 +50,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
     refuse_non_png("the picture", &args.png)?;
     check_can_write("the PNG", &args.png)?;
     let network = nn_core::load_model(&args.model)?;
+    crate::probabilities::require_probabilities(network.loss(), &args.model, "explain")?;
     let (input, source) = read_input(args, &network)?;
     let probabilities = network.predict(&input).context("cannot run the model on the image")?;
     let predicted = nn_core::softmax::argmax(&probabilities);
@@ -130,10 +131,7 @@ fn read_input(args: &ExplainArgs, network: &Network) -> Result<(Vec<f32>, String
 
 /// "softmax" or "sigmoid": what the loss applies to the last layer's outputs.
 fn output_function(network: &Network) -> &'static str {
-    match network.loss() {
-        nn_core::Loss::SoftmaxCrossEntropy => "softmax",
-        nn_core::Loss::SigmoidQuadratic => "sigmoid",
-    }
+    network.loss().output_name()
 }
 
 /// A layer's outputs as pictures: each feature map of an image-shaped output, or the units of

@@ -24,6 +24,8 @@ mod data;
 mod explain;
 mod explain_image;
 mod files;
+mod forward;
+mod function_chart;
 mod inspect;
 mod memory_check;
 mod misclassified;
@@ -32,6 +34,7 @@ mod output;
 mod picture;
 mod plot;
 mod predict;
+mod probabilities;
 mod recipes;
 mod render;
 mod search;
@@ -81,8 +84,11 @@ enum Command {
     /// A grid of the test images the model gets wrong, most confident errors first.
     #[command(after_help = "Example:\n  nn-cli misclassified --model models/default.json --png errors.png --count 36")]
     Misclassified(misclassified::MisclassifiedArgs),
-    /// Loss and accuracy per epoch from a metrics log, as a PNG or SVG chart.
-    #[command(after_help = "Example:\n  nn-cli plot models/default.metrics.jsonl -o training.png")]
+    /// Loss and accuracy per epoch from a metrics log, or activation functions (--function), as a
+    /// PNG or SVG chart.
+    #[command(
+        after_help = "Examples:\n  nn-cli plot models/default.metrics.jsonl -o training.png\n  nn-cli plot --function step,sigmoid -o figure-3-8.png\n  nn-cli plot --function sigmoid,tanh,relu,leaky_relu:0.1,softmax --range -6,6 -o functions.svg"
+    )]
     Plot(plot::PlotArgs),
     /// Convert data between IDX files, a Keras-style mnist.npz and a folder of PNG images.
     #[command(after_help = "Examples:\n  nn-cli convert data/mnist mnist.npz\n  nn-cli convert mnist.npz mnist-png/")]
@@ -106,7 +112,7 @@ enum Command {
     /// Build a model file from NumPy weights (W1, b1, W2, b2, ... in an .npz), dense or, with --arch, any architecture;
     /// or from a PyTorch nn.Sequential's state_dict in a .safetensors file, with --arch.
     #[command(
-        after_help = "Examples:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json\n  nn-cli import --npz simple_convnet.npz --arch saito-simple -o simple.json\n  nn-cli import --npz w.npz --arch \"conv(4,3,pad=1) relu maxpool(2) flatten dense(10)\" --input 1x8x8 -o tiny.json\n  nn-cli import --safetensors model.safetensors --arch pytorch-example -o torch.json\n\nIn a .safetensors file, parameters are named by their module's index in the nn.Sequential, where\nactivations, pooling, flatten and dropout take an index too: for\n\"conv(32,3) relu maxpool(2) flatten dense(10)\" the names are 0.weight, 0.bias, 4.weight, 4.bias."
+        after_help = "Examples:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json\n  nn-cli import --npz saito-toy.npz --hidden-activation sigmoid --output identity -o toy.json\n  nn-cli import --npz simple_convnet.npz --arch saito-simple -o simple.json\n  nn-cli import --npz w.npz --arch \"conv(4,3,pad=1) relu maxpool(2) flatten dense(10)\" --input 1x8x8 -o tiny.json\n  nn-cli import --safetensors model.safetensors --arch pytorch-example -o torch.json\n\nIn a .safetensors file, parameters are named by their module's index in the nn.Sequential, where\nactivations, pooling, flatten and dropout take an index too: for\n\"conv(32,3) relu maxpool(2) flatten dense(10)\" the names are 0.weight, 0.bias, 4.weight, 4.bias."
     )]
     Import(model_commands::ImportArgs),
     /// Write a model's weights as a NumPy .npz (W1, b1, W2, b2, ...), or as a .safetensors state_dict for PyTorch.
@@ -130,6 +136,11 @@ enum Command {
         after_help = "Examples:\n  nn-cli committee -o models/committee.json models/a.json models/b.json models/c.json\n  nn-cli committee --embed -o committee.json a.json b.json"
     )]
     Committee(committee::CommitteeArgs),
+    /// Run a model on numbers given on the command line and print its outputs (one sample).
+    #[command(
+        after_help = "Examples:\n  nn-cli import --npz fixtures/saito-toy/saito-toy.npz --hidden-activation sigmoid --output identity -o toy.json\n  nn-cli forward --model toy.json --input 1.0,0.5\n  nn-cli forward --model toy.json --input=-1,2 --json"
+    )]
+    Forward(forward::ForwardArgs),
     /// A table of a model's layers, shapes, activations and parameter counts.
     #[command(after_help = "Example:\n  nn-cli summary --model model.json")]
     Summary(model_commands::SummaryArgs),
@@ -163,6 +174,7 @@ fn main() -> ExitCode {
         Command::Export(args) => model_commands::export(&args),
         Command::Eval(args) => model_commands::eval(&args),
         Command::Summary(args) => model_commands::summary(&args),
+        Command::Forward(args) => forward::run(&args),
         Command::Committee(args) => committee::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Weights(args) => weights::run(&args),

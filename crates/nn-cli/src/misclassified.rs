@@ -64,6 +64,7 @@ pub fn run(args: &MisclassifiedArgs) -> Result<()> {
     )?;
     refuse_non_png("the picture", &args.png)?;
     let (model, training) = nn_core::load_any_model(&args.model)?;
+    crate::probabilities::require_probabilities(model.loss(), &args.model, "misclassified")?;
     let set = set_for_model(&model, training.as_ref(), &args.data, args.set, args.validation_size)?;
     let (inputs, labels) = inputs_and_labels(&set);
     let outputs = predictions(&model, &inputs, args.batch_size as usize)

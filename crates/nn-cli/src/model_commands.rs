@@ -36,7 +36,8 @@ pub struct ImportArgs {
     /// leaky_relu[:SLOPE]. (With --arch, the architecture names its activations.)
     #[arg(long, default_value = "sigmoid", conflicts_with = "arch")]
     hidden_activation: Activation,
-    /// Output function, with its loss: softmax (cross-entropy) or sigmoid (quadratic cost).
+    /// Output function, with its loss: softmax (cross-entropy), sigmoid (quadratic cost) or
+    /// identity (mean squared error, a regression).
     #[arg(long, visible_alias = "loss", value_enum, default_value_t = Output::Softmax)]
     output: Output,
     /// The model file to write.
@@ -52,6 +53,9 @@ pub enum Output {
     /// Sigmoid outputs, trained with Nielsen's quadratic cost.
     #[value(alias = "sigmoid_quadratic", alias = "quadratic")]
     Sigmoid,
+    /// Identity outputs (the last layer's values as they are), trained with the mean squared error.
+    #[value(alias = "identity_mean_squared", alias = "mse")]
+    Identity,
 }
 
 /// `1x28x28`: channels, height, width, each at least 1.
@@ -70,6 +74,7 @@ impl Output {
         match self {
             Output::Softmax => Loss::SoftmaxCrossEntropy,
             Output::Sigmoid => Loss::SigmoidQuadratic,
+            Output::Identity => Loss::IdentityMeanSquared,
         }
     }
 }

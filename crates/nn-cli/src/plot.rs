@@ -1,21 +1,32 @@
 //! `nn-cli plot`: loss and accuracy per epoch, training and validation (and test when logged),
-//! as one chart with two panels, PNG or SVG by the output's extension.
+//! as one chart with two panels, PNG or SVG by the output's extension; or, with `--function`,
+//! activation functions (`function_chart.rs`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{ArgGroup, Args};
 use nn_train::EpochReport;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::files::write_atomically;
+use crate::function_chart;
 use crate::output::outln;
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("chart").required(true).args(["metrics", "function"])))]
 pub struct PlotArgs {
     /// The metrics log written by `nn-cli train` (one JSON object per epoch).
-    pub metrics: PathBuf,
+    pub metrics: Option<PathBuf>,
+    /// Draw activation functions instead, from nn-core's own code, on one chart: names separated
+    /// by commas among step, sigmoid, tanh, relu, leaky_relu[:SLOPE], identity and softmax
+    /// (a vector function: drawn as the first output of softmax(x, 0), which is sigmoid(x)).
+    #[arg(long, value_name = "NAMES")]
+    pub function: Option<String>,
+    /// The x range of --function: LOW,HIGH [default: -5,5, as the book's figures].
+    #[arg(long, value_name = "LOW,HIGH", conflicts_with = "metrics", allow_hyphen_values = true)]
+    pub range: Option<String>,
     /// The chart to write: .png or .svg.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -36,38 +47,57 @@ struct Series {
 }
 
 pub fn run(args: &PlotArgs) -> Result<()> {
-    let reports = read_metrics(&args.metrics)?;
-    let extension = args.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("the built-in font cannot be read"))?;
-    let title = args.metrics.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let bytes = match extension.as_deref() {
-        Some("png") => {
-            let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-            {
-                let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
-                draw(&root, &reports, &title)?;
-                root.present().map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
-            }
-            let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).context("chart buffer size")?;
-            let mut png = Vec::new();
-            image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-            png
-        }
-        Some("svg") => {
-            let mut svg = String::new();
-            {
-                let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-                draw(&root, &reports, &title)?;
-                root.present().map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
-            }
-            svg.into_bytes()
-        }
-        _ => bail!("{}: the chart must end in .png or .svg", args.output.display()),
+    let Some(metrics) = &args.metrics else {
+        // clap requires one of the two.
+        let names = args.function.as_deref().unwrap_or_default();
+        return function_chart::run(names, args.range.as_deref(), &args.output);
     };
+    let reports = read_metrics(metrics)?;
+    let title = metrics.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = chart_bytes(
+        &args.output,
+        (WIDTH, HEIGHT),
+        |root| draw(root, &reports, &title),
+        |root| draw(root, &reports, &title),
+    )?;
     write_atomically(&args.output, &bytes)?;
     outln!("wrote {} ({} epochs)", args.output.display(), reports.len())?;
     Ok(())
+}
+
+/// A chart of `size` pixels drawn by `draw_png` or `draw_svg` (the same drawing on the two
+/// backends), encoded as the extension of `output` asks: PNG or SVG, anything else refused.
+pub(crate) fn chart_bytes(
+    output: &Path,
+    (width, height): (u32, u32),
+    draw_png: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+    draw_svg: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Vec<u8>> {
+    let extension = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !matches!(extension.as_deref(), Some("png" | "svg")) {
+        bail!("{}: the chart must end in .png or .svg", output.display());
+    }
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| anyhow::anyhow!("the built-in font cannot be read"))?;
+    if extension.as_deref() == Some("svg") {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+            draw_svg(&root)?;
+            root.present().map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
+        }
+        return Ok(svg.into_bytes());
+    }
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        draw_png(&root)?;
+        root.present().map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
+    }
+    let image = image::RgbImage::from_raw(width, height, pixels).context("chart buffer size")?;
+    let mut png = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
 }
 
 fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {

@@ -53,6 +53,7 @@ struct Prediction {
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     let (model, _) = nn_core::load_any_model(&args.model)?;
+    crate::probabilities::require_probabilities(model.loss(), &args.model, "predict")?;
     let inputs = FIELD * FIELD;
     if model.input_size() != inputs {
         bail!(

@@ -53,6 +53,9 @@ pub fn run(args: &ShowArgs) -> Result<()> {
         check_can_write("the PNG", png)?;
     }
     let network = args.model.as_deref().map(nn_core::load_model).transpose()?;
+    if let (Some(network), Some(path)) = (&network, &args.model) {
+        crate::probabilities::require_probabilities(network.loss(), path, "show --model")?;
+    }
     let mnist: Mnist = crate::data::load_mnist_any(&args.data)?;
     let default_set = if network.is_some() { Set::Test } else { Set::Train };
     let (set, name) = match args.set.unwrap_or(default_set) {

@@ -53,7 +53,8 @@ pub struct TrainArgs {
     /// Activation of the hidden layers: sigmoid, tanh, relu, leaky_relu[:SLOPE], identity.
     #[arg(long)]
     hidden_activation: Option<Activation>,
-    /// Output and loss: softmax_cross_entropy (softmax) or sigmoid_quadratic (quadratic).
+    /// Output and loss: softmax_cross_entropy (softmax), sigmoid_quadratic (quadratic) or
+    /// identity_mean_squared (mse: identity outputs regressing the one-hot labels).
     #[arg(long)]
     loss: Option<Loss>,
     /// Initialisation: glorot, he, nielsen (weights N(0,1/n), biases N(0,1)), normal (every

@@ -4,7 +4,7 @@
 use nalgebra::DMatrix;
 
 use crate::softmax::argmax;
-use crate::{Evaluation, Loss, Network, NnError, Shape};
+use crate::{Evaluation, Loss, Network, NnError, Predictions, Shape};
 
 /// Inference through one interface, whatever the model: a [`Network`], a
 /// [`Committee`](crate::Committee) of networks, or a [`Model`](crate::Model) loaded from either
@@ -38,20 +38,29 @@ pub trait Classifier {
     /// Values per output sample (the number of classes).
     fn output_size(&self) -> usize;
 
-    /// The output function of the outputs (`softmax` or `sigmoid`) and the loss that
+    /// The output function of the outputs (`softmax`, `sigmoid` or `identity`) and the loss that
     /// [`evaluate`](Classifier::evaluate) reports.
     fn loss(&self) -> Loss;
 
     /// Trainable scalars, all networks together.
     fn parameter_count(&self) -> usize;
 
-    /// The outputs (probabilities) for one sample of [`input_size`](Classifier::input_size)
-    /// values.
+    /// The outputs (probabilities, or the logits for [`Loss::IdentityMeanSquared`]) for one
+    /// sample of [`input_size`](Classifier::input_size) values.
     fn predict(&self, input: &[f32]) -> Result<Vec<f32>, NnError>;
 
-    /// The outputs of every sample of `inputs`, as an `outputs × samples` matrix: column `j` is
-    /// sample `j`, equal bit for bit to [`predict`](Classifier::predict) on it.
+    /// The outputs of every sample of `inputs`, as an **`outputs × samples` matrix: column `j`
+    /// is sample `j`**, equal bit for bit to [`predict`](Classifier::predict) on it. This is
+    /// the transpose of NumPy's `predict(x)`, of shape `(samples, outputs)`: see
+    /// [`predict_rows`](Classifier::predict_rows).
     fn predict_batch(&self, inputs: &[f32]) -> Result<DMatrix<f32>, NnError>;
+
+    /// The outputs of every sample of `inputs`, one row per sample as NumPy's `predict(x)`:
+    /// [`predict_batch`](Classifier::predict_batch) transposed, the same bits, no copy.
+    /// [`Predictions::argmax`] is `np.argmax(y, axis=1)`.
+    fn predict_rows(&self, inputs: &[f32]) -> Result<Predictions, NnError> {
+        self.predict_batch(inputs).map(Predictions::from_columns)
+    }
 
     /// The most probable class of one sample (the first one on a tie).
     fn classify(&self, input: &[f32]) -> Result<usize, NnError> {

@@ -149,7 +149,8 @@ impl Committee {
         let mut total = 0.0_f64;
         match self.loss() {
             Loss::SoftmaxCrossEntropy => log_means.iter().for_each(|&log_p| total -= f64::from(log_p)),
-            Loss::SigmoidQuadratic => {
+            // ½‖a − e_label‖² of the mean outputs: sigmoids, or the logits themselves.
+            Loss::SigmoidQuadratic | Loss::IdentityMeanSquared => {
                 for (outputs, &label) in mean.chunks_exact(classes).zip(labels) {
                     for (i, &a) in outputs.iter().enumerate() {
                         let error = a - f32::from(u8::from(label == i));
@@ -321,6 +322,21 @@ mod tests {
         let evaluation = committee.evaluate(&[1.0, -1.0], &[0], 1).unwrap();
         let by_hand = 0.5 * ((expected[0] - 1.0).powi(2) + expected[1].powi(2));
         assert!((f64::from(evaluation.loss) - by_hand).abs() < 1e-6, "{evaluation:?}");
+    }
+
+    #[test]
+    fn identity_outputs_are_averaged_and_scored_as_one_network_scores_them() {
+        let a = tiny([1.0, 0.0, 0.0, 1.0], [0.0, 0.5], Loss::IdentityMeanSquared);
+        let b = tiny([0.0, 2.0, 0.0, 0.0], [1.0, 0.0], Loss::IdentityMeanSquared);
+        let committee = Committee::new(vec![a.clone(), b]).unwrap();
+        let (pa, pb) = (a.predict(&[1.0, -1.0]).unwrap(), committee.members()[1].predict(&[1.0, -1.0]).unwrap());
+        let expected: Vec<f32> = pa.iter().zip(&pb).map(|(x, y)| (x + y) / 2.0).collect();
+        assert_eq!(committee.predict(&[1.0, -1.0]).unwrap(), expected);
+        let evaluation = committee.evaluate(&[1.0, -1.0], &[1], 1).unwrap();
+        let by_hand = 0.5 * (f64::from(expected[0]).powi(2) + (f64::from(expected[1]) - 1.0).powi(2));
+        assert!((f64::from(evaluation.loss) - by_hand).abs() < 1e-6, "{evaluation:?}");
+        let alone = Committee::new(vec![a.clone()]).unwrap();
+        assert_eq!(alone.evaluate(&[1.0, -1.0], &[1], 1).unwrap(), a.evaluate(&[1.0, -1.0], &[1], 1).unwrap());
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub struct Inside {
     pub class: usize,
     /// `−∂C/∂x` for the target `class`, laid out like the input: where more input raises the
     /// class (for softmax cross-entropy, `∂ ln p_class / ∂x`; for the quadratic cost, the
-    /// descent direction of `½‖σ(z) − e_class‖²`).
+    /// descent direction of `½‖σ(z) − e_class‖²`; for the mean squared error of identity
+    /// outputs, that of `½‖z − e_class‖²`).
     pub saliency: Vec<f32>,
 }
 

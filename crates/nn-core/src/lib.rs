@@ -77,6 +77,11 @@
 //!   more) use Winograd's F(4x4, 3x3) instead: 36 products on transformed 6x6 tiles, 4 times
 //!   fewer multiplications, the same sums up to rounding.
 //!
+//! Outputs come back the same way: [`Network::predict_batch`] is an `outputs × batch` matrix,
+//! the *transpose* of NumPy's `predict(x)` of shape `(batch, outputs)`; a port of NumPy code
+//! takes [`Network::predict_rows`] instead, one row per sample, whose [`Predictions::argmax`] is
+//! `np.argmax(y, axis=1)`.
+//!
 //! The weights of a [`Dense`] layer are `outputs × inputs`, Nielsen's `W` in `σ(W a + b)`. In
 //! memory this is exactly NumPy's C-ordered `inputs × outputs` kernel of `x @ W + b` (Saitō's
 //! *Deep Learning from Scratch*, Keras), so `.npz` import and export copy without reshuffling.
@@ -188,6 +193,7 @@ mod nonzero_inputs;
 #[cfg(feature = "npz")]
 mod npz;
 mod pool;
+mod predictions;
 mod products;
 #[cfg(feature = "safetensors")]
 mod safetensors;
@@ -250,6 +256,7 @@ pub use npz::{
     network_from_npz_bytes_with_architecture, network_to_npz_bytes, read_npy_header,
 };
 pub use pool::MaxPool2d;
+pub use predictions::Predictions;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};

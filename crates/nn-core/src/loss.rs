@@ -25,6 +25,17 @@ pub enum Loss {
     /// Gradient: `∂C/∂z = (σ(z) − t) ⊙ σ(z)(1 − σ(z)) / n` (chapter 2 of *Neural Networks and
     /// Deep Learning*, equation BP1).
     SigmoidQuadratic,
+    /// Identity outputs (the logits as they are, Saitō's `identity_function` of chapter 3) with
+    /// the mean squared error `C = (1/2n) Σ_x ‖z − t‖²`, for regression.
+    /// Gradient: `∂C/∂z = (z − t) / n`.
+    ///
+    /// `n` counts samples, not values: `C` is the mean over the batch of Saitō's per-sample
+    /// `½ Σ_i (y_i − t_i)²` (chapter 4) and the same formula as
+    /// [`SigmoidQuadratic`](Loss::SigmoidQuadratic) without the sigmoid. PyTorch's
+    /// `nn.MSELoss()` (and Keras' `"mse"`) has no ½ and averages over all `n·k` values of `k`
+    /// outputs: `MSELoss = (2/k) C`, so its gradients are `2/k` times these, and plain SGD with
+    /// a learning rate `η` there takes the steps of `2η/k` here.
+    IdentityMeanSquared,
 }
 
 /// The expected outputs of a batch.
@@ -33,7 +44,8 @@ pub enum Targets<'a> {
     /// One class index per sample.
     Classes(&'a [usize]),
     /// One vector of `outputs` values per sample, one after the other (the columns of a
-    /// column-major `outputs × batch` matrix); usually one-hot.
+    /// column-major `outputs × batch` matrix): one-hot for a classifier, any real numbers for
+    /// a regression ([`Loss::IdentityMeanSquared`]).
     OneHot(&'a [f32]),
 }
 
@@ -78,12 +90,23 @@ impl Targets<'_> {
 }
 
 impl Loss {
-    /// Name of the output function: `"softmax"` or `"sigmoid"`.
+    /// Every loss, for tests and command-line help.
+    pub const ALL: [Loss; 3] = [Loss::SoftmaxCrossEntropy, Loss::SigmoidQuadratic, Loss::IdentityMeanSquared];
+
+    /// Name of the output function: `"softmax"`, `"sigmoid"` or `"identity"`.
     pub fn output_name(self) -> &'static str {
         match self {
             Loss::SoftmaxCrossEntropy => "softmax",
             Loss::SigmoidQuadratic => "sigmoid",
+            Loss::IdentityMeanSquared => "identity",
         }
+    }
+
+    /// Whether each output is a probability, in `[0, 1]` (softmax: a distribution over the
+    /// classes; sigmoid: one per class). Identity outputs are any real numbers: their argmax is
+    /// still a class, but they are no confidence to show.
+    pub fn outputs_are_probabilities(self) -> bool {
+        self != Loss::IdentityMeanSquared
     }
 
     /// Turns the logits of each sample (runs of `outputs` values) into the network's outputs.
@@ -100,6 +123,7 @@ impl Loss {
         match self {
             Loss::SoftmaxCrossEntropy => logits.chunks_exact_mut(outputs).for_each(softmax_in_place),
             Loss::SigmoidQuadratic => sigmoid_in_place(logits),
+            Loss::IdentityMeanSquared => {}
         }
     }
 
@@ -167,6 +191,16 @@ impl Loss {
                         }
                     }
                 }
+                Loss::IdentityMeanSquared => {
+                    // ½‖z − t‖², gradient z − t.
+                    for (i, &zi) in z.iter().enumerate() {
+                        let error = zi - targets.value(j, outputs, i);
+                        total += 0.5 * f64::from(error * error);
+                        if let Some(d) = delta_j.as_deref_mut() {
+                            d[i] = error * inverse_batch;
+                        }
+                    }
+                }
             }
         }
         (total / batch as f64) as f32
@@ -190,6 +224,7 @@ impl fmt::Display for Loss {
         f.write_str(match self {
             Loss::SoftmaxCrossEntropy => "softmax_cross_entropy",
             Loss::SigmoidQuadratic => "sigmoid_quadratic",
+            Loss::IdentityMeanSquared => "identity_mean_squared",
         })
     }
 }
@@ -204,7 +239,8 @@ impl fmt::Display for ParseLossError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown loss {:?}: expected softmax_cross_entropy (or softmax) or sigmoid_quadratic (or sigmoid)",
+            "unknown loss {:?}: expected softmax_cross_entropy (or softmax), sigmoid_quadratic (or sigmoid) or \
+             identity_mean_squared (or identity, mse)",
             self.0
         )
     }
@@ -215,11 +251,13 @@ impl std::error::Error for ParseLossError {}
 impl FromStr for Loss {
     type Err = ParseLossError;
 
-    /// Accepts the `Display` names and the output names `softmax` and `sigmoid`.
+    /// Accepts the `Display` names, the output names `softmax`, `sigmoid` and `identity`, and
+    /// `cross_entropy`, `quadratic`, `mean_squared_error` and `mse`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim().to_ascii_lowercase().as_str() {
             "softmax_cross_entropy" | "softmax" | "cross_entropy" => Ok(Loss::SoftmaxCrossEntropy),
             "sigmoid_quadratic" | "sigmoid" | "quadratic" => Ok(Loss::SigmoidQuadratic),
+            "identity_mean_squared" | "identity" | "mean_squared_error" | "mse" => Ok(Loss::IdentityMeanSquared),
             _ => Err(ParseLossError(text.to_string())),
         }
     }
@@ -233,7 +271,7 @@ mod tests {
     fn classes_and_one_hot_give_the_same_loss_and_delta() {
         let logits = [0.5, -1.0, 2.0, 1000.0, 990.0, -50.0];
         let one_hot = [0.0, 0.0, 1.0, 0.0, 1.0, 0.0];
-        for loss in [Loss::SoftmaxCrossEntropy, Loss::SigmoidQuadratic] {
+        for loss in Loss::ALL {
             let (mut d1, mut d2) = ([0.0; 6], [0.0; 6]);
             let l1 = loss.loss_and_delta(&logits, 3, Targets::Classes(&[2, 1]), Some(&mut d1)).unwrap();
             let l2 = loss.loss_and_delta(&logits, 3, Targets::OneHot(&one_hot), Some(&mut d2)).unwrap();
@@ -241,6 +279,37 @@ mod tests {
             assert_eq!(d1, d2);
             assert!(l1.is_finite() && d1.iter().all(|d| d.is_finite()));
         }
+    }
+
+    #[test]
+    fn identity_outputs_are_the_logits_and_their_loss_is_half_the_mean_squared_distance() {
+        // Two samples of two outputs: ½((0.5 − 1)² + (2 − 0)²) = 2.125, ½((−1 − (−1))² + (3 − 1)²) = 2.
+        let logits = [0.5, 2.0, -1.0, 3.0];
+        let targets = [1.0, 0.0, -1.0, 1.0];
+        let mut delta = [0.0; 4];
+        let loss = Loss::IdentityMeanSquared;
+        let mean = loss.loss_and_delta(&logits, 2, Targets::OneHot(&targets), Some(&mut delta)).unwrap();
+        assert_eq!(mean, (2.125 + 2.0) / 2.0);
+        // (z − t) / n with n = 2 samples.
+        assert_eq!(delta, [-0.25, 1.0, 0.0, 1.0]);
+        let mut outputs = logits;
+        loss.apply_output(&mut outputs, 2).unwrap();
+        assert_eq!(outputs, logits);
+        assert!(!loss.outputs_are_probabilities());
+        assert!(
+            Loss::SoftmaxCrossEntropy.outputs_are_probabilities() && Loss::SigmoidQuadratic.outputs_are_probabilities()
+        );
+    }
+
+    #[test]
+    fn every_loss_reads_back_its_name_and_its_output_name() {
+        for loss in Loss::ALL {
+            assert_eq!(loss.to_string().parse::<Loss>(), Ok(loss));
+            assert_eq!(loss.output_name().parse::<Loss>(), Ok(loss));
+        }
+        assert_eq!("MSE".parse::<Loss>(), Ok(Loss::IdentityMeanSquared));
+        let error = "huber".parse::<Loss>().unwrap_err().to_string();
+        assert!(error.contains("identity_mean_squared"), "{error}");
     }
 
     #[test]

@@ -7,7 +7,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::softmax::argmax;
-use crate::{Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, Loss, Mode, NnError, Shape, Targets};
+use crate::{
+    Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, Loss, Mode, NnError, Predictions, Shape,
+    Targets,
+};
 
 /// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
 /// output function of its [`Loss`].
@@ -366,7 +369,9 @@ impl Network {
         &buffers.front[..self.output_size() * batch]
     }
 
-    /// The outputs (probabilities) for one sample of [`input_size`](Network::input_size) values.
+    /// The outputs for one sample of [`input_size`](Network::input_size) values: probabilities
+    /// (softmax or sigmoid outputs), or the logits themselves for
+    /// [`Loss::IdentityMeanSquared`].
     pub fn predict(&self, input: &[f32]) -> Result<Vec<f32>, NnError> {
         self.check_parameter_shapes()?;
         if input.len() != self.input_size() {
@@ -376,8 +381,26 @@ impl Network {
     }
 
     /// The outputs of every sample of `inputs` (samples one after the other), as an
-    /// `outputs × samples` matrix: column `j` is sample `j`. Equal, bit for bit, to
+    /// **`outputs × samples` matrix: column `j` is sample `j`**. Equal, bit for bit, to
     /// [`predict`](Network::predict) on each sample.
+    ///
+    /// This is the *transpose* of NumPy's `y = predict(x)` in Saitō's code (and of PyTorch's
+    /// `model(x)`), whose shape is `(samples, outputs)`. A port of `np.argmax(y, axis=1)` is
+    /// `y.column_iter().map(|c| argmax(c.as_slice()))` here, or, samples first as NumPy has
+    /// them, [`predict_rows`](Network::predict_rows)`(x)?.argmax()`; `y[j]` is `y.column(j)`
+    /// here and `predict_rows(x)?.row(j)` there.
+    ///
+    /// ```
+    /// use nn_core::softmax::argmax;
+    /// use nn_core::{Activation, Init, Loss, Network};
+    /// let net = Network::dense(&[3, 5, 4], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 2)?;
+    /// let x = [0.5, -0.2, 0.1, 0.9, 0.3, -0.7]; // two samples
+    /// let y = net.predict_batch(&x)?;
+    /// assert_eq!(y.shape(), (4, 2)); // outputs × samples; NumPy's y.shape is (2, 4)
+    /// let classes: Vec<usize> = y.column_iter().map(|sample| argmax(sample.as_slice())).collect();
+    /// assert_eq!(classes, net.predict_rows(&x)?.argmax()); // np.argmax(y, axis=1)
+    /// # Ok::<(), nn_core::NnError>(())
+    /// ```
     pub fn predict_batch(&self, inputs: &[f32]) -> Result<DMatrix<f32>, NnError> {
         let batch = self.inference_batch_len(inputs)?;
         let mut buffers = InferenceBuffers::default();
@@ -385,6 +408,14 @@ impl Network {
         check_finite_outputs(&outputs, self.output_size(), 0)?;
         self.loss.apply_output_unchecked(&mut outputs, self.output_size());
         Ok(DMatrix::from_vec(self.output_size(), batch, outputs))
+    }
+
+    /// The outputs of every sample of `inputs` laid out samples first, one row per sample, as
+    /// NumPy's `predict(x)` of shape `(samples, outputs)`: the transpose of
+    /// [`predict_batch`](Network::predict_batch), with the same bits and no copy.
+    /// [`Predictions::argmax`] is `np.argmax(y, axis=1)`.
+    pub fn predict_rows(&self, inputs: &[f32]) -> Result<Predictions, NnError> {
+        self.predict_batch(inputs).map(Predictions::from_columns)
     }
 
     /// The logits of every sample of `inputs` (a whole number of samples, checked), computed a

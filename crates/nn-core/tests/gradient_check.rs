@@ -39,6 +39,7 @@ fn reference_loss(
             Loss::SigmoidQuadratic => {
                 a.iter().zip(target).map(|(z, t)| 0.5 * (1.0 / (1.0 + (-z).exp()) - t).powi(2)).sum::<f64>()
             }
+            Loss::IdentityMeanSquared => a.iter().zip(target).map(|(z, t)| 0.5 * (z - t).powi(2)).sum::<f64>(),
         };
     }
     total / batch as f64
@@ -48,10 +49,10 @@ fn network_strategy() -> impl Strategy<Value = (Vec<usize>, Activation, Loss, u6
     (
         prop::collection::vec(1usize..=8, 3..=5), // inputs, 1 to 3 hidden layers, outputs
         prop::sample::select(Activation::TRAINABLE.to_vec()),
-        prop::sample::select(vec![Loss::SoftmaxCrossEntropy, Loss::SigmoidQuadratic]),
+        prop::sample::select(Loss::ALL.to_vec()),
         any::<u64>(),
         1usize..=8,    // batch
-        any::<bool>(), // one-hot targets instead of classes
+        any::<bool>(), // target vectors instead of classes: one-hot, or any numbers for a regression
     )
 }
 
@@ -72,6 +73,9 @@ proptest! {
         let classes: Vec<usize> = (0..batch).map(|_| ((next() + 2.0) * 1000.0) as usize % outputs).collect();
         let mut t = vec![0.0_f32; outputs * batch];
         for (j, &c) in classes.iter().enumerate() { t[j * outputs + c] = 1.0; }
+        if one_hot && loss == Loss::IdentityMeanSquared {
+            t.iter_mut().for_each(|v| *v = 2.0 * next());
+        }
         let targets = if one_hot { Targets::OneHot(&t) } else { Targets::Classes(&classes) };
 
         let mut workspace = Workspace::new().with_input_gradient();

@@ -77,6 +77,25 @@ fn save_then_load_gives_the_same_network_bit_for_bit() {
 }
 
 #[test]
+fn identity_outputs_make_the_round_trip_in_a_version_2_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regression.json");
+    let net = Network::dense(&[3, 4, 2], Activation::Sigmoid, Loss::IdentityMeanSquared, Init::GLOROT, 5).unwrap();
+    save_model(&net, &path).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(r#""version":2"#) && text.contains(r#""loss":"identity_mean_squared""#), "{text:.120}");
+    let loaded = load_model(&path).unwrap();
+    assert_eq!(loaded, net);
+    assert_eq!(loaded.predict_batch(&inputs()).unwrap(), net.predict_batch(&inputs()).unwrap());
+    // A version 1 file names its loss the same way.
+    let version_1 = version_1_json().replace("softmax_cross_entropy", "identity_mean_squared");
+    assert!(version_1.contains("identity_mean_squared"));
+    let path_1 = dir.path().join("v1.json");
+    fs::write(&path_1, version_1).unwrap();
+    assert_eq!(load_model(&path_1).unwrap().loss(), Loss::IdentityMeanSquared);
+}
+
+#[test]
 fn writes_are_atomic_and_leave_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.json");

@@ -17,7 +17,8 @@ pub enum ServeError {
         /// What was wrong with it.
         source: Box<nn_core::ModelFileError>,
     },
-    /// A model does not take 28x28 images or does not answer ten digits.
+    /// A model does not take 28x28 images, does not answer ten digits, or answers no
+    /// probabilities (identity outputs).
     #[error("model {name} cannot read digits: {reason}")]
     NotADigitModel {
         /// The model's name.

@@ -26,7 +26,7 @@ pub struct NamedModel {
 impl NamedModel {
     /// Checks that `model` (a [`Network`](nn_core::Network), a [`Committee`](nn_core::Committee)
     /// or either as a [`Model`]) takes the 784 pixels of a prepared image (flat or 1x28x28) and
-    /// gives ten outputs. `record`, from the model file, tells its test accuracy.
+    /// gives ten probabilities (softmax or sigmoid outputs, not identity). `record`, from the model file, tells its test accuracy.
     pub fn new(
         name: impl Into<String>,
         model: impl Into<Model>,
@@ -43,6 +43,13 @@ impl NamedModel {
         }
         if model.output_size() != DIGITS {
             let reason = format!("it has {} outputs, not {DIGITS}", model.output_size());
+            return Err(ServeError::NotADigitModel { name, reason });
+        }
+        // Answers carry probabilities and a confidence; a regression's numbers are neither.
+        let loss = model.loss();
+        if !loss.outputs_are_probabilities() {
+            let reason =
+                format!("its outputs are {} ({loss}), not the probabilities answers carry", loss.output_name());
             return Err(ServeError::NotADigitModel { name, reason });
         }
         Ok(NamedModel { name, model, record })

@@ -292,6 +292,13 @@ fn servers_refuse_models_that_do_not_fit() {
     .unwrap();
     let error = NamedModel::new("tiny", small, None).unwrap_err();
     assert!(error.to_string().starts_with("model tiny cannot read digits"), "{error}");
+    let mut regression = trained_network(1);
+    regression.set_loss(nn_core::Loss::IdentityMeanSquared).unwrap();
+    let error = NamedModel::new("regression", regression, None).unwrap_err();
+    assert!(
+        error.to_string().contains("its outputs are identity (identity_mean_squared), not the probabilities"),
+        "{error}"
+    );
     assert!(matches!(NamedModel::new("", trained_network(1), None), Err(ServeError::InvalidName(_))));
     let error = NamedModel::load("/nonexistent/model.json").unwrap_err();
     assert!(error.to_string().starts_with("cannot load model /nonexistent/model.json"), "{error}");
