@@ -123,7 +123,9 @@ pub fn release_nn_cli() -> anyhow::Result<PathBuf> {
     if !status.success() {
         anyhow::bail!("building nn-cli failed");
     }
-    Ok(root.join("target/release/nn-cli"))
+    // Where cargo put it: CARGO_TARGET_DIR when set (relative to the project), else target/.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir));
+    Ok(target.join("release/nn-cli"))
 }
 
 fn main() -> ExitCode {
