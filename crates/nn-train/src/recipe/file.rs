@@ -257,7 +257,12 @@ mod tests {
             let spec = recipe.clone();
             spec.validate().unwrap();
             let read = Recipe::from_json(&spec.to_json(), "x").unwrap();
-            assert_eq!(read, Recipe { published: None, bar: None, seed_spread: None, ..spec.clone() }, "{}", spec.to_json());
+            assert_eq!(
+                read,
+                Recipe { published: None, bar: None, seed_spread: None, ..spec.clone() },
+                "{}",
+                spec.to_json()
+            );
         }
     }
 

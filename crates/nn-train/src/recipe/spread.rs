@@ -71,7 +71,6 @@ impl Recipe {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::recipe;
 
     #[test]
