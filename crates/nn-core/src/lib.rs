@@ -183,10 +183,17 @@ mod training_record;
 #[cfg(feature = "serde")]
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
+// How named arrays in Saitō's layout become a network, for the .npz and the pickle readers.
+#[cfg(any(feature = "npz", feature = "pickle"))]
+mod named_arrays;
 mod network;
 mod nonzero_inputs;
 #[cfg(feature = "npz")]
 mod npz;
+#[cfg(any(feature = "npz", feature = "pickle"))]
+mod npz_error;
+#[cfg(feature = "pickle")]
+mod pickle;
 mod pool;
 mod products;
 #[cfg(feature = "safetensors")]
@@ -196,6 +203,7 @@ mod sigmoid;
 pub mod softmax;
 mod summary;
 mod tanh;
+mod weights_format;
 mod winograd;
 
 /// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
@@ -246,8 +254,15 @@ pub use model_file::{
 pub use network::{Evaluation, Network, Workspace};
 #[cfg(feature = "npz")]
 pub use npz::{
-    NpyHeaderError, NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
+    NpyHeaderError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
     network_from_npz_bytes_with_architecture, network_to_npz_bytes, read_npy_header,
+};
+#[cfg(any(feature = "npz", feature = "pickle"))]
+pub use npz_error::NpzError;
+#[cfg(feature = "pickle")]
+pub use pickle::{
+    PickleError, import_pickle, import_pickle_with_architecture, network_from_pickle_bytes,
+    network_from_pickle_bytes_with_architecture,
 };
 pub use pool::MaxPool2d;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
@@ -255,3 +270,4 @@ pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};
 #[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;
+pub use weights_format::WeightsFormat;
