@@ -5,16 +5,18 @@
 //! [`MaxPool2d`], [`Flatten`], [`Dropout`], [`ActivationLayer`]), activations, a numerically
 //! stable [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
 //! initialisers, architectures as text ([`Architecture`]: `conv(32,3) relu maxpool(2) flatten
-//! dense(10)`), model files, NumPy `.npz` and PyTorch `safetensors` interop.
+//! dense(10)`), model files, NumPy `.npz`, pickled NumPy weights and PyTorch `safetensors`
+//! interop.
 //!
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows, each behind a default feature, are its own
 //! model files ([`save_model`], [`load_model`], format described in [`model_format`]), NumPy
-//! archives ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]) and safetensors
-//! files with the `state_dict` names of a PyTorch `nn.Sequential` ([`import_safetensors`],
-//! [`export_safetensors`], [`pytorch_state_dict_names`]).
+//! archives ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]), pickles of NumPy
+//! arrays ([`import_pickle`], [`import_pickle_with_architecture`]; [`WeightsFormat`] tells these
+//! kinds apart) and safetensors files with the `state_dict` names of a PyTorch `nn.Sequential`
+//! ([`import_safetensors`], [`export_safetensors`], [`pytorch_state_dict_names`]).
 //!
 //! Programs that only predict go through the [`Classifier`] trait, which a [`Network`], a
 //! [`Committee`] of networks (their softmax outputs averaged, as in Ciresan et al. 2012 and
@@ -104,7 +106,7 @@
 //!
 //! # Features
 //!
-//! All four are on by default. With `default-features = false` nn-core is layers, maths and
+//! All five are on by default. With `default-features = false` nn-core is layers, maths and
 //! training steps only: it builds from nalgebra, pulp, rand and rand_chacha (27 crates instead
 //! of 78, in about 0.43 of the time, measured in `docs/benchmarks.md` of the repository),
 //! without the proc-macro stack (syn, serde_derive, thiserror) that the features bring, and
@@ -117,6 +119,9 @@
 //!   [`WeightInit`] and [`BiasInit`]) and [`Shape`], through serde, serde_json and thiserror.
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
 //!   flate2.
+//! - `pickle`: Python pickles of NumPy weights as Saitō's code writes them ([`import_pickle`],
+//!   [`import_pickle_with_architecture`], ...), read by a small pickle machine of our own that
+//!   runs nothing and knows only NumPy's array globals (thiserror only).
 //! - `safetensors`: `.safetensors` files with PyTorch's `state_dict` names
 //!   ([`import_safetensors`], [`export_safetensors`], ...), through Hugging Face's
 //!   `safetensors` crate (12 crates more, tempfile among them).
@@ -138,7 +143,7 @@
 // Without every feature, the documentation still names the items the others bring (model files,
 // .npz, safetensors): they show as plain text there, linked in the full build.
 #![cfg_attr(
-    not(all(feature = "serde", feature = "npz", feature = "safetensors")),
+    not(all(feature = "serde", feature = "npz", feature = "pickle", feature = "safetensors")),
     allow(rustdoc::broken_intra_doc_links)
 )]
 #![deny(missing_docs)]

@@ -151,7 +151,8 @@ pub(crate) fn network_of_architecture(
                 reason: format!("layer {index} ({spec}) is layer {k} with weights"),
                 name,
             };
-            // Shapes are checked from the headers, before the data they promise is read.
+            // Shapes are checked as soon as they are known (an .npz's from its headers), before the
+            // data they promise is read.
             let check_weights = |found: &[u64]| match found == weights_shape.as_slice() {
                 true => Ok(()),
                 false => Err(wrong(format!("W{k}"), found.to_vec(), weights_shape.clone())),

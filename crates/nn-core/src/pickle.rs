@@ -12,6 +12,7 @@
 
 mod calls;
 mod machine;
+mod opcodes;
 mod value;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -15,11 +15,12 @@ pub(super) fn call(global: Global, args: &[Value]) -> Result<Value, String> {
     match (global, args) {
         // The shape and type code NumPy passes are placeholders: BUILD gives the real ones.
         (Global::Reconstruct, [Value::Global(Global::NdArray), _, _]) => Ok(Value::Array(Rc::new(Cell::new(None)))),
-        (Global::Dtype, [Value::Str(text), flags @ ..]) if flags.len() <= 2 => match Dtype::parse(text) {
+        (Global::Dtype, [code, flags @ ..]) if flags.len() <= 2 => match text(code).and_then(Dtype::parse) {
             Some(dtype) => Ok(Value::Dtype(Rc::new(Cell::new(dtype)))),
-            None => {
-                Err(format!("dtype {text:?} is not one of NumPy's number types (f2, f4, f8, i1 to i8, u1 to u8, b1)"))
-            }
+            None => Err(format!(
+                "dtype {} is not one of NumPy's number types (f2, f4, f8, i1 to i8, u1 to u8, b1)",
+                text(code).map_or_else(|| code.kind().to_string(), |t| format!("{t:?}"))
+            )),
         },
         (Global::FromBuffer, [buffer, Value::Dtype(dtype), shape, Value::Str(order)]) => {
             let Value::Bytes(data) = buffer else {
@@ -47,12 +48,13 @@ pub(super) fn build(target: &Value, state: &Value) -> Result<(), String> {
     };
     match (target, items.items.as_slice()) {
         // (version, byte order, subarray, names, fields, item size, alignment, flags[, metadata])
-        (Value::Dtype(cell), [Value::Int(3 | 4), Value::Str(order), rest @ ..]) => {
+        (Value::Dtype(cell), [Value::Int(3 | 4), order, rest @ ..]) => {
+            let order = text(order).ok_or("a dtype's byte order is not text")?;
             if !rest.iter().take(3).all(|v| matches!(v, Value::None)) {
                 return Err("a dtype with fields or a subarray is not an array of numbers".to_string());
             }
             let mut dtype = cell.get();
-            dtype.big_endian = match (&**order, dtype.size) {
+            dtype.big_endian = match (order, dtype.size) {
                 (">", _) => true,
                 ("<" | "=", _) | ("|", 1) => false,
                 _ => return Err(format!("byte order {order:?} for a dtype of {} bytes", dtype.size)),
@@ -100,6 +102,16 @@ fn shape_of(value: &Value) -> Result<Vec<u64>, String> {
             other => Err(format!("a shape holds {}, not a size", other.kind())),
         })
         .collect()
+}
+
+/// The text of a `str`, or of `bytes` of UTF-8 (a Python 2 `str`, as NumPy under Python 2 wrote
+/// dtype codes and byte orders).
+fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::Str(text) => Some(text),
+        Value::Bytes(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    }
 }
 
 /// `text.encode('latin1')`: one byte per character, each at most U+00FF.

@@ -8,107 +8,13 @@ use std::rc::Rc;
 
 use super::PickleError;
 use super::calls::{build, call};
+use super::opcodes::*;
 use super::value::{Entries, Global, MAX_DEPTH, Seq, Value};
 
 /// Items that changing shared containers may copy, over the whole file. Real pickles copy
 /// none but an empty dict; without a bound, fetching a long list from the memo and appending to
 /// it again and again would copy it each time.
 const MAX_COPIED_ITEMS: usize = 1 << 20;
-
-// Opcodes, by the names Python's `pickle` module gives them.
-const MARK: u8 = b'(';
-const STOP: u8 = b'.';
-const POP: u8 = b'0';
-const POP_MARK: u8 = b'1';
-const BINFLOAT: u8 = b'G';
-const BININT: u8 = b'J';
-const BININT1: u8 = b'K';
-const BININT2: u8 = b'M';
-const NONE: u8 = b'N';
-const REDUCE: u8 = b'R';
-const BINSTRING: u8 = b'T';
-const SHORT_BINSTRING: u8 = b'U';
-const BINUNICODE: u8 = b'X';
-const APPEND: u8 = b'a';
-const BUILD: u8 = b'b';
-const GLOBAL: u8 = b'c';
-const APPENDS: u8 = b'e';
-const BINGET: u8 = b'h';
-const LONG_BINGET: u8 = b'j';
-const BINPUT: u8 = b'q';
-const LONG_BINPUT: u8 = b'r';
-const SETITEM: u8 = b's';
-const TUPLE: u8 = b't';
-const SETITEMS: u8 = b'u';
-const EMPTY_DICT: u8 = b'}';
-const EMPTY_LIST: u8 = b']';
-const EMPTY_TUPLE: u8 = b')';
-const BINBYTES: u8 = b'B';
-const SHORT_BINBYTES: u8 = b'C';
-const PROTO: u8 = 0x80;
-const TUPLE1: u8 = 0x85;
-const TUPLE2: u8 = 0x86;
-const TUPLE3: u8 = 0x87;
-const NEWTRUE: u8 = 0x88;
-const NEWFALSE: u8 = 0x89;
-const LONG1: u8 = 0x8a;
-const SHORT_BINUNICODE: u8 = 0x8c;
-const BINUNICODE8: u8 = 0x8d;
-const BINBYTES8: u8 = 0x8e;
-const STACK_GLOBAL: u8 = 0x93;
-const MEMOIZE: u8 = 0x94;
-const FRAME: u8 = 0x95;
-const BYTEARRAY8: u8 = 0x96;
-
-/// The name of an opcode this machine runs, for messages.
-fn opcode_name(opcode: u8) -> &'static str {
-    match opcode {
-        MARK => "MARK",
-        STOP => "STOP",
-        POP => "POP",
-        POP_MARK => "POP_MARK",
-        BINFLOAT => "BINFLOAT",
-        BININT => "BININT",
-        BININT1 => "BININT1",
-        BININT2 => "BININT2",
-        NONE => "NONE",
-        REDUCE => "REDUCE",
-        BINSTRING => "BINSTRING",
-        SHORT_BINSTRING => "SHORT_BINSTRING",
-        BINUNICODE => "BINUNICODE",
-        APPEND => "APPEND",
-        BUILD => "BUILD",
-        GLOBAL => "GLOBAL",
-        APPENDS => "APPENDS",
-        BINGET => "BINGET",
-        LONG_BINGET => "LONG_BINGET",
-        BINPUT => "BINPUT",
-        LONG_BINPUT => "LONG_BINPUT",
-        SETITEM => "SETITEM",
-        TUPLE => "TUPLE",
-        SETITEMS => "SETITEMS",
-        EMPTY_DICT => "EMPTY_DICT",
-        EMPTY_LIST => "EMPTY_LIST",
-        EMPTY_TUPLE => "EMPTY_TUPLE",
-        BINBYTES => "BINBYTES",
-        SHORT_BINBYTES => "SHORT_BINBYTES",
-        PROTO => "PROTO",
-        TUPLE1 => "TUPLE1",
-        TUPLE2 => "TUPLE2",
-        TUPLE3 => "TUPLE3",
-        NEWTRUE => "NEWTRUE",
-        NEWFALSE => "NEWFALSE",
-        LONG1 => "LONG1",
-        SHORT_BINUNICODE => "SHORT_BINUNICODE",
-        BINUNICODE8 => "BINUNICODE8",
-        BINBYTES8 => "BINBYTES8",
-        STACK_GLOBAL => "STACK_GLOBAL",
-        MEMOIZE => "MEMOIZE",
-        FRAME => "FRAME",
-        BYTEARRAY8 => "BYTEARRAY8",
-        _ => "an unknown opcode",
-    }
-}
 
 /// The value a pickle of protocol 2 to 5 holds, read to its `STOP`, which must end the input.
 pub(super) fn load(input: &[u8]) -> Result<Value, PickleError> {
@@ -411,15 +317,6 @@ impl<'a> Machine<'a> {
 
     fn too_deep(&self) -> PickleError {
         self.invalid(&format!("it nests tuples, lists and dicts more than {MAX_DEPTH} deep"))
-    }
-}
-
-/// How many bytes give the length of a string or bytes opcode's argument.
-fn length_bytes(opcode: u8) -> u64 {
-    match opcode {
-        SHORT_BINUNICODE | SHORT_BINBYTES | SHORT_BINSTRING => 1,
-        BINUNICODE | BINBYTES => 4,
-        _ => 8,
     }
 }
 

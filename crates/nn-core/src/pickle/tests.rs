@@ -329,9 +329,15 @@ fn arrays_that_do_not_hold_their_shape_or_are_not_floats_are_refused() {
 }
 
 #[test]
-fn names_given_as_python_2_byte_strings_count_and_later_entries_win() {
+fn python_2_byte_strings_count_as_text_and_later_entries_win() {
+    // As NumPy under Python 2 pickles an array: names, dtype code and byte order are Python 2
+    // `str`, i.e. bytes (SHORT_BINSTRING), and so is the data.
     let p = Pickle::new(2).op(b'}').op(b'(').op(b'U').raw(b"\x02W1");
-    let p = p.array(("numpy.core.multiarray", true), &[1, 1], "f4", "<", false, &f32_le(&[7.]));
+    let p = p.global("numpy.core.multiarray", "_reconstruct").global("numpy", "ndarray").int(0).op(0x85);
+    let p = p.op(b'U').raw(b"\x01b").op(0x87).op(b'R').op(b'(').int(1).shape(&[1, 1]);
+    let p = p.global("numpy", "dtype").op(b'U').raw(b"\x02f4").int(0).int(1).op(0x87).op(b'R');
+    let p = p.op(b'(').int(3).op(b'U').raw(b"\x01<").op(b'N').op(b'N').op(b'N').int(-1).int(-1).int(0).op(b't');
+    let p = p.op(b'b').op(0x89).op(b'U').raw(&[4]).raw(&f32_le(&[7.])).op(b't').op(b'b');
     let p = p.text("b1").array(("numpy.core.multiarray", true), &[1], "f4", "<", false, &f32_le(&[1.]));
     let p = p.text("b1").array(("numpy.core.multiarray", true), &[1], "f4", "<", false, &f32_le(&[2.])).op(b'u');
     let network = import(&p.stop()).unwrap();
