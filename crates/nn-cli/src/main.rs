@@ -109,10 +109,10 @@ enum Command {
         after_help = "Examples:\n  nn-cli baseline darkness\n  nn-cli baseline linear --epochs 20\n\nNo SVM: see docs/user-guide.md for why."
     )]
     Baseline(baseline::BaselineArgs),
-    /// Build a model file from NumPy weights (W1, b1, W2, b2, ... in an .npz), dense or, with --arch, any architecture;
-    /// or from a PyTorch nn.Sequential's state_dict in a .safetensors file, with --arch.
+    /// Build a model file from NumPy weights (W1, b1, W2, b2, ... in an .npz or a Python pickle), dense or, with --arch,
+    /// any architecture; or from a PyTorch nn.Sequential's state_dict in a .safetensors file, with --arch.
     #[command(
-        after_help = "Examples:\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json\n  nn-cli import --npz saito-toy.npz --hidden-activation sigmoid --output identity -o toy.json\n  nn-cli import --npz simple_convnet.npz --arch saito-simple -o simple.json\n  nn-cli import --npz w.npz --arch \"conv(4,3,pad=1) relu maxpool(2) flatten dense(10)\" --input 1x8x8 -o tiny.json\n  nn-cli import --safetensors model.safetensors --arch pytorch-example -o torch.json\n\nIn a .safetensors file, parameters are named by their module's index in the nn.Sequential, where\nactivations, pooling, flatten and dropout take an index too: for\n\"conv(32,3) relu maxpool(2) flatten dense(10)\" the names are 0.weight, 0.bias, 4.weight, 4.bias."
+        after_help = "Examples:\n  nn-cli import --pickle sample_weight.pkl --hidden-activation sigmoid --output softmax -o book.json\n  nn-cli import --pickle deep_convnet_params.pkl --arch saito-deep -o deep.json\n  nn-cli import --npz sample_weight.npz --hidden-activation sigmoid --output softmax -o book.json\n  nn-cli import --npz saito-toy.npz --hidden-activation sigmoid --output identity -o toy.json\n  nn-cli import --npz simple_convnet.npz --arch saito-simple -o simple.json\n  nn-cli import --npz w.npz --arch \"conv(4,3,pad=1) relu maxpool(2) flatten dense(10)\" --input 1x8x8 -o tiny.json\n  nn-cli import --safetensors model.safetensors --arch pytorch-example -o torch.json\n\nIn a .safetensors file, parameters are named by their module's index in the nn.Sequential, where\nactivations, pooling, flatten and dropout take an index too: for\n\"conv(32,3) relu maxpool(2) flatten dense(10)\" the names are 0.weight, 0.bias, 4.weight, 4.bias."
     )]
     Import(model_commands::ImportArgs),
     /// Write a model's weights as a NumPy .npz (W1, b1, W2, b2, ...), or as a .safetensors state_dict for PyTorch.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use nn_core::{Activation, Architecture, Classifier, LayerSpec, Loss, MNIST_INPUT, Model, Network, Shape};
+use nn_core::{
+    Activation, Architecture, Classifier, LayerSpec, Loss, MNIST_INPUT, Model, Network, Shape, WeightsFormat,
+};
 
 use crate::data::{SetName, inputs_and_labels, set_for_model};
 use crate::explain::{self, Confusion};
@@ -16,8 +18,14 @@ use crate::output::{out, outln};
 pub struct ImportArgs {
     /// NumPy archive with W1, b1, W2, b2, ... (dense W: inputs x outputs, as in `x @ W + b`;
     /// with --arch, convolution W: out_channels x in_channels x kh x kw, as in PyTorch).
-    #[arg(long, required_unless_present = "safetensors", conflicts_with = "safetensors")]
+    #[arg(long, required_unless_present_any = ["safetensors", "pickle"], conflicts_with_all = ["safetensors", "pickle"])]
     npz: Option<PathBuf>,
+    /// Python pickle of a dict of NumPy arrays W1, b1, W2, b2, ... in the layout of --npz, as the
+    /// code of Saito's Deep Learning from Scratch writes them (sample_weight.pkl, save_params'
+    /// params.pkl), protocols 2 to 5. Nothing in the file is run: only NumPy's array globals
+    /// are accepted.
+    #[arg(long, conflicts_with = "safetensors")]
+    pickle: Option<PathBuf>,
     /// safetensors file (PyTorch, candle, the Hugging Face hub) holding the state_dict of an
     /// nn.Sequential: 0.weight, 0.bias, ... where every module, activations, pooling, flatten
     /// and dropout included, takes an index; Linear weights outputs x inputs, Conv2d weights
@@ -26,7 +34,7 @@ pub struct ImportArgs {
     safetensors: Option<PathBuf>,
     /// The layers the arrays belong to, as text or a name: "conv(30,5) relu maxpool(2) flatten
     /// dense(100) relu dense(10)", saito-simple, saito-deep, pytorch-example, cnn. Without it,
-    /// the archive is read as a dense network of its W1..Wn with --hidden-activation.
+    /// the --npz or --pickle file is read as a dense network of its W1..Wn with --hidden-activation.
     #[arg(long, value_name = "SPEC_OR_NAME")]
     arch: Option<String>,
     /// The shape of one input sample for --arch, channels x height x width [default: 1x28x28].
@@ -128,37 +136,82 @@ pub struct SummaryArgs {
 }
 
 pub fn import(args: &ImportArgs) -> Result<()> {
-    let inputs: Vec<(&str, &std::path::Path)> =
-        args.npz.iter().chain(&args.safetensors).map(|file| ("the weights file", file.as_path())).collect();
+    let inputs: Vec<(&str, &std::path::Path)> = args
+        .npz
+        .iter()
+        .chain(&args.safetensors)
+        .chain(&args.pickle)
+        .map(|file| ("the weights file", file.as_path()))
+        .collect();
     refuse_output_over_inputs(&[("the model", &args.output_file)], &inputs)?;
+    for (file, format) in [
+        (&args.npz, WeightsFormat::Npz),
+        (&args.pickle, WeightsFormat::Pickle),
+        (&args.safetensors, WeightsFormat::Safetensors),
+    ] {
+        if let Some(file) = file {
+            refuse_other_format(file, format)?;
+        }
+    }
     let loss = args.output.loss();
     let architecture = match &args.arch {
         Some(text) => Some(Architecture::named_or_parsed(text)?.with_input(args.input.unwrap_or(MNIST_INPUT))),
         None => None,
     };
-    let (network, source) = match (&args.safetensors, &args.npz, &architecture) {
+    let (network, source) = match (&args.safetensors, args.npz.as_ref().or(args.pickle.as_ref()), &architecture) {
         (Some(file), _, Some(architecture)) => {
             let network = nn_core::import_safetensors(file, architecture, loss).with_context(|| {
                 format!("cannot read {} as {architecture} on inputs of {}", file.display(), architecture.input)
             })?;
             (network, file)
         }
-        (None, Some(npz), None) => {
-            let network = nn_core::import_npz(npz, args.hidden_activation, loss).map_err(|e| naming_file(e, npz))?;
-            (network, npz)
+        (None, Some(file), None) => {
+            let network = match args.pickle {
+                Some(_) => nn_core::import_pickle(file, args.hidden_activation, loss).map_err(|e| naming_file(e, file)),
+                None => nn_core::import_npz(file, args.hidden_activation, loss).map_err(|e| naming_file(e, file)),
+            }?;
+            (network, file)
         }
-        (None, Some(npz), Some(architecture)) => {
-            let network = nn_core::import_npz_with_architecture(npz, architecture, loss).with_context(|| {
-                format!("cannot read {} as {architecture} on inputs of {}", npz.display(), architecture.input)
+        (None, Some(file), Some(architecture)) => {
+            let network = match args.pickle {
+                Some(_) => {
+                    nn_core::import_pickle_with_architecture(file, architecture, loss).map_err(anyhow::Error::from)
+                }
+                None => nn_core::import_npz_with_architecture(file, architecture, loss).map_err(anyhow::Error::from),
+            }
+            .with_context(|| {
+                format!("cannot read {} as {architecture} on inputs of {}", file.display(), architecture.input)
             })?;
-            (network, npz)
+            (network, file)
         }
         // clap enforces one source, and --arch with --safetensors.
-        _ => bail!("give --npz FILE, or --safetensors FILE with --arch"),
+        _ => bail!("give --npz FILE or --pickle FILE, or --safetensors FILE with --arch"),
     };
     nn_core::save_model(&network, &args.output_file)?;
     outln!("imported {} ({}) -> {}", describe(&network), source.display(), args.output_file.display())?;
     Ok(())
+}
+
+/// Refuses, naming what it is, a weights file of another kind than its flag says (a pickle given
+/// to --npz); a file of no known kind is left to the reader to explain.
+fn refuse_other_format(file: &std::path::Path, flag: WeightsFormat) -> Result<()> {
+    let option = |format| match format {
+        WeightsFormat::Npz => "--npz",
+        WeightsFormat::Pickle => "--pickle",
+        _ => "--safetensors",
+    };
+    let expected = match flag {
+        WeightsFormat::Npz => "an .npz",
+        WeightsFormat::Pickle => "a Python pickle",
+        _ => "a safetensors file",
+    };
+    // A file that cannot be opened is the reader's to report, with its own words.
+    match WeightsFormat::sniff_file(file) {
+        Ok(Some(found)) if found != flag => {
+            bail!("{} is {found}, not {expected}: use {}", file.display(), option(found))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {

@@ -327,7 +327,7 @@ fn import_with_an_architecture_names_the_array_that_does_not_fit() {
         "conv(4,3,pad=1) relu maxpool(2) flatten dense(16) relu dense(10)",
         &["--input", "1x8x8"],
     ));
-    assert!(stderr.contains("the archive holds W1, b1, W2, b2 (numbered up to 2)"), "{stderr}");
+    assert!(stderr.contains("the file holds W1, b1, W2, b2 (numbered up to 2)"), "{stderr}");
     assert!(
         stderr.contains("has 3 layers with weights") && stderr.contains("needs W1, b1, W2, b2, W3, b3"),
         "{stderr}"

@@ -5,16 +5,18 @@
 //! [`MaxPool2d`], [`Flatten`], [`Dropout`], [`ActivationLayer`]), activations, a numerically
 //! stable [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
 //! initialisers, architectures as text ([`Architecture`]: `conv(32,3) relu maxpool(2) flatten
-//! dense(10)`), model files, NumPy `.npz` and PyTorch `safetensors` interop.
+//! dense(10)`), model files, NumPy `.npz`, pickled NumPy weights and PyTorch `safetensors`
+//! interop.
 //!
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
 //! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows, each behind a default feature, are its own
 //! model files ([`save_model`], [`load_model`], format described in [`model_format`]), NumPy
-//! archives ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]) and safetensors
-//! files with the `state_dict` names of a PyTorch `nn.Sequential` ([`import_safetensors`],
-//! [`export_safetensors`], [`pytorch_state_dict_names`]).
+//! archives ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]), pickles of NumPy
+//! arrays ([`import_pickle`], [`import_pickle_with_architecture`]; [`WeightsFormat`] tells these
+//! kinds apart) and safetensors files with the `state_dict` names of a PyTorch `nn.Sequential`
+//! ([`import_safetensors`], [`export_safetensors`], [`pytorch_state_dict_names`]).
 //!
 //! Programs that only predict go through the [`Classifier`] trait, which a [`Network`], a
 //! [`Committee`] of networks (their softmax outputs averaged, as in Ciresan et al. 2012 and
@@ -109,7 +111,7 @@
 //!
 //! # Features
 //!
-//! All four are on by default. With `default-features = false` nn-core is layers, maths and
+//! All five are on by default. With `default-features = false` nn-core is layers, maths and
 //! training steps only: it builds from nalgebra, pulp, rand and rand_chacha (27 crates instead
 //! of 78, in about 0.43 of the time, measured in `docs/benchmarks.md` of the repository),
 //! without the proc-macro stack (syn, serde_derive, thiserror) that the features bring, and
@@ -122,6 +124,9 @@
 //!   [`WeightInit`] and [`BiasInit`]) and [`Shape`], through serde, serde_json and thiserror.
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
 //!   flate2.
+//! - `pickle`: Python pickles of NumPy weights as Saitō's code writes them ([`import_pickle`],
+//!   [`import_pickle_with_architecture`], ...), read by a small pickle machine of our own that
+//!   runs nothing and knows only NumPy's array globals (thiserror only).
 //! - `safetensors`: `.safetensors` files with PyTorch's `state_dict` names
 //!   ([`import_safetensors`], [`export_safetensors`], ...), through Hugging Face's
 //!   `safetensors` crate (12 crates more, tempfile among them).
@@ -143,7 +148,7 @@
 // Without every feature, the documentation still names the items the others bring (model files,
 // .npz, safetensors): they show as plain text there, linked in the full build.
 #![cfg_attr(
-    not(all(feature = "serde", feature = "npz", feature = "safetensors")),
+    not(all(feature = "serde", feature = "npz", feature = "pickle", feature = "safetensors")),
     allow(rustdoc::broken_intra_doc_links)
 )]
 #![deny(missing_docs)]
@@ -188,10 +193,17 @@ mod training_record;
 #[cfg(feature = "serde")]
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
+// How named arrays in Saitō's layout become a network, for the .npz and the pickle readers.
+#[cfg(any(feature = "npz", feature = "pickle"))]
+mod named_arrays;
 mod network;
 mod nonzero_inputs;
 #[cfg(feature = "npz")]
 mod npz;
+#[cfg(any(feature = "npz", feature = "pickle"))]
+mod npz_error;
+#[cfg(feature = "pickle")]
+mod pickle;
 mod pool;
 mod predictions;
 mod products;
@@ -202,6 +214,7 @@ mod sigmoid;
 pub mod softmax;
 mod summary;
 mod tanh;
+mod weights_format;
 mod winograd;
 
 /// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
@@ -252,8 +265,15 @@ pub use model_file::{
 pub use network::{Evaluation, Network, Workspace};
 #[cfg(feature = "npz")]
 pub use npz::{
-    NpyHeaderError, NpzError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
+    NpyHeaderError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
     network_from_npz_bytes_with_architecture, network_to_npz_bytes, read_npy_header,
+};
+#[cfg(any(feature = "npz", feature = "pickle"))]
+pub use npz_error::NpzError;
+#[cfg(feature = "pickle")]
+pub use pickle::{
+    PickleError, import_pickle, import_pickle_with_architecture, network_from_pickle_bytes,
+    network_from_pickle_bytes_with_architecture,
 };
 pub use pool::MaxPool2d;
 pub use predictions::Predictions;
@@ -262,3 +282,4 @@ pub use sigmoid::sigmoid;
 pub use summary::{Summary, SummaryRow};
 #[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;
+pub use weights_format::WeightsFormat;

@@ -1,13 +1,13 @@
 //! NumPy `.npz` interop in Saitō's layout: `W1, b1, W2, b2, ...` for the layers with parameters,
 //! dense kernels as inputs × outputs (the `x @ W + b` convention), convolution kernels as
-//! `(out_channels, in_channels, kh, kw)` (PyTorch's `Conv2d`).
+//! `(out_channels, in_channels, kh, kw)` (PyTorch's `Conv2d`). How the arrays become a network
+//! is `named_arrays.rs`'s, shared with the pickle reader; this file reads and writes the archive.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use nalgebra::DMatrix;
 use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
 use thiserror::Error;
 use zip::ZipArchive;
@@ -15,179 +15,12 @@ use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 
 use crate::atomic_write::write_atomically;
-use crate::{
-    Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, MAX_SAMPLE_VALUES, Network, NnError,
-};
-
-/// Why a `.npz` archive could not be turned into a network, or written.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum NpzError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", .path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The system's reason.
-        source: std::io::Error,
-    },
-    /// The file could not be written (a previous file, if any, is left untouched).
-    #[error("cannot write {}: {source}", .path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The system's reason.
-        source: std::io::Error,
-    },
-    /// Not a zip archive, or a damaged one.
-    #[error("not a NumPy .npz archive: {0}")]
-    NotAnArchive(String),
-    /// An array whose `.npy` content cannot be read.
-    #[error("array {name} cannot be read: {detail}")]
-    BadArray {
-        /// The array name (`W2`).
-        name: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// An array whose header declares more bytes than its compressed bytes can inflate to.
-    #[error(
-        "array {name} cannot be read: its shape {} declares {declared} bytes, more than its {compressed} compressed \
-         bytes can hold",
-        tuple(.shape)
-    )]
-    Inflation {
-        /// The array name (`W2`).
-        name: String,
-        /// The shape its header declares.
-        shape: Vec<u64>,
-        /// The bytes that shape takes.
-        declared: u64,
-        /// The bytes the archive stores for it.
-        compressed: u64,
-    },
-    /// An array with more values than any network's weights would have.
-    #[error("array {name} has shape {}, {}; the limit for weights is {limit} values", tuple(.shape), values_text(*.values))]
-    TooManyValues {
-        /// The array name (`W2`).
-        name: String,
-        /// The shape its header declares.
-        shape: Vec<u64>,
-        /// The values of that shape (`None`: more than 64 bits can count).
-        values: Option<u64>,
-        /// The most values such an array may hold.
-        limit: u64,
-    },
-    /// An array of integers, strings, objects...
-    #[error("array {name} has dtype {dtype}; only float32 and float64 are supported")]
-    UnsupportedDtype {
-        /// The array name.
-        name: String,
-        /// NumPy's type string (`<i8`).
-        dtype: String,
-    },
-    /// No `W1` at all.
-    #[error("the archive holds no W1 array (it has: {found}); expected W1..Wn and b1..bn")]
-    NoLayers {
-        /// The array names found.
-        found: String,
-    },
-    /// A gap in the numbering, or a bias without its weights.
-    #[error("array {name} is missing ({reason})")]
-    Missing {
-        /// The missing array.
-        name: String,
-        /// Why it is expected.
-        reason: String,
-    },
-    /// A weight matrix that is not 2-D.
-    #[error("{name} must be 2-D (inputs × outputs) but has shape {shape:?}")]
-    NotTwoDimensional {
-        /// The array name.
-        name: String,
-        /// Its shape.
-        shape: Vec<u64>,
-    },
-    /// A bias that is not 1-D (or 1 × n).
-    #[error("{name} must be 1-D (or 1 × outputs) but has shape {shape:?}")]
-    NotOneDimensional {
-        /// The array name.
-        name: String,
-        /// Its shape.
-        shape: Vec<u64>,
-    },
-    /// `W{k}` does not take the outputs of `W{k-1}`.
-    #[error("W{layer} has {rows} rows but W{} has {previous_columns} columns", .layer - 1)]
-    ChainMismatch {
-        /// `k`, from 2.
-        layer: usize,
-        /// Rows of `W{k}`.
-        rows: usize,
-        /// Columns of `W{k-1}`.
-        previous_columns: usize,
-    },
-    /// `b{k}` does not have one value per column of `W{k}`.
-    #[error("b{layer} has {len} values but W{layer} has {columns} columns")]
-    BiasMismatch {
-        /// `k`, from 1.
-        layer: usize,
-        /// Values in `b{k}`.
-        len: usize,
-        /// Columns of `W{k}`.
-        columns: usize,
-    },
-    /// An array whose shape does not fit the architecture it is loaded into.
-    #[error(
-        "{name} has shape {} but layer {layer} of the architecture ({spec}) needs {} {}",
-        tuple(.found), tuple(.expected), layout(.expected)
-    )]
-    ArrayShape {
-        /// The array name (`W2`).
-        name: String,
-        /// Index of the layer in the architecture, from 0.
-        layer: usize,
-        /// The layer, as architecture text.
-        spec: String,
-        /// Its shape.
-        found: Vec<u64>,
-        /// The shape the layer needs.
-        expected: Vec<u64>,
-    },
-    /// More or fewer `Wk`, `bk` arrays than the architecture has layers with parameters.
-    #[error(
-        "the archive holds {} but the architecture has {expected} layer{} with weights ({layers}), so it needs {}",
-        held(.found, .arrays), if *.expected == 1 { "" } else { "s" }, needed(*.expected)
-    )]
-    ArrayCount {
-        /// Layers with weights in the architecture.
-        expected: usize,
-        /// The highest `k` of the archive's `Wk` and `bk` (0: none).
-        found: usize,
-        /// The layers with weights, as architecture text (`conv(4,3) relu, dense(10)`).
-        layers: String,
-        /// The names of the arrays the archive holds.
-        arrays: Vec<String>,
-    },
-    /// Shapes fit but the network is invalid (NaN or infinite values, bad activation).
-    #[error("invalid network: {0}")]
-    Network(#[from] NnError),
-    /// The network holds a layer that has no NumPy form (only dense and convolutional layers
-    /// have parameters to export).
-    #[error("layer {layer} of kind {kind:?} cannot be exported: it has no W, b form")]
-    UnsupportedLayer {
-        /// Index of the layer, from 0.
-        layer: usize,
-        /// Its kind.
-        kind: &'static str,
-    },
-}
+use crate::named_arrays::{Array, MAX_ARRAY_VALUES, NamedArrays, dense_network, fortran_to_c, network_of_architecture};
+use crate::npz_error::{NpzError, tuple};
+use crate::{Activation, Architecture, Conv2d, Dense, Loss, Network};
 
 /// The most a deflate stream expands: 1032 bytes out for one byte in.
 const MAX_DEFLATE_RATIO: u64 = 1032;
-
-/// Values one array may hold: 2^28 (1 GiB of `f32`), four times what a layer may hold
-/// ([`MAX_SAMPLE_VALUES`]), so no real network is refused by it.
-const MAX_ARRAY_VALUES: u64 = 1 << 28;
 
 /// Bytes a `.npy` header may take. NumPy writes a few hundred and its own reader refuses more
 /// than 10,000 by default; npyz would allocate whatever the 32-bit length says.
@@ -196,50 +29,6 @@ const MAX_HEADER_BYTES: usize = 10_000;
 /// Brackets a `.npy` header may nest: a dtype and a shape need three; more would only make the
 /// header's parser recurse.
 const MAX_HEADER_DEPTH: usize = 16;
-
-/// "12 values", or "more values than 64 bits count".
-fn values_text(values: Option<u64>) -> String {
-    match values {
-        Some(n) => format!("{n} values"),
-        None => "more values than 64 bits count".to_string(),
-    }
-}
-
-/// A shape as NumPy prints it: `(4, 1, 3, 3)`, `(10,)`.
-fn tuple(shape: &[u64]) -> String {
-    match shape {
-        [n] => format!("({n},)"),
-        _ => format!("({})", shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
-    }
-}
-
-/// What the axes of an expected shape are.
-fn layout(shape: &[u64]) -> &'static str {
-    match shape.len() {
-        4 => "(out_channels, in_channels, kh, kw)",
-        2 => "(inputs, outputs)",
-        _ => "(outputs,)",
-    }
-}
-
-/// "W1, b1, W2 (numbered up to 2)", or "no Wk or bk array (it has: x, y)".
-fn held(found: &usize, arrays: &[String]) -> String {
-    if *found == 0 {
-        let list = if arrays.is_empty() { "nothing".to_string() } else { arrays.join(", ") };
-        return format!("no Wk or bk array (it has: {list})");
-    }
-    let numbered: Vec<&str> =
-        arrays.iter().map(String::as_str).filter(|n| numbered(n, 'W').or(numbered(n, 'b')).is_some()).collect();
-    format!("{} (numbered up to {found})", numbered.join(", "))
-}
-
-/// "W1, b1, W2, b2".
-fn needed(layers: usize) -> String {
-    if layers == 0 {
-        return "no array".to_string();
-    }
-    (1..=layers).map(|k| format!("W{k}, b{k}")).collect::<Vec<_>>().join(", ")
-}
 
 /// Reads a network from a `.npz` file; see [`network_from_npz_bytes`].
 pub fn import_npz(path: impl AsRef<Path>, hidden: Activation, loss: Loss) -> Result<Network, NpzError> {
@@ -256,62 +45,7 @@ pub fn import_npz(path: impl AsRef<Path>, hidden: Activation, loss: Loss) -> Res
 /// but the last, whose outputs go through the output function of `loss`. Other arrays are
 /// ignored.
 pub fn network_from_npz_bytes(bytes: &[u8], hidden: Activation, loss: Loss) -> Result<Network, NpzError> {
-    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| NpzError::NotAnArchive(e.to_string()))?;
-    let names: BTreeSet<String> =
-        archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
-    let layer_count = names.iter().filter_map(|n| numbered(n, 'W')).max().unwrap_or(0);
-    if layer_count == 0 {
-        return Err(NpzError::NoLayers { found: names.iter().cloned().collect::<Vec<_>>().join(", ") });
-    }
-    if let Some(extra) = names.iter().filter_map(|n| numbered(n, 'b')).find(|&k| k > layer_count) {
-        let reason = format!("b{extra} is present, so the network would have {extra} layers");
-        return Err(NpzError::Missing { name: format!("W{extra}"), reason });
-    }
-    let mut layers = Vec::with_capacity(layer_count);
-    let mut previous_columns = None;
-    for k in 1..=layer_count {
-        let reason = || format!("the archive has W1..W{layer_count}, so it needs every Wk and bk up to {layer_count}");
-        // Each shape is checked against the layers before it as soon as its header is read, so
-        // that a misshapen array is refused before its data is.
-        let check_weights = |shape: &[u64]| match *shape {
-            [rows, _] if previous_columns.is_some_and(|p| p as u64 != rows) => Err(NpzError::ChainMismatch {
-                layer: k,
-                rows: rows as usize,
-                previous_columns: previous_columns.unwrap_or(0),
-            }),
-            // What an architecture allows a dense layer, so that the network can be saved and
-            // loaded as a model file.
-            [rows, columns] if rows.checked_mul(columns).is_none_or(|n| n > MAX_SAMPLE_VALUES as u64) => {
-                Err(NpzError::TooManyValues {
-                    name: format!("W{k}"),
-                    shape: shape.to_vec(),
-                    values: rows.checked_mul(columns),
-                    limit: MAX_SAMPLE_VALUES as u64,
-                })
-            }
-            [_, _] => Ok(()),
-            _ => Err(NpzError::NotTwoDimensional { name: format!("W{k}"), shape: shape.to_vec() }),
-        };
-        let (shape, weights) = read_array(&mut archive, &format!("W{k}"), bytes.len(), check_weights)?
-            .ok_or_else(|| NpzError::Missing { name: format!("W{k}"), reason: reason() })?;
-        let [rows, columns] = match shape.as_slice() {
-            &[r, c] => [r as usize, c as usize],
-            _ => return Err(NpzError::NotTwoDimensional { name: format!("W{k}"), shape }),
-        };
-        previous_columns = Some(columns);
-        let check_bias = |shape: &[u64]| match *shape {
-            [len] | [1, len] if len as usize == columns => Ok(()),
-            [len] | [1, len] => Err(NpzError::BiasMismatch { layer: k, len: len as usize, columns }),
-            _ => Err(NpzError::NotOneDimensional { name: format!("b{k}"), shape: shape.to_vec() }),
-        };
-        let (_, bias) = read_array(&mut archive, &format!("b{k}"), bytes.len(), check_bias)?
-            .ok_or_else(|| NpzError::Missing { name: format!("b{k}"), reason: reason() })?;
-        // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
-        let weights = DMatrix::from_vec(columns, rows, weights);
-        let activation = if k == layer_count { Activation::Identity } else { hidden };
-        layers.push(Dense::new(weights, DMatrix::from_vec(columns, 1, bias), activation, k - 1)?);
-    }
-    Ok(Network::from_dense(layers, loss)?)
+    dense_network(&mut NpzArrays::new(bytes)?, hidden, loss)
 }
 
 /// Reads a network of the given architecture from a `.npz` file; see
@@ -332,93 +66,41 @@ pub fn import_npz_with_architecture(
 /// outputs)`; `bk` is `(outputs,)` or `(1, outputs)`; float32 or float64. Each array is checked
 /// against the shape the architecture needs, and the error names the array, the shape found and
 /// the shape expected.
-#[expect(clippy::missing_panics_doc, reason = "the shape is checked before the weights are reordered")]
 pub fn network_from_npz_bytes_with_architecture(
     bytes: &[u8],
     architecture: &Architecture,
     loss: Loss,
 ) -> Result<Network, NpzError> {
-    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| NpzError::NotAnArchive(e.to_string()))?;
-    let names: BTreeSet<String> =
-        archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect();
-    let highest = names.iter().filter_map(|n| numbered(n, 'W').max(numbered(n, 'b'))).max().unwrap_or(0);
-    let with_weights: Vec<String> =
-        architecture.layers.iter().filter(|l| l.parameter_count() > 0).map(LayerSpec::to_string).collect();
-    if highest != with_weights.len() {
-        // Numbered arrays in numeric order (W2 before W10), the others after them.
-        let mut arrays: Vec<String> = names.iter().cloned().collect();
-        arrays.sort_by_key(|n| (numbered(n, 'W').or(numbered(n, 'b')).unwrap_or(usize::MAX), n.starts_with('b')));
-        return Err(NpzError::ArrayCount {
-            expected: with_weights.len(),
-            found: highest,
-            layers: with_weights.join(", "),
-            arrays,
-        });
-    }
-    let mut shape = architecture.input;
-    let mut parameters = Vec::new();
-    let mut k = 0;
-    for (index, spec) in architecture.layers.iter().enumerate() {
-        let shapes = spec.parameter_shapes(shape, index)?;
-        if let [(_, (outputs, inputs)), _] = shapes.as_slice() {
-            k += 1;
-            let conv = match *spec {
-                LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
-                    Some(Conv2dParams::new(shape, filters, kernel, stride, padding, index)?)
-                }
-                _ => None,
-            };
-            let weights_shape: Vec<u64> = match &conv {
-                Some(params) => params.channels_first_kernel_shape().map(|d| d as u64).to_vec(),
-                None => vec![*inputs as u64, *outputs as u64],
-            };
-            let wrong = |name: String, found: Vec<u64>, expected: Vec<u64>| NpzError::ArrayShape {
-                name,
-                layer: index,
-                spec: spec.to_string(),
-                found,
-                expected,
-            };
-            let missing = |name: String| NpzError::Missing {
-                reason: format!("layer {index} ({spec}) is layer {k} with weights"),
-                name,
-            };
-            // Shapes are checked from the headers, before the data they promise is read.
-            let check_weights = |found: &[u64]| match found == weights_shape.as_slice() {
-                true => Ok(()),
-                false => Err(wrong(format!("W{k}"), found.to_vec(), weights_shape.clone())),
-            };
-            let (_, weights) = read_array(&mut archive, &format!("W{k}"), bytes.len(), check_weights)?
-                .ok_or_else(|| missing(format!("W{k}")))?;
-            let check_bias = |found: &[u64]| match found {
-                [n] | [1, n] if *n == *outputs as u64 => Ok(()),
-                _ => Err(wrong(format!("b{k}"), found.to_vec(), vec![*outputs as u64])),
-            };
-            let (_, bias) = read_array(&mut archive, &format!("b{k}"), bytes.len(), check_bias)?
-                .ok_or_else(|| missing(format!("b{k}")))?;
-            let weights = match &conv {
-                Some(params) => params.weights_from_channels_first(&weights).expect("the shape was checked above"),
-                // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
-                None => DMatrix::from_vec(*outputs, *inputs, weights),
-            };
-            parameters.extend([weights, DMatrix::from_vec(*outputs, 1, bias)]);
-        }
-        shape = spec.output_shape(shape, index)?;
-    }
-    Ok(architecture.with_parameters(loss, parameters)?)
+    network_of_architecture(&mut NpzArrays::new(bytes)?, architecture, loss)
 }
 
-/// `Some(k)` for `"Wk"` (with `letter = 'W'`) and `k ≥ 1`.
-fn numbered(name: &str, letter: char) -> Option<usize> {
-    let digits = name.strip_prefix(letter)?;
-    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+/// The arrays of an `.npz` archive, each read when asked for.
+struct NpzArrays<'a> {
+    archive: ZipArchive<Cursor<&'a [u8]>>,
+    /// The length of the whole archive, which bounds what any member holds.
+    len: usize,
 }
 
-/// An array's shape and its values as `f32` in C order.
-type Array = (Vec<u64>, Vec<f32>);
+impl<'a> NpzArrays<'a> {
+    fn new(bytes: &'a [u8]) -> Result<Self, NpzError> {
+        let archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| NpzError::NotAnArchive(e.to_string()))?;
+        Ok(NpzArrays { archive, len: bytes.len() })
+    }
+}
+
+impl NamedArrays for NpzArrays<'_> {
+    fn names(&self) -> BTreeSet<String> {
+        self.archive.file_names().filter_map(npyz::npz::array_name_from_file_name).map(str::to_string).collect()
+    }
+
+    fn read(
+        &mut self,
+        name: &str,
+        check: impl FnOnce(&[u64]) -> Result<(), NpzError>,
+    ) -> Result<Option<Array>, NpzError> {
+        read_array(&mut self.archive, name, self.len, check)
+    }
+}
 
 /// The named array, or `None` if the archive lacks it. `check` sees the shape its header
 /// declares before anything else is read; `archive_bytes` is the length of the whole archive.
@@ -576,35 +258,6 @@ fn integers(text: &[u8]) -> impl Iterator<Item = Option<u64>> + '_ {
         let digits = digits?;
         Some(digits.iter().try_fold(0_u64, |n, &d| n.checked_mul(u64::from(radix))?.checked_add(u64::from(d))))
     })
-}
-
-/// The values of a Fortran-ordered array (first index fastest) in C order (last index fastest).
-/// `values.len()` is the product of `shape`.
-fn fortran_to_c(shape: &[u64], values: &[f32]) -> Vec<f32> {
-    if values.is_empty() {
-        // A zero among the axes: the strides of the others could overflow, and nothing moves.
-        return Vec::new();
-    }
-    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    // The Fortran stride of each axis.
-    let strides: Vec<usize> = shape.iter().scan(1, |stride, &d| Some(std::mem::replace(stride, *stride * d))).collect();
-    let mut index = vec![0; shape.len()];
-    let mut offset = 0;
-    let mut out = Vec::with_capacity(values.len());
-    for _ in 0..values.len() {
-        out.push(values[offset]);
-        // The next index in C order: the last axis fastest.
-        for axis in (0..shape.len()).rev() {
-            index[axis] += 1;
-            offset += strides[axis];
-            if index[axis] < shape[axis] {
-                break;
-            }
-            offset -= strides[axis] * shape[axis];
-            index[axis] = 0;
-        }
-    }
-    out
 }
 
 /// Writes the network as a `.npz` NumPy reads with `np.load`; see [`network_to_npz_bytes`].

@@ -249,7 +249,7 @@ fn archives_that_do_not_fit_the_architecture_are_refused_naming_the_array() {
     assert!(matches!(error, NpzError::ArrayCount { expected: 2, found: 1, .. }), "{error}");
     assert_eq!(
         error.to_string(),
-        "the archive holds W1, b1 (numbered up to 1) but the architecture has 2 layers with weights (conv(4,3) relu, \
+        "the file holds W1, b1 (numbered up to 1) but the architecture has 2 layers with weights (conv(4,3) relu, \
          dense(10)), so it needs W1, b1, W2, b2"
     );
     let error = import_tiny(&[good.as_slice(), &[("W3", &[10, 10], ones(100)), ("b3", &[10], ones(10))]].concat());
@@ -257,7 +257,7 @@ fn archives_that_do_not_fit_the_architecture_are_refused_naming_the_array() {
     assert!(error.to_string().contains("W1, b1, W2, b2, W3, b3 (numbered up to 3)"), "{error}");
     let error = import_tiny(&[("weights", &[3, 4], ones(12))]);
     assert!(matches!(error, NpzError::ArrayCount { found: 0, .. }), "{error}");
-    assert!(error.to_string().starts_with("the archive holds no Wk or bk array (it has: weights)"), "{error}");
+    assert!(error.to_string().starts_with("the file holds no Wk or bk array (it has: weights)"), "{error}");
 
     // A kernel without its channel axis, with the wrong channels, a dense kernel transposed, a
     // bias of the wrong length.
