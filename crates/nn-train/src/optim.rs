@@ -289,7 +289,7 @@ impl Optimizer {
     /// pool (off by default). It pays only while the pool's threads are awake, as right after a
     /// batch computed in parallel shards, and from a thread of the pool (as in
     /// [`train`](crate::train)): waking a sleeping thread cost about 100 µs on a 2-core
-    /// machine (measured for the repository's `docs/benchmarks.md`), more than the whole update
+    /// machine (measured for the repository's `docs/benchmark-history.md`), more than the whole update
     /// of a 784-128-10 network. The
     /// result is the same either way.
     pub fn set_parallel(&mut self, parallel: bool) {
