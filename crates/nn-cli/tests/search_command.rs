@@ -95,7 +95,11 @@ fn a_small_grid_ranks_its_runs_and_writes_a_recipe_that_train_accepts() {
 fn train_flags_override_a_recipe_file_and_conflict_with_a_recipe_name() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mine.json");
-    std::fs::write(&file, r#"{"base": "torch-seed", "hidden": [6], "epochs": 1, "validation_size": 20}"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"{"base": "torch-seed", "hidden": [6], "epochs": 1, "validation_size": 20, "sampling": "shuffle"}"#,
+    )
+    .unwrap();
     let model = dir.path().join("m.json");
     let data = fixture_data();
     let (file, model, data) = (file.to_str().unwrap(), model.to_str().unwrap(), data.to_str().unwrap());
