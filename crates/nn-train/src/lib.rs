@@ -99,6 +99,7 @@ mod samples;
 mod schedule;
 pub mod search;
 mod state;
+pub mod svm;
 pub mod sweep;
 mod trainer;
 mod vectorized;
