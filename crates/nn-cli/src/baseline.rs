@@ -100,7 +100,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
             let svm = Svm::fit(&train, &config)?;
             let report = svm.report();
             outln!(
-                "{} binary problems, {} support vectors, {} SMO iterations, {} kernel rows",
+                "{} binary problems, {} support vectors; {} SMO iterations, {} kernel rows computed",
                 svm.problems(),
                 svm.support_vectors(),
                 report.iterations,

@@ -100,7 +100,7 @@ impl Smo<'_> {
 
     /// The rows the coming iterations most likely need: the `count` uncached points that most
     /// violate the optimality conditions about `b = (m + M) / 2`, `−y_t G_t − b` on `I_up` and
-    /// `b + y_t G_t` on `I_low`.
+    /// `b + y_t G_t` on `I_low`; on ties the highest index first, as `select_i` takes the last.
     fn likely_rows<S: RowSource>(&self, cache: &KernelCache<S>, count: usize) -> Vec<usize> {
         let (mut m, mut big_m) = (f64::NEG_INFINITY, f64::INFINITY);
         for t in 0..self.y.len() {
@@ -120,7 +120,7 @@ impl Smo<'_> {
                 (up.max(low), t)
             })
             .collect();
-        let by_score = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let by_score = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1));
         if count < scored.len() {
             scored.select_nth_unstable_by(count, by_score);
             scored.truncate(count);
