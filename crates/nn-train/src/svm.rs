@@ -46,7 +46,7 @@ mod one_vs_one;
 mod smo;
 mod training_set;
 
-use kernel::{Points, rbf_block, scale_gamma, squared_norms};
+use kernel::{Columns, Points, rbf_block, scale_gamma, squared_norms};
 use kernel_cache::KernelCache;
 pub use memory::SvmMemory;
 use memory::{BLOCK_ROWS, PREDICTION_BLOCK, cache_rows, plan};
@@ -177,7 +177,8 @@ pub struct Svm {
     features: usize,
     classes: Vec<usize>,
     gamma: f64,
-    /// The support vectors, class after class, and their squared norms.
+    /// The support vectors, class after class, stored feature after feature, and their squared
+    /// norms.
     vectors: Vec<f32>,
     vector_norms: Vec<f64>,
     pairs: Vec<PairModel>,
@@ -216,7 +217,7 @@ impl Svm {
 
         let set = TrainingSet::gather(train, &counts)?;
         let gamma = match config.gamma {
-            Gamma::Scale => scale_gamma(&set.values, features),
+            Gamma::Scale => scale_gamma(&set.columns, features),
             Gamma::Value(gamma) => gamma,
         };
         let settings = SmoSettings { c: config.c, tolerance: config.tolerance };
@@ -242,7 +243,7 @@ impl Svm {
     /// Keeps the points with a nonzero multiplier in some problem, and each problem's
     /// coefficients over them.
     fn from_solutions(
-        set: TrainingSet,
+        set: TrainingSet<'_>,
         gamma: f64,
         pairs: Vec<(usize, usize)>,
         mut solved: Vec<(usize, Vec<usize>, smo::BinarySolution, u64)>,
@@ -258,13 +259,23 @@ impl Svm {
             }
         }
         let features = set.features;
-        let mut vectors = Vec::new();
         let mut vector_norms = Vec::new();
         for (point, slot) in vector_of.iter_mut().enumerate() {
             if slot.is_some() {
                 *slot = Some(vector_norms.len());
-                vectors.extend_from_slice(&set.values[point * features..(point + 1) * features]);
                 vector_norms.push(set.norms[point]);
+            }
+        }
+        // Feature after feature, as the training points.
+        let count = vector_norms.len();
+        let mut vectors = vec![0.0; features * count];
+        let mut values = vec![0.0; features];
+        for (point, slot) in vector_of.iter().enumerate() {
+            if let Some(j) = *slot {
+                set.write_point(point, &mut values);
+                for (k, &value) in values.iter().enumerate() {
+                    vectors[k * count + j] = value;
+                }
             }
         }
         let mut report = SvmFitReport { iterations: 0, kernel_rows: 0, unconverged: 0, memory };
@@ -347,7 +358,7 @@ impl Svm {
         let norms = squared_norms(&values, features);
         let width = self.vector_norms.len();
         let mut kernel = vec![0.0; range.len() * width];
-        let vectors = Points { values: &self.vectors, norms: &self.vector_norms, features };
+        let vectors = Columns { values: &self.vectors, stride: width, start: 0, norms: &self.vector_norms, features };
         rbf_block(self.gamma, Points { values: &values, norms: &norms, features }, vectors, &mut kernel, width, 0);
         for (row, decisions) in kernel.chunks_exact(width.max(1)).zip(out.chunks_exact_mut(self.pairs.len())) {
             for (decision, pair) in decisions.iter_mut().zip(&self.pairs) {

@@ -7,15 +7,21 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::SvmError;
-use super::kernel::{Points, rbf_block, squared_norms};
+use super::kernel::{Columns, Points, rbf_block, squared_norms};
 use super::kernel_cache::RowSource;
 use crate::Samples;
 
+/// Points gathered and transposed at a time.
+const GATHER_CHUNK: usize = 64;
+
 /// The training points as `f32`, class after class (classes in increasing order, each class's
-/// points in their order in the set), with their squared norms.
-#[derive(Debug)]
-pub(crate) struct TrainingSet {
-    pub values: Vec<f32>,
+/// points in their order in the set), stored feature after feature, with their squared norms.
+pub(crate) struct TrainingSet<'a> {
+    samples: &'a dyn Samples,
+    /// The sample of each point.
+    sample_of: Vec<usize>,
+    /// `features × len` values, feature after feature.
+    pub columns: Vec<f32>,
     pub norms: Vec<f64>,
     pub features: usize,
     /// The labels present, increasing.
@@ -33,10 +39,10 @@ pub(crate) fn class_counts(samples: &dyn Samples) -> BTreeMap<usize, usize> {
     counts
 }
 
-impl TrainingSet {
+impl<'a> TrainingSet<'a> {
     /// Gathers `samples`, whose labels `counts` counts, class by class.
-    pub fn gather(samples: &dyn Samples, counts: &BTreeMap<usize, usize>) -> Result<TrainingSet, SvmError> {
-        let features = samples.input_size();
+    pub fn gather(samples: &'a dyn Samples, counts: &BTreeMap<usize, usize>) -> Result<Self, SvmError> {
+        let (len, features) = (samples.len(), samples.input_size());
         let classes: Vec<usize> = counts.keys().copied().collect();
         let mut class_ranges = Vec::with_capacity(classes.len());
         let mut next = BTreeMap::new();
@@ -46,31 +52,56 @@ impl TrainingSet {
             next.insert(class, start);
             start += count;
         }
-        let mut values = vec![0.0; samples.len() * features];
-        for index in 0..samples.len() {
+        let mut sample_of = vec![0; len];
+        for index in 0..len {
             let slot = next.get_mut(&samples.label(index)).expect("every label was counted");
-            let point = &mut values[*slot * features..(*slot + 1) * features];
-            samples.write_input(index, point);
-            if let Some(at) = point.iter().position(|v| !v.is_finite()) {
-                return Err(SvmError::NonFinite { sample: index, index: at, value: point[at] });
-            }
+            sample_of[*slot] = index;
             *slot += 1;
         }
-        let norms = squared_norms(&values, features);
-        Ok(TrainingSet { values, norms, features, classes, class_ranges })
+        let mut columns = vec![0.0; len * features];
+        let mut norms = Vec::with_capacity(len);
+        let mut chunk = vec![0.0; GATHER_CHUNK * features];
+        for first in (0..len).step_by(GATHER_CHUNK) {
+            let count = GATHER_CHUNK.min(len - first);
+            for (point, values) in (first..first + count).zip(chunk.chunks_exact_mut(features)) {
+                let sample = sample_of[point];
+                samples.write_input(sample, values);
+                if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(SvmError::NonFinite { sample, index: at, value: values[at] });
+                }
+            }
+            norms.extend(squared_norms(&chunk[..count * features], features));
+            for k in 0..features {
+                let run = &mut columns[k * len + first..][..count];
+                for (i, value) in run.iter_mut().enumerate() {
+                    *value = chunk[i * features + k];
+                }
+            }
+        }
+        Ok(TrainingSet { samples, sample_of, columns, norms, features, classes, class_ranges })
     }
 
     /// Every point.
-    pub fn points(&self) -> Points<'_> {
-        Points { values: &self.values, norms: &self.norms, features: self.features }
+    pub fn all(&self) -> Columns<'_> {
+        Columns {
+            values: &self.columns,
+            stride: self.norms.len(),
+            start: 0,
+            norms: &self.norms,
+            features: self.features,
+        }
+    }
+
+    /// Writes point `point`'s values into `out`.
+    pub fn write_point(&self, point: usize, out: &mut [f32]) {
+        self.samples.write_input(self.sample_of[point], out);
     }
 }
 
 /// The kernel rows of the binary problem of two classes: the points of the first (`y = +1`)
 /// then those of the second (`y = −1`).
-#[derive(Debug)]
 pub(crate) struct PairRows<'a> {
-    set: &'a TrainingSet,
+    set: &'a TrainingSet<'a>,
     gamma: f64,
     positive: Range<usize>,
     negative: Range<usize>,
@@ -81,7 +112,7 @@ pub(crate) struct PairRows<'a> {
 impl<'a> PairRows<'a> {
     /// The rows of the problem of classes `positive` and `negative` (indices into the set's
     /// classes).
-    pub fn new(set: &'a TrainingSet, gamma: f64, positive: usize, negative: usize) -> Self {
+    pub fn new(set: &'a TrainingSet<'a>, gamma: f64, positive: usize, negative: usize) -> Self {
         let (positive, negative) = (set.class_ranges[positive].clone(), set.class_ranges[negative].clone());
         PairRows { set, gamma, positive, negative, gathered: Vec::new(), gathered_norms: Vec::new() }
     }
@@ -111,15 +142,15 @@ impl RowSource for PairRows<'_> {
 
     fn compute_rows(&mut self, rows: &[usize], out: &mut [f32]) {
         let (len, features) = (self.len(), self.set.features);
-        self.gathered.clear();
+        let points: Vec<usize> = rows.iter().map(|&t| self.point(t)).collect();
+        self.gathered.resize(rows.len() * features, 0.0);
         self.gathered_norms.clear();
-        for &t in rows {
-            let point = self.point(t);
-            self.gathered.extend_from_slice(&self.set.values[point * features..(point + 1) * features]);
+        for (&point, values) in points.iter().zip(self.gathered.chunks_exact_mut(features)) {
+            self.set.write_point(point, values);
             self.gathered_norms.push(self.set.norms[point]);
         }
         let block = Points { values: &self.gathered, norms: &self.gathered_norms, features };
-        let all = self.set.points();
+        let all = self.set.all();
         rbf_block(self.gamma, block, all.range(self.positive.clone()), out, len, 0);
         rbf_block(self.gamma, block, all.range(self.negative.clone()), out, len, self.positive.len());
         // Exactly 1, as `diagonal` says, whatever the rounding of ‖x‖² + ‖x‖² − 2 x·x.
