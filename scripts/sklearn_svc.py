@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scikit-learn's SVC() on MNIST, the yardstick of `nn-cli baseline svm`.
 
-    python3 scripts/sklearn_svc.py [--train-size N] [--data DIR]
+    python3 scripts/sklearn_svc.py [--train-size N] [--data DIR] [--gamma scale|auto|G]
 
 Reads the four IDX files of DIR (raw or .gz, as `cargo xtask fetch-data` leaves them in
 data/mnist), scales pixels to 0..1 as nn-cli does, fits SVC() with its defaults (RBF kernel,
@@ -34,6 +34,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-size", type=int, default=None, help="the first N training images (default: all)")
     parser.add_argument("--data", default="data/mnist", help="directory of the four IDX files")
+    parser.add_argument("--gamma", default="scale", help="scale (the default), auto (before 0.22) or a number")
     args = parser.parse_args()
 
     train_x = read_idx(args.data, "train-images-idx3-ubyte")
@@ -47,13 +48,13 @@ def main():
     y = train_y[:n]
     t = test_x.reshape(len(test_x), -1).astype(np.float32) / 255.0
 
-    svc = SVC()
+    gamma = args.gamma if args.gamma in ("scale", "auto") else float(args.gamma)
+    svc = SVC(gamma=gamma)
     svc.fit(x, y)
     right = int((svc.predict(t) == test_y).sum())
-    gamma = 1.0 / (x.shape[1] * x.var())
     print(
         f"scikit-learn {__import__('sklearn').__version__} SVC() on {n} images: "
-        f"gamma {gamma:.6f}, {svc.n_support_.sum()} support vectors"
+        f"gamma {svc._gamma:.6f}, {svc.n_support_.sum()} support vectors"
     )
     print(f"svm: {right} / {len(test_y)} test images right, {100 * right / len(test_y):.2f}%")
 

@@ -67,16 +67,21 @@ fn scikit_learn(data: &Path, extra: &[&str]) -> Option<String> {
 
 #[test]
 fn svm_agrees_with_scikit_learn_on_the_fixtures() {
-    let Some(theirs) = scikit_learn(&fixture_data(), &[]) else { return };
-    let out = nn_cli(&["baseline", "svm", "--data", path_str(&fixture_data())]);
-    let ours = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    // The same support vectors and the same test images right.
-    assert_eq!(count_before(&ours, "support vectors"), count_before(&theirs, "support vectors"), "{ours}\n{theirs}");
-    assert_eq!(right(ours.lines().last().unwrap()), right(theirs.lines().last().unwrap()), "{ours}\n{theirs}");
-    // The same gamma, to the 6 places both print.
-    let gamma = |text: &str| text[text.find("gamma").unwrap()..].split([' ', '=', ')', ',']).nth(1).unwrap().to_owned();
-    assert_eq!(gamma(ours.lines().last().unwrap()), gamma(&theirs), "{ours}\n{theirs}");
+    // Today's default gamma, the one before scikit-learn 0.22 and a given one.
+    for gamma in ["scale", "auto", "0.02"] {
+        let Some(theirs) = scikit_learn(&fixture_data(), &["--gamma", gamma]) else { return };
+        let out = nn_cli(&["baseline", "svm", "--data", path_str(&fixture_data()), "--gamma", gamma]);
+        let ours = text(&out.stdout);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // The same support vectors and the same test images right.
+        let vectors = |text: &str| count_before(text, "support vectors");
+        assert_eq!(vectors(&ours), vectors(&theirs), "--gamma {gamma}:\n{ours}\n{theirs}");
+        assert_eq!(right(ours.lines().last().unwrap()), right(theirs.lines().last().unwrap()), "{ours}\n{theirs}");
+        // The same gamma, to the 6 places both print.
+        let gamma_of =
+            |text: &str| text[text.find("gamma").unwrap()..].split([' ', '=', ')', ',']).nth(1).unwrap().to_owned();
+        assert_eq!(gamma_of(ours.lines().last().unwrap()), gamma_of(&theirs), "{ours}\n{theirs}");
+    }
 }
 
 #[test]
@@ -97,6 +102,9 @@ fn svm_refuses_bad_sizes_with_a_clear_error() {
     let out = run(&["--train-size", "1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("every training sample is of class 5"), "{}", text(&out.stderr));
+    let out = run(&["--gamma=-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("\"-1\" is not scale, auto or a positive number"), "{}", text(&out.stderr));
     let out = run(&["--memory-limit", "10M"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
