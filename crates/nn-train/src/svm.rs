@@ -49,7 +49,7 @@ mod training_set;
 use kernel::{Columns, Points, rbf_block, scale_gamma, squared_norms};
 use kernel_cache::KernelCache;
 pub use memory::SvmMemory;
-use memory::{BLOCK_ROWS, PREDICTION_BLOCK, cache_rows, plan};
+use memory::{BLOCK_ROWS, PREDICTION_BLOCK, SvmSizes, cache_rows, plan};
 use smo::{SmoSettings, solve};
 use training_set::{PairRows, TrainingSet, class_counts};
 
@@ -137,7 +137,7 @@ pub enum SvmError {
         found: usize,
     },
     /// Not even the smallest kernel cache fits the memory limit.
-    #[error("this SVM needs at least {} ({detail}), and the limit is {}: train on fewer samples", human_bytes(*needed), human_bytes(*limit))]
+    #[error("this SVM needs at least {} ({detail}), and the limit is {}: train on fewer samples or classes", human_bytes(*needed), human_bytes(*limit))]
     Memory {
         /// Bytes needed at least.
         needed: u64,
@@ -211,13 +211,17 @@ impl Svm {
         if counts.len() < 2 {
             return Err(SvmError::OneClass { class: train.label(0) });
         }
-        let pairs = one_vs_one::pairs(counts.len());
         let sizes: Vec<usize> = counts.values().copied().collect();
+        let mut largest = sizes.clone();
+        largest.sort_unstable_by(|a, b| b.cmp(a));
+        let classes = sizes.len();
+        let shape = SvmSizes { points: train.len(), features, classes, largest_pair: largest[0] + largest[1] };
+        let problems = classes.saturating_mul(classes - 1) / 2;
+        let workers = rayon::current_num_threads().clamp(1, problems);
+        // Checked before the problems are listed: a label per sample would make billions.
+        let (memory, cache_per_worker) = plan(shape, workers, config.cache_bytes, config.memory_limit)?;
+        let pairs = one_vs_one::pairs(classes);
         let pair_len = |(a, b): (usize, usize)| sizes[a] + sizes[b];
-        let largest_pair = pairs.iter().map(|&pair| pair_len(pair)).max().unwrap_or(0);
-        let workers = rayon::current_num_threads().clamp(1, pairs.len());
-        let (memory, cache_per_worker) =
-            plan(train.len(), features, largest_pair, workers, config.cache_bytes, config.memory_limit)?;
 
         let set = TrainingSet::gather(train, &counts)?;
         let gamma = match config.gamma {
@@ -332,11 +336,10 @@ impl Svm {
 
     /// The decision value of every pair of classes (in the order `(0, 1), (0, 2), …, (1, 2), …` of
     /// [`classes`](Self::classes)) for every sample of `set`: `problems()` values a sample,
-    /// sample after sample. Positive votes for the pair's first class.
+    /// sample after sample (all held at once: [`predict`](Self::predict) keeps a block's only).
+    /// Positive votes for the pair's first class.
     pub fn decision_values(&self, set: &dyn Samples) -> Result<Vec<f64>, SvmError> {
-        if set.input_size() != self.features {
-            return Err(SvmError::InputSize { expected: self.features, found: set.input_size() });
-        }
+        self.check_input_size(set)?;
         let problems = self.pairs.len();
         let mut decisions = vec![0.0; set.len() * problems];
         let results: Vec<Result<(), SvmError>> = decisions
@@ -349,6 +352,14 @@ impl Svm {
             .collect();
         results.into_iter().collect::<Result<(), _>>()?;
         Ok(decisions)
+    }
+
+    fn check_input_size(&self, set: &dyn Samples) -> Result<(), SvmError> {
+        if set.input_size() == self.features {
+            Ok(())
+        } else {
+            Err(SvmError::InputSize { expected: self.features, found: set.input_size() })
+        }
     }
 
     /// `f_p(x) = Σ_t y_t α_t K(x_t, x) − ρ_p` for each pair `p` and each sample of `range`.
@@ -385,14 +396,26 @@ impl Svm {
     /// The label of each sample of `set`: the winner of the vote of the pairs' decisions, the
     /// lowest class on ties.
     pub fn predict(&self, set: &dyn Samples) -> Result<Vec<usize>, SvmError> {
+        self.check_input_size(set)?;
         let problems = self.pairs.len();
         let pairs: Vec<(usize, usize)> = self.pairs.iter().map(|p| p.pair).collect();
-        let mut votes = vec![0; self.classes.len()];
-        Ok(self
-            .decision_values(set)?
-            .chunks_exact(problems)
-            .map(|decisions| self.classes[one_vs_one::vote(&pairs, decisions, &mut votes)])
-            .collect())
+        let mut labels = vec![0; set.len()];
+        let results: Vec<Result<(), SvmError>> = labels
+            .par_chunks_mut(PREDICTION_BLOCK)
+            .enumerate()
+            .map(|(block, out)| {
+                let start = block * PREDICTION_BLOCK;
+                let mut decisions = vec![0.0; out.len() * problems];
+                self.block_decisions(set, start..start + out.len(), &mut decisions)?;
+                let mut votes = vec![0; self.classes.len()];
+                for (label, decisions) in out.iter_mut().zip(decisions.chunks_exact(problems)) {
+                    *label = self.classes[one_vs_one::vote(&pairs, decisions, &mut votes)];
+                }
+                Ok(())
+            })
+            .collect();
+        results.into_iter().collect::<Result<(), _>>()?;
+        Ok(labels)
     }
 
     /// How many samples of `set` it classifies right.
