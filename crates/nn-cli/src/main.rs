@@ -104,9 +104,10 @@ enum Command {
     /// report.
     Sweep(sweep::SweepArgs),
     /// The classifiers the books compare networks against, trained and scored on the test set:
-    /// darkness (the class of nearest mean ink) or linear (softmax regression).
+    /// darkness (the class of nearest mean ink), linear (softmax regression) or svm
+    /// (scikit-learn's SVC(), RBF kernel).
     #[command(
-        after_help = "Examples:\n  nn-cli baseline darkness\n  nn-cli baseline linear --epochs 20\n\nNo SVM: see docs/user-guide.md for why."
+        after_help = "Examples:\n  nn-cli baseline darkness\n  nn-cli baseline linear --epochs 20\n  nn-cli baseline svm --train-size 10000\n\nThe SVM on all 60,000 images takes about a minute on two cores (docs/benchmarks.md)."
     )]
     Baseline(baseline::BaselineArgs),
     /// Build a model file from NumPy weights (W1, b1, W2, b2, ... in an .npz or a Python pickle), dense or, with --arch,

@@ -100,6 +100,7 @@ mod sampling;
 mod schedule;
 pub mod search;
 mod state;
+pub mod svm;
 pub mod sweep;
 mod trainer;
 mod vectorized;
