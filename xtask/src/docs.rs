@@ -11,7 +11,7 @@
 //!   trailing `\`), and after each the lines it prints, standard output and error together.
 //!   Each command runs in bash and must end with status 0, or with N when its last line ends
 //!   with the comment `# exit N`.
-//! - In the shown output a line `...` stands for any number of lines (none included) and `[..]`
+//! - In the shown output a line `...` (indented or not) stands for any number of lines (none included) and `[..]`
 //!   for any text within a line: for times and paths that differ between runs, and to shorten
 //!   what no reader reads whole. Durations (`4.7s`, `in 3.1 s`, `12 ms`) are normalised on
 //!   both sides; trailing spaces and trailing empty lines are ignored. Nothing else is.
@@ -176,7 +176,7 @@ fn run_block(scratch: &mut Scratch, block: &Block, file: &str, limit: Duration) 
                 let place = format!("{file}:{}", command.line);
                 let expected = expected::normalise(&(command.expected.join("\n") + "\n"));
                 let (output, status, timed_out) = if command.text.starts_with("nn-cli serve ") {
-                    let printed = expected.iter().filter(|line| *line != "...").count();
+                    let printed = expected.iter().filter(|line| !expected::is_any_lines(line)).count();
                     (scratch.start_server(&command.text, printed)?, Some(0), false)
                 } else {
                     let ran = scratch.run(&command.text, limit)?;

@@ -39,13 +39,18 @@ fn matches_from(
     }
     let result = match expected.get(e) {
         None => a == actual.len(),
-        Some(line) if line == "..." => (a..=actual.len()).any(|k| matches_from(expected, actual, e + 1, k, memo)),
+        Some(line) if is_any_lines(line) => (a..=actual.len()).any(|k| matches_from(expected, actual, e + 1, k, memo)),
         Some(line) => {
             a < actual.len() && line_matches(line, &actual[a]) && matches_from(expected, actual, e + 1, a + 1, memo)
         }
     };
     memo.insert((e, a), result);
     result
+}
+
+/// A line `...` (indented or not) stands for any number of lines.
+pub fn is_any_lines(line: &str) -> bool {
+    line.trim() == "..."
 }
 
 /// One line against a pattern whose `[..]` stands for any text within the line.
@@ -72,7 +77,8 @@ pub fn line_matches(pattern: &str, line: &str) -> bool {
 /// wildcard covers are written as the docs write them, so that only real differences show.
 pub fn diff(expected: &[String], actual: &[String]) -> String {
     let shown = as_documented(expected, actual);
-    let (old, new) = (expected.join("\n") + "\n", shown.join("\n") + "\n");
+    let text = |lines: &[String]| lines.iter().map(|line| format!("{line}\n")).collect::<String>();
+    let (old, new) = (text(expected), text(&shown));
     similar::TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header("docs", "actual").to_string()
 }
 
@@ -82,16 +88,16 @@ fn as_documented(expected: &[String], actual: &[String]) -> Vec<String> {
     let mut shown = Vec::new();
     let (mut e, mut a) = (0, 0);
     while e < expected.len() {
-        if expected[e] == "..." {
+        if is_any_lines(&expected[e]) {
             let Some(next) = expected.get(e + 1) else {
-                shown.push("...".to_string());
+                shown.push(expected[e].clone());
                 a = actual.len();
                 e += 1;
                 continue;
             };
             match (a..actual.len()).find(|&k| line_matches(next, &actual[k])) {
                 Some(k) => {
-                    shown.push("...".to_string());
+                    shown.push(expected[e].clone());
                     a = k;
                     e += 1;
                 }
@@ -127,7 +133,7 @@ mod tests {
 
     #[test]
     fn dots_match_any_number_of_lines_and_brackets_any_text() {
-        let expected = lines("a\n...\nd [..] f\n...");
+        let expected = lines("a\n  ...\nd [..] f\n...");
         assert!(matches(&expected, &lines("a\nd e f")));
         assert!(matches(&expected, &lines("a\nb\nc\nd eee f\ng")));
         assert!(!matches(&expected, &lines("a\nb\nd e g")));
