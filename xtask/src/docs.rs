@@ -257,6 +257,7 @@ fn slurm_answers() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn our_commands_get_help_before_what_goes_to_another_program() {
@@ -275,5 +276,26 @@ mod tests {
             [r#"nn-cli train --arch "a # b" -o x.json --help"#]
         );
         assert!(commands_of_ours("sbatch sweeps/seeds/slurm.sbatch").is_empty());
+    }
+
+    /// Runs the console block `text` in a fresh scratch directory; the places that failed.
+    fn failures_of(text: &str) -> Vec<String> {
+        let blocks = markdown::blocks(text).unwrap();
+        let mut scratch = Scratch::new(Path::new("/bin/true"), false).unwrap();
+        run_block(&mut scratch, &blocks[0], "test.md", Duration::from_secs(60)).unwrap().1
+    }
+
+    #[test]
+    fn a_block_passes_when_output_and_status_are_as_shown() {
+        let text = "```console\n$ echo one; echo two >&2; echo 'took 3.25s'\none\n...\ntook 0.5s\n$ ls missing   # exit 2\nls: [..]\n$ printf 'a\\nb\\n'\na\nb\n```\n";
+        assert_eq!(failures_of(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_block_fails_on_other_output_or_another_status() {
+        assert_eq!(failures_of("```console\n$ echo 97.40%\n97.28%\n```\n"), ["test.md:2"]);
+        assert_eq!(failures_of("```console\n$ false\n```\n"), ["test.md:2"]);
+        assert_eq!(failures_of("```console\n$ true   # exit 1\n```\n"), ["test.md:2"]);
+        assert_eq!(failures_of("```console\n$ echo a; echo b\na\n```\n"), ["test.md:2"]);
     }
 }
