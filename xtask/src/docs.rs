@@ -58,6 +58,8 @@ pub struct Options {
     pub long: bool,
     /// Keep the scratch directory and print where it is.
     pub keep: bool,
+    /// Print what each command printed, to copy into the docs when it changed.
+    pub show_output: bool,
 }
 
 #[derive(Default)]
@@ -119,7 +121,7 @@ pub fn run(options: &Options) -> Result<()> {
             }
             let block_started = Instant::now();
             let limit = if block.marker == Marker::Long { LONG_COMMAND_LIMIT } else { COMMAND_LIMIT };
-            let (what, failures) = run_block(&mut scratch, block, file, limit)?;
+            let (what, failures) = run_block(&mut scratch, block, file, limit, options.show_output)?;
             let seconds = block_started.elapsed().as_secs_f64();
             if failures.is_empty() {
                 tally.ran += 1;
@@ -146,7 +148,13 @@ pub fn run(options: &Options) -> Result<()> {
 }
 
 /// Runs one block; returns what it did, for the report, and the places that failed.
-fn run_block(scratch: &mut Scratch, block: &Block, file: &str, limit: Duration) -> Result<(String, Vec<String>)> {
+fn run_block(
+    scratch: &mut Scratch,
+    block: &Block,
+    file: &str,
+    limit: Duration,
+    show_output: bool,
+) -> Result<(String, Vec<String>)> {
     let mut failures = Vec::new();
     match &block.kind {
         Kind::File { path, text } => {
@@ -182,6 +190,9 @@ fn run_block(scratch: &mut Scratch, block: &Block, file: &str, limit: Duration) 
                     let ran = scratch.run(&command.text, limit)?;
                     (ran.output, ran.status, ran.timed_out)
                 };
+                if show_output {
+                    eprintln!("{place}: $ {}\n{output}", command.text);
+                }
                 let actual = expected::normalise(&output);
                 let same_output = expected::matches(&expected, &actual);
                 if same_output && status == Some(command.status) && !timed_out {
@@ -282,7 +293,7 @@ mod tests {
     fn failures_of(text: &str) -> Vec<String> {
         let blocks = markdown::blocks(text).unwrap();
         let mut scratch = Scratch::new(Path::new("/bin/true"), false).unwrap();
-        run_block(&mut scratch, &blocks[0], "test.md", Duration::from_secs(60)).unwrap().1
+        run_block(&mut scratch, &blocks[0], "test.md", Duration::from_secs(60), false).unwrap().1
     }
 
     #[test]

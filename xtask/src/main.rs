@@ -52,6 +52,9 @@ enum Task {
         /// Keep the scratch directory the commands ran in, and print where it is.
         #[arg(long)]
         keep: bool,
+        /// Print everything each command printed (to update the docs from).
+        #[arg(long)]
+        show_output: bool,
     },
     /// Time training, inference and loading (release build); --compare adds PyTorch's times.
     /// --cnn times the convolutional recipes instead, --all both.
@@ -144,7 +147,7 @@ fn main() -> ExitCode {
         Task::FetchData(args) => fetch::run(args),
         Task::Fixtures { from } => fixtures::run(&from),
         Task::Ci => ci::run(),
-        Task::Docs { long, keep } => docs::run(&docs::Options { long, keep }),
+        Task::Docs { long, keep, show_output } => docs::run(&docs::Options { long, keep, show_output }),
         Task::Bench { data, compare, runs, cnn, all } => {
             let set = if all {
                 bench::Set::All
