@@ -67,6 +67,8 @@ struct Tally {
     ran: usize,
     long: usize,
     skipped: usize,
+    failed_blocks: usize,
+    /// The places of the commands that failed.
     failed: Vec<String>,
 }
 
@@ -119,6 +121,9 @@ pub fn run(options: &Options) -> Result<()> {
                 eprintln!("skipped ({why})  {place}");
                 continue;
             }
+            if block.marker == Marker::Long {
+                eprintln!("running         {place}  (long)");
+            }
             let block_started = Instant::now();
             let limit = if block.marker == Marker::Long { LONG_COMMAND_LIMIT } else { COMMAND_LIMIT };
             let (what, failures) = run_block(&mut scratch, block, file, limit, options.show_output)?;
@@ -128,6 +133,7 @@ pub fn run(options: &Options) -> Result<()> {
                 eprintln!("ran             {place}  {what}, {seconds:.1} s");
             } else {
                 eprintln!("FAILED          {place}  {what}, {seconds:.1} s");
+                tally.failed_blocks += 1;
                 tally.failed.extend(failures);
             }
         }
@@ -136,7 +142,7 @@ pub fn run(options: &Options) -> Result<()> {
     eprintln!(
         "docs: {} blocks ran, {} failed, {} skipped as long (--long runs them), {} skipped for the reasons above, in {:.0} s",
         tally.ran,
-        tally.failed.len(),
+        tally.failed_blocks,
         tally.long,
         tally.skipped,
         started.elapsed().as_secs_f64()
@@ -308,5 +314,15 @@ mod tests {
         assert_eq!(failures_of("```console\n$ false\n```\n"), ["test.md:2"]);
         assert_eq!(failures_of("```console\n$ true   # exit 1\n```\n"), ["test.md:2"]);
         assert_eq!(failures_of("```console\n$ echo a; echo b\na\n```\n"), ["test.md:2"]);
+    }
+
+    #[test]
+    fn a_command_that_runs_too_long_is_stopped_with_what_it_started() {
+        let blocks = markdown::blocks("```console\n$ sleep 30 | cat\n```\n").unwrap();
+        let mut scratch = Scratch::new(Path::new("/bin/true"), false).unwrap();
+        let started = Instant::now();
+        let failures = run_block(&mut scratch, &blocks[0], "test.md", Duration::from_millis(300), false).unwrap().1;
+        assert_eq!(failures, ["test.md:2"]);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

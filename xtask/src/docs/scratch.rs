@@ -96,6 +96,8 @@ impl Scratch {
             }
             if started.elapsed() > limit {
                 timed_out = true;
+                // What bash started first (they hold the output pipe open), then bash.
+                let _ = Command::new("pkill").args(["-KILL", "-P", &child.id().to_string()]).status();
                 let _ = child.kill();
                 break child.wait()?;
             }
