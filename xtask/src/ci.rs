@@ -13,17 +13,30 @@ struct Step {
     env: Option<(&'static str, &'static str)>,
     /// Run before the command.
     prepare: Option<fn() -> Result<()>>,
+    /// Needs the full MNIST in data/mnist: skipped with a note without it (CI requires it).
+    needs_data: bool,
 }
 
 const STEPS: &[Step] = &[
-    Step { name: "format", args: &["fmt", "--all", "--check"], env: None, prepare: None },
+    Step { name: "format", args: &["fmt", "--all", "--check"], env: None, prepare: None, needs_data: false },
     Step {
         name: "clippy",
         args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
         env: None,
         prepare: None,
+        needs_data: false,
     },
-    Step { name: "tests", args: &["test", "--workspace"], env: None, prepare: None },
+    Step { name: "tests", args: &["test", "--workspace"], env: None, prepare: None, needs_data: false },
+    // The user guide's commands, run as a reader would, their output compared with the guide's
+    // (xtask/src/docs.rs); the hour-long trainings marked long are left to `cargo xtask docs
+    // --long`. About a minute and a half on two cores.
+    Step {
+        name: "user guide commands",
+        args: &["run", "--quiet", "-p", "xtask", "--", "docs"],
+        env: None,
+        prepare: None,
+        needs_data: true,
+    },
     // nn-core as a dependent with `default-features = false` gets it: no model files, no npz, no
     // safetensors, no rayon, no syn. Its unit tests are enough to catch what the features
     // leave out, at a small cost.
@@ -32,6 +45,7 @@ const STEPS: &[Step] = &[
         args: &["test", "-p", "nn-core", "--no-default-features", "--lib"],
         env: None,
         prepare: None,
+        needs_data: false,
     },
     // A crate outside the workspace, with its own lock file, that depends on nn-core as an
     // outside project would (default features off but `serde`); it runs in well under a second.
@@ -40,6 +54,7 @@ const STEPS: &[Step] = &[
         args: &["run", "--locked", "--manifest-path", "examples/embed-nn-core/Cargo.toml", "--target-dir", "target"],
         env: None,
         prepare: None,
+        needs_data: false,
     },
     // What docs.rs would show: broken links and other rustdoc warnings are errors.
     Step {
@@ -47,6 +62,7 @@ const STEPS: &[Step] = &[
         args: &["doc", "--workspace", "--no-deps"],
         env: Some(("RUSTDOCFLAGS", "-D warnings")),
         prepare: None,
+        needs_data: false,
     },
     // The crates as they would be uploaded (nothing is uploaded): each one's files and
     // manifest, then the libraries built from their packaged sources alone. nn-cli's package
@@ -61,6 +77,7 @@ const STEPS: &[Step] = &[
         args: &["package", "--workspace", "--exclude", "xtask", "--allow-dirty", "--no-verify"],
         env: None,
         prepare: None,
+        needs_data: false,
     },
     Step {
         name: "package: libraries built from their packages",
@@ -79,6 +96,7 @@ const STEPS: &[Step] = &[
         // default to full debug information, which only costs time here.
         env: Some(("CARGO_PROFILE_DEV_DEBUG", "false")),
         prepare: Some(forget_unpacked_packages),
+        needs_data: false,
     },
 ];
 
@@ -129,8 +147,8 @@ pub fn run() -> Result<()> {
     }
     if !have_data {
         eprintln!(
-            "note: {} does not hold the MNIST files, so the full-data tests will be skipped \
-             (run `cargo xtask fetch-data` first)",
+            "note: {} does not hold the MNIST files, so the full-data tests and the user guide's \
+             commands will be skipped (run `cargo xtask fetch-data` first)",
             data.display()
         );
     }
@@ -138,6 +156,10 @@ pub fn run() -> Result<()> {
     // this says where the minutes go.
     let started = std::time::Instant::now();
     for step in STEPS {
+        if step.needs_data && !have_data {
+            eprintln!("== {}: skipped, data/mnist does not hold the MNIST files", step.name);
+            continue;
+        }
         let step_started = std::time::Instant::now();
         eprintln!(
             "== {}: {}cargo {}",
@@ -162,7 +184,7 @@ pub fn run() -> Result<()> {
     }
     eprintln!(
         "== all checks passed{} in {:.0} s",
-        if have_data { "" } else { " (full-data tests skipped)" },
+        if have_data { "" } else { " (full-data tests and the user guide's commands skipped)" },
         started.elapsed().as_secs_f64()
     );
     Ok(())

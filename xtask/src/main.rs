@@ -3,6 +3,7 @@
 //! - `fetch-data`: download (or copy from a mirror) and verify the MNIST files.
 //! - `fixtures`: regenerate `fixtures/` from the real data.
 //! - `ci`: the checks CI runs.
+//! - `docs`: the commands of README.md and docs/user-guide.md, run and compared with their output.
 //! - `bench`: timings, side by side with PyTorch.
 //! - `reproduce`: the published results, trained again.
 //! - `loadtest`: `nn-cli serve` under wrk.
@@ -17,6 +18,7 @@ mod augment_cost;
 mod bench;
 mod ci;
 mod committee;
+mod docs;
 mod fetch;
 mod fixtures;
 mod loadtest;
@@ -39,8 +41,21 @@ enum Task {
         #[arg(long, default_value = "data/mnist")]
         from: PathBuf,
     },
-    /// Format check, clippy with warnings denied, every test, and the full-data tests.
+    /// Format check, clippy with warnings denied, every test, the full-data tests and the docs.
     Ci,
+    /// Run the commands of README.md and docs/user-guide.md and compare what they print with the
+    /// docs (see xtask/src/docs.rs for how blocks are marked).
+    Docs {
+        /// Also run the blocks marked `<!-- docs: long -->` (trainings of minutes to an hour).
+        #[arg(long)]
+        long: bool,
+        /// Keep the scratch directory the commands ran in, and print where it is.
+        #[arg(long)]
+        keep: bool,
+        /// Print everything each command printed (to update the docs from).
+        #[arg(long)]
+        show_output: bool,
+    },
     /// Time training, inference and loading (release build); --compare adds PyTorch's times.
     /// --cnn times the convolutional recipes instead, --all both.
     Bench {
@@ -134,6 +149,7 @@ fn main() -> ExitCode {
         Task::FetchData(args) => fetch::run(args),
         Task::Fixtures { from } => fixtures::run(&from),
         Task::Ci => ci::run(),
+        Task::Docs { long, keep, show_output } => docs::run(&docs::Options { long, keep, show_output }),
         Task::Bench { data, compare, runs, cnn, all } => {
             let set = if all {
                 bench::Set::All
