@@ -3,7 +3,7 @@
 //!
 //! The runner reads the fenced blocks of README.md, then of docs/user-guide.md, top to bottom,
 //! in one scratch directory prepared as a reader's checkout after `cargo xtask fetch-data`:
-//! `data/mnist` (a copy of the project's), `fixtures/`, the example images of
+//! `data/mnist` (a copy of the project's), `fixtures/`, `scripts/`, the example images of
 //! `fixtures/images/` at the top, and on the PATH the release `nn-cli` and a `cargo` that runs
 //! `cargo xtask ...` and `cargo run --release -p nn-cli -- ...` as a checkout would.
 //!

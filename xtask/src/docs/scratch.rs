@@ -58,6 +58,7 @@ impl Scratch {
             }
         }
         copy_tree(&root.join("fixtures"), &dir.join("fixtures"))?;
+        copy_tree(&root.join("scripts"), &dir.join("scripts"))?;
         for image in IMAGES {
             std::fs::copy(root.join("fixtures/images").join(image), dir.join(image))
                 .with_context(|| format!("cannot copy fixtures/images/{image}"))?;
