@@ -6,11 +6,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::project_root;
 
-/// One check: a cargo command, with an environment variable where it needs one.
+/// One check: a cargo command, with environment variables where it needs them.
 struct Step {
     name: &'static str,
     args: &'static [&'static str],
-    env: Option<(&'static str, &'static str)>,
+    env: &'static [(&'static str, &'static str)],
     /// Run before the command.
     prepare: Option<fn() -> Result<()>>,
     /// Needs the full MNIST in data/mnist: skipped with a note without it (CI requires it).
@@ -18,22 +18,25 @@ struct Step {
 }
 
 const STEPS: &[Step] = &[
-    Step { name: "format", args: &["fmt", "--all", "--check"], env: None, prepare: None, needs_data: false },
+    Step { name: "format", args: &["fmt", "--all", "--check"], env: &[], prepare: None, needs_data: false },
     Step {
         name: "clippy",
         args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
-        env: None,
+        env: &[],
         prepare: None,
         needs_data: false,
     },
-    Step { name: "tests", args: &["test", "--workspace"], env: None, prepare: None, needs_data: false },
+    Step { name: "tests", args: &["test", "--workspace"], env: &[], prepare: None, needs_data: false },
     // The user guide's commands, run as a reader would, their output compared with the guide's
-    // (xtask/src/docs.rs); the hour-long trainings marked long are left to `cargo xtask docs
-    // --long`. About a minute and a half on two cores.
+    // (xtask/src/docs.rs); the trainings marked long are left to `cargo xtask docs --long`. They
+    // need the release nn-cli, which nothing else here builds: without LTO and in 16 codegen
+    // units it builds in 1.9 minutes instead of 4.7 on two cores (2026-12-05), and prints the
+    // same (every block passed with both builds). The commands then take 42 s on idle cores, 4.5
+    // minutes on cores shared with other builds and tests.
     Step {
         name: "user guide commands",
         args: &["run", "--quiet", "-p", "xtask", "--", "docs"],
-        env: None,
+        env: &[("CARGO_PROFILE_RELEASE_LTO", "off"), ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")],
         prepare: None,
         needs_data: true,
     },
@@ -43,7 +46,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "nn-core without default features",
         args: &["test", "-p", "nn-core", "--no-default-features", "--lib"],
-        env: None,
+        env: &[],
         prepare: None,
         needs_data: false,
     },
@@ -52,7 +55,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "example crate embed-nn-core",
         args: &["run", "--locked", "--manifest-path", "examples/embed-nn-core/Cargo.toml", "--target-dir", "target"],
-        env: None,
+        env: &[],
         prepare: None,
         needs_data: false,
     },
@@ -60,7 +63,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "docs",
         args: &["doc", "--workspace", "--no-deps"],
-        env: Some(("RUSTDOCFLAGS", "-D warnings")),
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
         prepare: None,
         needs_data: false,
     },
@@ -75,7 +78,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "package",
         args: &["package", "--workspace", "--exclude", "xtask", "--allow-dirty", "--no-verify"],
-        env: None,
+        env: &[],
         prepare: None,
         needs_data: false,
     },
@@ -94,7 +97,7 @@ const STEPS: &[Step] = &[
         ],
         // A package's manifest has none of the workspace's profiles, so its check build would
         // default to full debug information, which only costs time here.
-        env: Some(("CARGO_PROFILE_DEV_DEBUG", "false")),
+        env: &[("CARGO_PROFILE_DEV_DEBUG", "false")],
         prepare: Some(forget_unpacked_packages),
         needs_data: false,
     },
@@ -164,7 +167,7 @@ pub fn run() -> Result<()> {
         eprintln!(
             "== {}: {}cargo {}",
             step.name,
-            step.env.map_or(String::new(), |(k, v)| format!("{k}={v:?} ")),
+            step.env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect::<String>(),
             step.args.join(" ")
         );
         if let Some(prepare) = step.prepare {
@@ -174,7 +177,7 @@ pub fn run() -> Result<()> {
             .args(step.args)
             .current_dir(&root)
             .envs(have_data.then_some(("MNIST_DIR", data.as_os_str())))
-            .envs(step.env.map(|(key, value)| (key, std::ffi::OsStr::new(value))))
+            .envs(step.env.iter().copied())
             .status()
             .with_context(|| format!("could not run cargo {}", step.args.join(" ")))?;
         if !status.success() {

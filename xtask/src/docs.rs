@@ -11,10 +11,11 @@
 //!   trailing `\`), and after each the lines it prints, standard output and error together.
 //!   Each command runs in bash and must end with status 0, or with N when its last line ends
 //!   with the comment `# exit N`.
-//! - In the shown output a line `...` (indented or not) stands for any number of lines (none included) and `[..]`
-//!   for any text within a line: for times and paths that differ between runs, and to shorten
-//!   what no reader reads whole. Durations (`4.7s`, `in 3.1 s`, `12 ms`) are normalised on
-//!   both sides; trailing spaces and trailing empty lines are ignored. Nothing else is.
+//! - In the shown output a line `...` (indented or not) stands for any number of lines, none
+//!   included, and `[..]` for any text within a line: for times and paths that differ between
+//!   runs (and a Slurm job number), and to shorten what no reader reads whole (the 784 inputs
+//!   of a server's answer). Durations (`4.7s`, `in 3.1 s`, `12 ms`) are normalised on both
+//!   sides; trailing spaces and trailing empty lines are ignored. Nothing else is.
 //! - A ```sh block is a list of commands without their output: each line that runs `nn-cli`
 //!   (also as `cargo run --release -p nn-cli --`) or `cargo xtask` is run with `--help` added,
 //!   so nn-cli's (or xtask's) parser must accept the command, its flags and their values; the
@@ -31,7 +32,9 @@
 //!   commands after it read it.
 //!
 //! Every block is reported as ran, failed or skipped with its reason, then a total; a
-//! difference prints the block's line and a unified diff, and the task fails.
+//! difference prints the command's line and a unified diff, and the task fails. `--keep` keeps
+//! the scratch directory; `--show-output` prints what every command printed, to update a block
+//! from.
 
 mod expected;
 mod markdown;
