@@ -392,20 +392,6 @@ fn the_pytorch_tutorials_npz_names_are_read_as_keras_ones() {
     assert_eq!(mnist_from(&tutorial), mnist_from(&keras));
 }
 
-/// Whether `python3` with NumPy is here. Without it the test is skipped with a note, except
-/// under CI (`CI` set), where `.ci/run` installs them and a missing one is a failure.
-fn python_with_numpy() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    assert!(found || std::env::var_os("CI").is_none(), "CI must have python3 with NumPy (see .ci/run)");
-    if !found {
-        eprintln!("note: python3 with NumPy not found; skipping the check with NumPy's own np.load");
-    }
-    found
-}
-
 #[test]
 fn the_tutorials_names_are_written_with_keys_tutorial_and_read_by_numpy() {
     let source = fixtures().join("mnist-100");
@@ -424,7 +410,7 @@ fn the_tutorials_names_are_written_with_keys_tutorial_and_read_by_numpy() {
 
     refused(&["convert", path_str(&source), path_str(&dir.path().join("x-png")), "--keys", "tutorial"], &["--keys"]);
 
-    if python_with_numpy() {
+    if common::python_with_numpy("the check with NumPy's own np.load") {
         // What the tutorial's loading does: np.load, the four names, images scaled to 0..1.
         let script = "import sys, numpy as np\n\
             data = np.load(sys.argv[1])\n\

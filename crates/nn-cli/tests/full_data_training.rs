@@ -2,25 +2,12 @@
 //! `MNIST_DIR` is set, as `cargo xtask ci` does). The full reproduction is `cargo xtask
 //! reproduce`; these check, within CI's time, that the recipes learn what they should.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("MNIST_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-            let present = mnist_data::FILE_NAMES.iter().all(|name| mnist_data::find_file(&dir, name).is_ok());
-            if !present {
-                eprintln!("skipping: the MNIST files are not in {}", dir.display());
-            }
-            present.then_some(dir)
-        }
-    }
-}
+mod common;
 
 fn final_accuracy(recipe: &str, extra: &[&str]) -> Option<f64> {
-    let data = data_dir()?;
+    let data = common::full_data_dir()?;
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model.json");
     let mut args = vec!["train", "--recipe", recipe, "--quiet", "--data", data.to_str().unwrap()];

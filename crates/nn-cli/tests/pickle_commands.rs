@@ -25,23 +25,6 @@ fn fails(out: Output) -> String {
     stderr
 }
 
-/// Whether `python3` can import NumPy; `false` (with a note) if not, and a failure under CI.
-fn python_with_numpy() -> bool {
-    let found = Command::new("python3").args(["-c", "import numpy"]).output();
-    match found {
-        Ok(out) if out.status.success() => true,
-        found => {
-            let why = match found {
-                Ok(out) => text(&out.stderr),
-                Err(e) => e.to_string(),
-            };
-            assert!(std::env::var_os("CI").is_none(), "CI needs python3 with NumPy (.ci/run installs it): {why}");
-            eprintln!("note: skipping the NumPy pickle test: python3 with NumPy is not available ({why})");
-            false
-        }
-    }
-}
-
 /// Rows of numbers from the cases' JSON.
 fn rows(value: &serde_json::Value) -> Vec<Vec<f64>> {
     let rows = value.as_array().expect("rows");
@@ -73,7 +56,7 @@ fn import_and_compare(dir: &Path, file: &str, extra: &[&str], inputs: &[Vec<f64>
 
 #[test]
 fn pickles_written_by_python_import_to_numpys_outputs() {
-    if !python_with_numpy() {
+    if !common::python_with_numpy("the NumPy pickle test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

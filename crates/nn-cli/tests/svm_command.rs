@@ -111,24 +111,9 @@ fn svm_refuses_bad_sizes_with_a_clear_error() {
     assert!(stderr.contains("this SVM needs at least") && stderr.contains("and the limit is 10.5 MB"), "{stderr}");
 }
 
-/// The real data when present (required when `MNIST_DIR` is set, as `cargo xtask ci` does).
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("MNIST_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-            let present = mnist_data::FILE_NAMES.iter().all(|name| mnist_data::find_file(&dir, name).is_ok());
-            if !present {
-                eprintln!("skipping: the MNIST files are not in {}", dir.display());
-            }
-            present.then_some(dir)
-        }
-    }
-}
-
 #[test]
 fn svm_on_two_thousand_real_images_matches_scikit_learn() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::full_data_dir() else { return };
     let out = nn_cli(&["baseline", "svm", "--data", path_str(&data), "--train-size", "2000"]);
     let ours = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -21,6 +21,40 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The full MNIST when present: `MNIST_DIR` when set (`cargo xtask ci` sets it, and then it is
+/// required), else the project's `data/mnist`; `None`, with a note, when its files are missing.
+pub fn full_data_dir() -> Option<PathBuf> {
+    match std::env::var_os("MNIST_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+            let present = mnist_data::FILE_NAMES.iter().all(|name| mnist_data::find_file(&dir, name).is_ok());
+            if !present {
+                eprintln!("skipping: the MNIST files are not in {}", dir.display());
+            }
+            present.then_some(dir)
+        }
+    }
+}
+
+/// Whether `python3` can import NumPy; `false`, with a note naming what `purpose` skips, if not;
+/// a failure under CI (`CI` set), where `.ci/run` installs it.
+pub fn python_with_numpy(purpose: &str) -> bool {
+    let found = Command::new("python3").args(["-c", "import numpy"]).output();
+    match found {
+        Ok(out) if out.status.success() => true,
+        found => {
+            let why = match found {
+                Ok(out) => text(&out.stderr),
+                Err(e) => e.to_string(),
+            };
+            assert!(std::env::var_os("CI").is_none(), "CI needs python3 with NumPy (.ci/run installs it): {why}");
+            eprintln!("note: skipping {purpose}: python3 with NumPy is not available ({why})");
+            false
+        }
+    }
+}
+
 /// A test path as `&str` for a command line.
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 test paths")
