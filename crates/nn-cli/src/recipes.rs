@@ -26,16 +26,7 @@ pub fn list(json: bool) -> String {
                 .as_ref()
                 .map_or(String::new(), |p| format!(" (published: {:.2}%, {})", 100.0 * p.accuracy, p.source));
             let bar = r.bar.map_or(String::new(), |bar| format!(" [bar: {:.2}%]", 100.0 * bar));
-            let spread = r.seed_spread.as_ref().map_or(String::new(), |s| {
-                format!(
-                    " (here over seeds 1-{}: {:.2}-{:.2}%, mean {:.2}%, {})",
-                    s.seeds,
-                    100.0 * s.min,
-                    100.0 * s.max,
-                    100.0 * s.mean,
-                    s.measured
-                )
-            });
+            let spread = r.seed_spread.as_ref().map_or(String::new(), |s| format!(" (here over {s}, {})", s.measured));
             out.push_str(&format!("{:<16} {}{published}{spread}{bar}\n", r.name, r.about));
         }
     }
