@@ -37,7 +37,8 @@ pub struct ImportArgs {
     /// the --npz or --pickle file is read as a dense network of its W1..Wn with --hidden-activation.
     #[arg(long, value_name = "SPEC_OR_NAME")]
     arch: Option<String>,
-    /// The shape of one input sample for --arch, channels x height x width [default: 1x28x28].
+    /// The shape of one input sample for --arch, channels x height x width, or a number of values
+    /// for a flat input (784) [default: 1x28x28].
     #[arg(long, value_name = "CxHxW", requires = "arch", value_parser = parse_shape)]
     input: Option<Shape>,
     /// Activation of the hidden layers of a dense archive: identity, step, sigmoid, tanh, relu,
@@ -66,14 +67,18 @@ pub enum Output {
     Identity,
 }
 
-/// `1x28x28`: channels, height, width, each at least 1.
+/// `1x28x28`: channels, height, width, each at least 1; or `784`, a flat vector of values (what
+/// `export` prints for a dense network).
 fn parse_shape(text: &str) -> Result<Shape, String> {
     let sizes: Vec<usize> = text.split(['x', 'X']).map(|s| s.trim().parse().unwrap_or(0)).collect();
-    match sizes.as_slice() {
-        &[channels, height, width] if channels > 0 && height > 0 && width > 0 => {
+    match *sizes.as_slice() {
+        [values] if values > 0 => Ok(Shape::flat(values)),
+        [channels, height, width] if channels > 0 && height > 0 && width > 0 => {
             Ok(Shape::new(channels, height, width))
         }
-        _ => Err(format!("expected CHANNELSxHEIGHTxWIDTH, each at least 1, such as 1x28x28, not {text:?}")),
+        _ => Err(format!(
+            "expected CHANNELSxHEIGHTxWIDTH (such as 1x28x28) or a number of values (784), each at least 1, not {text:?}"
+        )),
     }
 }
 
@@ -231,6 +236,9 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     if let Some(npz) = &args.npz {
         nn_core::export_npz(&network, npz)?;
         outln!("exported {} -> {}", describe(&network), npz.display())?;
+        if network.standardization().is_some() {
+            outln!("the file holds input_mean and input_deviation: x = (x - input_mean) / input_deviation before W1")?;
+        }
         if !architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
             read_back("--npz", npz)?;
         }
@@ -238,6 +246,13 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     if let Some(file) = &args.safetensors {
         nn_core::export_safetensors(&network, file)?;
         outln!("exported {} -> {}", describe(&network), file.display())?;
+        if network.standardization().is_some() {
+            let [mean, deviation] = nn_core::STANDARDIZATION_TENSORS;
+            outln!(
+                "the file holds {mean} and {deviation}: pop them before load_state_dict, and give the model \
+                 x = (x - mean) / deviation"
+            )?;
+        }
         read_back("--safetensors", file)?;
     }
     Ok(())
@@ -371,9 +386,15 @@ pub fn describe_model(model: &Model) -> String {
 /// dense(10) on 1x28x28, 6810 parameters, softmax_cross_entropy" for any other.
 pub fn describe(network: &Network) -> String {
     let architecture = network.architecture();
+    let standardized = if network.standardization().is_some() { ", inputs standardised" } else { "" };
     if architecture.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. })) {
         let sizes: Vec<String> = network.sizes().iter().map(usize::to_string).collect();
-        return format!("{}, {}", sizes.join("-"), network.loss());
+        return format!("{}, {}{standardized}", sizes.join("-"), network.loss());
     }
-    format!("{architecture} on {}, {} parameters, {}", architecture.input, network.parameter_count(), network.loss())
+    format!(
+        "{architecture} on {}, {} parameters, {}{standardized}",
+        architecture.input,
+        network.parameter_count(),
+        network.loss()
+    )
 }

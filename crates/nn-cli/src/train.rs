@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::{Activation, Architecture, Init, Loss, Network, Shape, TrainingRecord};
 use nn_train::{
     Augmentation, Checkpoint, Control, EpochReport, Observer, ObserverError, OptimizerConfig, PixelSamples, Sampling,
-    Schedule, TrainConfig, TrainData, TrainState,
+    Schedule, Standardize, TrainConfig, TrainData, TrainState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,12 @@ pub struct TrainArgs {
     /// replacement (as many independent draws, like the PyTorch tutorial's np.random.randint).
     #[arg(long, value_name = "HOW")]
     sampling: Option<Sampling>,
+    /// Standardise the pixels, (x − μ) / σ, before the first layer, with the mean and deviation
+    /// of the training images: per-pixel (each pixel its own; the default when no value is
+    /// given) or global (one for all pixels, as PyTorch's MNIST example). Kept in the model
+    /// file, so predict, eval and serve apply them.
+    #[arg(long, value_name = "HOW", num_args = 0..=1, default_missing_value = "per-pixel")]
+    standardize: Option<Standardize>,
     /// Move training images at random each time they are learned from, drawn from the seed:
     /// shift=PIXELS,rotate=DEGREES,scale=FRACTION,elastic=ALPHA/SIGMA (any of them, each once),
     /// or none. Shifts up to 7 pixels, scales below 1; elastic needs its sigma.
@@ -166,6 +172,9 @@ struct RunSettings {
     dropout: Option<f32>,
     max_steps: Option<usize>,
     test_each_epoch: bool,
+    /// How the inputs are standardised, from the training images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    standardize: Option<Standardize>,
     config: TrainConfig,
     /// The data the run trains on; a resume on other data is refused. Absent in the records
     /// of runs started before it was kept.
@@ -283,6 +292,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let train = pixels(&splits.train, input_size)?;
     let validation = pixels(&splits.validation, input_size)?;
     let test = pixels(&splits.test, input_size)?;
+    if let Some(kind) = settings.standardize.filter(|_| !args.resume) {
+        // The training images alone: the held-out ones must not shape the model.
+        network.set_standardization(Some(nn_train::standardization_of(&train, kind)?))?;
+    }
     let data = TrainData {
         train: &train,
         validation: (settings.validation_size > 0).then_some(&validation as &dyn nn_train::Samples),
@@ -448,6 +461,7 @@ fn settings_from(args: &TrainArgs, recipe: &Recipe) -> Result<RunSettings> {
         dropout: args.dropout,
         max_steps: args.max_steps.or(recipe.max_steps),
         test_each_epoch: !args.no_test_each_epoch,
+        standardize: args.standardize.or(recipe.standardize),
         config,
         data: None,
     };
@@ -498,6 +512,9 @@ fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> S
     if config.sampling == Sampling::Replacement {
         parts.push("images drawn with replacement".into());
     }
+    if let Some(kind) = settings.standardize {
+        parts.push(format!("pixels standardised ({kind})"));
+    }
     parts.push(format!("{} images held out for validation", settings.validation_size));
     parts.push(format!("seed {}", settings.seed));
     format!("{origin}: {}", parts.join(", "))
@@ -506,7 +523,7 @@ fn settings_line(args: &TrainArgs, recipe: &Recipe, settings: &RunSettings) -> S
 /// The flags of `train` that change a recipe's settings, as given (`--lr 0.01`).
 fn given_flags(args: &TrainArgs) -> Vec<String> {
     let list = |values: &[usize]| values.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let flags: [(&str, Option<String>); 21] = [
+    let flags: [(&str, Option<String>); 22] = [
         ("--arch", args.arch.clone()),
         ("--layers", args.layers.as_deref().map(list)),
         ("--hidden", args.hidden.as_deref().map(list)),
@@ -527,6 +544,7 @@ fn given_flags(args: &TrainArgs) -> Vec<String> {
         ("--max-norm", args.max_norm.map(|m| m.to_string())),
         ("--augment", args.augment.map(|a| a.to_string())),
         ("--sampling", args.sampling.map(|s| s.to_string())),
+        ("--standardize", args.standardize.map(|s| s.to_string())),
         ("--no-test-each-epoch", args.no_test_each_epoch.then(String::new)),
     ];
     flags
@@ -665,6 +683,10 @@ fn refuse_contradicting_flags(args: &TrainArgs, recipe: &Recipe, saved: &RunSett
             ),
         ),
         ("--sampling", given(args.sampling.map(|s| s.to_string()), config.sampling.to_string())),
+        (
+            "--standardize",
+            given(args.standardize.map(|s| s.to_string()), saved.standardize.map_or("none".into(), |s| s.to_string())),
+        ),
     ];
     let network = saved.arch.clone().unwrap_or_else(|| saved_layers(saved));
     if let Some(arch) = &args.arch {

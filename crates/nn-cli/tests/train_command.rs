@@ -350,3 +350,72 @@ fn draws_with_replacement_are_said_resumed_exactly_and_kept_on_resume() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("shuffle or replacement"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn standardised_pixels_are_kept_in_the_model_applied_by_eval_and_export_and_resumed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.json");
+    let out = train(&whole, &["--standardize"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().next().unwrap().contains("pixels standardised"), "{stdout}");
+    let accuracy = stdout.lines().last().unwrap().trim_start_matches("test accuracy: ").to_string();
+
+    let network = nn_core::load_model(&whole).unwrap();
+    let standardization = network.standardization().expect("the model keeps its standardisation");
+    // A corner pixel is 0 in every image: centred on 0, not scaled. Pixels that vary are scaled.
+    assert_eq!((standardization.mean()[0], standardization.deviation()[0]), (0.0, 1.0));
+    assert!(standardization.deviation().iter().any(|&d| d < 0.5), "{:?}", &standardization.deviation()[300..310]);
+
+    let nn = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().unwrap();
+    let data = fixture_data();
+    let (data, model) = (data.to_str().unwrap(), whole.to_str().unwrap());
+    let correct = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("inputs standardised"), "{stdout}");
+        stdout.lines().find(|l| l.starts_with("correct:")).unwrap().to_string()
+    };
+    let evaluated = correct(nn(&["eval", "--model", model, "--data", data]));
+    let hundredths: f32 = accuracy.parse().unwrap();
+    assert_eq!(evaluated, format!("correct:  {} / 100", (hundredths * 100.0).round()));
+    let summary = nn(&["summary", "--model", model]);
+    assert!(text(&summary.stdout).contains("input, standardised"), "{}", text(&summary.stdout));
+
+    // Through NumPy's and PyTorch's files and back: the same answers.
+    let npz = dir.path().join("w.npz");
+    let out = nn(&["export", "--model", model, "--npz", npz.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("input_mean and input_deviation"), "{}", text(&out.stdout));
+    let back = dir.path().join("back.json");
+    let (npz, back_path) = (npz.to_str().unwrap(), back.to_str().unwrap());
+    let out = nn(&["import", "--npz", npz, "--hidden-activation", "relu", "--loss", "softmax", "-o", back_path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(correct(nn(&["eval", "--model", back_path, "--data", data])), evaluated);
+
+    let parts = dir.path().join("parts.json");
+    assert!(train(&parts, &["--quiet", "--standardize", "--epochs", "1"]).status.success());
+    assert!(train(&parts, &["--quiet", "--resume"]).status.success());
+    assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&parts).unwrap());
+
+    let global = dir.path().join("global.json");
+    let out = train(&global, &["--quiet", "--standardize", "global", "--epochs", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let global = nn_core::load_model(&global).unwrap();
+    let pooled = global.standardization().unwrap();
+    assert!(
+        pooled.mean().iter().all(|&m| m == pooled.mean()[0]) && pooled.mean()[0] > 0.05,
+        "{:?}",
+        &pooled.mean()[..3]
+    );
+    assert!(pooled.deviation().iter().all(|&d| d == pooled.deviation()[0]));
+    let out = train(&dir.path().join("x.json"), &["--standardize", "zca"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected per-pixel or global"), "{}", text(&out.stderr));
+
+    let plain = dir.path().join("plain.json");
+    assert!(train(&plain, &["--quiet", "--epochs", "1"]).status.success());
+    assert!(nn_core::load_model(&plain).unwrap().standardization().is_none());
+    let out = train(&plain, &["--quiet", "--resume", "--standardize"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--standardize per-pixel (the run's: none)"), "{}", text(&out.stderr));
+}

@@ -198,6 +198,19 @@ pub enum NnError {
         /// Its loss.
         found: crate::Loss,
     },
+    /// A [`Standardization`](crate::Standardization) that cannot standardise: lengths that
+    /// differ, or a deviation that is not a positive number.
+    InvalidStandardization {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A standardisation of another number of features than the network's inputs.
+    StandardizationSize {
+        /// Inputs of the network.
+        expected: usize,
+        /// Features of the standardisation.
+        found: usize,
+    },
 }
 
 // Written by hand rather than derived with thiserror, so that the lean build (no default
@@ -291,6 +304,11 @@ impl fmt::Display for NnError {
                  outputs ({expected}): their outputs cannot be averaged together",
                 found.output_name(),
                 expected.output_name()
+            ),
+            NnError::InvalidStandardization { detail } => write!(f, "invalid input standardisation: {detail}"),
+            NnError::StandardizationSize { expected, found } => write!(
+                f,
+                "the input standardisation has {found} features, but the network takes {expected} values per sample"
             ),
         }
     }

@@ -212,6 +212,7 @@ mod safetensors;
 mod shape;
 mod sigmoid;
 pub mod softmax;
+mod standardization;
 mod summary;
 mod tanh;
 mod weights_format;
@@ -229,7 +230,7 @@ pub use rand;
 
 #[cfg(feature = "safetensors")]
 pub use self::safetensors::{
-    SafetensorsError, export_safetensors, import_safetensors, network_from_safetensors_bytes,
+    STANDARDIZATION_TENSORS, SafetensorsError, export_safetensors, import_safetensors, network_from_safetensors_bytes,
     network_to_safetensors_bytes, pytorch_state_dict_names,
 };
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
@@ -279,6 +280,7 @@ pub use pool::MaxPool2d;
 pub use predictions::Predictions;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
+pub use standardization::{CONSTANT_FEATURE, Standardization};
 pub use summary::{Summary, SummaryRow};
 #[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;

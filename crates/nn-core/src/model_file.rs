@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
 use crate::error::check_finite;
-use crate::{Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, Shape, TrainingRecord};
+use crate::{Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, Shape, Standardization, TrainingRecord};
 
 /// The `format` field of every model file.
 pub const MODEL_FORMAT: &str = "nn-core-model";
@@ -169,7 +169,25 @@ struct ModelOut<'a> {
     input: Shape,
     layers: Vec<LayerOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    standardization: Option<StandardizationOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     training: Option<&'a TrainingRecord>,
+}
+
+/// The input standardisation: `x ← (x − mean) / deviation`, feature by feature.
+#[derive(Serialize)]
+struct StandardizationOut<'a> {
+    mean: &'a [f32],
+    deviation: &'a [f32],
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StandardizationIn {
+    #[serde(deserialize_with = "floats_or_nan")]
+    mean: Vec<f32>,
+    #[serde(deserialize_with = "floats_or_nan")]
+    deviation: Vec<f32>,
 }
 
 /// A layer of version 2: its description in the architecture language, and its parameters by
@@ -193,6 +211,8 @@ struct ModelIn<L> {
     #[serde(default)]
     input: Option<Shape>,
     layers: Vec<L>,
+    #[serde(default)]
+    standardization: Option<StandardizationIn>,
     #[serde(default)]
     training: Option<TrainingRecord>,
 }
@@ -266,6 +286,9 @@ pub fn trained_model_to_json(network: &Network, training: Option<&TrainingRecord
         loss: network.loss(),
         input: network.input_shape(),
         layers,
+        standardization: network
+            .standardization()
+            .map(|s| StandardizationOut { mean: s.mean(), deviation: s.deviation() }),
         training,
     };
     Ok(serde_json::to_string(&model).expect("serialising plain numbers and strings cannot fail"))
@@ -313,8 +336,12 @@ pub fn model_and_record_from_json(
 /// Version 1: dense layers, each with its sizes and activation.
 fn dense_model(model: ModelIn<DenseIn>, path: PathBuf) -> Result<Network, ModelFileError> {
     let malformed = |detail: String| ModelFileError::Malformed { path: path.clone(), detail };
-    if model.input.is_some() || model.training.is_some() {
-        let field = if model.input.is_some() { "input" } else { "training" };
+    if model.input.is_some() || model.training.is_some() || model.standardization.is_some() {
+        let field = match (&model.input, &model.training) {
+            (Some(_), _) => "input",
+            (None, Some(_)) => "training",
+            (None, None) => "standardization",
+        };
         return Err(malformed(format!("unknown field `{field}` in a version 1 file")));
     }
     let mut layers = Vec::with_capacity(model.layers.len());
@@ -380,7 +407,12 @@ fn layered_model(model: ModelIn<LayerIn>, path: PathBuf) -> Result<Network, Mode
         shape = built.output_shape();
         layers.push(built);
     }
-    Network::new(layers, model.loss).map_err(invalid)
+    let mut network = Network::new(layers, model.loss).map_err(invalid)?;
+    if let Some(standardization) = model.standardization {
+        let standardization = Standardization::new(standardization.mean, standardization.deviation).map_err(invalid)?;
+        network.set_standardization(Some(standardization)).map_err(invalid)?;
+    }
+    Ok(network)
 }
 
 /// Sorts a parse failure into truncated, not-a-model, wrong version or malformed.
@@ -472,5 +504,28 @@ mod tests {
         let misspelt = json.replace("validation_samples", "validation_sample");
         let error = model_from_json(misspelt.as_bytes(), Path::new("m.json")).unwrap_err();
         assert!(error.to_string().contains("validation_sample"), "{error}");
+    }
+
+    #[test]
+    fn the_standardization_makes_the_round_trip_and_a_broken_one_is_refused() {
+        let mut standardized = network();
+        let standardization = Standardization::new(vec![0.1, 0.2, 0.0, 1.0 / 3.0], vec![0.3, 1.0, 2.5, 0.7]).unwrap();
+        standardized.set_standardization(Some(standardization)).unwrap();
+        let json = model_to_json(&standardized).unwrap();
+        let loaded = model_from_json(json.as_bytes(), Path::new("m.json")).unwrap();
+        assert_eq!(loaded, standardized);
+        assert_ne!(loaded, network());
+        assert!(!model_to_json(&network()).unwrap().contains("standardization"));
+        for (from, to, words) in [
+            ("\"deviation\":[0.3,", "\"deviation\":[0.0,", "deviation of feature 0 is 0"),
+            ("\"deviation\":[0.3,", "\"deviation\":[", "4 means and 3 deviations"),
+            ("\"mean\":[0.1,", "\"mean\":[0.1,0.5,", "5 means and 4 deviations"),
+            ("\"deviation\":[0.3,", "\"deviation\":[null,", "deviation of feature 0 is NaN"),
+            ("\"deviation\"", "\"std\"", "unknown field `std`"),
+        ] {
+            assert!(json.contains(from), "{json}");
+            let error = model_from_json(json.replace(from, to).as_bytes(), Path::new("m.json")).unwrap_err();
+            assert!(error.to_string().contains(words), "{error}");
+        }
     }
 }

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use nalgebra::DMatrix;
 
 use crate::npz_error::NpzError;
-use crate::{Activation, Architecture, Conv2dParams, Dense, LayerSpec, Loss, MAX_SAMPLE_VALUES, Network};
+use crate::{
+    Activation, Architecture, Conv2dParams, Dense, LayerSpec, Loss, MAX_SAMPLE_VALUES, Network, Standardization,
+};
 
 /// Values one array may hold: 2^28 (1 GiB of `f32`), four times what a layer may hold
 /// ([`MAX_SAMPLE_VALUES`]), so no real network is refused by it.
@@ -96,7 +98,9 @@ pub(crate) fn dense_network(
         let activation = if k == layer_count { Activation::Identity } else { hidden };
         layers.push(Dense::new(weights, DMatrix::from_vec(columns, 1, bias), activation, k - 1)?);
     }
-    Ok(Network::from_dense(layers, loss)?)
+    let mut network = Network::from_dense(layers, loss)?;
+    network.set_standardization(standardization(arrays, network.input_size())?)?;
+    Ok(network)
 }
 
 /// A network of `architecture` from the file's `W1, b1, W2, b2, ...` for its layers with
@@ -172,7 +176,38 @@ pub(crate) fn network_of_architecture(
         }
         shape = spec.output_shape(shape, index)?;
     }
-    Ok(architecture.with_parameters(loss, parameters)?)
+    let mut network = architecture.with_parameters(loss, parameters)?;
+    network.set_standardization(standardization(arrays, network.input_size())?)?;
+    Ok(network)
+}
+
+/// The names of the input standardisation's mean and deviation in NumPy files.
+pub(crate) const STANDARDIZATION_ARRAYS: [&str; 2] = ["input_mean", "input_deviation"];
+
+/// The input standardisation the file holds as `input_mean` and `input_deviation`, each of
+/// shape `(features,)`; `None` when it holds neither.
+fn standardization(arrays: &mut impl NamedArrays, features: usize) -> Result<Option<Standardization>, NpzError> {
+    let names = arrays.names();
+    let [mean, deviation] = STANDARDIZATION_ARRAYS;
+    if !names.contains(mean) && !names.contains(deviation) {
+        return Ok(None);
+    }
+    let mut read = |name: &str| {
+        let check = |found: &[u64]| match found {
+            [n] if *n == features as u64 => Ok(()),
+            _ => Err(NpzError::BadArray {
+                name: name.to_string(),
+                detail: format!("shape {found:?}, but the network takes {features} inputs, so ({features},) is needed"),
+            }),
+        };
+        let missing = || NpzError::Missing {
+            name: name.to_string(),
+            reason: format!("the file holds the other array of the input standardisation ({mean}, {deviation})"),
+        };
+        arrays.read(name, check)?.map(|(_, values)| values).ok_or_else(missing)
+    };
+    let (mean, deviation) = (read(mean)?, read(deviation)?);
+    Ok(Some(Standardization::new(mean, deviation)?))
 }
 
 /// `Some(k)` for `"Wk"` (with `letter = 'W'`) and `k ≥ 1`.

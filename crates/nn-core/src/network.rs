@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::softmax::argmax;
 use crate::{
     Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, Loss, Mode, NnError, Predictions, Shape,
-    Targets,
+    Standardization, Targets,
 };
 
 /// A feed-forward network: a chain of [`Layer`]s whose last output (the logits) goes through the
@@ -32,6 +32,8 @@ pub struct Network {
     /// [`parameters_mut`](Network::parameters_mut) by one of another shape is refused by every
     /// pass, never read out of bounds.
     shapes: Vec<(usize, usize)>,
+    /// Applied to every input before the first layer, when the network has one.
+    standardization: Option<Standardization>,
 }
 
 /// Loss and accuracy over a data set, from [`Network::evaluate`].
@@ -61,6 +63,8 @@ pub struct Workspace {
     input_gradient: Vec<f32>,
     want_input_gradient: bool,
     input_gradient_len: usize,
+    /// The batch's inputs after the network's standardisation, when it has one.
+    standardized: Vec<f32>,
     /// Values of each layer's output for the last batch.
     output_lens: Vec<usize>,
 }
@@ -106,6 +110,7 @@ impl PartialEq for Network {
     fn eq(&self, other: &Self) -> bool {
         self.loss == other.loss
             && self.architecture() == other.architecture()
+            && self.standardization == other.standardization
             && self.parameters() == other.parameters()
     }
 }
@@ -142,6 +147,7 @@ const INFERENCE_VALUES: usize = 1 << 22;
 struct InferenceBuffers {
     front: Vec<f32>,
     back: Vec<f32>,
+    standardized: Vec<f32>,
 }
 
 /// `buffer[..len]`, growing the buffer if needed but never shrinking it.
@@ -178,7 +184,7 @@ impl Network {
         }
         check_output_function(&layers, loss)?;
         let shapes = layers.iter().flat_map(|l| l.parameters()).map(|m| m.shape()).collect();
-        Ok(Network { layers, loss, shapes })
+        Ok(Network { layers, loss, shapes, standardization: None })
     }
 
     /// A network of dense layers.
@@ -239,6 +245,37 @@ impl Network {
     pub fn set_loss(&mut self, loss: Loss) -> Result<(), NnError> {
         check_output_function(&self.layers, loss)?;
         self.loss = loss;
+        Ok(())
+    }
+
+    /// The standardisation applied to every input before the first layer, if any.
+    pub fn standardization(&self) -> Option<&Standardization> {
+        self.standardization.as_ref()
+    }
+
+    /// Makes the network standardise every input, `x ← (x − μ) / σ` feature by feature, before
+    /// its first layer, in every pass: prediction, evaluation and training. The values are not
+    /// parameters: training leaves them as they are. `None` removes it. Refuses a
+    /// standardisation of another size than the inputs.
+    ///
+    /// ```
+    /// use nn_core::{Activation, Init, Loss, Network, Standardization};
+    /// let images = [0.0, 0.2, 0.4, 0.0, 0.6, 0.8]; // two samples of three values
+    /// let mut net = Network::dense(&[3, 2], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1)?;
+    /// let plain = net.clone();
+    /// net.set_standardization(Some(Standardization::of_samples(&images, 3)?))?;
+    /// let mut standardized = images[..3].to_vec();
+    /// net.standardization().unwrap().apply_in_place(&mut standardized);
+    /// assert_eq!(net.predict(&images[..3])?, plain.predict(&standardized)?);
+    /// # Ok::<(), nn_core::NnError>(())
+    /// ```
+    pub fn set_standardization(&mut self, standardization: Option<Standardization>) -> Result<(), NnError> {
+        if let Some(found) = standardization.as_ref().map(Standardization::features)
+            && found != self.input_size()
+        {
+            return Err(NnError::StandardizationSize { expected: self.input_size(), found });
+        }
+        self.standardization = standardization;
         Ok(())
     }
 
@@ -356,6 +393,14 @@ impl Network {
     /// The logits of `batch` samples, in `buffers.front`. Every layer computes each sample on
     /// its own (see `affine.rs`), so a sample's logits do not depend on the batch around it.
     fn forward_logits<'b>(&self, inputs: &[f32], batch: usize, buffers: &'b mut InferenceBuffers) -> &'b [f32] {
+        let inputs = match &self.standardization {
+            Some(standardization) => {
+                let standardized = sized(&mut buffers.standardized, inputs.len());
+                standardization.apply(inputs, standardized);
+                &buffers.standardized[..inputs.len()]
+            }
+            None => inputs,
+        };
         for (index, layer) in self.layers.iter().enumerate() {
             let output = sized(&mut buffers.back, layer.output_size() * batch);
             layer.forward(
@@ -557,6 +602,15 @@ impl Network {
         workspace.outputs.resize_with(depth, Vec::new);
         workspace.deltas.resize_with(depth, Vec::new);
         workspace.output_lens.clear();
+        let mut standardized = std::mem::take(&mut workspace.standardized);
+        let raw_inputs = inputs;
+        let inputs = match &self.standardization {
+            Some(standardization) => {
+                standardization.apply(raw_inputs, sized(&mut standardized, raw_inputs.len()));
+                &standardized[..raw_inputs.len()]
+            }
+            None => raw_inputs,
+        };
 
         for (index, layer) in self.layers.iter().enumerate() {
             workspace.output_lens.push(layer.output_size() * batch);
@@ -590,6 +644,10 @@ impl Network {
             let output_grad = &mut here[0][..layer.output_size() * batch];
             layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
         }
+        if let (Some(standardization), true) = (&self.standardization, workspace.want_input_gradient) {
+            standardization.backward_in_place(&mut workspace.input_gradient[..raw_inputs.len()]);
+        }
+        workspace.standardized = standardized;
         Ok(loss)
     }
 

@@ -270,7 +270,8 @@ pub fn export_npz(network: &Network, path: impl AsRef<Path>) -> Result<(), NpzEr
 /// The network as `.npz` bytes in Saitō's layout: for each layer with parameters, in order, a
 /// float32 `Wk` (dense: `inputs × outputs`, so that `x @ W1 + b1` reproduces it in NumPy;
 /// convolution: `(filters, channels, kh, kw)`) and `bk` of shape `(outputs,)`, uncompressed like
-/// `np.savez`. The architecture is not stored: the reader names it, as with
+/// `np.savez`; a network that standardises its inputs adds `input_mean` and `input_deviation`
+/// of shape `(inputs,)`, for `x = (x - input_mean) / input_deviation` before `W1`. The architecture is not stored: the reader names it, as with
 /// [`network_from_npz_bytes_with_architecture`].
 pub fn network_to_npz_bytes(network: &Network) -> Result<Vec<u8>, NpzError> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -292,6 +293,12 @@ pub fn network_to_npz_bytes(network: &Network) -> Result<Vec<u8>, NpzError> {
         };
         write_array(&mut zip, &format!("W{k}"), &weights_shape, &weights, options)?;
         write_array(&mut zip, &format!("b{k}"), &[bias.len() as u64], bias.as_slice(), options)?;
+    }
+    if let Some(standardization) = network.standardization() {
+        let features = [standardization.features() as u64];
+        let [mean, deviation] = crate::named_arrays::STANDARDIZATION_ARRAYS;
+        write_array(&mut zip, mean, &features, standardization.mean(), options)?;
+        write_array(&mut zip, deviation, &features, standardization.deviation(), options)?;
     }
     let cursor = zip.finish().map_err(|e| NpzError::Write { path: PathBuf::new(), source: e.into() })?;
     Ok(cursor.into_inner())

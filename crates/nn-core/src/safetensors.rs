@@ -33,7 +33,9 @@ use nalgebra::DMatrix;
 use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
-use crate::{Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError};
+use crate::{
+    Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError, Standardization,
+};
 
 /// Why a `.safetensors` file could not be turned into a network, or written.
 #[derive(Debug, Error)]
@@ -74,6 +76,10 @@ pub enum SafetensorsError {
         /// The names the file holds.
         found: Vec<String>,
     },
+    /// The input standardisation's tensors (`input.mean`, `input.deviation`) are incomplete or
+    /// of the wrong size.
+    #[error("the input standardisation cannot be read: {0}")]
+    Standardization(String),
     /// Tensors the architecture has no place for (another architecture's, or a running mean
     /// of a batch normalisation).
     #[error("the file holds tensors the architecture has no place for: {} (it needs: {})", list(.extra), list(.expected))]
@@ -201,7 +207,15 @@ pub fn network_from_safetensors_bytes(
     found.sort();
     let expected = pytorch_state_dict_names(architecture);
     let expected_set: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
-    let extra: Vec<String> = found.iter().filter(|n| !expected_set.contains(n.as_str())).cloned().collect();
+    let standardized = STANDARDIZATION_TENSORS.iter().any(|name| found.iter().any(|n| n == name));
+    let extra: Vec<String> = found
+        .iter()
+        .filter(|n| {
+            let ours = expected_set.contains(n.as_str()) || STANDARDIZATION_TENSORS.contains(&n.as_str());
+            !ours
+        })
+        .cloned()
+        .collect();
 
     let mut shape = architecture.input;
     let mut parameters = Vec::new();
@@ -257,8 +271,30 @@ pub fn network_from_safetensors_bytes(
     if !extra.is_empty() {
         return Err(SafetensorsError::Unexpected { extra, expected });
     }
-    Ok(architecture.with_parameters(loss, parameters)?)
+    let mut network = architecture.with_parameters(loss, parameters)?;
+    if standardized {
+        let features = network.input_size();
+        let read = |name: &str| -> Result<Vec<f32>, SafetensorsError> {
+            let [mean, deviation] = STANDARDIZATION_TENSORS;
+            let tensor = file.tensor(name).map_err(|_| {
+                SafetensorsError::Standardization(format!("{name} is missing ({mean} and {deviation} go together)"))
+            })?;
+            if tensor.shape() != [features] {
+                return Err(SafetensorsError::Standardization(format!(
+                    "{name} has shape {:?}, but the network takes {features} inputs, so [{features}] is needed",
+                    tensor.shape()
+                )));
+            }
+            values(name, tensor.dtype(), tensor.data())
+        };
+        let [mean, deviation] = STANDARDIZATION_TENSORS;
+        network.set_standardization(Some(Standardization::new(read(mean)?, read(deviation)?)?))?;
+    }
+    Ok(network)
 }
+
+/// The names of the input standardisation's mean and deviation in safetensors files.
+pub const STANDARDIZATION_TENSORS: [&str; 2] = ["input.mean", "input.deviation"];
 
 /// The first name that the JSON header of a safetensors file gives twice, if any. The
 /// safetensors crate reads the header into a map, where the second entry silently replaces the
@@ -347,7 +383,10 @@ impl View for &F32Tensor {
 /// The network as the bytes of a safetensors file: for each dense or convolutional layer, F32
 /// tensors `<index>.weight` (dense: `(outputs, inputs)`; convolution: `(out_channels,
 /// in_channels, kh, kw)`) and `<index>.bias` (`(outputs,)`), named by [`pytorch_state_dict_names`],
-/// with the metadata `format: pt` that `safetensors.torch.save_file` writes. The architecture is
+/// with the metadata `format: pt` that `safetensors.torch.save_file` writes. A network that
+/// standardises its inputs adds `input.mean` and `input.deviation` (`(inputs,)`): PyTorch's
+/// `load_state_dict` refuses keys its model lacks, so pop them first and compute
+/// `x = (x - mean) / deviation` before the model. The architecture is
 /// not stored: the reader names it, as with [`network_from_safetensors_bytes`].
 pub fn network_to_safetensors_bytes(network: &Network) -> Result<Vec<u8>, SafetensorsError> {
     let architecture = network.architecture();
@@ -369,6 +408,12 @@ pub fn network_to_safetensors_bytes(network: &Network) -> Result<Vec<u8>, Safete
         };
         tensors.push((format!("{module}.weight"), weights));
         tensors.push((format!("{module}.bias"), F32Tensor::new(vec![bias.len()], bias.iter().copied())));
+    }
+    if let Some(standardization) = network.standardization() {
+        let [mean, deviation] = STANDARDIZATION_TENSORS;
+        let features = vec![standardization.features()];
+        tensors.push((mean.to_string(), F32Tensor::new(features.clone(), standardization.mean().iter().copied())));
+        tensors.push((deviation.to_string(), F32Tensor::new(features, standardization.deviation().iter().copied())));
     }
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     ::safetensors::serialize(tensors.iter().map(|(name, tensor)| (name.as_str(), tensor)), Some(metadata))

@@ -34,6 +34,9 @@ pub struct SummaryRow {
 pub struct Summary {
     /// The shape of one input sample.
     pub input: Shape,
+    /// Whether the network standardises its inputs (see
+    /// [`Network::set_standardization`]).
+    pub standardized: bool,
     /// One row per layer.
     pub rows: Vec<SummaryRow>,
     /// The output function and loss.
@@ -58,6 +61,7 @@ impl Summary {
             .collect();
         Summary {
             input: network.input_shape(),
+            standardized: network.standardization().is_some(),
             rows,
             loss: network.loss(),
             total_parameters: network.parameter_count(),
@@ -68,9 +72,11 @@ impl Summary {
 impl fmt::Display for Summary {
     /// `conv 16@3x3 pad 1, relu -> 16x28x28`, one layer per line, with its parameters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.rows.iter().map(|r| r.kind.len() + 1 + r.details.len()).max().unwrap_or(0).max(12);
+        let input = if self.standardized { "input, standardised" } else { "input" };
+        let width =
+            self.rows.iter().map(|r| r.kind.len() + 1 + r.details.len()).max().unwrap_or(0).max(12).max(input.len());
         writeln!(f, "{:>3}  {:<width$}    {:<10} {:>10}", "#", "layer", "output", "parameters")?;
-        writeln!(f, "{:>3}  {:<width$}    {}", "", "input", self.input)?;
+        writeln!(f, "{:>3}  {:<width$}    {}", "", input, self.input)?;
         for (index, row) in self.rows.iter().enumerate() {
             let layer =
                 if row.details.is_empty() { row.kind.to_string() } else { format!("{} {}", row.kind, row.details) };

@@ -4,12 +4,14 @@
 mod reference;
 
 use nn_core::softmax::{argmax, softmax};
-use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
+use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Standardization, Targets, Workspace};
 use proptest::prelude::*;
 use reference::{agrees_with_differences, close, f64_activation};
 
-/// f64 forward pass and mean loss, written independently of the crate.
+/// f64 forward pass and mean loss, written independently of the crate; `scaler` is the input
+/// standardisation's mean and deviation, `x ← (x − μ) / σ`.
 fn reference_loss(
+    scaler: Option<&(Vec<f64>, Vec<f64>)>,
     params: &[Vec<f64>],
     shapes: &[(usize, usize)],
     acts: &[Activation],
@@ -23,6 +25,9 @@ fn reference_loss(
     let mut total = 0.0;
     for j in 0..batch {
         let mut a: Vec<f64> = x[j * inputs..(j + 1) * inputs].to_vec();
+        if let Some((mean, deviation)) = scaler {
+            a.iter_mut().zip(mean).zip(deviation).for_each(|((x, m), d)| *x = (*x - m) / d);
+        }
         for (l, &(rows, cols)) in shapes.iter().enumerate() {
             let (w, b) = (&params[2 * l], &params[2 * l + 1]);
             let z: Vec<f64> =
@@ -45,7 +50,7 @@ fn reference_loss(
     total / batch as f64
 }
 
-fn network_strategy() -> impl Strategy<Value = (Vec<usize>, Activation, Loss, u64, usize, bool)> {
+fn network_strategy() -> impl Strategy<Value = (Vec<usize>, Activation, Loss, u64, usize, bool, bool)> {
     (
         prop::collection::vec(1usize..=8, 3..=5), // inputs, 1 to 3 hidden layers, outputs
         prop::sample::select(Activation::TRAINABLE.to_vec()),
@@ -53,6 +58,7 @@ fn network_strategy() -> impl Strategy<Value = (Vec<usize>, Activation, Loss, u6
         any::<u64>(),
         1usize..=8,    // batch
         any::<bool>(), // target vectors instead of classes: one-hot, or any numbers for a regression
+        any::<bool>(), // inputs standardised by the network
     )
 }
 
@@ -60,11 +66,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn backprop_matches_central_differences((mut sizes, hidden, loss, seed, batch, one_hot) in network_strategy()) {
+    fn backprop_matches_central_differences((mut sizes, hidden, loss, seed, batch, one_hot, standardize) in network_strategy()) {
         let last = sizes.len() - 1;
         sizes[last] = sizes[last].max(2);
         let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
-        let net = Network::dense(&sizes, hidden, loss, init, seed).unwrap();
+        let mut net = Network::dense(&sizes, hidden, loss, init, seed).unwrap();
         let outputs = net.output_size();
         // Inputs and targets from the seed too, so that a failure reproduces.
         let mut state = seed;
@@ -77,6 +83,14 @@ proptest! {
             t.iter_mut().for_each(|v| *v = 2.0 * next());
         }
         let targets = if one_hot { Targets::OneHot(&t) } else { Targets::Classes(&classes) };
+        let scaler = standardize.then(|| {
+            let mean: Vec<f32> = (0..sizes[0]).map(|_| next()).collect();
+            let deviation: Vec<f32> = (0..sizes[0]).map(|_| 0.25 + (next() + 2.0)).collect();
+            net.set_standardization(Some(Standardization::new(mean.clone(), deviation.clone()).unwrap())).unwrap();
+            let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+            (wide(mean), wide(deviation))
+        });
+        let scaler = scaler.as_ref();
 
         let mut workspace = Workspace::new().with_input_gradient();
         let mut gradients = Gradients::zeros_like(&net);
@@ -87,7 +101,7 @@ proptest! {
         let mut params: Vec<Vec<f64>> = net.parameters().iter().map(|p| p.iter().map(|&v| f64::from(v)).collect()).collect();
         let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         let t64: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
-        let reference = reference_loss(&params, &shapes, &acts, loss, &x64, &t64);
+        let reference = reference_loss(scaler, &params, &shapes, &acts, loss, &x64, &t64);
         prop_assert!(close(loss_value, reference), "loss {} vs {}", loss_value, reference);
 
         let h = 1e-6;
@@ -95,9 +109,9 @@ proptest! {
             for k in 0..params[p].len() {
                 let saved = params[p][k];
                 params[p][k] = saved + h;
-                let plus = reference_loss(&params, &shapes, &acts, loss, &x64, &t64);
+                let plus = reference_loss(scaler, &params, &shapes, &acts, loss, &x64, &t64);
                 params[p][k] = saved - h;
-                let minus = reference_loss(&params, &shapes, &acts, loss, &x64, &t64);
+                let minus = reference_loss(scaler, &params, &shapes, &acts, loss, &x64, &t64);
                 params[p][k] = saved;
                 let numeric = (plus - minus) / (2.0 * h);
                 let analytic = gradients.tensors()[p].as_slice()[k];
@@ -108,9 +122,9 @@ proptest! {
         let mut x_shifted = x64.clone();
         for k in 0..x64.len() {
             x_shifted[k] = x64[k] + h;
-            let plus = reference_loss(&params, &shapes, &acts, loss, &x_shifted, &t64);
+            let plus = reference_loss(scaler, &params, &shapes, &acts, loss, &x_shifted, &t64);
             x_shifted[k] = x64[k] - h;
-            let minus = reference_loss(&params, &shapes, &acts, loss, &x_shifted, &t64);
+            let minus = reference_loss(scaler, &params, &shapes, &acts, loss, &x_shifted, &t64);
             x_shifted[k] = x64[k];
             let numeric = (plus - minus) / (2.0 * h);
             prop_assert!(agrees_with_differences(input_gradient[k], reference, plus, minus, h), "input {}: backprop {} vs differences {}", k, input_gradient[k], numeric);

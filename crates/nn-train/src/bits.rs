@@ -45,6 +45,10 @@ pub(crate) fn decode(text: &str) -> Option<Vec<f32>> {
 pub(crate) mod vector {
     use super::*;
 
+    pub(crate) fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&encode(values))
+    }
+
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
         let text = String::deserialize(deserializer)?;
         decode(&text).ok_or_else(|| D::Error::custom("expected 8 hexadecimal digits per value"))

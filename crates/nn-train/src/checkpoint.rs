@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nalgebra::DMatrix;
-use nn_core::{Activation, Architecture, Dense, LayerSpec, Loss, Network, NnError, Shape};
+use nn_core::{Activation, Architecture, Dense, LayerSpec, Loss, Network, NnError, Shape, Standardization};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -131,6 +131,18 @@ struct NetworkBits {
     loss: Loss,
     input: Shape,
     layers: Vec<LayerBits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    standardization: Option<StandardizationBits>,
+}
+
+/// The network's input standardisation, when it has one.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StandardizationBits {
+    #[serde(with = "crate::bits::vector")]
+    mean: Vec<f32>,
+    #[serde(with = "crate::bits::vector")]
+    deviation: Vec<f32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -197,7 +209,10 @@ impl NetworkBits {
                 parameters: layer.parameters().iter().map(|p| p.as_slice().to_vec()).collect(),
             })
             .collect();
-        NetworkBits { loss: network.loss(), input: network.input_shape(), layers }
+        let standardization = network
+            .standardization()
+            .map(|s| StandardizationBits { mean: s.mean().to_vec(), deviation: s.deviation().to_vec() });
+        NetworkBits { loss: network.loss(), input: network.input_shape(), layers, standardization }
     }
 
     fn into_network(self, path: &Path) -> Result<Network, CheckpointError> {
@@ -233,7 +248,14 @@ impl NetworkBits {
             shape = spec.output_shape(shape, index).map_err(invalid)?;
             specs.push(spec);
         }
-        Architecture { input: self.input, layers: specs }.with_parameters(self.loss, parameters).map_err(invalid)
+        let mut network = Architecture { input: self.input, layers: specs }
+            .with_parameters(self.loss, parameters)
+            .map_err(invalid)?;
+        if let Some(bits) = self.standardization {
+            let standardization = Standardization::new(bits.mean, bits.deviation).map_err(invalid)?;
+            network.set_standardization(Some(standardization)).map_err(invalid)?;
+        }
+        Ok(network)
     }
 }
 

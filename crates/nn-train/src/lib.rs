@@ -99,6 +99,7 @@ mod samples;
 mod sampling;
 mod schedule;
 pub mod search;
+mod standardize;
 mod state;
 pub mod svm;
 pub mod sweep;
@@ -120,5 +121,6 @@ pub use parallel::{
 pub use samples::{FloatSamples, PixelSamples, Samples, SamplesError};
 pub use sampling::Sampling;
 pub use schedule::{ParseScheduleError, Schedule};
+pub use standardize::{Standardize, standardization_of};
 pub use state::{BestWeights, TrainState};
 pub use trainer::{TrainData, TrainOutcome, batch_seed, fit, train};

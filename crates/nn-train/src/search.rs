@@ -318,6 +318,10 @@ pub fn run_point(
 ) -> Result<RunResult, SearchError> {
     let recipe = point.apply(base);
     let mut network = recipe.new_network(input_shape, classes, seed)?;
+    if let Some(kind) = recipe.standardize {
+        let standardization = crate::standardization_of(data.train, kind).map_err(RecipeError::from)?;
+        network.set_standardization(Some(standardization)).map_err(RecipeError::from)?;
+    }
     let config = recipe.train_config(seed, train_len);
     let control = Control::new();
     let mut observer =

@@ -80,3 +80,27 @@ fn missing_and_unwritable_paths_are_io_errors() {
     let error = trained().save(dir.path().join("no/such/dir/run.ckpt")).unwrap_err();
     assert!(matches!(error, CheckpointError::Write { .. }), "{error}");
 }
+
+#[test]
+fn a_network_that_standardises_its_inputs_keeps_it_bit_for_bit() {
+    let mut network = nn_core::Network::dense(
+        &[3, 4, 2],
+        nn_core::Activation::Relu,
+        nn_core::Loss::SoftmaxCrossEntropy,
+        nn_core::Init::HE,
+        9,
+    )
+    .unwrap();
+    let standardization = nn_core::Standardization::new(vec![0.1, 1.0 / 3.0, 0.0], vec![0.7, 0.2, 1.0]).unwrap();
+    network.set_standardization(Some(standardization)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.checkpoint");
+    let checkpoint = nn_train::Checkpoint {
+        network: network.clone(),
+        state: nn_train::TrainState::new(nn_train::TrainConfig::default()),
+    };
+    checkpoint.save(&path).unwrap();
+    let loaded = nn_train::Checkpoint::load(&path).unwrap();
+    assert_eq!(loaded.network, network);
+    assert_eq!(loaded.network.standardization(), network.standardization());
+}

@@ -7,7 +7,7 @@ use nn_core::{Activation, Init, Loss};
 use serde::{Deserialize, Serialize};
 
 use super::{Recipe, RecipeError, find};
-use crate::{Augmentation, OptimizerConfig, Sampling, Schedule};
+use crate::{Augmentation, OptimizerConfig, Sampling, Schedule, Standardize};
 
 /// The JSON form of a recipe file. Activations, losses, initialisers, optimizers and schedules
 /// are written the way the flags of `nn-cli train` take them (`relu`, `softmax_cross_entropy`,
@@ -65,6 +65,9 @@ struct RecipeFile {
     /// Absent: the base's value (a shuffle without a base).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sampling: Option<Sampling>,
+    /// Absent: the base's value; `null`: none.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    standardize: Option<Option<Standardize>>,
     /// Absent or `null`: the front end's seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
@@ -149,6 +152,8 @@ impl Recipe {
             max_norm: Some(self.max_norm),
             // Written only when it is not the usual shuffle, so older files read the same.
             sampling: Some(self.sampling).filter(|s| !s.is_shuffle()),
+            // Written only when there is one, so older files read the same.
+            standardize: self.standardize.map(Some),
             seed: self.seed,
         };
         let mut json = serde_json::to_string_pretty(&file).expect("a recipe serialises");
@@ -227,6 +232,7 @@ impl Recipe {
             augmentation: file.augmentation.unwrap_or_else(|| base.as_ref().and_then(|b| b.augmentation)),
             max_norm: file.max_norm.unwrap_or_else(|| base.as_ref().and_then(|b| b.max_norm)),
             sampling: file.sampling.or(base.as_ref().map(|b| b.sampling)).unwrap_or_default(),
+            standardize: file.standardize.unwrap_or_else(|| base.as_ref().and_then(|b| b.standardize)),
             seed: file.seed,
             name: file.name.unwrap_or_else(|| default_name.to_string()),
             about: file.about.or_else(|| base.as_ref().map(|b| format!("{} (changed)", b.about))).unwrap_or_default(),
@@ -281,6 +287,18 @@ mod tests {
         assert_eq!(spec.optimizer, OptimizerConfig::adam());
         let spec = Recipe::from_json(r#"{"base": "cnn", "arch": null, "hidden": [30]}"#, "m").unwrap();
         assert_eq!((spec.arch, spec.hidden), (None, vec![30]));
+    }
+
+    #[test]
+    fn standardisation_is_written_only_when_asked_for_and_inherited_from_the_base() {
+        let standardized = Recipe::from_json(r#"{"base": "default", "standardize": "global"}"#, "mine").unwrap();
+        assert_eq!(standardized.standardize, Some(Standardize::Global));
+        assert!(standardized.to_json().contains("\"standardize\": \"global\""), "{}", standardized.to_json());
+        let again = Recipe::from_json(&standardized.to_json(), "again").unwrap();
+        assert_eq!(again.standardize, Some(Standardize::Global));
+        assert!(!Recipe::from_json(r#"{"base": "default"}"#, "plain").unwrap().to_json().contains("standardize"));
+        let error = Recipe::from_json(r#"{"base": "default", "standardize": "yes"}"#, "x").unwrap_err();
+        assert!(error.to_string().contains("per-pixel"), "{error}");
     }
 
     #[test]

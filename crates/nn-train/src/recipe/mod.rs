@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use nn_core::{Activation, Architecture, Init, Loss, Network, NnError, ParseArchitectureError, Shape};
 use thiserror::Error;
 
-use crate::{Augmentation, OptimizerConfig, OptimizerError, Sampling, Schedule, TrainConfig};
+use crate::{Augmentation, OptimizerConfig, OptimizerError, Sampling, Schedule, Standardize, TrainConfig};
 
 mod built_in;
 mod file;
@@ -56,6 +56,9 @@ pub struct Recipe {
     pub max_norm: Option<f32>,
     /// How each epoch picks its samples.
     pub sampling: Sampling,
+    /// How the network standardises its inputs, from the training images
+    /// ([`standardization_of`](crate::standardization_of)); kept in the model file.
+    pub standardize: Option<Standardize>,
     /// The seed of the initial weights, the shuffles, dropout and augmentation, when the recipe
     /// fixes one (a sweep's trial does); a front end's default otherwise.
     pub seed: Option<u64>,
