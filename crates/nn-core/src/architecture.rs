@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
-    Activation, ActivationLayer, Conv2d, Conv2dParams, Dense, Dropout, Flatten, Init, Layer, Loss, MaxPool2d, Network,
-    NnError, Shape,
+    Activation, ActivationLayer, AvgPool2d, Conv2d, Conv2dParams, Dense, Dropout, Flatten, GlobalAvgPool, Init, Layer,
+    Loss, MaxPool2d, Network, NnError, Shape,
 };
 
 /// A parameter's name (`"weights"`, `"bias"`) and shape (rows, columns).
@@ -23,6 +23,8 @@ pub type ParameterShape = (&'static str, (usize, usize));
 /// | `dense(128)` | [`Dense`] with 128 outputs |
 /// | `conv(32,3)`, `conv(16,3,pad=1)`, `conv(8,5x3,stride=2)` | [`Conv2d`]: filters, kernel, then optional stride and padding (also positional: `conv(16,3,1,1)`) |
 /// | `maxpool(2)`, `maxpool(3,stride=2)` | [`MaxPool2d`]: window, stride (the window by default) |
+/// | `avgpool(2)`, `avgpool(3,stride=2)` | [`AvgPool2d`]: window, stride (the window by default) |
+/// | `globalavgpool` | [`GlobalAvgPool`]: one mean per channel |
 /// | `flatten` | [`Flatten`] |
 /// | `dropout(0.5)` | [`Dropout`] with rate 0.5 |
 /// | `relu`, `sigmoid`, `tanh`, `leaky_relu:0.1`, ... | the activation; after `dense` or `conv` it becomes that layer's |
@@ -55,6 +57,15 @@ pub enum LayerSpec {
         /// Step between windows.
         stride: usize,
     },
+    /// Average pooling.
+    AvgPool {
+        /// Side of the window.
+        window: usize,
+        /// Step between windows.
+        stride: usize,
+    },
+    /// Average pooling of each channel over the whole image.
+    GlobalAvgPool,
     /// Flattening to a vector, channels first.
     Flatten,
     /// Inverted dropout.
@@ -123,6 +134,8 @@ impl LayerSpec {
                 Conv2dParams::new(input, filters, kernel, stride, padding, index)?.output_shape()
             }
             LayerSpec::MaxPool { window, stride } => MaxPool2d::new(input, window, stride, index)?.output_shape(),
+            LayerSpec::AvgPool { window, stride } => AvgPool2d::new(input, window, stride, index)?.output_shape(),
+            LayerSpec::GlobalAvgPool => GlobalAvgPool::new(input, index)?.output_shape(),
             LayerSpec::Flatten => Shape::flat(input.len()),
             LayerSpec::Dropout { .. } | LayerSpec::Activation(_) => input,
         })
@@ -159,6 +172,8 @@ impl LayerSpec {
                 Box::new(Conv2d::new(params, weights, bias, activation, index)?)
             }
             LayerSpec::MaxPool { window, stride } => Box::new(MaxPool2d::new(input, window, stride, index)?),
+            LayerSpec::AvgPool { window, stride } => Box::new(AvgPool2d::new(input, window, stride, index)?),
+            LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new(input, index)?),
             LayerSpec::Flatten => Box::new(Flatten::new(input)),
             LayerSpec::Dropout { rate } => Box::new(Dropout::new(input, rate, index)?),
             LayerSpec::Activation(activation) => Box::new(ActivationLayer::new(input, activation)?),
@@ -207,6 +222,9 @@ impl fmt::Display for LayerSpec {
             }
             LayerSpec::MaxPool { window, stride } if stride == window => write!(f, "maxpool({window})"),
             LayerSpec::MaxPool { window, stride } => write!(f, "maxpool({window},stride={stride})"),
+            LayerSpec::AvgPool { window, stride } if stride == window => write!(f, "avgpool({window})"),
+            LayerSpec::AvgPool { window, stride } => write!(f, "avgpool({window},stride={stride})"),
+            LayerSpec::GlobalAvgPool => f.write_str("globalavgpool"),
             LayerSpec::Flatten => f.write_str("flatten"),
             LayerSpec::Dropout { rate } => write!(f, "dropout({rate})"),
             LayerSpec::Activation(a) => write!(f, "{a}"),
@@ -481,14 +499,19 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
             }
             LayerSpec::Conv { filters, kernel, stride, padding, activation: Activation::Identity }
         }
-        "maxpool" | "pool" | "maxpool2d" => {
+        "maxpool" | "pool" | "maxpool2d" | "avgpool" | "avgpool2d" => {
             let window = arguments.positive("window")?;
             let stride = arguments.optional("stride", window)?;
             if stride == 0 {
                 return Err("the stride must be at least 1".to_string());
             }
-            LayerSpec::MaxPool { window, stride }
+            if name.starts_with("avg") {
+                LayerSpec::AvgPool { window, stride }
+            } else {
+                LayerSpec::MaxPool { window, stride }
+            }
         }
+        "globalavgpool" => LayerSpec::GlobalAvgPool,
         "flatten" => LayerSpec::Flatten,
         "dropout" => {
             let rate: f32 = arguments.next("rate")?.parse().map_err(|_| "the rate is not a number".to_string())?;
@@ -504,7 +527,8 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
                     return error.to_string();
                 }
                 "unknown layer: expected dense(N), conv(FILTERS,KERNEL[,stride=S][,pad=P]), maxpool(W[,stride=S]), \
-                 flatten, dropout(P) or an activation (relu, sigmoid, tanh, leaky_relu[:SLOPE], identity)"
+                 avgpool(W[,stride=S]), globalavgpool, flatten, dropout(P) or an activation (relu, sigmoid, tanh, \
+                 leaky_relu[:SLOPE], identity)"
                     .to_string()
             })?;
             LayerSpec::Activation(activation)
@@ -609,6 +633,38 @@ mod tests {
     }
 
     #[test]
+    fn average_poolings_round_trip_and_fit_before_a_dense_layer() {
+        let arch: Architecture =
+            "conv(8,3) relu AvgPool2d(3, stride=2) avgpool(2,2) avgpool(2,stride=1) GlobalAvgPool dense(10)"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            arch.layers[1..5],
+            [
+                LayerSpec::AvgPool { window: 3, stride: 2 },
+                LayerSpec::AvgPool { window: 2, stride: 2 },
+                LayerSpec::AvgPool { window: 2, stride: 1 },
+                LayerSpec::GlobalAvgPool
+            ]
+        );
+        let text = arch.to_string();
+        assert_eq!(text, "conv(8,3) relu avgpool(3,stride=2) avgpool(2) avgpool(2,stride=1) globalavgpool dense(10)");
+        assert_eq!(text.parse::<Architecture>().unwrap(), arch);
+        // 28 -> 26 -> 12 -> 6 -> 5, then one value per channel: dense(10) reads 8 of them, with
+        // or without a flatten.
+        let net = arch.build(Loss::SoftmaxCrossEntropy, Init::HE, 0).unwrap();
+        let shapes: Vec<String> = net.layers().iter().map(|l| l.output_shape().to_string()).collect();
+        assert_eq!(shapes, ["8x26x26", "8x12x12", "8x6x6", "8x5x5", "8", "10"]);
+        assert_eq!(net.parameter_count(), 8 * 9 + 8 + 8 * 10 + 10);
+        let flattened: Architecture = "conv(8,3) relu globalavgpool flatten dense(10)".parse().unwrap();
+        assert_eq!(flattened.build(Loss::SoftmaxCrossEntropy, Init::HE, 0).unwrap().parameter_count(), 170);
+        for spec in &arch.layers[1..5] {
+            assert_eq!(spec.parameter_count(), 0);
+            assert_eq!(spec.parameter_shapes(Shape::new(8, 26, 26), 1).unwrap(), []);
+        }
+    }
+
+    #[test]
     fn named_architectures_build_with_the_published_shapes() {
         let count = |name: &str| {
             Architecture::named(name).unwrap().build(Loss::SoftmaxCrossEntropy, Init::HE, 0).unwrap().parameter_count()
@@ -629,6 +685,9 @@ mod tests {
             ("dropout(1.5)", "dropout(1.5)"),
             ("conv(3)", "conv(3)"),
             ("maxpool(2,size=3)", "maxpool(2,size=3)"),
+            ("avgpool(0)", "avgpool(0)"),
+            ("avgpool(2,stride=0)", "avgpool(2,stride=0)"),
+            ("globalavgpool(2)", "globalavgpool(2)"),
             ("", ""),
         ] {
             let error = text.parse::<Architecture>().unwrap_err();

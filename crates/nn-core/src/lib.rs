@@ -2,11 +2,11 @@
 //!
 //! Neural networks written from scratch, for learning how they work and for training them fast
 //! on a CPU: dense and convolutional layers behind a [`Layer`] trait ([`Dense`], [`Conv2d`],
-//! [`MaxPool2d`], [`Flatten`], [`Dropout`], [`ActivationLayer`]), activations, a numerically
-//! stable [`softmax`], losses with their gradients, backpropagation over whole batches, seeded
-//! initialisers, architectures as text ([`Architecture`]: `conv(32,3) relu maxpool(2) flatten
-//! dense(10)`), model files, NumPy `.npz`, pickled NumPy weights and PyTorch `safetensors`
-//! interop.
+//! [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool`], [`Flatten`], [`Dropout`], [`ActivationLayer`]),
+//! activations, a numerically stable [`softmax`], losses with their gradients, backpropagation
+//! over whole batches, seeded initialisers, architectures as text ([`Architecture`]:
+//! `conv(32,3) relu maxpool(2) flatten dense(10)`), model files, NumPy `.npz`, pickled NumPy
+//! weights and PyTorch `safetensors` interop.
 //!
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
@@ -165,6 +165,7 @@ mod architecture;
 // Only the file writers use it: model files, .npz and safetensors.
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
+mod avg_pool;
 mod classifier;
 mod committee;
 #[cfg(feature = "serde")]
@@ -175,6 +176,7 @@ mod dense;
 mod dropout;
 mod error;
 mod flatten;
+mod global_avg_pool;
 mod gradients;
 mod im2col;
 mod init;
@@ -205,6 +207,7 @@ mod npz_error;
 #[cfg(feature = "pickle")]
 mod pickle;
 mod pool;
+mod pool_window;
 mod predictions;
 mod products;
 #[cfg(feature = "safetensors")]
@@ -238,6 +241,7 @@ pub use activation_layer::ActivationLayer;
 pub use architecture::{
     Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
 };
+pub use avg_pool::AvgPool2d;
 pub use classifier::Classifier;
 pub use committee::{Committee, MAX_COMMITTEE_MEMBERS};
 #[cfg(feature = "serde")]
@@ -250,6 +254,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::NnError;
 pub use flatten::Flatten;
+pub use global_avg_pool::GlobalAvgPool;
 pub use gradients::Gradients;
 pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use inside::Inside;

@@ -118,6 +118,19 @@ mod tests {
     }
 
     #[test]
+    fn average_poolings_count_their_outputs_and_no_parameters() {
+        let arch: Architecture = "conv(8,3) relu avgpool(3,stride=2) globalavgpool dense(10)".parse().unwrap();
+        let usage = arch.memory_use().unwrap();
+        assert_eq!(
+            usage.parameters,
+            arch.build(Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap().parameter_count() as u64
+        );
+        // conv 8 at 26x26, a pool to 12x12 ((26 - 3) / 2 + 1), one mean per channel, dense.
+        assert_eq!(usage.values_per_sample, (784 + 8 * 676 + 8 * 144 + 8 + 10) as u64);
+        assert_eq!(usage.workspace_per_sample, 9 * 676);
+    }
+
+    #[test]
     fn a_wide_convolution_is_seen_before_it_is_built() {
         let huge: Architecture = "conv(80000,3,pad=1) relu maxpool(28) flatten dense(10)".parse().unwrap();
         let usage = huge.memory_use().unwrap();

@@ -117,17 +117,22 @@ impl PartialEq for Network {
 
 /// `Err` if the last layer ends in a sigmoid and `loss` applies one too, which would squeeze
 /// every output into (0.5, 0.73). Trailing layers that leave values as they are in inference
-/// (flatten, dropout) are looked through.
+/// (flatten, dropout), or keep them between the least and the largest (a pooling's maximum or
+/// mean), are looked through.
 fn check_output_function(layers: &[Box<dyn Layer>], loss: Loss) -> Result<(), NnError> {
     if loss != Loss::SigmoidQuadratic {
         return Ok(());
     }
-    let last = layers
-        .iter()
-        .map(|layer| layer.spec())
-        .enumerate()
-        .rev()
-        .find(|(_, spec)| !matches!(spec, LayerSpec::Flatten | LayerSpec::Dropout { .. }));
+    let last = layers.iter().map(|layer| layer.spec()).enumerate().rev().find(|(_, spec)| {
+        !matches!(
+            spec,
+            LayerSpec::Flatten
+                | LayerSpec::Dropout { .. }
+                | LayerSpec::MaxPool { .. }
+                | LayerSpec::AvgPool { .. }
+                | LayerSpec::GlobalAvgPool
+        )
+    });
     match last {
         Some((
             layer,

@@ -1,13 +1,12 @@
 //! Max-pooling: the largest value of each window, channel by channel.
 
 use std::any::Any;
-use std::ops::Range;
 
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
 
 use crate::affine::{load, store};
-
+use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::{Layer, LayerSpec, Mode, NnError, Shape};
 
 /// Max-pooling over `window × window` squares, `stride` apart (no padding; a partial window at
@@ -17,60 +16,23 @@ use crate::{Layer, LayerSpec, Mode, NnError, Shape};
 /// Images are stored channels last, so each step compares whole vectors of channels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaxPool2d {
-    input: Shape,
-    window: usize,
-    stride: usize,
+    windows: PoolWindows,
 }
 
 impl MaxPool2d {
     /// Pooling of `input` by `window`, `stride` apart; `index` is its position, for messages.
     pub fn new(input: Shape, window: usize, stride: usize, index: usize) -> Result<Self, NnError> {
-        let invalid = |detail: String| NnError::InvalidLayer { layer: index, kind: "maxpool", detail };
-        if window == 0 || stride == 0 {
-            return Err(invalid(format!("window ({window}) and stride ({stride}) must be at least 1")));
-        }
-        if !input.is_allowed() {
-            return Err(invalid(format!("its input {input} is empty or too large")));
-        }
-        if window > input.height || window > input.width {
-            return Err(invalid(format!(
-                "its {window}x{window} window does not fit in its {}x{} input",
-                input.height, input.width
-            )));
-        }
-        Ok(MaxPool2d { input, window, stride })
+        Ok(MaxPool2d { windows: PoolWindows::new(input, window, stride, index, "maxpool")? })
     }
 
     /// The side of the pooling window.
     pub fn window(&self) -> usize {
-        self.window
+        self.windows.window
     }
 
     /// The step between two windows.
     pub fn stride(&self) -> usize {
-        self.stride
-    }
-
-    /// `visit(output pixel, input pixels of its window)` for each output pixel of each image, in
-    /// order; pixels are indices of whole pixels (channels last), the window scanned row by row.
-    #[inline(always)]
-    fn windows(&self, batch: usize, mut visit: impl FnMut(usize, &[usize])) {
-        let out = self.output_shape();
-        let (height, width) = (self.input.height, self.input.width);
-        let mut window = vec![0; self.window * self.window];
-        let mut out_pixel = 0;
-        for image in 0..batch {
-            for oy in 0..out.height {
-                for ox in 0..out.width {
-                    let top_left = image * height * width + oy * self.stride * width + ox * self.stride;
-                    for (i, pixel) in window.iter_mut().enumerate() {
-                        *pixel = top_left + (i / self.window) * width + i % self.window;
-                    }
-                    visit(out_pixel, &window);
-                    out_pixel += 1;
-                }
-            }
-        }
+        self.windows.stride
     }
 }
 
@@ -80,24 +42,19 @@ impl Layer for MaxPool2d {
     }
 
     fn input_shape(&self) -> Shape {
-        self.input
+        self.windows.input
     }
 
     fn output_shape(&self) -> Shape {
-        let out = |size: usize| (size - self.window) / self.stride + 1;
-        Shape::new(self.input.channels, out(self.input.height), out(self.input.width))
+        self.windows.output_shape()
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::MaxPool { window: self.window, stride: self.stride }
+        LayerSpec::MaxPool { window: self.window(), stride: self.stride() }
     }
 
     fn describe(&self) -> String {
-        if self.stride == self.window {
-            format!("{0}x{0}", self.window)
-        } else {
-            format!("{0}x{0} stride {1}", self.window, self.stride)
-        }
+        self.windows.describe()
     }
 
     /// `a[c] = max over the window of x[c]`, the window scanned row by row.
@@ -143,8 +100,8 @@ impl WithSimd for Forward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let c = self.pool.input.channels;
-        self.pool.windows(self.batch, |out_pixel, pixels| {
+        let c = self.pool.windows.input.channels;
+        self.pool.windows.for_each(self.batch, |out_pixel, pixels| {
             for lanes in channel_vectors(c, S::F32_LANES, true) {
                 let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
                 let mut maximum = load(simd, &self.input[at(pixels[0])]);
@@ -155,21 +112,6 @@ impl WithSimd for Forward<'_> {
             }
         });
     }
-}
-
-/// The channels of a pixel, one vector of `lanes` at a time. When their number is not a whole
-/// number of vectors, the last vector is either partial, or, with `overlap` and at least one
-/// whole vector of channels, a whole vector ending at the last channel, overlapping the one
-/// before: each lane computes its own channel, so the channels computed twice get the same
-/// value twice, and whole loads and stores are much cheaper than masked ones (pulp calls a
-/// function for each of those).
-#[inline(always)]
-fn channel_vectors(channels: usize, lanes: usize, overlap: bool) -> impl Iterator<Item = Range<usize>> {
-    let last = if overlap && channels >= lanes { channels - lanes } else { usize::MAX };
-    (0..channels).step_by(lanes).map(move |start| {
-        let start = start.min(last);
-        start..(start + lanes).min(channels)
-    })
 }
 
 /// The backward pass, compiled as [`Forward`] is.
@@ -187,19 +129,16 @@ impl WithSimd for Backward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let pool = self.pool;
+        let windows = &self.pool.windows;
         // Windows that do not overlap give each input pixel at most one gradient: it is written
         // rather than added, and only pixels outside every window need zeros first.
-        let apart = pool.stride >= pool.window;
-        let tiled = pool.stride == pool.window
-            && (pool.input.height - pool.window).is_multiple_of(pool.stride)
-            && (pool.input.width - pool.window).is_multiple_of(pool.stride);
-        if !tiled {
+        let apart = windows.apart();
+        if !windows.tiled() {
             self.input_grad.fill(0.0);
         }
-        let c = pool.input.channels;
+        let c = windows.input.channels;
         let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
-        pool.windows(self.batch, |out_pixel, pixels| {
+        windows.for_each(self.batch, |out_pixel, pixels| {
             for lanes in channel_vectors(c, S::F32_LANES, apart) {
                 let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
                 let (maxima, deltas) =
@@ -228,18 +167,16 @@ mod tests {
     /// Forward and backward one value at a time, channels last: the maximum of each window,
     /// and each output's gradient added to the first input pixel (row by row) holding it.
     fn reference(pool: &MaxPool2d, input: &[f32], output_grad: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
-        let (c, h, w) = (pool.input.channels, pool.input.height, pool.input.width);
+        let (c, h, w) = (pool.windows.input.channels, pool.windows.input.height, pool.windows.input.width);
+        let (window, stride) = (pool.window(), pool.stride());
         let out = pool.output_shape();
         let mut output = vec![0.0; batch * out.len()];
         let mut input_grad = vec![0.0f32; input.len()];
         for (image, oy, ox, channel) in (0..batch).flat_map(|i| {
             (0..out.height).flat_map(move |oy| (0..out.width).flat_map(move |ox| (0..c).map(move |ch| (i, oy, ox, ch))))
         }) {
-            let pixels: Vec<usize> = (0..pool.window * pool.window)
-                .map(|k| {
-                    ((image * h + oy * pool.stride + k / pool.window) * w + ox * pool.stride + k % pool.window) * c
-                        + channel
-                })
+            let pixels: Vec<usize> = (0..window * window)
+                .map(|k| ((image * h + oy * stride + k / window) * w + ox * stride + k % window) * c + channel)
                 .collect();
             let maximum = pixels.iter().map(|&p| input[p]).fold(f32::NEG_INFINITY, f32::max);
             let at = ((image * out.height + oy) * out.width + ox) * c + channel;
@@ -262,7 +199,7 @@ mod tests {
                 let batch = 2;
                 // Values on a coarse grid, so that windows often hold their maximum twice.
                 let input: Vec<f32> =
-                    (0..batch * pool.input.len()).map(|i| ((i * 7919 % 13) as f32 - 6.0) * 0.5).collect();
+                    (0..batch * pool.input_size()).map(|i| ((i * 7919 % 13) as f32 - 6.0) * 0.5).collect();
                 let out_len = batch * pool.output_shape().len();
                 let output_grad: Vec<f32> = (0..out_len).map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0).collect();
                 let (expected_output, expected_grad) = reference(&pool, &input, &output_grad, batch);

@@ -22,6 +22,12 @@ fn a_sigmoid_before_the_sigmoid_loss_is_refused() {
     let arch: Architecture = "dense(3) relu dense(2) sigmoid dropout(0.5)".parse().unwrap();
     let error = arch.with_input(Shape::flat(4)).build(Loss::SigmoidQuadratic, Init::GLOROT, 1).unwrap_err();
     assert!(matches!(error, NnError::OutputFunctionTwice { layer: 1, .. }), "{error}");
+    // And through poolings: a mean or a maximum of sigmoids is still in (0, 1).
+    for pool in ["maxpool(2)", "avgpool(2)", "globalavgpool", "avgpool(2) globalavgpool flatten"] {
+        let arch: Architecture = format!("conv(3,3) sigmoid {pool}").parse().unwrap();
+        let error = arch.with_input(Shape::new(1, 6, 6)).build(Loss::SigmoidQuadratic, Init::GLOROT, 1).unwrap_err();
+        assert!(matches!(error, NnError::OutputFunctionTwice { layer: 0, .. }), "{pool}: {error}");
+    }
     // An affine last layer is what the sigmoid loss expects.
     assert!(Network::dense(&[4, 3, 2], Activation::Sigmoid, Loss::SigmoidQuadratic, Init::NIELSEN, 1).is_ok());
 }

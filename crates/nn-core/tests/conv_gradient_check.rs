@@ -1,7 +1,7 @@
-//! Convolution, pooling, flattening and stand-alone activations against a plain f64 reference
-//! written from the definitions (channels first, direct sums, no im2col), and their
-//! backpropagation against central finite differences of that reference, on random shapes,
-//! strides and paddings.
+//! Convolution, max- and average pooling, flattening and stand-alone activations against a
+//! plain f64 reference written from the definitions (channels first, direct sums, no im2col),
+//! and their backpropagation against central finite differences of that reference, on random
+//! shapes, strides and paddings.
 //!
 //! The activations and the tolerance are those of `gradient_check.rs` (`reference/mod.rs`).
 
@@ -30,6 +30,15 @@ enum Reference {
     Pool {
         window: usize,
         stride: usize,
+        input: Shape,
+    },
+    AvgPool {
+        window: usize,
+        stride: usize,
+        input: Shape,
+    },
+    /// The mean of each channel.
+    GlobalAvgPool {
         input: Shape,
     },
     /// Weights `outputs × inputs` column-major (ours), bias.
@@ -94,6 +103,29 @@ impl Reference {
                 }
                 out
             }
+            Reference::AvgPool { window, stride, input } => {
+                let oh = (input.height - window) / stride + 1;
+                let ow = (input.width - window) / stride + 1;
+                let mut out = vec![0.0; input.channels * oh * ow];
+                for c in 0..input.channels {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let mut sum = 0.0;
+                            for dy in 0..*window {
+                                for dx in 0..*window {
+                                    sum += x[(c * input.height + y * stride + dy) * input.width + xx * stride + dx];
+                                }
+                            }
+                            out[(c * oh + y) * ow + xx] = sum / (window * window) as f64;
+                        }
+                    }
+                }
+                out
+            }
+            Reference::GlobalAvgPool { input } => {
+                let pixels = input.height * input.width;
+                x.chunks(pixels).map(|plane| plane.iter().sum::<f64>() / pixels as f64).collect()
+            }
             Reference::Dense { weights, bias, act } => {
                 let outputs = bias.len();
                 (0..outputs)
@@ -140,6 +172,10 @@ fn reference_of(net: &Network) -> Vec<Reference> {
                     }
                 }
                 LayerSpec::MaxPool { window, stride } => Reference::Pool { window, stride, input: layer.input_shape() },
+                LayerSpec::AvgPool { window, stride } => {
+                    Reference::AvgPool { window, stride, input: layer.input_shape() }
+                }
+                LayerSpec::GlobalAvgPool => Reference::GlobalAvgPool { input: layer.input_shape() },
                 LayerSpec::Dense { activation, .. } => {
                     let dense = layer.as_any().downcast_ref::<Dense>().unwrap();
                     Reference::Dense {
@@ -169,29 +205,51 @@ fn reference_loss(layers: &[Reference], x: &[f64], classes: &[usize]) -> f64 {
     total / classes.len() as f64
 }
 
-/// A random small network: a convolution, maybe a pooling, maybe a second convolution, flatten,
-/// dense. Returns the architecture text for failure messages.
+/// An activation after a layer, or none.
+fn activation_strategy() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["", " tanh", " sigmoid", " relu", " leaky_relu:0.1"])
+}
+
+/// A random small network: a convolution, maybe a max-pooling, maybe a second convolution,
+/// flatten, dense. Returns the architecture text for failure messages.
 fn architecture_strategy() -> impl Strategy<Value = (Shape, String)> {
-    let activation = prop::sample::select(vec!["", " tanh", " sigmoid", " relu", " leaky_relu:0.1"]);
+    // An activation after a pooling stays a layer of its own.
+    let pool = prop::option::of((1usize..=2, 1usize..=2, activation_strategy()))
+        .prop_map(|pool| pool.map(|(window, stride, act)| format!(" maxpool({window},stride={stride}){act}")));
+    network_strategy(pool, Just("flatten"))
+}
+
+/// A random small network with an average pooling (windows up to 3, so that they overlap, leave
+/// gaps or leave an edge out), and maybe a global one before the dense layer, with or without a
+/// flatten.
+fn average_pooling_strategy() -> impl Strategy<Value = (Shape, String)> {
+    let pool = (1usize..=3, 1usize..=3, activation_strategy())
+        .prop_map(|(window, stride, act)| Some(format!(" avgpool({window},stride={stride}){act}")));
+    network_strategy(pool, prop::sample::select(vec!["flatten", "globalavgpool", "globalavgpool flatten"]))
+}
+
+/// A convolution, the `pool` text if any, maybe a second convolution, the `ending`, dense.
+fn network_strategy(
+    pool: impl Strategy<Value = Option<String>>,
+    ending: impl Strategy<Value = &'static str>,
+) -> impl Strategy<Value = (Shape, String)> {
     (
         (1usize..=3, 3usize..=8, 3usize..=8),
-        (1usize..=6, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, activation.clone()),
-        prop::option::of((1usize..=2, 1usize..=2, activation.clone())),
+        (1usize..=6, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, activation_strategy()),
+        pool,
         // Kernels of 3 on 4 channels or more go through Winograd's method.
-        prop::option::of((1usize..=3, 1usize..=3, 0usize..=2, activation)),
+        prop::option::of((1usize..=3, 1usize..=3, 0usize..=2, activation_strategy())),
         2usize..=4,
+        ending,
     )
-        .prop_filter_map("the layers must fit", |((c, h, w), conv, pool, conv2, outputs)| {
+        .prop_filter_map("the layers must fit", |((c, h, w), conv, pool, conv2, outputs, ending)| {
             let input = Shape::new(c, h, w);
             let mut text = format!("conv({},{}x{},stride={},pad={}){}", conv.0, conv.1, conv.2, conv.3, conv.4, conv.5);
-            if let Some((window, stride, act)) = pool {
-                // An activation after a pooling stays a layer of its own.
-                text += &format!(" maxpool({window},stride={stride}){act}");
-            }
+            text += &pool.unwrap_or_default();
             if let Some((filters, kernel, pad, act)) = conv2 {
                 text += &format!(" conv({filters},{kernel},pad={pad}){act}");
             }
-            text += &format!(" flatten dense({outputs})");
+            text += &format!(" {ending} dense({outputs})");
             let arch: Architecture = text.parse().ok()?;
             arch.with_input(input).build(Loss::SoftmaxCrossEntropy, Init::GLOROT, 0).ok()?;
             Some((input, text))
@@ -206,74 +264,108 @@ fn to_channels_first(x: &[f32], shape: Shape) -> Vec<f64> {
         .collect()
 }
 
+/// The network of `text` on `input` computes the loss of the reference, and its gradients are
+/// the reference's finite differences, for parameters and inputs; one image and a batch give
+/// the same bits.
+fn check_against_the_reference(input: Shape, text: &str, seed: u64, batch: usize) -> Result<(), TestCaseError> {
+    let arch: Architecture = text.parse().unwrap();
+    let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
+    let net = arch.with_input(input).build(Loss::SoftmaxCrossEntropy, init, seed).unwrap();
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+    };
+    let x: Vec<f32> = (0..input.len() * batch).map(|_| next()).collect();
+    let classes: Vec<usize> = (0..batch).map(|_| ((next() + 2.0) * 1000.0) as usize % net.output_size()).collect();
+
+    let mut workspace = Workspace::new().with_input_gradient();
+    let mut gradients = Gradients::zeros_like(&net);
+    let loss = net
+        .loss_and_gradients(&x, Targets::Classes(&classes), Mode::training(seed), &mut workspace, &mut gradients)
+        .unwrap();
+
+    let mut reference = reference_of(&net);
+    let x64 = to_channels_first(&x, input);
+    prop_assert!(close(loss, reference_loss(&reference, &x64, &classes)), "{}: loss", text);
+
+    let h = 1e-6;
+    let base = reference_loss(&reference, &x64, &classes);
+    let mut p = 0;
+    for layer in 0..reference.len() {
+        let count = reference[layer].parameters_mut().len();
+        for q in 0..count {
+            let analytic: Vec<f32> = match &reference[layer] {
+                // Our kernel is filters × (ky, kx, c); the reference's (filters, c, ky, kx).
+                Reference::Conv { .. } if q == 0 => {
+                    let conv = net.layers()[layer].as_any().downcast_ref::<Conv2d>().unwrap();
+                    let params = *conv.params();
+                    let grad = gradients.tensors()[p].clone();
+                    let as_conv = Conv2d::new(params, grad, conv.bias().clone(), Activation::Identity, 0);
+                    as_conv.unwrap().weights_channels_first()
+                }
+                _ => gradients.tensors()[p].as_slice().to_vec(),
+            };
+            for (k, &analytic) in analytic.iter().enumerate() {
+                let saved = reference[layer].parameters_mut()[q][k];
+                reference[layer].parameters_mut()[q][k] = saved + h;
+                let plus = reference_loss(&reference, &x64, &classes);
+                reference[layer].parameters_mut()[q][k] = saved - h;
+                let minus = reference_loss(&reference, &x64, &classes);
+                reference[layer].parameters_mut()[q][k] = saved;
+                let numeric = (plus - minus) / (2.0 * h);
+                prop_assert!(
+                    agrees_with_differences(analytic, base, plus, minus, h),
+                    "{}: layer {} parameter {} index {}: backprop {} vs differences {}",
+                    text,
+                    layer,
+                    q,
+                    k,
+                    analytic,
+                    numeric
+                );
+            }
+            p += 1;
+        }
+    }
+    let input_gradient = to_channels_first(workspace.input_gradient().unwrap(), input);
+    let mut shifted = x64.clone();
+    for k in 0..x64.len() {
+        shifted[k] = x64[k] + h;
+        let plus = reference_loss(&reference, &shifted, &classes);
+        shifted[k] = x64[k] - h;
+        let minus = reference_loss(&reference, &shifted, &classes);
+        shifted[k] = x64[k];
+        let numeric = (plus - minus) / (2.0 * h);
+        prop_assert!(
+            agrees_with_differences(input_gradient[k] as f32, base, plus, minus, h),
+            "{}: input {}: backprop {} vs differences {}",
+            text,
+            k,
+            input_gradient[k],
+            numeric
+        );
+    }
+
+    // One image and a batch give the same bits.
+    let batched = net.predict_batch(&x).unwrap();
+    for (j, sample) in x.chunks(input.len()).enumerate() {
+        let (one, column) = (net.predict(sample).unwrap(), batched.column(j).iter().copied().collect::<Vec<f32>>());
+        prop_assert_eq!(one, column);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn convolutions_match_the_definition_and_their_gradients((input, text) in architecture_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
-        let arch: Architecture = text.parse().unwrap();
-        let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
-        let net = arch.with_input(input).build(Loss::SoftmaxCrossEntropy, init, seed).unwrap();
-        let mut state = seed;
-        let mut next = || { state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0 };
-        let x: Vec<f32> = (0..input.len() * batch).map(|_| next()).collect();
-        let classes: Vec<usize> = (0..batch).map(|_| ((next() + 2.0) * 1000.0) as usize % net.output_size()).collect();
+        check_against_the_reference(input, &text, seed, batch)?;
+    }
 
-        let mut workspace = Workspace::new().with_input_gradient();
-        let mut gradients = Gradients::zeros_like(&net);
-        let loss = net.loss_and_gradients(&x, Targets::Classes(&classes), Mode::training(seed), &mut workspace, &mut gradients).unwrap();
-
-        let mut reference = reference_of(&net);
-        let x64 = to_channels_first(&x, input);
-        prop_assert!(close(loss, reference_loss(&reference, &x64, &classes)), "{}: loss", text);
-
-        let h = 1e-6;
-        let base = reference_loss(&reference, &x64, &classes);
-        let mut p = 0;
-        for layer in 0..reference.len() {
-            let count = reference[layer].parameters_mut().len();
-            for q in 0..count {
-                let analytic: Vec<f32> = match &reference[layer] {
-                    // Our kernel is filters × (ky, kx, c); the reference's (filters, c, ky, kx).
-                    Reference::Conv { .. } if q == 0 => {
-                        let conv = net.layers()[layer].as_any().downcast_ref::<Conv2d>().unwrap();
-                        let params = *conv.params();
-                        let grad = gradients.tensors()[p].clone();
-                        let as_conv = Conv2d::new(params, grad, conv.bias().clone(), Activation::Identity, 0);
-                        as_conv.unwrap().weights_channels_first()
-                    }
-                    _ => gradients.tensors()[p].as_slice().to_vec(),
-                };
-                for (k, &analytic) in analytic.iter().enumerate() {
-                    let saved = reference[layer].parameters_mut()[q][k];
-                    reference[layer].parameters_mut()[q][k] = saved + h;
-                    let plus = reference_loss(&reference, &x64, &classes);
-                    reference[layer].parameters_mut()[q][k] = saved - h;
-                    let minus = reference_loss(&reference, &x64, &classes);
-                    reference[layer].parameters_mut()[q][k] = saved;
-                    let numeric = (plus - minus) / (2.0 * h);
-                    prop_assert!(agrees_with_differences(analytic, base, plus, minus, h), "{}: layer {} parameter {} index {}: backprop {} vs differences {}", text, layer, q, k, analytic, numeric);
-                }
-                p += 1;
-            }
-        }
-        let input_gradient = to_channels_first(workspace.input_gradient().unwrap(), input);
-        let mut shifted = x64.clone();
-        for k in 0..x64.len() {
-            shifted[k] = x64[k] + h;
-            let plus = reference_loss(&reference, &shifted, &classes);
-            shifted[k] = x64[k] - h;
-            let minus = reference_loss(&reference, &shifted, &classes);
-            shifted[k] = x64[k];
-            let numeric = (plus - minus) / (2.0 * h);
-            prop_assert!(agrees_with_differences(input_gradient[k] as f32, base, plus, minus, h), "{}: input {}: backprop {} vs differences {}", text, k, input_gradient[k], numeric);
-        }
-
-        // One image and a batch give the same bits.
-        let batched = net.predict_batch(&x).unwrap();
-        for (j, sample) in x.chunks(input.len()).enumerate() {
-            let (one, column) = (net.predict(sample).unwrap(), batched.column(j).iter().copied().collect::<Vec<f32>>());
-            prop_assert_eq!(one, column);
-        }
+    #[test]
+    fn average_poolings_match_the_definition_and_their_gradients((input, text) in average_pooling_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
+        check_against_the_reference(input, &text, seed, batch)?;
     }
 }

@@ -77,6 +77,25 @@ fn save_then_load_gives_the_same_network_bit_for_bit() {
 }
 
 #[test]
+fn average_poolings_are_stored_by_their_text_and_load_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pooled.json");
+    let arch: nn_core::Architecture =
+        "conv(3,3,pad=1) relu avgpool(3,stride=2) conv(4,2) tanh avgpool(2) globalavgpool dense(5)".parse().unwrap();
+    let net = arch.with_input(nn_core::Shape::new(2, 9, 11)).build(Loss::SoftmaxCrossEntropy, Init::HE, 3).unwrap();
+    save_model(&net, &path).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    for layer in [r#"{"layer":"avgpool(3,stride=2)"}"#, r#"{"layer":"avgpool(2)"}"#, r#"{"layer":"globalavgpool"}"#] {
+        assert!(text.contains(layer), "{layer} in {text:.400}");
+    }
+    let loaded = load_model(&path).unwrap();
+    assert_eq!(loaded, net);
+    assert_eq!(loaded.summary(), net.summary());
+    let inputs: Vec<f32> = (0..3 * 2 * 9 * 11).map(|i| ((i * 37) % 23) as f32 / 11.0 - 1.0).collect();
+    assert_eq!(loaded.predict_batch(&inputs).unwrap(), net.predict_batch(&inputs).unwrap());
+}
+
+#[test]
 fn identity_outputs_make_the_round_trip_in_a_version_2_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("regression.json");

@@ -190,6 +190,21 @@ fn a_saved_convolutional_network_exported_and_reimported_gives_the_same_bits() {
 }
 
 #[test]
+fn average_poolings_take_no_arrays_and_read_back_bit_for_bit() {
+    let arch: Architecture =
+        "conv(4,3,pad=1) relu avgpool(3,stride=2) conv(5,2) relu globalavgpool dense(10)".parse().unwrap();
+    let arch = arch.with_input(Shape::new(2, 9, 8));
+    let net = arch.build(Loss::SoftmaxCrossEntropy, Init::HE, 4).unwrap();
+    let bytes = network_to_npz_bytes(&net).unwrap();
+    let archive = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
+    let mut names: Vec<&str> = archive.file_names().collect();
+    names.sort();
+    assert_eq!(names, ["W1.npy", "W2.npy", "W3.npy", "b1.npy", "b2.npy", "b3.npy"]);
+    let back = network_from_npz_bytes_with_architecture(&bytes, &arch, Loss::SoftmaxCrossEntropy).unwrap();
+    assert_eq!(back, net);
+}
+
+#[test]
 fn the_export_holds_kernels_in_numpy_layout() {
     let net = small_conv_net();
     let bytes = network_to_npz_bytes(&net).unwrap();

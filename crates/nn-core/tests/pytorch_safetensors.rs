@@ -80,6 +80,25 @@ fn the_names_count_every_module_of_the_sequential() {
     let arch: Architecture = "flatten dense(30) sigmoid dense(20) tanh dense(10)".parse().unwrap();
     let names = pytorch_state_dict_names(&arch);
     assert_eq!(names, ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"]);
+    // Poolings too: nn.AvgPool2d(3, stride=2) and nn.AdaptiveAvgPool2d(1) are modules 2 and 5,
+    // nn.Flatten() 6.
+    let arch: Architecture =
+        "conv(8,3) relu avgpool(3,stride=2) conv(8,3) relu globalavgpool flatten dense(10)".parse().unwrap();
+    let names = pytorch_state_dict_names(&arch);
+    assert_eq!(names, ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias"]);
+}
+
+#[test]
+fn average_poolings_round_trip_through_a_file() {
+    let arch: Architecture = "conv(4,3) relu avgpool(2) globalavgpool dense(10)".parse().unwrap();
+    let net = arch.clone().with_input(Shape::new(3, 9, 9)).build(Loss::SoftmaxCrossEntropy, Init::HE, 5).unwrap();
+    let bytes = network_to_safetensors_bytes(&net).unwrap();
+    let mut names: Vec<String> =
+        SafeTensors::deserialize(&bytes).unwrap().names().into_iter().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, ["0.bias", "0.weight", "4.bias", "4.weight"]);
+    let arch = arch.with_input(Shape::new(3, 9, 9));
+    assert_eq!(network_from_safetensors_bytes(&bytes, &arch, Loss::SoftmaxCrossEntropy).unwrap(), net);
 }
 
 #[test]
