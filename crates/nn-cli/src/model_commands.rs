@@ -73,9 +73,7 @@ fn parse_shape(text: &str) -> Result<Shape, String> {
     let sizes: Vec<usize> = text.split(['x', 'X']).map(|s| s.trim().parse().unwrap_or(0)).collect();
     match *sizes.as_slice() {
         [values] if values > 0 => Ok(Shape::flat(values)),
-        [channels, height, width] if channels > 0 && height > 0 && width > 0 => {
-            Ok(Shape::new(channels, height, width))
-        }
+        [channels, height, width] if channels > 0 && height > 0 && width > 0 => Ok(Shape::new(channels, height, width)),
         _ => Err(format!(
             "expected CHANNELSxHEIGHTxWIDTH (such as 1x28x28) or a number of values (784), each at least 1, not {text:?}"
         )),
