@@ -5,6 +5,13 @@
 //! program needs (floats in [0, 1], flat or 1x28x28 images, labels as indices or one-hot, a
 //! train/validation split, seeded shuffling).
 //!
+//! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate;
+//! the feature `formats` borrows only its bounded `.npy` header reader, so that the workspace
+//! has one). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are published on several
+//! mirrors, such as <https://ossci-datasets.s3.amazonaws.com/mnist/>; put them in one
+//! directory. (In the nn-mnist workspace, `cargo xtask fetch-data` downloads them into
+//! `data/mnist/` and checks their SHA-256.)
+//!
 //! It trusts no input. A header is checked against the bytes really present before anything
 //! is allocated, a gzip stream is never inflated past what its header declares, and every
 //! problem is a typed error ([`IdxError`], [`DataError`]), never a panic.
@@ -12,13 +19,6 @@
 //! On request ([`LoadOptions::cached`]), loading keeps a validated, decompressed cache beside
 //! gzip files, so the second load of all 70,000 MNIST images takes milliseconds rather than the
 //! time gzip needs. By default nothing is written.
-//!
-//! What it is not for: downloading, or neural networks (`nn-core` knows nothing of this crate;
-//! the feature `formats` borrows only its bounded `.npy` header reader, so that the workspace
-//! has one). The four MNIST files ([`FILE_NAMES`], each raw or `.gz`) are
-//! published on several mirrors, such as <https://ossci-datasets.s3.amazonaws.com/mnist/>; put
-//! them in one directory. (In the nn-mnist repository, `cargo xtask fetch-data` downloads them
-//! into `data/mnist/` and checks their SHA-256.)
 //!
 //! ```
 //! use mnist_data::{ArrayFormat, Dataset, Labels};

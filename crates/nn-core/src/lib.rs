@@ -8,9 +8,15 @@
 //! `conv(32,3) relu maxpool(2) flatten dense(10)`), model files, NumPy `.npz`, pickled NumPy
 //! weights and PyTorch `safetensors` interop.
 //!
+//! What it is not for: it builds sequential networks only, a chain of layers each feeding the
+//! next (no residual or skip connections, no branches), and computes on the CPU only (no GPU), in
+//! `f32` only. There is no automatic differentiation of arbitrary graphs: each [`Layer`] writes
+//! its own backward pass (a crate may add a kind of layer by implementing the trait). For those
+//! needs, use [candle](https://github.com/huggingface/candle) or [burn](https://burn.dev).
+//!
 //! It is the library that other crates depend on alone. It knows nothing of MNIST, of data
 //! sets, of training loops or optimisers beyond plain gradient descent ([`Network::sgd_step`]):
-//! the trainer crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
+//! the `nn-train` crate builds on [`Network::loss_and_gradients`], [`Gradients`] and
 //! [`Network::parameters_mut`]. The files it knows, each behind a default feature, are its own
 //! model files ([`save_model`], [`load_model`], format described in [`model_format`]), NumPy
 //! archives ([`import_npz`], [`export_npz`], [`import_npz_with_architecture`]), pickles of NumPy
@@ -93,8 +99,8 @@
 //! The forward kernel and the sigmoid use AVX-512 or AVX2 when the processor has them (chosen
 //! at run time, in safe code, through `pulp`); [`Network::evaluate`] and
 //! [`Network::classify_batch`] compute their batches in parallel on rayon's global pool (feature
-//! `parallel`). Neither changes a result (the measured speeds are in `docs/benchmarks.md` of the
-//! [repository](https://github.com/nn-mnist/nn-mnist)).
+//! `parallel`; see [Threads](#threads)). Neither changes a result (the measured speeds are in
+//! the workspace's `docs/benchmarks.md`).
 //!
 //! All of it needs optimised code: Cargo builds dependencies unoptimised in the `dev` profile,
 //! where an epoch of MNIST takes about 50 times longer (25.8 s instead of 0.5 s). Dependents
@@ -106,14 +112,14 @@
 //! ```
 //!
 //! Naming the packages instead (`nn-core`, `matrixmultiply`, `rand_chacha`, as
-//! `examples/embed-nn-core` of the repository does) keeps proc-macros such as syn and
+//! the workspace's `examples/embed-nn-core` does) keeps proc-macros such as syn and
 //! serde_derive, which gain nothing from it, from being built at `-O3` too.
 //!
 //! # Features
 //!
 //! All five are on by default. With `default-features = false` nn-core is layers, maths and
 //! training steps only: it builds from nalgebra, pulp, rand and rand_chacha (27 crates instead
-//! of 78, in about 0.43 of the time, measured in `docs/benchmarks.md` of the repository),
+//! of 78, in about 0.43 of the time, measured in the workspace's `docs/benchmarks.md`),
 //! without the proc-macro stack (syn, serde_derive, thiserror) that the features bring, and
 //! every result stays the same, bit for bit.
 //!
@@ -132,6 +138,41 @@
 //!   `safetensors` crate (12 crates more, tempfile among them).
 //! - `parallel`: [`Network::evaluate`] and [`Network::classify_batch`] compute their batches on
 //!   rayon's global pool; without it, one after the other on the calling thread.
+//!
+//! # Threads
+//!
+//! nn-core computes in parallel only with its default feature `parallel`, and only where it
+//! runs many batches: [`Network::evaluate`], [`Network::evaluate_and_classify`],
+//! [`Network::classify_batch`], [`Network::accuracy`] and a [`Committee`]'s `evaluate`,
+//! `evaluate_and_classify` and `classify_batch` hand their batches to rayon's thread pool. Everything else, a training step included
+//! ([`Network::loss_and_gradients`], [`Network::sgd_step`]), runs on the calling thread (the
+//! `nn-train` crate spreads a batch's gradients over threads).
+//!
+//! The pool is rayon's global one, unless the call runs inside another (`install`). The global pool has
+//! one thread per logical CPU, or as many as the environment variable `RAYON_NUM_THREADS` says
+//! (`RAYON_NUM_THREADS=1` for one), or as many as a program sets with
+//! `rayon::ThreadPoolBuilder::new().num_threads(n).build_global()` before its first parallel
+//! work. A pool of its own, for one call, is rayon's
+//! `ThreadPoolBuilder::new().num_threads(n).build()?.install(|| ...)`.
+//!
+//! The number of threads never changes a result: each batch is computed the same way whatever
+//! thread takes it, and the batches' results are combined in batch order, so one thread, many,
+//! or none (without `parallel`) give the same bits.
+//!
+//! ```
+//! use nn_core::{Activation, Init, Loss, Network};
+//!
+//! let net = Network::dense(&[4, 8, 3], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1)?;
+//! let inputs: Vec<f32> = (0..400).map(|i| (i % 7) as f32 / 7.0).collect();
+//! let labels: Vec<usize> = (0..100).map(|i| i % 3).collect();
+//! let evaluate_on = |threads: usize| -> Result<nn_core::Evaluation, Box<dyn std::error::Error>> {
+//!     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+//!     Ok(pool.install(|| net.evaluate(&inputs, &labels, 10))?)
+//! };
+//! let (one, two) = (evaluate_on(1)?, evaluate_on(2)?);
+//! assert_eq!((one.loss.to_bits(), one.correct), (two.loss.to_bits(), two.correct));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Numbers
 //!

@@ -4,6 +4,11 @@
 //! page to draw a digit on and watch the networks answer. `nn-cli serve` is its command-line
 //! front; a program can start it itself with [`Server::new`] and [`Server::serve`].
 //!
+//! What it is not for: it is not a general model server. It serves classifiers of 28x28 images
+//! into ten digits, over plain HTTP (put a reverse proxy in front for TLS), without
+//! authentication. Bind it to the loopback interface unless the network in front of it is
+//! trusted.
+//!
 //! - `POST /api/predict[?model=NAME]`: a PNG, JPEG or BMP image, prepared exactly as
 //!   `nn-cli predict` prepares a file (`mnist_data::image_file::prepare_bytes`, so the answer
 //!   is the same, bit for bit), or JSON `{"pixels": [784 numbers in 0..1]}`; answers a
@@ -24,10 +29,6 @@
 //!
 //! A model is one network or a committee of networks ([`nn_core::Committee`], whose outputs
 //! are the mean of its members'), read by [`NamedModel::load`] from either kind of file.
-//!
-//! It is not a general model server: it serves classifiers of 28x28 images into ten digits,
-//! over plain HTTP (put a reverse proxy in front for TLS), without authentication. Bind it to
-//! the loopback interface unless the network in front of it is trusted.
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]

@@ -6,6 +6,11 @@
 //! threads, per-epoch evaluation, early stopping with the best weights restored, interruption
 //! and exact resumption from checkpoints.
 //!
+//! What it is not for: it trains nn-core's [`Network`](nn_core::Network)s only, so it shares
+//! their limits (sequential networks, CPU, `f32`: see nn-core's documentation), and a training
+//! runs in one process on the threads of one machine, never spread over several machines or a
+//! GPU ([`sweep`] runs many separate trainings, on a Slurm cluster if there is one).
+//!
 //! It is a library for front ends such as `nn-cli train`. It knows nothing of terminals (the
 //! front end follows progress through an [`Observer`]), of files other than its own
 //! checkpoints, or of MNIST: data comes through the [`Samples`] trait, so a data set can stay
@@ -54,14 +59,45 @@
 //! opt-level = 3
 //! ```
 //!
+//! # Threads
+//!
+//! [`train`] and [`fit`] compute each mini-batch's gradients as shards in parallel, apply the
+//! optimizer to the parameter matrices in parallel and evaluate in parallel chunks; [`svm`]
+//! solves its pairs of classes and predicts in parallel too. All of it runs on the rayon thread
+//! pool the call is made in: rayon's global pool, with one thread per logical CPU or as many as
+//! the environment variable `RAYON_NUM_THREADS` says, or a pool of the program's own:
+//!
+//! ```
+//! use nn_core::{Activation, Init, Loss, Network};
+//! use nn_train::{FloatSamples, TrainConfig, TrainData, fit};
+//!
+//! // XOR, repeated; batches of 128 samples are cut into two shards, whatever the threads.
+//! let set = FloatSamples::new([0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0].repeat(64), [0, 1, 1, 0].repeat(64), 2)?;
+//! let config = TrainConfig { epochs: 2, batch_size: 128, ..TrainConfig::default() };
+//! let trained_on = |threads: usize| -> Result<Network, Box<dyn std::error::Error>> {
+//!     let mut net = Network::dense(&[2, 8, 2], Activation::Tanh, Loss::SoftmaxCrossEntropy, Init::GLOROT, 3)?;
+//!     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+//!     pool.install(|| fit(&mut net, &config, TrainData::new(&set)))?;
+//!     Ok(net)
+//! };
+//! assert_eq!(trained_on(1)?, trained_on(2)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A program that wants one size everywhere sets the global pool once, before any parallel
+//! work, with `rayon::ThreadPoolBuilder::new().num_threads(n).build_global()` (as `nn-cli train
+//! --threads N` does). The number of threads changes the speed, never the result, as the next
+//! section says.
+//!
 //! # Determinism
 //!
 //! The shuffle of epoch `e` comes from a ChaCha8 generator seeded with the configured seed on
 //! stream `e`; each mini-batch is cut into shards by its size alone ([`batch_shards`]),
 //! and the shards' gradients are summed in a fixed order; evaluation sums fixed chunks in
 //! order. Dropout draws each sample's mask from the batch's seed ([`batch_seed`]: a function of
-//! the seed, the epoch and the batch) and the sample's place in the batch, whatever its shard. So the same network, data and [`TrainConfig`] give the same weights bit for bit with
-//! one thread or many, and a run interrupted and resumed from a [`Checkpoint`] ends exactly
+//! the seed, the epoch and the batch) and the sample's place in the batch, whatever its shard.
+//! So the same network, data and [`TrainConfig`] give the same weights bit for bit with one
+//! thread or many, and a run interrupted and resumed from a [`Checkpoint`] ends exactly
 //! like an uninterrupted one.
 
 #![forbid(unsafe_code)]
