@@ -116,7 +116,7 @@ impl LayerSpec {
                 vec![("weights", (outputs, inputs)), ("bias", (outputs, 1))]
             }
             LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
-                let params = Conv2dParams::new(input, filters, kernel, stride, padding, index)?;
+                let params = Conv2dParams::new_at(input, filters, kernel, stride, padding, index)?;
                 vec![("weights", (filters, params.patch_len())), ("bias", (filters, 1))]
             }
             _ => Vec::new(),
@@ -131,11 +131,11 @@ impl LayerSpec {
                 Shape::flat(outputs)
             }
             LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
-                Conv2dParams::new(input, filters, kernel, stride, padding, index)?.output_shape()
+                Conv2dParams::new_at(input, filters, kernel, stride, padding, index)?.output_shape()
             }
-            LayerSpec::MaxPool { window, stride } => MaxPool2d::new(input, window, stride, index)?.output_shape(),
-            LayerSpec::AvgPool { window, stride } => AvgPool2d::new(input, window, stride, index)?.output_shape(),
-            LayerSpec::GlobalAvgPool => GlobalAvgPool::new(input, index)?.output_shape(),
+            LayerSpec::MaxPool { window, stride } => MaxPool2d::new_at(input, window, stride, index)?.output_shape(),
+            LayerSpec::AvgPool { window, stride } => AvgPool2d::new_at(input, window, stride, index)?.output_shape(),
+            LayerSpec::GlobalAvgPool => GlobalAvgPool::new_at(input, index)?.output_shape(),
             LayerSpec::Flatten => Shape::flat(input.len()),
             LayerSpec::Dropout { .. } | LayerSpec::Activation(_) => input,
         })
@@ -164,18 +164,18 @@ impl LayerSpec {
                     let (expected, found) = ((outputs, inputs), weights.shape());
                     return Err(NnError::ParameterShape { layer: index, name: "weights", expected, found });
                 }
-                Box::new(Dense::new(weights, bias, activation, index)?)
+                Box::new(Dense::new_at(weights, bias, activation, index)?)
             }
             LayerSpec::Conv { filters, kernel, stride, padding, activation } => {
-                let params = Conv2dParams::new(input, filters, kernel, stride, padding, index)?;
+                let params = Conv2dParams::new_at(input, filters, kernel, stride, padding, index)?;
                 let (weights, bias) = (next(), next());
-                Box::new(Conv2d::new(params, weights, bias, activation, index)?)
+                Box::new(Conv2d::new_at(params, weights, bias, activation, index)?)
             }
-            LayerSpec::MaxPool { window, stride } => Box::new(MaxPool2d::new(input, window, stride, index)?),
-            LayerSpec::AvgPool { window, stride } => Box::new(AvgPool2d::new(input, window, stride, index)?),
-            LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new(input, index)?),
+            LayerSpec::MaxPool { window, stride } => Box::new(MaxPool2d::new_at(input, window, stride, index)?),
+            LayerSpec::AvgPool { window, stride } => Box::new(AvgPool2d::new_at(input, window, stride, index)?),
+            LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new_at(input, index)?),
             LayerSpec::Flatten => Box::new(Flatten::new(input)),
-            LayerSpec::Dropout { rate } => Box::new(Dropout::new(input, rate, index)?),
+            LayerSpec::Dropout { rate } => Box::new(Dropout::new_at(input, rate, index)?),
             LayerSpec::Activation(activation) => Box::new(ActivationLayer::new(input, activation)?),
         })
     }

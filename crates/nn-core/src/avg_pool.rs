@@ -21,8 +21,13 @@ pub struct AvgPool2d {
 }
 
 impl AvgPool2d {
-    /// Pooling of `input` by `window`, `stride` apart; `index` is its position, for messages.
-    pub fn new(input: Shape, window: usize, stride: usize, index: usize) -> Result<Self, NnError> {
+    /// Pooling of `input` by `window`, `stride` apart.
+    pub fn new(input: Shape, window: usize, stride: usize) -> Result<Self, NnError> {
+        AvgPool2d::new_at(input, window, stride, 0)
+    }
+
+    /// [`AvgPool2d::new`] for the layer at position `index` of a network, which its errors name.
+    pub(crate) fn new_at(input: Shape, window: usize, stride: usize, index: usize) -> Result<Self, NnError> {
         Ok(AvgPool2d { windows: PoolWindows::new(input, window, stride, index, "avgpool")? })
     }
 
@@ -163,7 +168,7 @@ mod tests {
     use super::*;
 
     fn pool(input: Shape, window: usize, stride: usize) -> AvgPool2d {
-        AvgPool2d::new(input, window, stride, 0).unwrap()
+        AvgPool2d::new_at(input, window, stride, 0).unwrap()
     }
 
     /// Outputs and input gradients of `batch` samples, starting from NaN so that a value left
@@ -277,8 +282,8 @@ mod tests {
 
     #[test]
     fn windows_that_do_not_fit_are_refused() {
-        assert!(AvgPool2d::new(Shape::new(3, 4, 4), 5, 1, 2).unwrap_err().to_string().contains("5x5"));
-        assert!(AvgPool2d::new(Shape::new(3, 4, 4), 2, 0, 2).is_err());
-        assert!(AvgPool2d::new(Shape::new(3, 4, 4), 0, 1, 2).is_err());
+        assert!(AvgPool2d::new_at(Shape::new(3, 4, 4), 5, 1, 2).unwrap_err().to_string().contains("5x5"));
+        assert!(AvgPool2d::new_at(Shape::new(3, 4, 4), 2, 0, 2).is_err());
+        assert!(AvgPool2d::new_at(Shape::new(3, 4, 4), 0, 1, 2).is_err());
     }
 }

@@ -264,7 +264,7 @@ mod tests {
     /// A one-layer network `z = W x + b` of two inputs and two outputs.
     fn tiny(weights: [f32; 4], bias: [f32; 2], loss: Loss) -> Network {
         let weights = DMatrix::from_row_slice(2, 2, &weights);
-        let dense = Dense::new(weights, DMatrix::from_column_slice(2, 1, &bias), Activation::Identity, 0).unwrap();
+        let dense = Dense::new_at(weights, DMatrix::from_column_slice(2, 1, &bias), Activation::Identity, 0).unwrap();
         Network::from_dense(vec![dense], loss).unwrap()
     }
 

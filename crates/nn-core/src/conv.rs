@@ -7,7 +7,8 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use nalgebra::DMatrix;
-use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
 use crate::conv_one_channel;
@@ -38,7 +39,7 @@ const BACKWARD_CHUNK: usize = 1 << 18;
 ///
 /// ```
 /// use nn_core::{Conv2dParams, Shape};
-/// let params = Conv2dParams::new(Shape::new(1, 28, 28), 16, (3, 3), 1, 1, 0)?;
+/// let params = Conv2dParams::new(Shape::new(1, 28, 28), 16, (3, 3), 1, 1)?;
 /// assert_eq!(params.output_shape(), Shape::new(16, 28, 28));
 /// assert_eq!(params.patch_len(), 9);
 /// # Ok::<(), nn_core::NnError>(())
@@ -60,8 +61,20 @@ pub struct Conv2dParams {
 impl Conv2dParams {
     /// Checks that the sizes make a convolution: at least one filter and one input value, a
     /// stride of at least 1, a kernel that fits in the padded input, and sizes within
-    /// [`MAX_SAMPLE_VALUES`]. `index` is the layer's position, for the message.
+    /// [`MAX_SAMPLE_VALUES`].
     pub fn new(
+        input: Shape,
+        filters: usize,
+        kernel: (usize, usize),
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self, NnError> {
+        Conv2dParams::new_at(input, filters, kernel, stride, padding, 0)
+    }
+
+    /// [`Conv2dParams::new`] for the layer at position `index` of a network, which its errors
+    /// name.
+    pub(crate) fn new_at(
         input: Shape,
         filters: usize,
         kernel: (usize, usize),
@@ -174,9 +187,18 @@ thread_local! {
 
 impl Conv2d {
     /// A convolution from its sizes, weights (`filters × patch_len`, see the type's
-    /// documentation), bias (`filters × 1`) and activation; `index` is its position, for
-    /// messages.
+    /// documentation), bias (`filters × 1`) and activation.
     pub fn new(
+        params: Conv2dParams,
+        weights: DMatrix<f32>,
+        bias: DMatrix<f32>,
+        activation: Activation,
+    ) -> Result<Self, NnError> {
+        Conv2d::new_at(params, weights, bias, activation, 0)
+    }
+
+    /// [`Conv2d::new`] for the layer at position `index` of a network, which its errors name.
+    pub(crate) fn new_at(
         params: Conv2dParams,
         weights: DMatrix<f32>,
         bias: DMatrix<f32>,
@@ -197,15 +219,18 @@ impl Conv2d {
     }
 
     /// A convolution with parameters drawn by `init` (fan-in: the patch length; fan-out: the
-    /// filters).
-    pub fn random(
-        params: Conv2dParams,
-        activation: Activation,
-        init: Init,
-        rng: &mut impl Rng,
-    ) -> Result<Self, NnError> {
-        let (weights, bias) = init.draw(params.patch_len(), params.filters, rng);
-        Conv2d::new(params, weights, bias, activation, 0)
+    /// filters) from a ChaCha8 generator seeded with `seed`.
+    ///
+    /// ```
+    /// use nn_core::{Activation, Conv2d, Conv2dParams, Init, Layer, Shape};
+    /// let params = Conv2dParams::new(Shape::new(1, 28, 28), 8, (5, 5), 1, 0)?;
+    /// let conv = Conv2d::random(params, Activation::Relu, Init::HE, 1)?;
+    /// assert_eq!(conv.output_shape().to_string(), "8x24x24");
+    /// # Ok::<(), nn_core::NnError>(())
+    /// ```
+    pub fn random(params: Conv2dParams, activation: Activation, init: Init, seed: u64) -> Result<Self, NnError> {
+        let (weights, bias) = init.draw(params.patch_len(), params.filters, &mut ChaCha8Rng::seed_from_u64(seed));
+        Conv2d::new(params, weights, bias, activation)
     }
 
     /// A convolution from a kernel in PyTorch's and Saitō's layout: `(filters, channels, kh, kw)`
@@ -215,15 +240,15 @@ impl Conv2d {
         kernel: &[f32],
         bias: &[f32],
         activation: Activation,
-        index: usize,
     ) -> Result<Self, NnError> {
+        let index = 0;
         let weights = params.weights_from_channels_first(kernel).ok_or(NnError::ParameterShape {
             layer: index,
             name: "weights",
             expected: (params.filters, params.patch_len()),
             found: (kernel.len(), 1),
         })?;
-        Conv2d::new(params, weights, DMatrix::from_column_slice(bias.len(), 1, bias), activation, index)
+        Conv2d::new(params, weights, DMatrix::from_column_slice(bias.len(), 1, bias), activation)
     }
 
     /// The kernel in PyTorch's and Saitō's layout: `(filters, channels, kh, kw)` in C order.
@@ -457,17 +482,15 @@ impl Layer for Conv2d {
 
 #[cfg(test)]
 mod tests {
-    use rand::SeedableRng;
 
     use super::*;
 
     /// A batch of 20 images of 8x30x30 runs in 20 forward chunks and 5 backward chunks.
     #[test]
     fn chunked_passes_match_image_by_image() {
-        let params = Conv2dParams::new(Shape::new(8, 30, 30), 8, (3, 3), 1, 0, 0).unwrap();
+        let params = Conv2dParams::new_at(Shape::new(8, 30, 30), 8, (3, 3), 1, 0, 0).unwrap();
         assert_eq!((params.images_per_chunk(FORWARD_CHUNK), params.images_per_chunk(BACKWARD_CHUNK)), (1, 4));
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let conv = Conv2d::random(params, Activation::Tanh, Init::GLOROT, &mut rng).unwrap();
+        let conv = Conv2d::random(params, Activation::Tanh, Init::GLOROT, 1).unwrap();
         let (image_len, output_len, batch) = (params.input.len(), params.output_shape().len(), 20);
         let input: Vec<f32> = (0..image_len * batch).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
         let mut output = vec![0.0; output_len * batch];
@@ -499,9 +522,8 @@ mod tests {
     /// `∂b`): the same `∂b` bit for bit, the same `∂W` up to the order of its sums.
     #[test]
     fn a_first_layer_gets_the_gradients_of_the_general_path() {
-        let params = Conv2dParams::new(Shape::new(1, 9, 8), 20, (3, 3), 1, 1, 0).unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let conv = Conv2d::random(params, Activation::Relu, Init::GLOROT, &mut rng).unwrap();
+        let params = Conv2dParams::new_at(Shape::new(1, 9, 8), 20, (3, 3), 1, 1, 0).unwrap();
+        let conv = Conv2d::random(params, Activation::Relu, Init::GLOROT, 3).unwrap();
         let batch = 5;
         let input: Vec<f32> =
             (0..params.input.len() * batch).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
@@ -522,9 +544,9 @@ mod tests {
 
     #[test]
     fn channels_first_kernels_round_trip() {
-        let params = Conv2dParams::new(Shape::new(3, 6, 5), 4, (2, 3), 2, 1, 0).unwrap();
+        let params = Conv2dParams::new_at(Shape::new(3, 6, 5), 4, (2, 3), 2, 1, 0).unwrap();
         let kernel: Vec<f32> = (0..4 * 3 * 2 * 3).map(|v| v as f32).collect();
-        let conv = Conv2d::from_channels_first(params, &kernel, &[0.5; 4], Activation::Relu, 0).unwrap();
+        let conv = Conv2d::from_channels_first(params, &kernel, &[0.5; 4], Activation::Relu).unwrap();
         assert_eq!(conv.weights_channels_first(), kernel);
         // Weight (filter 1, channel 2, ky 1, kx 0) sits at row 1, column (ky·kw + kx)·C + c.
         assert_eq!(conv.weights()[(1, 3 * 3 + 2)], kernel[((3 + 2) * 2 + 1) * 3]);
@@ -532,11 +554,11 @@ mod tests {
 
     #[test]
     fn impossible_sizes_are_refused_with_the_reason() {
-        let error = Conv2dParams::new(Shape::new(1, 4, 4), 2, (7, 7), 1, 1, 3).unwrap_err();
+        let error = Conv2dParams::new_at(Shape::new(1, 4, 4), 2, (7, 7), 1, 1, 3).unwrap_err();
         assert!(error.to_string().contains("layer 3 (conv)") && error.to_string().contains("does not fit"), "{error}");
-        assert!(Conv2dParams::new(Shape::new(1, 4, 4), 0, (3, 3), 1, 0, 0).is_err());
-        assert!(Conv2dParams::new(Shape::new(1, 4, 4), 2, (3, 3), 0, 0, 0).is_err());
-        assert!(Conv2dParams::new(Shape::new(1, 4, 4), 2, (3, 3), 1, usize::MAX, 0).is_err());
-        assert!(Conv2dParams::new(Shape::new(usize::MAX, 4, 4), 2, (3, 3), 1, 0, 0).is_err());
+        assert!(Conv2dParams::new_at(Shape::new(1, 4, 4), 0, (3, 3), 1, 0, 0).is_err());
+        assert!(Conv2dParams::new_at(Shape::new(1, 4, 4), 2, (3, 3), 0, 0, 0).is_err());
+        assert!(Conv2dParams::new_at(Shape::new(1, 4, 4), 2, (3, 3), 1, usize::MAX, 0).is_err());
+        assert!(Conv2dParams::new_at(Shape::new(usize::MAX, 4, 4), 2, (3, 3), 1, 0, 0).is_err());
     }
 }

@@ -398,7 +398,7 @@ mod tests {
         batch: usize,
     ) -> (Conv2dParams, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let params =
-            Conv2dParams::new(Shape::new(1, side, side), filters, (kernel, kernel), stride, padding, 0).unwrap();
+            Conv2dParams::new_at(Shape::new(1, side, side), filters, (kernel, kernel), stride, padding, 0).unwrap();
         let mut state = seed;
         let mut next = || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

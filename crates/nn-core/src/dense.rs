@@ -3,7 +3,8 @@
 use std::any::Any;
 
 use nalgebra::DMatrix;
-use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
 use crate::error::check_finite;
@@ -27,8 +28,12 @@ impl Dense {
     /// A layer from its weights (`outputs × inputs`), bias (`outputs × 1`) and activation.
     ///
     /// Refuses empty or mismatched shapes, non-finite values and invalid activation parameters.
-    /// `index` is the layer's position, used in error messages only.
-    pub fn new(
+    pub fn new(weights: DMatrix<f32>, bias: DMatrix<f32>, activation: Activation) -> Result<Self, NnError> {
+        Dense::new_at(weights, bias, activation, 0)
+    }
+
+    /// [`Dense::new`] for the layer at position `index` of a network, which its errors name.
+    pub(crate) fn new_at(
         weights: DMatrix<f32>,
         bias: DMatrix<f32>,
         activation: Activation,
@@ -51,19 +56,28 @@ impl Dense {
         Ok(Dense { weights, bias, activation })
     }
 
-    /// A layer with parameters drawn by `init` from `rng`.
+    /// A layer with parameters drawn by `init` from a ChaCha8 generator seeded with `seed`, as
+    /// [`Network::dense`](crate::Network::dense) draws each of its layers.
+    ///
+    /// ```
+    /// use nn_core::{Activation, Dense, Init, Layer};
+    /// let layer = Dense::random(784, 30, Activation::Sigmoid, Init::NIELSEN, 7)?;
+    /// assert_eq!((layer.input_size(), layer.output_size()), (784, 30));
+    /// assert_eq!(layer, Dense::random(784, 30, Activation::Sigmoid, Init::NIELSEN, 7)?);
+    /// # Ok::<(), nn_core::NnError>(())
+    /// ```
     pub fn random(
         inputs: usize,
         outputs: usize,
         activation: Activation,
         init: Init,
-        rng: &mut impl Rng,
+        seed: u64,
     ) -> Result<Self, NnError> {
         if inputs == 0 || outputs == 0 {
             return Err(NnError::EmptyLayer { layer: 0, inputs, outputs });
         }
-        let (weights, bias) = init.draw(inputs, outputs, rng);
-        Dense::new(weights, bias, activation, 0)
+        let (weights, bias) = init.draw(inputs, outputs, &mut ChaCha8Rng::seed_from_u64(seed));
+        Dense::new(weights, bias, activation)
     }
 
     /// The `outputs × inputs` weight matrix.
@@ -167,7 +181,7 @@ mod tests {
     fn forward_is_w_x_plus_b() {
         let w = DMatrix::from_row_slice(2, 3, &[1.0, 2.0, 3.0, -1.0, 0.0, 1.0]);
         let b = DMatrix::from_column_slice(2, 1, &[0.5, -0.5]);
-        let layer = Dense::new(w, b, Activation::Relu, 0).unwrap();
+        let layer = Dense::new_at(w, b, Activation::Relu, 0).unwrap();
         let mut out = [0.0; 4];
         layer.forward(&[1.0, 1.0, 1.0, 1.0, 0.0, 0.0], 2, &mut out, Mode::Inference);
         assert_eq!(out, [6.5, 0.0, 1.5, 0.0]);
@@ -177,15 +191,15 @@ mod tests {
     fn bad_parameters_are_refused() {
         let w = DMatrix::zeros(2, 3);
         assert!(matches!(
-            Dense::new(w.clone(), DMatrix::zeros(3, 1), Activation::Relu, 4),
+            Dense::new_at(w.clone(), DMatrix::zeros(3, 1), Activation::Relu, 4),
             Err(NnError::ParameterShape { layer: 4, name: "bias", .. })
         ));
         let mut bad = w.clone();
         bad[(1, 2)] = f32::NAN;
         assert!(matches!(
-            Dense::new(bad, DMatrix::zeros(2, 1), Activation::Relu, 1),
+            Dense::new_at(bad, DMatrix::zeros(2, 1), Activation::Relu, 1),
             Err(NnError::NonFinite { layer: 1, name: "weights", index: 5, .. })
         ));
-        assert!(Dense::new(DMatrix::zeros(0, 3), DMatrix::zeros(0, 1), Activation::Relu, 0).is_err());
+        assert!(Dense::new_at(DMatrix::zeros(0, 3), DMatrix::zeros(0, 1), Activation::Relu, 0).is_err());
     }
 }

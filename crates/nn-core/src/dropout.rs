@@ -22,9 +22,13 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// Dropout of values of `shape` with probability `rate`, in `[0, 1)`; `index` is its
-    /// position, for messages.
-    pub fn new(shape: Shape, rate: f32, index: usize) -> Result<Self, NnError> {
+    /// Dropout of values of `shape` with probability `rate`, in `[0, 1)`.
+    pub fn new(shape: Shape, rate: f32) -> Result<Self, NnError> {
+        Dropout::new_at(shape, rate, 0)
+    }
+
+    /// [`Dropout::new`] for the layer at position `index` of a network, which its errors name.
+    pub(crate) fn new_at(shape: Shape, rate: f32, index: usize) -> Result<Self, NnError> {
         if !(0.0..1.0).contains(&rate) {
             return Err(NnError::InvalidLayer {
                 layer: index,
@@ -139,7 +143,7 @@ mod tests {
 
     #[test]
     fn inference_passes_everything_through() {
-        let layer = Dropout::new(Shape::flat(100), 0.5, 0).unwrap();
+        let layer = Dropout::new_at(Shape::flat(100), 0.5, 0).unwrap();
         let input: Vec<f32> = (0..300).map(|i| i as f32).collect();
         let mut output = vec![0.0; 300];
         layer.forward(&input, 3, &mut output, Mode::Inference);
@@ -148,21 +152,21 @@ mod tests {
 
     #[test]
     fn training_drops_the_rate_and_scales_the_rest() {
-        let layer = Dropout::new(Shape::new(4, 10, 10), 0.25, 0).unwrap();
+        let layer = Dropout::new_at(Shape::new(4, 10, 10), 0.25, 0).unwrap();
         let output = masks(&layer, 50, Mode::training(3));
         let dropped = output.iter().filter(|&&v| v == 0.0).count() as f64 / output.len() as f64;
         assert!((dropped - 0.25).abs() < 0.01, "{dropped}");
         assert!(output.iter().all(|&v| v == 0.0 || v == 1.0 / 0.75));
         // Another seed, other masks; rate 0 keeps everything.
         assert_ne!(output, masks(&layer, 50, Mode::training(4)));
-        let keep_all = Dropout::new(Shape::flat(64), 0.0, 0).unwrap();
+        let keep_all = Dropout::new_at(Shape::flat(64), 0.0, 0).unwrap();
         assert!(masks(&keep_all, 5, Mode::training(1)).iter().all(|&v| v == 1.0));
-        assert!(Dropout::new(Shape::flat(4), 1.0, 2).is_err());
+        assert!(Dropout::new_at(Shape::flat(4), 1.0, 2).is_err());
     }
 
     #[test]
     fn a_sample_keeps_its_mask_whatever_shard_it_is_in() {
-        let layer = Dropout::new(Shape::flat(40), 0.5, 0).unwrap();
+        let layer = Dropout::new_at(Shape::flat(40), 0.5, 0).unwrap();
         let whole = masks(&layer, 6, Mode::training(9));
         let second_half = masks(&layer, 3, Mode::Training { seed: 9, first_sample: 3 });
         assert_eq!(&whole[120..], &second_half[..]);
@@ -170,7 +174,7 @@ mod tests {
 
     #[test]
     fn backward_applies_the_forward_mask() {
-        let layer = Dropout::new(Shape::flat(30), 0.4, 0).unwrap();
+        let layer = Dropout::new_at(Shape::flat(30), 0.4, 0).unwrap();
         let mode = Mode::Training { seed: 5, first_sample: 7 };
         let mask = masks(&layer, 2, mode);
         let mut output_grad: Vec<f32> = (0..60).map(|i| i as f32 - 20.0).collect();
@@ -185,7 +189,7 @@ mod tests {
         // Value `unit` of sample `j` is kept when the top 24 bits of
         // mix_seed(mix_seed(seed ^ mix_seed(first + j)) + unit) reach rate · 2²⁴.
         let (rate, seed, first) = (0.3f32, 11, 5);
-        let layer = Dropout::new(Shape::new(3, 5, 7), rate, 0).unwrap();
+        let layer = Dropout::new_at(Shape::new(3, 5, 7), rate, 0).unwrap();
         let output = masks(&layer, 4, Mode::Training { seed, first_sample: first });
         let threshold = (f64::from(rate) * f64::from(1_u32 << 24)) as u64;
         for (j, sample) in output.chunks_exact(105).enumerate() {

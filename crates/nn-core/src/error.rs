@@ -213,6 +213,31 @@ pub enum NnError {
     },
 }
 
+impl NnError {
+    /// The same error naming layer `index`: for a layer built on its own (whose errors name
+    /// layer 0) that takes place `index` in a network.
+    ///
+    /// ```
+    /// use nn_core::{Dropout, NnError, Shape};
+    /// let error = Dropout::new(Shape::flat(10), 1.5).unwrap_err().at_layer(3);
+    /// assert_eq!(error.to_string(), "layer 3 (dropout) is invalid: its rate 1.5 is not in [0, 1)");
+    /// ```
+    #[must_use]
+    pub fn at_layer(mut self, index: usize) -> Self {
+        match &mut self {
+            NnError::EmptyLayer { layer, .. }
+            | NnError::InvalidLayer { layer, .. }
+            | NnError::ParameterCount { layer, .. }
+            | NnError::ParameterShape { layer, .. }
+            | NnError::NonFinite { layer, .. }
+            | NnError::StepNotTrainable { layer, .. }
+            | NnError::OutputFunctionTwice { layer, .. } => *layer = index,
+            _ => {}
+        }
+        self
+    }
+}
+
 // Written by hand rather than derived with thiserror, so that the lean build (no default
 // features) compiles neither thiserror's proc-macro nor syn.
 impl fmt::Display for NnError {

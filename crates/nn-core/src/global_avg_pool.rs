@@ -20,8 +20,14 @@ pub struct GlobalAvgPool {
 }
 
 impl GlobalAvgPool {
-    /// Pooling of samples of `input`; `index` is its position, for messages.
-    pub fn new(input: Shape, index: usize) -> Result<Self, NnError> {
+    /// Pooling of samples of `input`.
+    pub fn new(input: Shape) -> Result<Self, NnError> {
+        GlobalAvgPool::new_at(input, 0)
+    }
+
+    /// [`GlobalAvgPool::new`] for the layer at position `index` of a network, which its errors
+    /// name.
+    pub(crate) fn new_at(input: Shape, index: usize) -> Result<Self, NnError> {
         if !input.is_allowed() {
             return Err(NnError::InvalidLayer {
                 layer: index,
@@ -112,7 +118,7 @@ mod tests {
         // sample 0.
         let sample: Vec<f32> = (1..=6).flat_map(|p| [p as f32, if p == 6 { 3.0 } else { 0.0 }, -1.0]).collect();
         let input: Vec<f32> = sample.iter().copied().chain(sample.iter().map(|v| 2.0 * v)).collect();
-        let pool = GlobalAvgPool::new(Shape::new(3, 2, 3), 0).unwrap();
+        let pool = GlobalAvgPool::new_at(Shape::new(3, 2, 3), 0).unwrap();
         assert_eq!(pool.output_shape(), Shape::flat(3));
         let mut output = vec![f32::NAN; 6];
         pool.forward(&input, 2, &mut output, Mode::Inference);
@@ -129,7 +135,7 @@ mod tests {
 
     #[test]
     fn an_image_of_one_pixel_is_passed_through() {
-        let pool = GlobalAvgPool::new(Shape::flat(4), 0).unwrap();
+        let pool = GlobalAvgPool::new_at(Shape::flat(4), 0).unwrap();
         let input = [1.0, -2.0, 3.5, 0.25];
         let mut output = [f32::NAN; 4];
         pool.forward(&input, 1, &mut output, Mode::Inference);
@@ -138,6 +144,6 @@ mod tests {
 
     #[test]
     fn an_empty_input_is_refused() {
-        assert!(GlobalAvgPool::new(Shape::new(3, 0, 4), 5).unwrap_err().to_string().contains("empty"));
+        assert!(GlobalAvgPool::new_at(Shape::new(3, 0, 4), 5).unwrap_err().to_string().contains("empty"));
     }
 }

@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn patches_follow_the_definition() {
         // One 2-channel 3x4 image, 2x3 kernel, stride 2, padding 1: compare with direct indexing.
-        let params = Conv2dParams::new(Shape::new(2, 3, 4), 1, (2, 3), 2, 1, 0).unwrap();
+        let params = Conv2dParams::new_at(Shape::new(2, 3, 4), 1, (2, 3), 2, 1, 0).unwrap();
         let image: Vec<f32> = (0..24).map(|v| v as f32 + 1.0).collect();
         let mut columns = vec![f32::NAN; params.patch_len() * params.patches()];
         im2col(&params, &image, &mut columns, &mut Vec::new());
@@ -203,7 +203,7 @@ mod tests {
         for (input, kernel, stride, padding) in
             [(Shape::new(1, 6, 7), (3, 2), 1, 1), (Shape::new(3, 5, 6), (2, 3), 2, 2)]
         {
-            let params = Conv2dParams::new(input, 1, kernel, stride, padding, 0).unwrap();
+            let params = Conv2dParams::new_at(input, 1, kernel, stride, padding, 0).unwrap();
             let images: Vec<f32> = (0..2 * input.len()).map(|v| v as f32 + 1.0).collect();
             let (k, n) = (params.patch_len(), 2 * params.patches());
             let mut columns = vec![f32::NAN; k * n];
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn col2im_is_the_transpose_of_im2col() {
         // <im2col(x), y> = <x, col2im(y)> for any x, y.
-        let params = Conv2dParams::new(Shape::new(3, 5, 4), 1, (3, 2), 1, 2, 0).unwrap();
+        let params = Conv2dParams::new_at(Shape::new(3, 5, 4), 1, (3, 2), 1, 2, 0).unwrap();
         let x: Vec<f32> = (0..params.input.len()).map(|i| ((i * 7 % 11) as f32) - 5.0).collect();
         let y: Vec<f32> = (0..params.patch_len() * params.patches()).map(|i| ((i * 5 % 13) as f32) - 6.0).collect();
         let mut columns = vec![0.0; y.len()];

@@ -266,10 +266,11 @@ mod winograd;
 /// this API ([`Network::parameters`], [`Network::predict_batch`], [`Dense::new`], ...). Name its
 /// types as `nn_core::nalgebra::DMatrix` to need no version of your own that must match.
 pub use nalgebra;
-/// The rand this crate is built with: its `Rng` trait draws initial parameters ([`Init::draw`],
-/// [`Dense::random`], [`LayerSpec::build`]), from any generator implementing
+/// The rand this crate is built with: its `Rng` trait draws initial parameters in
+/// [`Init::draw`] and [`LayerSpec::build`], from any generator implementing
 /// `nn_core::rand::RngCore` (such as `rand_chacha` 0.9's). The constructors that take a plain
-/// `u64` seed ([`Network::dense`], [`Architecture::build`]) need none.
+/// `u64` seed ([`Network::dense`], [`Architecture::build`], [`Dense::random`],
+/// [`Conv2d::random`]) need none.
 pub use rand;
 
 #[cfg(feature = "safetensors")]

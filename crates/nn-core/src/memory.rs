@@ -73,7 +73,7 @@ impl Architecture {
                 layer.parameter_shapes(shape, index)?.iter().map(|(_, (rows, cols))| (rows * cols) as u64).sum();
             let output = layer.output_shape(shape, index)?;
             if let LayerSpec::Conv { filters, kernel, stride, padding, .. } = *layer {
-                let params = Conv2dParams::new(shape, filters, kernel, stride, padding, index)?;
+                let params = Conv2dParams::new_at(shape, filters, kernel, stride, padding, index)?;
                 let patches = (params.patch_len() as u64).saturating_mul(output.height as u64 * output.width as u64);
                 usage.workspace_per_sample = usage.workspace_per_sample.max(patches);
             }

@@ -364,7 +364,7 @@ fn dense_model(model: ModelIn<DenseIn>, path: PathBuf) -> Result<Network, ModelF
         }
         let weights = DMatrix::from_vec(rows, cols, layer.weights);
         let bias = DMatrix::from_vec(rows, 1, layer.bias);
-        let dense = Dense::new(weights, bias, layer.activation, index)
+        let dense = Dense::new_at(weights, bias, layer.activation, index)
             .map_err(|source| ModelFileError::InvalidNetwork { path: path.clone(), source })?;
         layers.push(dense);
     }

@@ -96,7 +96,7 @@ pub(crate) fn dense_network(
         // C-ordered inputs × outputs is, value for value, our column-major outputs × inputs.
         let weights = DMatrix::from_vec(columns, rows, weights);
         let activation = if k == layer_count { Activation::Identity } else { hidden };
-        layers.push(Dense::new(weights, DMatrix::from_vec(columns, 1, bias), activation, k - 1)?);
+        layers.push(Dense::new_at(weights, DMatrix::from_vec(columns, 1, bias), activation, k - 1)?);
     }
     let mut network = Network::from_dense(layers, loss)?;
     network.set_standardization(standardization(arrays, network.input_size())?)?;
@@ -136,7 +136,7 @@ pub(crate) fn network_of_architecture(
             k += 1;
             let conv = match *spec {
                 LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
-                    Some(Conv2dParams::new(shape, filters, kernel, stride, padding, index)?)
+                    Some(Conv2dParams::new_at(shape, filters, kernel, stride, padding, index)?)
                 }
                 _ => None,
             };

@@ -211,7 +211,7 @@ impl Network {
             let (inputs, outputs) = (pair[0], pair[1]);
             let (weights, bias) = init.draw(inputs, outputs, &mut rng);
             let activation = if index == last { Activation::Identity } else { hidden };
-            layers.push(Dense::new(weights, bias, activation, index)?);
+            layers.push(Dense::new_at(weights, bias, activation, index)?);
         }
         Network::from_dense(layers, loss)
     }

@@ -20,8 +20,13 @@ pub struct MaxPool2d {
 }
 
 impl MaxPool2d {
-    /// Pooling of `input` by `window`, `stride` apart; `index` is its position, for messages.
-    pub fn new(input: Shape, window: usize, stride: usize, index: usize) -> Result<Self, NnError> {
+    /// Pooling of `input` by `window`, `stride` apart.
+    pub fn new(input: Shape, window: usize, stride: usize) -> Result<Self, NnError> {
+        MaxPool2d::new_at(input, window, stride, 0)
+    }
+
+    /// [`MaxPool2d::new`] for the layer at position `index` of a network, which its errors name.
+    pub(crate) fn new_at(input: Shape, window: usize, stride: usize, index: usize) -> Result<Self, NnError> {
         Ok(MaxPool2d { windows: PoolWindows::new(input, window, stride, index, "maxpool")? })
     }
 
@@ -195,7 +200,7 @@ mod tests {
             for (height, width, window, stride) in
                 [(4, 6, 2, 2), (5, 7, 2, 2), (6, 5, 3, 2), (7, 7, 2, 3), (6, 6, 3, 3)]
             {
-                let pool = MaxPool2d::new(Shape::new(channels, height, width), window, stride, 0).unwrap();
+                let pool = MaxPool2d::new_at(Shape::new(channels, height, width), window, stride, 0).unwrap();
                 let batch = 2;
                 // Values on a coarse grid, so that windows often hold their maximum twice.
                 let input: Vec<f32> =

@@ -226,7 +226,7 @@ pub fn network_from_safetensors_bytes(
             let (outputs, inputs) = (*outputs, *inputs);
             let conv = match *spec {
                 LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
-                    Some(Conv2dParams::new(shape, filters, kernel, stride, padding, layer)?)
+                    Some(Conv2dParams::new_at(shape, filters, kernel, stride, padding, layer)?)
                 }
                 _ => None,
             };

@@ -751,7 +751,8 @@ mod tests {
             [(4, 3, 7, 9, 0, 2), (5, 17, 6, 6, 1, 1), (4, 2, 3, 3, 2, 3), (8, 16, 14, 14, 1, 4), (6, 33, 9, 5, 2, 2)]
         {
             let params =
-                Conv2dParams::new(crate::Shape::new(channels, height, width), filters, (3, 3), 1, padding, 0).unwrap();
+                Conv2dParams::new_at(crate::Shape::new(channels, height, width), filters, (3, 3), 1, padding, 0)
+                    .unwrap();
             let plan = Winograd::plan(&params).unwrap();
             let weights = values(filters * 9 * channels, 1);
             let bias = values(filters, 2);
@@ -804,7 +805,7 @@ mod tests {
 
     #[test]
     fn one_image_gives_the_bits_of_a_batch() {
-        let params = Conv2dParams::new(crate::Shape::new(8, 10, 10), 12, (3, 3), 1, 1, 0).unwrap();
+        let params = Conv2dParams::new_at(crate::Shape::new(8, 10, 10), 12, (3, 3), 1, 1, 0).unwrap();
         let plan = Winograd::plan(&params).unwrap();
         let (weights, bias) = (values(12 * 9 * 8, 1), values(12, 2));
         let batch = 40;

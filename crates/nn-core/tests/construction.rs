@@ -4,7 +4,7 @@ use nn_core::nalgebra::DMatrix;
 use nn_core::{Activation, Architecture, Dense, Init, Loss, Network, NnError, Shape};
 
 fn dense(inputs: usize, outputs: usize, activation: Activation) -> Dense {
-    Dense::new(DMatrix::from_element(outputs, inputs, 0.1), DMatrix::zeros(outputs, 1), activation, 0).unwrap()
+    Dense::new(DMatrix::from_element(outputs, inputs, 0.1), DMatrix::zeros(outputs, 1), activation).unwrap()
 }
 
 #[test]

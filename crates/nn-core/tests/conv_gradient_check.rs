@@ -301,7 +301,7 @@ fn check_against_the_reference(input: Shape, text: &str, seed: u64, batch: usize
                     let conv = net.layers()[layer].as_any().downcast_ref::<Conv2d>().unwrap();
                     let params = *conv.params();
                     let grad = gradients.tensors()[p].clone();
-                    let as_conv = Conv2d::new(params, grad, conv.bias().clone(), Activation::Identity, 0);
+                    let as_conv = Conv2d::new(params, grad, conv.bias().clone(), Activation::Identity);
                     as_conv.unwrap().weights_channels_first()
                 }
                 _ => gradients.tensors()[p].as_slice().to_vec(),

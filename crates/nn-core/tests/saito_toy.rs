@@ -11,17 +11,17 @@ use nn_core::{
 const BOOK_OUTPUTS: [f64; 2] = [0.316_827_08, 0.696_279_09];
 
 /// A dense layer from NumPy's `x @ W + b` weights, given as rows of `W` (one row per input).
-fn layer(w_rows: &[&[f32]], b: &[f32], activation: Activation, index: usize) -> Dense {
+fn layer(w_rows: &[&[f32]], b: &[f32], activation: Activation) -> Dense {
     let (inputs, outputs) = (w_rows.len(), b.len());
     let numpy = DMatrix::from_row_slice(inputs, outputs, &w_rows.concat());
-    Dense::new(numpy.transpose(), DMatrix::from_column_slice(outputs, 1, b), activation, index).unwrap()
+    Dense::new(numpy.transpose(), DMatrix::from_column_slice(outputs, 1, b), activation).unwrap()
 }
 
 fn toy() -> Network {
     let layers = vec![
-        layer(&[&[0.1, 0.3, 0.5], &[0.2, 0.4, 0.6]], &[0.1, 0.2, 0.3], Activation::Sigmoid, 0),
-        layer(&[&[0.1, 0.4], &[0.2, 0.5], &[0.3, 0.6]], &[0.1, 0.2], Activation::Sigmoid, 1),
-        layer(&[&[0.1, 0.3], &[0.2, 0.4]], &[0.1, 0.2], Activation::Identity, 2),
+        layer(&[&[0.1, 0.3, 0.5], &[0.2, 0.4, 0.6]], &[0.1, 0.2, 0.3], Activation::Sigmoid),
+        layer(&[&[0.1, 0.4], &[0.2, 0.5], &[0.3, 0.6]], &[0.1, 0.2], Activation::Sigmoid),
+        layer(&[&[0.1, 0.3], &[0.2, 0.4]], &[0.1, 0.2], Activation::Identity),
     ];
     Network::from_dense(layers, Loss::IdentityMeanSquared).unwrap()
 }

@@ -278,7 +278,7 @@ impl DenseNetworkBits {
             }
             let weights = DMatrix::from_vec(rows, cols, layer.weights);
             let bias = DMatrix::from_vec(rows, 1, layer.bias);
-            layers.push(Dense::new(weights, bias, layer.activation, index).map_err(invalid)?);
+            layers.push(Dense::new(weights, bias, layer.activation).map_err(|e| invalid(e.at_layer(index)))?);
         }
         Network::from_dense(layers, self.loss).map_err(invalid)
     }

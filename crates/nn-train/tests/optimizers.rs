@@ -15,7 +15,7 @@ const WD: f64 = 0.1;
 fn network() -> Network {
     let weights = DMatrix::from_row_slice(1, 2, &[W[0] as f32, W[1] as f32]);
     let bias = DMatrix::from_element(1, 1, B as f32);
-    Network::from_dense(vec![Dense::new(weights, bias, Activation::Identity, 0).unwrap()], Loss::SoftmaxCrossEntropy)
+    Network::from_dense(vec![Dense::new(weights, bias, Activation::Identity).unwrap()], Loss::SoftmaxCrossEntropy)
         .unwrap()
 }
 
