@@ -11,7 +11,8 @@ use crate::{Evaluation, Loss, Network, NnError, Predictions, Shape};
 /// kind of file.
 ///
 /// Inputs are laid out as for a network: samples of [`input_size`](Classifier::input_size)
-/// values one after the other. Every method gives the same bits with any number of threads, and
+/// values one after the other, image-shaped ones channels last ([`Shape`]);
+/// [`predict_nchw`](Classifier::predict_nchw) takes PyTorch's order. Every method gives the same bits with any number of threads, and
 /// a sample's outputs never depend on the other samples of its batch.
 ///
 /// ```
@@ -60,6 +61,27 @@ pub trait Classifier {
     /// [`Predictions::argmax`] is `np.argmax(y, axis=1)`.
     fn predict_rows(&self, inputs: &[f32]) -> Result<Predictions, NnError> {
         self.predict_batch(inputs).map(Predictions::from_columns)
+    }
+
+    /// [`predict_rows`](Classifier::predict_rows) for samples in PyTorch's and NumPy's order
+    /// (NCHW: each channel a whole plane, [`Layout::ChannelsFirst`](crate::Layout)), reordered
+    /// channels last first: row `j` is sample `j`, as `model(x)` in PyTorch (whose outputs are
+    /// logits where these are probabilities: take `softmax(model(x), dim=1)` to compare).
+    ///
+    /// ```
+    /// use nn_core::{Architecture, Classifier, Init, Layout, Loss, Shape};
+    /// let arch: Architecture = "conv(4,3) relu flatten dense(10)".parse()?;
+    /// let net = arch.with_input(Shape::new(2, 5, 5)).build(Loss::SoftmaxCrossEntropy, Init::HE, 1)?;
+    /// let nchw: Vec<f32> = (0..3 * 50).map(|v| (v % 7) as f32 / 7.0).collect(); // (3, 2, 5, 5)
+    /// let rows = net.predict_nchw(&nchw)?;
+    /// let ours = Layout::ChannelsFirst.to_channels_last(&nchw, net.input_shape())?;
+    /// assert_eq!(rows, net.predict_rows(&ours)?);
+    /// assert_eq!(rows.shape(), (3, 10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn predict_nchw(&self, inputs: &[f32]) -> Result<Predictions, NnError> {
+        let ours = crate::Layout::ChannelsFirst.to_channels_last(inputs, self.input_shape())?;
+        self.predict_rows(&ours)
     }
 
     /// The most probable class of one sample (the first one on a tie).

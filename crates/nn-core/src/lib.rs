@@ -90,6 +90,16 @@
 //! takes [`Network::predict_rows`] instead, one row per sample, whose [`Predictions::argmax`] is
 //! `np.argmax(y, axis=1)`.
 //!
+//! Images of several channels are stored **channels last** (each pixel's channels side by side,
+//! NHWC for a batch; [`Layout::ChannelsLast`]) by every function that takes or gives samples,
+//! unless its name says otherwise. PyTorch, NumPy and the books hold them channels first
+//! (NCHW): convert once with [`Layout::to_channels_last`], predict on them as they are with
+//! [`Classifier::predict_nchw`], train on them with nn-train's
+//! `FloatSamples::from_channels_first`. With one channel (MNIST) both orders are the same.
+//! Kernels follow PyTorch's `(filters, channels, kh, kw)` at the edges
+//! ([`Conv2d::from_channels_first`], [`Conv2d::weights_channels_first`], the `.npz` and
+//! safetensors files).
+//!
 //! The weights of a [`Dense`] layer are `outputs × inputs`, Nielsen's `W` in `σ(W a + b)`. In
 //! memory this is exactly NumPy's C-ordered `inputs × outputs` kernel of `x @ W + b` (Saitō's
 //! *Deep Learning from Scratch*, Keras), so `.npz` import and export copy without reshuffling.
@@ -223,6 +233,7 @@ mod im2col;
 mod init;
 mod inside;
 mod layer;
+mod layout;
 mod loss;
 mod map_in_place;
 mod memory;
@@ -301,6 +312,7 @@ pub use gradients::Gradients;
 pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use inside::Inside;
 pub use layer::Layer;
+pub use layout::Layout;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use memory::{MemoryUse, human_bytes};
 pub use mode::{Mode, mix_seed};

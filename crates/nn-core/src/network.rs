@@ -419,7 +419,8 @@ impl Network {
         &buffers.front[..self.output_size() * batch]
     }
 
-    /// The outputs for one sample of [`input_size`](Network::input_size) values: probabilities
+    /// The outputs for one sample of [`input_size`](Network::input_size) values (channels last,
+    /// see [`Layout`](crate::Layout)): probabilities
     /// (softmax or sigmoid outputs), or the logits themselves for
     /// [`Loss::IdentityMeanSquared`].
     pub fn predict(&self, input: &[f32]) -> Result<Vec<f32>, NnError> {
@@ -430,7 +431,7 @@ impl Network {
         Ok(self.predict_batch(input)?.as_slice().to_vec())
     }
 
-    /// The outputs of every sample of `inputs` (samples one after the other), as an
+    /// The outputs of every sample of `inputs` (samples one after the other, channels last), as an
     /// **`outputs × samples` matrix: column `j` is sample `j`**. Equal, bit for bit, to
     /// [`predict`](Network::predict) on each sample.
     ///
@@ -587,7 +588,7 @@ impl Network {
     /// Forward and backward pass over one batch: returns the mean loss and writes
     /// `∂C/∂parameter` into `gradients` (overwritten; see [`Gradients`] for combining shards).
     ///
-    /// `inputs` holds the samples one after the other; `targets` one class or one vector per
+    /// `inputs` holds the samples one after the other, channels last; `targets` one class or one vector per
     /// sample; `mode` is [`Mode::Training`] with the batch's seed to train (dropout draws its
     /// masks from it), or [`Mode::Inference`] for the gradients of the network as it predicts.
     /// Refuses networks with a step activation ([`NnError::StepNotTrainable`]).

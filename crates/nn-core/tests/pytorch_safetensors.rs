@@ -68,6 +68,12 @@ fn a_network_saved_by_pytorch_predicts_what_pytorch_computes() {
     // Both in float32, summed in different orders: a few ulps.
     assert!(worst < 1e-6, "largest difference from PyTorch: {worst}");
     assert_eq!(net.classify_batch(&inputs, 2).unwrap(), case.classes);
+
+    // PyTorch's NCHW batch as it is, rows as `softmax(model(x), dim=1)`: the same bits.
+    let nchw: Vec<f32> = case.inputs.concat();
+    let rows = nn_core::Classifier::predict_nchw(&net, &nchw).unwrap();
+    assert_eq!(rows, net.predict_rows(&inputs).unwrap());
+    assert_eq!(rows.argmax(), case.classes);
 }
 
 #[test]

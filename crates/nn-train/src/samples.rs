@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use nn_core::{Layout, Shape};
 use thiserror::Error;
 
 /// A set of labelled examples, read one sample at a time.
@@ -24,7 +25,8 @@ pub trait Samples: Sync {
     fn input_size(&self) -> usize;
 
     /// Writes sample `index` (`< len`) into `out`, which has exactly
-    /// [`input_size`](Samples::input_size) values.
+    /// [`input_size`](Samples::input_size) values, channels last as networks read them (see
+    /// [`nn_core::Layout`]; [`FloatSamples::from_channels_first`] reorders PyTorch's NCHW).
     fn write_input(&self, index: usize, out: &mut [f32]);
 
     /// The class of sample `index` (`< len`).
@@ -165,7 +167,34 @@ impl<'a> FloatSamples<'a> {
         Ok(FloatSamples { inputs, labels, input_size })
     }
 
-    /// All the inputs, samples one after the other.
+    /// Samples of `shape` from `inputs` in PyTorch's and NumPy's order (NCHW: each channel a
+    /// whole plane), reordered once into the channels-last order networks here read (see
+    /// [`nn_core::Layout`]); one label each.
+    ///
+    /// ```
+    /// use nn_core::Shape;
+    /// use nn_train::{FloatSamples, Samples};
+    /// // One 2-channel 1x2 image: channel 0 = [1, 2], channel 1 = [10, 20].
+    /// let set = FloatSamples::from_channels_first(vec![1.0, 2.0, 10.0, 20.0], vec![3], Shape::new(2, 1, 2))?;
+    /// assert_eq!(set.inputs(), [1.0, 10.0, 2.0, 20.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_channels_first(
+        inputs: impl Into<Cow<'a, [f32]>>,
+        labels: impl Into<Cow<'a, [usize]>>,
+        shape: Shape,
+    ) -> Result<Self, SamplesError> {
+        let inputs = inputs.into();
+        let reordered = match Layout::ChannelsFirst.to_channels_last(&inputs, shape) {
+            Ok(Cow::Owned(values)) => Cow::Owned(values),
+            // Nothing moved (one channel), or not a whole number of samples, which `new` refuses
+            // in its own words.
+            Ok(Cow::Borrowed(_)) | Err(_) => inputs,
+        };
+        FloatSamples::new(reordered, labels, shape.len())
+    }
+
+    /// All the inputs, samples one after the other, channels last.
     pub fn inputs(&self) -> &[f32] {
         &self.inputs
     }
@@ -291,6 +320,13 @@ mod tests {
     #[test]
     fn shapes_are_checked() {
         assert_eq!(FloatSamples::new(vec![0.0; 5], vec![0, 0], 2), Err(SamplesError::Ragged { len: 5, input_size: 2 }));
+        let shape = nn_core::Shape::new(2, 1, 2);
+        assert_eq!(
+            FloatSamples::from_channels_first(vec![0.0; 5], vec![0], shape),
+            Err(SamplesError::Ragged { len: 5, input_size: 4 })
+        );
+        let set = FloatSamples::from_channels_first(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], vec![0, 1], shape);
+        assert_eq!(set.unwrap().inputs(), [1.0, 3.0, 2.0, 4.0, 5.0, 7.0, 6.0, 8.0]);
         assert_eq!(
             FloatSamples::new(vec![0.0; 6], vec![0, 0], 2),
             Err(SamplesError::LabelCount { samples: 3, labels: 2 })
