@@ -12,10 +12,11 @@
 //! GPU ([`sweep`] runs many separate trainings, on a Slurm cluster if there is one).
 //!
 //! It is a library for front ends such as `nn-cli train`. It knows nothing of terminals (the
-//! front end follows progress through an [`Observer`]), of files other than its own
-//! checkpoints, or of MNIST: data comes through the [`Samples`] trait, so a data set can stay
-//! in memory as bytes ([`PixelSamples`]) and only one mini-batch at a time is converted to
-//! `f32`.
+//! front end follows progress through an [`Observer`]) or of MNIST: data comes through the
+//! [`Samples`] trait, so a data set can stay in memory as bytes ([`PixelSamples`]) and only one
+//! mini-batch at a time is converted to `f32`. The files it reads and writes are its own: the
+//! checkpoints, a run's files ([`run_files`]), recipe files ([`recipe`]) and sweep folders
+//! ([`sweep`]); model files are nn-core's.
 //!
 //! ```
 //! use nn_core::{Activation, Init, Loss, Network};
