@@ -29,6 +29,12 @@ pub struct BenchArgs {
     /// Skip the inference and data-load timings.
     #[arg(long)]
     training_only: bool,
+    /// Instead of timing epochs, show where an epoch of this recipe goes (any name `nn-cli
+    /// recipes` lists): each layer's forward pass and the gradients of its weights and of its
+    /// input, the loss, the optimizer step and the sum of shards, in seconds an epoch, as a
+    /// share of the whole and against this thread's peak.
+    #[arg(long, value_name = "RECIPE", conflicts_with_all = ["recipes", "cnn", "training_only"])]
+    profile: Option<String>,
 }
 
 /// The reference recipes (`../shared/bench/README.md`): one epoch over the 60,000 training
@@ -153,6 +159,9 @@ fn select<'a>(set: &'a [BenchRecipe], names: &[String], cnn: bool) -> Result<Vec
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(name) = &args.profile {
+        return profile(name, &args.data);
+    }
     let set = if args.cnn { &CNN_RECIPES[..] } else { &RECIPES[..] };
     let selected = select(set, &args.recipes, args.cnn)?;
     let started = Instant::now();
@@ -269,6 +278,27 @@ fn wait_for(turn: &AtomicU64, value: u64) {
             std::hint::spin_loop();
         }
     }
+}
+
+/// `bench --profile RECIPE`: the recipe's network and settings on the training set.
+fn profile(name: &str, data: &std::path::Path) -> Result<()> {
+    let recipe = nn_train::recipe::named(name)?;
+    let mnist = Mnist::load_with(data, LoadOptions::cached())
+        .with_context(|| format!("cannot load the data from {}", data.display()))?;
+    let input = nn_core::Shape::new(1, mnist.train.rows(), mnist.train.cols());
+    // The images a run of the recipe trains on: those before its validation images.
+    let kept = mnist.train.len().saturating_sub(recipe.validation_size).max(1).min(mnist.train.len());
+    let train =
+        PixelSamples::new(&mnist.train.pixels()[..kept * input.len()], &mnist.train.labels()[..kept], input.len())?;
+    let seed = recipe.seed.unwrap_or(1);
+    let mut network = recipe.new_network(input, mnist.train.classes(), seed)?;
+    if let Some(kind) = recipe.standardize {
+        network.set_standardization(Some(nn_train::standardization_of(&train, kind)?))?;
+    }
+    let config = recipe.train_config(seed, kept);
+    let profile = nn_train::profile::profile(&network, &config, &train, 5)?;
+    outln!("{}", crate::profile_table::profile_table(&recipe.name, &profile))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod picture;
 mod plot;
 mod predict;
 mod probabilities;
+mod profile_table;
 mod recipes;
 mod render;
 mod search;

@@ -34,8 +34,9 @@ impl Mode {
     }
 
     /// The mode as seen by layer `index`: its own seed, so that two dropout layers draw
-    /// different masks.
-    pub(crate) fn for_layer(self, index: usize) -> Self {
+    /// different masks. [`Network`](crate::Network) gives each layer this; a loop that runs the
+    /// layers itself does the same to draw the network's masks.
+    pub fn for_layer(self, index: usize) -> Self {
         match self {
             Mode::Inference => Mode::Inference,
             Mode::Training { seed, first_sample } => {

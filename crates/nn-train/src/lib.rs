@@ -50,14 +50,18 @@
 //!
 //! # Build settings
 //!
-//! Training runs tight numeric loops in nn-core, nalgebra and matrixmultiply. Unoptimised, as
-//! Cargo builds dependencies in the `dev` profile, an epoch of MNIST takes about 50 times
-//! longer (25.8 s instead of 0.5 s). Dependents should optimise their dependencies even in
-//! debug builds, in their `Cargo.toml`:
+//! Training runs tight numeric loops in nn-core (nalgebra's and pulp's code compiled in it),
+//! matrixmultiply, rand_chacha and this crate (optimizers, image moves). Unoptimised, as Cargo
+//! builds dependencies in the `dev` profile, training runs about 45 times slower (nn-core's
+//! documentation has the measurement). Dependents should optimise these packages even in debug
+//! builds, in their `Cargo.toml`:
 //!
 //! ```toml
-//! [profile.dev.package."*"]
-//! opt-level = 3
+//! [profile.dev.package]
+//! nn-core = { opt-level = 3 }
+//! nn-train = { opt-level = 3 }
+//! matrixmultiply = { opt-level = 3 }
+//! rand_chacha = { opt-level = 3 }
 //! ```
 //!
 //! # Threads
@@ -129,6 +133,7 @@ pub mod memory;
 mod observer;
 mod optim;
 mod parallel;
+pub mod profile;
 pub mod recipe;
 pub mod run_files;
 pub mod run_lock;

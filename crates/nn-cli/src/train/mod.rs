@@ -148,6 +148,10 @@ pub struct TrainArgs {
     /// Only the final lines: no progress bars, no per-epoch lines.
     #[arg(short, long)]
     quiet: bool,
+    /// First show where an epoch of this run goes, layer by layer (as `nn-cli bench --profile`),
+    /// then train.
+    #[arg(long)]
+    profile: bool,
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -230,6 +234,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(kind) = settings.standardize.filter(|_| !args.resume) {
         // The training images alone: the held-out ones must not shape the model.
         network.set_standardization(Some(nn_train::standardization_of(&train, kind)?))?;
+    }
+    if args.profile {
+        let profile = nn_train::profile::profile(&network, &config, &train, 5)?;
+        outln!("{}", crate::profile_table::profile_table(&settings.recipe, &profile))?;
     }
     let data = TrainData {
         train: &train,

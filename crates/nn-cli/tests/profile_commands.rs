@@ -1,0 +1,95 @@
+//! `nn-cli bench --profile RECIPE` and `train --profile`: a line for every layer and every other
+//! part of a step, on the 100-image fixture. The figures themselves are timings, checked for
+//! their form only.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+mod common;
+use common::text;
+
+fn fixture_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mnist-100")
+}
+
+fn nn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
+}
+
+/// The part names of the table, first column, between the header and the peak line.
+fn parts(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip_while(|line| !line.starts_with("part"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("peak:"))
+        .map(|line| line.split("  ").next().unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn bench_profile_has_a_line_for_every_layer_and_part() {
+    let data = fixture_data();
+    let out = nn(&["bench", "--profile", "pytorch-example", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("where an epoch of pytorch-example goes: batches of 64"), "{table}");
+    assert_eq!(
+        parts(&table),
+        [
+            "0 conv 32@3x3, relu",
+            "1 conv 64@3x3, relu",
+            "2 maxpool 2x2",
+            "3 dropout 0.25",
+            "4 flatten",
+            "5 dense relu",
+            "6 dropout 0.5",
+            "7 dense identity",
+            "loss",
+            "optimizer step",
+            "sum of shards",
+            "total",
+        ],
+        "{table}"
+    );
+    let total = table.lines().find(|l| l.starts_with("total")).unwrap();
+    assert!(total.trim_end().ends_with("100.0%"), "{total}");
+    // The first layer computes no input gradient: training does not need one.
+    let first = table.lines().find(|l| l.starts_with("0 conv")).unwrap();
+    assert_eq!(first.split_whitespace().nth(6), Some("-"), "{first}");
+    assert!(table.lines().last().unwrap().starts_with("peak: "), "{table}");
+
+    let out = nn(&["bench", "--profile", "nope", "--data", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown recipe \"nope\""), "{}", text(&out.stderr));
+}
+
+#[test]
+fn train_profile_shows_the_run_then_trains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    let data = fixture_data();
+    let out = nn(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--validation-size",
+        "20",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "10",
+        "--quiet",
+        "--profile",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("where an epoch of default goes: batches of 10, 8 an epoch"), "{stdout}");
+    assert_eq!(parts(&stdout)[..2], ["0 dense relu", "1 dense identity"], "{stdout}");
+    assert!(stdout.lines().last().unwrap().starts_with("test accuracy: "), "{stdout}");
+    assert!(model.exists());
+}
