@@ -42,7 +42,7 @@ pub fn run(data: &Path, compare: bool, runs: usize, set: Set) -> Result<()> {
     }
     // This machine's timings vary by up to ±10% from run to run: with several runs, ours and
     // PyTorch's alternate, and each side's best time is compared.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut theirs, mut floors) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         for &cnn in set.passes() {
             let flag: &[&str] = if cnn { &["--cnn"] } else { &[] };
@@ -51,6 +51,7 @@ pub fn run(data: &Path, compare: bool, runs: usize, set: Set) -> Result<()> {
             let output = capture(Command::new(&nn_cli).arg("bench").args(flag).arg("--data").arg(data))?;
             print!("{output}");
             ours.push(epoch_seconds(&output));
+            floors.push(field(&output, "floor_s="));
             if compare {
                 eprintln!("== PyTorch: {}{what} (run {run} of {runs})", peer.display());
                 let output = capture(Command::new("bash").arg(&peer).args(flag).arg(data))?;
@@ -61,23 +62,36 @@ pub fn run(data: &Path, compare: bool, runs: usize, set: Set) -> Result<()> {
     }
     if compare {
         println!();
-        print!("{}", ratio_table(&best(&ours), &best(&theirs), runs));
+        print!("{}", ratio_table(&best(&ours), &best(&theirs), &best(&floors), runs));
     }
     Ok(())
 }
 
-/// The Markdown table of each recipe's best time, ours beside PyTorch's, and their ratio.
-fn ratio_table(ours: &BTreeMap<String, f64>, theirs: &BTreeMap<String, f64>, runs: usize) -> String {
+/// The Markdown table of each recipe's best time, ours beside PyTorch's and their ratio, then
+/// the recipe's floor (its products at the machine's matrix-product rate on every thread, as
+/// `nn-cli bench` prints it) and ours over it.
+fn ratio_table(
+    ours: &BTreeMap<String, f64>,
+    theirs: &BTreeMap<String, f64>,
+    floors: &BTreeMap<String, f64>,
+    runs: usize,
+) -> String {
     let best_of = if runs > 1 { format!(", best of {runs}") } else { String::new() };
-    let mut table = format!("| recipe | ours (s/epoch{best_of}) | PyTorch (s/epoch{best_of}) | ours / PyTorch |\n");
-    table.push_str("| --- | --- | --- | --- |\n");
+    let mut table = format!(
+        "| recipe | ours (s/epoch{best_of}) | PyTorch (s/epoch{best_of}) | ours / PyTorch | floor (s) | ours / floor |\n"
+    );
+    table.push_str("| --- | --- | --- | --- | --- | --- |\n");
     for (name, our_seconds) in ours {
-        table.push_str(&match theirs.get(name) {
-            Some(their_seconds) => {
-                format!("| {name} | {our_seconds:.3} | {their_seconds:.3} | {:.2} |\n", our_seconds / their_seconds)
-            }
-            None => format!("| {name} | {our_seconds:.3} | — | — |\n"),
-        });
+        let (their_seconds, ratio) = match theirs.get(name) {
+            Some(their_seconds) => (format!("{their_seconds:.3}"), format!("{:.2}", our_seconds / their_seconds)),
+            None => ("—".to_string(), "—".to_string()),
+        };
+        let (floor, over_floor) = match floors.get(name) {
+            Some(floor) if *floor > 0.0 => (format!("{floor:.3}"), format!("{:.1}", our_seconds / floor)),
+            _ => ("—".to_string(), "—".to_string()),
+        };
+        table
+            .push_str(&format!("| {name} | {our_seconds:.3} | {their_seconds} | {ratio} | {floor} | {over_floor} |\n"));
     }
     table
 }
@@ -102,12 +116,17 @@ fn capture(command: &mut Command) -> Result<String> {
 
 /// `NAME epoch_s=SECONDS ...` lines as a map from name to seconds.
 fn epoch_seconds(text: &str) -> BTreeMap<String, f64> {
+    field(text, "epoch_s=")
+}
+
+/// The value after `key` (`floor_s=`) on each `NAME key=VALUE ...` line that has one.
+fn field(text: &str, key: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let name = words.next()?;
-            let seconds = words.find_map(|w| w.strip_prefix("epoch_s="))?.parse().ok()?;
-            Some((name.to_string(), seconds))
+            let value = words.find_map(|w| w.strip_prefix(key))?.parse().ok()?;
+            Some((name.to_string(), value))
         })
         .collect()
 }
@@ -132,11 +151,12 @@ mod tests {
     fn the_table_sets_each_recipe_beside_its_peer() {
         let ours = super::epoch_seconds("saito-deep epoch_s=14.0\nkeras-512 epoch_s=0.3\nmine epoch_s=1\n");
         let theirs = super::epoch_seconds("saito-deep epoch_s=28.0 test_acc=0.98 threads=2\nkeras-512 epoch_s=0.6\n");
-        let table = super::ratio_table(&ours, &theirs, 3);
+        let floors = super::field("saito-deep epoch_s=14.0 floor_s=3.5\nkeras-512 epoch_s=0.3\n", "floor_s=");
+        let table = super::ratio_table(&ours, &theirs, &floors, 3);
         assert!(table.starts_with("| recipe | ours (s/epoch, best of 3) |"), "{table}");
-        assert!(table.contains("| saito-deep | 14.000 | 28.000 | 0.50 |\n"), "{table}");
-        assert!(table.contains("| keras-512 | 0.300 | 0.600 | 0.50 |\n"), "{table}");
-        assert!(table.contains("| mine | 1.000 | — | — |\n"), "{table}");
+        assert!(table.contains("| saito-deep | 14.000 | 28.000 | 0.50 | 3.500 | 4.0 |\n"), "{table}");
+        assert!(table.contains("| keras-512 | 0.300 | 0.600 | 0.50 | — | — |\n"), "{table}");
+        assert!(table.contains("| mine | 1.000 | — | — | — | — |\n"), "{table}");
     }
 
     #[test]

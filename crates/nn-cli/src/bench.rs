@@ -171,6 +171,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let input_size = mnist.train.pixels_per_image();
     let train = PixelSamples::new(mnist.train.pixels(), mnist.train.labels(), input_size)?;
     let test = PixelSamples::new(mnist.test.pixels(), mnist.test.labels(), input_size)?;
+    // Each recipe's floor: its products at this machine's matrix-product rate on every thread.
+    let peak = nn_train::profile::peak_flops(5) * rayon::current_num_threads() as f64;
     for recipe in selected {
         let mut network = recipe.network()?;
         let config = TrainConfig {
@@ -192,7 +194,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         nn_train::train(&mut network, &config, &data, &mut NoObserver, &Control::new(), None)?;
         let seconds = start.elapsed().as_secs_f64();
         let accuracy = nn_train::evaluate(&network, &test, 1000)?.accuracy;
-        outln!("{} epoch_s={seconds:.3} test_acc={accuracy:.4}", recipe.name)?;
+        let floor = nn_train::profile::floor_seconds(&network, mnist.train.len(), peak);
+        outln!("{} epoch_s={seconds:.3} test_acc={accuracy:.4} floor_s={floor:.3}", recipe.name)?;
     }
     if let Some(nanoseconds) = core_to_core_round_trip() {
         outln!("core-to-core round_trip_ns={nanoseconds:.0}")?;

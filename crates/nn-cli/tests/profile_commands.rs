@@ -93,3 +93,19 @@ fn train_profile_shows_the_run_then_trains_it() {
     assert!(stdout.lines().last().unwrap().starts_with("test accuracy: "), "{stdout}");
     assert!(model.exists());
 }
+
+#[test]
+fn bench_lines_carry_each_recipes_floor() {
+    let data = fixture_data();
+    let out = nn(&["bench", "--training-only", "--data", data.to_str().unwrap(), "keras-512"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("keras-512 ")).unwrap();
+    let field = |key: &str| -> f64 {
+        line.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|v| v.parse().ok()).unwrap()
+    };
+    // The reference's fields first, as `cargo xtask bench --compare` reads them.
+    assert!(line.starts_with("keras-512 epoch_s="), "{line}");
+    assert!(field("epoch_s=") > 0.0 && (0.0..=1.0).contains(&field("test_acc=")), "{line}");
+    assert!(field("floor_s=") > 0.0, "{line}");
+}

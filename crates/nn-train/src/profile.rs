@@ -242,9 +242,38 @@ fn median(repeats: usize, mut time: impl FnMut() -> Duration) -> Duration {
     times[times.len() / 2]
 }
 
-/// Floating-point operations a second of the best of `repeats` 256 × 256 × 256 products
-/// (`2 · 256³` operations each) on this thread.
-fn peak_flops(repeats: usize) -> f64 {
+/// The least time an epoch of training `network` on `samples` samples can take at
+/// `flops_per_second`: its products' floating-point operations (a multiply-add counts as 2)
+/// over that rate. Each layer with weights computes its forward product, the product to its
+/// weights' gradient and, after the first layer, the product to its input's gradient, each of
+/// as many multiply-adds (a convolution's counted as the direct method's). Activations,
+/// pooling, the loss and the optimizer are left out: the floor is the arithmetic alone.
+///
+/// ```
+/// use nn_core::{Activation, Init, Loss, Network};
+/// let net = Network::dense(&[784, 100, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1)?;
+/// // 784·100 + 100·10 multiply-adds forward; ∂W of both; ∂X of the second only.
+/// let operations = 2.0 * (2.0 * 79_400.0 + 1_000.0) * 60_000.0;
+/// assert_eq!(nn_train::profile::floor_seconds(&net, 60_000, 1e9), operations / 1e9);
+/// # Ok::<(), nn_core::NnError>(())
+/// ```
+pub fn floor_seconds(network: &Network, samples: usize, flops_per_second: f64) -> f64 {
+    let multiply_adds: f64 = network
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(index, layer)| {
+            let products = if index == 0 { 2.0 } else { 3.0 };
+            products * multiply_adds(layer.as_ref()) as f64
+        })
+        .sum();
+    2.0 * multiply_adds * samples as f64 / flops_per_second
+}
+
+/// Floating-point operations a second of the best of `repeats` (at least 3) 256 × 256 × 256
+/// products (`2 · 256³` operations each) on the calling thread: the yardstick of
+/// [`Profile::peak_flops`] and [`floor_seconds`].
+pub fn peak_flops(repeats: usize) -> f64 {
     let n = 256;
     let a = DMatrix::<f32>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 97) as f32 / 97.0);
     let b = a.transpose();
