@@ -113,7 +113,8 @@ fn a_model_that_is_not_a_digit_model_is_refused() {
     let three_outputs = Network::dense(&[784, 3], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
     let regression = Network::dense(&[784, 10], Activation::Relu, Loss::IdentityMeanSquared, Init::HE, 1).unwrap();
     let wrong_input = Network::dense(&[100, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
-    for (network, says) in [(three_outputs, "3 outputs"), (regression, "not probabilities"), (wrong_input, "inputs of")] {
+    for (network, says) in [(three_outputs, "3 outputs"), (regression, "not probabilities"), (wrong_input, "inputs of")]
+    {
         let mut engine = Engine::default();
         let error = load(&mut engine, nn_core::model_to_json(&network).unwrap().as_bytes()).unwrap_err();
         assert!(matches!(error, EngineError::NotADigitModel(_)) && error.to_string().contains(says), "{error}");
