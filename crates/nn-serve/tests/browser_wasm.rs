@@ -90,8 +90,8 @@ fn the_page_answers_200_test_images_as_the_server_does_without_asking_it() {
     let server = TestServer::start(dense_and_cnn(), Config::default());
     let Some(answers) = in_browser(&[], async |client| {
         assert_eq!(open_page(client, &server.url).await, "wasm");
-        for card in client.find_all(Locator::Css(".answer .where")).await.unwrap() {
-            assert_eq!(card.text().await.unwrap(), "Answered in the page (WebAssembly)");
+        for text in card_texts(client, ".answer .where").await {
+            assert_eq!(text, "Answered in the page (WebAssembly)");
         }
         let mut answers = Vec::new();
         for name in ["dense", "cnn"] {
@@ -185,6 +185,79 @@ fn a_stroke_drawn_with_the_mouse_gets_the_servers_digit() {
     }
     eprintln!("a mouse stroke: {page:?} in the page and from the server");
     save_screenshot("nn-serve-page-wasm.png", &screenshot);
+}
+
+/// A model whose file is over the server's limit for the page is answered by the server and its
+/// card says so; the others still answer in the page. A download that is not what the server
+/// listed (another SHA-256, another size) is refused before the module sees it. Where the
+/// browser cannot run WebAssembly at all, the page says so in one line and the server answers.
+#[test]
+fn the_page_falls_back_to_the_server_and_says_so() {
+    // The dense network's file is some 500 kB, the convolutional one's some 120 kB.
+    let config = Config { max_model_file_bytes: 300_000, ..Config::default() };
+    let server = TestServer::start(dense_and_cnn(), config);
+    let pixels = fixture_image();
+    let Some(()) = in_browser(&[], async |client| {
+        assert_eq!(open_page(client, &server.url).await, "wasm");
+        let wheres: Vec<String> = card_texts(client, ".answer .where").await;
+        assert!(wheres[0].starts_with("Answered by the server: its file is"), "{wheres:?}");
+        assert!(wheres[0].contains("over this server's limit"), "{wheres:?}");
+        assert_eq!(wheres[1], "Answered in the page (WebAssembly)");
+        for name in ["dense", "cnn"] {
+            let answer = client
+                .execute("return window.digits.predict(arguments[0], arguments[1])", vec![json!(pixels), json!(name)])
+                .await
+                .unwrap();
+            assert!(answer["digit"].as_u64().unwrap() < 10, "{answer}");
+        }
+        assert_eq!(requests_on(&server.url, "/api/predict"), 1, "only the model the page cannot run asks the server");
+        // The listing of the cnn's file with one digit of its hash changed, then with one byte more.
+        let listing = get(&format!("{}/api/engine", server.url)).json()["models"][1].clone();
+        let mut wrong_hash = listing.clone();
+        let hash = listing["sha256"].as_str().unwrap();
+        wrong_hash["sha256"] = json!(format!("{}{}", if hash.starts_with('0') { "1" } else { "0" }, &hash[1..]));
+        let mut wrong_size = listing.clone();
+        wrong_size["bytes"] = json!(listing["bytes"].as_u64().unwrap() + 1);
+        for (bad, says) in [(wrong_hash, "did not arrive intact"), (wrong_size, "arrived with")] {
+            let error = client
+                .execute("return wasmEngine.loadModel(arguments[0]).then(() => 'loaded', (e) => e.message)", vec![bad])
+                .await
+                .unwrap();
+            assert!(error.as_str().unwrap().contains(says), "{error}");
+        }
+    }) else {
+        return;
+    };
+    // V8 without its compilers (`--jitless`) runs no WebAssembly.
+    let Some(()) = in_browser(&["--js-flags=--jitless"], async |client| {
+        assert_eq!(open_page(client, &server.url).await, "server");
+        let line = client.find(Locator::Id("engine")).await.unwrap().text().await.unwrap();
+        assert_eq!(
+            line,
+            "The page cannot predict itself (this browser cannot run WebAssembly): the server answers (POST \
+             /api/predict)."
+        );
+        let before = requests_on(&server.url, "/api/predict");
+        let answer =
+            client.execute("return window.digits.predict(arguments[0], 'cnn')", vec![json!(pixels)]).await.unwrap();
+        assert!(answer["digit"].as_u64().unwrap() < 10, "{answer}");
+        assert_eq!(requests_on(&server.url, "/api/predict"), before + 1);
+    }) else {
+        return;
+    };
+}
+
+/// The first test image of the fixture, as pixels in 0..1.
+fn fixture_image() -> Vec<f32> {
+    mnist().test.iter().next().unwrap().pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+}
+
+async fn card_texts(client: &Client, selector: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    for element in client.find_all(Locator::Css(selector)).await.unwrap() {
+        texts.push(element.text().await.unwrap());
+    }
+    texts
 }
 
 /// Each card's model and digit, once every card shows one and no answer is pending.
