@@ -16,8 +16,8 @@ use serde_json::json;
 
 mod chromium;
 mod common;
-use chromium::{WAIT, in_browser, save_screenshot};
-use common::{TestServer, two_models};
+use chromium::{WAIT, in_browser};
+use common::{TestServer, save_screenshot, two_models};
 
 #[test]
 fn drawing_a_stroke_shows_each_models_digit_and_ten_bars() {

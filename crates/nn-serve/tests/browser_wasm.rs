@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 mod chromium;
 mod common;
-use chromium::{WAIT, in_browser, save_screenshot};
-use common::{TestServer, get, mnist, pixels_json, post, trained_network};
+use chromium::{WAIT, in_browser};
+use common::{TestServer, get, mnist, pixels_json, post, save_screenshot, trained_network};
 
 /// A small convolutional network fitted on the fixture's 100 training digits.
 fn trained_cnn() -> nn_core::Network {

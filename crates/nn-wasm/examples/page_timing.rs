@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use nn_core::{Activation, Architecture, Classifier, Init, Loss, MNIST_INPUT, Network};
+use nn_core::{Activation, Architecture, Init, Loss, MNIST_INPUT, Network};
 use nn_serve::{Config, NamedModel, Server};
 use serde_json::json;
 

@@ -95,9 +95,3 @@ pub fn in_browser<T>(extra_args: &[&str], test: impl AsyncFnOnce(&Client) -> T) 
         result
     }))
 }
-
-pub fn save_screenshot(name: &str, png: &[u8]) {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot of the page: {}", path.display());
-}
