@@ -89,17 +89,3 @@ fn a_model_file_over_the_limit_is_not_offered() {
     assert_eq!(answer.status, 404);
     assert!(answer.error().contains("not offered to the page"), "{}", answer.body);
 }
-
-#[test]
-fn the_policy_lets_the_page_compile_its_module_and_nothing_more() {
-    let server = TestServer::start(two_models(), Config::default());
-    for path in ["/", "/app.js", "/engine.js", "/nn.wasm"] {
-        let (_, headers, _) = get_bytes(&format!("{}{path}", server.url));
-        assert_eq!(
-            headers["content-security-policy"],
-            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data: blob:; object-src \
-             'none'; base-uri 'none'; frame-ancestors 'none'",
-            "{path}"
-        );
-    }
-}

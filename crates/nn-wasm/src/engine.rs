@@ -35,7 +35,7 @@ pub enum EngineError {
     },
     /// The model file could not be read.
     #[error("{0}")]
-    Model(#[from] ModelFileError),
+    Model(Box<ModelFileError>),
     /// The model is not one that reads 28x28 images and gives ten probabilities.
     #[error("not a digit model: {0}")]
     NotADigitModel(String),
@@ -47,7 +47,7 @@ pub enum EngineError {
     Pixels(String),
     /// The picture cannot be read or holds no digit.
     #[error("{0}")]
-    Image(#[from] ImageFileError),
+    Image(Box<ImageFileError>),
     /// The picture declares more than [`MAX_IMAGE_PIXELS`].
     #[error("image is {width}x{height} pixels; the page takes at most {MAX_IMAGE_PIXELS} pixels")]
     ImageTooLarge {
@@ -59,6 +59,19 @@ pub enum EngineError {
     /// The network failed on this input.
     #[error("the model failed: {0}")]
     Network(#[from] nn_core::NnError),
+}
+
+// Boxed: the errors of files are large, and every call returns a `Result`.
+impl From<ModelFileError> for EngineError {
+    fn from(error: ModelFileError) -> Self {
+        EngineError::Model(Box::new(error))
+    }
+}
+
+impl From<ImageFileError> for EngineError {
+    fn from(error: ImageFileError) -> Self {
+        EngineError::Image(Box::new(error))
+    }
 }
 
 /// One instance's state.
