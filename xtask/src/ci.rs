@@ -59,6 +59,16 @@ const STEPS: &[Step] = &[
         prepare: None,
         needs_data: false,
     },
+    // The draw page's WebAssembly module, built again from the sources (1.5 minutes on two
+    // cores) and compared with the checked-in one (xtask/src/wasm.rs); needs the wasm32 target,
+    // which .ci/run installs: without it the step fails and says how to install it.
+    Step {
+        name: "wasm module",
+        args: &["run", "--quiet", "-p", "xtask", "--", "wasm", "--check"],
+        env: &[],
+        prepare: None,
+        needs_data: false,
+    },
     // What docs.rs would show: broken links and other rustdoc warnings are errors.
     Step {
         name: "docs",
@@ -77,7 +87,7 @@ const STEPS: &[Step] = &[
     // --allow-dirty: before a commit, check the tree as it is.
     Step {
         name: "package",
-        args: &["package", "--workspace", "--exclude", "xtask", "--allow-dirty", "--no-verify"],
+        args: &["package", "--workspace", "--exclude", "xtask", "--exclude", "nn-wasm", "--allow-dirty", "--no-verify"],
         env: &[],
         prepare: None,
         needs_data: false,
@@ -93,6 +103,8 @@ const STEPS: &[Step] = &[
             "nn-cli",
             "--exclude",
             "nn-serve",
+            "--exclude",
+            "nn-wasm",
             "--allow-dirty",
         ],
         // A package's manifest has none of the workspace's profiles, so its check build would

@@ -8,6 +8,7 @@
 //! - `reproduce`: the published results, trained again.
 //! - `loadtest`: `nn-cli serve` under wrk.
 //! - `augment-cost`: what data augmentation adds to an epoch.
+//! - `wasm`: the draw page's WebAssembly module, built (or checked) from `crates/nn-wasm`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ mod fetch;
 mod fixtures;
 mod loadtest;
 mod reproduce;
+mod wasm;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Project tasks: fetch-data, fixtures, ci")]
@@ -119,6 +121,13 @@ enum Task {
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
     },
+    /// Build the draw page's WebAssembly module (crates/nn-wasm) into nn-serve; --check compares
+    /// instead. Needs `rustup target add wasm32-unknown-unknown`.
+    Wasm {
+        /// Build and compare with the checked-in module, failing if they differ.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -160,6 +169,7 @@ fn main() -> ExitCode {
             };
             bench::run(&data, compare, usize::from(runs), set)
         }
+        Task::Wasm { check } => wasm::run(check),
         Task::Reproduce { recipes, data, seeds } => reproduce::run(&recipes, &data, usize::from(seeds)),
         Task::Loadtest { duration, connections, model } => {
             loadtest::run(&loadtest::Options { duration_s: duration, connections, model })

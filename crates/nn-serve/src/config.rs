@@ -28,6 +28,10 @@ pub struct Config {
     /// Time the connections still open when [`Server::serve`](crate::Server::serve) is asked to
     /// stop get to finish (5 s by default); the ones left then are dropped and `serve` returns.
     pub shutdown_grace: Duration,
+    /// Bytes of a model file the page may download to predict itself (`GET /api/model-file`;
+    /// 256 MB by default, what the page's module accepts). A model whose file is larger is not
+    /// offered, and the page asks `POST /api/predict` for it.
+    pub max_model_file_bytes: usize,
 }
 
 impl Default for Config {
@@ -40,6 +44,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
+            max_model_file_bytes: 256 << 20,
         }
     }
 }

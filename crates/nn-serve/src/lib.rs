@@ -14,6 +14,10 @@
 //!   is the same, bit for bit), or JSON `{"pixels": [784 numbers in 0..1]}`; answers a
 //!   [`Prediction`].
 //! - `GET /api/models`, `GET /healthz`, `GET /metrics` (OpenMetrics text), `GET /` (the page).
+//! - `GET /api/engine`: what the page needs to predict itself: the WebAssembly module's size and
+//!   SHA-256 (`GET /nn.wasm`, built from `crates/nn-wasm`) and each model file's (`GET
+//!   /api/model-file?model=NAME`, the started models only, each at most
+//!   [`Config::max_model_file_bytes`], made in memory when the server starts).
 //! - Errors are JSON `{"error": "..."}`: 400 bad input, 403 a request for another host than
 //!   localhost on a loopback listener (DNS rebinding), 404 unknown model or route, 408 a body
 //!   too slow to arrive, 413 a body or image over its limit, 414 a target over 8 kB, 415 a type
@@ -56,6 +60,7 @@ mod guard;
 mod input;
 mod metrics;
 mod model;
+mod model_file;
 mod page;
 mod prediction;
 mod routes;

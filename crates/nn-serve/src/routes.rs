@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::guard::{HostRule, check_request};
 use crate::input::{BodyKind, body_kind, network_input};
+use crate::model_file::{FileListing, ModelFile, sha256_hex};
 use crate::prediction::{Prediction, predict_with};
 use crate::state::AppState;
 use crate::{ApiError, metrics, page};
@@ -30,7 +31,11 @@ pub(crate) fn router(state: Arc<AppState>, hosts: HostRule) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
+        .route("/engine.js", get(page::engine_script))
         .route("/style.css", get(page::style))
+        .route("/nn.wasm", get(page::module))
+        .route("/api/engine", get(engine))
+        .route("/api/model-file", get(model_file))
         .route("/api/predict", post(predict))
         .route("/api/models", get(models))
         .route("/healthz", get(health))
@@ -116,6 +121,44 @@ async fn compute(
     tokio::time::timeout(state.config.request_timeout, work)
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the prediction took too long"))?
+}
+
+/// What the page downloads to predict itself: the module and each model's file, with their
+/// sizes and SHA-256.
+#[derive(serde::Serialize)]
+struct Engine {
+    module: FileListing,
+    models: Vec<FileListing>,
+}
+
+async fn engine(State(state): State<Arc<AppState>>) -> Json<Engine> {
+    let module = FileListing {
+        name: Some("/nn.wasm".to_string()),
+        bytes: Some(page::MODULE.len()),
+        sha256: Some(sha256_hex(page::MODULE)),
+        not_offered: None,
+    };
+    let models = state.models.iter().zip(&state.files).map(|(model, file)| file.listing(model.name())).collect();
+    Json(Engine { module, models })
+}
+
+/// A started model's file (`?model=NAME`, the first model without it), made when the server
+/// started: never a file named by the request.
+async fn model_file(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let index = state.model_index(query.model.as_deref())?;
+    match &state.files[index] {
+        ModelFile::Offered { text, .. } => {
+            Ok(([(header::CONTENT_TYPE, "application/json")], Body::from(text.clone())).into_response())
+        }
+        ModelFile::NotOffered(reason) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("model {} is not offered to the page: {reason}", state.models[index].name()),
+        )),
+    }
 }
 
 async fn models(State(state): State<Arc<AppState>>) -> Response {

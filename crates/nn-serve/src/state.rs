@@ -6,12 +6,15 @@ use axum::http::StatusCode;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
+use crate::model_file::ModelFile;
 use crate::{ApiError, Config, ModelInfo, NamedModel};
 
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub models: Vec<NamedModel>,
     pub infos: Vec<ModelInfo>,
+    /// Each model's file for the page, in the order of `models`.
+    pub files: Vec<ModelFile>,
     pub config: Config,
     pub metrics: Metrics,
     /// Predictions accepted (`Config::max_pending`).
@@ -23,9 +26,11 @@ pub(crate) struct AppState {
 impl AppState {
     pub fn new(models: Vec<NamedModel>, config: Config) -> Self {
         let infos = models.iter().map(NamedModel::info).collect();
+        let files = models.iter().map(|model| ModelFile::new(model, config.max_model_file_bytes)).collect();
         AppState {
             models,
             infos,
+            files,
             pending: Arc::new(Semaphore::new(config.max_pending.min(Semaphore::MAX_PERMITS))),
             workers: Arc::new(Semaphore::new(config.workers.min(Semaphore::MAX_PERMITS))),
             config,

@@ -67,13 +67,16 @@ fn a_loopback_server_refuses_requests_for_other_hosts() {
 #[test]
 fn the_page_may_not_be_framed_and_loads_nothing_from_elsewhere() {
     let server = TestServer::start(two_models(), Config::default());
-    for path in ["/", "/app.js", "/style.css"] {
+    for path in ["/", "/app.js", "/engine.js", "/style.css", "/nn.wasm"] {
         let response = common::agent().get(&format!("{}{path}", server.url)).call().unwrap();
         assert_eq!(response.status(), 200);
         let policy = response.headers().get("content-security-policy").unwrap().to_str().unwrap();
         assert_eq!(
             policy,
-            "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            // `'wasm-unsafe-eval'`: the page's scripts may compile its WebAssembly module, and
+            // nothing else is allowed beyond the page's own files.
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data: blob:; object-src \
+             'none'; base-uri 'none'; frame-ancestors 'none'",
             "{path}"
         );
         assert_eq!(response.headers().get("x-content-type-options").unwrap(), "nosniff");

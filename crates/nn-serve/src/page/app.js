@@ -1,6 +1,8 @@
 // The draw-a-digit page: strokes on a canvas (pointer events: mouse, pen and touch alike) are
-// sent as a PNG to every model loaded, at most every UPDATE_MS while drawing, and each model's
-// answer is shown as a digit, ten bars and the 28x28 input it saw.
+// made a PNG, at most every UPDATE_MS while drawing, prepared and answered by every model loaded,
+// and each model's answer is shown as a digit, ten bars and the 28x28 input it saw. The page
+// prepares and predicts itself with the server's own code compiled to WebAssembly (engine.js);
+// where that cannot run, for the whole page or for one model, it asks POST /api/predict.
 'use strict';
 
 const UPDATE_MS = 120;
@@ -12,6 +14,10 @@ const answers = document.getElementById('answers');
 const statusLine = document.getElementById('status');
 const fileInput = document.getElementById('file');
 const drop = document.getElementById('drop');
+const engineLine = document.getElementById('engine');
+
+// For scripts and tests: where answers come from, and a prediction on prepared pixels.
+window.digits = { engine: null, predict: predictPixels };
 
 let models = [];
 const cards = new Map();
@@ -82,6 +88,12 @@ pad.addEventListener('pointercancel', endStroke);
 // While drawing, at most one update every UPDATE_MS, and never two requests at once.
 function schedule() {
   if (timer === null) timer = setTimeout(() => { timer = null; predictDrawing(); }, UPDATE_MS);
+  showPending();
+}
+
+// Whether an answer to the drawing is still to come (for tests: the answers shown are final).
+function showPending() {
+  document.body.dataset.pending = String(timer !== null || inFlight);
 }
 
 function predictDrawing() {
@@ -95,11 +107,75 @@ function predictDrawing() {
     } finally {
       inFlight = false;
       if (again) { again = false; predictDrawing(); }
+      showPending();
     }
   }, 'image/png');
 }
 
+// Prepares `body` (a picture) once in the page and answers it with every model; the server
+// answers the models the page cannot run, from the same prepared pixels.
 async function predictAll(body, type, asked) {
+  if (window.digits.engine !== 'wasm') return predictAllOnServer(body, type, asked);
+  const started = performance.now();
+  let prepared;
+  try {
+    prepared = wasmEngine.prepare(new Uint8Array(await body.arrayBuffer()));
+  } catch (error) {
+    if (error instanceof wasmEngine.InputError) {
+      if (asked === generation) for (const card of cards.values()) resetCard(card, error.message);
+      return;
+    }
+    fallBack(error.message);
+    return predictAllOnServer(body, type, asked);
+  }
+  const preparing = performance.now() - started;
+  await Promise.all(models.map(async (model) => {
+    const card = cards.get(model.name);
+    try {
+      const answer = await answerPixels(model.name, prepared.pixels);
+      answer.elapsed_ms += preparing;
+      if (asked === generation) showAnswer(card, answer);
+    } catch (error) {
+      if (asked === generation) resetCard(card, error.message);
+    }
+  }));
+}
+
+// Model `name`'s answer to prepared pixels, computed in the page if it can, else by the server.
+async function answerPixels(name, pixels) {
+  if (wasmEngine.hasModel(name)) {
+    const started = performance.now();
+    try {
+      const { digit, probabilities } = wasmEngine.predict(name, pixels);
+      const elapsed = performance.now() - started;
+      return { digit, confidence: probabilities[digit], probabilities, prepared: Array.from(pixels), elapsed_ms: elapsed };
+    } catch (error) {
+      if (error instanceof wasmEngine.InputError) throw error;
+      showWhere(cards.get(name), 'Answered by the server: ' + error.message);
+    }
+  }
+  const response = await fetch('/api/predict?model=' + encodeURIComponent(name), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ pixels: Array.from(pixels) }),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || response.statusText);
+  return answer;
+}
+
+// `window.digits.predict`: 784 prepared pixels in 0..1 through model `name` (the first one by
+// default): a Promise of {digit, probabilities}.
+async function predictPixels(pixels, name) {
+  await starting;
+  const model = name === undefined ? models[0] : models.find((m) => m.name === name);
+  if (!model) throw new Error(`no model named ${JSON.stringify(name)}`);
+  if (pixels.length !== 784) throw new Error(`expected 784 pixels, got ${pixels.length}`);
+  const { digit, probabilities } = await answerPixels(model.name, Array.from(pixels));
+  return { digit, probabilities };
+}
+
+async function predictAllOnServer(body, type, asked) {
   await Promise.all(models.map(async (model) => {
     const card = cards.get(model.name);
     try {
@@ -125,6 +201,8 @@ function makeCard(model) {
   title.textContent = model.name;
   const meta = document.createElement('p');
   meta.className = 'meta';
+  const where = document.createElement('p');
+  where.className = 'meta where';
   const accuracy = model.test_accuracy == null ? '' : ` · ${(100 * model.test_accuracy).toFixed(2)}% on the test set`;
   meta.textContent = model.architecture + accuracy;
   const result = document.createElement('div');
@@ -163,15 +241,16 @@ function makeCard(model) {
     item.append(label, bar, pct);
     bars.append(item);
   }
-  card.append(title, meta, result, bars);
+  card.append(title, meta, where, result, bars);
   answers.append(card);
-  const parts = { card, digit, confidence, prepared, bars };
+  const parts = { card, digit, confidence, prepared, bars, where };
   resetCard(parts, 'Draw a digit');
   return parts;
 }
 
 function resetCard(parts, message) {
   parts.card.classList.remove('answered');
+  delete parts.card.dataset.digit;
   parts.digit.textContent = '–';
   parts.confidence.textContent = message;
   parts.confidence.className = 'confidence message';
@@ -188,6 +267,7 @@ function resetCard(parts, message) {
 
 function showAnswer(parts, answer) {
   parts.card.classList.add('answered');
+  parts.card.dataset.digit = String(answer.digit);
   parts.digit.textContent = String(answer.digit);
   parts.confidence.textContent = `${(100 * answer.confidence).toFixed(1)}% sure · ${answer.elapsed_ms.toFixed(1)} ms`;
   parts.confidence.className = 'confidence';
@@ -264,7 +344,47 @@ async function start() {
     return;
   }
   for (const model of models) cards.set(model.name, makeCard(model));
+  await startEngine();
   document.body.dataset.ready = 'true';
 }
 
-start();
+function showWhere(parts, text) {
+  parts.where.textContent = text;
+}
+
+// The module, then each model in it; a model it cannot run is answered by the server, and
+// where the module cannot run at all, every model is.
+async function startEngine() {
+  try {
+    const response = await fetch('/api/engine');
+    if (!response.ok) throw new Error(`GET /api/engine: ${response.status} ${response.statusText}`);
+    const listing = await response.json();
+    await wasmEngine.start(listing.module);
+    await Promise.all(listing.models.map(async (model) => {
+      const card = cards.get(model.name);
+      if (!card) return;
+      try {
+        await wasmEngine.loadModel(model);
+        showWhere(card, 'Answered in the page (WebAssembly)');
+      } catch (error) {
+        showWhere(card, 'Answered by the server: ' + error.message);
+      }
+    }));
+    setEngine('wasm', 'The page prepares and predicts itself (WebAssembly): drawing sends no request.');
+  } catch (error) {
+    fallBack(error.message);
+  }
+}
+
+function fallBack(reason) {
+  for (const card of cards.values()) showWhere(card, 'Answered by the server');
+  setEngine('server', `The page cannot predict itself (${reason}): the server answers (POST /api/predict).`);
+}
+
+function setEngine(engine, line) {
+  window.digits.engine = engine;
+  document.body.dataset.engine = engine;
+  engineLine.textContent = line;
+}
+
+const starting = start();

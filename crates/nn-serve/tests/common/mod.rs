@@ -218,3 +218,10 @@ pub fn raw(address: &str, request: &[u8]) -> (u16, String, String) {
 pub fn address(url: &str) -> String {
     url.trim_start_matches("http://").to_string()
 }
+
+/// Saves a screenshot of the page under the target directory, for people to look at.
+pub fn save_screenshot(name: &str, png: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot of the page: {}", path.display());
+}

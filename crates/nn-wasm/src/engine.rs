@@ -1,0 +1,207 @@
+//! What one module instance holds and does: an input buffer the page writes into, at most one
+//! model, and the numbers of the last answer. Every failure is an [`EngineError`] whose text the
+//! page shows; nothing here panics on what the page sends.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::ImageReader;
+use mnist_data::image_file::ImageFileError;
+use mnist_data::prepare::FIELD;
+use nn_core::{Classifier, Model, ModelFileError, Shape};
+
+/// Inputs of a digit model: a 28x28 image.
+pub const PIXELS: usize = FIELD * FIELD;
+
+/// Outputs of a digit model.
+pub const DIGITS: usize = 10;
+
+/// Bytes the page may hand over at once (a model file): 256 MB, a network of some 20 million
+/// parameters as JSON. Parsing takes a few times that, within the 4 GB a wasm32 memory can hold.
+pub const MAX_INPUT_BYTES: usize = 256 << 20;
+
+/// Pixels a picture may declare in its header, as `nn-serve`'s default limit
+/// (`Config::max_image_pixels`): refused before it is decoded.
+pub const MAX_IMAGE_PIXELS: u64 = 16_000_000;
+
+/// Why the module could not do what the page asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The page asked for a buffer larger than [`MAX_INPUT_BYTES`], or memory ran out.
+    #[error("{bytes} bytes do not fit in the page's memory (at most {MAX_INPUT_BYTES})")]
+    TooLarge {
+        /// Bytes asked for.
+        bytes: usize,
+    },
+    /// The model file could not be read.
+    #[error("{0}")]
+    Model(Box<ModelFileError>),
+    /// The model is not one that reads 28x28 images and gives ten probabilities.
+    #[error("not a digit model: {0}")]
+    NotADigitModel(String),
+    /// A prediction was asked for before a model was loaded.
+    #[error("no model is loaded")]
+    NoModel,
+    /// The pixels are not 784 numbers in 0..1.
+    #[error("{0}")]
+    Pixels(String),
+    /// The picture cannot be read or holds no digit.
+    #[error("{0}")]
+    Image(Box<ImageFileError>),
+    /// The picture declares more than [`MAX_IMAGE_PIXELS`].
+    #[error("image is {width}x{height} pixels; the page takes at most {MAX_IMAGE_PIXELS} pixels")]
+    ImageTooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The network failed on this input.
+    #[error("the model failed: {0}")]
+    Network(#[from] nn_core::NnError),
+}
+
+// Boxed: the errors of files are large, and every call returns a `Result`.
+impl From<ModelFileError> for EngineError {
+    fn from(error: ModelFileError) -> Self {
+        EngineError::Model(Box::new(error))
+    }
+}
+
+impl From<ImageFileError> for EngineError {
+    fn from(error: ImageFileError) -> Self {
+        EngineError::Image(Box::new(error))
+    }
+}
+
+/// One instance's state.
+#[derive(Debug, Default)]
+pub struct Engine {
+    input: Vec<u8>,
+    model: Option<Model>,
+    output: Vec<f32>,
+}
+
+impl Engine {
+    /// An input buffer of `bytes` zeros, for the page to fill; the previous one is dropped.
+    pub fn input(&mut self, bytes: usize) -> Result<&mut [u8], EngineError> {
+        self.input = Vec::new();
+        if bytes > MAX_INPUT_BYTES {
+            return Err(EngineError::TooLarge { bytes });
+        }
+        // try_reserve: running out of the browser's memory is an answer, not an abort.
+        self.input.try_reserve_exact(bytes).map_err(|_| EngineError::TooLarge { bytes })?;
+        self.input.resize(bytes, 0);
+        Ok(&mut self.input)
+    }
+
+    /// Reads the input buffer as a model file or a committee file with embedded members (the
+    /// form `GET /api/model-file` sends) and keeps the model, if it is a digit model.
+    pub fn load_model(&mut self) -> Result<(), EngineError> {
+        self.model = None;
+        let text = std::mem::take(&mut self.input);
+        let path = Path::new("the downloaded model");
+        let model = match nn_core::model_from_json(&text, path) {
+            Err(ModelFileError::IsACommittee { .. }) => Model::Committee(nn_core::committee_from_json(&text, path)?),
+            loaded => Model::Network(loaded?),
+        };
+        check_digit_model(&model)?;
+        self.model = Some(model);
+        Ok(())
+    }
+
+    /// Prepares the picture in the input buffer (PNG, JPEG or BMP) as `nn-cli predict` and
+    /// `POST /api/predict` do; the output is whether it was inverted (0 or 1), then the 784
+    /// pixels in 0..1.
+    pub fn prepare_image(&mut self) -> Result<&[f32], EngineError> {
+        self.output.clear();
+        let bytes = std::mem::take(&mut self.input);
+        refuse_large_image(&bytes)?;
+        let prepared = mnist_data::image_file::prepare_bytes(&bytes)?;
+        self.output.push(if prepared.inverted { 1.0 } else { 0.0 });
+        self.output.extend(prepared.input());
+        Ok(&self.output)
+    }
+
+    /// Predicts on the 784 pixels in the input buffer (little-endian `f32`s in 0..1, the
+    /// prepared image); the output is the digit, then the ten probabilities.
+    pub fn predict(&mut self) -> Result<&[f32], EngineError> {
+        self.output.clear();
+        let model = self.model.as_ref().ok_or(EngineError::NoModel)?;
+        let pixels = pixels_from_bytes(&self.input)?;
+        let probabilities = model.predict(&pixels)?;
+        self.output.push(most_probable(&probabilities) as f32);
+        self.output.extend(probabilities);
+        Ok(&self.output)
+    }
+
+    /// The input buffer's first byte, where the page writes.
+    pub fn input_address(&mut self) -> usize {
+        self.input.as_mut_ptr() as usize
+    }
+
+    /// The output's first number, where the page reads.
+    pub fn output_address(&self) -> usize {
+        self.output.as_ptr() as usize
+    }
+
+    /// Numbers in the output.
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+}
+
+/// The checks `nn-serve` makes of a model it serves (`NamedModel::new`).
+fn check_digit_model(model: &Model) -> Result<(), EngineError> {
+    let input = model.input_shape();
+    if model.input_size() != PIXELS || !(input.is_flat() || input == Shape::new(1, FIELD, FIELD)) {
+        return Err(EngineError::NotADigitModel(format!("it takes inputs of {input}, not {FIELD}x{FIELD} images")));
+    }
+    if model.output_size() != DIGITS {
+        return Err(EngineError::NotADigitModel(format!("it has {} outputs, not {DIGITS}", model.output_size())));
+    }
+    if !model.loss().outputs_are_probabilities() {
+        return Err(EngineError::NotADigitModel(format!("its outputs are {}, not probabilities", model.loss())));
+    }
+    Ok(())
+}
+
+/// 784 little-endian `f32`s, each finite and in 0..1 (what `POST /api/predict` accepts as JSON).
+fn pixels_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, EngineError> {
+    if bytes.len() != 4 * PIXELS {
+        return Err(EngineError::Pixels(format!(
+            "expected {PIXELS} pixels ({FIELD}x{FIELD}), got {} bytes",
+            bytes.len()
+        )));
+    }
+    let pixels: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some((index, value)) = pixels.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        return Err(EngineError::Pixels(format!("pixel {index} is {value}: pixels are numbers in 0..1")));
+    }
+    Ok(pixels)
+}
+
+/// `nn-serve`'s bound on a picture, read from its header before it is decoded.
+fn refuse_large_image(bytes: &[u8]) -> Result<(), EngineError> {
+    let dimensions =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok().and_then(|r| r.into_dimensions().ok());
+    match dimensions {
+        Some((width, height)) if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS => {
+            Err(EngineError::ImageTooLarge { width, height })
+        }
+        // Unreadable headers are left to `prepare_bytes`, which says what is wrong with them.
+        _ => Ok(()),
+    }
+}
+
+/// The index of the largest value, the first one on a tie, as `nn-serve` and `nn-cli predict`
+/// rank them.
+fn most_probable(probabilities: &[f32]) -> usize {
+    let mut best = 0;
+    for (index, p) in probabilities.iter().enumerate() {
+        if p.total_cmp(&probabilities[best]).is_gt() {
+            best = index;
+        }
+    }
+    best
+}

@@ -1,0 +1,121 @@
+//! # nn-wasm
+//!
+//! `nn-core` and `mnist-data`'s image preparation compiled for `wasm32-unknown-unknown`: the
+//! module `nn-serve`'s draw page predicts with, so that a stroke is answered in the page by the
+//! same code, and the same numbers, as `POST /api/predict` and `nn-cli predict`.
+//!
+//! The module imports nothing and exports plain functions (no wasm-bindgen). The page makes one
+//! instance per model, so a model that exhausts its instance's memory takes down that instance
+//! alone. Bytes go in through a buffer the module owns and numbers come out of another:
+//!
+//! - `nn_input(bytes) -> address`: a zeroed buffer of `bytes` for the page to write into; 0 if
+//!   refused (over [`engine::MAX_INPUT_BYTES`], or no memory left).
+//! - `nn_load_model() -> ok`: the buffer read as a model file or a committee file with embedded
+//!   members; refused unless it reads 28x28 images and gives ten probabilities.
+//! - `nn_prepare_image() -> ok`: the buffer read as a PNG, JPEG or BMP and prepared as
+//!   `nn-cli predict` prepares a file; output: inverted (0 or 1), then 784 pixels in 0..1.
+//! - `nn_predict() -> ok`: the buffer read as 784 little-endian `f32` pixels in 0..1; output:
+//!   the digit, then ten probabilities.
+//! - `nn_output() -> address`, `nn_output_len() -> count`: the last output, as `f32`s.
+//! - `nn_message() -> address`, `nn_message_len() -> bytes`: the last error, as UTF-8 text.
+//!
+//! `ok` is 1 on success and 0 on an error, whose text is then in `nn_message`.
+//!
+//! The exports are the crate's only `unsafe`: Rust calls naming a symbol (`no_mangle`)
+//! unsafe, since two items of one name would clash at link time. No code here dereferences a
+//! pointer: the page writes into and reads from memory the module's vectors own.
+
+#![deny(unsafe_code)]
+
+pub mod engine;
+
+use std::cell::RefCell;
+
+pub use engine::{DIGITS, Engine, EngineError, PIXELS};
+
+thread_local! {
+    /// A page's instance runs on one thread; its whole state.
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+#[derive(Default)]
+struct State {
+    engine: Engine,
+    message: String,
+}
+
+/// Runs `action` on the instance's state: 1 if it succeeded, 0 with its message kept if not.
+fn status(action: impl FnOnce(&mut Engine) -> Result<(), EngineError>) -> u32 {
+    STATE.with_borrow_mut(|state| {
+        state.message.clear();
+        match action(&mut state.engine) {
+            Ok(()) => 1,
+            Err(error) => {
+                state.message = error.to_string();
+                0
+            }
+        }
+    })
+}
+
+/// A zeroed input buffer of `bytes`; its address, or 0 if refused.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_input(bytes: usize) -> usize {
+    let mut address = 0;
+    status(|engine| {
+        engine.input(bytes)?;
+        address = engine.input_address();
+        Ok(())
+    });
+    address
+}
+
+/// Reads the input buffer as a model file; 1 if loaded.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_load_model() -> u32 {
+    status(Engine::load_model)
+}
+
+/// Prepares the picture in the input buffer; 1 if prepared.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_prepare_image() -> u32 {
+    status(|engine| engine.prepare_image().map(drop))
+}
+
+/// Predicts on the pixels in the input buffer; 1 if answered.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_predict() -> u32 {
+    status(|engine| engine.predict().map(drop))
+}
+
+/// Address of the last output's first `f32`.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_output() -> usize {
+    STATE.with_borrow(|state| state.engine.output_address())
+}
+
+/// `f32`s in the last output.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_output_len() -> usize {
+    STATE.with_borrow(|state| state.engine.output_len())
+}
+
+/// Address of the last error's text.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_message() -> usize {
+    STATE.with_borrow(|state| state.message.as_ptr() as usize)
+}
+
+/// Bytes of the last error's text.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_message_len() -> usize {
+    STATE.with_borrow(|state| state.message.len())
+}
