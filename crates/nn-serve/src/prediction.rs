@@ -34,7 +34,8 @@ pub(crate) fn predict_with(model: &NamedModel, input: NetworkInput, started: Ins
         .model()
         .predict(&input.pixels)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("model {} failed: {e}", model.name())))?;
-    let digit = most_probable(&probabilities);
+    // The first of equal probabilities wins, as `nn-cli predict` ranks them.
+    let digit = nn_core::softmax::argmax(&probabilities);
     Ok(Prediction {
         model: model.name().to_string(),
         digit: digit as u8,
@@ -44,27 +45,4 @@ pub(crate) fn predict_with(model: &NamedModel, input: NetworkInput, started: Ins
         inverted: input.inverted,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
-}
-
-/// The index of the largest value, the first one on a tie, as `nn-cli predict` ranks them.
-/// `probabilities` holds ten values: models are checked when they are named.
-fn most_probable(probabilities: &[f32]) -> usize {
-    let mut best = 0;
-    for (index, p) in probabilities.iter().enumerate() {
-        if p.total_cmp(&probabilities[best]).is_gt() {
-            best = index;
-        }
-    }
-    best
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_of_equal_probabilities_wins() {
-        assert_eq!(most_probable(&[0.1, 0.4, 0.4, 0.1]), 1);
-        assert_eq!(most_probable(&[0.0, 0.0, 0.0, 1.0]), 3);
-    }
 }

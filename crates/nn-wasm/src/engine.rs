@@ -130,7 +130,8 @@ impl Engine {
         let model = self.model.as_ref().ok_or(EngineError::NoModel)?;
         let pixels = pixels_from_bytes(&self.input)?;
         let probabilities = model.predict(&pixels)?;
-        self.output.push(most_probable(&probabilities) as f32);
+        // The first of equal probabilities wins, as `nn-serve` and `nn-cli predict` rank them.
+        self.output.push(nn_core::softmax::argmax(&probabilities) as f32);
         self.output.extend(probabilities);
         Ok(&self.output)
     }
@@ -192,16 +193,4 @@ fn refuse_large_image(bytes: &[u8]) -> Result<(), EngineError> {
         // Unreadable headers are left to `prepare_bytes`, which says what is wrong with them.
         _ => Ok(()),
     }
-}
-
-/// The index of the largest value, the first one on a tie, as `nn-serve` and `nn-cli predict`
-/// rank them.
-fn most_probable(probabilities: &[f32]) -> usize {
-    let mut best = 0;
-    for (index, p) in probabilities.iter().enumerate() {
-        if p.total_cmp(&probabilities[best]).is_gt() {
-            best = index;
-        }
-    }
-    best
 }
