@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
-    Activation, ActivationLayer, AvgPool2d, Conv2d, Conv2dParams, Dense, Dropout, Flatten, GlobalAvgPool, Init, Layer,
-    Loss, MaxPool2d, Network, NnError, Shape,
+    Activation, ActivationLayer, AvgPool2d, BatchNorm, Conv2d, Conv2dParams, Dense, Dropout, Flatten, GlobalAvgPool,
+    Init, Layer, Loss, MaxPool2d, Network, NnError, Shape,
 };
 
 /// A parameter's name (`"weights"`, `"bias"`) and shape (rows, columns).
@@ -25,6 +25,7 @@ pub type ParameterShape = (&'static str, (usize, usize));
 /// | `maxpool(2)`, `maxpool(3,stride=2)` | [`MaxPool2d`]: window, stride (the window by default) |
 /// | `avgpool(2)`, `avgpool(3,stride=2)` | [`AvgPool2d`]: window, stride (the window by default) |
 /// | `globalavgpool` | [`GlobalAvgPool`]: one mean per channel |
+/// | `batchnorm` | [`BatchNorm`] of each channel (of each value after a dense layer) |
 /// | `flatten` | [`Flatten`] |
 /// | `dropout(0.5)` | [`Dropout`] with rate 0.5 |
 /// | `relu`, `sigmoid`, `tanh`, `leaky_relu:0.1`, ... | the activation; after `dense` or `conv` it becomes that layer's |
@@ -66,6 +67,8 @@ pub enum LayerSpec {
     },
     /// Average pooling of each channel over the whole image.
     GlobalAvgPool,
+    /// Batch normalisation of each channel.
+    BatchNorm,
     /// Flattening to a vector, channels first.
     Flatten,
     /// Inverted dropout.
@@ -81,6 +84,10 @@ impl LayerSpec {
     /// The layer this describes, taking samples of `input`, with parameters drawn by `init`
     /// from `rng`; `index` is its position, for messages.
     pub fn build(&self, input: Shape, init: Init, rng: &mut impl Rng, index: usize) -> Result<Box<dyn Layer>, NnError> {
+        if *self == LayerSpec::BatchNorm {
+            // γ = 1 and β = 0, as Ioffe and Szegedy start: nothing is drawn.
+            return Ok(Box::new(BatchNorm::new_at(input, index)?));
+        }
         let parameters = match self.parameter_shapes(input, index)?.as_slice() {
             [(_, (outputs, inputs)), _] => {
                 let (weights, bias) = init.draw(*inputs, *outputs, rng);
@@ -92,16 +99,19 @@ impl LayerSpec {
     }
 
     /// How many parameter matrices the layer has: weights and bias for dense and convolutional
-    /// layers, none for the others.
+    /// layers, scale and shift (stored as weights and bias) for batch normalisation, none for the
+    /// others.
     pub fn parameter_count(&self) -> usize {
         match self {
-            LayerSpec::Dense { .. } | LayerSpec::Conv { .. } => 2,
+            LayerSpec::Dense { .. } | LayerSpec::Conv { .. } | LayerSpec::BatchNorm => 2,
             _ => 0,
         }
     }
 
     /// The names and shapes (rows, columns) of the parameters of this layer after `input`, checked
-    /// without allocating them: weights then bias for dense and convolutional layers.
+    /// without allocating them: weights then bias for dense and convolutional layers; for batch
+    /// normalisation, its scale γ as `weights` and its shift β as `bias` (PyTorch's names),
+    /// `channels × 1` each.
     pub fn parameter_shapes(&self, input: Shape, index: usize) -> Result<Vec<ParameterShape>, NnError> {
         Ok(match *self {
             LayerSpec::Dense { outputs, .. } => {
@@ -118,6 +128,10 @@ impl LayerSpec {
             LayerSpec::Conv { filters, kernel, stride, padding, .. } => {
                 let params = Conv2dParams::new_at(input, filters, kernel, stride, padding, index)?;
                 vec![("weights", (filters, params.patch_len())), ("bias", (filters, 1))]
+            }
+            LayerSpec::BatchNorm => {
+                let channels = BatchNorm::new_at(input, index)?.channels();
+                vec![("weights", (channels, 1)), ("bias", (channels, 1))]
             }
             _ => Vec::new(),
         })
@@ -137,12 +151,14 @@ impl LayerSpec {
             LayerSpec::AvgPool { window, stride } => AvgPool2d::new_at(input, window, stride, index)?.output_shape(),
             LayerSpec::GlobalAvgPool => GlobalAvgPool::new_at(input, index)?.output_shape(),
             LayerSpec::Flatten => Shape::flat(input.len()),
+            LayerSpec::BatchNorm => BatchNorm::new_at(input, index)?.output_shape(),
             LayerSpec::Dropout { .. } | LayerSpec::Activation(_) => input,
         })
     }
 
     /// The layer this describes, taking samples of `input`, with the given parameters (for dense
-    /// and convolutional layers: weights, then bias, shaped as those types document).
+    /// and convolutional layers: weights, then bias, shaped as those types document; for batch
+    /// normalisation: scale, then shift, with fresh running statistics).
     #[expect(clippy::missing_panics_doc, reason = "the parameters are counted before they are taken")]
     pub fn with_parameters(
         &self,
@@ -174,6 +190,11 @@ impl LayerSpec {
             LayerSpec::MaxPool { window, stride } => Box::new(MaxPool2d::new_at(input, window, stride, index)?),
             LayerSpec::AvgPool { window, stride } => Box::new(AvgPool2d::new_at(input, window, stride, index)?),
             LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool::new_at(input, index)?),
+            LayerSpec::BatchNorm => {
+                let channels = input.channels;
+                let statistics = crate::RunningStatistics::fresh(channels);
+                Box::new(BatchNorm::with_values_at(input, next(), next(), statistics, index)?)
+            }
             LayerSpec::Flatten => Box::new(Flatten::new(input)),
             LayerSpec::Dropout { rate } => Box::new(Dropout::new_at(input, rate, index)?),
             LayerSpec::Activation(activation) => Box::new(ActivationLayer::new(input, activation)?),
@@ -225,6 +246,7 @@ impl fmt::Display for LayerSpec {
             LayerSpec::AvgPool { window, stride } if stride == window => write!(f, "avgpool({window})"),
             LayerSpec::AvgPool { window, stride } => write!(f, "avgpool({window},stride={stride})"),
             LayerSpec::GlobalAvgPool => f.write_str("globalavgpool"),
+            LayerSpec::BatchNorm => f.write_str("batchnorm"),
             LayerSpec::Flatten => f.write_str("flatten"),
             LayerSpec::Dropout { rate } => write!(f, "dropout({rate})"),
             LayerSpec::Activation(a) => write!(f, "{a}"),
@@ -512,6 +534,7 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
             }
         }
         "globalavgpool" => LayerSpec::GlobalAvgPool,
+        "batchnorm" | "batchnorm1d" | "batchnorm2d" | "bn" => LayerSpec::BatchNorm,
         "flatten" => LayerSpec::Flatten,
         "dropout" => {
             let rate: f32 = arguments.next("rate")?.parse().map_err(|_| "the rate is not a number".to_string())?;
@@ -527,7 +550,7 @@ fn parse_layer(token: &str) -> Result<LayerSpec, String> {
                     return error.to_string();
                 }
                 "unknown layer: expected dense(N), conv(FILTERS,KERNEL[,stride=S][,pad=P]), maxpool(W[,stride=S]), \
-                 avgpool(W[,stride=S]), globalavgpool, flatten, dropout(P) or an activation (relu, sigmoid, tanh, \
+                 avgpool(W[,stride=S]), globalavgpool, batchnorm, flatten, dropout(P) or an activation (relu, sigmoid, tanh, \
                  leaky_relu[:SLOPE], identity)"
                     .to_string()
             })?;

@@ -110,6 +110,8 @@ pub enum NnError {
     },
     /// An empty batch, or a batch size of zero.
     EmptyBatch,
+    /// A workspace that does not hold this network's last training pass on these inputs.
+    WorkspaceMismatch,
     /// Not as many targets as samples.
     TargetCount {
         /// Number of samples.
@@ -285,6 +287,9 @@ impl fmt::Display for NnError {
                 write!(f, "the input has {found} values per sample, the network expects {expected}")
             }
             NnError::EmptyBatch => f.write_str("a batch must hold at least one sample"),
+            NnError::WorkspaceMismatch => {
+                f.write_str("the workspace does not hold this network's last training pass on these inputs")
+            }
             NnError::TargetCount { expected, found } => write!(f, "{found} targets given for {expected} samples"),
             NnError::ClassOutOfRange { sample, class, classes } => {
                 write!(f, "sample {sample} has class {class}, but the network has only {classes} outputs")

@@ -5,7 +5,7 @@ use std::fmt;
 
 use nalgebra::DMatrix;
 
-use crate::{LayerSpec, Mode, NnError, Shape};
+use crate::{LayerSpec, Mode, NnError, RunningStatistics, Shape};
 
 /// One stage of a feed-forward network, seen by the network and the trainer only through this
 /// trait, so that new kinds plug in without changing either. This is the boundary that outside
@@ -66,9 +66,11 @@ pub trait Layer: fmt::Debug + Send + Sync {
     }
 
     /// Computes the outputs of `batch` samples: `input` has `input_size × batch` values,
-    /// `output` exactly `output_size × batch`, fully overwritten. Each sample's outputs must not
-    /// depend on the other samples of the batch, bit for bit: [`Network::predict`] and
-    /// [`Network::predict_batch`] promise the same results.
+    /// `output` exactly `output_size × batch`, fully overwritten. In inference, each sample's
+    /// outputs must not depend on the other samples of the batch, bit for bit:
+    /// [`Network::predict`] and [`Network::predict_batch`] promise the same results. In training,
+    /// only a layer with [`running_statistics`](Layer::running_statistics) may read the whole
+    /// batch (batch normalisation); a network holding one is trained a whole batch at a time.
     ///
     /// [`Network::predict`]: crate::Network::predict
     /// [`Network::predict_batch`]: crate::Network::predict_batch
@@ -108,6 +110,22 @@ pub trait Layer: fmt::Debug + Send + Sync {
     /// layers.
     fn parameter_names(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// The running statistics of a layer that normalises by its batch in training and by them in
+    /// inference ([`BatchNorm`](crate::BatchNorm)); `None` for every other layer.
+    fn running_statistics(&self) -> Option<&RunningStatistics> {
+        None
+    }
+
+    /// After a training step, moves the running statistics towards those of this layer's
+    /// `input` of the step (`batch` samples); nothing for a layer without them.
+    fn update_running_statistics(&mut self, _input: &[f32], _batch: usize) {}
+
+    /// Replaces the running statistics (read from a file); `Err` with the reason for a layer
+    /// without them, or statistics that do not fit.
+    fn set_running_statistics(&mut self, _statistics: RunningStatistics) -> Result<(), String> {
+        Err(format!("a {} layer keeps no running statistics", self.kind()))
     }
 
     /// A boxed copy, so that networks can be cloned.

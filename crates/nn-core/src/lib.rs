@@ -221,6 +221,7 @@ mod architecture;
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
 mod avg_pool;
+mod batch_norm;
 mod classifier;
 mod committee;
 #[cfg(feature = "serde")]
@@ -299,6 +300,7 @@ pub use architecture::{
     Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
 };
 pub use avg_pool::AvgPool2d;
+pub use batch_norm::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, BatchNorm, RunningStatistics};
 pub use classifier::Classifier;
 pub use committee::{Committee, MAX_COMMITTEE_MEMBERS};
 #[cfg(feature = "serde")]

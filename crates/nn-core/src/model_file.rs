@@ -10,13 +10,22 @@ use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
 use crate::error::check_finite;
-use crate::{Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, Shape, Standardization, TrainingRecord};
+use crate::{
+    Activation, Dense, Layer, LayerSpec, Loss, Network, NnError, RunningStatistics, Shape, Standardization,
+    TrainingRecord,
+};
 
 /// The `format` field of every model file.
 pub const MODEL_FORMAT: &str = "nn-core-model";
-/// The version written by this build. It reads this one and every earlier one (version 1 held
-/// dense layers only).
-pub const MODEL_VERSION: u32 = 2;
+/// The newest version, written by this build for networks with batch normalisation (whose
+/// running statistics came with it); other networks are written as version 2, which earlier
+/// builds read. It reads this one and every earlier one (version 1 held dense layers only).
+pub const MODEL_VERSION: u32 = 3;
+
+/// The version a network is written as: 3 if it keeps running statistics, 2 otherwise.
+fn version_for(network: &Network) -> u32 {
+    if network.normalises_batches() { 3 } else { 2 }
+}
 
 /// Why a model file could not be saved or loaded. Each message names the file and the fault.
 #[derive(Debug, Error)]
@@ -199,6 +208,12 @@ struct LayerOut<'a> {
     weights: Option<&'a [f32]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bias: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running_mean: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running_var: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_batches_tracked: Option<u64>,
 }
 
 /// A file of version 1 (`L = DenseIn`) or 2 (`L = LayerIn`).
@@ -225,6 +240,12 @@ struct LayerIn {
     weights: Option<Vec<f32>>,
     #[serde(default, deserialize_with = "optional_floats_or_nan")]
     bias: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "optional_floats_or_nan")]
+    running_mean: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "optional_floats_or_nan")]
+    running_var: Option<Vec<f32>>,
+    #[serde(default)]
+    num_batches_tracked: Option<u64>,
 }
 
 /// A dense layer of version 1.
@@ -272,17 +293,34 @@ pub fn trained_model_to_json(network: &Network, training: Option<&TrainingRecord
         let parameters = layer.parameters();
         let named_parameters = layer.parameter_names().iter().copied().zip(parameters.iter().copied());
         check_finite(index, named_parameters).map_err(ModelFileError::NonFinite)?;
-        let named = |wanted: &str| {
-            layer.parameter_names().iter().position(|&name| name == wanted).map(|i| parameters[i].as_slice())
-        };
-        if parameters.len() != usize::from(named("weights").is_some()) + usize::from(named("bias").is_some()) {
+        // The file names parameters as the architecture does (a batch normalisation's scale and
+        // shift are its `weights` and `bias`, as in PyTorch).
+        let file_names: Vec<&str> = layer
+            .spec()
+            .parameter_shapes(layer.input_shape(), index)
+            .map_err(ModelFileError::NonFinite)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let named = |wanted: &str| file_names.iter().position(|&name| name == wanted).map(|i| parameters[i].as_slice());
+        if parameters.len() != file_names.len()
+            || parameters.len() != usize::from(named("weights").is_some()) + usize::from(named("bias").is_some())
+        {
             return Err(ModelFileError::UnsupportedLayer { layer: index, kind: layer.kind() });
         }
-        layers.push(LayerOut { layer: layer.spec().to_string(), weights: named("weights"), bias: named("bias") });
+        let statistics = layer.running_statistics();
+        layers.push(LayerOut {
+            layer: layer.spec().to_string(),
+            weights: named("weights"),
+            bias: named("bias"),
+            running_mean: statistics.map(|s| s.mean.as_slice()),
+            running_var: statistics.map(|s| s.variance.as_slice()),
+            num_batches_tracked: statistics.map(|s| s.batches_tracked),
+        });
     }
     let model = ModelOut {
         format: MODEL_FORMAT,
-        version: MODEL_VERSION,
+        version: version_for(network),
         loss: network.loss(),
         input: network.input_shape(),
         layers,
@@ -322,10 +360,10 @@ pub fn model_and_record_from_json(
             Ok(model) => dense_model(model, path).map(|network| (network, None)),
             Err(error) => Err(ModelFileError::Malformed { path, detail: error.to_string() }),
         },
-        2 => match serde_json::from_slice::<ModelIn<LayerIn>>(text) {
+        version @ (2 | 3) => match serde_json::from_slice::<ModelIn<LayerIn>>(text) {
             Ok(mut model) => {
                 let training = model.training.take();
-                layered_model(model, path).map(|network| (network, training))
+                layered_model(model, version, path).map(|network| (network, training))
             }
             Err(error) => Err(ModelFileError::Malformed { path, detail: error.to_string() }),
         },
@@ -371,8 +409,9 @@ fn dense_model(model: ModelIn<DenseIn>, path: PathBuf) -> Result<Network, ModelF
     Network::from_dense(layers, model.loss).map_err(|source| ModelFileError::InvalidNetwork { path, source })
 }
 
-/// Version 2: the input shape, then each layer as architecture text with its parameters.
-fn layered_model(model: ModelIn<LayerIn>, path: PathBuf) -> Result<Network, ModelFileError> {
+/// Versions 2 and 3: the input shape, then each layer as architecture text with its parameters
+/// (and in version 3, a batch normalisation's running statistics).
+fn layered_model(model: ModelIn<LayerIn>, version: u64, path: PathBuf) -> Result<Network, ModelFileError> {
     let malformed = |detail: String| ModelFileError::Malformed { path: path.clone(), detail };
     let invalid = |source| ModelFileError::InvalidNetwork { path: path.clone(), source };
     let input = model.input.ok_or_else(|| malformed("missing field `input`".to_string()))?;
@@ -403,7 +442,34 @@ fn layered_model(model: ModelIn<LayerIn>, path: PathBuf) -> Result<Network, Mode
         if let Some(name) = [("weights", &layer.weights), ("bias", &layer.bias)].iter().find(|(_, v)| v.is_some()) {
             return Err(malformed(format!("layer {index} ({}) has no parameter named {:?}", layer.layer, name.0)));
         }
-        let built = spec.with_parameters(shape, parameters, index).map_err(invalid)?;
+        let mut built = spec.with_parameters(shape, parameters, index).map_err(invalid)?;
+        let statistics =
+            [layer.running_mean.is_some(), layer.running_var.is_some(), layer.num_batches_tracked.is_some()];
+        match (built.running_statistics().is_some(), statistics) {
+            (true, [true, true, true]) if version >= 3 => {
+                let statistics = RunningStatistics {
+                    mean: layer.running_mean.take().unwrap_or_default(),
+                    variance: layer.running_var.take().unwrap_or_default(),
+                    batches_tracked: layer.num_batches_tracked.unwrap_or_default(),
+                };
+                built
+                    .set_running_statistics(statistics)
+                    .map_err(|detail| invalid(NnError::InvalidLayer { layer: index, kind: built.kind(), detail }))?;
+            }
+            (true, _) => {
+                return Err(malformed(format!(
+                    "layer {index} ({}) needs running_mean, running_var and num_batches_tracked (format version 3)",
+                    layer.layer
+                )));
+            }
+            (false, [false, false, false]) => {}
+            (false, _) => {
+                return Err(malformed(format!(
+                    "layer {index} ({}) keeps no running statistics, but the file gives some",
+                    layer.layer
+                )));
+            }
+        }
         shape = built.output_shape();
         layers.push(built);
     }

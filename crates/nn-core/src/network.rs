@@ -112,6 +112,7 @@ impl PartialEq for Network {
             && self.architecture() == other.architecture()
             && self.standardization == other.standardization
             && self.parameters() == other.parameters()
+            && self.layers.iter().zip(&other.layers).all(|(a, b)| a.running_statistics() == b.running_statistics())
     }
 }
 
@@ -374,6 +375,56 @@ impl Network {
             }
         }
         Ok(())
+    }
+
+    /// Whether a layer normalises by its batch in training ([`BatchNorm`](crate::BatchNorm)):
+    /// then a sample's training outputs depend on the batch around it, and a trainer computes
+    /// each batch whole instead of in independent shards.
+    pub fn normalises_batches(&self) -> bool {
+        self.layers.iter().any(|layer| layer.running_statistics().is_some())
+    }
+
+    /// After a training step on `inputs`, moves the running statistics of every batch
+    /// normalisation towards those of its input in that step, which `workspace` holds from the
+    /// [`loss_and_gradients`](Network::loss_and_gradients) that computed it. Call it once per
+    /// step, with the whole batch; nothing happens for a network without batch normalisation.
+    pub fn update_running_statistics(&mut self, inputs: &[f32], workspace: &Workspace) -> Result<(), NnError> {
+        if !self.normalises_batches() {
+            return Ok(());
+        }
+        let batch = self.batch_len(inputs)?;
+        if workspace.output_lens.len() != self.layers.len()
+            || workspace.output_lens[0] != self.layers[0].output_size() * batch
+        {
+            return Err(NnError::WorkspaceMismatch);
+        }
+        let first = match &self.standardization {
+            Some(_) => &workspace.standardized[..inputs.len()],
+            None => inputs,
+        };
+        for (index, layer) in self.layers.iter_mut().enumerate() {
+            if layer.running_statistics().is_some() {
+                let input =
+                    if index == 0 { first } else { &workspace.outputs[index - 1][..workspace.output_lens[index - 1]] };
+                layer.update_running_statistics(input, batch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the running statistics of layer `index` (a batch normalisation), checked.
+    pub fn set_running_statistics(
+        &mut self,
+        index: usize,
+        statistics: crate::RunningStatistics,
+    ) -> Result<(), NnError> {
+        let layer = self.layers.get_mut(index).ok_or(NnError::InvalidLayer {
+            layer: index,
+            kind: "batchnorm",
+            detail: "the network has no such layer".to_string(),
+        })?;
+        let kind = layer.kind();
+        layer.set_running_statistics(statistics).map_err(|detail| NnError::InvalidLayer { layer: index, kind, detail })
     }
 
     /// `Err` naming the first layer that cannot be trained (a step activation).

@@ -17,6 +17,10 @@
 //!
 //! has the parameters `0.*`, `2.*`, `7.*` and `10.*` ([`pytorch_state_dict_names`]).
 //!
+//! A `batchnorm` is one module, `nn.BatchNorm1d` after a dense layer or `nn.BatchNorm2d` after a
+//! convolution, with PyTorch's five tensors: `weight` (γ) and `bias` (β), and the buffers
+//! `running_mean`, `running_var` (F32, `(channels,)`) and `num_batches_tracked` (I64, a scalar).
+//!
 //! The tensors have PyTorch's shapes: `nn.Linear`'s weight is `(outputs, inputs)`,
 //! `nn.Conv2d`'s `(out_channels, in_channels, kh, kw)`, a bias `(outputs,)`. Images are
 //! channels first in PyTorch and channels last inside our networks; our `flatten` gives the
@@ -34,7 +38,8 @@ use thiserror::Error;
 
 use crate::atomic_write::write_atomically;
 use crate::{
-    Activation, Architecture, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError, Standardization,
+    Activation, Architecture, BatchNorm, Conv2d, Conv2dParams, Dense, LayerSpec, Loss, Network, NnError,
+    Standardization,
 };
 
 /// Why a `.safetensors` file could not be turned into a network, or written.
@@ -104,7 +109,10 @@ pub enum SafetensorsError {
         expected: Vec<usize>,
     },
     /// A tensor of integers, or of half precision.
-    #[error("tensor {name} has dtype {dtype}; only F32 and F64 are supported (in PyTorch: model.float())")]
+    #[error(
+        "tensor {name} has dtype {dtype}; only F32 and F64 are supported (in PyTorch: model.float()), and integers \
+         for a batch normalisation's num_batches_tracked"
+    )]
     UnsupportedDtype {
         /// The tensor's name.
         name: String,
@@ -172,10 +180,19 @@ pub fn pytorch_state_dict_names(architecture: &Architecture) -> Vec<String> {
         .layers
         .iter()
         .zip(module_indices(architecture))
-        .filter(|(spec, _)| spec.parameter_count() > 0)
-        .flat_map(|(_, index)| [format!("{index}.weight"), format!("{index}.bias")])
+        .flat_map(|(spec, index)| {
+            let names: &[&str] = match spec {
+                LayerSpec::BatchNorm => &BATCH_NORM_TENSORS,
+                _ if spec.parameter_count() > 0 => &["weight", "bias"],
+                _ => &[],
+            };
+            names.iter().map(move |name| format!("{index}.{name}"))
+        })
         .collect()
 }
+
+/// The tensors of an `nn.BatchNorm1d` or `nn.BatchNorm2d` in a `state_dict`, in PyTorch's order.
+const BATCH_NORM_TENSORS: [&str; 5] = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"];
 
 /// Reads a network of the given architecture from a `.safetensors` file; see
 /// [`network_from_safetensors_bytes`].
@@ -219,7 +236,43 @@ pub fn network_from_safetensors_bytes(
 
     let mut shape = architecture.input;
     let mut parameters = Vec::new();
+    let mut statistics = Vec::new();
     for ((layer, spec), module) in architecture.layers.iter().enumerate().zip(module_indices(architecture)) {
+        let tensor = |name: String| {
+            file.tensor(&name).map_err(|_| SafetensorsError::Missing {
+                name: name.clone(),
+                layer,
+                spec: spec.to_string(),
+                found: found.clone(),
+            })
+        };
+        let wrong_shape = |name: String, found: &[usize], expected: Vec<usize>| SafetensorsError::Shape {
+            name,
+            layer,
+            spec: spec.to_string(),
+            found: found.to_vec(),
+            expected,
+        };
+        if *spec == LayerSpec::BatchNorm {
+            let channels = spec.output_shape(shape, layer)?.channels;
+            let read = |name: &str| -> Result<Vec<f32>, SafetensorsError> {
+                let name = format!("{module}.{name}");
+                let tensor = tensor(name.clone())?;
+                if tensor.shape() != [channels] {
+                    return Err(wrong_shape(name, tensor.shape(), vec![channels]));
+                }
+                values(&name, tensor.dtype(), tensor.data())
+            };
+            let (scale, shift) = (read("weight")?, read("bias")?);
+            let (mean, variance) = (read("running_mean")?, read("running_var")?);
+            let name = format!("{module}.num_batches_tracked");
+            let counter = tensor(name.clone())?;
+            let batches_tracked = batches_tracked(&name, counter.dtype(), counter.shape(), counter.data())?;
+            parameters.extend([DMatrix::from_vec(channels, 1, scale), DMatrix::from_vec(channels, 1, shift)]);
+            statistics.push((layer, crate::RunningStatistics { mean, variance, batches_tracked }));
+            shape = spec.output_shape(shape, layer)?;
+            continue;
+        }
         // Checks the layer fits its input (a dense layer after an image needs a flatten) before
         // any tensor is read, so that an invalid architecture is reported as such.
         if let [(_, (outputs, inputs)), _] = spec.parameter_shapes(shape, layer)?.as_slice() {
@@ -272,6 +325,9 @@ pub fn network_from_safetensors_bytes(
         return Err(SafetensorsError::Unexpected { extra, expected });
     }
     let mut network = architecture.with_parameters(loss, parameters)?;
+    for (layer, running) in statistics {
+        network.set_running_statistics(layer, running)?;
+    }
     if standardized {
         let features = network.input_size();
         let read = |name: &str| -> Result<Vec<f32>, SafetensorsError> {
@@ -329,6 +385,25 @@ fn name_given_twice(bytes: &[u8]) -> Option<String> {
     serde_json::Deserializer::from_slice(header).deserialize_map(FirstRepeated).ok().flatten()
 }
 
+/// The count of a `num_batches_tracked` tensor: PyTorch's I64 scalar (or one value of any integer
+/// type), not negative.
+fn batches_tracked(name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) -> Result<u64, SafetensorsError> {
+    let value = match (dtype, data.len()) {
+        (Dtype::I64, 8) => i64::from_le_bytes(data.try_into().expect("8 bytes")),
+        (Dtype::I32, 4) => i64::from(i32::from_le_bytes(data.try_into().expect("4 bytes"))),
+        (Dtype::I64 | Dtype::I32, _) => {
+            return Err(SafetensorsError::NotSafetensors(format!(
+                "{name} has shape {shape:?}; a count of batches is one value"
+            )));
+        }
+        (other, _) => {
+            return Err(SafetensorsError::UnsupportedDtype { name: name.to_string(), dtype: other.to_string() });
+        }
+    };
+    u64::try_from(value)
+        .map_err(|_| SafetensorsError::NotSafetensors(format!("{name} counts {value} batches, below 0")))
+}
+
 /// A tensor's little-endian values as `f32`: F32 as they are, F64 rounded to the nearest.
 fn values(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, SafetensorsError> {
     match dtype {
@@ -350,21 +425,28 @@ pub fn export_safetensors(network: &Network, path: impl AsRef<Path>) -> Result<(
     write_atomically(path, &bytes).map_err(|source| SafetensorsError::Write { path: path.to_path_buf(), source })
 }
 
-/// One F32 tensor to write: PyTorch's shape and the little-endian bytes of its values.
+/// One tensor to write: its dtype, PyTorch's shape and the little-endian bytes of its values.
 struct F32Tensor {
+    dtype: Dtype,
     shape: Vec<usize>,
     bytes: Vec<u8>,
 }
 
 impl F32Tensor {
     fn new(shape: Vec<usize>, values: impl IntoIterator<Item = f32>) -> Self {
-        F32Tensor { shape, bytes: values.into_iter().flat_map(f32::to_le_bytes).collect() }
+        F32Tensor { dtype: Dtype::F32, shape, bytes: values.into_iter().flat_map(f32::to_le_bytes).collect() }
+    }
+
+    /// An I64 scalar, as PyTorch keeps `num_batches_tracked`.
+    fn count(value: u64) -> Self {
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
+        F32Tensor { dtype: Dtype::I64, shape: Vec::new(), bytes: value.to_le_bytes().to_vec() }
     }
 }
 
 impl View for &F32Tensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
 
     fn shape(&self) -> &[usize] {
@@ -382,7 +464,8 @@ impl View for &F32Tensor {
 
 /// The network as the bytes of a safetensors file: for each dense or convolutional layer, F32
 /// tensors `<index>.weight` (dense: `(outputs, inputs)`; convolution: `(out_channels,
-/// in_channels, kh, kw)`) and `<index>.bias` (`(outputs,)`), named by [`pytorch_state_dict_names`],
+/// in_channels, kh, kw)`) and `<index>.bias` (`(outputs,)`), for each batch normalisation the five
+/// tensors of PyTorch's (see the module documentation), named by [`pytorch_state_dict_names`],
 /// with the metadata `format: pt` that `safetensors.torch.save_file` writes. A network that
 /// standardises its inputs adds `input.mean` and `input.deviation` (`(inputs,)`): PyTorch's
 /// `load_state_dict` refuses keys its model lacks, so pop them first and compute
@@ -393,6 +476,17 @@ pub fn network_to_safetensors_bytes(network: &Network) -> Result<Vec<u8>, Safete
     let mut tensors = Vec::new();
     for ((layer, object), module) in network.layers().iter().enumerate().zip(module_indices(&architecture)) {
         if object.parameters().is_empty() {
+            continue;
+        }
+        if let Some(norm) = object.as_any().downcast_ref::<BatchNorm>() {
+            let channels = vec![norm.channels()];
+            let statistics = norm.statistics();
+            let vector = |values: &[f32]| F32Tensor::new(channels.clone(), values.iter().copied());
+            tensors.push((format!("{module}.weight"), vector(norm.scale().as_slice())));
+            tensors.push((format!("{module}.bias"), vector(norm.shift().as_slice())));
+            tensors.push((format!("{module}.running_mean"), vector(&statistics.mean)));
+            tensors.push((format!("{module}.running_var"), vector(&statistics.variance)));
+            tensors.push((format!("{module}.num_batches_tracked"), F32Tensor::count(statistics.batches_tracked)));
             continue;
         }
         let (weights, bias) = if let Some(dense) = object.as_any().downcast_ref::<Dense>() {

@@ -1,14 +1,15 @@
-//! Convolution, max- and average pooling, flattening and stand-alone activations against a
-//! plain f64 reference written from the definitions (channels first, direct sums, no im2col),
-//! and their backpropagation against central finite differences of that reference, on random
-//! shapes, strides and paddings.
+//! Convolution, max- and average pooling, batch normalisation, flattening and stand-alone
+//! activations against a plain f64 reference written from the definitions (channels first,
+//! direct sums, no im2col), and their backpropagation against central finite differences of that
+//! reference, on random shapes, strides and paddings.
 //!
 //! The activations and the tolerance are those of `gradient_check.rs` (`reference/mod.rs`).
 
 mod reference;
 
 use nn_core::{
-    Activation, Architecture, Conv2d, Dense, Gradients, Init, LayerSpec, Loss, Mode, Network, Shape, Targets, Workspace,
+    Activation, Architecture, BatchNorm, Conv2d, Dense, Gradients, Init, LayerSpec, Loss, Mode, Network, Shape,
+    Targets, Workspace,
 };
 use proptest::prelude::*;
 use reference::{agrees_with_differences, close, f64_activation};
@@ -39,6 +40,13 @@ enum Reference {
     },
     /// The mean of each channel.
     GlobalAvgPool {
+        input: Shape,
+    },
+    /// Batch normalisation in training: each channel by the mean and biased variance of the
+    /// batch (over its samples and pixels), then `γ·x̂ + β`.
+    BatchNorm {
+        scale: Vec<f64>,
+        shift: Vec<f64>,
         input: Shape,
     },
     /// Weights `outputs × inputs` column-major (ours), bias.
@@ -137,15 +145,39 @@ impl Reference {
                     })
                     .collect()
             }
+            Reference::BatchNorm { .. } => unreachable!("batch normalisation reads the whole batch"),
             Reference::Identity => x.to_vec(),
             Reference::Act(activation) => x.iter().map(|&z| f64_activation(*activation, z)).collect(),
         }
+    }
+
+    /// Forward pass of a batch of samples stored channels first.
+    fn forward_batch(&self, samples: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+        let Reference::BatchNorm { scale, shift, input } = self else {
+            return samples.iter().map(|x| self.forward(x)).collect();
+        };
+        let pixels = input.height * input.width;
+        let count = (samples.len() * pixels) as f64;
+        let mut out = samples.clone();
+        for c in 0..input.channels {
+            let values = || samples.iter().flat_map(|x| x[c * pixels..(c + 1) * pixels].iter().copied());
+            let mean = values().sum::<f64>() / count;
+            let variance = values().map(|v| (v - mean).powi(2)).sum::<f64>() / count;
+            let deviation = (variance + 1e-5).sqrt();
+            for sample in &mut out {
+                for v in &mut sample[c * pixels..(c + 1) * pixels] {
+                    *v = scale[c] * (*v - mean) / deviation + shift[c];
+                }
+            }
+        }
+        out
     }
 
     fn parameters_mut(&mut self) -> Vec<&mut Vec<f64>> {
         match self {
             Reference::Conv { kernel, bias, .. } => vec![kernel, bias],
             Reference::Dense { weights, bias, .. } => vec![weights, bias],
+            Reference::BatchNorm { scale, shift, .. } => vec![scale, shift],
             _ => Vec::new(),
         }
     }
@@ -176,6 +208,14 @@ fn reference_of(net: &Network) -> Vec<Reference> {
                     Reference::AvgPool { window, stride, input: layer.input_shape() }
                 }
                 LayerSpec::GlobalAvgPool => Reference::GlobalAvgPool { input: layer.input_shape() },
+                LayerSpec::BatchNorm => {
+                    let norm = layer.as_any().downcast_ref::<BatchNorm>().unwrap();
+                    Reference::BatchNorm {
+                        scale: f64s(norm.scale().as_slice()),
+                        shift: f64s(norm.shift().as_slice()),
+                        input: layer.input_shape(),
+                    }
+                }
                 LayerSpec::Dense { activation, .. } => {
                     let dense = layer.as_any().downcast_ref::<Dense>().unwrap();
                     Reference::Dense {
@@ -195,9 +235,10 @@ fn reference_of(net: &Network) -> Vec<Reference> {
 /// Mean softmax cross-entropy of `batch` samples stored channels first.
 fn reference_loss(layers: &[Reference], x: &[f64], classes: &[usize]) -> f64 {
     let per_sample = x.len() / classes.len();
+    let samples = x.chunks(per_sample).map(<[f64]>::to_vec).collect();
+    let logits = layers.iter().fold(samples, |a, layer| layer.forward_batch(a));
     let mut total = 0.0;
-    for (sample, &class) in x.chunks(per_sample).zip(classes) {
-        let z = layers.iter().fold(sample.to_vec(), |a, layer| layer.forward(&a));
+    for (z, &class) in logits.iter().zip(classes) {
         let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
         total += lse - z[class];
@@ -226,6 +267,27 @@ fn average_pooling_strategy() -> impl Strategy<Value = (Shape, String)> {
     let pool = (1usize..=3, 1usize..=3, activation_strategy())
         .prop_map(|(window, stride, act)| Some(format!(" avgpool({window},stride={stride}){act}")));
     network_strategy(pool, prop::sample::select(vec!["flatten", "globalavgpool", "globalavgpool flatten"]))
+}
+
+/// A convolution without activation, a batch normalisation with one, maybe a max-pooling, then
+/// `flatten` and a dense layer, maybe normalised too (after which batches of one sample see a
+/// variance of 0, and every output is β).
+fn batch_norm_strategy() -> impl Strategy<Value = (Shape, String)> {
+    (
+        (1usize..=3, 3usize..=6, 3usize..=6),
+        (1usize..=4, 1usize..=3, activation_strategy()),
+        prop::bool::ANY,
+        prop::sample::select(vec!["flatten", "flatten dense(5) batchnorm tanh", "globalavgpool batchnorm"]),
+        2usize..=4,
+    )
+        .prop_filter_map("the layers must fit", |((c, h, w), (filters, kernel, act), pool, ending, outputs)| {
+            let input = Shape::new(c, h, w);
+            let pool = if pool { " maxpool(2)" } else { "" };
+            let text = format!("conv({filters},{kernel},pad=1) batchnorm{act}{pool} {ending} dense({outputs})");
+            let arch: Architecture = text.parse().ok()?;
+            arch.with_input(input).build(Loss::SoftmaxCrossEntropy, Init::GLOROT, 0).ok()?;
+            Some((input, text))
+        })
 }
 
 /// A convolution, the `pool` text if any, maybe a second convolution, the `ending`, dense.
@@ -270,7 +332,18 @@ fn to_channels_first(x: &[f32], shape: Shape) -> Vec<f64> {
 fn check_against_the_reference(input: Shape, text: &str, seed: u64, batch: usize) -> Result<(), TestCaseError> {
     let arch: Architecture = text.parse().unwrap();
     let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
-    let net = arch.with_input(input).build(Loss::SoftmaxCrossEntropy, init, seed).unwrap();
+    let mut net = arch.with_input(input).build(Loss::SoftmaxCrossEntropy, init, seed).unwrap();
+    // Batch normalisations start at γ = 1, β = 0: other values check their gradients' factors.
+    let names: Vec<&str> = net.layers().iter().flat_map(|layer| layer.parameter_names().iter().copied()).collect();
+    for (parameter, name) in net.parameters_mut().into_iter().zip(names) {
+        if name == "scale" || name == "shift" {
+            let mut k = seed;
+            parameter.iter_mut().for_each(|v| {
+                k = k.wrapping_mul(6364136223846793005).wrapping_add(1);
+                *v = (k >> 40) as f32 / (1u64 << 24) as f32 + if name == "scale" { 0.5 } else { -0.5 };
+            });
+        }
+    }
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -361,6 +434,11 @@ proptest! {
 
     #[test]
     fn convolutions_match_the_definition_and_their_gradients((input, text) in architecture_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
+        check_against_the_reference(input, &text, seed, batch)?;
+    }
+
+    #[test]
+    fn batch_normalisations_match_the_definition_and_their_gradients((input, text) in batch_norm_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
         check_against_the_reference(input, &text, seed, batch)?;
     }
 

@@ -184,10 +184,10 @@ fn random_bytes_and_other_json() {
 fn unknown_version() {
     let dir = tempfile::tempdir().unwrap();
     let error = load_text(dir.path(), &valid_json().replace(r#""version":2"#, r#""version":7"#));
-    assert!(matches!(error, ModelFileError::UnsupportedVersion { found: 7, supported: 2, .. }), "{error}");
+    assert!(matches!(error, ModelFileError::UnsupportedVersion { found: 7, supported: 3, .. }), "{error}");
     // A future version with a different layout is still reported as a version problem.
-    let future = r#"{"format": "nn-core-model", "version": 3, "graph": {"nodes": []}}"#;
-    assert!(matches!(load_text(dir.path(), future), ModelFileError::UnsupportedVersion { found: 3, .. }));
+    let future = r#"{"format": "nn-core-model", "version": 4, "graph": {"nodes": []}}"#;
+    assert!(matches!(load_text(dir.path(), future), ModelFileError::UnsupportedVersion { found: 4, .. }));
 }
 
 #[test]
@@ -268,4 +268,46 @@ fn nan_and_infinite_weights_are_named() {
         "{error}"
     );
     assert!(matches!(load_text(dir.path(), &text.replacen("[", "[NaN,", 1)), ModelFileError::NotAModel { .. }));
+}
+
+/// A network with batch normalisations whose γ, β and running statistics are no longer fresh.
+fn normalised_network() -> nn_core::Network {
+    let arch: nn_core::Architecture = "conv(3,3) batchnorm relu flatten dense(4) batchnorm dense(2)".parse().unwrap();
+    let mut net = arch.with_input(nn_core::Shape::new(1, 5, 5)).build(Loss::SoftmaxCrossEntropy, Init::HE, 3).unwrap();
+    let inputs: Vec<f32> = (0..75).map(|i| (i as f32 * 0.37).sin()).collect();
+    let mut workspace = nn_core::Workspace::new();
+    let mut gradients = nn_core::Gradients::zeros_like(&net);
+    let targets = nn_core::Targets::Classes(&[0, 1, 1]);
+    net.loss_and_gradients(&inputs, targets, nn_core::Mode::training(1), &mut workspace, &mut gradients).unwrap();
+    net.update_running_statistics(&inputs, &workspace).unwrap();
+    net.sgd_step(&gradients, 0.5).unwrap();
+    net
+}
+
+#[test]
+fn batch_normalisation_is_kept_with_its_running_statistics_in_version_3() {
+    let net = normalised_network();
+    let json = model_to_json(&net).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["version"], 3, "running statistics came with version 3");
+    assert_eq!(value["layers"][1]["layer"], "batchnorm");
+    assert_eq!(value["layers"][1]["num_batches_tracked"], 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.json");
+    fs::write(&path, &json).unwrap();
+    let back = load_model(&path).unwrap();
+    assert_eq!(back, net);
+    let statistics = |n: &nn_core::Network| n.layers()[1].running_statistics().cloned().unwrap();
+    assert_eq!(statistics(&back), statistics(&net));
+    assert_ne!(statistics(&net).mean, vec![0.0; 3], "the statistics moved");
+    // Networks without batch normalisation stay version 2, which earlier builds read.
+    assert!(valid_json().contains(r#""version":2"#));
+
+    let edit = |from: &str, to: &str| {
+        assert!(json.contains(from), "{from}");
+        load_text(dir.path(), &json.replacen(from, to, 1)).to_string()
+    };
+    assert!(edit(r#""version":3"#, r#""version":2"#).contains("format version 3"));
+    assert!(edit(r#","num_batches_tracked":1"#, "").contains("needs running_mean, running_var"));
+    assert!(edit(r#""running_var":["#, r#""running_var":[-1,"#).contains("running"));
 }

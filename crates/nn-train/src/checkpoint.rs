@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nalgebra::DMatrix;
-use nn_core::{Activation, Architecture, Dense, LayerSpec, Loss, Network, NnError, Shape, Standardization};
+use nn_core::{
+    Activation, Architecture, Dense, LayerSpec, Loss, Network, NnError, RunningStatistics, Shape, Standardization,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -151,6 +153,20 @@ struct LayerBits {
     layer: String,
     #[serde(with = "crate::bits::vectors")]
     parameters: Vec<Vec<f32>>,
+    /// A batch normalisation's running statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    statistics: Option<StatisticsBits>,
+}
+
+/// Running statistics, exact.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatisticsBits {
+    #[serde(with = "crate::bits::vector")]
+    mean: Vec<f32>,
+    #[serde(with = "crate::bits::vector")]
+    variance: Vec<f32>,
+    batches_tracked: u64,
 }
 
 /// The network of version 1: dense layers only.
@@ -207,6 +223,11 @@ impl NetworkBits {
             .map(|layer| LayerBits {
                 layer: layer.spec().to_string(),
                 parameters: layer.parameters().iter().map(|p| p.as_slice().to_vec()).collect(),
+                statistics: layer.running_statistics().map(|s| StatisticsBits {
+                    mean: s.mean.clone(),
+                    variance: s.variance.clone(),
+                    batches_tracked: s.batches_tracked,
+                }),
             })
             .collect();
         let standardization = network
@@ -220,6 +241,7 @@ impl NetworkBits {
         let invalid = |source| CheckpointError::InvalidNetwork { path: path.to_path_buf(), source };
         let mut specs = Vec::with_capacity(self.layers.len());
         let mut parameters = Vec::new();
+        let mut statistics = Vec::new();
         let mut shape = self.input;
         if !shape.is_allowed() {
             return Err(malformed(format!("the input shape {shape} is empty or too large")));
@@ -245,12 +267,31 @@ impl NetworkBits {
                 }
                 parameters.push(DMatrix::from_vec(rows, cols, values));
             }
+            if let Some(bits) = layer.statistics {
+                let running = RunningStatistics {
+                    mean: bits.mean,
+                    variance: bits.variance,
+                    batches_tracked: bits.batches_tracked,
+                };
+                statistics.push((index, running));
+            }
             shape = spec.output_shape(shape, index).map_err(invalid)?;
             specs.push(spec);
         }
         let mut network = Architecture { input: self.input, layers: specs }
             .with_parameters(self.loss, parameters)
             .map_err(invalid)?;
+        let kept = statistics.iter().map(|(index, _)| *index).collect::<Vec<_>>();
+        let wanted: Vec<usize> =
+            (0..network.layers().len()).filter(|&i| network.layers()[i].running_statistics().is_some()).collect();
+        if kept != wanted {
+            return Err(malformed(format!(
+                "running statistics are kept for layers {kept:?}, but the layers that keep them are {wanted:?}"
+            )));
+        }
+        for (index, running) in statistics {
+            network.set_running_statistics(index, running).map_err(invalid)?;
+        }
         if let Some(bits) = self.standardization {
             let standardization = Standardization::new(bits.mean, bits.deviation).map_err(invalid)?;
             network.set_standardization(Some(standardization)).map_err(invalid)?;

@@ -87,6 +87,14 @@ impl Shard {
     fn compute(&mut self, network: &Network, batch: &Batch<'_>, range: Range<usize>, seed: u64) -> Result<(), NnError> {
         let mode = Mode::Training { seed, first_sample: range.start as u64 };
         let (inputs, labels) = match *batch {
+            // A batch normalisation's running statistics are moved after the step from the
+            // inputs of the pass: they are kept.
+            Batch::Slices { inputs, labels } if network.normalises_batches() => {
+                let size = network.input_size();
+                self.inputs.clear();
+                self.inputs.extend_from_slice(&inputs[range.start * size..range.end * size]);
+                (&self.inputs[..], &labels[range])
+            }
             Batch::Slices { inputs, labels } => {
                 let size = network.input_size();
                 (&inputs[range.start * size..range.end * size], &labels[range])
@@ -236,6 +244,8 @@ impl BatchGradients {
 
     fn run(&mut self, network: &Network, source: Batch<'_>, batch: usize, seed: u64) -> Result<f32, NnError> {
         let count = match self.shard_samples {
+            // Batch normalisation reads the whole batch in training: one shard.
+            _ if network.normalises_batches() => 1,
             Some(shard_samples) => shard_count(batch, shard_samples),
             None => batch_shards(batch),
         };
@@ -285,6 +295,20 @@ impl BatchGradients {
         }
         self.finite = finite;
         Ok(shards.iter().zip(&weights).fold(0.0, |loss, (shard, weight)| loss + weight * shard.loss))
+    }
+
+    /// Moves the running statistics of the network's batch normalisations towards those of the
+    /// last batch given to [`compute`](BatchGradients::compute) (nothing for a network without
+    /// any): call it once after each training step, with the network that computed the batch.
+    pub fn update_running_statistics(&self, network: &mut Network) -> Result<(), NnError> {
+        if !network.normalises_batches() {
+            return Ok(());
+        }
+        let shard = &self.shards[0];
+        if self.used != 1 {
+            return Err(NnError::WorkspaceMismatch);
+        }
+        network.update_running_statistics(&shard.inputs, &shard.workspace)
     }
 
     /// The gradients of the last batch given to [`compute`](BatchGradients::compute).

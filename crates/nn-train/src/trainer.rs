@@ -242,6 +242,7 @@ impl Run<'_, '_> {
             }
             self.optimizer.set_parallel(self.gradients.shards_used() > 1);
             self.optimizer.step(network, self.gradients.gradients(), learning_rate)?;
+            self.gradients.update_running_statistics(network)?;
             if let Some(max_norm) = config.max_norm {
                 constrain_max_norm(network, max_norm);
             }

@@ -335,13 +335,28 @@ fn augmentation_of_inputs_that_are_not_images_is_refused() {
 /// Trains `conv_network` with `config` on 1, 2 and 3 threads, and interrupted then resumed: the
 /// same bits every time.
 fn assert_reproducible(config: &TrainConfig) {
+    assert_reproducible_with(config, conv_network);
+}
+
+/// [`assert_reproducible`] for the networks `build` makes: their parameters and running
+/// statistics.
+fn assert_reproducible_with(config: &TrainConfig, build: fn(u64) -> Network) {
+    let bits = |net: &Network| {
+        let statistics: Vec<Vec<u32>> = net
+            .layers()
+            .iter()
+            .filter_map(|layer| layer.running_statistics())
+            .flat_map(|s| [&s.mean, &s.variance].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()))
+            .collect();
+        (bits(net), statistics)
+    };
     let train_set = linear_rule(700, 1, false);
     let validation = linear_rule(100, 2, false);
     let data = TrainData::new(&train_set).with_validation(&validation);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let mut net = conv_network(5);
+            let mut net = build(5);
             let outcome = train(&mut net, config, &data, &mut NoObserver, &Control::new(), None).unwrap();
             (bits(&net), untimed(&outcome.state.history))
         })
@@ -353,7 +368,7 @@ fn assert_reproducible(config: &TrainConfig) {
     // Interrupted after 4 batches (mid-epoch 2), checkpointed, resumed: the same bits.
     let control = Control::new();
     let mut observer = Interrupter { control: control.clone(), stop_after: Some(4), batches: 0, save_at: None };
-    let mut net = conv_network(5);
+    let mut net = build(5);
     let stopped = train(&mut net, config, &data, &mut observer, &control, None).unwrap();
     assert!(stopped.interrupted);
     let dir = tempfile::tempdir().unwrap();
@@ -362,6 +377,41 @@ fn assert_reproducible(config: &TrainConfig) {
     let Checkpoint { mut network, state } = Checkpoint::load(&path).unwrap();
     let outcome = train(&mut network, config, &data, &mut NoObserver, &Control::new(), Some(state)).unwrap();
     assert_eq!((bits(&network), untimed(&outcome.state.history)), one);
+}
+
+fn batch_normalised_network(seed: u64) -> Network {
+    let arch: nn_core::Architecture =
+        "conv(4,2,pad=1) batchnorm relu maxpool(2) flatten dense(8) batchnorm relu dropout(0.5) dense(3)"
+            .parse()
+            .unwrap();
+    arch.with_input(nn_core::Shape::new(1, 4, 5)).build(Loss::SoftmaxCrossEntropy, Init::HE, seed).unwrap()
+}
+
+#[test]
+fn batch_normalisation_gives_the_same_bits_with_any_thread_count_and_across_a_resume() {
+    // Batches of 256 would be 4 shards: batch normalisation computes each whole.
+    let config = TrainConfig { batch_size: 256, epochs: 3, ..config() };
+    assert_reproducible_with(&config, batch_normalised_network);
+    let config = TrainConfig { batch_size: 50, epochs: 2, ..config };
+    assert_reproducible_with(&config, batch_normalised_network);
+}
+
+#[test]
+fn a_batch_normalised_network_learns_and_moves_its_running_statistics() {
+    let train_set = linear_rule(1000, 3, false);
+    let test = linear_rule(300, 4, false);
+    let config = TrainConfig { batch_size: 32, epochs: 10, learning_rate: 0.01, ..config() };
+    let arch: nn_core::Architecture =
+        "conv(8,3,pad=1) batchnorm relu flatten dense(8) batchnorm relu dense(3)".parse().unwrap();
+    let mut net = arch.with_input(nn_core::Shape::new(1, 4, 5)).build(Loss::SoftmaxCrossEntropy, Init::HE, 9).unwrap();
+    let before = evaluate(&net, &test, 100).unwrap().accuracy;
+    train(&mut net, &config, &TrainData::new(&train_set), &mut NoObserver, &Control::new(), None).unwrap();
+    let after = evaluate(&net, &test, 100).unwrap().accuracy;
+    assert!(after > 0.85 && after > before + 0.2, "accuracy {before} -> {after}");
+    let statistics = net.layers()[1].running_statistics().unwrap();
+    // 1,000 samples in batches of 32: 32 batches an epoch.
+    assert_eq!(statistics.batches_tracked, 320);
+    assert!(statistics.mean.iter().all(|m| *m != 0.0) && statistics.variance.iter().all(|v| *v != 1.0));
 }
 
 #[test]
