@@ -2,10 +2,11 @@
 //! mean and variance of the batch in training, by running estimates of them in inference.
 
 use std::any::Any;
+use std::ops::Range;
 
 use nalgebra::DMatrix;
 
-use crate::{Layer, LayerSpec, Mode, NnError, Shape};
+use crate::{Layer, LayerSpec, Mode, NnError, Shape, batch_parts};
 
 /// PyTorch's default `momentum`: each training batch moves the running statistics a tenth of
 /// the way to its own.
@@ -179,20 +180,55 @@ impl BatchNorm {
         &self.statistics
     }
 
-    /// The mean and biased variance of each channel over `batch` samples of `input`, summed in
-    /// `f64` sample after sample (two passes: the mean, then the squares about it).
+    /// The values of `batch` samples, and the parts of the batch that are summed and computed
+    /// in parallel (`batch_parts.rs`: they depend on the batch size only).
+    fn parts(&self, batch: usize) -> Vec<Range<usize>> {
+        batch_parts::part_ranges(batch, batch_parts::batch_parts(batch))
+    }
+
+    /// Values that each channel's statistics run over: every pixel of every sample.
+    fn count(&self, batch: usize) -> f64 {
+        (batch * self.shape.len() / self.shape.channels) as f64
+    }
+
+    /// `Σ f(x, e, m)` per channel over the values `x` of `input`, `e` of `extra` (laid out the
+    /// same; `input` again when empty) and the channel's `centre` `m`, in `f64`: each part's sums
+    /// in parallel, sample after sample, then the parts' in part order.
+    fn channel_sums(
+        &self,
+        input: &[f32],
+        extra: &[f32],
+        batch: usize,
+        centre: &[f64],
+        f: impl Fn(f64, f64, f64) -> f64 + Sync + Send,
+    ) -> Vec<f64> {
+        let (channels, len) = (self.shape.channels, self.shape.len());
+        let partial = batch_parts::map_parts(&self.parts(batch), |range| {
+            let mut sums = vec![0.0_f64; channels];
+            let input = &input[range.start * len..range.end * len];
+            let extra = if extra.is_empty() { input } else { &extra[range.start * len..range.end * len] };
+            for (pixel, other) in input.chunks_exact(channels).zip(extra.chunks_exact(channels)) {
+                for (((sum, &x), &e), &m) in sums.iter_mut().zip(pixel).zip(other).zip(centre) {
+                    *sum += f(f64::from(x), f64::from(e), m);
+                }
+            }
+            sums
+        });
+        let mut total = vec![0.0_f64; channels];
+        for sums in partial {
+            total.iter_mut().zip(sums).for_each(|(t, s)| *t += s);
+        }
+        total
+    }
+
+    /// The mean and biased variance of each channel over `batch` samples of `input`, in `f64`
+    /// (two passes: the mean, then the squares about it).
     fn batch_moments(&self, input: &[f32], batch: usize) -> (Vec<f64>, Vec<f64>) {
-        let channels = self.shape.channels;
-        let count = (batch * self.shape.len() / channels) as f64;
-        let mut mean = vec![0.0_f64; channels];
-        for pixel in input.chunks_exact(channels) {
-            mean.iter_mut().zip(pixel).for_each(|(m, &x)| *m += f64::from(x));
-        }
+        let count = self.count(batch);
+        let zeros = vec![0.0; self.shape.channels];
+        let mut mean = self.channel_sums(input, &[], batch, &zeros, |x, _, _| x);
         mean.iter_mut().for_each(|m| *m /= count);
-        let mut variance = vec![0.0_f64; channels];
-        for pixel in input.chunks_exact(channels) {
-            variance.iter_mut().zip(pixel).zip(&mean).for_each(|((v, &x), m)| *v += (f64::from(x) - m).powi(2));
-        }
+        let mut variance = self.channel_sums(input, &[], batch, &mean, |x, _, m| (x - m) * (x - m));
         variance.iter_mut().for_each(|v| *v /= count);
         (mean, variance)
     }
@@ -213,11 +249,36 @@ impl BatchNorm {
         (mean, inverse_deviation)
     }
 
+    /// `out = a·v + b·e + c` for every value `v` of `input` and `e` of `extra` (laid out the
+    /// same; `input` again when empty), with the channel's coefficients, in `f64`; the parts in
+    /// parallel.
+    fn affine(&self, input: &[f32], extra: &[f32], batch: usize, out: &mut [f32], [a, b, c]: [&[f64]; 3]) {
+        let (channels, len) = (self.shape.channels, self.shape.len());
+        let ranges = self.parts(batch);
+        let parts: Vec<_> = ranges.iter().cloned().zip(batch_parts::split(out, len, &ranges)).collect();
+        batch_parts::for_each(parts, |(range, out)| {
+            let input = &input[range.start * len..range.end * len];
+            let extra = if extra.is_empty() { input } else { &extra[range.start * len..range.end * len] };
+            let pixels = input.chunks_exact(channels).zip(extra.chunks_exact(channels));
+            for ((pixel, other), out) in pixels.zip(out.chunks_exact_mut(channels)) {
+                let coefficients = a.iter().zip(b).zip(c);
+                for (((o, &v), &e), ((a, b), c)) in out.iter_mut().zip(pixel).zip(other).zip(coefficients) {
+                    *o = (a * f64::from(v) + b * f64::from(e) + c) as f32;
+                }
+            }
+        });
+    }
+
+    /// `γ/√(σ² + ε)` per channel.
+    fn factor(&self, inverse_deviation: &[f64]) -> Vec<f64> {
+        self.scale.iter().zip(inverse_deviation).map(|(&g, inverse)| f64::from(g) * inverse).collect()
+    }
+
     /// Moves the running statistics towards those of `batch` samples of `input`, this layer's
     /// input of a training step: what PyTorch does in every training forward pass.
     pub fn update_statistics(&mut self, input: &[f32], batch: usize) {
         let (mean, variance) = self.batch_moments(input, batch);
-        let count = (batch * self.shape.len() / self.shape.channels) as f64;
+        let count = self.count(batch);
         // PyTorch keeps the unbiased variance, n/(n − 1) times the one it normalises with.
         let unbiased = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
         let variance: Vec<f64> = variance.iter().map(|v| v * unbiased).collect();
@@ -249,14 +310,12 @@ impl Layer for BatchNorm {
     /// `y = γ·(x − μ)/√(σ² + ε) + β`, channel by channel.
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], mode: Mode) {
         let (mean, inverse_deviation) = self.normalisation(input, batch, mode);
-        let (scale, shift) = (self.scale.as_slice(), self.shift.as_slice());
-        let channels = self.shape.channels;
-        for (x, y) in input.chunks_exact(channels).zip(output.chunks_exact_mut(channels)) {
-            for c in 0..channels {
-                let normalised = (f64::from(x[c]) - mean[c]) * inverse_deviation[c];
-                y[c] = scale[c] * normalised as f32 + shift[c];
-            }
-        }
+        // y = (γ/√(σ² + ε))·x + (β − μ·γ/√(σ² + ε)), in f64.
+        let factor = self.factor(&inverse_deviation);
+        let zeros = vec![0.0; factor.len()];
+        let intercept: Vec<f64> =
+            self.shift.iter().zip(&mean).zip(&factor).map(|((&b, m), f)| f64::from(b) - m * f).collect();
+        self.affine(input, &[], batch, output, [&factor, &zeros, &intercept]);
     }
 
     /// `∂C/∂β = Σ ∂C/∂y`, `∂C/∂γ = Σ ∂C/∂y · x̂`; in training (μ and σ² depend on every input)
@@ -272,41 +331,38 @@ impl Layer for BatchNorm {
         mode: Mode,
     ) {
         let (mean, inverse_deviation) = self.normalisation(input, batch, mode);
-        let channels = self.shape.channels;
-        let normalised = |x: &[f32], c: usize| (f64::from(x[c]) - mean[c]) * inverse_deviation[c];
-        let mut scale_grad = vec![0.0_f64; channels];
-        let mut shift_grad = vec![0.0_f64; channels];
-        for (x, dy) in input.chunks_exact(channels).zip(output_grad.chunks_exact(channels)) {
-            for c in 0..channels {
-                shift_grad[c] += f64::from(dy[c]);
-                scale_grad[c] += f64::from(dy[c]) * normalised(x, c);
-            }
-        }
+        let zeros = vec![0.0; mean.len()];
+        let shift_grad = self.channel_sums(output_grad, &[], batch, &zeros, |dy, _, _| dy);
+        // Σ ∂C/∂y · x̂ = (Σ ∂C/∂y · (x − μ)) / √(σ² + ε).
+        let centred_sums = self.channel_sums(output_grad, input, batch, &mean, |dy, x, m| dy * (x - m));
+        let scale_grad: Vec<f64> = centred_sums.iter().zip(&inverse_deviation).map(|(s, i)| s * i).collect();
         if let [scale_gradient, shift_gradient] = gradients {
             scale_gradient.iter_mut().zip(&scale_grad).for_each(|(g, &s)| *g = s as f32);
             shift_gradient.iter_mut().zip(&shift_grad).for_each(|(g, &s)| *g = s as f32);
         }
         let Some(input_grad) = input_grad else { return };
-        let scale = self.scale.as_slice();
-        let pixels = input.chunks_exact(channels).zip(output_grad.chunks_exact(channels));
-        let input_grad = input_grad.chunks_exact_mut(channels);
+        let factor = self.factor(&inverse_deviation);
         if mode.is_training() {
-            // The three terms nearly cancel, and 1/σ magnifies what is left: in f64, the sum of
-            // a batch's input gradients stays 0 (as it must: a shift of every input changes
-            // nothing) to the last bits of f32.
-            let count = (batch * self.shape.len() / channels) as f64;
-            for ((x, dy), dx) in pixels.zip(input_grad) {
-                for c in 0..channels {
-                    let centred = count * f64::from(dy[c]) - shift_grad[c] - normalised(x, c) * scale_grad[c];
-                    dx[c] = (f64::from(scale[c]) * inverse_deviation[c] / count * centred) as f32;
-                }
-            }
+            // ∂C/∂x = f·∂C/∂y − (f/n)·(∂C/∂β + x̂·∂C/∂γ) with f = γ/√(σ² + ε), as
+            // f·∂C/∂y − s·x + t. The terms nearly cancel, and 1/σ magnifies what is left: in f64,
+            // the sum of a batch's input gradients stays 0 (as it must: a shift of every input
+            // changes nothing) to the last bits of f32.
+            let count = self.count(batch);
+            let slope: Vec<f64> = factor
+                .iter()
+                .zip(&scale_grad)
+                .zip(&inverse_deviation)
+                .map(|((f, g), inverse)| -f * g * inverse / count)
+                .collect();
+            let intercept: Vec<f64> = factor
+                .iter()
+                .zip(&shift_grad)
+                .zip(slope.iter().zip(&mean))
+                .map(|((f, b), (s, m))| -f * b / count - s * m)
+                .collect();
+            self.affine(output_grad, input, batch, input_grad, [&factor, &slope, &intercept]);
         } else {
-            for ((_, dy), dx) in pixels.zip(input_grad) {
-                for c in 0..channels {
-                    dx[c] = (f64::from(scale[c]) * inverse_deviation[c] * f64::from(dy[c])) as f32;
-                }
-            }
+            self.affine(output_grad, &[], batch, input_grad, [&factor, &zeros, &zeros]);
         }
     }
 

@@ -222,6 +222,7 @@ mod architecture;
 mod atomic_write;
 mod avg_pool;
 mod batch_norm;
+mod batch_parts;
 mod classifier;
 mod committee;
 #[cfg(feature = "serde")]

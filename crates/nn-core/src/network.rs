@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
+use crate::batch_parts;
 use crate::softmax::argmax;
 use crate::{
     Activation, Architecture, Dense, Gradients, Init, Layer, LayerSpec, Loss, Mode, NnError, Predictions, Shape,
@@ -67,6 +68,9 @@ pub struct Workspace {
     standardized: Vec<f32>,
     /// Values of each layer's output for the last batch.
     output_lens: Vec<usize>,
+    /// For each layer, the parameter gradients of the parts of a batch after the first, when a
+    /// network with batch normalisation cuts its layers' work into parts (`batch_parts.rs`).
+    part_gradients: Vec<Vec<Vec<DMatrix<f32>>>>,
 }
 
 impl Workspace {
@@ -669,11 +673,22 @@ impl Network {
             None => raw_inputs,
         };
 
+        // A network with batch normalisation goes through the batch whole, each layer's samples
+        // cut into parts that run in parallel; any other network gives each layer the batch as
+        // it is (a trainer cuts it into shards before).
+        let parts = if self.normalises_batches() { batch_parts::batch_parts(batch) } else { 1 };
+        let ranges = batch_parts::part_ranges(batch, parts);
+        workspace.part_gradients.resize_with(depth, Vec::new);
         for (index, layer) in self.layers.iter().enumerate() {
             workspace.output_lens.push(layer.output_size() * batch);
             let (before, rest) = workspace.outputs.split_at_mut(index);
             let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
-            layer.forward(input, batch, sized(&mut rest[0], layer.output_size() * batch), mode.for_layer(index));
+            let output = sized(&mut rest[0], layer.output_size() * batch);
+            if parts == 1 {
+                layer.forward(input, batch, output, mode.for_layer(index));
+            } else {
+                batch_parts::forward(layer.as_ref(), input, batch, output, mode.for_layer(index), &ranges);
+            }
         }
 
         let classes = self.output_size();
@@ -699,7 +714,20 @@ impl Network {
                 None
             };
             let output_grad = &mut here[0][..layer.output_size() * batch];
-            layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
+            if parts == 1 {
+                layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
+            } else {
+                let scratch = &mut workspace.part_gradients[index];
+                let buffers = batch_parts::Backward {
+                    input,
+                    output,
+                    output_grad,
+                    input_grad,
+                    gradients: layer_gradients,
+                    scratch,
+                };
+                batch_parts::backward(layer.as_ref(), batch, buffers, mode.for_layer(index), &ranges);
+            }
         }
         if let (Some(standardization), true) = (&self.standardization, workspace.want_input_gradient) {
             standardization.backward_in_place(&mut workspace.input_gradient[..raw_inputs.len()]);

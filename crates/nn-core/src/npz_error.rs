@@ -163,7 +163,9 @@ pub enum NpzError {
     Network(#[from] NnError),
     /// The network holds a layer that has no NumPy form (only dense and convolutional layers
     /// have parameters to export).
-    #[error("layer {layer} of kind {kind:?} cannot be exported: it has no W, b form")]
+    #[error(
+        "layer {layer} of kind {kind:?} cannot be exported: it has no W, b form (export --safetensors keeps every layer)"
+    )]
     UnsupportedLayer {
         /// Index of the layer, from 0.
         layer: usize,

@@ -429,6 +429,14 @@ fn check_against_the_reference(input: Shape, text: &str, seed: u64, batch: usize
     Ok(())
 }
 
+/// A batch of 70 goes through a network with batch normalisation in two parts (`batch_parts.rs`):
+/// the sums of the parts' gradients are still the reference's.
+#[test]
+fn a_batch_cut_in_parts_gives_the_gradients_of_the_reference() {
+    let text = "conv(3,3,pad=1) batchnorm relu maxpool(2) flatten dense(4) batchnorm tanh dense(3)";
+    check_against_the_reference(Shape::new(2, 4, 4), text, 5, 70).unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
