@@ -52,6 +52,14 @@ pub trait Layer: fmt::Debug + Send + Sync {
 
     /// The layer's description in the architecture language (`conv(16,3,pad=1) relu`), from
     /// which [`LayerSpec::build`] makes a layer of the same kind and shapes.
+    ///
+    /// [`LayerSpec`] names nn-core's own kinds only, and every file rebuilds a network from its
+    /// layers' specs: model files, checkpoints, committee files, `.npz` and safetensors exports.
+    /// A layer of a kind of your own trains and predicts inside a [`Network`](crate::Network) like
+    /// any other, but cannot be saved or exported that way; keep its parameters yourself
+    /// ([`Network::parameters`](crate::Network::parameters) lists them in order, and
+    /// [`Network::set_parameter`](crate::Network::set_parameter) puts them back): a file would
+    /// describe the kind its spec names, not yours.
     fn spec(&self) -> LayerSpec;
 
     /// Details for the summary table.

@@ -132,10 +132,10 @@
 //! # Features
 //!
 //! All five are on by default. With `default-features = false` nn-core is layers, maths and
-//! training steps only: it builds from nalgebra, pulp, rand and rand_chacha (27 crates instead
-//! of 78, in about 0.43 of the time, measured in the workspace's `docs/benchmarks.md`),
-//! without the proc-macro stack (syn, serde_derive, thiserror) that the features bring, and
-//! every result stays the same, bit for bit.
+//! training steps only: it builds from nalgebra, pulp, rand and rand_chacha (in about 0.43 of
+//! the time, measured in the workspace's `docs/benchmarks.md`), without the proc-macro stack
+//! (syn, serde_derive, thiserror) that the features bring, and every result stays the same, bit
+//! for bit.
 //!
 //! - `serde`: model files ([`save_model`], [`load_model`], [`save_trained_model`],
 //!   [`load_model_and_record`], [`TrainingRecord`], [`ModelFileError`], the format in
@@ -143,13 +143,16 @@
 //!   [`load_any_model`]) and the serde impls of [`Activation`], [`Loss`], [`Init`] (with
 //!   [`WeightInit`] and [`BiasInit`]) and [`Shape`], through serde, serde_json and thiserror.
 //! - `npz`: NumPy `.npz` archives ([`import_npz`], [`export_npz`], ...), through zip, npyz and
-//!   flate2.
+//!   flate2. npyz parses `.npy` headers with pest, whose stack guard (`psm`) compiles a little
+//!   assembly with the system's C compiler (`cc`) on Linux, macOS and Windows: this is the one
+//!   feature that needs one. Without a C compiler, leave `npz` out
+//!   (`default-features = false, features = ["serde", "pickle", "safetensors", "parallel"]`).
 //! - `pickle`: Python pickles of NumPy weights as Saitō's code writes them ([`import_pickle`],
 //!   [`import_pickle_with_architecture`], ...), read by a small pickle machine of our own that
 //!   runs nothing and knows only NumPy's array globals (thiserror only).
 //! - `safetensors`: `.safetensors` files with PyTorch's `state_dict` names
 //!   ([`import_safetensors`], [`export_safetensors`], ...), through Hugging Face's
-//!   `safetensors` crate (12 crates more, tempfile among them).
+//!   `safetensors` crate.
 //! - `parallel`: [`Network::evaluate`] and [`Network::classify_batch`] compute their batches on
 //!   rayon's global pool; without it, one after the other on the calling thread.
 //!
@@ -158,7 +161,10 @@
 //! nn-core computes in parallel only with its default feature `parallel`, and only where it
 //! runs many batches: [`Network::evaluate`], [`Network::evaluate_and_classify`],
 //! [`Network::classify_batch`], [`Network::accuracy`] and a [`Committee`]'s `evaluate`,
-//! `evaluate_and_classify` and `classify_batch` hand their batches to rayon's thread pool. Everything else, a training step included
+//! `evaluate_and_classify` and `classify_batch` hand their batches to rayon's thread pool; so
+//! does [`Network::loss_and_gradients`] for a network with batch normalisation
+//! ([`Network::normalises_batches`]), which cuts each layer's work into parts fixed by the batch
+//! size. Everything else, a training step of any other network included
 //! ([`Network::loss_and_gradients`], [`Network::sgd_step`]), runs on the calling thread (the
 //! `nn-train` crate spreads a batch's gradients over threads).
 //!
