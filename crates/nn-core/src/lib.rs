@@ -2,7 +2,8 @@
 //!
 //! Neural networks written from scratch, for learning how they work and for training them fast
 //! on a CPU: dense and convolutional layers behind a [`Layer`] trait ([`Dense`], [`Conv2d`],
-//! [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool`], [`Flatten`], [`Dropout`], [`ActivationLayer`]),
+//! [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool`], [`BatchNorm`], [`Flatten`], [`Dropout`],
+//! [`ActivationLayer`]),
 //! activations, a numerically stable [`softmax`], losses with their gradients, backpropagation
 //! over whole batches, seeded initialisers, architectures as text ([`Architecture`]:
 //! `conv(32,3) relu maxpool(2) flatten dense(10)`), model files, NumPy `.npz`, pickled NumPy
@@ -44,6 +45,10 @@
 //! assert_eq!(net.summary().rows[0].output_shape.to_string(), "4x28x28");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! A network with `batchnorm` normalises by the batch in training and by running statistics in
+//! inference: after each step, [`Network::update_running_statistics`] moves them (nn-train's
+//! trainer does it for you).
 //!
 //! And a dense one, trained to convergence:
 //!
