@@ -98,6 +98,6 @@ fn a_batch_normalised_model_is_trained_evaluated_resumed_and_exported() {
     let out = nn_cli(&["export", "--model", path_str(&model), "--npz", path_str(&dir.path().join("bn.npz"))]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("batchnorm") && stderr.contains("--safetensors"), "{stderr}");
+    assert!(stderr.contains("batchnorm") && stderr.contains("safetensors"), "{stderr}");
     assert!(!dir.path().join("bn.npz").exists());
 }

@@ -112,6 +112,9 @@ pub(crate) fn network_of_architecture(
     architecture: &Architecture,
     loss: Loss,
 ) -> Result<Network, NpzError> {
+    if let Some(layer) = architecture.layers.iter().position(|l| *l == LayerSpec::BatchNorm) {
+        return Err(NpzError::NoRunningStatistics { layer });
+    }
     let names = arrays.names();
     let highest = names.iter().filter_map(|n| numbered(n, 'W').max(numbered(n, 'b'))).max().unwrap_or(0);
     let with_weights: Vec<String> =

@@ -164,13 +164,23 @@ pub enum NpzError {
     /// The network holds a layer that has no NumPy form (only dense and convolutional layers
     /// have parameters to export).
     #[error(
-        "layer {layer} of kind {kind:?} cannot be exported: it has no W, b form (export --safetensors keeps every layer)"
+        "layer {layer} of kind {kind:?} cannot be exported: it has no W, b form (a safetensors file keeps every layer)"
     )]
     UnsupportedLayer {
         /// Index of the layer, from 0.
         layer: usize,
         /// Its kind.
         kind: &'static str,
+    },
+    /// The architecture holds a batch normalisation, whose running statistics files of `W` and
+    /// `b` arrays do not hold: the network would predict with fresh ones.
+    #[error(
+        "layer {layer} (batchnorm) needs its running mean and variance, which files of W and b arrays do not hold: \
+         import such a network from safetensors"
+    )]
+    NoRunningStatistics {
+        /// Index of the layer, from 0.
+        layer: usize,
     },
 }
 

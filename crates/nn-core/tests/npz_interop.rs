@@ -205,6 +205,20 @@ fn average_poolings_take_no_arrays_and_read_back_bit_for_bit() {
 }
 
 #[test]
+fn batch_normalisation_has_no_numpy_form_either_way() {
+    let plain: Architecture = "conv(4,3) relu flatten dense(10)".parse().unwrap();
+    let bytes = network_to_npz_bytes(&plain.build(Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap()).unwrap();
+    // Its W1 and b1 would fit a batch normalisation's γ and β no better than anything else: the
+    // running statistics are what is missing, and the import says so before reading an array.
+    let normalised: Architecture = "conv(4,3) batchnorm relu flatten dense(10)".parse().unwrap();
+    let error = network_from_npz_bytes_with_architecture(&bytes, &normalised, Loss::SoftmaxCrossEntropy).unwrap_err();
+    assert!(matches!(error, NpzError::NoRunningStatistics { layer: 1 }), "{error}");
+    assert!(error.to_string().contains("safetensors"), "{error}");
+    let net = normalised.build(Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
+    assert!(matches!(network_to_npz_bytes(&net), Err(NpzError::UnsupportedLayer { layer: 1, kind: "batchnorm" })));
+}
+
+#[test]
 fn the_export_holds_kernels_in_numpy_layout() {
     let net = small_conv_net();
     let bytes = network_to_npz_bytes(&net).unwrap();
