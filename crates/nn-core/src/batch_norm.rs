@@ -191,45 +191,50 @@ impl BatchNorm {
         (batch * self.shape.len() / self.shape.channels) as f64
     }
 
-    /// `Σ f(x, e, m)` per channel over the values `x` of `input`, `e` of `extra` (laid out the
-    /// same; `input` again when empty) and the channel's `centre` `m`, in `f64`: each part's sums
-    /// in parallel, sample after sample, then the parts' in part order.
+    /// `Σ f(x, e, m)` per channel, two sums at once, over the values `x` of `input`, `e` of
+    /// `extra` (laid out the same; `input` again when empty) and the channel's `centre` `m`, in
+    /// `f64`: each part's sums in parallel, sample after sample, then the parts' in part order.
     fn channel_sums(
         &self,
         input: &[f32],
         extra: &[f32],
         batch: usize,
         centre: &[f64],
-        f: impl Fn(f64, f64, f64) -> f64 + Sync + Send,
-    ) -> Vec<f64> {
+        f: impl Fn(f64, f64, f64) -> (f64, f64) + Sync + Send,
+    ) -> (Vec<f64>, Vec<f64>) {
         let (channels, len) = (self.shape.channels, self.shape.len());
         let partial = batch_parts::map_parts(&self.parts(batch), |range| {
-            let mut sums = vec![0.0_f64; channels];
+            let (mut first, mut second) = (vec![0.0_f64; channels], vec![0.0_f64; channels]);
             let input = &input[range.start * len..range.end * len];
             let extra = if extra.is_empty() { input } else { &extra[range.start * len..range.end * len] };
             for (pixel, other) in input.chunks_exact(channels).zip(extra.chunks_exact(channels)) {
-                for (((sum, &x), &e), &m) in sums.iter_mut().zip(pixel).zip(other).zip(centre) {
-                    *sum += f(f64::from(x), f64::from(e), m);
+                let sums = first.iter_mut().zip(second.iter_mut());
+                for (((sums, &x), &e), &m) in sums.zip(pixel).zip(other).zip(centre) {
+                    let (a, b) = f(f64::from(x), f64::from(e), m);
+                    *sums.0 += a;
+                    *sums.1 += b;
                 }
             }
-            sums
+            (first, second)
         });
-        let mut total = vec![0.0_f64; channels];
-        for sums in partial {
-            total.iter_mut().zip(sums).for_each(|(t, s)| *t += s);
+        let (mut first, mut second) = (vec![0.0_f64; channels], vec![0.0_f64; channels]);
+        for (a, b) in partial {
+            first.iter_mut().zip(a).for_each(|(t, s)| *t += s);
+            second.iter_mut().zip(b).for_each(|(t, s)| *t += s);
         }
-        total
+        (first, second)
     }
 
-    /// The mean and biased variance of each channel over `batch` samples of `input`, in `f64`
-    /// (two passes: the mean, then the squares about it).
+    /// The mean and biased variance of each channel over `batch` samples of `input`, in `f64`,
+    /// in one pass: the sums of `x − k` and `(x − k)²` about the channel's first value `k`
+    /// (the shifted-data formula, which keeps the subtraction small where a plain `Σx²` would
+    /// cancel).
     fn batch_moments(&self, input: &[f32], batch: usize) -> (Vec<f64>, Vec<f64>) {
         let count = self.count(batch);
-        let zeros = vec![0.0; self.shape.channels];
-        let mut mean = self.channel_sums(input, &[], batch, &zeros, |x, _, _| x);
-        mean.iter_mut().for_each(|m| *m /= count);
-        let mut variance = self.channel_sums(input, &[], batch, &mean, |x, _, m| (x - m) * (x - m));
-        variance.iter_mut().for_each(|v| *v /= count);
+        let shift: Vec<f64> = input[..self.shape.channels].iter().map(|&x| f64::from(x)).collect();
+        let (sums, squares) = self.channel_sums(input, &[], batch, &shift, |x, _, k| (x - k, (x - k) * (x - k)));
+        let mean = sums.iter().zip(&shift).map(|(s, k)| k + s / count).collect();
+        let variance = sums.iter().zip(&squares).map(|(s, q)| ((q - s * s / count) / count).max(0.0)).collect();
         (mean, variance)
     }
 
@@ -276,7 +281,7 @@ impl BatchNorm {
 
     /// Moves the running statistics towards those of `batch` samples of `input`, this layer's
     /// input of a training step: what PyTorch does in every training forward pass.
-    pub fn update_statistics(&mut self, input: &[f32], batch: usize) {
+    fn update_statistics(&mut self, input: &[f32], batch: usize) {
         let (mean, variance) = self.batch_moments(input, batch);
         let count = self.count(batch);
         // PyTorch keeps the unbiased variance, n/(n − 1) times the one it normalises with.
@@ -332,9 +337,9 @@ impl Layer for BatchNorm {
     ) {
         let (mean, inverse_deviation) = self.normalisation(input, batch, mode);
         let zeros = vec![0.0; mean.len()];
-        let shift_grad = self.channel_sums(output_grad, &[], batch, &zeros, |dy, _, _| dy);
-        // Σ ∂C/∂y · x̂ = (Σ ∂C/∂y · (x − μ)) / √(σ² + ε).
-        let centred_sums = self.channel_sums(output_grad, input, batch, &mean, |dy, x, m| dy * (x - m));
+        // ∂C/∂β = Σ ∂C/∂y, and Σ ∂C/∂y · x̂ = (Σ ∂C/∂y · (x − μ)) / √(σ² + ε).
+        let (shift_grad, centred_sums) =
+            self.channel_sums(output_grad, input, batch, &mean, |dy, x, m| (dy, dy * (x - m)));
         let scale_grad: Vec<f64> = centred_sums.iter().zip(&inverse_deviation).map(|(s, i)| s * i).collect();
         if let [scale_gradient, shift_gradient] = gradients {
             scale_gradient.iter_mut().zip(&scale_grad).for_each(|(g, &s)| *g = s as f32);
