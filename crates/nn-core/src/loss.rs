@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::NnError;
+use crate::shape::samples_in;
 use crate::sigmoid::{sigmoid, sigmoid_in_place};
 use crate::softmax::{argmax, log_sum_exp, softmax_in_place};
 
@@ -205,18 +206,6 @@ impl Loss {
         }
         (total / batch as f64) as f32
     }
-}
-
-/// The number of samples in `values`, runs of `size` values; refuses a size of 0 and a length
-/// that is not a whole number of samples.
-pub(crate) fn samples_in(values: &[f32], size: usize) -> Result<usize, NnError> {
-    if size == 0 {
-        return Err(NnError::EmptySample);
-    }
-    if !values.len().is_multiple_of(size) {
-        return Err(NnError::RaggedInput { len: values.len(), features: size });
-    }
-    Ok(values.len() / size)
 }
 
 impl fmt::Display for Loss {

@@ -777,5 +777,5 @@ pub(crate) fn batch_samples(inputs: &[f32], features: usize) -> Result<usize, Nn
     if inputs.is_empty() {
         return Err(NnError::EmptyBatch);
     }
-    crate::loss::samples_in(inputs, features)
+    crate::shape::samples_in(inputs, features)
 }

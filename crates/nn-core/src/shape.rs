@@ -87,3 +87,15 @@ impl fmt::Display for Shape {
         }
     }
 }
+
+/// The number of samples in `values`, runs of `size` values; refuses a size of 0 and a length
+/// that is not a whole number of samples.
+pub(crate) fn samples_in(values: &[f32], size: usize) -> Result<usize, crate::NnError> {
+    if size == 0 {
+        return Err(crate::NnError::EmptySample);
+    }
+    if !values.len().is_multiple_of(size) {
+        return Err(crate::NnError::RaggedInput { len: values.len(), features: size });
+    }
+    Ok(values.len() / size)
+}

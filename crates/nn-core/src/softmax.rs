@@ -1,7 +1,7 @@
 //! Softmax, log-softmax and argmax over a vector or over each sample (column) of a batch.
 
 use crate::NnError;
-use crate::loss::samples_in;
+use crate::shape::samples_in;
 
 /// Replaces `z` by `softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m)` with `m = max z`.
 ///
