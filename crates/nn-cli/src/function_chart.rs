@@ -10,9 +10,9 @@ use nn_core::Activation;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::chart_file::chart_bytes;
 use crate::files::write_atomically;
 use crate::output::outln;
-use crate::plot::chart_bytes;
 
 const WIDTH: u32 = 800;
 const HEIGHT: u32 = 500;

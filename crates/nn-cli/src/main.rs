@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod baseline;
 mod bench;
 mod caption;
+mod chart_file;
 mod committee;
 mod convert;
 mod data;

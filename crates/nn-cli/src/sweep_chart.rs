@@ -20,7 +20,7 @@ const PANELS_PER_ROW: usize = 3;
 /// Writes the chart of `report` as a PNG.
 pub fn write(path: &Path, report: &Report) -> Result<()> {
     crate::files::refuse_non_png("the chart", path)?;
-    plotters::style::register_font("sans-serif", FontStyle::Normal, crate::plot::FONT)
+    plotters::style::register_font("sans-serif", FontStyle::Normal, crate::chart_file::FONT)
         .map_err(|_| anyhow::anyhow!("the built-in font cannot be read"))?;
     // A field given one value was not swept: its panel would be a single column.
     let all = score_by_field(report);

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use nalgebra::DMatrix;
 
-use crate::npz_error::NpzError;
+use crate::npz_error::{NpzError, numbered};
 use crate::{
     Activation, Architecture, Conv2dParams, Dense, LayerSpec, Loss, MAX_SAMPLE_VALUES, Network, Standardization,
 };
@@ -211,15 +211,6 @@ fn standardization(arrays: &mut impl NamedArrays, features: usize) -> Result<Opt
     };
     let (mean, deviation) = (read(mean)?, read(deviation)?);
     Ok(Some(Standardization::new(mean, deviation)?))
-}
-
-/// `Some(k)` for `"Wk"` (with `letter = 'W'`) and `k ≥ 1`.
-pub(crate) fn numbered(name: &str, letter: char) -> Option<usize> {
-    let digits = name.strip_prefix(letter)?;
-    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 /// The values of a Fortran-ordered array (first index fastest) in C order (last index fastest).

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::NnError;
-use crate::named_arrays::numbered;
 
 /// Why NumPy weights in Saitō's layout (an `.npz` archive, or a pickled dict of arrays) could not
 /// be turned into a network, or written.
@@ -226,4 +225,13 @@ fn needed(layers: usize) -> String {
         return "no array".to_string();
     }
     (1..=layers).map(|k| format!("W{k}, b{k}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `Some(k)` for `"Wk"` (with `letter = 'W'`) and `k ≥ 1`.
+pub(crate) fn numbered(name: &str, letter: char) -> Option<usize> {
+    let digits = name.strip_prefix(letter)?;
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
