@@ -98,8 +98,9 @@
 //!
 //! The shuffle of epoch `e` comes from a ChaCha8 generator seeded with the configured seed on
 //! stream `e`; each mini-batch is cut into shards by its size alone ([`batch_shards`]),
-//! and the shards' gradients are summed in a fixed order; evaluation sums fixed chunks in
-//! order. Dropout draws each sample's mask from the batch's seed ([`batch_seed`]: a function of
+//! and the shards' gradients are summed in a fixed order (a network with batch normalisation,
+//! whose statistics need the whole batch, is one shard, which nn-core cuts into parts layer by
+//! layer, again by the batch's size alone); evaluation sums fixed chunks in order. Dropout draws each sample's mask from the batch's seed ([`batch_seed`]: a function of
 //! the seed, the epoch and the batch) and the sample's place in the batch, whatever its shard.
 //! So the same network, data and [`TrainConfig`] give the same weights bit for bit with one
 //! thread or many, and a run interrupted and resumed from a [`Checkpoint`] ends exactly
