@@ -221,6 +221,7 @@ mod architecture;
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
 mod avg_pool;
+mod batch;
 mod batch_norm;
 mod batch_parts;
 mod classifier;
@@ -232,10 +233,12 @@ mod conv_one_channel;
 mod dense;
 mod dropout;
 mod error;
+mod evaluation;
 mod flatten;
 mod global_avg_pool;
 mod gradients;
 mod im2col;
+mod inference;
 mod init;
 mod inside;
 mod layer;
@@ -276,8 +279,10 @@ pub mod softmax;
 mod standardization;
 mod summary;
 mod tanh;
+mod training_pass;
 mod weights_format;
 mod winograd;
+mod workspace;
 
 /// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
 /// this API ([`Network::parameters`], [`Network::predict_batch`], [`Dense::new`], ...). Name its
@@ -313,6 +318,7 @@ pub use conv::{Conv2d, Conv2dParams};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::NnError;
+pub use evaluation::Evaluation;
 pub use flatten::Flatten;
 pub use global_avg_pool::GlobalAvgPool;
 pub use gradients::Gradients;
@@ -329,7 +335,7 @@ pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
     model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
 };
-pub use network::{Evaluation, Network, Workspace};
+pub use network::Network;
 #[cfg(feature = "npz")]
 pub use npz::{
     NpyHeaderError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
@@ -351,3 +357,4 @@ pub use summary::{Summary, SummaryRow};
 #[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;
 pub use weights_format::WeightsFormat;
+pub use workspace::Workspace;

@@ -27,7 +27,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use crate::affine::{Columns, affine_strided, load, store};
-use crate::network::sized;
+use crate::batch::sized;
 use crate::products::weight_gradient_strided;
 use crate::{Activation, Conv2dParams};
 
