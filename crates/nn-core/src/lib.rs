@@ -217,6 +217,7 @@ mod activation;
 mod activation_layer;
 mod affine;
 mod architecture;
+mod architecture_text;
 // Only the file writers use it: model files, .npz and safetensors.
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
@@ -242,6 +243,7 @@ mod inference;
 mod init;
 mod inside;
 mod layer;
+mod layer_spec;
 mod layout;
 mod loss;
 mod map_in_place;
@@ -256,6 +258,7 @@ mod training_record;
 #[cfg(feature = "serde")]
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
+mod named_architectures;
 // How named arrays in Saitō's layout become a network, for the .npz and the pickle readers.
 #[cfg(any(feature = "npz", feature = "pickle"))]
 mod named_arrays;
@@ -302,9 +305,8 @@ pub use self::safetensors::{
 };
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use activation_layer::ActivationLayer;
-pub use architecture::{
-    Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
-};
+pub use architecture::Architecture;
+pub use architecture_text::{MNIST_INPUT, ParseArchitectureError};
 pub use avg_pool::AvgPool2d;
 pub use batch_norm::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, BatchNorm, RunningStatistics};
 pub use classifier::Classifier;
@@ -325,6 +327,7 @@ pub use gradients::Gradients;
 pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use inside::Inside;
 pub use layer::Layer;
+pub use layer_spec::{LayerSpec, ParameterShape};
 pub use layout::Layout;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use memory::{MemoryUse, human_bytes};
@@ -335,6 +338,7 @@ pub use model_file::{
     MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
     model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
 };
+pub use named_architectures::NAMED_ARCHITECTURES;
 pub use network::Network;
 #[cfg(feature = "npz")]
 pub use npz::{
