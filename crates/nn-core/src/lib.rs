@@ -285,6 +285,7 @@ mod tanh;
 mod training_pass;
 mod weights_format;
 mod winograd;
+mod winograd_transforms;
 mod workspace;
 
 /// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
