@@ -253,6 +253,10 @@ mod model;
 #[cfg(feature = "serde")]
 mod model_file;
 #[cfg(feature = "serde")]
+mod model_file_error;
+#[cfg(feature = "serde")]
+mod model_file_schema;
+#[cfg(feature = "serde")]
 mod training_record;
 // The format document ships in the crate, so docs.rs shows it whole.
 #[cfg(feature = "serde")]
@@ -336,9 +340,11 @@ pub use mode::{Mode, mix_seed};
 pub use model::Model;
 #[cfg(feature = "serde")]
 pub use model_file::{
-    MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
-    model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
+    MODEL_FORMAT, MODEL_VERSION, load_model, load_model_and_record, model_and_record_from_json, model_from_json,
+    model_to_json, save_model, save_trained_model, trained_model_to_json,
 };
+#[cfg(feature = "serde")]
+pub use model_file_error::ModelFileError;
 pub use named_architectures::NAMED_ARCHITECTURES;
 pub use network::Network;
 #[cfg(feature = "npz")]
