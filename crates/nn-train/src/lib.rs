@@ -132,6 +132,8 @@ mod max_norm;
 pub mod memory;
 mod observer;
 mod optim;
+mod optimizer_config;
+mod optimizer_error;
 mod parallel;
 pub mod profile;
 pub mod recipe;
@@ -156,7 +158,9 @@ pub use error::TrainError;
 pub use evaluate::{Metrics, evaluate};
 pub use learning_check::{EXPLODED_LOSS_FACTOR, LearningCheck, LikelyCause, NEAR_CHANCE_FACTOR, NoLearning};
 pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
-pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
+pub use optim::{Optimizer, OptimizerState};
+pub use optimizer_config::{DEFAULT_MOMENTUM, OptimizerConfig, ParseOptimizerError};
+pub use optimizer_error::OptimizerError;
 pub use parallel::{
     BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, PARALLEL_CHUNK, SHARD_SAMPLES, batch_shards, shard_count,
 };
