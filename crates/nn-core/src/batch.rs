@@ -13,7 +13,7 @@ pub(crate) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 /// Refuses a batch holding a value that is not a finite number, naming the first one.
 pub(crate) fn check_finite_inputs(inputs: &[f32], features: usize) -> Result<(), NnError> {
-    if crate::affine::all_finite(inputs) {
+    if crate::vector_slices::all_finite(inputs) {
         return Ok(());
     }
     let at = inputs.iter().position(|v| !v.is_finite()).expect("a non-finite value was seen");

@@ -287,6 +287,7 @@ mod standardization;
 mod summary;
 mod tanh;
 mod training_pass;
+mod vector_slices;
 mod weights_format;
 mod winograd;
 mod winograd_transforms;

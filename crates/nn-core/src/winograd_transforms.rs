@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use pulp::{Simd, WithSimd};
 
-use crate::affine::{load, store};
+use crate::vector_slices::{load, store};
 
 /// Outputs per side of a tile.
 pub(crate) const OUT: usize = 4;
