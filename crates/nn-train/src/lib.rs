@@ -120,6 +120,7 @@ struct ReadmeDoctests;
 pub use nn_core;
 
 mod augment;
+mod augmentation;
 pub mod baseline;
 mod bits;
 mod checkpoint;
@@ -150,7 +151,7 @@ pub mod sweep;
 mod trainer;
 mod vectorized;
 
-pub use augment::Augmentation;
+pub use augmentation::Augmentation;
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointError, save_checkpoint};
 pub use config::{ConfigError, TrainConfig};
 pub use control::Control;
