@@ -84,10 +84,22 @@ const STEPS: &[Step] = &[
     // out of the rebuild for the same reason: verifying it from its package, a clean build of
     // axum, tokio and hyper beside nn-core, took 7.5 minutes on two shared cores; its package
     // is still made above, and its build and tests run in the workspace.
-    // --allow-dirty: before a commit, check the tree as it is.
+    // --allow-dirty: before a commit, check the tree as it is. xtask, nn-wasm and test-support
+    // are never published.
     Step {
         name: "package",
-        args: &["package", "--workspace", "--exclude", "xtask", "--exclude", "nn-wasm", "--allow-dirty", "--no-verify"],
+        args: &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "nn-wasm",
+            "--exclude",
+            "test-support",
+            "--allow-dirty",
+            "--no-verify",
+        ],
         env: &[],
         prepare: None,
         needs_data: false,
@@ -105,6 +117,8 @@ const STEPS: &[Step] = &[
             "nn-serve",
             "--exclude",
             "nn-wasm",
+            "--exclude",
+            "test-support",
             "--allow-dirty",
         ],
         // A package's manifest has none of the workspace's profiles, so its check build would

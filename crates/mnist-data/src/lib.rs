@@ -55,6 +55,8 @@ struct ReadmeDoctests;
 
 mod atomic_write;
 pub mod cache;
+#[cfg(feature = "images")]
+mod centring;
 mod convert;
 mod dataset;
 mod dir;
@@ -62,11 +64,17 @@ mod error;
 mod fingerprint;
 #[cfg(feature = "formats")]
 pub mod formats;
+#[cfg(feature = "images")]
+mod grey;
 pub mod idx;
 #[cfg(feature = "images")]
 pub mod image_file;
 #[cfg(feature = "images")]
+mod ink;
+#[cfg(feature = "images")]
 pub mod prepare;
+#[cfg(feature = "images")]
+mod prepare_error;
 mod split;
 
 pub use convert::{Array, ArrayFormat, Labels, one_hot, pixels_to_f32};

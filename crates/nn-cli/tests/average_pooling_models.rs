@@ -9,7 +9,8 @@ use std::process::Output;
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// 28x28 -> 4x26x26 -> 4x13x13 -> 8x13x13 -> one mean per channel: dense(10) reads 8 values.
 const POOLED: &str = "conv(4,3) relu avgpool(2) conv(8,3,pad=1) relu globalavgpool dense(10)";

@@ -10,7 +10,8 @@ use std::process::Output;
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 const NORMALISED: &str = "conv(4,3) batchnorm relu maxpool(2) flatten dense(16) batchnorm relu dense(10)";
 

@@ -13,12 +13,13 @@ use nn_core::{Classifier, Committee, Network};
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, small_trained_network, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// The two members, fitted once: 10 and 20 epochs of the same start.
 fn members() -> &'static [Network; 2] {
     static MEMBERS: OnceLock<[Network; 2]> = OnceLock::new();
-    MEMBERS.get_or_init(|| [small_trained_network(10), small_trained_network(20)])
+    MEMBERS.get_or_init(|| [test_support::trained_network(7, 10), test_support::trained_network(7, 20)])
 }
 
 /// The members saved as `dir/models/a.json` and `b.json`, and the committee the library makes

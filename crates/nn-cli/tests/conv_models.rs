@@ -14,7 +14,8 @@ use npyz::WriterBuilder;
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 const TINY: &str = "conv(4,3) relu maxpool(2) flatten dense(10)";
 

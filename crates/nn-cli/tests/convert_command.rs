@@ -9,7 +9,8 @@ use mnist_data::Mnist;
 use nn_core::{Activation, Init, Loss, Network};
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// Runs `nn-cli convert` and checks it succeeds.
 fn convert(from: &Path, to: &Path, extra: &[&str]) {
@@ -410,7 +411,7 @@ fn the_tutorials_names_are_written_with_keys_tutorial_and_read_by_numpy() {
 
     refused(&["convert", path_str(&source), path_str(&dir.path().join("x-png")), "--keys", "tutorial"], &["--keys"]);
 
-    if common::python_with_numpy("the check with NumPy's own np.load") {
+    if test_support::python_with_numpy("the check with NumPy's own np.load") {
         // What the tutorial's loading does: np.load, the four names, images scaled to 0..1.
         let script = "import sys, numpy as np\n\
             data = np.load(sys.argv[1])\n\

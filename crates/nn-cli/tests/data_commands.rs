@@ -1,7 +1,8 @@
 //! End-to-end tests of `nn-cli inspect` and `nn-cli show` on `fixtures/`.
 
 mod common;
-use common::{fixtures, nn_cli, text};
+use common::{nn_cli, text};
+use test_support::fixtures;
 
 #[test]
 fn inspect_images_reports_shape_and_pixels() {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use nn_core::{Loss, Network};
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// What the book prints for `forward(network, np.array([1.0, 0.5]))`.
 const BOOK_OUTPUTS: [f64; 2] = [0.316_827_08, 0.696_279_09];
@@ -92,7 +93,7 @@ fn wrong_inputs_are_named() {
 /// A 784-32-10 network saved twice: with softmax outputs, and the same weights with identity
 /// outputs.
 fn digit_models(dir: &Path) -> (Network, PathBuf, PathBuf) {
-    let mut network = common::small_trained_network(3);
+    let mut network = test_support::trained_network(7, 3);
     let softmax = dir.join("softmax.json");
     nn_core::save_model(&network, &softmax).unwrap();
     network.set_loss(Loss::IdentityMeanSquared).unwrap();

@@ -7,7 +7,7 @@ use std::process::Command;
 mod common;
 
 fn final_accuracy(recipe: &str, extra: &[&str]) -> Option<f64> {
-    let data = common::full_data_dir()?;
+    let data = test_support::full_data_dir()?;
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model.json");
     let mut args = vec!["train", "--recipe", recipe, "--quiet", "--data", data.to_str().unwrap()];

@@ -3,7 +3,8 @@
 use nn_core::{Activation, Init, Loss, Network};
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 #[test]
 fn import_summary_export_round_trip() {

@@ -6,7 +6,8 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// A copy of the 100-image fixture in `dir`, so that a test that went wrong cannot harm it.
 fn data_copy(dir: &Path) -> PathBuf {

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "exit {:?}: {}", out.status.code(), text(&out.stderr));
@@ -56,7 +57,7 @@ fn import_and_compare(dir: &Path, file: &str, extra: &[&str], inputs: &[Vec<f64>
 
 #[test]
 fn pickles_written_by_python_import_to_numpys_outputs() {
-    if !common::python_with_numpy("the NumPy pickle test") {
+    if !test_support::python_with_numpy("the NumPy pickle test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,8 @@ use nn_core::{Activation, Init, Loss, Network};
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, small_trained_network, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// Test digits turned into photos.
 const PHOTOS: usize = 100;
@@ -29,7 +30,7 @@ fn inputs(pixels: &[u8]) -> Vec<f32> {
 /// A small model fitted in the test on the 100 training digits of the fixture: good enough to
 /// tell digits apart, so its answers on a prepared photo and on the original can be compared.
 fn model(dir: &Path) -> (Network, PathBuf) {
-    let network = small_trained_network(40);
+    let network = test_support::trained_network(7, 40);
     let path = dir.join("model.json");
     nn_core::save_model(&network, &path).unwrap();
     (network, path)

@@ -3,7 +3,8 @@
 //! resumed run refuses to change them.
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 fn train(model: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let data = fixtures().join("mnist-100");

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use nn_core::{Activation, Init, Loss, Network};
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 fn data() -> PathBuf {
     fixtures().join("mnist-100")

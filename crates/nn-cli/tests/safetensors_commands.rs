@@ -8,7 +8,8 @@ use std::process::Output;
 use nn_core::{Architecture, Loss, Shape};
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 const ARCH: &str = "conv(4,3,pad=1) relu maxpool(2) dropout(0.25) conv(3,3x2) tanh flatten dense(8) relu dense(10)";
 

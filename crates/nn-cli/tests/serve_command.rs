@@ -13,11 +13,12 @@ use image::{GrayImage, ImageFormat, Luma};
 use serde_json::Value;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, small_trained_network, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// A small model fitted on the fixture's 100 training digits, saved in `dir` as `name.json`.
 fn model(dir: &Path, name: &str) -> PathBuf {
-    let network = small_trained_network(20);
+    let network = test_support::trained_network(7, 20);
     let path = dir.join(format!("{name}.json"));
     nn_core::save_model(&network, &path).unwrap();
     path

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 fn fixture_data() -> PathBuf {
     fixtures().join("mnist-100")
@@ -113,7 +114,7 @@ fn svm_refuses_bad_sizes_with_a_clear_error() {
 
 #[test]
 fn svm_on_two_thousand_real_images_matches_scikit_learn() {
-    let Some(data) = common::full_data_dir() else { return };
+    let Some(data) = test_support::full_data_dir() else { return };
     let out = nn_cli(&["baseline", "svm", "--data", path_str(&data), "--train-size", "2000"]);
     let ours = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));

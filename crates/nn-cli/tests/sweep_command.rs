@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{fixtures, nn_cli, path_str, text};
+use common::{nn_cli, path_str, text};
+use test_support::fixtures;
 
 /// Four small trainings on the fixture's 100 digits; trial 0 long enough to be caught mid-run.
 fn spec(dir: &Path, epochs: &str) -> PathBuf {

@@ -140,7 +140,7 @@ fn a_run_writing_the_same_model_is_refused() {
     let model = dir.path().join("m.json");
     // This test's own process stands for a run in progress.
     std::fs::write(dir.path().join("m.json.lock"), std::process::id().to_string()).unwrap();
-    let data = common::fixtures().join("mnist-100");
+    let data = test_support::fixtures().join("mnist-100");
     let args = ["train", "--data", common::path_str(&data), "--validation-size", "20", "--epochs", "1", "--quiet"];
     let out = common::nn_cli(&[&args[..], &["-o", common::path_str(&model)]].concat());
     let stderr = common::text(&out.stderr);

@@ -32,6 +32,8 @@ use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
 
+use crate::vector_slices::{Lanes, all_finite, load, mark_nonzero, store};
+
 /// Vectors of outputs per register tile (32 outputs with AVX-512).
 const TILE_VECTORS: usize = 2;
 /// Samples per register tile with AVX2 (twice as many with AVX-512, see `band`).
@@ -161,18 +163,6 @@ struct Panels {
 impl Panels {
     const fn new() -> Self {
         Panels { values: Vec::new(), inputs: Vec::new(), tiles: Vec::new(), nonzero: Vec::new(), in_use: false }
-    }
-}
-
-/// Lanes of the processor's widest vector of `f32`.
-pub(crate) struct Lanes;
-
-impl WithSimd for Lanes {
-    type Output = usize;
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, _: S) -> usize {
-        S::F32_LANES
     }
 }
 
@@ -483,27 +473,6 @@ fn gather_tile<const C: usize>(
     Some(kept)
 }
 
-/// Makes `nonzero[k]` nonzero where input `k` (of `len`) is nonzero in at least one of
-/// `samples`, and zero where it is `+0` or `-0` in all of them. The loop runs in vectors (and
-/// with the caller's instruction set).
-#[inline(always)]
-pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl IntoIterator<Item = &'a [f32]>) {
-    nonzero.clear();
-    nonzero.resize(len, 0);
-    for sample in samples {
-        // The bits shifted left by one: zero for +0 and -0 only.
-        nonzero.iter_mut().zip(sample).for_each(|(any, x)| *any |= x.to_bits() << 1);
-    }
-}
-
-/// Whether no value of `values` is infinite or NaN (exponent bits all ones), in one vectorised
-/// pass with no early exit.
-#[inline(always)]
-pub(crate) fn all_finite(values: &[f32]) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    !values.iter().fold(false, |any, v| any | (v.to_bits() & EXPONENT == EXPONENT))
-}
-
 /// The tiles of samples a band is cut into, in order: `(first sample, samples)`. AVX-512 takes
 /// 8 samples at a time, then 4; AVX2 4; the last samples one by one.
 #[inline(always)]
@@ -514,24 +483,6 @@ fn tiles<S: Simd>(batch: usize) -> impl Iterator<Item = (usize, usize)> {
     let wide_tiles = (0..wide_end).step_by(wide).map(move |s| (s, wide));
     let narrow_tiles = (wide_end..narrow_end).step_by(TILE_SAMPLES).map(|s| (s, TILE_SAMPLES));
     wide_tiles.chain(narrow_tiles).chain((narrow_end..batch).map(|s| (s, 1)))
-}
-
-/// One vector from `values` (at most one vector long; missing lanes read as zero).
-#[inline(always)]
-pub(crate) fn load<S: Simd>(simd: S, values: &[f32]) -> S::f32s {
-    match S::as_simd_f32s(values) {
-        ([vector], []) => *vector,
-        _ => simd.partial_load_f32s(values),
-    }
-}
-
-/// Writes the first `values.len()` lanes of `vector` into `values`.
-#[inline(always)]
-pub(crate) fn store<S: Simd>(simd: S, values: &mut [f32], vector: S::f32s) {
-    match S::as_mut_simd_f32s(values) {
-        ([slot], []) => *slot = vector,
-        _ => simd.partial_store_f32s(values, vector),
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::any::Any;
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
 
-use crate::affine::{load, store};
 use crate::pool_window::{PoolWindows, channel_vectors};
+use crate::vector_slices::{load, store};
 use crate::{Layer, LayerSpec, Mode, NnError, Shape};
 
 /// Average pooling over `window × window` squares, `stride` apart: PyTorch's

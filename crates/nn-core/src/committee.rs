@@ -97,8 +97,8 @@ impl Committee {
     }
 
     fn batch_len(&self, inputs: &[f32]) -> Result<usize, NnError> {
-        let batch = crate::network::batch_samples(inputs, self.input_size())?;
-        crate::network::check_finite_inputs(inputs, self.input_size())?;
+        let batch = crate::batch::batch_samples(inputs, self.input_size())?;
+        crate::batch::check_finite_inputs(inputs, self.input_size())?;
         Ok(batch)
     }
 

@@ -11,10 +11,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
+use crate::batch::sized;
 use crate::conv_one_channel;
 use crate::error::check_finite;
 use crate::im2col::{col2im, im2col, im2row};
-use crate::network::sized;
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
 use crate::winograd::Winograd;
 use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError, Shape};

@@ -18,7 +18,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use crate::Conv2dParams;
-use crate::affine::{Lanes, all_finite, load, store};
+use crate::vector_slices::{Lanes, all_finite, load, store};
 
 /// Most vectors of filters (64 filters with AVX-512, 32 with AVX2); more go through im2col.
 const MAX_VECTORS: usize = 4;

@@ -21,7 +21,7 @@ impl Network {
     /// Runs one sample `input` forward and back in inference mode, keeping each layer's output
     /// and the gradient with respect to the input for the target `class`.
     pub fn look_inside(&self, input: &[f32], class: usize) -> Result<Inside, NnError> {
-        crate::network::check_finite_inputs(input, self.input_size())?;
+        crate::batch::check_finite_inputs(input, self.input_size())?;
         let mut workspace = Workspace::new().with_input_gradient();
         let mut gradients = Gradients::zeros_like(self);
         self.loss_and_gradients(input, Targets::Classes(&[class]), Mode::Inference, &mut workspace, &mut gradients)?;

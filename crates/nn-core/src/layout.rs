@@ -76,7 +76,7 @@ impl Layout {
 
 /// Refuses an empty batch and values that are not a whole number of samples of `shape`.
 fn check_whole(samples: &[f32], shape: Shape) -> Result<(), NnError> {
-    crate::network::batch_samples(samples, shape.len()).map(|_| ())
+    crate::batch::batch_samples(samples, shape.len()).map(|_| ())
 }
 
 #[cfg(test)]

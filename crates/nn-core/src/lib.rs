@@ -228,10 +228,12 @@ mod activation;
 mod activation_layer;
 mod affine;
 mod architecture;
+mod architecture_text;
 // Only the file writers use it: model files, .npz and safetensors.
 #[cfg(any(feature = "serde", feature = "npz", feature = "safetensors"))]
 mod atomic_write;
 mod avg_pool;
+mod batch;
 mod batch_norm;
 mod batch_parts;
 mod classifier;
@@ -243,13 +245,16 @@ mod conv_one_channel;
 mod dense;
 mod dropout;
 mod error;
+mod evaluation;
 mod flatten;
 mod global_avg_pool;
 mod gradients;
 mod im2col;
+mod inference;
 mod init;
 mod inside;
 mod layer;
+mod layer_spec;
 mod layout;
 mod loss;
 mod map_in_place;
@@ -259,11 +264,16 @@ mod model;
 #[cfg(feature = "serde")]
 mod model_file;
 #[cfg(feature = "serde")]
+mod model_file_error;
+#[cfg(feature = "serde")]
+mod model_file_schema;
+#[cfg(feature = "serde")]
 mod training_record;
 // The format document ships in the crate, so docs.rs shows it whole.
 #[cfg(feature = "serde")]
 #[doc = include_str!("../docs/model-format.md")]
 pub mod model_format {}
+mod named_architectures;
 // How named arrays in Saitō's layout become a network, for the .npz and the pickle readers.
 #[cfg(any(feature = "npz", feature = "pickle"))]
 mod named_arrays;
@@ -287,8 +297,12 @@ pub mod softmax;
 mod standardization;
 mod summary;
 mod tanh;
+mod training_pass;
+mod vector_slices;
 mod weights_format;
 mod winograd;
+mod winograd_transforms;
+mod workspace;
 
 /// The nalgebra this crate is built with: its `DMatrix` holds parameters and batch outputs in
 /// this API ([`Network::parameters`], [`Network::predict_batch`], [`Dense::new`], ...). Name its
@@ -308,9 +322,8 @@ pub use self::safetensors::{
 };
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
 pub use activation_layer::ActivationLayer;
-pub use architecture::{
-    Architecture, LayerSpec, MNIST_INPUT, NAMED_ARCHITECTURES, ParameterShape, ParseArchitectureError,
-};
+pub use architecture::Architecture;
+pub use architecture_text::{MNIST_INPUT, ParseArchitectureError};
 pub use avg_pool::AvgPool2d;
 pub use batch_norm::{BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, BatchNorm, RunningStatistics};
 pub use classifier::Classifier;
@@ -324,12 +337,14 @@ pub use conv::{Conv2d, Conv2dParams};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::NnError;
+pub use evaluation::Evaluation;
 pub use flatten::Flatten;
 pub use global_avg_pool::GlobalAvgPool;
 pub use gradients::Gradients;
 pub use init::{BiasInit, Init, ParseInitError, WeightInit};
 pub use inside::Inside;
 pub use layer::Layer;
+pub use layer_spec::{LayerSpec, ParameterShape};
 pub use layout::Layout;
 pub use loss::{Loss, ParseLossError, Targets};
 pub use memory::{MemoryUse, human_bytes};
@@ -337,10 +352,13 @@ pub use mode::{Mode, mix_seed};
 pub use model::Model;
 #[cfg(feature = "serde")]
 pub use model_file::{
-    MODEL_FORMAT, MODEL_VERSION, ModelFileError, load_model, load_model_and_record, model_and_record_from_json,
-    model_from_json, model_to_json, save_model, save_trained_model, trained_model_to_json,
+    MODEL_FORMAT, MODEL_VERSION, load_model, load_model_and_record, model_and_record_from_json, model_from_json,
+    model_to_json, save_model, save_trained_model, trained_model_to_json,
 };
-pub use network::{Evaluation, Network, Workspace};
+#[cfg(feature = "serde")]
+pub use model_file_error::ModelFileError;
+pub use named_architectures::NAMED_ARCHITECTURES;
+pub use network::Network;
 #[cfg(feature = "npz")]
 pub use npz::{
     NpyHeaderError, export_npz, import_npz, import_npz_with_architecture, network_from_npz_bytes,
@@ -362,3 +380,4 @@ pub use summary::{Summary, SummaryRow};
 #[cfg(feature = "serde")]
 pub use training_record::TrainingRecord;
 pub use weights_format::WeightsFormat;
+pub use workspace::Workspace;

@@ -13,7 +13,7 @@
 
 use pulp::{Simd, WithSimd};
 
-use crate::affine::{all_finite, mark_nonzero, store};
+use crate::vector_slices::{all_finite, mark_nonzero, store};
 
 /// Vectors of outputs summed at once, in registers (128 outputs with AVX-512, 64 with AVX2):
 /// with the broadcast input, they fill AVX2's 16 registers.

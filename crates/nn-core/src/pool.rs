@@ -5,8 +5,8 @@ use std::any::Any;
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
 
-use crate::affine::{load, store};
 use crate::pool_window::{PoolWindows, channel_vectors};
+use crate::vector_slices::{load, store};
 use crate::{Layer, LayerSpec, Mode, NnError, Shape};
 
 /// Max-pooling over `window × window` squares, `stride` apart (no padding; a partial window at

@@ -12,7 +12,7 @@ use nalgebra::{DMatrixView, DMatrixViewMut};
 use std::cell::RefCell;
 
 use crate::affine::{Columns, affine};
-use crate::network::sized;
+use crate::batch::sized;
 use crate::nonzero_inputs::{self, weight_gradient_of_nonzero_inputs};
 
 /// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its

@@ -62,8 +62,8 @@ impl Standardization {
     /// sample order, so the result does not depend on threads. A constant feature gets a
     /// deviation of 1 (see [`CONSTANT_FEATURE`]).
     pub fn of_samples(samples: &[f32], features: usize) -> Result<Self, NnError> {
-        let count = crate::network::batch_samples(samples, features)?;
-        crate::network::check_finite_inputs(samples, features)?;
+        let count = crate::batch::batch_samples(samples, features)?;
+        crate::batch::check_finite_inputs(samples, features)?;
         Standardization::of_each(features, count, |index, out| {
             out.copy_from_slice(&samples[index * features..(index + 1) * features]);
         })
@@ -141,7 +141,7 @@ fn moments(features: usize, count: usize, sample: impl Fn(usize, &mut [f32])) ->
     let mut sum = vec![0.0_f64; features];
     for index in 0..count {
         sample(index, &mut values);
-        crate::network::check_finite_inputs(&values, features).map_err(|error| match error {
+        crate::batch::check_finite_inputs(&values, features).map_err(|error| match error {
             NnError::NonFiniteInput { index: feature, value, .. } => {
                 NnError::NonFiniteInput { sample: index, index: feature, value }
             }

@@ -15,7 +15,6 @@ use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerA
 use fantoccini::{Client, Locator};
 use nn_core::{Architecture, Init, Loss, Shape};
 use nn_serve::{Config, NamedModel};
-use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
 use serde_json::{Value, json};
 
 mod chromium;
@@ -26,19 +25,8 @@ use common::{TestServer, get, mnist, pixels_json, post, save_screenshot, trained
 /// A small convolutional network fitted on the fixture's 100 training digits.
 fn trained_cnn() -> nn_core::Network {
     let architecture: Architecture = "conv(4,5) relu maxpool(2) flatten dense(10)".parse().unwrap();
-    let mut network =
-        architecture.with_input(Shape::new(1, 28, 28)).build(Loss::SoftmaxCrossEntropy, Init::HE, 5).unwrap();
-    let train = &mnist().train;
-    let samples = PixelSamples::new(train.pixels(), train.labels(), 784).unwrap();
-    let config = TrainConfig {
-        epochs: 5,
-        batch_size: 10,
-        learning_rate: 0.05,
-        optimizer: OptimizerConfig::Sgd,
-        ..TrainConfig::default()
-    };
-    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
-    network
+    let network = architecture.with_input(Shape::new(1, 28, 28)).build(Loss::SoftmaxCrossEntropy, Init::HE, 5).unwrap();
+    test_support::fitted_on_fixture(network, 5)
 }
 
 fn dense_and_cnn() -> Vec<NamedModel> {

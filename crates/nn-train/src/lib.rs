@@ -121,6 +121,7 @@ struct ReadmeDoctests;
 pub use nn_core;
 
 mod augment;
+mod augmentation;
 pub mod baseline;
 mod bits;
 mod checkpoint;
@@ -133,6 +134,8 @@ mod max_norm;
 pub mod memory;
 mod observer;
 mod optim;
+mod optimizer_config;
+mod optimizer_error;
 mod parallel;
 pub mod profile;
 pub mod recipe;
@@ -149,7 +152,7 @@ pub mod sweep;
 mod trainer;
 mod vectorized;
 
-pub use augment::Augmentation;
+pub use augmentation::Augmentation;
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointError, save_checkpoint};
 pub use config::{ConfigError, TrainConfig};
 pub use control::Control;
@@ -157,7 +160,9 @@ pub use error::TrainError;
 pub use evaluate::{Metrics, evaluate};
 pub use learning_check::{EXPLODED_LOSS_FACTOR, LearningCheck, LikelyCause, NEAR_CHANCE_FACTOR, NoLearning};
 pub use observer::{EpochReport, NoObserver, Observer, ObserverError};
-pub use optim::{DEFAULT_MOMENTUM, Optimizer, OptimizerConfig, OptimizerError, OptimizerState, ParseOptimizerError};
+pub use optim::{Optimizer, OptimizerState};
+pub use optimizer_config::{DEFAULT_MOMENTUM, OptimizerConfig, ParseOptimizerError};
+pub use optimizer_error::OptimizerError;
 pub use parallel::{
     BatchGradients, MAX_SHARDS, MIN_SHARD_SAMPLES, PARALLEL_CHUNK, SHARD_SAMPLES, batch_shards, shard_count,
 };

@@ -8,35 +8,18 @@ use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
 use image::{GrayImage, ImageFormat, Luma};
-use nn_core::{Activation, Init, Loss, Network};
+use nn_core::Network;
 use nn_serve::{Config, NamedModel, Server};
-use nn_train::{Control, NoObserver, OptimizerConfig, PixelSamples, TrainConfig, TrainData};
-
-pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
+use test_support::fixtures;
 
 pub fn mnist() -> &'static mnist_data::Mnist {
     static DATA: OnceLock<mnist_data::Mnist> = OnceLock::new();
     DATA.get_or_init(|| mnist_data::Mnist::load(fixtures().join("mnist-100")).unwrap())
 }
 
-/// A 784-32-10 network fitted on the fixture's 100 training digits: enough to tell digits
-/// apart. The same seed gives the same network in every test.
+/// The network of the server's tests: [`test_support::trained_network`] after 40 epochs.
 pub fn trained_network(seed: u64) -> Network {
-    let train = &mnist().train;
-    let mut network =
-        Network::dense(&[784, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy, Init::HE, seed).unwrap();
-    let samples = PixelSamples::new(train.pixels(), train.labels(), 784).unwrap();
-    let config = TrainConfig {
-        epochs: 40,
-        batch_size: 10,
-        learning_rate: 0.05,
-        optimizer: OptimizerConfig::Sgd,
-        ..TrainConfig::default()
-    };
-    nn_train::train(&mut network, &config, &TrainData::new(&samples), &mut NoObserver, &Control::new(), None).unwrap();
-    network
+    test_support::trained_network(seed, 40)
 }
 
 /// Two models, `small` and `other`.

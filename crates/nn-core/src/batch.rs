@@ -1,0 +1,30 @@
+//! A batch as the passes take it, a flat slice of samples one after the other: counting its
+//! samples, refusing values that are not finite numbers, and the scratch buffers it is computed in.
+
+use crate::NnError;
+
+/// `buffer[..len]`, growing the buffer if needed but never shrinking it.
+pub(crate) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+/// Refuses a batch holding a value that is not a finite number, naming the first one.
+pub(crate) fn check_finite_inputs(inputs: &[f32], features: usize) -> Result<(), NnError> {
+    if crate::vector_slices::all_finite(inputs) {
+        return Ok(());
+    }
+    let at = inputs.iter().position(|v| !v.is_finite()).expect("a non-finite value was seen");
+    Err(NnError::NonFiniteInput { sample: at / features.max(1), index: at % features.max(1), value: inputs[at] })
+}
+
+/// Number of samples of `features` values in a batch, refusing an empty batch and a length that
+/// is not a whole number of samples.
+pub(crate) fn batch_samples(inputs: &[f32], features: usize) -> Result<usize, NnError> {
+    if inputs.is_empty() {
+        return Err(NnError::EmptyBatch);
+    }
+    crate::shape::samples_in(inputs, features)
+}

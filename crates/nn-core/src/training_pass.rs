@@ -1,0 +1,165 @@
+//! The training pass: a batch forward and backward through a network, the mean loss and every
+//! parameter's gradient; then what a step changes, plain gradient descent and the running
+//! statistics of batch normalisation.
+
+use crate::batch::sized;
+use crate::batch_parts;
+use crate::{Gradients, Mode, Network, NnError, Targets, Workspace};
+
+impl Network {
+    /// Forward and backward pass over one batch: returns the mean loss and writes
+    /// `∂C/∂parameter` into `gradients` (overwritten; see [`Gradients`] for combining shards).
+    ///
+    /// `inputs` holds the samples one after the other, channels last; `targets` one class or one vector per
+    /// sample; `mode` is [`Mode::Training`] with the batch's seed to train (dropout draws its
+    /// masks from it), or [`Mode::Inference`] for the gradients of the network as it predicts.
+    /// Refuses networks with a step activation ([`NnError::StepNotTrainable`]).
+    pub fn loss_and_gradients(
+        &self,
+        inputs: &[f32],
+        targets: Targets<'_>,
+        mode: Mode,
+        workspace: &mut Workspace,
+        gradients: &mut Gradients,
+    ) -> Result<f32, NnError> {
+        let batch = self.batch_len(inputs)?;
+        targets.validate(self.output_size(), batch)?;
+        self.check_trainable()?;
+        gradients.fits(self)?;
+        let depth = self.layers.len();
+        workspace.outputs.resize_with(depth, Vec::new);
+        workspace.deltas.resize_with(depth, Vec::new);
+        workspace.output_lens.clear();
+        let mut standardized = std::mem::take(&mut workspace.standardized);
+        let raw_inputs = inputs;
+        let inputs = match &self.standardization {
+            Some(standardization) => {
+                standardization.apply(raw_inputs, sized(&mut standardized, raw_inputs.len()));
+                &standardized[..raw_inputs.len()]
+            }
+            None => raw_inputs,
+        };
+
+        // A network with batch normalisation goes through the batch whole, each layer's samples
+        // cut into parts that run in parallel; any other network gives each layer the batch as
+        // it is (a trainer cuts it into shards before).
+        let parts = if self.normalises_batches() { batch_parts::batch_parts(batch) } else { 1 };
+        let ranges = batch_parts::part_ranges(batch, parts);
+        workspace.part_gradients.resize_with(depth, Vec::new);
+        for (index, layer) in self.layers.iter().enumerate() {
+            workspace.output_lens.push(layer.output_size() * batch);
+            let (before, rest) = workspace.outputs.split_at_mut(index);
+            let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
+            let output = sized(&mut rest[0], layer.output_size() * batch);
+            if parts == 1 {
+                layer.forward(input, batch, output, mode.for_layer(index));
+            } else {
+                batch_parts::forward(layer.as_ref(), input, batch, output, mode.for_layer(index), &ranges);
+            }
+        }
+
+        let classes = self.output_size();
+        let logits = &workspace.outputs[depth - 1][..classes * batch];
+        let delta = sized(&mut workspace.deltas[depth - 1], classes * batch);
+        let loss = self.loss.loss_and_delta_unchecked(logits, classes, targets, Some(delta));
+
+        let mut tensors = gradients.tensors_mut();
+        for index in (0..depth).rev() {
+            let layer = &self.layers[index];
+            let count = layer.parameters().len();
+            let (rest, layer_gradients) = tensors.split_at_mut(tensors.len() - count);
+            tensors = rest;
+            let input = if index == 0 { inputs } else { &workspace.outputs[index - 1][..layer.input_size() * batch] };
+            let output = &workspace.outputs[index][..layer.output_size() * batch];
+            let (below, here) = workspace.deltas.split_at_mut(index);
+            let input_grad = if index > 0 {
+                Some(sized(&mut below[index - 1], layer.input_size() * batch))
+            } else if workspace.want_input_gradient {
+                workspace.input_gradient_len = inputs.len();
+                Some(sized(&mut workspace.input_gradient, inputs.len()))
+            } else {
+                None
+            };
+            let output_grad = &mut here[0][..layer.output_size() * batch];
+            if parts == 1 {
+                layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
+            } else {
+                let scratch = &mut workspace.part_gradients[index];
+                let buffers = batch_parts::Backward {
+                    input,
+                    output,
+                    output_grad,
+                    input_grad,
+                    gradients: layer_gradients,
+                    scratch,
+                };
+                batch_parts::backward(layer.as_ref(), batch, buffers, mode.for_layer(index), &ranges);
+            }
+        }
+        if let (Some(standardization), true) = (&self.standardization, workspace.want_input_gradient) {
+            standardization.backward_in_place(&mut workspace.input_gradient[..raw_inputs.len()]);
+        }
+        workspace.standardized = standardized;
+        Ok(loss)
+    }
+
+    /// Plain gradient descent, `p ← p − η ∂C/∂p`: enough for examples; real optimisers live in
+    /// the trainer and use [`parameters_mut`](Network::parameters_mut) the same way.
+    pub fn sgd_step(&mut self, gradients: &Gradients, learning_rate: f32) -> Result<(), NnError> {
+        gradients.fits(self)?;
+        for (parameter, gradient) in self.parameters_mut().into_iter().zip(gradients.tensors()) {
+            parameter.iter_mut().zip(gradient.iter()).for_each(|(p, g)| *p -= learning_rate * g);
+        }
+        Ok(())
+    }
+
+    /// Whether a layer normalises by its batch in training ([`BatchNorm`](crate::BatchNorm)):
+    /// then a sample's training outputs depend on the batch around it, and a trainer computes
+    /// each batch whole instead of in independent shards.
+    pub fn normalises_batches(&self) -> bool {
+        self.layers.iter().any(|layer| layer.running_statistics().is_some())
+    }
+
+    /// After a training step on `inputs`, moves the running statistics of every batch
+    /// normalisation towards those of its input in that step, which `workspace` holds from the
+    /// [`loss_and_gradients`](Network::loss_and_gradients) that computed it. Call it once per
+    /// step, with the whole batch; nothing happens for a network without batch normalisation.
+    pub fn update_running_statistics(&mut self, inputs: &[f32], workspace: &Workspace) -> Result<(), NnError> {
+        if !self.normalises_batches() {
+            return Ok(());
+        }
+        let batch = self.batch_len(inputs)?;
+        if workspace.output_lens.len() != self.layers.len()
+            || workspace.output_lens[0] != self.layers[0].output_size() * batch
+        {
+            return Err(NnError::WorkspaceMismatch);
+        }
+        let first = match &self.standardization {
+            Some(_) => &workspace.standardized[..inputs.len()],
+            None => inputs,
+        };
+        for (index, layer) in self.layers.iter_mut().enumerate() {
+            if layer.running_statistics().is_some() {
+                let input =
+                    if index == 0 { first } else { &workspace.outputs[index - 1][..workspace.output_lens[index - 1]] };
+                layer.update_running_statistics(input, batch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the running statistics of layer `index` (a batch normalisation), checked.
+    pub fn set_running_statistics(
+        &mut self,
+        index: usize,
+        statistics: crate::RunningStatistics,
+    ) -> Result<(), NnError> {
+        let layer = self.layers.get_mut(index).ok_or(NnError::InvalidLayer {
+            layer: index,
+            kind: "batchnorm",
+            detail: "the network has no such layer".to_string(),
+        })?;
+        let kind = layer.kind();
+        layer.set_running_statistics(statistics).map_err(|detail| NnError::InvalidLayer { layer: index, kind, detail })
+    }
+}

@@ -1,0 +1,57 @@
+//! Slices of `f32` as the processor's vectors: how many lanes a vector has, one vector loaded
+//! from or stored into a slice that may be shorter, and the element-wise checks that run in
+//! vectors (which inputs are nonzero, whether all values are finite). The kernels of the
+//! layers share them.
+
+use pulp::{Simd, WithSimd};
+
+/// Lanes of the processor's widest vector of `f32`.
+pub(crate) struct Lanes;
+
+impl WithSimd for Lanes {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> usize {
+        S::F32_LANES
+    }
+}
+
+/// Makes `nonzero[k]` nonzero where input `k` (of `len`) is nonzero in at least one of
+/// `samples`, and zero where it is `+0` or `-0` in all of them. The loop runs in vectors (and
+/// with the caller's instruction set).
+#[inline(always)]
+pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl IntoIterator<Item = &'a [f32]>) {
+    nonzero.clear();
+    nonzero.resize(len, 0);
+    for sample in samples {
+        // The bits shifted left by one: zero for +0 and -0 only.
+        nonzero.iter_mut().zip(sample).for_each(|(any, x)| *any |= x.to_bits() << 1);
+    }
+}
+
+/// Whether no value of `values` is infinite or NaN (exponent bits all ones), in one vectorised
+/// pass with no early exit.
+#[inline(always)]
+pub(crate) fn all_finite(values: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    !values.iter().fold(false, |any, v| any | (v.to_bits() & EXPONENT == EXPONENT))
+}
+
+/// One vector from `values` (at most one vector long; missing lanes read as zero).
+#[inline(always)]
+pub(crate) fn load<S: Simd>(simd: S, values: &[f32]) -> S::f32s {
+    match S::as_simd_f32s(values) {
+        ([vector], []) => *vector,
+        _ => simd.partial_load_f32s(values),
+    }
+}
+
+/// Writes the first `values.len()` lanes of `vector` into `values`.
+#[inline(always)]
+pub(crate) fn store<S: Simd>(simd: S, values: &mut [f32], vector: S::f32s) {
+    match S::as_mut_simd_f32s(values) {
+        ([slot], []) => *slot = vector,
+        _ => simd.partial_store_f32s(values, vector),
+    }
+}

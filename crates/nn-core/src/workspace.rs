@@ -1,0 +1,58 @@
+//! The buffers a training pass keeps between batches.
+
+use nalgebra::DMatrix;
+
+#[cfg(doc)]
+use crate::Network;
+
+/// Buffers for [`Network::loss_and_gradients`], kept between batches so that the hot path
+/// allocates nothing once the largest batch has been seen. One per thread.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    pub(crate) outputs: Vec<Vec<f32>>,
+    pub(crate) deltas: Vec<Vec<f32>>,
+    pub(crate) input_gradient: Vec<f32>,
+    pub(crate) want_input_gradient: bool,
+    pub(crate) input_gradient_len: usize,
+    /// The batch's inputs after the network's standardisation, when it has one.
+    pub(crate) standardized: Vec<f32>,
+    /// Values of each layer's output for the last batch.
+    pub(crate) output_lens: Vec<usize>,
+    /// For each layer, the parameter gradients of the parts of a batch after the first, when a
+    /// network with batch normalisation cuts its layers' work into parts (`batch_parts.rs`).
+    pub(crate) part_gradients: Vec<Vec<Vec<DMatrix<f32>>>>,
+}
+
+impl Workspace {
+    /// Empty buffers; they grow on first use.
+    pub fn new() -> Self {
+        Workspace::default()
+    }
+
+    /// Asks [`Network::loss_and_gradients`] to also compute `∂C/∂input` (off by default: the
+    /// first layer's input gradient costs one more product and training does not need it).
+    pub fn with_input_gradient(mut self) -> Self {
+        self.want_input_gradient = true;
+        self
+    }
+
+    /// `∂C/∂input` of the last batch, laid out like the input, if it was asked for.
+    pub fn input_gradient(&self) -> Option<&[f32]> {
+        self.want_input_gradient.then(|| &self.input_gradient[..self.input_gradient_len])
+    }
+
+    /// The network's outputs (the logits, before the loss's output function) for the last batch
+    /// given to [`Network::loss_and_gradients`], one sample after the other; empty before the
+    /// first. A trainer reads its accuracy on the batch here without another forward pass.
+    pub fn outputs(&self) -> &[f32] {
+        self.layer_output(self.output_lens.len().saturating_sub(1)).unwrap_or(&[])
+    }
+
+    /// The output of layer `index` for the last batch given to
+    /// [`Network::loss_and_gradients`] (activations, or feature maps channels last), one sample
+    /// after the other; `None` for a layer it does not have.
+    pub fn layer_output(&self, index: usize) -> Option<&[f32]> {
+        let len = *self.output_lens.get(index)?;
+        Some(&self.outputs[index][..len])
+    }
+}
