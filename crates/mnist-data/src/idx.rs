@@ -74,6 +74,18 @@ pub fn encode(array: &IdxArray) -> Vec<u8> {
     out
 }
 
+/// Encodes an array as a gzip-compressed IDX file (as MNIST is distributed), with a fixed gzip
+/// header (no time stamp), so the same array always gives the same bytes.
+#[expect(clippy::missing_panics_doc, reason = "writing to memory cannot fail")]
+pub fn encode_gzip(array: &IdxArray) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(array.data.len() / 4), flate2::Compression::default());
+    encoder.write_all(&encode_header(array)).expect("writing to memory cannot fail");
+    encoder.write_all(&array.data).expect("writing to memory cannot fail");
+    encoder.finish().expect("writing to memory cannot fail")
+}
+
 /// The IDX header of an array: what precedes its data in a raw file.
 pub fn encode_header(array: &IdxArray) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + 4 * array.dims.len() + array.data.len());

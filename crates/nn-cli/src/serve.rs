@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use nn_serve::{Config, NamedModel, Server};
+use nn_serve::{Config, NamedModel, Server, TrainingData};
 
 use crate::output::{flush_out, outln};
 
@@ -17,6 +17,11 @@ pub struct ServeArgs {
     /// extension (`models/default.json` is `default`): the names must differ.
     #[arg(long = "model", required = true, value_name = "MODEL")]
     pub models: Vec<PathBuf>,
+    /// A data set (MNIST's IDX files, an .npz or a PNG folder, as `train --data` takes) for the
+    /// page's "Train here" panel, sent to the page gzip-compressed on request; without it the
+    /// panel says how to start the server with one.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
     /// The address to listen on. The default is reachable from this machine only; give another
     /// address (`0.0.0.0:8080`) to serve the network, which the server does not authenticate.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -52,7 +57,23 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         shutdown_grace: args.shutdown_grace,
         ..Config::default()
     };
-    let server = Server::new(models, config)?;
+    let training_data = match &args.data {
+        Some(dir) => {
+            let mnist = crate::data::load_mnist_any(dir)?;
+            let data = TrainingData::new(&mnist.train, &mnist.test)
+                .with_context(|| format!("cannot offer {} to the page", dir.display()))?;
+            outln!(
+                "offering {} to the page's training panel: {} training and {} test images, {:.1} MB compressed",
+                dir.display(),
+                mnist.train.len(),
+                mnist.test.len(),
+                data.compressed_bytes() as f64 / 1e6
+            )?;
+            Some(data)
+        }
+        None => None,
+    };
+    let server = Server::with_training_data(models, config, training_data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         // Predictions run there, `threads` at a time; the rest is headroom for the runtime.

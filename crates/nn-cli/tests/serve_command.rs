@@ -221,3 +221,35 @@ fn the_shutdown_grace_must_be_a_number_of_seconds() {
         assert!(text(&output.stderr).contains("--shutdown-grace"), "{grace}: {}", text(&output.stderr));
     }
 }
+
+#[test]
+fn a_data_set_that_cannot_be_offered_to_the_page_stops_the_server_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = model(dir.path(), "small");
+    let missing = dir.path().join("no-such-data");
+    let out = nn_cli(&["serve", "--model", path_str(&served), "--data", path_str(&missing), "--addr", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot load the data from"), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("serving"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn the_fixture_data_set_is_offered_to_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = model(dir.path(), "small");
+    let data = fixtures().join("mnist-100");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nn-cli"))
+        .args(["serve", "--model", path_str(&served), "--data", path_str(&data), "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let offering = lines.next().unwrap().unwrap();
+    let serving = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(offering.starts_with("offering "), "{offering}");
+    assert!(offering.contains("to the page's training panel: 100 training and 100 test images"), "{offering}");
+    assert!(serving.starts_with("serving small on http://127.0.0.1:"), "{serving}");
+}

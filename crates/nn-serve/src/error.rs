@@ -38,6 +38,9 @@ pub enum ServeError {
     /// A limit of the configuration cannot work (no worker, no body).
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// The data set given for the page's training panel cannot be offered.
+    #[error("cannot offer the data set to the page: {0}")]
+    TrainingData(String),
     /// The listening socket failed.
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),

@@ -18,6 +18,10 @@
 //!   SHA-256 (`GET /nn.wasm`, built from `crates/nn-wasm`) and each model file's (`GET
 //!   /api/model-file?model=NAME`, the started models only, each at most
 //!   [`Config::max_model_file_bytes`], made in memory when the server starts).
+//! - `GET /api/training-data?part=NAME`: the data set the server was started with
+//!   ([`Server::with_training_data`]), for the page's "Train here" panel: one of the four IDX
+//!   files ([`PARTS`]), gzip-compressed, made in memory when the server starts and listed with
+//!   their sizes and SHA-256 by `GET /api/engine`; 404 on a server started without one.
 //! - Errors are JSON `{"error": "..."}`: 400 bad input, 403 a request for another host than
 //!   localhost on a loopback listener (DNS rebinding), 404 unknown model or route, 408 a body
 //!   too slow to arrive, 413 a body or image over its limit, 414 a target over 8 kB, 415 a type
@@ -66,6 +70,7 @@ mod prediction;
 mod routes;
 mod server;
 mod state;
+mod training_data;
 
 pub use axum;
 pub use nn_core;
@@ -76,3 +81,4 @@ pub use error::{ApiError, ServeError};
 pub use model::{DIGITS, ModelInfo, NamedModel};
 pub use prediction::Prediction;
 pub use server::Server;
+pub use training_data::{MAX_PART_BYTES, PARTS, TrainingData};

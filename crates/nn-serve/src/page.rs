@@ -9,6 +9,8 @@ const INDEX: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
 const ENGINE_SCRIPT: &str = include_str!("page/engine.js");
 const STYLE: &str = include_str!("page/style.css");
+const TRAINING_SCRIPT: &str = include_str!("page/train.js");
+const TRAINING_WORKER: &str = include_str!("page/train-worker.js");
 pub(crate) const MODULE: &[u8] = include_bytes!("page/nn.wasm");
 
 /// Nothing from elsewhere, and no other site may frame the page (clickjacking). Scripts are the
@@ -39,6 +41,16 @@ pub(crate) async fn script() -> impl IntoResponse {
 
 pub(crate) async fn engine_script() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", ENGINE_SCRIPT)
+}
+
+pub(crate) async fn training_script() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", TRAINING_SCRIPT)
+}
+
+/// The worker the training panel trains in; served with the page's policy, which a worker
+/// follows (it may compile the module, and fetch from this server only).
+pub(crate) async fn training_worker() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", TRAINING_WORKER)
 }
 
 pub(crate) async fn style() -> impl IntoResponse {

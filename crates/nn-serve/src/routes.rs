@@ -18,6 +18,7 @@ use crate::input::{BodyKind, body_kind, network_input};
 use crate::model_file::{FileListing, ModelFile, sha256_hex};
 use crate::prediction::{Prediction, predict_with};
 use crate::state::AppState;
+use crate::training_data::{DataListing, PARTS, TrainingData};
 use crate::{ApiError, metrics, page};
 
 /// A body may be this many times over the limit and still be read to its end (and thrown
@@ -34,8 +35,11 @@ pub(crate) fn router(state: Arc<AppState>, hosts: HostRule) -> Router {
         .route("/engine.js", get(page::engine_script))
         .route("/style.css", get(page::style))
         .route("/nn.wasm", get(page::module))
+        .route("/train.js", get(page::training_script))
+        .route("/train-worker.js", get(page::training_worker))
         .route("/api/engine", get(engine))
         .route("/api/model-file", get(model_file))
+        .route("/api/training-data", get(training_data))
         .route("/api/predict", post(predict))
         .route("/api/models", get(models))
         .route("/healthz", get(health))
@@ -129,6 +133,8 @@ async fn compute(
 struct Engine {
     module: FileListing,
     models: Vec<FileListing>,
+    /// The data set of the training panel; `null` when the server was started without one.
+    training_data: Option<DataListing>,
 }
 
 async fn engine(State(state): State<Arc<AppState>>) -> Json<Engine> {
@@ -139,7 +145,32 @@ async fn engine(State(state): State<Arc<AppState>>) -> Json<Engine> {
         not_offered: None,
     };
     let models = state.models.iter().zip(&state.files).map(|(model, file)| file.listing(model.name())).collect();
-    Json(Engine { module, models })
+    let training_data = state.training_data.as_ref().map(TrainingData::listing);
+    Json(Engine { module, models, training_data })
+}
+
+#[derive(Deserialize)]
+struct PartQuery {
+    part: String,
+}
+
+/// One file of the data set the server was started with (`?part=train-images`, ...): never a
+/// file named by the request.
+async fn training_data(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<PartQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let data = state.training_data.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server offers no training data: start it with `nn-cli serve --data DIR` (for example --data data/mnist)",
+        )
+    })?;
+    let bytes = data.part(&query.part).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no part {:?}: the parts are {}", query.part, PARTS.join(", ")))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/gzip")], Body::from(bytes)).into_response())
 }
 
 /// A started model's file (`?model=NAME`, the first model without it), made when the server

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::connection::WriteDeadline;
 use crate::guard::{HYPER_MAX_HEADERS, HostRule};
 use crate::state::AppState;
-use crate::{Config, NamedModel, ServeError, routes};
+use crate::{Config, NamedModel, ServeError, TrainingData, routes};
 
 /// A server of one or more digit models.
 ///
@@ -37,6 +37,16 @@ pub struct Server {
 impl Server {
     /// A server of `models` (the first answers requests that name none), with unique names.
     pub fn new(models: Vec<NamedModel>, config: Config) -> Result<Self, ServeError> {
+        Server::with_training_data(models, config, None)
+    }
+
+    /// A server of `models` that also offers `training_data` to the page's "Train here" panel
+    /// (`GET /api/training-data`); without it the panel says how to start the server with one.
+    pub fn with_training_data(
+        models: Vec<NamedModel>,
+        config: Config,
+        training_data: Option<TrainingData>,
+    ) -> Result<Self, ServeError> {
         if models.is_empty() {
             return Err(ServeError::NoModels);
         }
@@ -54,7 +64,7 @@ impl Server {
         if config.write_timeout.is_zero() {
             return Err(ServeError::Config("the write timeout must be longer than zero"));
         }
-        Ok(Server { state: Arc::new(AppState::new(models, config)) })
+        Ok(Server { state: Arc::new(AppState::new(models, config, training_data)) })
     }
 
     /// The routes, for a program that serves them with others or on its own listener. They

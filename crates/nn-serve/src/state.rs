@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
 use crate::model_file::ModelFile;
+use crate::training_data::TrainingData;
 use crate::{ApiError, Config, ModelInfo, NamedModel};
 
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub(crate) struct AppState {
     /// Each model's file for the page, in the order of `models`.
     pub files: Vec<ModelFile>,
     pub config: Config,
+    /// The data set offered to the page's training panel, if any.
+    pub training_data: Option<TrainingData>,
     pub metrics: Metrics,
     /// Predictions accepted (`Config::max_pending`).
     pub pending: Arc<Semaphore>,
@@ -24,7 +27,7 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub fn new(models: Vec<NamedModel>, config: Config) -> Self {
+    pub fn new(models: Vec<NamedModel>, config: Config, training_data: Option<TrainingData>) -> Self {
         let infos = models.iter().map(NamedModel::info).collect();
         let files = models.iter().map(|model| ModelFile::new(model, config.max_model_file_bytes)).collect();
         AppState {
@@ -34,6 +37,7 @@ impl AppState {
             pending: Arc::new(Semaphore::new(config.max_pending.min(Semaphore::MAX_PERMITS))),
             workers: Arc::new(Semaphore::new(config.workers.min(Semaphore::MAX_PERMITS))),
             config,
+            training_data,
             metrics: Metrics::new(),
         }
     }

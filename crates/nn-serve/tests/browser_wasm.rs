@@ -187,6 +187,12 @@ fn the_page_falls_back_to_the_server_and_says_so() {
     let pixels = fixture_image();
     let Some(()) = in_browser(&[], async |client| {
         assert_eq!(open_page(client, &server.url).await, "wasm");
+        // Started without --data, the training panel says how to start it with a data set.
+        assert_eq!(
+            training_status(client).await,
+            "Cannot train here: this server offers no data set to train on: start it with `nn-cli serve --model \
+             MODEL --data data/mnist`."
+        );
         let wheres: Vec<String> = card_texts(client, ".answer .where").await;
         assert!(wheres[0].starts_with("Answered by the server: its file is"), "{wheres:?}");
         assert!(wheres[0].contains("over this server's limit"), "{wheres:?}");
@@ -219,6 +225,10 @@ fn the_page_falls_back_to_the_server_and_says_so() {
     // V8 without its compilers (`--jitless`) runs no WebAssembly.
     let Some(()) = in_browser(&["--js-flags=--jitless"], async |client| {
         assert_eq!(open_page(client, &server.url).await, "server");
+        assert_eq!(
+            training_status(client).await,
+            "Cannot train here: training in the page needs WebAssembly, which this browser cannot run."
+        );
         let line = client.find(Locator::Id("engine")).await.unwrap().text().await.unwrap();
         assert_eq!(
             line,
@@ -238,6 +248,12 @@ fn the_page_falls_back_to_the_server_and_says_so() {
 /// The first test image of the fixture, as pixels in 0..1.
 fn fixture_image() -> Vec<f32> {
     mnist().test.iter().next().unwrap().pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+}
+
+/// The training panel's status line, once the panel has set itself up.
+async fn training_status(client: &Client) -> String {
+    client.wait().at_most(WAIT).for_element(Locator::Css("body[data-training]")).await.unwrap();
+    client.find(Locator::Id("training-status")).await.unwrap().text().await.unwrap()
 }
 
 async fn card_texts(client: &Client, selector: &str) -> Vec<String> {

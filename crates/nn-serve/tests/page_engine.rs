@@ -89,3 +89,66 @@ fn a_model_file_over_the_limit_is_not_offered() {
     assert_eq!(answer.status, 404);
     assert!(answer.error().contains("not offered to the page"), "{}", answer.body);
 }
+
+/// The fixture's data set, offered to the training panel.
+fn fixture_data() -> nn_serve::TrainingData {
+    let mnist = common::mnist();
+    nn_serve::TrainingData::new(&mnist.train, &mnist.test).unwrap()
+}
+
+#[test]
+fn the_training_data_is_the_started_data_set_gzip_compressed_with_its_sizes_and_hashes() {
+    let server = nn_serve::Server::with_training_data(two_models(), Config::default(), Some(fixture_data())).unwrap();
+    let server = TestServer::serve(server);
+    let engine = get(&format!("{}/api/engine", server.url)).json();
+    let listing = &engine["training_data"];
+    assert_eq!((listing["train_images"].as_u64(), listing["test_images"].as_u64()), (Some(100), Some(100)));
+    let mnist = common::mnist();
+    let (train_images, train_labels) = mnist.train.to_idx();
+    let (test_images, test_labels) = mnist.test.to_idx();
+    let expected = [train_images, train_labels, test_images, test_labels];
+    let parts = listing["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 4);
+    for ((part, name), array) in parts.iter().zip(nn_serve::PARTS).zip(expected) {
+        assert_eq!(part["name"], name);
+        let (status, headers, bytes) = get_bytes(&format!("{}/api/training-data?part={name}", server.url));
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], "application/gzip");
+        assert_eq!(part["bytes"], bytes.len());
+        assert_eq!(part["sha256"], sha256_hex(&bytes));
+        assert!(mnist_data::idx::is_gzip(&bytes));
+        assert_eq!(mnist_data::idx::decode(bytes).unwrap(), array, "{name}: the started data, whole");
+    }
+}
+
+#[test]
+fn no_training_data_but_the_started_parts_is_sent() {
+    let without = TestServer::start(two_models(), Config::default());
+    assert_eq!(get(&format!("{}/api/engine", without.url)).json()["training_data"], serde_json::Value::Null);
+    let answer = get(&format!("{}/api/training-data?part=train-images", without.url));
+    assert_eq!(answer.status, 404);
+    assert!(answer.error().contains("start it with `nn-cli serve --data DIR`"), "{}", answer.error());
+
+    let server = nn_serve::Server::with_training_data(two_models(), Config::default(), Some(fixture_data())).unwrap();
+    let server = TestServer::serve(server);
+    for query in ["part=../../etc/passwd", "part=train-images.gz", "part=", "part=TRAIN-IMAGES"] {
+        let answer = get(&format!("{}/api/training-data?{query}", server.url));
+        assert_eq!(answer.status, 404, "{query}");
+        assert!(answer.error().contains("the parts are train-images, train-labels"), "{query}: {}", answer.error());
+    }
+    for query in ["", "parts=train-images"] {
+        let answer = get(&format!("{}/api/training-data?{query}", server.url));
+        assert_eq!(answer.status, 400, "{query}");
+    }
+}
+
+#[test]
+fn a_data_set_the_page_cannot_train_on_is_refused_at_start() {
+    let mnist = common::mnist();
+    let small = mnist_data::Dataset::new(vec![0; 4 * 14 * 14], 14, 14, vec![0, 1, 2, 3], 10).unwrap();
+    let error = nn_serve::TrainingData::new(&small, &mnist.test).unwrap_err().to_string();
+    assert!(error.contains("its training images are 14x14, not 28x28"), "{error}");
+    let many_classes = mnist_data::Dataset::new(vec![0; 784], 28, 28, vec![11], 12).unwrap();
+    let error = nn_serve::TrainingData::new(&mnist.train, &many_classes).unwrap_err().to_string();
+    assert!(error.contains("its test set has 12 classes, not 10 digits"), "{error}");
+}

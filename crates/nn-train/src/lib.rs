@@ -147,6 +147,7 @@ mod schedule;
 pub mod search;
 mod standardize;
 mod state;
+mod stopwatch;
 pub mod svm;
 pub mod sweep;
 mod trainer;

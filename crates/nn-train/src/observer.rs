@@ -36,7 +36,7 @@ pub struct EpochReport {
     /// Loss and accuracy on the test set, if one was given.
     pub test: Option<Metrics>,
     /// Wall-clock seconds of the epoch, evaluation included (informative only: it does not
-    /// affect training).
+    /// affect training). 0 on `wasm32-unknown-unknown`, which has no clock std can read.
     pub seconds: f64,
 }
 

@@ -2,7 +2,6 @@
 //! early stopping, interruption and resumption.
 
 use std::fmt;
-use std::time::Instant;
 
 use nn_core::{Network, mix_seed};
 
@@ -10,6 +9,7 @@ use crate::ConfigError;
 use crate::augment::Augmenter;
 use crate::max_norm::constrain_max_norm;
 use crate::samples::check_fits;
+use crate::stopwatch::Stopwatch;
 use crate::{
     BatchGradients, BestWeights, Control, EpochReport, NoObserver, Observer, Optimizer, Samples, SamplesError,
     TrainConfig, TrainError, TrainState, evaluate,
@@ -223,12 +223,12 @@ impl Run<'_, '_> {
         let config = self.config;
         let epoch = state.epochs_completed;
         let learning_rate = config.schedule.learning_rate(config.learning_rate, epoch, config.epochs);
-        let started = Instant::now();
+        let started = Stopwatch::start();
         config.sampling.epoch_order(&mut self.order, self.data.train.len(), config.seed, epoch);
         observer.on_epoch_start(epoch + 1, config.epochs, self.batches);
         while state.next_batch < self.batches {
             if control.stop_requested() {
-                state.partial_seconds += started.elapsed().as_secs_f64();
+                state.partial_seconds += started.seconds();
                 return Ok(false);
             }
             let batch = state.next_batch;
@@ -252,7 +252,7 @@ impl Run<'_, '_> {
             observer.on_batch(epoch + 1, batch + 1, self.batches, loss);
             let step = epoch * self.batches + state.next_batch;
             if state.next_batch < self.batches && observer.evaluate_now(step) {
-                let seconds = state.partial_seconds + started.elapsed().as_secs_f64();
+                let seconds = state.partial_seconds + started.seconds();
                 let report = self.report(network, state, learning_rate, seconds, true)?;
                 state.history.push(report.clone());
                 observer.on_evaluation(&report);
@@ -269,7 +269,7 @@ impl Run<'_, '_> {
                 state.epochs_without_improvement += 1;
             }
         }
-        let report = EpochReport { seconds: state.partial_seconds + started.elapsed().as_secs_f64(), ..report };
+        let report = EpochReport { seconds: state.partial_seconds + started.seconds(), ..report };
         state.history.push(report.clone());
         state.epochs_completed += 1;
         state.next_batch = 0;

@@ -10,6 +10,8 @@ use mnist_data::image_file::ImageFileError;
 use mnist_data::prepare::FIELD;
 use nn_core::{Classifier, Model, ModelFileError, Shape};
 
+use crate::training::{Chunk, DataPart, TrainOptions, Trainer};
+
 /// Inputs of a digit model: a 28x28 image.
 pub const PIXELS: usize = FIELD * FIELD;
 
@@ -59,6 +61,18 @@ pub enum EngineError {
     /// The network failed on this input.
     #[error("the model failed: {0}")]
     Network(#[from] nn_core::NnError),
+    /// The panel's training options cannot be trained.
+    #[error("cannot train so: {0}")]
+    Options(String),
+    /// A file of the data set is not whole, or the set cannot be trained on.
+    #[error("the data set: {0}")]
+    Data(String),
+    /// Training stopped on an error (a loss that diverged, ...).
+    #[error("training stopped: {0}")]
+    Train(String),
+    /// A training step, evaluation or file was asked for before a training began.
+    #[error("no training has begun")]
+    NoTraining,
 }
 
 // Boxed: the errors of files are large, and every call returns a `Result`.
@@ -74,12 +88,15 @@ impl From<ImageFileError> for EngineError {
     }
 }
 
-/// One instance's state.
+/// One instance's state: a model loaded to predict with, or a training (the page's worker),
+/// whose network then answers.
 #[derive(Debug, Default)]
 pub struct Engine {
     input: Vec<u8>,
     model: Option<Model>,
+    trainer: Trainer,
     output: Vec<f32>,
+    text: String,
 }
 
 impl Engine {
@@ -127,13 +144,80 @@ impl Engine {
     /// prepared image); the output is the digit, then the ten probabilities.
     pub fn predict(&mut self) -> Result<&[f32], EngineError> {
         self.output.clear();
-        let model = self.model.as_ref().ok_or(EngineError::NoModel)?;
+        let model: &dyn Classifier = match (&self.model, self.trainer.network()) {
+            (Some(model), _) => model,
+            (None, Some(network)) => network,
+            (None, None) => return Err(EngineError::NoModel),
+        };
         let pixels = pixels_from_bytes(&self.input)?;
         let probabilities = model.predict(&pixels)?;
         // The first of equal probabilities wins, as `nn-serve` and `nn-cli predict` rank them.
         self.output.push(nn_core::softmax::argmax(&probabilities) as f32);
         self.output.extend(probabilities);
         Ok(&self.output)
+    }
+
+    /// Reads the input buffer as the data set's file `part` (IDX, raw or gzip).
+    pub fn add_data_part(&mut self, part: u32) -> Result<(), EngineError> {
+        let bytes = std::mem::take(&mut self.input);
+        let part = DataPart::from_index(part).ok_or_else(|| EngineError::Data(format!("no data part {part}")))?;
+        self.trainer.add_part(part, bytes)
+    }
+
+    /// Begins a training with the options in the input buffer (JSON: see [`TrainOptions`]);
+    /// the text output says what it trains.
+    pub fn begin_training(&mut self) -> Result<(), EngineError> {
+        self.text.clear();
+        let options = TrainOptions::from_json(&std::mem::take(&mut self.input))?;
+        self.text = self.trainer.begin(options)?;
+        Ok(())
+    }
+
+    /// Trains at most `batches` mini-batches; the output is the batches trained, the images
+    /// they held, their mean loss, the steps and epochs done, and 1 if training has finished.
+    pub fn train(&mut self, batches: usize) -> Result<Chunk, EngineError> {
+        self.output.clear();
+        let chunk = self.trainer.run(batches)?;
+        self.output.extend([
+            chunk.batches as f32,
+            chunk.images as f32,
+            chunk.loss,
+            chunk.steps as f32,
+            chunk.epochs as f32,
+            if chunk.finished { 1.0 } else { 0.0 },
+        ]);
+        Ok(chunk)
+    }
+
+    /// Evaluates the network in training on the test set; the output is its accuracy, loss and
+    /// number of images.
+    pub fn evaluate_training(&mut self) -> Result<(), EngineError> {
+        self.output.clear();
+        let metrics = self.trainer.evaluate()?;
+        self.output.extend([metrics.accuracy, metrics.loss, metrics.total as f32]);
+        Ok(())
+    }
+
+    /// The output: the first layer's weights of the network in training, 784 per neuron.
+    pub fn first_layer(&mut self) -> Result<(), EngineError> {
+        self.output = self.trainer.first_layer()?;
+        Ok(())
+    }
+
+    /// The text output: the network in training as a model file.
+    pub fn trained_model_file(&mut self) -> Result<&str, EngineError> {
+        self.text = self.trainer.model_file()?;
+        Ok(&self.text)
+    }
+
+    /// The last text output's first byte.
+    pub fn text_address(&self) -> usize {
+        self.text.as_ptr() as usize
+    }
+
+    /// Bytes of the last text output.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
     }
 
     /// The input buffer's first byte, where the page writes.
@@ -144,6 +228,11 @@ impl Engine {
     /// The output's first number, where the page reads.
     pub fn output_address(&self) -> usize {
         self.output.as_ptr() as usize
+    }
+
+    /// The last output's numbers.
+    pub fn output(&self) -> &[f32] {
+        &self.output
     }
 
     /// Numbers in the output.

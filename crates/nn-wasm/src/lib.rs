@@ -16,7 +16,19 @@
 //!   `nn-cli predict` prepares a file; output: inverted (0 or 1), then 784 pixels in 0..1.
 //! - `nn_predict() -> ok`: the buffer read as 784 little-endian `f32` pixels in 0..1; output:
 //!   the digit, then ten probabilities.
+//! - `nn_data_part(part) -> ok`: the buffer read as one file of a data set (IDX, raw or gzip,
+//!   checked whole): 0 training images, 1 training labels, 2 test images, 3 test labels.
+//! - `nn_train_begin() -> ok`: the buffer read as the training's options, JSON (see
+//!   [`training::TrainOptions`]: `hidden`, `activation`, `learning_rate`, `seed`, `epochs`); a
+//!   new network of nn-train's `nielsen-ch3` recipe so changed, on the data set received.
+//! - `nn_train(batches) -> ok`: at most `batches` mini-batches trained (a chunk ends at an
+//!   epoch's end too); output: batches, images, mean loss, steps, epochs, finished (0 or 1).
+//! - `nn_train_evaluate() -> ok`: output: the test set's accuracy, loss and image count.
+//! - `nn_train_weights() -> ok`: output: the first layer's weights, 784 per hidden neuron.
+//! - `nn_train_model() -> ok`: text: the network in training as a model file.
+//! - `nn_predict` answers with the network in training when no model is loaded.
 //! - `nn_output() -> address`, `nn_output_len() -> count`: the last output, as `f32`s.
+//! - `nn_text() -> address`, `nn_text_len() -> bytes`: the last text output, UTF-8.
 //! - `nn_message() -> address`, `nn_message_len() -> bytes`: the last error, as UTF-8 text.
 //!
 //! `ok` is 1 on success and 0 on an error, whose text is then in `nn_message`.
@@ -28,6 +40,7 @@
 #![deny(unsafe_code)]
 
 pub mod engine;
+pub mod training;
 
 use std::cell::RefCell;
 
@@ -90,6 +103,62 @@ pub extern "C" fn nn_prepare_image() -> u32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn nn_predict() -> u32 {
     status(|engine| engine.predict().map(drop))
+}
+
+/// Reads the input buffer as the data set's file `part`; 1 if whole.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_data_part(part: u32) -> u32 {
+    status(|engine| engine.add_data_part(part))
+}
+
+/// Begins a training with the options in the input buffer; 1 if begun.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_train_begin() -> u32 {
+    status(Engine::begin_training)
+}
+
+/// Trains at most `batches` mini-batches; 1 if they trained.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_train(batches: usize) -> u32 {
+    status(|engine| engine.train(batches).map(drop))
+}
+
+/// Evaluates the network in training on the test set; 1 if evaluated.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_train_evaluate() -> u32 {
+    status(Engine::evaluate_training)
+}
+
+/// The first layer's weights of the network in training as the output; 1 if there is one.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_train_weights() -> u32 {
+    status(Engine::first_layer)
+}
+
+/// The network in training as model-file text; 1 if written.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_train_model() -> u32 {
+    status(|engine| engine.trained_model_file().map(drop))
+}
+
+/// Address of the last text output.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_text() -> usize {
+    STATE.with_borrow(|state| state.engine.text_address())
+}
+
+/// Bytes of the last text output.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn nn_text_len() -> usize {
+    STATE.with_borrow(|state| state.engine.text_len())
 }
 
 /// Address of the last output's first `f32`.

@@ -21,6 +21,13 @@ window.digits = { engine: null, predict: predictPixels };
 
 let models = [];
 const cards = new Map();
+// Networks that live in the page itself (the training panel's): name → answer(pixels), a
+// Promise of {digit, probabilities}.
+const pageModels = new Map();
+// The last drawing's prepared pixels, which a page model answers again as it learns.
+let lastPrepared = null;
+// What GET /api/engine listed, once the engine has started.
+let engineListing = null;
 let last = null;
 let timer = null;
 let inFlight = false;
@@ -33,6 +40,7 @@ function clearPad() {
   context.fillStyle = '#fff';
   context.fillRect(0, 0, pad.width, pad.height);
   blank = true;
+  lastPrepared = null;
   generation += 1;
   for (const card of cards.values()) resetCard(card, 'Draw a digit');
   statusLine.textContent = '';
@@ -129,16 +137,45 @@ async function predictAll(body, type, asked) {
     return predictAllOnServer(body, type, asked);
   }
   const preparing = performance.now() - started;
-  await Promise.all(models.map(async (model) => {
-    const card = cards.get(model.name);
-    try {
-      const answer = await answerPixels(model.name, prepared.pixels);
-      answer.elapsed_ms += preparing;
-      if (asked === generation) showAnswer(card, answer);
-    } catch (error) {
-      if (asked === generation) resetCard(card, error.message);
-    }
-  }));
+  lastPrepared = prepared.pixels;
+  await Promise.all([
+    ...models.map(async (model) => {
+      const card = cards.get(model.name);
+      try {
+        const answer = await answerPixels(model.name, prepared.pixels);
+        answer.elapsed_ms += preparing;
+        if (asked === generation) showAnswer(card, answer);
+      } catch (error) {
+        if (asked === generation) resetCard(card, error.message);
+      }
+    }),
+    ...Array.from(pageModels.keys(), (name) => answerWithPageModel(name, asked)),
+  ]);
+}
+
+// A page model's card, added once: it answers every drawing from then on.
+function addPageModel(name, description, answer) {
+  if (!cards.has(name)) {
+    const card = makeCard({ name, architecture: description });
+    showWhere(card, 'Trained in this page (WebAssembly, in a worker)');
+    cards.set(name, card);
+  }
+  pageModels.set(name, answer);
+}
+
+// The page model `name`'s answer to the last drawing (again, as it learns).
+async function answerWithPageModel(name, asked = generation) {
+  const card = cards.get(name);
+  if (blank || lastPrepared === null) return;
+  const pixels = lastPrepared;
+  try {
+    const started = performance.now();
+    const { digit, probabilities } = await pageModels.get(name)(pixels);
+    const answer = { digit, confidence: probabilities[digit], probabilities, prepared: Array.from(pixels), elapsed_ms: performance.now() - started };
+    if (asked === generation) showAnswer(card, answer);
+  } catch (error) {
+    if (asked === generation) resetCard(card, error.message);
+  }
 }
 
 // Model `name`'s answer to prepared pixels, computed in the page if it can, else by the server.
@@ -359,6 +396,7 @@ async function startEngine() {
     const response = await fetch('/api/engine');
     if (!response.ok) throw new Error(`GET /api/engine: ${response.status} ${response.statusText}`);
     const listing = await response.json();
+    engineListing = listing;
     await wasmEngine.start(listing.module);
     await Promise.all(listing.models.map(async (model) => {
       const card = cards.get(model.name);

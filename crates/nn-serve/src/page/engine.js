@@ -1,4 +1,5 @@
-// The page's own predictions: nn-core and mnist-data's image preparation compiled to
+// The page's own predictions (and, in train-worker.js, which loads this file too, its
+// training): nn-core and mnist-data's image preparation compiled to
 // WebAssembly (crates/nn-wasm). The module and each model file are downloaded once, checked
 // against the size and SHA-256 that GET /api/engine lists (the browser refuses a download whose
 // hash differs), and each model runs in an instance of its own, so that one that exhausts its
@@ -51,15 +52,35 @@ const wasmEngine = (() => {
       }
     }
 
-    // Writes `bytes` into the module's input buffer, then calls `name`; the output as numbers.
-    call(name, bytes) {
+    // Writes `bytes` into the module's input buffer, then calls `name` with `args`; the output
+    // as numbers.
+    call(name, bytes, ...args) {
       return this.run((e) => {
         const address = e.nn_input(bytes.length) >>> 0;
         if (e.nn_message_len() > 0) throw new Error(this.message());
         new Uint8Array(e.memory.buffer, address, bytes.length).set(bytes);
-        if (e[name]() !== 1) throw new Error(this.message());
-        return new Float32Array(e.memory.buffer, e.nn_output() >>> 0, e.nn_output_len() >>> 0).slice();
+        if (e[name](...args) !== 1) throw new Error(this.message());
+        return this.output();
       });
+    }
+
+    // Calls `name` with `args` alone (no input); the output as numbers.
+    callWithout(name, ...args) {
+      return this.run((e) => {
+        if (e[name](...args) !== 1) throw new Error(this.message());
+        return this.output();
+      });
+    }
+
+    output() {
+      const e = this.exports;
+      return new Float32Array(e.memory.buffer, e.nn_output() >>> 0, e.nn_output_len() >>> 0).slice();
+    }
+
+    // The last text output (a model file).
+    text() {
+      const e = this.exports;
+      return new TextDecoder().decode(new Uint8Array(e.memory.buffer, e.nn_text() >>> 0, e.nn_text_len() >>> 0));
     }
   }
 
@@ -120,5 +141,10 @@ const wasmEngine = (() => {
     return { digit: output[0], probabilities: Array.from(output.subarray(1)) };
   }
 
-  return { start, loadModel, hasModel, prepare, predict, InputError };
+  // The compiled module, for the training panel's worker (null until `start` has run).
+  function compiled() {
+    return module;
+  }
+
+  return { start, loadModel, hasModel, prepare, predict, InputError, download, Instance, compiled };
 })();

@@ -39,7 +39,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(models: Vec<NamedModel>, config: Config) -> Self {
-        let server = Server::new(models, config).unwrap();
+        TestServer::serve(Server::new(models, config).unwrap())
+    }
+
+    /// A server built by the test (one that offers a data set, say).
+    pub fn serve(server: Server) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
