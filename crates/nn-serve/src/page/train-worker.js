@@ -61,6 +61,7 @@ async function train({ module, data, options }) {
     loss: test[1],
     steps: chunk[3],
     seconds: (performance.now() - started) / 1000,
+    images_per_second: images / (trainingMs / 1000),
     stopped: chunk[5] !== 1,
   };
   postMessage({ type: 'done', result, model: instance.text() });

@@ -30,7 +30,9 @@ window.digits.model = () => trainedModel;
 
 // Trains with `options` ({hidden, activation, learning_rate, seed, epochs}; each left out takes
 // the recipe's value, and the seed 1 and one epoch): a Promise of {accuracy, loss, steps,
-// seconds}, the test set's accuracy and mean loss at the end.
+// seconds, images_per_second}: the test set's accuracy and mean loss at the end, the steps
+// trained, the seconds from the first step to the end (the evaluations after each chunk
+// included), and the training images a second while training.
 async function trainInPage(options = {}) {
   await starting;
   if (cannotTrain !== null) throw new Error(cannotTrain);
@@ -87,7 +89,6 @@ function onWorkerMessage(event) {
     addPageModel(TRAINED_HERE, message.description, predictInWorker);
   } else if (message.type === 'progress') {
     running.points.push(message);
-    running.imagesPerSecond = message.imagesPerSecond;
     drawChart(running.points);
     drawTiles(message.weights);
     trainingStatus.textContent = `Step ${message.steps.toLocaleString('en')} · epochs done: ${message.epochs}`
@@ -99,9 +100,10 @@ function onWorkerMessage(event) {
     const { result } = message;
     trainingStatus.textContent = `${result.stopped ? 'Stopped' : 'Trained'}: ${(100 * result.accuracy).toFixed(2)}% `
       + `of the test images right after ${result.steps} steps, in ${result.seconds.toFixed(1)} s `
-      + `(${Math.round(running.imagesPerSecond).toLocaleString('en')} images/s while training).`;
+      + `(${Math.round(result.images_per_second).toLocaleString('en')} images/s while training).`;
     document.body.dataset.trained = 'true';
-    finish({ accuracy: result.accuracy, loss: result.loss, steps: result.steps, seconds: result.seconds });
+    const { accuracy, loss, steps, seconds, images_per_second: imagesPerSecond } = result;
+    finish({ accuracy, loss, steps, seconds, images_per_second: imagesPerSecond });
   } else if (message.type === 'failed') {
     trainingStatus.textContent = 'Training stopped: ' + message.error;
     finish(new Error(message.error));
