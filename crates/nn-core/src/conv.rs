@@ -12,12 +12,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
 use crate::batch::sized;
-use crate::conv_one_channel;
 use crate::error::check_finite;
 use crate::im2col::{col2im, im2col, im2row};
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
 use crate::winograd::Winograd;
 use crate::{Activation, Init, Layer, LayerSpec, MAX_SAMPLE_VALUES, Mode, NnError, Shape};
+use crate::{conv_one_channel, conv_sparse};
 
 /// Unfolded patches per chunk of the forward pass, in values (256 KB): a convolution unfolds as
 /// many whole images at a time as fit (at least one), so that the patches stay in the core's L2
@@ -408,7 +408,8 @@ impl Layer for Conv2d {
 
     /// `δZ = δA ⊙ f'(Z)`; then per chunk `∂W += δZ Pᵀ` and `∂P = Wᵀ δZ`, folded back into `∂X`;
     /// `∂b = Σ δZ` over every patch. A first layer on one-channel images (no `∂X`) sums `∂W`
-    /// from the padded images in place (`conv_one_channel.rs`).
+    /// from the padded images in place (`conv_one_channel.rs`); a layer whose `δZ` is mostly
+    /// zero visits only its nonzero values (`conv_sparse.rs`).
     fn backward(
         &self,
         input: &[f32],
@@ -422,19 +423,35 @@ impl Layer for Conv2d {
         let (filters, patch_len, patches) = (self.params.filters, self.params.patch_len(), self.params.patches());
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
         let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
-        if let Some(winograd) = Winograd::plan(&self.params) {
-            let to_delta = self.to_delta(output, bias_grad);
-            winograd.backward(self.weights.as_slice(), input, batch, output_grad, input_grad, weight_grad, to_delta);
-            return;
-        }
-        if input_grad.is_none() && conv_one_channel::applies(&self.params) {
-            let to_delta = self.to_delta(output, bias_grad);
-            if conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad, to_delta) {
+        let weights = self.weights.as_slice();
+        if input_grad.is_some() {
+            // δZ for the whole batch first: behind ReLU, max-pooling and dropout it is mostly
+            // zero, and then only its nonzero values are visited (`conv_sparse.rs`).
+            self.activation.backprop(output, output_grad);
+            bias_gradient(output_grad, filters, bias_grad);
+            if conv_sparse::is_sparse(output_grad) {
+                conv_sparse::backward(&self.params, weights, input, batch, output_grad, input_grad, weight_grad);
                 return;
             }
+            if let Some(winograd) = Winograd::plan(&self.params) {
+                winograd.backward(weights, input, batch, output_grad, input_grad, weight_grad, |_, _| {});
+                return;
+            }
+        } else {
+            if let Some(winograd) = Winograd::plan(&self.params) {
+                let to_delta = self.to_delta(output, bias_grad);
+                winograd.backward(weights, input, batch, output_grad, input_grad, weight_grad, to_delta);
+                return;
+            }
+            if conv_one_channel::applies(&self.params) {
+                let to_delta = self.to_delta(output, bias_grad);
+                if conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad, to_delta) {
+                    return;
+                }
+            }
+            self.activation.backprop(output, output_grad);
+            bias_gradient(output_grad, filters, bias_grad);
         }
-        self.activation.backprop(output, output_grad);
-        bias_gradient(output_grad, filters, bias_grad);
         let output_len = self.params.output_shape().len();
         let image_len = self.params.input.len();
         let zeros = vec![0.0; filters];

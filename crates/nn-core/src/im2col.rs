@@ -10,25 +10,25 @@
 use crate::Conv2dParams;
 
 /// The sizes im2col walks by, taken once from the parameters.
-struct Geometry {
-    channels: usize,
-    width: usize,
-    padding: usize,
+pub(crate) struct Geometry {
+    pub channels: usize,
+    pub width: usize,
+    pub padding: usize,
     /// Values in one row of the padded image: `(W + 2·padding) · channels`.
-    padded_row: usize,
-    padded_len: usize,
+    pub padded_row: usize,
+    pub padded_len: usize,
     /// Values in one kernel row of a patch: `kw · channels`.
-    patch_row: usize,
+    pub patch_row: usize,
     /// Values between two patches side by side: `stride · channels`.
-    step: usize,
+    pub step: usize,
     /// Values between two rows of patches: `stride · padded_row`.
-    row_step: usize,
-    out_height: usize,
-    out_width: usize,
+    pub row_step: usize,
+    pub out_height: usize,
+    pub out_width: usize,
 }
 
 impl Geometry {
-    fn of(params: &Conv2dParams) -> Self {
+    pub fn of(params: &Conv2dParams) -> Self {
         let input = params.input;
         let output = params.output_shape();
         let padded_row = (input.width + 2 * params.padding) * input.channels;
@@ -47,19 +47,19 @@ impl Geometry {
     }
 
     /// Where the image's row `y` starts in the padded image.
-    fn padded_start(&self, y: usize) -> usize {
+    pub fn padded_start(&self, y: usize) -> usize {
         (y + self.padding) * self.padded_row + self.padding * self.channels
     }
 
     /// The start of each patch in the padded image, patch by patch.
-    fn patch_starts(&self) -> impl Iterator<Item = usize> + use<> {
+    pub fn patch_starts(&self) -> impl Iterator<Item = usize> + use<> {
         let (row_step, step, out_width) = (self.row_step, self.step, self.out_width);
         (0..self.out_height).flat_map(move |oy| (0..out_width).map(move |ox| oy * row_step + ox * step))
     }
 }
 
 /// `image` in `padded` (resized to the padded image, its border zero).
-fn pad<'a>(geometry: &Geometry, image: &'a [f32], padded: &'a mut Vec<f32>) -> &'a [f32] {
+pub(crate) fn pad<'a>(geometry: &Geometry, image: &'a [f32], padded: &'a mut Vec<f32>) -> &'a [f32] {
     if geometry.padding == 0 {
         return image;
     }

@@ -242,6 +242,7 @@ mod committee;
 mod committee_file;
 mod conv;
 mod conv_one_channel;
+mod conv_sparse;
 mod dense;
 mod dropout;
 mod error;

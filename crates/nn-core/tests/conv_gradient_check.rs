@@ -290,6 +290,23 @@ fn batch_norm_strategy() -> impl Strategy<Value = (Shape, String)> {
         })
 }
 
+/// Two convolutions, the second followed by ReLU and a max-pooling so wide that nearly all of
+/// its `δZ` is zero: its backward visits the nonzero values only (`conv_sparse.rs`, taken below
+/// 5% nonzero: at most one pixel in 16 here, and only a positive one).
+fn sparse_gradient_strategy() -> impl Strategy<Value = (Shape, String)> {
+    ((1usize..=2, 8usize..=9, 8usize..=9), (1usize..=3, 2usize..=6, 4usize..=5, 2usize..=3), prop::bool::ANY)
+        .prop_filter_map("the layers must fit", |((c, h, w), (first, second, window, outputs), stride)| {
+            let input = Shape::new(c, h, w);
+            let stride = if stride { ",stride=2" } else { "" };
+            let text = format!(
+                "conv({first},3,pad=1) relu conv({second},3{stride},pad=1) relu maxpool({window}) flatten dense({outputs})"
+            );
+            let arch: Architecture = text.parse().ok()?;
+            arch.with_input(input).build(Loss::SoftmaxCrossEntropy, Init::GLOROT, 0).ok()?;
+            Some((input, text))
+        })
+}
+
 /// A convolution, the `pool` text if any, maybe a second convolution, the `ending`, dense.
 fn network_strategy(
     pool: impl Strategy<Value = Option<String>>,
@@ -447,6 +464,11 @@ proptest! {
 
     #[test]
     fn batch_normalisations_match_the_definition_and_their_gradients((input, text) in batch_norm_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
+        check_against_the_reference(input, &text, seed, batch)?;
+    }
+
+    #[test]
+    fn sparse_convolution_gradients_match_the_definition((input, text) in sparse_gradient_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
         check_against_the_reference(input, &text, seed, batch)?;
     }
 

@@ -89,7 +89,8 @@ fn main() {
         }
         let engine = client.execute("return window.digits.engine", vec![]).await.unwrap();
         let training = if native_training.is_some() {
-            let timeouts = fantoccini::wd::TimeoutConfiguration::new(Some(std::time::Duration::from_secs(600)), None, None);
+            let timeouts =
+                fantoccini::wd::TimeoutConfiguration::new(Some(std::time::Duration::from_secs(600)), None, None);
             client.update_timeouts(timeouts).await.unwrap();
             Some(client.execute("return window.digits.train({seed: 1})", vec![]).await.unwrap())
         } else {
