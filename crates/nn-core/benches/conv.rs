@@ -168,6 +168,27 @@ fn bench_layer(
             )
         })
     });
+    if index > 0 {
+        // As in training behind ReLU, max-pooling and dropout: 2.8% of pytorch-example's conv2
+        // output gradient is nonzero (measured); one value in 36 here, which the layer's
+        // backward takes the sparse pass for (`conv_sparse.rs`).
+        let mut sparse_grad: Vec<f32> = (0..output.len())
+            .map(|i| if i % 36 == 7 { ((i * 7919) % 2001) as f32 / 1e5 - 0.01 } else { 0.0 })
+            .collect();
+        group.bench_function(format!("{label}: backward, 1 in 36 of the output gradient nonzero"), |b| {
+            b.iter(|| {
+                layer.backward(
+                    black_box(input),
+                    output,
+                    batch,
+                    &mut sparse_grad,
+                    Some(&mut input_grad[..]),
+                    &mut gradients,
+                    Mode::training(0),
+                )
+            })
+        });
+    }
 }
 
 criterion_group!(benches, networks, one_image, convolutions);

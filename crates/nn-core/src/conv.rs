@@ -286,14 +286,17 @@ impl Conv2d {
     /// `δZ = δA ⊙ f'(Z)` in place and `∂b = Σ δZ` (zeroed here), for the passes that take `δA`
     /// a chunk of images at a time (outputs `range`) and call this just before they read it,
     /// while it is in the cache: the same sums in the same order as one pass over the batch.
+    /// The first `converted` values of the batch's `δ` are `δZ` already (`conv_sparse.rs`).
     fn to_delta<'a>(
         &'a self,
         output: &'a [f32],
+        converted: usize,
         bias_grad: &'a mut [f32],
     ) -> impl FnMut(Range<usize>, &mut [f32]) + 'a {
         bias_grad.fill(0.0);
         move |range, delta| {
-            self.activation.backprop(&output[range], delta);
+            let from = converted.clamp(range.start, range.end);
+            self.activation.backprop(&output[from..range.end], &mut delta[from - range.start..]);
             add_bias_gradient(delta, self.params.filters, bias_grad);
         }
     }
@@ -424,34 +427,45 @@ impl Layer for Conv2d {
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
         let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
         let weights = self.weights.as_slice();
-        if input_grad.is_some() {
-            // δZ for the whole batch first: behind ReLU, max-pooling and dropout it is mostly
-            // zero, and then only its nonzero values are visited (`conv_sparse.rs`).
-            self.activation.backprop(output, output_grad);
-            bias_gradient(output_grad, filters, bias_grad);
-            if conv_sparse::is_sparse(output_grad) {
-                conv_sparse::backward(&self.params, weights, input, batch, output_grad, input_grad, weight_grad);
-                return;
-            }
-            if let Some(winograd) = Winograd::plan(&self.params) {
-                winograd.backward(weights, input, batch, output_grad, input_grad, weight_grad, |_, _| {});
-                return;
-            }
-        } else {
-            if let Some(winograd) = Winograd::plan(&self.params) {
-                let to_delta = self.to_delta(output, bias_grad);
-                winograd.backward(weights, input, batch, output_grad, input_grad, weight_grad, to_delta);
-                return;
-            }
-            if conv_one_channel::applies(&self.params) {
-                let to_delta = self.to_delta(output, bias_grad);
-                if conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad, to_delta) {
+        // With `∂X` to compute, a `δZ` that looks mostly zero (behind ReLU, max-pooling and
+        // dropout) is made first while its nonzero values are listed, and then only those are
+        // visited (`conv_sparse.rs`); if it turns out dense after all, the listing stops and the
+        // dense passes convert the rest while in the cache.
+        let mut converted = 0;
+        if input_grad.is_some() && conv_sparse::looks_sparse(self.activation, output, output_grad) {
+            let mut positions = Vec::new();
+            match conv_sparse::sparse_delta(self.activation, output, output_grad, &mut positions) {
+                Ok(()) => {
+                    let grads = (weight_grad, bias_grad);
+                    conv_sparse::backward(
+                        &self.params,
+                        weights,
+                        input,
+                        output_grad,
+                        &positions,
+                        input_grad,
+                        grads.0,
+                        grads.1,
+                    );
                     return;
                 }
+                Err(done) => converted = done,
             }
-            self.activation.backprop(output, output_grad);
-            bias_gradient(output_grad, filters, bias_grad);
         }
+        if let Some(winograd) = Winograd::plan(&self.params) {
+            let to_delta = self.to_delta(output, converted, bias_grad);
+            winograd.backward(weights, input, batch, output_grad, input_grad, weight_grad, to_delta);
+            return;
+        }
+        if input_grad.is_none() && conv_one_channel::applies(&self.params) {
+            let to_delta = self.to_delta(output, converted, bias_grad);
+            if conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad, to_delta) {
+                return;
+            }
+        }
+        let from = converted.min(output.len());
+        self.activation.backprop(&output[from..], &mut output_grad[from..]);
+        bias_gradient(output_grad, filters, bias_grad);
         let output_len = self.params.output_shape().len();
         let image_len = self.params.input.len();
         let zeros = vec![0.0; filters];

@@ -10,44 +10,89 @@
 
 use pulp::{Simd, WithSimd};
 
-use crate::Conv2dParams;
 use crate::im2col::{Geometry, pad};
+use crate::{Activation, Conv2dParams};
 
 /// Below this share of nonzero values in `δZ` the sparse pass is taken. At 5% it costs about a
 /// tenth of the dense product of `δ Pᵀ` and `Wᵀ δ`, which Winograd's method cuts by 2 to 3 times.
 pub(crate) const MAX_DENSITY: f64 = 0.05;
 
-/// Whether `delta` has few enough nonzero values for [`backward`].
-pub(crate) fn is_sparse(delta: &[f32]) -> bool {
-    let nonzero = delta.iter().filter(|&&d| d != 0.0).count();
-    (nonzero as f64) < MAX_DENSITY * delta.len() as f64
+/// Values of `delta` looked at together when listing its nonzero ones.
+const BLOCK: usize = 16;
+
+/// Values of `δA` made `δZ` and looked at between two checks of the count.
+const STRETCH: usize = 4096;
+
+/// Whether `δZ = δA ⊙ f'(Z)` looks sparse enough for [`sparse_delta`] to be worth trying, from
+/// its first thirty-second (at least one stretch), read without writing: a dense `δZ` costs the
+/// dense passes no more than that look. The decision depends on the values alone, so the same
+/// batch always takes the same pass.
+pub(crate) fn looks_sparse(activation: Activation, output: &[f32], delta: &[f32]) -> bool {
+    let sample = delta.len().div_ceil(32).max(STRETCH).min(delta.len());
+    let nonzero = delta[..sample]
+        .iter()
+        .zip(&output[..sample])
+        .filter(|&(&d, &a)| d != 0.0 && activation.derivative_from_output(a) != 0.0)
+        .count();
+    (nonzero as f64) < MAX_DENSITY * sample as f64
 }
 
-/// `∂W = Σ δ · patch` (written) and, when asked, `∂X` (written) from the nonzero values of
-/// `delta` (`δZ`, after the activation's derivative) alone. `weights` and `weight_grad` are
-/// column-major `filters × patch_len`, as a [`Conv2d`](crate::Conv2d) keeps them.
+/// Makes `delta` (`δA`) the layer's `δZ = δA ⊙ f'(Z)` in place while listing where it is
+/// nonzero, in order, into `positions`: `Ok` if they are under [`MAX_DENSITY`] of it. As soon
+/// as they are not, it stops and answers `Err(converted)`: the first `converted` values are
+/// `δZ`, the rest still `δA`, for the dense passes to convert while in the cache.
+pub(crate) fn sparse_delta(
+    activation: Activation,
+    output: &[f32],
+    delta: &mut [f32],
+    positions: &mut Vec<usize>,
+) -> Result<(), usize> {
+    let limit = (MAX_DENSITY * delta.len() as f64).ceil() as usize;
+    positions.clear();
+    for (stretch, (values, outputs)) in delta.chunks_mut(STRETCH).zip(output.chunks(STRETCH)).enumerate() {
+        activation.backprop(outputs, values);
+        let first = stretch * STRETCH;
+        for (block, values) in values.chunks(BLOCK).enumerate() {
+            // The bits shifted left by one: zero for +0 and -0 only (a loop without branches).
+            if values.iter().fold(0u32, |any, d| any | (d.to_bits() << 1)) == 0 {
+                continue;
+            }
+            let start = first + block * BLOCK;
+            positions.extend(values.iter().enumerate().filter(|(_, d)| **d != 0.0).map(|(i, _)| start + i));
+        }
+        if positions.len() >= limit {
+            return Err(first + values.len());
+        }
+    }
+    Ok(())
+}
+
+/// `∂W = Σ δ · patch` and `∂b = Σ δ` (written) and, when asked, `∂X` (written) from the
+/// nonzero values of `delta` (`δZ`, after the activation's derivative) at `positions` alone (as
+/// [`sparse_delta`] lists them). `weights` and `weight_grad` are column-major
+/// `filters × patch_len`, as a [`Conv2d`](crate::Conv2d) keeps them.
+#[expect(clippy::too_many_arguments, reason = "the layer's parts, as its backward pass has them")]
 pub(crate) fn backward(
     params: &Conv2dParams,
     weights: &[f32],
     input: &[f32],
-    batch: usize,
     delta: &[f32],
+    positions: &[usize],
     input_grad: Option<&mut [f32]>,
     weight_grad: &mut [f32],
+    bias_grad: &mut [f32],
 ) {
     let (filters, patch_len) = (params.filters, params.patch_len());
     // One filter's weights after another: the rows the sums read and write.
     let weight_rows = transposed(weights, filters, patch_len);
     let mut grad_rows = vec![0.0; filters * patch_len];
-    pulp::Arch::new().dispatch(Backward {
-        params,
-        weight_rows: &weight_rows,
-        input,
-        batch,
-        delta,
-        input_grad,
-        grad_rows: &mut grad_rows,
-    });
+    bias_grad.fill(0.0);
+    for &position in positions {
+        bias_grad[position % filters] += delta[position];
+    }
+    let pass =
+        Backward { params, weight_rows: &weight_rows, input, delta, positions, input_grad, grad_rows: &mut grad_rows };
+    pulp::Arch::new().dispatch(pass);
     for (f, row) in grad_rows.chunks_exact(patch_len).enumerate() {
         for (j, &value) in row.iter().enumerate() {
             weight_grad[j * filters + f] = value;
@@ -70,8 +115,8 @@ struct Backward<'a> {
     params: &'a Conv2dParams,
     weight_rows: &'a [f32],
     input: &'a [f32],
-    batch: usize,
     delta: &'a [f32],
+    positions: &'a [usize],
     input_grad: Option<&'a mut [f32]>,
     grad_rows: &'a mut [f32],
 }
@@ -81,35 +126,39 @@ impl WithSimd for Backward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Backward { params, weight_rows, input, batch, delta, mut input_grad, grad_rows } = self;
+        let Backward { params, weight_rows, input, delta, positions, mut input_grad, grad_rows } = self;
         let geometry = Geometry::of(params);
         let (filters, patch_len, patch_row) = (params.filters, params.patch_len(), geometry.patch_row);
         let (kernel_height, image_len) = (params.kernel.0, params.input.len());
         let output_len = params.output_shape().len();
+        if let Some(input_grad) = input_grad.as_deref_mut() {
+            // Images without a nonzero δ get none of the writes below.
+            input_grad.fill(0.0);
+        }
         let mut padded = Vec::new();
         let mut padded_grad = vec![0.0; geometry.padded_len];
-        for n in 0..batch {
+        // The positions come in order: image by image, and pixel by pixel within an image.
+        for image_positions in positions.chunk_by(|a, b| a / output_len == b / output_len) {
+            let n = image_positions[0] / output_len;
             let image = pad(&geometry, &input[n * image_len..(n + 1) * image_len], &mut padded);
-            let deltas = &delta[n * output_len..(n + 1) * output_len];
             if input_grad.is_some() {
                 padded_grad.fill(0.0);
             }
-            for (pixel, start) in geometry.patch_starts().enumerate() {
-                for (f, &value) in deltas[pixel * filters..(pixel + 1) * filters].iter().enumerate() {
-                    if value == 0.0 {
-                        continue;
-                    }
-                    let grad_row = &mut grad_rows[f * patch_len..(f + 1) * patch_len];
-                    let weight_row = &weight_rows[f * patch_len..(f + 1) * patch_len];
-                    for ky in 0..kernel_height {
-                        let from = start + ky * geometry.padded_row;
-                        let part = ky * patch_row..(ky + 1) * patch_row;
-                        // ∂W[f] += δ · patch
-                        axpy(simd, value, &image[from..from + patch_row], &mut grad_row[part.clone()]);
-                        if input_grad.is_some() {
-                            // ∂patch += δ · W[f]
-                            axpy(simd, value, &weight_row[part], &mut padded_grad[from..from + patch_row]);
-                        }
+            for &position in image_positions {
+                let (pixel, f) = (position % output_len / filters, position % filters);
+                let (oy, ox) = (pixel / geometry.out_width, pixel % geometry.out_width);
+                let start = oy * geometry.row_step + ox * geometry.step;
+                let value = delta[position];
+                let grad_row = &mut grad_rows[f * patch_len..(f + 1) * patch_len];
+                let weight_row = &weight_rows[f * patch_len..(f + 1) * patch_len];
+                for ky in 0..kernel_height {
+                    let from = start + ky * geometry.padded_row;
+                    let part = ky * patch_row..(ky + 1) * patch_row;
+                    // ∂W[f] += δ · patch
+                    axpy(simd, value, &image[from..from + patch_row], &mut grad_row[part.clone()]);
+                    if input_grad.is_some() {
+                        // ∂patch += δ · W[f]
+                        axpy(simd, value, &weight_row[part], &mut padded_grad[from..from + patch_row]);
                     }
                 }
             }
@@ -204,29 +253,73 @@ mod tests {
                     .map(|(i, &d)| if every != 0 && i % every == 0 { d } else { 0.0 })
                     .collect();
                 let (want_w, want_x) = dense(&params, &weights, &images, batch, &delta);
+                let want_b: Vec<f32> = (0..filters)
+                    .map(|f| delta.iter().skip(f).step_by(filters).map(|&d| f64::from(d)).sum::<f64>() as f32)
+                    .collect();
+                let mut positions = Vec::new();
+                let mut listed = delta.clone();
+                let identity = sparse_delta(Activation::Identity, &delta, &mut listed, &mut positions);
+                assert_eq!(identity.is_ok(), every == 0, "every {every}: sparse enough only when all are zero");
+                // Whatever the density, the sums from the nonzero values are the dense ones.
+                positions = (0..delta.len()).filter(|&i| delta[i] != 0.0).collect();
                 let mut weight_grad = vec![f32::NAN; want_w.len()];
                 let mut input_grad = vec![f32::NAN; want_x.len()];
-                backward(&params, &weights, &images, batch, &delta, Some(&mut input_grad), &mut weight_grad);
-                for (got, want) in weight_grad.iter().zip(&want_w).chain(input_grad.iter().zip(&want_x)) {
+                let mut bias_grad = vec![f32::NAN; filters];
+                let grads = (&mut weight_grad[..], &mut bias_grad[..]);
+                backward(&params, &weights, &images, &delta, &positions, Some(&mut input_grad), grads.0, grads.1);
+                let pairs = weight_grad.iter().zip(&want_w).chain(input_grad.iter().zip(&want_x));
+                for (got, want) in pairs.chain(bias_grad.iter().zip(&want_b)) {
                     assert!(
                         (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
                         "{input} every {every}: {got} against {want}"
                     );
                 }
                 let mut without = vec![f32::NAN; want_w.len()];
-                backward(&params, &weights, &images, batch, &delta, None, &mut without);
+                backward(&params, &weights, &images, &delta, &positions, None, &mut without, &mut bias_grad);
                 assert_eq!(without, weight_grad, "no input gradient: the same weight gradient");
             }
         }
     }
 
     #[test]
-    fn density_decides() {
-        let mut delta = vec![0.0; 1000];
-        assert!(is_sparse(&delta));
-        delta[..49].fill(1.0);
-        assert!(is_sparse(&delta));
-        delta[49] = -2.0;
-        assert!(!is_sparse(&delta), "5% is not below 5%");
+    fn density_decides_and_a_dense_delta_is_converted_in_part() {
+        let len = 4 * STRETCH;
+        let mut positions = Vec::new();
+        // ReLU's output is 0 at every third value: δZ is 0 there whatever δA is.
+        let outputs: Vec<f32> = (0..len).map(|i| if i % 3 == 0 { 0.0 } else { 1.0 }).collect();
+        let mut delta = vec![0.0; len];
+        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut delta, &mut positions), Ok(()));
+        assert!(positions.is_empty());
+        // About 2.7% nonzero, evenly spread, and a δA where ReLU's output is 0.
+        let mut delta: Vec<f32> = (0..len).map(|i| if i % 25 == 1 && i % 3 != 0 { 0.5 } else { 0.0 }).collect();
+        delta[0] = 2.0;
+        let mut converted = delta.clone();
+        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut converted, &mut positions), Ok(()));
+        assert_eq!(positions, (0..len).filter(|&i| delta[i] != 0.0 && i % 3 != 0).collect::<Vec<_>>());
+        assert_eq!(converted[0], 0.0);
+        // Then up to 5% in the last stretch.
+        let limit = (MAX_DENSITY * len as f64).ceil() as usize;
+        let mut count = positions.len();
+        for (i, value) in delta.iter_mut().enumerate().skip(3 * STRETCH) {
+            if count < limit && *value == 0.0 && i % 3 != 0 {
+                *value = -0.25;
+                count += 1;
+            }
+        }
+        let mut converted = delta.clone();
+        let stopped = sparse_delta(Activation::Relu, &outputs, &mut converted, &mut positions);
+        assert_eq!(stopped, Err(len), "5% is not under 5%: the limit is reached in the last stretch");
+        assert!(looks_sparse(Activation::Relu, &outputs, &delta), "the first stretch is 2.7% nonzero");
+        // A dense δA does not look sparse; listed, it stops after its first stretch, the rest
+        // left as it was.
+        let mut dense = vec![1.0; len];
+        assert!(!looks_sparse(Activation::Relu, &outputs, &dense));
+        // One value in 15 nonzero, all where ReLU's output is 0; sigmoid's derivative at 0.5 is not.
+        let fifteenth: Vec<f32> = (0..len).map(|i| if i % 15 == 0 { 1.0 } else { 0.0 }).collect();
+        assert!(looks_sparse(Activation::Relu, &outputs, &fifteenth));
+        assert!(!looks_sparse(Activation::Sigmoid, &vec![0.5; len], &fifteenth));
+        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut dense, &mut positions), Err(STRETCH));
+        assert_eq!((dense[0], dense[1], dense[STRETCH]), (0.0, 1.0, 1.0));
+        assert_eq!(dense[STRETCH - 1], if (STRETCH - 1).is_multiple_of(3) { 0.0 } else { 1.0 });
     }
 }
