@@ -6,7 +6,7 @@
 //! learns too slowly in one epoch for a panel: 80.3% after it with seed 1, against 92.7%.
 //!
 //! It trains in chunks of mini-batches, so that the page can draw between them: each chunk is
-//! nn-train's [`train`] resumed from the state the previous chunk stopped at, and nn-train's
+//! nn-train's [`train`](nn_train::train) resumed from the state the previous chunk stopped at, and nn-train's
 //! resumption is exact, so a chunked training ends with the bits of an uninterrupted one, which
 //! is what `nn-cli train` runs natively with the same settings (on one thread or several).
 
