@@ -6,87 +6,12 @@ use std::io::Cursor;
 use std::path::Path;
 
 use image::ImageReader;
-use mnist_data::image_file::ImageFileError;
 use mnist_data::prepare::FIELD;
 use nn_core::{Classifier, Model, ModelFileError, Shape};
 
+pub use crate::error::EngineError;
+pub use crate::sizes::{DIGITS, MAX_IMAGE_PIXELS, MAX_INPUT_BYTES, PIXELS};
 use crate::training::{Chunk, DataPart, TrainOptions, Trainer};
-
-/// Inputs of a digit model: a 28x28 image.
-pub const PIXELS: usize = FIELD * FIELD;
-
-/// Outputs of a digit model.
-pub const DIGITS: usize = 10;
-
-/// Bytes the page may hand over at once (a model file): 256 MB, a network of some 20 million
-/// parameters as JSON. Parsing takes a few times that, within the 4 GB a wasm32 memory can hold.
-pub const MAX_INPUT_BYTES: usize = 256 << 20;
-
-/// Pixels a picture may declare in its header, as `nn-serve`'s default limit
-/// (`Config::max_image_pixels`): refused before it is decoded.
-pub const MAX_IMAGE_PIXELS: u64 = 16_000_000;
-
-/// Why the module could not do what the page asked.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The page asked for a buffer larger than [`MAX_INPUT_BYTES`], or memory ran out.
-    #[error("{bytes} bytes do not fit in the page's memory (at most {MAX_INPUT_BYTES})")]
-    TooLarge {
-        /// Bytes asked for.
-        bytes: usize,
-    },
-    /// The model file could not be read.
-    #[error("{0}")]
-    Model(Box<ModelFileError>),
-    /// The model is not one that reads 28x28 images and gives ten probabilities.
-    #[error("not a digit model: {0}")]
-    NotADigitModel(String),
-    /// A prediction was asked for before a model was loaded.
-    #[error("no model is loaded")]
-    NoModel,
-    /// The pixels are not 784 numbers in 0..1.
-    #[error("{0}")]
-    Pixels(String),
-    /// The picture cannot be read or holds no digit.
-    #[error("{0}")]
-    Image(Box<ImageFileError>),
-    /// The picture declares more than [`MAX_IMAGE_PIXELS`].
-    #[error("image is {width}x{height} pixels; the page takes at most {MAX_IMAGE_PIXELS} pixels")]
-    ImageTooLarge {
-        /// Declared width.
-        width: u32,
-        /// Declared height.
-        height: u32,
-    },
-    /// The network failed on this input.
-    #[error("the model failed: {0}")]
-    Network(#[from] nn_core::NnError),
-    /// The panel's training options cannot be trained.
-    #[error("cannot train so: {0}")]
-    Options(String),
-    /// A file of the data set is not whole, or the set cannot be trained on.
-    #[error("the data set: {0}")]
-    Data(String),
-    /// Training stopped on an error (a loss that diverged, ...).
-    #[error("training stopped: {0}")]
-    Train(String),
-    /// A training step, evaluation or file was asked for before a training began.
-    #[error("no training has begun")]
-    NoTraining,
-}
-
-// Boxed: the errors of files are large, and every call returns a `Result`.
-impl From<ModelFileError> for EngineError {
-    fn from(error: ModelFileError) -> Self {
-        EngineError::Model(Box::new(error))
-    }
-}
-
-impl From<ImageFileError> for EngineError {
-    fn from(error: ImageFileError) -> Self {
-        EngineError::Image(Box::new(error))
-    }
-}
 
 /// One instance's state: a model loaded to predict with, or a training (the page's worker),
 /// whose network then answers.

@@ -40,6 +40,8 @@
 #![deny(unsafe_code)]
 
 pub mod engine;
+mod error;
+mod sizes;
 pub mod training;
 
 use std::cell::RefCell;

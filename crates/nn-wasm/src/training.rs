@@ -19,7 +19,8 @@ use nn_train::{
 };
 use serde::Deserialize;
 
-use crate::engine::{DIGITS, EngineError, PIXELS};
+use crate::error::EngineError;
+use crate::sizes::{DIGITS, PIXELS};
 
 /// The recipe the panel trains: `nn-cli train --recipe nielsen-ch3` with the panel's choices as
 /// flags.
@@ -269,8 +270,8 @@ impl Trainer {
     /// The first layer's weights, one row of 784 per hidden neuron, row after row.
     pub fn first_layer(&self) -> Result<Vec<f32>, EngineError> {
         let network = self.network().ok_or(EngineError::NoTraining)?;
-        let weights = network.parameters()[0];
-        Ok(weights.row_iter().flat_map(|row| row.iter().copied().collect::<Vec<_>>()).collect())
+        // Column-major `Wᵀ` is `W` row after row.
+        Ok(network.parameters()[0].transpose().as_slice().to_vec())
     }
 
     /// The network as a model file, with what it was trained on, as `nn-cli train` writes it.
