@@ -35,11 +35,14 @@ struct Serving {
 }
 
 impl Serving {
-    fn start(args: &[&str]) -> Serving {
+    /// Serves a small model (saved in `dir`) and offers the data set `data` to the page.
+    fn start(dir: &Path, data: &Path) -> Serving {
+        let served = dir.join("served.json");
+        nn_core::save_model(&test_support::trained_network(7, 20), &served).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_nn-cli"))
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--threads", "2"])
-            .args(args)
+            .args(["--model", path_str(&served), "--data", path_str(data)])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -82,15 +85,13 @@ async fn open_page(client: &Client, url: &str) {
 fn a_network_trained_in_the_page_learns_as_nn_cli_train_does_and_nn_cli_evaluates_it() {
     let Some(data) = test_support::full_data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let served = dir.path().join("served.json");
-    nn_core::save_model(&test_support::trained_network(7, 20), &served).unwrap();
     let native = dir.path().join("native.json");
     let args = ["train", "--recipe", "nielsen-ch3", "--epochs", "1", "--seed", "1", "--data", path_str(&data)];
     let out = nn_cli(&[&args[..], &["-o", path_str(&native)]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let native_accuracy = printed_accuracy(&text(&out.stdout));
 
-    let serving = Serving::start(&["--model", path_str(&served), "--data", path_str(&data)]);
+    let serving = Serving::start(dir.path(), &data);
     let Some((result, model, description)) = in_browser(&[], async |client| {
         open_page(client, &serving.url).await;
         let result = client.execute("return window.digits.train({seed: 1})", vec![]).await.unwrap();
@@ -139,9 +140,7 @@ fn a_network_trained_in_the_page_learns_as_nn_cli_train_does_and_nn_cli_evaluate
 fn the_panel_trains_answers_the_drawing_and_stops() {
     let Some(data) = test_support::full_data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let served = dir.path().join("served.json");
-    nn_core::save_model(&test_support::trained_network(7, 20), &served).unwrap();
-    let serving = Serving::start(&["--model", path_str(&served), "--data", path_str(&data)]);
+    let serving = Serving::start(dir.path(), &data);
     let Some((cards, status, save_enabled, screenshots)) = in_browser(&[], async |client| {
         open_page(client, &serving.url).await;
         // A "1" on the pad: one vertical stroke, drawn by the page's own pointer handlers.

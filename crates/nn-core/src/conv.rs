@@ -439,7 +439,7 @@ impl Layer for Conv2d {
                     let grads = (weight_grad, bias_grad);
                     conv_sparse::backward(
                         &self.params,
-                        weights,
+                        &self.weights,
                         input,
                         output_grad,
                         &positions,

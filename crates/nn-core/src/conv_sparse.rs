@@ -8,6 +8,7 @@
 //! pixel, zeros included. The sums run image by image, pixel by pixel, filter by filter: a fixed
 //! order, so the bits do not depend on the threads.
 
+use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
 
 use crate::im2col::{Geometry, pad};
@@ -69,12 +70,12 @@ pub(crate) fn sparse_delta(
 
 /// `∂W = Σ δ · patch` and `∂b = Σ δ` (written) and, when asked, `∂X` (written) from the
 /// nonzero values of `delta` (`δZ`, after the activation's derivative) at `positions` alone (as
-/// [`sparse_delta`] lists them). `weights` and `weight_grad` are column-major
-/// `filters × patch_len`, as a [`Conv2d`](crate::Conv2d) keeps them.
+/// [`sparse_delta`] lists them). `weight_grad` is column-major `filters × patch_len`, as a
+/// [`Conv2d`](crate::Conv2d) keeps its weights.
 #[expect(clippy::too_many_arguments, reason = "the layer's parts, as its backward pass has them")]
 pub(crate) fn backward(
     params: &Conv2dParams,
-    weights: &[f32],
+    weights: &DMatrix<f32>,
     input: &[f32],
     delta: &[f32],
     positions: &[usize],
@@ -83,32 +84,24 @@ pub(crate) fn backward(
     bias_grad: &mut [f32],
 ) {
     let (filters, patch_len) = (params.filters, params.patch_len());
-    // One filter's weights after another: the rows the sums read and write.
-    let weight_rows = transposed(weights, filters, patch_len);
+    // One filter's weights after another (`Wᵀ`, column-major): the rows the sums read.
+    let weight_rows = weights.transpose();
     let mut grad_rows = vec![0.0; filters * patch_len];
     bias_grad.fill(0.0);
     for &position in positions {
         bias_grad[position % filters] += delta[position];
     }
-    let pass =
-        Backward { params, weight_rows: &weight_rows, input, delta, positions, input_grad, grad_rows: &mut grad_rows };
+    let pass = Backward {
+        params,
+        weight_rows: weight_rows.as_slice(),
+        input,
+        delta,
+        positions,
+        input_grad,
+        grad_rows: &mut grad_rows,
+    };
     pulp::Arch::new().dispatch(pass);
-    for (f, row) in grad_rows.chunks_exact(patch_len).enumerate() {
-        for (j, &value) in row.iter().enumerate() {
-            weight_grad[j * filters + f] = value;
-        }
-    }
-}
-
-/// `values` (column-major `rows × columns`) row by row.
-fn transposed(values: &[f32], rows: usize, columns: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for (j, column) in values.chunks_exact(rows).enumerate() {
-        for (i, &value) in column.iter().enumerate() {
-            out[i * columns + j] = value;
-        }
-    }
-    out
+    weight_grad.copy_from_slice(DMatrix::from_row_slice(filters, patch_len, &grad_rows).as_slice());
 }
 
 struct Backward<'a> {
@@ -266,7 +259,8 @@ mod tests {
                 let mut input_grad = vec![f32::NAN; want_x.len()];
                 let mut bias_grad = vec![f32::NAN; filters];
                 let grads = (&mut weight_grad[..], &mut bias_grad[..]);
-                backward(&params, &weights, &images, &delta, &positions, Some(&mut input_grad), grads.0, grads.1);
+                let matrix = DMatrix::from_column_slice(filters, params.patch_len(), &weights);
+                backward(&params, &matrix, &images, &delta, &positions, Some(&mut input_grad), grads.0, grads.1);
                 let pairs = weight_grad.iter().zip(&want_w).chain(input_grad.iter().zip(&want_x));
                 for (got, want) in pairs.chain(bias_grad.iter().zip(&want_b)) {
                     assert!(
@@ -275,7 +269,7 @@ mod tests {
                     );
                 }
                 let mut without = vec![f32::NAN; want_w.len()];
-                backward(&params, &weights, &images, &delta, &positions, None, &mut without, &mut bias_grad);
+                backward(&params, &matrix, &images, &delta, &positions, None, &mut without, &mut bias_grad);
                 assert_eq!(without, weight_grad, "no input gradient: the same weight gradient");
             }
         }

@@ -170,12 +170,17 @@ async function answerWithPageModel(name, asked = generation) {
   const pixels = lastPrepared;
   try {
     const started = performance.now();
-    const { digit, probabilities } = await pageModels.get(name)(pixels);
-    const answer = { digit, confidence: probabilities[digit], probabilities, prepared: Array.from(pixels), elapsed_ms: performance.now() - started };
+    const answer = shownAnswer(await pageModels.get(name)(pixels), pixels, started);
     if (asked === generation) showAnswer(card, answer);
   } catch (error) {
     if (asked === generation) resetCard(card, error.message);
   }
+}
+
+// A prediction made in the page, in the form of the server's answers that a card shows.
+function shownAnswer({ digit, probabilities }, pixels, started) {
+  const elapsed = performance.now() - started;
+  return { digit, confidence: probabilities[digit], probabilities, prepared: Array.from(pixels), elapsed_ms: elapsed };
 }
 
 // Model `name`'s answer to prepared pixels, computed in the page if it can, else by the server.
@@ -183,9 +188,7 @@ async function answerPixels(name, pixels) {
   if (wasmEngine.hasModel(name)) {
     const started = performance.now();
     try {
-      const { digit, probabilities } = wasmEngine.predict(name, pixels);
-      const elapsed = performance.now() - started;
-      return { digit, confidence: probabilities[digit], probabilities, prepared: Array.from(pixels), elapsed_ms: elapsed };
+      return shownAnswer(wasmEngine.predict(name, pixels), pixels, started);
     } catch (error) {
       if (error instanceof wasmEngine.InputError) throw error;
       showWhere(cards.get(name), 'Answered by the server: ' + error.message);

@@ -64,6 +64,13 @@ const wasmEngine = (() => {
       });
     }
 
+    // 784 pixels in 0..1 through the instance's model (or network in training): the digit and
+    // ten probabilities.
+    predict(pixels) {
+      const output = this.call('nn_predict', new Uint8Array(Float32Array.from(pixels).buffer));
+      return { digit: output[0], probabilities: Array.from(output.subarray(1)) };
+    }
+
     // Calls `name` with `args` alone (no input); the output as numbers.
     callWithout(name, ...args) {
       return this.run((e) => {
@@ -87,9 +94,9 @@ const wasmEngine = (() => {
   // Errors of the module's answers are the input's fault, not the instance's: keep them apart.
   class InputError extends Error {}
 
-  function checked(instance, name, bytes) {
+  function checked(instance, action) {
     try {
-      return instance.call(name, bytes);
+      return action(instance);
     } catch (error) {
       if (instance.dead) throw error;
       throw new InputError(error.message);
@@ -130,15 +137,13 @@ const wasmEngine = (() => {
 
   // A picture's bytes (PNG, JPEG or BMP) prepared as the server prepares it.
   function prepare(bytes) {
-    const output = checked(preparer, 'nn_prepare_image', bytes);
+    const output = checked(preparer, (p) => p.call('nn_prepare_image', bytes));
     return { inverted: output[0] === 1, pixels: output.subarray(1) };
   }
 
   // 784 pixels in 0..1 through model `name`: the digit and ten probabilities.
   function predict(name, pixels) {
-    const values = Float32Array.from(pixels);
-    const output = checked(models.get(name), 'nn_predict', new Uint8Array(values.buffer));
-    return { digit: output[0], probabilities: Array.from(output.subarray(1)) };
+    return checked(models.get(name), (model) => model.predict(pixels));
   }
 
   // The compiled module, for the training panel's worker (null until `start` has run).

@@ -81,8 +81,7 @@ async function loadData(data) {
 function predict({ id, pixels }) {
   try {
     if (instance === null) throw new Error('no training has begun');
-    const output = instance.call('nn_predict', new Uint8Array(Float32Array.from(pixels).buffer));
-    postMessage({ type: 'prediction', id, digit: output[0], probabilities: Array.from(output.subarray(1)) });
+    postMessage({ type: 'prediction', id, ...instance.predict(pixels) });
   } catch (error) {
     postMessage({ type: 'prediction', id, error: error.message });
   }
