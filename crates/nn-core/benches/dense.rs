@@ -81,6 +81,44 @@ fn passes_of(c: &mut Criterion, sizes: &[usize], hidden: Activation, batch: usiz
     group.finish();
 }
 
+/// pytorch-example's dense layer, 9216 → 128 on 32 samples (a shard of its batch of 64), behind
+/// a ReLU that leaves 11% of its inputs nonzero, as training leaves them: its `∂X` is computed at
+/// the nonzero inputs alone (`Network::zero_inputs_stop_gradients`). Beside it, the same layer
+/// behind an identity activation on the same inputs, whose `∂X` is the full product.
+fn dense_behind_relu(c: &mut Criterion) {
+    let (inputs, batch) = (9216, 32);
+    // About one value in nine positive, the others zero.
+    let x: Vec<f32> = (0..inputs * batch)
+        .map(|i| if (i * 7919) % 1000 < 110 { ((i * 31) % 97) as f32 / 97.0 + 0.01 } else { 0.0 })
+        .collect();
+    let labels: Vec<usize> = (0..batch).map(|j| j % 10).collect();
+    let mut group = c.benchmark_group("9216-128-10 batch 32, 11% of the inputs nonzero");
+    for activation in [Activation::Relu, Activation::Identity] {
+        let shape = nn_core::Shape::flat(inputs);
+        let layers: Vec<Box<dyn nn_core::Layer>> = vec![
+            Box::new(nn_core::ActivationLayer::new(shape, activation).unwrap()),
+            Box::new(nn_core::Dense::random(inputs, 128, Activation::Relu, Init::HE, 1).unwrap()),
+            Box::new(nn_core::Dense::random(128, 10, Activation::Identity, Init::HE, 2).unwrap()),
+        ];
+        let net = Network::new(layers, Loss::SoftmaxCrossEntropy).unwrap();
+        let mut workspace = Workspace::new();
+        let mut gradients = Gradients::zeros_like(&net);
+        group.bench_function(format!("forward + backward, behind {activation}"), |b| {
+            b.iter(|| {
+                net.loss_and_gradients(
+                    black_box(&x),
+                    Targets::Classes(&labels),
+                    Mode::training(0),
+                    &mut workspace,
+                    &mut gradients,
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The element-wise work of a layer: the activations on a 128 × 128 batch of pre-activations
 /// and the softmax of 128 columns of 10 logits. Elements are values here.
 fn activations_and_softmax(c: &mut Criterion) {
@@ -121,8 +159,8 @@ fn model_files(c: &mut Criterion) {
 }
 
 #[cfg(feature = "serde")]
-criterion_group!(benches, passes, activations_and_softmax, model_files);
+criterion_group!(benches, passes, dense_behind_relu, activations_and_softmax, model_files);
 // Model files need the `serde` feature; the passes are measured without it too.
 #[cfg(not(feature = "serde"))]
-criterion_group!(benches, passes, activations_and_softmax);
+criterion_group!(benches, passes, dense_behind_relu, activations_and_softmax);
 criterion_main!(benches);

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
 use crate::error::check_finite;
-use crate::products::{bias_gradient, input_gradient, weight_gradient};
+use crate::products::{bias_gradient, gradients_where_inputs_nonzero, input_gradient, weight_gradient};
 use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
 
 /// A fully connected layer: `a = f(W x + b)` for each sample `x`.
@@ -94,6 +94,52 @@ impl Dense {
     pub fn activation(&self) -> Activation {
         self.activation
     }
+
+    /// [`backward`](Layer::backward) for a layer whose input gradient is read only where its
+    /// input is nonzero (`Network::zero_inputs_stop_gradients`): `∂X` is computed there alone,
+    /// and left zero elsewhere, when few inputs are nonzero.
+    pub(crate) fn backward_where_inputs_nonzero(
+        &self,
+        input: &[f32],
+        output: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        input_grad: Option<&mut [f32]>,
+        gradients: &mut [DMatrix<f32>],
+    ) {
+        self.backward_inner(input, output, batch, output_grad, input_grad, gradients, true);
+    }
+
+    /// `δZ = δA ⊙ f'(Z)`, then `∂W = δZ Xᵀ`, `∂b = Σ_columns δZ`, `∂X = Wᵀ δZ` (where `X` is
+    /// nonzero alone, when `nonzero_inputs_only` and few are).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_inner(
+        &self,
+        input: &[f32],
+        output: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        input_grad: Option<&mut [f32]>,
+        gradients: &mut [DMatrix<f32>],
+        nonzero_inputs_only: bool,
+    ) {
+        let (outputs, inputs) = self.weights.shape();
+        self.activation.backprop(output, output_grad);
+        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
+        bias_gradient(output_grad, outputs, bias_grad[0].as_mut_slice());
+        let (sizes, weights, weight_grad) =
+            ((outputs, inputs, batch), self.weights.as_slice(), weight_grad[0].as_mut_slice());
+        match input_grad {
+            Some(input_grad) if nonzero_inputs_only => {
+                gradients_where_inputs_nonzero(weights, output_grad, input, sizes, weight_grad, input_grad);
+            }
+            Some(input_grad) => {
+                weight_gradient(output_grad, input, sizes, weight_grad, false);
+                input_gradient(weights, output_grad, sizes, input_grad);
+            }
+            None => weight_gradient(output_grad, input, sizes, weight_grad, false),
+        }
+    }
 }
 
 impl Layer for Dense {
@@ -141,15 +187,7 @@ impl Layer for Dense {
         gradients: &mut [DMatrix<f32>],
         _mode: Mode,
     ) {
-        let (outputs, inputs) = self.weights.shape();
-        self.activation.backprop(output, output_grad);
-        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
-        bias_gradient(output_grad, outputs, bias_grad[0].as_mut_slice());
-        let sizes = (outputs, inputs, batch);
-        weight_gradient(output_grad, input, sizes, weight_grad[0].as_mut_slice(), false);
-        if let Some(input_grad) = input_grad {
-            input_gradient(self.weights.as_slice(), output_grad, sizes, input_grad);
-        }
+        self.backward_inner(input, output, batch, output_grad, input_grad, gradients, false);
     }
 
     fn parameters(&self) -> Vec<&DMatrix<f32>> {

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use crate::affine::{Columns, affine};
 use crate::batch::sized;
 use crate::nonzero_inputs::{self, weight_gradient_of_nonzero_inputs};
+use crate::vector_slices::all_finite;
 
 /// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its
 /// fallback loop mishandles the strided transpose views, so small products use plain loops.
@@ -113,6 +114,39 @@ pub(crate) fn input_gradient(
             *g = w_column.iter().zip(d).map(|(w, dj)| w * dj).sum();
         }
     }
+}
+
+/// `∂W = δ Xᵀ` and `∂X = Wᵀ δ` for a layer whose input gradient is read only where its input
+/// `X` is nonzero: when at most a quarter of `X` is nonzero, `∂X` there alone (zero elsewhere),
+/// both from one list of the nonzero inputs; else as [`weight_gradient`] and [`input_gradient`]
+/// compute them. `∂W` has the same bits either way. A `δ` holding an infinity or a NaN takes the
+/// full products, so that it spreads as it always has.
+pub(crate) fn gradients_where_inputs_nonzero(
+    weights: &[f32],
+    delta: &[f32],
+    x: &[f32],
+    (outputs, inputs, columns): (usize, usize, usize),
+    weight_grad: &mut [f32],
+    input_grad: &mut [f32],
+) {
+    let sizes = (outputs, inputs, columns);
+    if !nonzero_inputs::few_nonzero(&x[..inputs * columns]) || !all_finite(&delta[..outputs * columns]) {
+        weight_gradient(delta, x, sizes, weight_grad, false);
+        input_gradient(weights, delta, sizes, input_grad);
+        return;
+    }
+    // The test `weight_gradient` makes, the rest of which has just passed.
+    let listed = outputs >= NONZERO_INPUTS_MIN_OUTPUTS && columns > BLOCKED_PRODUCT_MIN;
+    let weight_grad = if listed {
+        Some(weight_grad)
+    } else {
+        let (delta, x) = (Columns { values: delta, stride: outputs }, Columns { values: x, stride: inputs });
+        weight_gradient_strided(delta, x, sizes, weight_grad, false);
+        None
+    };
+    NONZERO_INPUTS.with_borrow_mut(|buffers| {
+        nonzero_inputs::gradients_at_nonzero_inputs(weights, delta, x, sizes, weight_grad, input_grad, buffers);
+    });
 }
 
 thread_local! {

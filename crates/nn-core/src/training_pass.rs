@@ -4,7 +4,10 @@
 
 use crate::batch::sized;
 use crate::batch_parts;
-use crate::{Gradients, Mode, Network, NnError, Targets, Workspace};
+use crate::{
+    Activation, ActivationLayer, Conv2d, Dense, Dropout, Flatten, Gradients, MaxPool2d, Mode, Network, NnError,
+    Targets, Workspace,
+};
 
 impl Network {
     /// Forward and backward pass over one batch: returns the mean loss and writes
@@ -81,7 +84,12 @@ impl Network {
                 None
             };
             let output_grad = &mut here[0][..layer.output_size() * batch];
-            if parts == 1 {
+            let dense = layer.as_any().downcast_ref::<Dense>();
+            if let (1, Some(dense), true) =
+                (parts, dense, input_grad.is_some() && self.zero_inputs_stop_gradients(index))
+            {
+                dense.backward_where_inputs_nonzero(input, output, batch, output_grad, input_grad, layer_gradients);
+            } else if parts == 1 {
                 layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
             } else {
                 let scratch = &mut workspace.part_gradients[index];
@@ -111,6 +119,31 @@ impl Network {
             parameter.iter_mut().zip(gradient.iter()).for_each(|(p, g)| *p -= learning_rate * g);
         }
         Ok(())
+    }
+
+    /// Whether the gradient of layer `index`'s input is read only where that input is nonzero:
+    /// below it, through dropout, flattening and max-pooling (each of which makes a zero only
+    /// from zeros, or drops the value and its gradient), lies a ReLU, whose derivative is zero
+    /// where its output is. Then a zero input's gradient is multiplied by zero on the way down,
+    /// and need not be computed.
+    pub(crate) fn zero_inputs_stop_gradients(&self, index: usize) -> bool {
+        for layer in self.layers[..index].iter().rev() {
+            let layer = layer.as_any();
+            if layer.is::<Dropout>() || layer.is::<Flatten>() || layer.is::<MaxPool2d>() {
+                continue;
+            }
+            let activation = if let Some(dense) = layer.downcast_ref::<Dense>() {
+                dense.activation()
+            } else if let Some(conv) = layer.downcast_ref::<Conv2d>() {
+                conv.activation()
+            } else if let Some(activation) = layer.downcast_ref::<ActivationLayer>() {
+                activation.activation()
+            } else {
+                return false;
+            };
+            return activation == Activation::Relu;
+        }
+        false
     }
 
     /// Whether a layer normalises by its batch in training ([`BatchNorm`](crate::BatchNorm)):
@@ -161,5 +194,34 @@ impl Network {
         })?;
         let kind = layer.kind();
         layer.set_running_statistics(statistics).map_err(|detail| NnError::InvalidLayer { layer: index, kind, detail })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Architecture, Init, Loss, Shape};
+
+    /// The layers of `text` on 1x8x8 images whose input gradients are read only where their
+    /// inputs are nonzero.
+    fn stopped(text: &str) -> Vec<usize> {
+        let architecture: Architecture = text.parse().unwrap();
+        let net = architecture.with_input(Shape::new(1, 8, 8)).build(Loss::SoftmaxCrossEntropy, Init::HE, 0).unwrap();
+        (0..net.layers().len()).filter(|&index| net.zero_inputs_stop_gradients(index)).collect()
+    }
+
+    #[test]
+    fn zero_inputs_stop_gradients_behind_a_relu_through_dropout_flatten_and_max_pooling() {
+        // pytorch-example's shape: both dense layers.
+        let text =
+            "conv(4,3) relu conv(4,3) relu maxpool(2) dropout(0.25) flatten dense(8) relu dropout(0.5) dense(10)";
+        assert_eq!(stopped(text), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(stopped("flatten relu dense(8) relu dense(10)"), [2, 3]);
+        // Not behind a ReLU, or through a layer that makes a zero from nonzero values.
+        assert_eq!(stopped("flatten dense(8) sigmoid dense(10)"), Vec::<usize>::new());
+        assert_eq!(stopped("flatten dense(8) leaky_relu:0.1 dense(10)"), Vec::<usize>::new());
+        assert_eq!(stopped("conv(2,3) relu avgpool(2) flatten dense(10)"), [1]);
+        assert_eq!(stopped("conv(2,3) relu batchnorm flatten dense(10)"), [1]);
+        // The first layer has no input gradient to skip.
+        assert!(!stopped("flatten dense(10)").contains(&0));
     }
 }

@@ -153,3 +153,69 @@ proptest! {
         prop_assert_eq!(argmax(&p), argmax(&z));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A dense layer behind a ReLU that leaves at most a quarter of its inputs nonzero computes
+    /// `∂X` at those inputs alone, zero elsewhere (nothing below reads the rest: the ReLU's
+    /// derivative is zero there); every gradient, down to the first layer's and the input's,
+    /// still matches the differences.
+    #[test]
+    fn backprop_behind_a_mostly_silent_relu_matches_central_differences(
+        inputs in 1usize..=6,
+        silent_layer in 8usize..=16,
+        hidden in 1usize..=8,
+        outputs in 2usize..=5,
+        seed in any::<u64>(),
+        batch in 1usize..=6,
+    ) {
+        let sizes = [inputs, silent_layer, hidden, outputs];
+        let init = Init { weights: nn_core::WeightInit::GlorotUniform, bias: nn_core::BiasInit::Gaussian };
+        let mut net = Network::dense(&sizes, Activation::Relu, Loss::SoftmaxCrossEntropy, init, seed).unwrap();
+        // Seven units in eight never fire: at most 2 of 9 inputs of the next layer are nonzero.
+        let mut bias = net.parameters()[1].clone();
+        bias.iter_mut().enumerate().filter(|(o, _)| o % 8 != 0).for_each(|(_, b)| *b = -100.0);
+        net.set_parameter(1, bias).unwrap();
+        let mut state = seed;
+        let mut next = || { state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0 };
+        let x: Vec<f32> = (0..inputs * batch).map(|_| next()).collect();
+        let classes: Vec<usize> = (0..batch).map(|_| ((next() + 2.0) * 1000.0) as usize % outputs).collect();
+        let mut t = vec![0.0_f64; outputs * batch];
+        for (j, &c) in classes.iter().enumerate() { t[j * outputs + c] = 1.0; }
+
+        let mut workspace = Workspace::new().with_input_gradient();
+        let mut gradients = Gradients::zeros_like(&net);
+        net.loss_and_gradients(&x, Targets::Classes(&classes), Mode::training(0), &mut workspace, &mut gradients).unwrap();
+
+        let shapes: Vec<(usize, usize)> = net.layers().iter().map(|l| (l.output_size(), l.input_size())).collect();
+        let acts = [Activation::Relu, Activation::Relu, Activation::Identity];
+        let loss = Loss::SoftmaxCrossEntropy;
+        let mut params: Vec<Vec<f64>> = net.parameters().iter().map(|p| p.iter().map(|&v| f64::from(v)).collect()).collect();
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let reference = reference_loss(None, &params, &shapes, &acts, loss, &x64, &t);
+        let h = 1e-6;
+        for p in 0..params.len() {
+            for k in 0..params[p].len() {
+                let saved = params[p][k];
+                params[p][k] = saved + h;
+                let plus = reference_loss(None, &params, &shapes, &acts, loss, &x64, &t);
+                params[p][k] = saved - h;
+                let minus = reference_loss(None, &params, &shapes, &acts, loss, &x64, &t);
+                params[p][k] = saved;
+                let analytic = gradients.tensors()[p].as_slice()[k];
+                prop_assert!(agrees_with_differences(analytic, reference, plus, minus, h), "parameter {} index {}: backprop {} vs differences {}", p, k, analytic, (plus - minus) / (2.0 * h));
+            }
+        }
+        let input_gradient = workspace.input_gradient().unwrap();
+        let mut x_shifted = x64.clone();
+        for k in 0..x64.len() {
+            x_shifted[k] = x64[k] + h;
+            let plus = reference_loss(None, &params, &shapes, &acts, loss, &x_shifted, &t);
+            x_shifted[k] = x64[k] - h;
+            let minus = reference_loss(None, &params, &shapes, &acts, loss, &x_shifted, &t);
+            x_shifted[k] = x64[k];
+            prop_assert!(agrees_with_differences(input_gradient[k], reference, plus, minus, h), "input {}: backprop {} vs differences {}", k, input_gradient[k], (plus - minus) / (2.0 * h));
+        }
+    }
+}
