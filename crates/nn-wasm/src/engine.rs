@@ -82,7 +82,8 @@ impl Engine {
         Ok(&self.output)
     }
 
-    /// Reads the input buffer as the data set's file `part` (IDX, raw or gzip).
+    /// Reads the input buffer as the data set's file `part` (IDX, raw or gzip); a training on
+    /// the data set as it was ends.
     pub fn add_data_part(&mut self, part: u32) -> Result<(), EngineError> {
         let bytes = std::mem::take(&mut self.input);
         let part = DataPart::from_index(part).ok_or_else(|| EngineError::Data(format!("no data part {part}")))?;

@@ -17,10 +17,12 @@
 //! - `nn_predict() -> ok`: the buffer read as 784 little-endian `f32` pixels in 0..1; output:
 //!   the digit, then ten probabilities.
 //! - `nn_data_part(part) -> ok`: the buffer read as one file of a data set (IDX, raw or gzip,
-//!   checked whole): 0 training images, 1 training labels, 2 test images, 3 test labels.
+//!   checked whole): 0 training images, 1 training labels, 2 test images, 3 test labels; a
+//!   training on the data set as it was ends.
 //! - `nn_train_begin() -> ok`: the buffer read as the training's options, JSON (see
 //!   [`training::TrainOptions`]: `hidden`, `activation`, `learning_rate`, `seed`, `epochs`); a
-//!   new network of nn-train's `nielsen-ch3` recipe so changed, on the data set received.
+//!   new network of nn-train's `nielsen-ch3` recipe so changed, on the data set received (its
+//!   training and test sets are made at the first training and kept for the next).
 //! - `nn_train(batches) -> ok`: at most `batches` mini-batches trained (a chunk ends at an
 //!   epoch's end too); output: batches, images, mean loss, steps, epochs, finished (0 or 1).
 //! - `nn_train_evaluate() -> ok`: output: the test set's accuracy, loss and image count.

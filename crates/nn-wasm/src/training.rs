@@ -127,24 +127,31 @@ fn panel_recipe() -> Recipe {
     recipe::find(RECIPE).expect("the panel's recipe is built in")
 }
 
-/// The data set's files as they arrive, then the training.
+/// The data set's files as they arrive, the sets made from them, then the training.
 #[derive(Debug, Default)]
 pub struct Trainer {
     parts: [Option<IdxArray>; 4],
+    /// Made at the first training and kept for the next ones, until a part is replaced.
+    sets: Option<Sets>,
     training: Option<Training>,
 }
 
-/// One training: the network, nn-train's state between chunks, and the data split as the
-/// recipe splits it.
+/// The training images the recipe trains on, the number it holds out, and the test set.
+#[derive(Debug)]
+struct Sets {
+    train: Dataset,
+    validation_samples: usize,
+    test: Dataset,
+}
+
+/// One training: the network and nn-train's state between chunks.
 #[derive(Debug)]
 struct Training {
     options: TrainOptions,
     network: Network,
     config: TrainConfig,
     state: Option<TrainState>,
-    train: Dataset,
-    validation_samples: usize,
-    test: Dataset,
+    train_samples: usize,
     test_accuracy: Option<f32>,
 }
 
@@ -167,8 +174,10 @@ pub struct Chunk {
 
 impl Trainer {
     /// Reads one of the data set's files (an IDX file, raw or gzip, checked whole: a truncated
-    /// or corrupted one is refused).
+    /// or corrupted one is refused). A training on the data set as it was ends.
     pub fn add_part(&mut self, part: DataPart, bytes: Vec<u8>) -> Result<(), EngineError> {
+        self.training = None;
+        self.sets = None;
         self.parts[part.index()] = None;
         let array = idx::decode(bytes).map_err(|e| EngineError::Data(format!("{part:?}: {e}")))?;
         self.parts[part.index()] = Some(array);
@@ -180,20 +189,11 @@ impl Trainer {
     pub fn begin(&mut self, options: TrainOptions) -> Result<String, EngineError> {
         self.training = None;
         let recipe = options.recipe()?;
-        let train_file = self.set(DataPart::TrainImages, DataPart::TrainLabels)?;
-        let test = self.set(DataPart::TestImages, DataPart::TestLabels)?;
-        if train_file.pixels_per_image() != PIXELS || test.pixels_per_image() != PIXELS {
-            return Err(EngineError::Data(format!("the images are not {PIXELS} pixels (28x28)")));
-        }
-        if recipe.validation_size >= train_file.len() {
-            return Err(EngineError::Data(format!(
-                "the recipe holds out {} images, and the training file has only {}",
-                recipe.validation_size,
-                train_file.len()
-            )));
-        }
-        // As `nn-cli train`: the last images of the training file held out, λ per image.
-        let (train, validation) = train_file.split_validation(recipe.validation_size).map_err(data_error)?;
+        let sets = match self.sets.take() {
+            Some(sets) if sets.validation_samples == recipe.validation_size => sets,
+            _ => self.make_sets(recipe.validation_size)?,
+        };
+        let train = &self.sets.insert(sets).train;
         let config = TrainConfig {
             batch_size: recipe.batch_size.min(train.len()),
             ..recipe.train_config(options.seed, train.len())
@@ -212,29 +212,22 @@ impl Trainer {
             train.len(),
             options.seed
         );
-        self.training = Some(Training {
-            options,
-            network,
-            config,
-            state: None,
-            validation_samples: validation.len(),
-            train,
-            test,
-            test_accuracy: None,
-        });
+        let train_samples = train.len();
+        self.training = Some(Training { options, network, config, state: None, train_samples, test_accuracy: None });
         Ok(description)
     }
 
     /// Trains at most `batches` mini-batches, stopping early at the end of an epoch.
     pub fn run(&mut self, batches: usize) -> Result<Chunk, EngineError> {
-        let training = self.training.as_mut().ok_or(EngineError::NoTraining)?;
+        let (Some(training), Some(sets)) = (self.training.as_mut(), self.sets.as_ref()) else {
+            return Err(EngineError::NoTraining);
+        };
         let steps_before = training.steps();
         if training.finished() {
             return Ok(training.chunk(0, 0, 0.0, steps_before));
         }
         let images_before = training.images_seen();
-        let samples =
-            PixelSamples::new(training.train.pixels(), training.train.labels(), PIXELS).map_err(data_error)?;
+        let samples = PixelSamples::new(sets.train.pixels(), sets.train.labels(), PIXELS).map_err(data_error)?;
         let data = TrainData::new(&samples);
         let control = Control::new();
         let mut observer = ChunkObserver {
@@ -255,8 +248,10 @@ impl Trainer {
 
     /// The test set's accuracy and loss for the network as it is now.
     pub fn evaluate(&mut self) -> Result<Metrics, EngineError> {
-        let training = self.training.as_mut().ok_or(EngineError::NoTraining)?;
-        let samples = PixelSamples::new(training.test.pixels(), training.test.labels(), PIXELS).map_err(data_error)?;
+        let (Some(training), Some(sets)) = (self.training.as_mut(), self.sets.as_ref()) else {
+            return Err(EngineError::NoTraining);
+        };
+        let samples = PixelSamples::new(sets.test.pixels(), sets.test.labels(), PIXELS).map_err(data_error)?;
         let metrics = nn_train::evaluate(&training.network, &samples, EVAL_BATCH)?;
         training.test_accuracy = Some(metrics.accuracy);
         Ok(metrics)
@@ -276,16 +271,36 @@ impl Trainer {
 
     /// The network as a model file, with what it was trained on, as `nn-cli train` writes it.
     pub fn model_file(&self) -> Result<String, EngineError> {
-        let training = self.training.as_ref().ok_or(EngineError::NoTraining)?;
+        let (Some(training), Some(sets)) = (self.training.as_ref(), self.sets.as_ref()) else {
+            return Err(EngineError::NoTraining);
+        };
         let record = TrainingRecord {
-            train_samples: training.train.len(),
-            validation_samples: training.validation_samples,
+            train_samples: training.train_samples,
+            validation_samples: sets.validation_samples,
             recipe: Some(RECIPE.to_string()),
             seed: training.options.seed,
             epochs: training.state.as_ref().map_or(0, |s| s.epochs_completed),
             test_accuracy: training.test_accuracy,
         };
         Ok(nn_core::trained_model_to_json(&training.network, Some(&record))?)
+    }
+
+    /// The sets from the parts received: the training file without its last `validation_size`
+    /// images (held out, as `nn-cli train` holds them out), and the test set.
+    fn make_sets(&self, validation_size: usize) -> Result<Sets, EngineError> {
+        let train_file = self.set(DataPart::TrainImages, DataPart::TrainLabels)?;
+        let test = self.set(DataPart::TestImages, DataPart::TestLabels)?;
+        if train_file.pixels_per_image() != PIXELS || test.pixels_per_image() != PIXELS {
+            return Err(EngineError::Data(format!("the images are not {PIXELS} pixels (28x28)")));
+        }
+        if validation_size >= train_file.len() {
+            return Err(EngineError::Data(format!(
+                "the recipe holds out {validation_size} images, and the training file has only {}",
+                train_file.len()
+            )));
+        }
+        let (train, _) = train_file.split_validation(validation_size).map_err(data_error)?;
+        Ok(Sets { train, validation_samples: validation_size, test })
     }
 
     /// Images, labels of one set, checked to agree.
@@ -303,7 +318,7 @@ fn data_error(error: impl std::fmt::Display) -> EngineError {
 
 impl Training {
     fn batches_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.config.batch_size)
+        self.train_samples.div_ceil(self.config.batch_size)
     }
 
     fn steps(&self) -> usize {
@@ -313,7 +328,7 @@ impl Training {
     /// Training images seen since the training began (the last batch of an epoch may be short).
     fn images_seen(&self) -> usize {
         self.state.as_ref().map_or(0, |s| {
-            s.epochs_completed * self.train.len() + (s.next_batch * self.config.batch_size).min(self.train.len())
+            s.epochs_completed * self.train_samples + (s.next_batch * self.config.batch_size).min(self.train_samples)
         })
     }
 

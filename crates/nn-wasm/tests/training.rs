@@ -188,3 +188,30 @@ fn a_broken_or_missing_data_file_is_refused() {
     engine.add_data_part(0).unwrap();
     assert!(begin(&mut engine, "{}").unwrap_err().to_string().contains("the data set"));
 }
+
+/// A second Train in the page starts from the sets the first made (it trains as if alone); a
+/// part received again ends the training on the old data set.
+#[test]
+fn trainings_after_the_first_reuse_the_sets_until_a_part_changes() {
+    let options = r#"{"hidden": 6, "seed": 3}"#;
+    let mut engine = engine_with_data();
+    begin(&mut engine, r#"{"hidden": 4, "seed": 9}"#).unwrap();
+    engine.train(2).unwrap();
+    begin(&mut engine, options).unwrap();
+    while !engine.train(4).unwrap().finished {}
+    let expected = uninterrupted(&TrainOptions::from_json(options.as_bytes()).unwrap());
+    let trained = trained_network(&mut engine);
+    for (ours, theirs) in trained.parameters().iter().zip(expected.parameters()) {
+        assert_eq!(
+            ours.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            theirs.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    let [_, _, test_images, _] = data_set();
+    give(&mut engine, &idx::encode(&test_images));
+    engine.add_data_part(DataPart::TestImages as u32).unwrap();
+    assert!(matches!(engine.train(1), Err(EngineError::NoTraining)));
+    begin(&mut engine, options).unwrap();
+    assert_eq!(engine.train(1).unwrap().batches, 1);
+}
