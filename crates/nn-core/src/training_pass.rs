@@ -2,6 +2,8 @@
 //! parameter's gradient; then what a step changes, plain gradient descent and the running
 //! statistics of batch normalisation.
 
+use nalgebra::DMatrix;
+
 use crate::batch::sized;
 use crate::batch_parts;
 use crate::{
@@ -84,13 +86,9 @@ impl Network {
                 None
             };
             let output_grad = &mut here[0][..layer.output_size() * batch];
-            let dense = layer.as_any().downcast_ref::<Dense>();
-            if let (1, Some(dense), true) =
-                (parts, dense, input_grad.is_some() && self.zero_inputs_stop_gradients(index))
-            {
-                dense.backward_where_inputs_nonzero(input, output, batch, output_grad, input_grad, layer_gradients);
-            } else if parts == 1 {
-                layer.backward(input, output, batch, output_grad, input_grad, layer_gradients, mode.for_layer(index));
+            if parts == 1 {
+                let layer_mode = mode.for_layer(index);
+                self.layer_backward(index, input, output, batch, output_grad, input_grad, layer_gradients, layer_mode);
             } else {
                 let scratch = &mut workspace.part_gradients[index];
                 let buffers = batch_parts::Backward {
@@ -119,6 +117,35 @@ impl Network {
             parameter.iter_mut().zip(gradient.iter()).for_each(|(p, g)| *p -= learning_rate * g);
         }
         Ok(())
+    }
+
+    /// Layer `index`'s [`backward`](crate::Layer::backward) as [`loss_and_gradients`](Network::loss_and_gradients)
+    /// runs it, for tools that time or inspect the layers one at a time: a dense layer whose
+    /// input gradient is read only where its input is nonzero (behind a ReLU) computes it there
+    /// alone, zero elsewhere.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not a layer of the network.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_backward(
+        &self,
+        index: usize,
+        input: &[f32],
+        output: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        input_grad: Option<&mut [f32]>,
+        gradients: &mut [DMatrix<f32>],
+        mode: Mode,
+    ) {
+        let layer = &self.layers[index];
+        match layer.as_any().downcast_ref::<Dense>() {
+            Some(dense) if input_grad.is_some() && self.zero_inputs_stop_gradients(index) => {
+                dense.backward_where_inputs_nonzero(input, output, batch, output_grad, input_grad, gradients);
+            }
+            _ => layer.backward(input, output, batch, output_grad, input_grad, gradients, mode),
+        }
     }
 
     /// Whether the gradient of layer `index`'s input is read only where that input is nonzero:

@@ -141,7 +141,8 @@ pub fn profile(
         let layer = &layers[index];
         let mut input_grad = vec![0.0; layer.input_size() * batch];
         let mut output_grad = output_grads[index].clone();
-        layer.backward(
+        network.layer_backward(
+            index,
             input_of(index),
             &outputs[index],
             batch,
@@ -167,7 +168,8 @@ pub fn profile(
             let mut output_grad = output_grads[index].clone();
             let mut input_grad = vec![0.0; if with_input { layer.input_size() * batch } else { 0 }];
             let start = Instant::now();
-            layer.backward(
+            network.layer_backward(
+                index,
                 input_of(index),
                 &outputs[index],
                 batch,
