@@ -242,6 +242,7 @@ mod committee;
 mod committee_file;
 mod conv;
 mod conv_one_channel;
+mod conv_params;
 mod conv_sparse;
 mod dense;
 mod dropout;
@@ -334,7 +335,8 @@ pub use committee_file::{
     COMMITTEE_FORMAT, COMMITTEE_VERSION, committee_from_json, committee_to_json, load_any_model, load_committee,
     save_committee,
 };
-pub use conv::{Conv2d, Conv2dParams};
+pub use conv::Conv2d;
+pub use conv_params::Conv2dParams;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::NnError;
