@@ -80,7 +80,7 @@ enum Task {
     /// Train every recipe on the full data and print published numbers beside ours.
     Reproduce {
         /// Recipes to run [default: all], or `committee` (five `cnn` networks averaged) and
-        /// `committee-augmented` (five `cnn-augmented`).
+        /// `committee-augmented` (five `cnn-augmented` on a wider network).
         recipes: Vec<String>,
         /// Directory holding the four MNIST files.
         #[arg(long, default_value = "data/mnist")]
