@@ -127,14 +127,12 @@ pub fn run(committee: &CommitteeBar, nn_cli: &Path, data: &Path) -> Result<()> {
         bail!("the committee reached {:.2}%, below its bar of {:.2}%", 100.0 * accuracy, 100.0 * committee.bar);
     }
     if accuracy <= best_member {
-        println!("the committee is no better than its best member ({:.2}%)", 100.0 * best_member);
-    }
-    if committee.above_best_member && accuracy <= best_member {
-        bail!(
-            "the committee ({:.2}%) is no better than its best member ({:.2}%)",
-            100.0 * accuracy,
-            100.0 * best_member
-        );
+        let (ours, best) = (100.0 * accuracy, 100.0 * best_member);
+        let text = format!("the committee ({ours:.2}%) is no better than its best member ({best:.2}%)");
+        if committee.above_best_member {
+            bail!("{text}");
+        }
+        println!("{text}");
     }
     Ok(())
 }

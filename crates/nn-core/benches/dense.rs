@@ -8,7 +8,8 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use nn_core::softmax::softmax_columns;
 use nn_core::{Activation, Gradients, Init, Loss, Mode, Network, Targets, Workspace};
 
@@ -64,13 +65,19 @@ fn passes_of(c: &mut Criterion, sizes: &[usize], hidden: Activation, batch: usiz
     group.bench_function("forward (classify_batch)", |b| b.iter(|| net.classify_batch(black_box(x), batch).unwrap()));
     // Forward + backward: forward, ∂W of every layer, ∂X of every layer but the first.
     group.throughput(Throughput::Elements(2 * (3 * products - first)));
+    training_pass(&mut group, "forward + backward (loss_and_gradients)", &net, x, &labels);
+    group.finish();
+}
+
+/// Times `net.loss_and_gradients` on `x` and `labels` in training, as `name` of `group`.
+fn training_pass(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, net: &Network, x: &[f32], labels: &[usize]) {
     let mut workspace = Workspace::new();
-    let mut gradients = Gradients::zeros_like(&net);
-    group.bench_function("forward + backward (loss_and_gradients)", |b| {
+    let mut gradients = Gradients::zeros_like(net);
+    group.bench_function(name, |b| {
         b.iter(|| {
             net.loss_and_gradients(
                 black_box(x),
-                Targets::Classes(&labels),
+                Targets::Classes(labels),
                 Mode::training(0),
                 &mut workspace,
                 &mut gradients,
@@ -78,7 +85,6 @@ fn passes_of(c: &mut Criterion, sizes: &[usize], hidden: Activation, batch: usiz
             .unwrap()
         })
     });
-    group.finish();
 }
 
 /// pytorch-example's dense layer, 9216 → 128 on 32 samples (a shard of its batch of 64), behind
@@ -109,20 +115,7 @@ fn dense_behind(c: &mut Criterion, inputs: usize, outputs: usize, batch: usize, 
             Box::new(nn_core::Dense::random(outputs, 10, Activation::Identity, Init::HE, 2).unwrap()),
         ];
         let net = Network::new(layers, Loss::SoftmaxCrossEntropy).unwrap();
-        let mut workspace = Workspace::new();
-        let mut gradients = Gradients::zeros_like(&net);
-        group.bench_function(format!("forward + backward, behind {activation}"), |b| {
-            b.iter(|| {
-                net.loss_and_gradients(
-                    black_box(&x),
-                    Targets::Classes(&labels),
-                    Mode::training(0),
-                    &mut workspace,
-                    &mut gradients,
-                )
-                .unwrap()
-            })
-        });
+        training_pass(&mut group, &format!("forward + backward, behind {activation}"), &net, &x, &labels);
     }
     group.finish();
 }

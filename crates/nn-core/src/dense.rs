@@ -95,25 +95,12 @@ impl Dense {
         self.activation
     }
 
-    /// [`backward`](Layer::backward) for a layer whose input gradient is read only where its
-    /// input is nonzero (`Network::zero_inputs_stop_gradients`): `∂X` is computed there alone,
-    /// and left zero elsewhere, when few inputs are nonzero.
-    pub(crate) fn backward_where_inputs_nonzero(
-        &self,
-        input: &[f32],
-        output: &[f32],
-        batch: usize,
-        output_grad: &mut [f32],
-        input_grad: Option<&mut [f32]>,
-        gradients: &mut [DMatrix<f32>],
-    ) {
-        self.backward_inner(input, output, batch, output_grad, input_grad, gradients, true);
-    }
-
-    /// `δZ = δA ⊙ f'(Z)`, then `∂W = δZ Xᵀ`, `∂b = Σ_columns δZ`, `∂X = Wᵀ δZ` (where `X` is
-    /// nonzero alone, when `nonzero_inputs_only` and few are).
+    /// [`backward`](Layer::backward): `δZ = δA ⊙ f'(Z)`, then `∂W = δZ Xᵀ`, `∂b = Σ_columns δZ`,
+    /// `∂X = Wᵀ δZ`; with `nonzero_inputs_only`, for a layer whose input gradient is read only
+    /// where its input is nonzero (`Network::zero_inputs_stop_gradients`), `∂X` there alone and
+    /// zero elsewhere when few inputs are nonzero.
     #[allow(clippy::too_many_arguments)]
-    fn backward_inner(
+    pub(crate) fn backward_with(
         &self,
         input: &[f32],
         output: &[f32],
@@ -187,7 +174,7 @@ impl Layer for Dense {
         gradients: &mut [DMatrix<f32>],
         _mode: Mode,
     ) {
-        self.backward_inner(input, output, batch, output_grad, input_grad, gradients, false);
+        self.backward_with(input, output, batch, output_grad, input_grad, gradients, false);
     }
 
     fn parameters(&self) -> Vec<&DMatrix<f32>> {

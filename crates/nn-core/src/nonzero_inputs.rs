@@ -250,18 +250,14 @@ impl WithSimd for InputGradient<'_> {
             let entries = by_input.of_input(k);
             // Four samples at a time: four independent sums hide the latency of the multiply-adds,
             // and each vector of W[:, k] is loaded once for the four.
-            let mut groups = entries.chunks_exact(4);
-            for group in &mut groups {
-                let samples: [usize; 4] = std::array::from_fn(|i| group[i].0 as usize);
+            // A last group of fewer than four repeats its last sample, whose sums are not kept.
+            for group in entries.chunks(4) {
+                let samples: [usize; 4] = std::array::from_fn(|i| group[i.min(group.len() - 1)].0 as usize);
                 let deltas = samples.map(|j| &delta[j * outputs..(j + 1) * outputs]);
-                for (j, sum) in samples.into_iter().zip(dot4(simd, w, deltas)) {
-                    input_grad[j * inputs + k] = sum;
-                }
-            }
-            for &(j, _) in groups.remainder() {
-                let j = j as usize;
                 // ∂X[k, j] = W[:, k] · δⱼ
-                input_grad[j * inputs + k] = dot4(simd, w, [&delta[j * outputs..(j + 1) * outputs]; 4])[0];
+                for (&(j, _), sum) in group.iter().zip(dot4(simd, w, deltas)) {
+                    input_grad[j as usize * inputs + k] = sum;
+                }
             }
         }
     }
@@ -305,6 +301,26 @@ mod tests {
         (0..columns).map(|j| f64::from(delta[j * outputs + i]) * f64::from(x[j * inputs + k])).sum()
     }
 
+    /// Values in [-1, 1) from `seed`, one call after another.
+    fn uniform(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+    }
+
+    /// An input from a uniform value: nonzero one time in eight, the zeros `+0` or `-0`.
+    fn sparse(v: f32) -> f32 {
+        if v > 0.75 {
+            v
+        } else if v < 0.0 {
+            -0.0
+        } else {
+            0.0
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -316,16 +332,9 @@ mod tests {
             columns in 1usize..70,
             seed in any::<u64>(),
         ) {
-            let mut state = seed;
-            let mut next = || {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            };
+            let mut next = uniform(seed);
             let delta: Vec<f32> = (0..outputs * columns).map(|_| next()).collect();
-            // A value in eight is nonzero; the zeros are +0 or -0.
-            let x: Vec<f32> = (0..inputs * columns)
-                .map(|_| { let v = next(); if v > 0.75 { v } else if v < 0.0 { -0.0 } else { 0.0 } })
-                .collect();
+            let x: Vec<f32> = (0..inputs * columns).map(|_| sparse(next())).collect();
             let mut weight_grad = vec![f32::NAN; outputs * inputs];
             let dims = (outputs, inputs, columns);
             let nonzero = x.iter().filter(|v| **v != 0.0).count();
@@ -342,10 +351,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
 
         /// `∂X` at the nonzero inputs is `Wᵀ δ` there and `+0` elsewhere, and `∂W` from the same
         /// list is the definition, for any shape.
@@ -357,16 +362,10 @@ mod tests {
             with_weights in any::<bool>(),
             seed in any::<u64>(),
         ) {
-            let mut state = seed;
-            let mut next = || {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            };
+            let mut next = uniform(seed);
             let weights: Vec<f32> = (0..outputs * inputs).map(|_| next()).collect();
             let delta: Vec<f32> = (0..outputs * columns).map(|_| next()).collect();
-            let x: Vec<f32> = (0..inputs * columns)
-                .map(|_| { let v = next(); if v > 0.75 { v } else if v < 0.0 { -0.0 } else { 0.0 } })
-                .collect();
+            let x: Vec<f32> = (0..inputs * columns).map(|_| sparse(next())).collect();
             let dims = (outputs, inputs, columns);
             let mut weight_grad = vec![f32::NAN; outputs * inputs];
             let mut input_grad = vec![f32::NAN; inputs * columns];

@@ -35,7 +35,7 @@ pub(crate) fn weight_gradient(
     weight_grad: &mut [f32],
     accumulate: bool,
 ) {
-    if !accumulate && outputs >= NONZERO_INPUTS_MIN_OUTPUTS && columns > BLOCKED_PRODUCT_MIN {
+    if !accumulate && lists_nonzero_inputs(outputs, columns) {
         let done = NONZERO_INPUTS.with_borrow_mut(|buffers| {
             weight_gradient_of_nonzero_inputs(delta, x, (outputs, inputs, columns), weight_grad, buffers)
         });
@@ -50,6 +50,12 @@ pub(crate) fn weight_gradient(
 /// Layers from this many outputs compute `∂W` from their nonzero inputs alone when few enough
 /// are nonzero (see `nonzero_inputs.rs`).
 const NONZERO_INPUTS_MIN_OUTPUTS: usize = 128;
+
+/// Whether a product of this shape computes `∂W` from a list of the nonzero inputs, when the
+/// inputs and `δ` suit it (`nonzero_inputs::weight_gradient_of_nonzero_inputs`).
+fn lists_nonzero_inputs(outputs: usize, columns: usize) -> bool {
+    outputs >= NONZERO_INPUTS_MIN_OUTPUTS && columns > BLOCKED_PRODUCT_MIN
+}
 
 thread_local! {
     static NONZERO_INPUTS: RefCell<nonzero_inputs::Buffers> = RefCell::new(nonzero_inputs::Buffers::default());
@@ -135,13 +141,11 @@ pub(crate) fn gradients_where_inputs_nonzero(
         input_gradient(weights, delta, sizes, input_grad);
         return;
     }
-    // The test `weight_gradient` makes, the rest of which has just passed.
-    let listed = outputs >= NONZERO_INPUTS_MIN_OUTPUTS && columns > BLOCKED_PRODUCT_MIN;
-    let weight_grad = if listed {
+    let weight_grad = if lists_nonzero_inputs(outputs, columns) {
         Some(weight_grad)
     } else {
-        let (delta, x) = (Columns { values: delta, stride: outputs }, Columns { values: x, stride: inputs });
-        weight_gradient_strided(delta, x, sizes, weight_grad, false);
+        // `gemm` or loops: the shape fails the test that would have it list the inputs.
+        weight_gradient(delta, x, sizes, weight_grad, false);
         None
     };
     NONZERO_INPUTS.with_borrow_mut(|buffers| {

@@ -142,7 +142,7 @@ impl Network {
         let layer = &self.layers[index];
         match layer.as_any().downcast_ref::<Dense>() {
             Some(dense) if input_grad.is_some() && self.zero_inputs_stop_gradients(index) => {
-                dense.backward_where_inputs_nonzero(input, output, batch, output_grad, input_grad, gradients);
+                dense.backward_with(input, output, batch, output_grad, input_grad, gradients, true);
             }
             _ => layer.backward(input, output, batch, output_grad, input_grad, gradients, mode),
         }
