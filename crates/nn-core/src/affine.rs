@@ -13,7 +13,7 @@
 //!
 //! Images are mostly background, and a term whose input is zero adds nothing: for layers of
 //! many outputs and batches that copy `W`, each tile of samples first gathers the inputs that
-//! are nonzero in at least one of its samples, side by side ("panels", see `gather_panels`),
+//! are nonzero in at least one of its samples, side by side ("panels", see `affine_panels.rs`),
 //! and the kernel multiplies those only. Half of an MNIST block of inputs is zero in all 8
 //! images of a tile, so a first layer does about half the multiply-adds.
 //!
@@ -32,14 +32,15 @@ use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
 
-use crate::vector_slices::{Lanes, all_finite, load, mark_nonzero, store};
+use crate::affine_panels::Panels;
+use crate::vector_slices::{Lanes, all_finite, load, store};
 
 /// Vectors of outputs per register tile (32 outputs with AVX-512).
-const TILE_VECTORS: usize = 2;
+pub(crate) const TILE_VECTORS: usize = 2;
 /// Samples per register tile with AVX2 (twice as many with AVX-512, see `band`).
-const TILE_SAMPLES: usize = 4;
+pub(crate) const TILE_SAMPLES: usize = 4;
 /// Samples per register tile with AVX-512.
-const WIDE_TILE: usize = 2 * TILE_SAMPLES;
+pub(crate) const WIDE_TILE: usize = 2 * TILE_SAMPLES;
 /// Batches from this size copy each band's weights side by side first (see `band`); below
 /// it the copy costs more than it saves (measured: 784-30-10 at batch 10 trains 15% slower
 /// with it, 784-512-10 at batch 64 faster).
@@ -52,7 +53,7 @@ const PANEL_MIN_BANDS: usize = 4;
 /// Inputs per pass: the weights of a tile over this many inputs (16 KB with AVX-512) stay in
 /// the L1 cache while every sample goes by. Partial sums wait in `z` between passes, stored
 /// exactly, so the order of the sum over `k` is unchanged.
-const INPUT_BLOCK: usize = 128;
+pub(crate) const INPUT_BLOCK: usize = 128;
 // A panel keeps the places of its inputs in the block as bytes.
 const _: () = assert!(INPUT_BLOCK <= 256);
 
@@ -143,29 +144,6 @@ thread_local! {
     static PANELS: Cell<Panels> = const { Cell::new(Panels::new()) };
 }
 
-/// The samples' inputs of one block of inputs, gathered tile of samples by tile (see
-/// [`Affine::gather_panels`]), without the inputs that are zero in every sample of the tile.
-#[derive(Default)]
-struct Panels {
-    /// Tile after tile: for each kept input, its value in each sample of the tile.
-    values: Vec<f32>,
-    /// Tile `t`'s kept inputs (their places in the block) start at `inputs[t * INPUT_BLOCK]`.
-    inputs: Vec<u8>,
-    /// For tile `t`: where its values start, and how many inputs it keeps; `None` where its
-    /// inputs are read where they lie (see `gather_tile`).
-    tiles: Vec<Option<(usize, usize)>>,
-    /// For each input of the block, nonzero when some sample of the tile has it nonzero.
-    nonzero: Vec<u32>,
-    /// Whether the current block's tiles have panels.
-    in_use: bool,
-}
-
-impl Panels {
-    const fn new() -> Self {
-        Panels { values: Vec::new(), inputs: Vec::new(), tiles: Vec::new(), nonzero: Vec::new(), in_use: false }
-    }
-}
-
 /// The arguments of [`affine`], for `pulp` to run with the processor's instruction set.
 /// `WIDE_TAIL`: the last outputs, more than one vector and less than a band, go in one band of
 /// [`TILE_VECTORS`] vectors (see `affine`).
@@ -204,7 +182,12 @@ impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
                 // A block where no tile gathers its inputs says they are dense (a hidden layer's,
                 // or pytorch-example's 9216 features): the next blocks are read in place without
                 // looking (looking cost 5-14% of such layers' products).
-                self.panels.in_use = self.gather_panels::<S>(inputs.clone());
+                self.panels.in_use = self.panels.gather::<S>(
+                    Columns { values: self.x, stride: self.x_stride },
+                    self.batch,
+                    self.outputs,
+                    inputs.clone(),
+                );
             }
             let mut first = 0;
             while first < self.outputs {
@@ -280,53 +263,17 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         self.packed = packed;
     }
 
-    /// Whether the samples' inputs may be gathered into panels (see `gather_panels`): when the
+    /// Whether the samples' inputs may be gathered into panels (see `affine_panels.rs`): when the
     /// weights are copied, and for layers of [`PANEL_MIN_BANDS`] bands or more.
     #[inline(always)]
     fn panels_may_pay<S: Simd>(&self) -> bool {
         self.batch >= PACK_MIN_SAMPLES && self.outputs >= PANEL_MIN_BANDS * TILE_VECTORS * S::F32_LANES
     }
 
-    /// Gathers, for each tile of samples (in the order of [`tiles`]), the inputs of the block
-    /// that are not zero in every sample of the tile, and their values: a term `W[i, k] x[k, j]`
-    /// with `x[k, j] = 0` adds nothing to the sum (see `tile` for the sign of zero), and an
-    /// image's pixels are mostly zero (MNIST: 81% of them; 53% of an input block are zero in
-    /// all 8 images of a tile). The panel also puts a tile's values side by side, so that the
-    /// kernel reads one stream of them instead of one per sample.
-    /// Returns whether any tile gathered its inputs.
-    #[inline(always)]
-    fn gather_panels<S: Simd>(&mut self, inputs: Range<usize>) -> bool {
-        let bands = self.outputs.div_ceil(TILE_VECTORS * S::F32_LANES);
-        let panels = &mut self.panels;
-        panels.tiles.clear();
-        panels.inputs.resize(tiles::<S>(self.batch).count() * INPUT_BLOCK, 0);
-        panels.values.clear();
-        for (tile, (sample, samples)) in tiles::<S>(self.batch).enumerate() {
-            let columns = |c: usize| {
-                let start = (sample + c) * self.x_stride;
-                &self.x[start + inputs.start..start + inputs.end]
-            };
-            let kept_inputs = &mut panels.inputs[tile * INPUT_BLOCK..(tile + 1) * INPUT_BLOCK];
-            let values_start = panels.values.len();
-            let (nonzero, values) = (&mut panels.nonzero, &mut panels.values);
-            let kept = match samples {
-                WIDE_TILE => {
-                    gather_tile::<WIDE_TILE>(std::array::from_fn(columns), bands, nonzero, kept_inputs, values)
-                }
-                TILE_SAMPLES => {
-                    gather_tile::<TILE_SAMPLES>(std::array::from_fn(columns), bands, nonzero, kept_inputs, values)
-                }
-                _ => gather_tile::<1>(std::array::from_fn(columns), bands, nonzero, kept_inputs, values),
-            };
-            panels.tiles.push(kept.map(|kept| (values_start, kept)));
-        }
-        panels.tiles.iter().any(Option::is_some)
-    }
-
     /// `z[i, j] += Σₖ W[i, k] x[k, j]` over `inputs` in order, starting from `b[i]` for the first
     /// block, for outputs `first..first + rows` and samples `sample..sample + C`. Vectors past
     /// `rows` are loaded masked (zeros) and not stored. With `panel`, the tile's gathered inputs
-    /// (see `gather_panels`): the inputs that are zero in all its samples are left out.
+    /// (see `affine_panels.rs`): the inputs that are zero in all its samples are left out.
     ///
     /// Leaving out `fma(w, 0, z)` leaves the value of `z` as it was, but not always its sign
     /// when it is zero (`+0 + -0 = +0`), nor a NaN where `w` is infinite. So every sum is
@@ -435,62 +382,12 @@ struct Strip<'a> {
     finite: bool,
 }
 
-/// Appends to `values`, for each input `k` of the block that is nonzero in one of `columns` at
-/// least, the `C` values `columns[c][k]`, and writes `k` into `kept_inputs`; returns how many
-/// inputs were kept, or `None` (having gathered nothing) when too few are left out for the
-/// layer's `bands` to gain.
-#[inline(always)]
-fn gather_tile<const C: usize>(
-    columns: [&[f32]; C],
-    bands: usize,
-    nonzero: &mut Vec<u32>,
-    kept_inputs: &mut [u8],
-    values: &mut Vec<f32>,
-) -> Option<usize> {
-    let block = columns[0].len();
-    mark_nonzero(nonzero, block, columns);
-    // Gathering costs about 1.5 steps of one band's loop per input; each input left out saves
-    // one step per band. Inputs that are nonzero in some sample of most tiles (a hidden layer's,
-    // or pytorch-example's 9216 features) are read where they lie: with panels, 128 × 9216 at
-    // 32 samples, 40% of the inputs nonzero, took 1,437 µs instead of 1,059.
-    let left_out = nonzero.iter().filter(|&&any| any == 0).count();
-    if 2 * left_out * bands <= 3 * block {
-        return None;
-    }
-    let start = values.len();
-    values.resize(start + (block + 1) * C, 0.0);
-    let panel = &mut values[start..];
-    // Without branches: each input is written at the next place, which only moves on when the
-    // input is kept (a branch would be mispredicted about half the time).
-    let mut kept = 0;
-    for (k, &any) in nonzero.iter().enumerate() {
-        kept_inputs[kept.min(kept_inputs.len() - 1)] = k as u8;
-        let x_k: [f32; C] = std::array::from_fn(|c| columns[c].get(k).copied().unwrap_or(0.0));
-        panel[kept * C..kept * C + C].copy_from_slice(&x_k);
-        kept += usize::from(any != 0);
-    }
-    values.truncate(start + kept * C);
-    Some(kept)
-}
-
-/// The tiles of samples a band is cut into, in order: `(first sample, samples)`. AVX-512 takes
-/// 8 samples at a time, then 4; AVX2 4; the last samples one by one.
-#[inline(always)]
-fn tiles<S: Simd>(batch: usize) -> impl Iterator<Item = (usize, usize)> {
-    let wide = if S::F32_LANES >= 16 { WIDE_TILE } else { TILE_SAMPLES };
-    let wide_end = batch / wide * wide;
-    let narrow_end = wide_end + (batch - wide_end) / TILE_SAMPLES * TILE_SAMPLES;
-    let wide_tiles = (0..wide_end).step_by(wide).map(move |s| (s, wide));
-    let narrow_tiles = (wide_end..narrow_end).step_by(TILE_SAMPLES).map(|s| (s, TILE_SAMPLES));
-    wide_tiles.chain(narrow_tiles).chain((narrow_end..batch).map(|s| (s, 1)))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `b + W x` in f64, the reference.
-    fn reference(w: &[f32], b: &[f32], x: &[f32], batch: usize) -> Vec<f64> {
+    pub(crate) fn reference(w: &[f32], b: &[f32], x: &[f32], batch: usize) -> Vec<f64> {
         let (outputs, inputs) = (b.len(), w.len() / b.len());
         let mut z = Vec::new();
         for j in 0..batch {
@@ -502,7 +399,7 @@ mod tests {
         z
     }
 
-    fn values(n: usize, seed: f32) -> Vec<f32> {
+    pub(crate) fn values(n: usize, seed: f32) -> Vec<f32> {
         (0..n).map(|i| ((i as f32 + seed) * 0.618).sin()).collect()
     }
 
@@ -528,72 +425,6 @@ mod tests {
             for (got, want) in z.iter().zip(reference(&w, &b, &x, batch)) {
                 assert!((f64::from(*got) - want).abs() < 1e-4 * (1.0 + inputs as f64), "{got} vs {want}");
             }
-        }
-    }
-
-    /// Samples of `inputs` values where two inputs in three are zero in every sample, as an
-    /// image's background is, and others here and there, some of them `-0`.
-    fn mostly_zero(inputs: usize, batch: usize, seed: f32) -> Vec<f32> {
-        let zero = |i: usize, v: f32| !(i % inputs).is_multiple_of(3) || v < -0.5;
-        let x = values(inputs * batch, seed).into_iter().enumerate();
-        x.map(|(i, v)| {
-            if zero(i, v) {
-                0.0
-            } else if v < -0.4 {
-                -0.0
-            } else {
-                v
-            }
-        })
-        .collect()
-    }
-
-    #[test]
-    fn leaving_out_zero_inputs_changes_no_bit() {
-        // 256 outputs: 8 bands with AVX-512, enough for panels; 40 samples make tiles of 8, 4
-        // and 1 (also 4s with AVX2). 300 inputs: three blocks, the last a partial one.
-        let (outputs, inputs, batch) = (256, 300, 45);
-        let (w, b) = (values(outputs * inputs, 1.0), values(outputs, 2.0));
-        let mut x = mostly_zero(inputs, batch, 3.0);
-        // The first tile's samples are all zero: their sums are their biases, and a bias of -0
-        // comes out +0, as it does for one image, whose terms `fma(w, 0, -0)` are computed.
-        x[..8 * inputs].fill(0.0);
-        let mut b_negative_zero = b.clone();
-        b_negative_zero[0] = -0.0;
-        let mut batched = vec![0.0; outputs * batch];
-        affine(&w, &b_negative_zero, &x, batch, &mut batched);
-        assert_eq!(batched[0].to_bits(), 0.0f32.to_bits());
-        for (j, column) in batched.chunks_exact(outputs).enumerate() {
-            let mut single = vec![0.0; outputs];
-            affine(&w, &b_negative_zero, &x[j * inputs..(j + 1) * inputs], 1, &mut single);
-            let bits = |z: &[f32]| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&single), bits(column), "sample {j}");
-        }
-        for (got, want) in batched.iter().zip(reference(&w, &b_negative_zero, &x, batch)) {
-            assert!((f64::from(*got) - want).abs() < 1e-4 * (1.0 + inputs as f64), "{got} vs {want}");
-        }
-    }
-
-    #[test]
-    fn an_infinite_weight_still_meets_every_zero_input() {
-        // inf · 0 is NaN: a band with a weight that is not finite keeps every input, so the
-        // batch gives the NaN that one image gives.
-        let (outputs, inputs, batch) = (256, 40, 40);
-        let mut w = values(outputs * inputs, 1.0);
-        let b = values(outputs, 2.0);
-        let mut x = mostly_zero(inputs, batch, 3.0);
-        x[..inputs].fill(0.0);
-        // Input 5 is zero in every sample: in a panel it would be left out.
-        x.chunks_exact_mut(inputs).for_each(|sample| sample[5] = 0.0);
-        w[5 * outputs + 3] = f32::INFINITY;
-        let mut batched = vec![0.0; outputs * batch];
-        affine(&w, &b, &x, batch, &mut batched);
-        assert!(batched[3].is_nan(), "{}", batched[3]);
-        for (j, column) in batched.chunks_exact(outputs).enumerate() {
-            let mut single = vec![0.0; outputs];
-            affine(&w, &b, &x[j * inputs..(j + 1) * inputs], 1, &mut single);
-            let bits = |z: &[f32]| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&single), bits(column), "sample {j}");
         }
     }
 

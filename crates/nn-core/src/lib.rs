@@ -227,6 +227,7 @@ struct ReadmeDoctests;
 mod activation;
 mod activation_layer;
 mod affine;
+mod affine_panels;
 mod architecture;
 mod architecture_text;
 // Only the file writers use it: model files, .npz and safetensors.
