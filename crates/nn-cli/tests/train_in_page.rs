@@ -7,9 +7,7 @@
 //! Needs the full MNIST (skipped with a note without it, required under `cargo xtask ci`) and
 //! Chromium with chromedriver (see `nn-serve/tests/chromium/mod.rs`).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
@@ -18,6 +16,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 mod common;
+use common::serving::{Serving, Stderr};
 use common::{nn_cli, path_str, text};
 
 #[path = "../../nn-serve/tests/chromium/mod.rs"]
@@ -28,44 +27,14 @@ use chromium::{WAIT, in_browser};
 /// script's promise.
 const TRAINING_WAIT: Duration = Duration::from_secs(300);
 
-/// `nn-cli serve` running; killed when dropped.
-struct Serving {
-    child: Child,
-    url: String,
-}
-
-impl Serving {
-    /// Serves a small model (saved in `dir`) and offers the data set `data` to the page.
-    fn start(dir: &Path, data: &Path) -> Serving {
-        let served = dir.join("served.json");
-        nn_core::save_model(&test_support::trained_network(7, 20), &served).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nn-cli"))
-            .arg("serve")
-            .args(["--addr", "127.0.0.1:0", "--threads", "2"])
-            .args(["--model", path_str(&served), "--data", path_str(data)])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut said = Vec::new();
-        let url = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("serve ended after {said:?}")).unwrap();
-            if let Some(url) = line.split_whitespace().find(|word| word.starts_with("http://")) {
-                break url.trim_end_matches('/').to_string();
-            }
-            said.push(line);
-        };
-        assert!(said.iter().any(|line| line.contains("to the page's training panel")), "{said:?}");
-        Serving { child, url }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `nn-cli serve` with a small model (saved in `dir`), offering the data set `data` to the page.
+fn serve(dir: &Path, data: &Path) -> Serving {
+    let served = dir.join("served.json");
+    nn_core::save_model(&test_support::trained_network(7, 20), &served).unwrap();
+    let serving = Serving::start(&["--model", path_str(&served), "--data", path_str(data)], Stderr::Shown);
+    let said = &serving.said;
+    assert!(said.iter().any(|line| line.contains("to the page's training panel")), "{said:?}");
+    serving
 }
 
 /// The test accuracy `nn-cli` prints (`test accuracy: 0.9123`).
@@ -91,7 +60,7 @@ fn a_network_trained_in_the_page_learns_as_nn_cli_train_does_and_nn_cli_evaluate
     assert!(out.status.success(), "{}", text(&out.stderr));
     let native_accuracy = printed_accuracy(&text(&out.stdout));
 
-    let serving = Serving::start(dir.path(), &data);
+    let serving = serve(dir.path(), &data);
     let Some((result, model, description)) = in_browser(&[], async |client| {
         open_page(client, &serving.url).await;
         let result = client.execute("return window.digits.train({seed: 1})", vec![]).await.unwrap();
@@ -140,7 +109,7 @@ fn a_network_trained_in_the_page_learns_as_nn_cli_train_does_and_nn_cli_evaluate
 fn the_panel_trains_answers_the_drawing_and_stops() {
     let Some(data) = test_support::full_data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let serving = Serving::start(dir.path(), &data);
+    let serving = serve(dir.path(), &data);
     let Some((cards, status, save_enabled, screenshots)) = in_browser(&[], async |client| {
         open_page(client, &serving.url).await;
         // A "1" on the pad: one vertical stroke, drawn by the page's own pointer handlers.

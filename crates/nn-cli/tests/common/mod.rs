@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub mod serving;
+
 /// Runs the `nn-cli` binary built for these tests.
 pub fn nn_cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nn-cli")).args(args).output().expect("nn-cli runs")
