@@ -294,6 +294,8 @@ mod predictions;
 mod products;
 #[cfg(feature = "safetensors")]
 mod safetensors;
+#[cfg(feature = "safetensors")]
+mod safetensors_error;
 mod shape;
 mod sigmoid;
 pub mod softmax;
@@ -320,7 +322,7 @@ pub use rand;
 
 #[cfg(feature = "safetensors")]
 pub use self::safetensors::{
-    STANDARDIZATION_TENSORS, SafetensorsError, export_safetensors, import_safetensors, network_from_safetensors_bytes,
+    STANDARDIZATION_TENSORS, export_safetensors, import_safetensors, network_from_safetensors_bytes,
     network_to_safetensors_bytes, pytorch_state_dict_names,
 };
 pub use activation::{Activation, DEFAULT_LEAKY_SLOPE, ParseActivationError};
@@ -377,6 +379,8 @@ pub use pickle::{
 };
 pub use pool::MaxPool2d;
 pub use predictions::Predictions;
+#[cfg(feature = "safetensors")]
+pub use safetensors_error::SafetensorsError;
 pub use shape::{MAX_SAMPLE_VALUES, Shape};
 pub use sigmoid::sigmoid;
 pub use standardization::{CONSTANT_FEATURE, Standardization};
