@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use nn_core::{Layout, Shape};
 use thiserror::Error;
 
+use crate::vectorized::vectorized;
+
 /// A set of labelled examples, read one sample at a time.
 ///
 /// The trainer never asks for the whole set as `f32`: it copies the samples of one mini-batch
@@ -230,19 +232,6 @@ impl Samples for FloatSamples<'_> {
     }
 }
 
-/// `p / 255` for every byte `p`, computed once: a division, not a multiplication by `1/255`, so
-/// that the values equal NumPy's `pixels / 255.0` bit for bit, then read from this table rather
-/// than divided again for every pixel of every batch.
-const UNIT_PIXELS: [f32; 256] = {
-    let mut table = [0.0; 256];
-    let mut p = 0;
-    while p < 256 {
-        table[p] = p as f32 / 255.0;
-        p += 1;
-    }
-    table
-};
-
 /// Samples stored as bytes (pixels 0–255) with byte labels, scaled to `[0, 1]` on the fly.
 ///
 /// ```
@@ -279,10 +268,15 @@ impl Samples for PixelSamples<'_> {
         self.input_size
     }
 
-    /// `x = p / 255`, looked up in a table of the 256 divisions.
+    /// `x = p / 255`: a division, not a multiplication by `1/255`, so that the values equal
+    /// NumPy's `pixels / 255.0` bit for bit; in vectors, 16 divisions at a time with AVX-512,
+    /// which cost less than looking each pixel up in a table of the 256 quotients.
     fn write_input(&self, index: usize, out: &mut [f32]) {
         let pixels = &self.pixels[index * self.input_size..(index + 1) * self.input_size];
-        out.iter_mut().zip(pixels).for_each(|(x, &p)| *x = UNIT_PIXELS[usize::from(p)]);
+        vectorized(
+            #[inline(always)]
+            || out.iter_mut().zip(pixels).for_each(|(x, &p)| *x = f32::from(p) / 255.0),
+        );
     }
 
     fn label(&self, index: usize) -> usize {
@@ -311,13 +305,6 @@ mod tests {
     }
 
     #[test]
-    fn the_pixel_table_is_the_division() {
-        for p in 0..=255_u8 {
-            assert_eq!(UNIT_PIXELS[usize::from(p)].to_bits(), (f32::from(p) / 255.0).to_bits());
-        }
-    }
-
-    #[test]
     fn shapes_are_checked() {
         assert_eq!(FloatSamples::new(vec![0.0; 5], vec![0, 0], 2), Err(SamplesError::Ragged { len: 5, input_size: 2 }));
         let shape = nn_core::Shape::new(2, 1, 2);
@@ -337,13 +324,16 @@ mod tests {
 
     #[test]
     fn pixels_are_divided_by_255() {
-        let pixels: Vec<u8> = (0..=255).collect();
-        let set = PixelSamples::new(&pixels, &[0], 256).unwrap();
-        let mut out = vec![0.0; 256];
+        // Every byte, in whole vectors and in a tail; NumPy's float32 quotients of 1, 51, 254.
+        let pixels: Vec<u8> = (0..=255).chain(0..=6).collect();
+        let set = PixelSamples::new(&pixels, &[0], pixels.len()).unwrap();
+        let mut out = vec![f32::NAN; pixels.len()];
         set.write_input(0, &mut out);
-        for (p, x) in pixels.iter().zip(&out) {
-            assert_eq!(x.to_bits(), (f32::from(*p) / 255.0).to_bits());
+        for (&p, x) in pixels.iter().zip(&out) {
+            let quotient = std::hint::black_box(f32::from(p)) / std::hint::black_box(255.0_f32);
+            assert_eq!(x.to_bits(), quotient.to_bits(), "pixel {p}");
         }
         assert_eq!((out[0], out[255]), (0.0, 1.0));
+        assert_eq!([out[1], out[51], out[254]], [0.003921569, 0.2, 0.99607843]);
     }
 }
