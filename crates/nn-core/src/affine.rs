@@ -33,14 +33,9 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use crate::affine_panels::Panels;
+use crate::affine_tiles::{INPUT_BLOCK, TILE_SAMPLES, TILE_VECTORS, WIDE_TILE};
 use crate::vector_slices::{Lanes, all_finite, load, store};
 
-/// Vectors of outputs per register tile (32 outputs with AVX-512).
-pub(crate) const TILE_VECTORS: usize = 2;
-/// Samples per register tile with AVX2 (twice as many with AVX-512, see `band`).
-pub(crate) const TILE_SAMPLES: usize = 4;
-/// Samples per register tile with AVX-512.
-pub(crate) const WIDE_TILE: usize = 2 * TILE_SAMPLES;
 /// Batches from this size copy each band's weights side by side first (see `band`); below
 /// it the copy costs more than it saves (measured: 784-30-10 at batch 10 trains 15% slower
 /// with it, 784-512-10 at batch 64 faster).
@@ -50,12 +45,6 @@ const PACK_MIN_SAMPLES: usize = 32;
 /// their inputs zero: 512 outputs 425 → 275 µs, 128 outputs 104 → 80 µs, but 30 outputs 34 →
 /// 49 µs).
 const PANEL_MIN_BANDS: usize = 4;
-/// Inputs per pass: the weights of a tile over this many inputs (16 KB with AVX-512) stay in
-/// the L1 cache while every sample goes by. Partial sums wait in `z` between passes, stored
-/// exactly, so the order of the sum over `k` is unchanged.
-pub(crate) const INPUT_BLOCK: usize = 128;
-// A panel keeps the places of its inputs in the block as bytes.
-const _: () = assert!(INPUT_BLOCK <= 256);
 
 /// `Z = W X + b`: `weights` is `outputs × inputs` column-major, `bias` has `outputs` values, `x`
 /// holds `batch` samples of `inputs` values one after the other, and `z` receives `batch`
@@ -182,12 +171,8 @@ impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
                 // A block where no tile gathers its inputs says they are dense (a hidden layer's,
                 // or pytorch-example's 9216 features): the next blocks are read in place without
                 // looking (looking cost 5-14% of such layers' products).
-                self.panels.in_use = self.panels.gather::<S>(
-                    Columns { values: self.x, stride: self.x_stride },
-                    self.batch,
-                    self.outputs,
-                    inputs.clone(),
-                );
+                let (x, x_stride, batch, outputs) = (self.x, self.x_stride, self.batch, self.outputs);
+                self.panels.in_use = self.panels.gather::<S>(x, x_stride, batch, outputs, inputs.clone());
             }
             let mut first = 0;
             while first < self.outputs {
@@ -239,7 +224,7 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
             }
         };
         let panels = self.panels.in_use;
-        // Tiles in the order of `tiles`, numbered for their panels. AVX-512 has 32 vector
+        // Tiles in the order of `affine_tiles::tiles`, numbered for their panels. AVX-512 has 32 vector
         // registers, room for 2 × 8 sums: each weight load then serves 8 samples. AVX2 has 16,
         // hence 2 × 4.
         let (mut sample, mut tile) = (0, 0);

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use pulp::Simd;
 
-use crate::affine::{Columns, INPUT_BLOCK, TILE_SAMPLES, TILE_VECTORS, WIDE_TILE};
+use crate::affine_tiles::{INPUT_BLOCK, TILE_SAMPLES, TILE_VECTORS, WIDE_TILE, tiles};
 use crate::vector_slices::mark_nonzero;
 
 /// The samples' inputs of one block of inputs, gathered tile of samples by tile (see
@@ -32,17 +32,18 @@ impl Panels {
         Panels { values: Vec::new(), inputs: Vec::new(), tiles: Vec::new(), nonzero: Vec::new(), in_use: false }
     }
 
-    /// Gathers, for each tile of the `batch` samples of `x` (in the order of [`tiles`]), the
-    /// inputs of the block `inputs` that are not zero in every sample of the tile, and their
-    /// values (see `affine.rs`'s `tile` for the sign of zero). 53% of an MNIST input block are
-    /// zero in all 8 images of a tile. The panel also puts a tile's values side by side, so that
-    /// the kernel reads one stream of them instead of one per sample. `outputs` is the layer's:
-    /// a layer of few bands gains less from each input left out. Returns whether any tile
-    /// gathered its inputs.
+    /// Gathers, for each tile of the `batch` samples of `x` (each `x_stride` values after the
+    /// last; the tiles in the order of [`tiles`]), the inputs of the block `inputs` that are not
+    /// zero in every sample of the tile, and their values (see `affine.rs`'s `tile` for the sign
+    /// of zero). 53% of an MNIST input block are zero in all 8 images of a tile. The panel also
+    /// puts a tile's values side by side, so that the kernel reads one stream of them instead of
+    /// one per sample. `outputs` is the layer's: a layer of few bands gains less from each input
+    /// left out. Returns whether any tile gathered its inputs.
     #[inline(always)]
     pub(crate) fn gather<S: Simd>(
         &mut self,
-        x: Columns<'_>,
+        x: &[f32],
+        x_stride: usize,
         batch: usize,
         outputs: usize,
         inputs: Range<usize>,
@@ -53,8 +54,8 @@ impl Panels {
         self.values.clear();
         for (tile, (sample, samples)) in tiles::<S>(batch).enumerate() {
             let columns = |c: usize| {
-                let start = (sample + c) * x.stride;
-                &x.values[start + inputs.start..start + inputs.end]
+                let start = (sample + c) * x_stride;
+                &x[start + inputs.start..start + inputs.end]
             };
             let kept_inputs = &mut self.inputs[tile * INPUT_BLOCK..(tile + 1) * INPUT_BLOCK];
             let values_start = self.values.len();
@@ -110,18 +111,6 @@ fn gather_tile<const C: usize>(
     }
     values.truncate(start + kept * C);
     Some(kept)
-}
-
-/// The tiles of samples a band is cut into, in order: `(first sample, samples)`. AVX-512 takes
-/// 8 samples at a time, then 4; AVX2 4; the last samples one by one.
-#[inline(always)]
-fn tiles<S: Simd>(batch: usize) -> impl Iterator<Item = (usize, usize)> {
-    let wide = if S::F32_LANES >= 16 { WIDE_TILE } else { TILE_SAMPLES };
-    let wide_end = batch / wide * wide;
-    let narrow_end = wide_end + (batch - wide_end) / TILE_SAMPLES * TILE_SAMPLES;
-    let wide_tiles = (0..wide_end).step_by(wide).map(move |s| (s, wide));
-    let narrow_tiles = (wide_end..narrow_end).step_by(TILE_SAMPLES).map(|s| (s, TILE_SAMPLES));
-    wide_tiles.chain(narrow_tiles).chain((narrow_end..batch).map(|s| (s, 1)))
 }
 
 #[cfg(test)]

@@ -228,6 +228,7 @@ mod activation;
 mod activation_layer;
 mod affine;
 mod affine_panels;
+mod affine_tiles;
 mod architecture;
 mod architecture_text;
 // Only the file writers use it: model files, .npz and safetensors.
