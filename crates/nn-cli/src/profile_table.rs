@@ -49,6 +49,13 @@ pub fn profile_table(name: &str, profile: &Profile) -> String {
         ));
     }
     out.push_str(&format!("{:<width$} {:>8} {:>9} {:>8} {total:>8.3} {:>5.1}%\n", "total", "", "", "", 100.0));
+    if profile.first_layers_together {
+        out.push_str(&format!(
+            "layer 0's ∂weights include layer 1's ∂input: the trainer takes {} straight from the gradient of {}, \
+             in one pass\n",
+            profile.layers[0].layer, profile.layers[1].layer
+        ));
+    }
     out.push_str(&format!(
         "peak: {:.1} GFLOP/s, this thread's best 256x256x256 matrix product (rates count a convolution's direct \
          products: Winograd's 3x3 does fewer, so it may pass 100%); the trainer runs a batch's shards on all \

@@ -191,5 +191,65 @@ fn bench_layer(
     }
 }
 
-criterion_group!(benches, networks, one_image, convolutions);
+/// saito-simple's first layers backward, at its batch: the max-pooling's backward pass then the
+/// convolution's, against the one pass the trainer takes (`Network::first_layers_backward`).
+fn first_layers(c: &mut Criterion) {
+    let batch = 100;
+    let net = network("saito-simple");
+    let (conv, pool) = (net.layers()[0].as_ref(), net.layers()[1].as_ref());
+    // Images mostly background, as MNIST's (81% of its pixels are zero).
+    let input: Vec<f32> =
+        inputs(batch).into_iter().enumerate().map(|(i, x)| if i % 5 == 0 { x } else { 0.0 }).collect();
+    let mut conv_output = vec![0.0; conv.output_size() * batch];
+    conv.forward(&input, batch, &mut conv_output, Mode::training(0));
+    let mut pooled = vec![0.0; pool.output_size() * batch];
+    pool.forward(&conv_output, batch, &mut pooled, Mode::training(0));
+    let pooled_grad: Vec<f32> = (0..pooled.len()).map(|i| ((i * 7919) % 2001) as f32 / 1e5 - 0.01).collect();
+    let mut gradients: Vec<DMatrix<f32>> =
+        conv.parameters().iter().map(|p| DMatrix::zeros(p.nrows(), p.ncols())).collect();
+    let mut group = c.benchmark_group(format!("saito-simple first layers backward, batch {batch}"));
+    short(&mut group);
+    group.throughput(Throughput::Elements(2 * multiply_adds(conv) * batch as u64));
+    let mut conv_grad = vec![0.0; conv_output.len()];
+    group.bench_function("max-pooling, then convolution", |b| {
+        b.iter(|| {
+            let mut none = [];
+            let mut output_grad = pooled_grad.clone();
+            pool.backward(
+                &conv_output,
+                &pooled,
+                batch,
+                &mut output_grad,
+                Some(&mut conv_grad),
+                &mut none,
+                Mode::training(0),
+            );
+            conv.backward(
+                black_box(&input),
+                &conv_output,
+                batch,
+                &mut conv_grad,
+                None,
+                &mut gradients,
+                Mode::training(0),
+            );
+        })
+    });
+    group.bench_function("one pass (first_layers_backward)", |b| {
+        b.iter(|| {
+            let done = net.first_layers_backward(
+                black_box(&input),
+                &conv_output,
+                &pooled,
+                &pooled_grad,
+                batch,
+                &mut gradients,
+            );
+            assert!(done);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, networks, one_image, convolutions, first_layers);
 criterion_main!(benches);

@@ -47,7 +47,7 @@ thread_local! {
 
 /// The geometry of the padded image, taken once from the parameters.
 #[derive(Clone, Copy)]
-struct Geometry {
+pub(crate) struct Geometry {
     height: usize,
     width: usize,
     padding: usize,
@@ -55,9 +55,9 @@ struct Geometry {
     padded_width: usize,
     kernel: (usize, usize),
     stride: usize,
-    out_height: usize,
-    out_width: usize,
-    filters: usize,
+    pub(crate) out_height: usize,
+    pub(crate) out_width: usize,
+    pub(crate) filters: usize,
 }
 
 impl Geometry {
@@ -87,7 +87,7 @@ impl Geometry {
     }
 
     /// Where the patch of output pixel `(oy, ox)` starts in the padded image.
-    fn patch_start(&self, oy: usize, ox: usize) -> usize {
+    pub(crate) fn patch_start(&self, oy: usize, ox: usize) -> usize {
         oy * self.stride * self.padded_width + ox * self.stride
     }
 }
@@ -257,25 +257,51 @@ pub(crate) fn weight_gradient(
     batch: usize,
     output_grad: &mut [f32],
     weight_grad: &mut [f32],
-    mut to_delta: impl FnMut(Range<usize>, &mut [f32]),
+    to_delta: impl FnMut(Range<usize>, &mut [f32]),
+) -> bool {
+    let output_len = params.output_shape().len();
+    let mut from_delta = FromDelta { output_grad, output_len, to_delta };
+    weight_gradient_of_listed(params, input, batch, weight_grad, &mut from_delta)
+}
+
+/// Lists the pixels of one image whose `δ` is not all zero, in order (row by row): where each
+/// one's patch starts in the padded image (and the pixel) in `starts`, its `δ` padded to `width`
+/// lanes in `deltas`, which may hold stale values past what is listed. Returns how many.
+pub(crate) trait ListPixels {
+    fn list<S: Simd>(
+        &mut self,
+        simd: S,
+        image: usize,
+        geometry: &Geometry,
+        width: usize,
+        starts: &mut Vec<(u32, u32)>,
+        deltas: &mut Vec<f32>,
+    ) -> usize;
+}
+
+/// `∂W` of [`weight_gradient`], the pixels and their `δ` listed by `lister` image by image:
+/// `false`, having touched nothing, when an input is not finite.
+pub(crate) fn weight_gradient_of_listed(
+    params: &Conv2dParams,
+    input: &[f32],
+    batch: usize,
+    weight_grad: &mut [f32],
+    lister: &mut impl ListPixels,
 ) -> bool {
     let geometry = Geometry::of(params);
-    let (image_len, output_len) = (params.input.len(), params.output_shape().len());
+    let image_len = params.input.len();
     let input = &input[..batch * image_len];
     if !all_finite(input) {
         return false;
     }
     weight_grad.fill(0.0);
     BUFFERS.with_borrow_mut(|buffers| {
-        for (index, (image, delta)) in
-            input.chunks_exact(image_len).zip(output_grad.chunks_exact_mut(output_len)).enumerate()
-        {
-            to_delta(index * output_len..(index + 1) * output_len, delta);
-            let delta = &*delta;
-            geometry.pad(image, &mut buffers.padded);
+        for (image, pixels) in input.chunks_exact(image_len).enumerate() {
+            geometry.pad(pixels, &mut buffers.padded);
             pulp::Arch::new().dispatch(WeightGradient {
                 geometry,
-                delta,
+                image,
+                lister: &mut *lister,
                 buffers: &mut *buffers,
                 weight_grad: &mut *weight_grad,
             });
@@ -284,15 +310,65 @@ pub(crate) fn weight_gradient(
     true
 }
 
-struct WeightGradient<'a> {
+/// The lister of [`weight_gradient`]: each image's `δ` as `to_delta` makes it.
+struct FromDelta<'a, D> {
+    output_grad: &'a mut [f32],
+    output_len: usize,
+    to_delta: D,
+}
+
+impl<D: FnMut(Range<usize>, &mut [f32])> ListPixels for FromDelta<'_, D> {
+    #[inline(always)]
+    fn list<S: Simd>(
+        &mut self,
+        _simd: S,
+        image: usize,
+        geometry: &Geometry,
+        width: usize,
+        starts: &mut Vec<(u32, u32)>,
+        deltas: &mut Vec<f32>,
+    ) -> usize {
+        let range = image * self.output_len..(image + 1) * self.output_len;
+        let delta = &mut self.output_grad[range.clone()];
+        (self.to_delta)(range, delta);
+        let filters = geometry.filters;
+        // The pixels whose δ is not all zero (after max pooling, one in four at most), listed
+        // without a branch, then their δ side by side.
+        starts.clear();
+        starts.resize(geometry.out_height * geometry.out_width + 1, (0, 0));
+        let (mut listed, mut pixel) = (0, 0);
+        for oy in 0..geometry.out_height {
+            for ox in 0..geometry.out_width {
+                starts[listed] = (geometry.patch_start(oy, ox) as u32, pixel as u32);
+                listed += usize::from(any_nonzero(&delta[pixel * filters..][..filters]));
+                pixel += 1;
+            }
+        }
+        deltas.clear();
+        deltas.resize(listed * width, 0.0);
+        for (packed, &(_, p)) in deltas.chunks_exact_mut(width).zip(&starts[..listed]) {
+            let p = p as usize;
+            packed[..filters].copy_from_slice(&delta[p * filters..(p + 1) * filters]);
+        }
+        listed
+    }
+}
+
+/// Whether a value of `values` is not zero (`-0` counts as zero).
+#[inline(always)]
+pub(crate) fn any_nonzero(values: &[f32]) -> bool {
+    values.iter().fold(0, |any, d| any | (d.to_bits() << 1)) != 0
+}
+
+struct WeightGradient<'a, L> {
     geometry: Geometry,
-    /// One image's `δ`, pixel by pixel.
-    delta: &'a [f32],
+    image: usize,
+    lister: &'a mut L,
     buffers: &'a mut Buffers,
     weight_grad: &'a mut [f32],
 }
 
-impl WithSimd for WeightGradient<'_> {
+impl<L: ListPixels> WithSimd for WeightGradient<'_, L> {
     type Output = ();
 
     #[inline(always)]
@@ -318,35 +394,16 @@ impl WithSimd for WeightGradient<'_> {
     }
 }
 
-impl WeightGradient<'_> {
+impl<L: ListPixels> WeightGradient<'_, L> {
     /// `V` vectors of filters, `T` taps of a kernel row at a time.
     #[inline(always)]
     fn run<S: Simd, const V: usize, const T: usize>(self, simd: S) {
-        let WeightGradient { geometry, delta, buffers, weight_grad } = self;
+        let WeightGradient { geometry, image, lister, buffers, weight_grad } = self;
         let Buffers { padded, starts, deltas, .. } = buffers;
         let filters = geometry.filters;
-        let width = V * S::F32_LANES;
-        // The pixels whose δ is not all zero (after max pooling, one in four at most), listed
-        // without a branch, then their δ side by side.
-        starts.clear();
-        starts.resize(geometry.out_height * geometry.out_width + 1, (0, 0));
-        let (mut listed, mut pixel) = (0, 0);
-        for oy in 0..geometry.out_height {
-            for ox in 0..geometry.out_width {
-                starts[listed] = (geometry.patch_start(oy, ox) as u32, pixel as u32);
-                let any = delta[pixel * filters..][..filters].iter().fold(0, |any, d| any | (d.to_bits() << 1));
-                listed += usize::from(any != 0);
-                pixel += 1;
-            }
-        }
+        let listed = lister.list(simd, image, &geometry, V * S::F32_LANES, starts, deltas);
         let starts = &starts[..listed];
-        deltas.clear();
-        deltas.resize(listed * width, 0.0);
-        for (packed, &(_, p)) in deltas.chunks_exact_mut(width).zip(starts) {
-            let p = p as usize;
-            packed[..filters].copy_from_slice(&delta[p * filters..(p + 1) * filters]);
-        }
-        let (deltas, _) = S::as_simd_f32s(deltas);
+        let (deltas, _) = S::as_simd_f32s(&deltas[..listed * V * S::F32_LANES]);
         let kernel_width = geometry.kernel.1;
         for ky in 0..geometry.kernel.0 {
             for kx in (0..kernel_width).step_by(T) {

@@ -245,6 +245,7 @@ mod committee_file;
 mod conv;
 mod conv_one_channel;
 mod conv_params;
+mod conv_pool_gradient;
 mod conv_sparse;
 mod dense;
 mod dropout;

@@ -39,6 +39,11 @@ impl MaxPool2d {
     pub fn stride(&self) -> usize {
         self.windows.stride
     }
+
+    /// Where its windows lie.
+    pub(crate) fn windows(&self) -> &PoolWindows {
+        &self.windows
+    }
 }
 
 impl Layer for MaxPool2d {

@@ -6,6 +6,7 @@ use nalgebra::DMatrix;
 
 use crate::batch::sized;
 use crate::batch_parts;
+use crate::conv_pool_gradient;
 use crate::{
     Activation, ActivationLayer, Conv2d, Dense, Dropout, Flatten, Gradients, MaxPool2d, Mode, Network, NnError,
     Targets, Workspace,
@@ -69,11 +70,35 @@ impl Network {
         let loss = self.loss.loss_and_delta_unchecked(logits, classes, targets, Some(delta));
 
         let mut tensors = gradients.tensors_mut();
+        let conv_then_pool = self.first_conv_then_pool().filter(|_| parts == 1 && !workspace.want_input_gradient);
+        // A first convolution whose pooling's backward pass gave it its gradients already.
+        let mut first_layer_done = false;
         for index in (0..depth).rev() {
             let layer = &self.layers[index];
             let count = layer.parameters().len();
             let (rest, layer_gradients) = tensors.split_at_mut(tensors.len() - count);
             tensors = rest;
+            if index == 0 && first_layer_done {
+                break;
+            }
+            if let (1, Some((conv, pool))) = (index, conv_then_pool) {
+                // `tensors` holds the first layer's gradients alone: weights, then bias.
+                let (weight_grad, bias_grad) = tensors.split_at_mut(1);
+                first_layer_done = conv_pool_gradient::weight_gradient(
+                    conv,
+                    pool,
+                    inputs,
+                    &workspace.outputs[0],
+                    &workspace.outputs[1],
+                    &workspace.deltas[1],
+                    batch,
+                    weight_grad[0].as_mut_slice(),
+                    bias_grad[0].as_mut_slice(),
+                );
+                if first_layer_done {
+                    continue;
+                }
+            }
             let input = if index == 0 { inputs } else { &workspace.outputs[index - 1][..layer.input_size() * batch] };
             let output = &workspace.outputs[index][..layer.output_size() * batch];
             let (below, here) = workspace.deltas.split_at_mut(index);
@@ -146,6 +171,52 @@ impl Network {
             }
             _ => layer.backward(input, output, batch, output_grad, input_grad, gradients, mode),
         }
+    }
+
+    /// Layer 0's gradients straight from layer 1's output gradient, as
+    /// [`loss_and_gradients`](Network::loss_and_gradients) computes them when the network starts
+    /// with a one-channel ReLU convolution and a max-pooling of windows side by side (Saitō's
+    /// simple network) and the input's gradient is not asked for: the pooling's input gradient
+    /// is never made. For tools that time the layers one at a time: `input` is the network's
+    /// input (standardised, if the network standardises), `conv_output` and `pooled` the two
+    /// layers' outputs, `gradients` layer 0's (weights, then bias). Returns `false` when the
+    /// network does not start so, or a value is not finite; the layers' own backward passes
+    /// compute the gradients then.
+    ///
+    /// # Panics
+    ///
+    /// If a slice is shorter than `batch` samples, or `gradients` are not layer 0's.
+    pub fn first_layers_backward(
+        &self,
+        input: &[f32],
+        conv_output: &[f32],
+        pooled: &[f32],
+        pooled_grad: &[f32],
+        batch: usize,
+        gradients: &mut [DMatrix<f32>],
+    ) -> bool {
+        let Some((conv, pool)) = self.first_conv_then_pool() else { return false };
+        let [weight_grad, bias_grad] = gradients else { panic!("layer 0's gradients are its weights' and its bias'") };
+        let (weight_grad, bias_grad) = (weight_grad.as_mut_slice(), bias_grad.as_mut_slice());
+        conv_pool_gradient::weight_gradient(
+            conv,
+            pool,
+            input,
+            conv_output,
+            pooled,
+            pooled_grad,
+            batch,
+            weight_grad,
+            bias_grad,
+        )
+    }
+
+    /// The first two layers when they are a convolution and the max-pooling after it whose
+    /// gradients [`conv_pool_gradient`] takes together (Saitō's simple network).
+    fn first_conv_then_pool(&self) -> Option<(&Conv2d, &MaxPool2d)> {
+        let conv = self.layers.first()?.as_any().downcast_ref::<Conv2d>()?;
+        let pool = self.layers.get(1)?.as_any().downcast_ref::<MaxPool2d>()?;
+        conv_pool_gradient::applies(conv, pool).then_some((conv, pool))
     }
 
     /// Whether the gradient of layer `index`'s input is read only where that input is nonzero:
@@ -226,7 +297,30 @@ impl Network {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Architecture, Init, Loss, Shape};
+    use crate::{Architecture, Gradients, Init, Loss, Mode, Shape, Targets, Workspace};
+
+    /// saito-simple's network takes its first layer's gradients through the pooling
+    /// (`conv_pool_gradient.rs`); asked for the input's gradient too, it goes layer by layer.
+    /// Both give the same bits, and the fused pass is taken.
+    #[test]
+    fn a_first_convolution_through_its_pooling_gives_the_bits_of_the_layers() {
+        let net = Architecture::named("saito-simple").unwrap().build(Loss::SoftmaxCrossEntropy, Init::HE, 3).unwrap();
+        assert!(net.first_conv_then_pool().is_some());
+        let batch = 5;
+        let inputs: Vec<f32> =
+            (0..batch * 784).map(|i| if i % 7 < 3 { 0.0 } else { ((i * 7919) % 256) as f32 / 255.0 }).collect();
+        let classes: Vec<usize> = (0..batch).map(|j| j * 3 % 10).collect();
+        let gradients = |workspace: &mut Workspace| {
+            let mut gradients = Gradients::zeros_like(&net);
+            let targets = Targets::Classes(&classes);
+            net.loss_and_gradients(&inputs, targets, Mode::training(1), workspace, &mut gradients).unwrap();
+            gradients.tensors().iter().map(|t| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect::<Vec<_>>()
+        };
+        let fused = gradients(&mut Workspace::new());
+        let layered = gradients(&mut Workspace::new().with_input_gradient());
+        assert_eq!(fused, layered);
+        assert!(fused[0].iter().any(|&bits| bits << 1 != 0));
+    }
 
     /// The layers of `text` on 1x8x8 images whose input gradients are read only where their
     /// inputs are nonzero.

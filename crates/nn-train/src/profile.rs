@@ -65,6 +65,10 @@ pub struct Profile {
     pub optimizer_step: f64,
     /// Adding the shards' gradients into one (none with one shard).
     pub shard_sum: f64,
+    /// Whether layer 0's `weight_gradients` hold layer 1's `input_gradient` too (then zero):
+    /// the trainer takes a first one-channel ReLU convolution's gradients straight through the
+    /// max-pooling after it, in one pass (`Network::first_layers_backward`).
+    pub first_layers_together: bool,
     /// This thread's best rate at a matrix product held in cache (a 256 × 256 × 256 product),
     /// in floating-point operations a second: the yardstick of the layers' rates.
     pub peak_flops: f64,
@@ -194,6 +198,29 @@ pub fn profile(
         });
     }
 
+    // The trainer's one pass for layers 1 and 0 together, where it takes one.
+    let mut first_gradients = gradients.clone();
+    let mut together = || {
+        let (conv_output, pooled) = (outputs[0].as_slice(), outputs.get(1).map_or(&[][..], Vec::as_slice));
+        let pooled_grad = output_grads.get(1).map_or(&[][..], Vec::as_slice);
+        let start = Instant::now();
+        let done = network.first_layers_backward(
+            &inputs,
+            conv_output,
+            pooled,
+            pooled_grad,
+            batch,
+            layer_gradients(&mut first_gradients, &counts, 0),
+        );
+        (done, start.elapsed())
+    };
+    let first_layers_together = layers.len() > 1 && together().0;
+    if first_layers_together {
+        let both = median(repeats, || together().1);
+        times[0].weight_gradients = per_epoch(both);
+        times[1].input_gradient = Some(0.0);
+    }
+
     let mut copy = network.clone();
     let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay)?;
     optimizer.step(&mut copy, &gradients, config.learning_rate)?;
@@ -220,6 +247,7 @@ pub fn profile(
         loss: per_epoch(loss),
         optimizer_step: per_epoch(optimizer_step),
         shard_sum: per_epoch(shard_sum),
+        first_layers_together,
         peak_flops: peak_flops(repeats),
     })
 }

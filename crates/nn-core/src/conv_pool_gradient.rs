@@ -1,0 +1,315 @@
+//! The weight gradient of a first convolution (one channel, ReLU) taken straight from the
+//! gradient of the max-pooling after it, without the pooling's full-resolution input gradient.
+//!
+//! Max-pooling gives each window's gradient to the first pixel of the window holding its
+//! maximum, and ReLU lets it through where that maximum is positive: so the convolution's `δZ`
+//! at a pixel follows from the pooled maximum, the pooled gradient and the convolution's output
+//! there. Layer by layer, the pooling writes `δA` for the whole image (four values for each
+//! pooled one, with 2x2 windows), the convolution multiplies it by ReLU's derivative, sums the
+//! bias gradient over it and lists the pixels where it is not all zero, each a pass over memory.
+//! Here each band of windows makes its pixels' `δZ` in a buffer that stays in the L1 cache and
+//! lists them there; `∂W` is then summed by the kernel of `conv_one_channel.rs`, the pixels in
+//! the same order: the same bits as the layers one after the other.
+
+use pulp::Simd;
+
+use crate::conv_one_channel::{self, Geometry, ListPixels, any_nonzero};
+use crate::pool_window::{PoolWindows, channel_vectors};
+use crate::vector_slices::{Lanes, all_finite};
+use crate::{Activation, Conv2d, MaxPool2d};
+
+/// Whether [`weight_gradient`] takes the gradient of `conv` through `pool` right after it: a
+/// ReLU convolution of one channel that `conv_one_channel.rs` computes, with at least a vector
+/// of filters (so that every load and store is a whole vector), and windows side by side, none
+/// overlapping (a stride equal to the window).
+pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
+    let windows = pool.windows();
+    conv.activation() == Activation::Relu
+        && conv_one_channel::applies(conv.params())
+        && conv.params().filters >= pulp::Arch::new().dispatch(Lanes)
+        && windows.input == conv.params().output_shape()
+        && windows.stride == windows.window
+}
+
+/// `∂W` and `∂b` of `conv` (overwritten) for `batch` images of `input`, from its output
+/// `conv_output`, the pooling's output `pooled` and the gradient of the loss with respect to it,
+/// `pooled_grad`: the bits the pooling's backward pass and then the convolution's would give.
+/// Returns `false`, having changed nothing but perhaps `bias_grad`, when an input or a pooled
+/// gradient is infinite or NaN (a non-finite gradient spreads through the pooling's zeros as
+/// `0 · ∞`; the layers one after the other compute it).
+///
+/// # Panics
+///
+/// If [`applies`] does not hold, or the slices are shorter than `batch` samples.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_gradient(
+    conv: &Conv2d,
+    pool: &MaxPool2d,
+    input: &[f32],
+    conv_output: &[f32],
+    pooled: &[f32],
+    pooled_grad: &[f32],
+    batch: usize,
+    weight_grad: &mut [f32],
+    bias_grad: &mut [f32],
+) -> bool {
+    assert!(applies(conv, pool));
+    let windows = *pool.windows();
+    let (conv_len, pooled_len) = (windows.input.len(), windows.output_shape().len());
+    let (pooled, pooled_grad) = (&pooled[..batch * pooled_len], &pooled_grad[..batch * pooled_len]);
+    if !all_finite(pooled_grad) {
+        return false;
+    }
+    bias_grad.fill(0.0);
+    let mut lister = FromPooled {
+        windows,
+        conv_output: &conv_output[..batch * conv_len],
+        pooled,
+        pooled_grad,
+        bias_grad,
+        band: Vec::new(),
+    };
+    conv_one_channel::weight_gradient_of_listed(conv.params(), input, batch, weight_grad, &mut lister)
+}
+
+/// The lister of [`weight_gradient`]; it sums `∂b` as it goes.
+struct FromPooled<'a> {
+    windows: PoolWindows,
+    conv_output: &'a [f32],
+    pooled: &'a [f32],
+    pooled_grad: &'a [f32],
+    bias_grad: &'a mut [f32],
+    /// `δZ` of one band of windows: `window` rows of the convolution's output, each pixel padded
+    /// to the lister's width; lanes past the filters stay zero.
+    band: Vec<f32>,
+}
+
+impl ListPixels for FromPooled<'_> {
+    #[inline(always)]
+    fn list<S: Simd>(
+        &mut self,
+        simd: S,
+        image: usize,
+        geometry: &Geometry,
+        width: usize,
+        starts: &mut Vec<(u32, u32)>,
+        deltas: &mut Vec<f32>,
+    ) -> usize {
+        let FromPooled { windows, conv_output, pooled, pooled_grad, bias_grad, band } = self;
+        let (filters, window, row_len) = (geometry.filters, windows.window, geometry.out_width);
+        let out = windows.output_shape();
+        let conv_output = &conv_output[image * windows.input.len()..][..windows.input.len()];
+        let pooled = &pooled[image * out.len()..][..out.len()];
+        let pooled_grad = &pooled_grad[image * out.len()..][..out.len()];
+        if band.len() != window * row_len * width {
+            band.clear();
+            band.resize(window * row_len * width, 0.0);
+        }
+        // Pixels below the last band or right of the last window are in no window: zero `δZ`,
+        // never listed.
+        let candidates = out.height * window * row_len;
+        starts.resize(candidates.max(starts.len()), (0, 0));
+        deltas.resize((candidates * width).max(deltas.len()), 0.0);
+        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        let mut listed = 0;
+        for by in 0..out.height {
+            for bx in 0..out.width {
+                let at_pooled = (by * out.width + bx) * filters;
+                for lanes in channel_vectors(filters, S::F32_LANES, true) {
+                    let at = at_pooled + lanes.start;
+                    let (maxima, deltas) = (whole::<S>(pooled, at), whole::<S>(pooled_grad, at));
+                    // ReLU's derivative at the pixel that takes the gradient, whose output is
+                    // the maximum.
+                    let relu = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
+                    // As the pooling's backward pass: 1 until a channel has found its maximum.
+                    let mut pending = one;
+                    for dy in 0..window {
+                        for dx in 0..window {
+                            let x = bx * window + dx;
+                            let pixel = (by * window + dy) * row_len + x;
+                            let output = whole::<S>(conv_output, pixel * filters + lanes.start);
+                            let take = simd.select_f32s(simd.equal_f32s(output, maxima), pending, zero);
+                            // δZ = (take·δ + 0) · relu'(A): the pooling's value, then the layer's.
+                            let delta = simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), relu);
+                            let at = (dy * row_len + x) * width + lanes.start;
+                            S::as_mut_simd_f32s(&mut band[at..at + S::F32_LANES]).0[0] = delta;
+                            pending = simd.sub_f32s(pending, take);
+                        }
+                    }
+                }
+            }
+            // The band's pixels row by row, as the convolution lists them; ∂b = Σ δZ in the same
+            // order, as the convolution adds it.
+            for (pixel, delta) in band.chunks_exact(width).enumerate() {
+                let (y, x) = (by * window + pixel / row_len, pixel % row_len);
+                starts[listed] = (geometry.patch_start(y, x) as u32, (y * row_len + x) as u32);
+                deltas[listed * width..][..width].copy_from_slice(delta);
+                bias_grad.iter_mut().zip(&delta[..filters]).for_each(|(b, d)| *b += d);
+                listed += usize::from(any_nonzero(&delta[..filters]));
+            }
+        }
+        listed
+    }
+}
+
+/// The whole vector of `values` at `at`: with no partial vector to consider, no masked load
+/// (which `pulp` makes a call).
+#[inline(always)]
+fn whole<S: Simd>(values: &[f32], at: usize) -> S::f32s {
+    S::as_simd_f32s(&values[at..at + S::F32_LANES]).0[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::DMatrix;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Conv2dParams, Layer, Mode, Shape};
+
+    /// A one-channel ReLU convolution and the max-pooling after it, with inputs (zero two
+    /// times in three, as images' pixels are), its outputs and the pooling's, and a pooled
+    /// gradient.
+    struct Case {
+        conv: Conv2d,
+        pool: MaxPool2d,
+        input: Vec<f32>,
+        conv_output: Vec<f32>,
+        pooled: Vec<f32>,
+        pooled_grad: Vec<f32>,
+        batch: usize,
+    }
+
+    fn case(seed: u64, filters: usize, kernel: usize, side: usize, window: usize, batch: usize) -> Case {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let params = Conv2dParams::new_at(Shape::new(1, side, side), filters, (kernel, kernel), 1, 0, 0).unwrap();
+        let weights = DMatrix::from_fn(filters, kernel * kernel, |_, _| next());
+        let bias = DMatrix::from_fn(filters, 1, |_, _| next() * 0.2);
+        let conv = Conv2d::new(params, weights, bias, Activation::Relu).unwrap();
+        let pool = MaxPool2d::new(conv.output_shape(), window, window).unwrap();
+        let input: Vec<f32> = (0..side * side * batch).map(|_| next().max(0.0) * 1.5).collect();
+        let mut conv_output = vec![0.0; conv.output_size() * batch];
+        conv.forward(&input, batch, &mut conv_output, Mode::Inference);
+        let mut pooled = vec![0.0; pool.output_size() * batch];
+        pool.forward(&conv_output, batch, &mut pooled, Mode::Inference);
+        // Some pooled gradients zero, as the dense layer above leaves few.
+        let pooled_grad = (0..pooled.len()).map(|_| next()).map(|g| if g.abs() < 0.1 { 0.0 } else { g }).collect();
+        Case { conv, pool, input, conv_output, pooled, pooled_grad, batch }
+    }
+
+    /// The pooling's backward pass, then the convolution's: (∂W, ∂b).
+    fn layer_by_layer(case: &Case) -> (Vec<f32>, Vec<f32>) {
+        let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
+        let mut conv_grad = vec![f32::NAN; conv_output.len()];
+        let mut none = [];
+        pool.backward(
+            conv_output,
+            pooled,
+            *batch,
+            &mut pooled_grad.clone(),
+            Some(&mut conv_grad),
+            &mut none,
+            Mode::Inference,
+        );
+        let mut gradients = [
+            DMatrix::from_element(conv.weights().nrows(), conv.weights().ncols(), f32::NAN),
+            DMatrix::from_element(conv.bias().nrows(), 1, f32::NAN),
+        ];
+        conv.backward(input, conv_output, *batch, &mut conv_grad, None, &mut gradients, Mode::Inference);
+        (gradients[0].as_slice().to_vec(), gradients[1].as_slice().to_vec())
+    }
+
+    fn fused(case: &Case) -> Option<(Vec<f32>, Vec<f32>)> {
+        let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
+        let mut weight_grad = vec![f32::NAN; conv.weights().len()];
+        let mut bias_grad = vec![f32::NAN; conv.bias().len()];
+        let done = weight_gradient(
+            conv,
+            pool,
+            input,
+            conv_output,
+            pooled,
+            pooled_grad,
+            *batch,
+            &mut weight_grad,
+            &mut bias_grad,
+        );
+        done.then_some((weight_grad, bias_grad))
+    }
+
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Filter counts around the vector widths, kernels of every size this path takes, sides
+        /// that leave a row and a column out of every window or none, windows of 1 to 3, a
+        /// batch of one and more.
+        #[test]
+        fn gives_the_bits_of_the_pooling_then_the_convolution(
+            seed in any::<u64>(), filters in 1usize..70, kernel in 1usize..6, extra in 0usize..9,
+            window in 1usize..4, batch in 1usize..4,
+        ) {
+            let side = kernel + window - 1 + extra;
+            let case = case(seed, filters, kernel, side, window, batch);
+            prop_assume!(applies(&case.conv, &case.pool));
+            let (weights, bias) = layer_by_layer(&case);
+            let (fused_weights, fused_bias) = fused(&case).expect("finite inputs");
+            prop_assert_eq!(bits(&fused_weights), bits(&weights));
+            prop_assert_eq!(bits(&fused_bias), bits(&bias));
+        }
+    }
+
+    #[test]
+    fn saito_simple_shapes_and_ties_give_the_same_bits() {
+        // 30 filters of 5x5 on 28x28, 2x2 windows: saito-simple's first layers. Zero weights
+        // for some filters make every output of theirs the bias: ties in every window, and
+        // all-zero windows where the bias is negative.
+        let mut case = case(7, 30, 5, 28, 2, 3);
+        let mut weights = case.conv.weights().clone();
+        for f in [0, 17, 29] {
+            weights.row_mut(f).fill(0.0);
+        }
+        let bias = case.conv.bias().clone();
+        case.conv = Conv2d::new(*case.conv.params(), weights, bias, Activation::Relu).unwrap();
+        case.conv.forward(&case.input, case.batch, &mut case.conv_output, Mode::Inference);
+        case.pool.forward(&case.conv_output, case.batch, &mut case.pooled, Mode::Inference);
+        let (weights, bias) = layer_by_layer(&case);
+        let (fused_weights, fused_bias) = fused(&case).unwrap();
+        assert_eq!(bits(&fused_weights), bits(&weights));
+        assert_eq!(bits(&fused_bias), bits(&bias));
+        assert!(weights.iter().any(|&w| w != 0.0));
+    }
+
+    #[test]
+    fn a_gradient_that_is_not_finite_is_left_to_the_layers() {
+        let mut case = case(3, 32, 3, 10, 2, 2);
+        case.pooled_grad[5] = f32::NAN;
+        assert!(fused(&case).is_none());
+        let mut case = case_with_infinite_input();
+        assert!(fused(&case).is_none());
+        case.input.iter_mut().for_each(|x| *x = x.min(1.0));
+        assert!(fused(&case).is_some());
+    }
+
+    fn case_with_infinite_input() -> Case {
+        let mut case = case(4, 32, 3, 9, 2, 2);
+        case.input[20] = f32::INFINITY;
+        case
+    }
+
+    #[test]
+    fn overlapping_windows_and_other_activations_are_not_taken() {
+        let conv = case(1, 32, 3, 10, 2, 1).conv;
+        assert!(!applies(&conv, &MaxPool2d::new(conv.output_shape(), 3, 2).unwrap()));
+        assert!(applies(&conv, &MaxPool2d::new(conv.output_shape(), 2, 2).unwrap()));
+        let tanh = Conv2d::new(*conv.params(), conv.weights().clone(), conv.bias().clone(), Activation::Tanh);
+        assert!(!applies(&tanh.unwrap(), &MaxPool2d::new(conv.output_shape(), 2, 2).unwrap()));
+    }
+}
