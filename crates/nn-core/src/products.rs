@@ -20,12 +20,14 @@ use crate::vector_slices::all_finite;
 /// fallback loop mishandles the strided transpose views, so small products use plain loops.
 const BLOCKED_PRODUCT_MIN: usize = 5;
 
-/// Weights from which `∂X = Wᵀ δ` runs as `∂Xᵀ = δᵀ W` on the affine kernel (4 MB, more than the
-/// L2 cache). `gemm` first copies the whole of `Wᵀ`, reading `W` across its columns; the affine
-/// kernel reads `W` in place and only `δ` and `∂X` are transposed. pytorch-example's dense layer
-/// (9216 → 128, 32 samples a thread): `∂X` in 1.3-1.9 ms instead of 2.3-2.6 ms; for 4320 → 100
-/// or 1024 → 50, the two were within the noise (interleaved runs on a loaded machine).
-const TRANSPOSED_PRODUCT_MIN: usize = 1 << 20;
+/// Weights from which `∂X = Wᵀ δ` runs as `∂Xᵀ = δᵀ W` on the affine kernel (1 MB, as much as
+/// the L2 cache). `gemm` first copies the whole of `Wᵀ`, reading `W` across its columns; the
+/// affine kernel reads `W` in place and only `δ` and `∂X` are transposed. pytorch-example's dense
+/// layer (9216 → 128, 32 samples a thread): `∂X` in 1.3-1.9 ms instead of 2.3-2.6 ms.
+/// saito-simple's (4320 → 100, 432,000 weights), `nn-cli bench --profile saito-simple` four times
+/// each, alternated (AMD EPYC): 0.69-0.80 s an epoch instead of 0.72-0.99, `gemm`'s copy taking
+/// more than half of its time; 1024 → 50 stays on `gemm` (within the noise).
+const TRANSPOSED_PRODUCT_MIN: usize = 1 << 18;
 
 /// `∂W = δ Xᵀ`, or `∂W += δ Xᵀ` when `accumulate` (a convolution sums it over chunks of images).
 pub(crate) fn weight_gradient(
