@@ -51,8 +51,8 @@ pub fn profile_table(name: &str, profile: &Profile) -> String {
     out.push_str(&format!("{:<width$} {:>8} {:>9} {:>8} {total:>8.3} {:>5.1}%\n", "total", "", "", "", 100.0));
     if profile.first_layers_together {
         out.push_str(&format!(
-            "layer 0's ∂weights include layer 1's ∂input: the trainer takes {} straight from the gradient of {}, \
-             in one pass\n",
+            "layer 0's forward and ∂weights include layer 1's forward and ∂input: the trainer computes {} and {} \
+             together\n",
             profile.layers[0].layer, profile.layers[1].layer
         ));
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
 use nalgebra::DMatrix;
-use nn_core::{Architecture, Gradients, Init, Layer, Loss, Mode, Network, Targets, Workspace};
+use nn_core::{Architecture, Gradients, Init, Layer, Loss, MaxPositions, Mode, Network, Targets, Workspace};
 
 /// The convolutional recipes' networks and batch sizes (`nn-cli recipes`).
 const CASES: [(&str, usize); 3] = [("pytorch-example", 64), ("saito-simple", 100), ("saito-deep", 100)];
@@ -191,8 +191,8 @@ fn bench_layer(
     }
 }
 
-/// saito-simple's first layers backward, at its batch: the max-pooling's backward pass then the
-/// convolution's, against the one pass the trainer takes (`Network::first_layers_backward`).
+/// saito-simple's first layers at its batch, as the layers compute them one after the other and
+/// as the trainer computes them together (`Network::first_layers_forward` and `_backward`).
 fn first_layers(c: &mut Criterion) {
     let batch = 100;
     let net = network("saito-simple");
@@ -235,17 +235,31 @@ fn first_layers(c: &mut Criterion) {
             );
         })
     });
+    let mut positions = MaxPositions::default();
+    assert!(net.first_layers_forward(&input, batch, &mut conv_output.clone(), &mut pooled.clone(), &mut positions));
     group.bench_function("one pass (first_layers_backward)", |b| {
         b.iter(|| {
-            let done = net.first_layers_backward(
-                black_box(&input),
-                &conv_output,
-                &pooled,
-                &pooled_grad,
-                batch,
-                &mut gradients,
-            );
+            let done =
+                net.first_layers_backward(black_box(&input), &positions, &pooled, &pooled_grad, batch, &mut gradients);
             assert!(done);
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("saito-simple first layers forward, batch {batch}"));
+    short(&mut group);
+    group.throughput(Throughput::Elements(2 * multiply_adds(conv) * batch as u64));
+    let mut fused_output = conv_output.clone();
+    let mut fused_pooled = pooled.clone();
+    group.bench_function("convolution, then max-pooling", |b| {
+        b.iter(|| {
+            conv.forward(black_box(&input), batch, &mut fused_output, Mode::training(0));
+            pool.forward(&fused_output, batch, &mut fused_pooled, Mode::training(0));
+        })
+    });
+    group.bench_function("together (first_layers_forward)", |b| {
+        b.iter(|| {
+            net.first_layers_forward(black_box(&input), batch, &mut fused_output, &mut fused_pooled, &mut positions)
         })
     });
     group.finish();

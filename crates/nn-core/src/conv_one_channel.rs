@@ -103,15 +103,50 @@ pub(crate) fn forward(
     output: &mut [f32],
     apply: impl Fn(&mut [f32]),
 ) {
+    let rows = params.output_shape().height;
+    forward_in_bands(params, weights, bias, input, batch, output, apply, rows, &mut NoRows);
+}
+
+/// Takes the rows of a convolution's output a band at a time, right after they are made (and
+/// while they are in the L1 cache).
+pub(crate) trait RowSink {
+    /// Rows `first_row..` of image `image`, `apply` applied, channels last.
+    fn rows<S: Simd>(&mut self, simd: S, image: usize, first_row: usize, rows: &[f32]);
+}
+
+/// The sink of [`forward`]: nothing.
+struct NoRows;
+
+impl RowSink for NoRows {
+    #[inline(always)]
+    fn rows<S: Simd>(&mut self, _: S, _: usize, _: usize, _: &[f32]) {}
+}
+
+/// [`forward`], `apply` run on each band of `band_rows` rows (the last band of an image may be
+/// shorter) and the band then given to `sink`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_in_bands(
+    params: &Conv2dParams,
+    weights: &[f32],
+    bias: &[f32],
+    input: &[f32],
+    batch: usize,
+    output: &mut [f32],
+    apply: impl Fn(&mut [f32]),
+    band_rows: usize,
+    sink: &mut impl RowSink,
+) {
     let geometry = Geometry::of(params);
     let (image_len, output_len) = (params.input.len(), params.output_shape().len());
     let (input, output) = (&input[..batch * image_len], &mut output[..batch * output_len]);
+    let band_rows = band_rows.max(1);
     BUFFERS.with_borrow_mut(|buffers| {
-        pulp::Arch::new().dispatch(Forward { geometry, weights, bias, input, output, apply, buffers });
+        let forward = Forward { geometry, weights, bias, input, output, apply, buffers, band_rows, sink };
+        pulp::Arch::new().dispatch(forward);
     });
 }
 
-struct Forward<'a, A> {
+struct Forward<'a, A, R> {
     geometry: Geometry,
     weights: &'a [f32],
     bias: &'a [f32],
@@ -119,9 +154,11 @@ struct Forward<'a, A> {
     output: &'a mut [f32],
     apply: A,
     buffers: &'a mut Buffers,
+    band_rows: usize,
+    sink: &'a mut R,
 }
 
-impl<A: Fn(&mut [f32])> WithSimd for Forward<'_, A> {
+impl<A: Fn(&mut [f32]), R: RowSink> WithSimd for Forward<'_, A, R> {
     type Output = ();
 
     #[inline(always)]
@@ -137,10 +174,10 @@ impl<A: Fn(&mut [f32])> WithSimd for Forward<'_, A> {
     }
 }
 
-impl<A: Fn(&mut [f32])> Forward<'_, A> {
+impl<A: Fn(&mut [f32]), R: RowSink> Forward<'_, A, R> {
     #[inline(always)]
     fn run<S: Simd, const V: usize, const P: usize>(self, simd: S) {
-        let Forward { geometry, weights, bias, input, output, apply, buffers } = self;
+        let Forward { geometry, weights, bias, input, output, apply, buffers, band_rows, sink } = self;
         let Buffers { padded, weights: padded_weights, .. } = buffers;
         // Once per call: the weights padded to whole vectors, the bias, and whether the weights
         // are finite (`∞ · 0` must then meet every zero input).
@@ -148,22 +185,30 @@ impl<A: Fn(&mut [f32])> Forward<'_, A> {
         let bias: [S::f32s; V] = std::array::from_fn(|v| load(simd, &bias[part::<S>(v, geometry.filters)]));
         let skip_zeros = all_finite(weights);
         let image_len = geometry.height * geometry.width;
-        let output_len = geometry.out_height * geometry.out_width * geometry.filters;
-        for (image, output) in input.chunks_exact(image_len).zip(output.chunks_exact_mut(output_len)) {
+        let row_len = geometry.out_width * geometry.filters;
+        let output_len = geometry.out_height * row_len;
+        for (index, (image, output)) in
+            input.chunks_exact(image_len).zip(output.chunks_exact_mut(output_len)).enumerate()
+        {
             geometry.pad(image, padded);
             let tile = Tile::<S, V> { geometry, w, padded, bias, skip_zeros };
-            for oy in 0..geometry.out_height {
-                let mut ox = 0;
-                while ox + P <= geometry.out_width {
-                    tile.forward::<P>(simd, oy, ox, output);
-                    ox += P;
+            for first_row in (0..geometry.out_height).step_by(band_rows) {
+                let rows = first_row..(first_row + band_rows).min(geometry.out_height);
+                for oy in rows.clone() {
+                    let mut ox = 0;
+                    while ox + P <= geometry.out_width {
+                        tile.forward::<P>(simd, oy, ox, output);
+                        ox += P;
+                    }
+                    while ox < geometry.out_width {
+                        tile.forward::<1>(simd, oy, ox, output);
+                        ox += 1;
+                    }
                 }
-                while ox < geometry.out_width {
-                    tile.forward::<1>(simd, oy, ox, output);
-                    ox += 1;
-                }
+                let band = &mut output[rows.start * row_len..rows.end * row_len];
+                apply(band);
+                sink.rows(simd, index, first_row, band);
             }
-            apply(output);
         }
     }
 }
@@ -356,7 +401,7 @@ impl<D: FnMut(Range<usize>, &mut [f32])> ListPixels for FromDelta<'_, D> {
 
 /// Whether a value of `values` is not zero (`-0` counts as zero).
 #[inline(always)]
-pub(crate) fn any_nonzero(values: &[f32]) -> bool {
+fn any_nonzero(values: &[f32]) -> bool {
     values.iter().fold(0, |any, d| any | (d.to_bits() << 1)) != 0
 }
 

@@ -245,7 +245,7 @@ mod committee_file;
 mod conv;
 mod conv_one_channel;
 mod conv_params;
-mod conv_pool_gradient;
+mod conv_pool;
 mod conv_sparse;
 mod dense;
 mod dropout;
@@ -342,6 +342,7 @@ pub use committee_file::{
 };
 pub use conv::Conv2d;
 pub use conv_params::Conv2dParams;
+pub use conv_pool::MaxPositions;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::NnError;

@@ -6,10 +6,10 @@ use nalgebra::DMatrix;
 
 use crate::batch::sized;
 use crate::batch_parts;
-use crate::conv_pool_gradient;
+use crate::conv_pool;
 use crate::{
-    Activation, ActivationLayer, Conv2d, Dense, Dropout, Flatten, Gradients, MaxPool2d, Mode, Network, NnError,
-    Targets, Workspace,
+    Activation, ActivationLayer, Conv2d, Dense, Dropout, Flatten, Gradients, Layer, MaxPool2d, MaxPositions, Mode,
+    Network, NnError, Targets, Workspace,
 };
 
 impl Network {
@@ -52,10 +52,21 @@ impl Network {
         let parts = if self.normalises_batches() { batch_parts::batch_parts(batch) } else { 1 };
         let ranges = batch_parts::part_ranges(batch, parts);
         workspace.part_gradients.resize_with(depth, Vec::new);
+        // A first one-channel ReLU convolution and its max-pooling go together (`conv_pool.rs`).
+        let conv_then_pool = self.first_conv_then_pool().filter(|_| parts == 1);
         for (index, layer) in self.layers.iter().enumerate() {
             workspace.output_lens.push(layer.output_size() * batch);
             let (before, rest) = workspace.outputs.split_at_mut(index);
             let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
+            if let Some((conv, pool)) = conv_then_pool.filter(|_| index <= 1) {
+                if index == 0 {
+                    let (conv_output, pooled) = rest.split_at_mut(1);
+                    let conv_output = sized(&mut conv_output[0], conv.output_size() * batch);
+                    let pooled = sized(&mut pooled[0], pool.output_size() * batch);
+                    conv_pool::forward(conv, pool, input, batch, conv_output, pooled, &mut workspace.max_positions);
+                }
+                continue;
+            }
             let output = sized(&mut rest[0], layer.output_size() * batch);
             if parts == 1 {
                 layer.forward(input, batch, output, mode.for_layer(index));
@@ -70,7 +81,7 @@ impl Network {
         let loss = self.loss.loss_and_delta_unchecked(logits, classes, targets, Some(delta));
 
         let mut tensors = gradients.tensors_mut();
-        let conv_then_pool = self.first_conv_then_pool().filter(|_| parts == 1 && !workspace.want_input_gradient);
+        let conv_then_pool = conv_then_pool.filter(|_| !workspace.want_input_gradient);
         // A first convolution whose pooling's backward pass gave it its gradients already.
         let mut first_layer_done = false;
         for index in (0..depth).rev() {
@@ -84,11 +95,11 @@ impl Network {
             if let (1, Some((conv, pool))) = (index, conv_then_pool) {
                 // `tensors` holds the first layer's gradients alone: weights, then bias.
                 let (weight_grad, bias_grad) = tensors.split_at_mut(1);
-                first_layer_done = conv_pool_gradient::weight_gradient(
+                first_layer_done = conv_pool::weight_gradient(
                     conv,
                     pool,
                     inputs,
-                    &workspace.outputs[0],
+                    &workspace.max_positions,
                     &workspace.outputs[1],
                     &workspace.deltas[1],
                     batch,
@@ -173,14 +184,38 @@ impl Network {
         }
     }
 
-    /// Layer 0's gradients straight from layer 1's output gradient, as
-    /// [`loss_and_gradients`](Network::loss_and_gradients) computes them when the network starts
-    /// with a one-channel ReLU convolution and a max-pooling of windows side by side (Saitō's
-    /// simple network) and the input's gradient is not asked for: the pooling's input gradient
-    /// is never made. For tools that time the layers one at a time: `input` is the network's
-    /// input (standardised, if the network standardises), `conv_output` and `pooled` the two
-    /// layers' outputs, `gradients` layer 0's (weights, then bias). Returns `false` when the
-    /// network does not start so, or a value is not finite; the layers' own backward passes
+    /// Layers 0 and 1 forward as [`loss_and_gradients`](Network::loss_and_gradients) computes
+    /// them when the network starts with a one-channel ReLU convolution and a max-pooling of
+    /// windows side by side (Saitō's simple network): the pooling made from each band of the
+    /// convolution's rows while they are in the cache, and where each maximum lies kept in
+    /// `positions` for [`first_layers_backward`](Network::first_layers_backward). For tools that
+    /// time the layers one at a time: `input` is the network's input (standardised, if the
+    /// network standardises), `conv_output` and `pooled` get the two layers' outputs, the bits
+    /// of their own passes. Returns `false`, having done nothing, when the network does not
+    /// start so.
+    ///
+    /// # Panics
+    ///
+    /// If a slice is shorter than `batch` samples.
+    pub fn first_layers_forward(
+        &self,
+        input: &[f32],
+        batch: usize,
+        conv_output: &mut [f32],
+        pooled: &mut [f32],
+        positions: &mut MaxPositions,
+    ) -> bool {
+        let Some((conv, pool)) = self.first_conv_then_pool() else { return false };
+        conv_pool::forward(conv, pool, input, batch, conv_output, pooled, positions);
+        true
+    }
+
+    /// Layer 0's gradients straight from layer 1's output gradient `pooled_grad`, as
+    /// [`loss_and_gradients`](Network::loss_and_gradients) computes them after
+    /// [`first_layers_forward`](Network::first_layers_forward) when the input's gradient is not
+    /// asked for: the pooling's input gradient is never made. `positions` and `pooled` are what
+    /// that forward pass made, `gradients` layer 0's (weights, then bias). Returns `false` when
+    /// the network does not start so, or a value is not finite; the layers' own backward passes
     /// compute the gradients then.
     ///
     /// # Panics
@@ -189,7 +224,7 @@ impl Network {
     pub fn first_layers_backward(
         &self,
         input: &[f32],
-        conv_output: &[f32],
+        positions: &MaxPositions,
         pooled: &[f32],
         pooled_grad: &[f32],
         batch: usize,
@@ -198,25 +233,15 @@ impl Network {
         let Some((conv, pool)) = self.first_conv_then_pool() else { return false };
         let [weight_grad, bias_grad] = gradients else { panic!("layer 0's gradients are its weights' and its bias'") };
         let (weight_grad, bias_grad) = (weight_grad.as_mut_slice(), bias_grad.as_mut_slice());
-        conv_pool_gradient::weight_gradient(
-            conv,
-            pool,
-            input,
-            conv_output,
-            pooled,
-            pooled_grad,
-            batch,
-            weight_grad,
-            bias_grad,
-        )
+        conv_pool::weight_gradient(conv, pool, input, positions, pooled, pooled_grad, batch, weight_grad, bias_grad)
     }
 
     /// The first two layers when they are a convolution and the max-pooling after it whose
-    /// gradients [`conv_pool_gradient`] takes together (Saitō's simple network).
+    /// passes [`conv_pool`] computes together (Saitō's simple network).
     fn first_conv_then_pool(&self) -> Option<(&Conv2d, &MaxPool2d)> {
         let conv = self.layers.first()?.as_any().downcast_ref::<Conv2d>()?;
         let pool = self.layers.get(1)?.as_any().downcast_ref::<MaxPool2d>()?;
-        conv_pool_gradient::applies(conv, pool).then_some((conv, pool))
+        conv_pool::applies(conv, pool).then_some((conv, pool))
     }
 
     /// Whether the gradient of layer `index`'s input is read only where that input is nonzero:

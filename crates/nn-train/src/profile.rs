@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use nalgebra::DMatrix;
-use nn_core::{Gradients, Layer, Mode, Network, Targets};
+use nn_core::{Gradients, Layer, MaxPositions, Mode, Network, Targets};
 
 use crate::{Optimizer, Samples, TrainConfig, TrainError};
 
@@ -65,9 +65,10 @@ pub struct Profile {
     pub optimizer_step: f64,
     /// Adding the shards' gradients into one (none with one shard).
     pub shard_sum: f64,
-    /// Whether layer 0's `weight_gradients` hold layer 1's `input_gradient` too (then zero):
-    /// the trainer takes a first one-channel ReLU convolution's gradients straight through the
-    /// max-pooling after it, in one pass (`Network::first_layers_backward`).
+    /// Whether layer 0's `forward` and `weight_gradients` hold layer 1's `forward` and
+    /// `input_gradient` too (then zero): the trainer computes a first one-channel ReLU
+    /// convolution and the max-pooling after it together (`Network::first_layers_forward` and
+    /// `first_layers_backward`).
     pub first_layers_together: bool,
     /// This thread's best rate at a matrix product held in cache (a 256 × 256 × 256 product),
     /// in floating-point operations a second: the yardstick of the layers' rates.
@@ -198,26 +199,38 @@ pub fn profile(
         });
     }
 
-    // The trainer's one pass for layers 1 and 0 together, where it takes one.
-    let mut first_gradients = gradients.clone();
-    let mut together = || {
-        let (conv_output, pooled) = (outputs[0].as_slice(), outputs.get(1).map_or(&[][..], Vec::as_slice));
-        let pooled_grad = output_grads.get(1).map_or(&[][..], Vec::as_slice);
-        let start = Instant::now();
-        let done = network.first_layers_backward(
-            &inputs,
-            conv_output,
-            pooled,
-            pooled_grad,
-            batch,
-            layer_gradients(&mut first_gradients, &counts, 0),
-        );
-        (done, start.elapsed())
+    // The trainer's passes for layers 0 and 1 together, where it takes them.
+    let mut positions = MaxPositions::default();
+    let first_layers_together = layers.len() > 1 && {
+        let mut conv_output = outputs[0].clone();
+        let mut pooled = outputs[1].clone();
+        let mut forward = || {
+            let start = Instant::now();
+            let done = network.first_layers_forward(&inputs, batch, &mut conv_output, &mut pooled, &mut positions);
+            (done, start.elapsed())
+        };
+        let together = forward().0;
+        if together {
+            times[0].forward = per_epoch(median(repeats, || forward().1));
+            times[1].forward = 0.0;
+        }
+        together
     };
-    let first_layers_together = layers.len() > 1 && together().0;
     if first_layers_together {
-        let both = median(repeats, || together().1);
-        times[0].weight_gradients = per_epoch(both);
+        let mut first_gradients = gradients.clone();
+        let backward = median(repeats, || {
+            let start = Instant::now();
+            network.first_layers_backward(
+                &inputs,
+                &positions,
+                &outputs[1],
+                &output_grads[1],
+                batch,
+                layer_gradients(&mut first_gradients, &counts, 0),
+            );
+            start.elapsed()
+        });
+        times[0].weight_gradients = per_epoch(backward);
         times[1].input_gradient = Some(0.0);
     }
 

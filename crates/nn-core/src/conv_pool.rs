@@ -1,26 +1,36 @@
-//! The weight gradient of a first convolution (one channel, ReLU) taken straight from the
-//! gradient of the max-pooling after it, without the pooling's full-resolution input gradient.
+//! A first convolution (one channel, ReLU) and the max-pooling right after it, as the training
+//! pass computes them together: the pooling made from each band of the convolution's rows while
+//! they are in the L1 cache, and the convolution's gradients taken straight from the pooling's.
 //!
-//! Max-pooling gives each window's gradient to the first pixel of the window holding its
-//! maximum, and ReLU lets it through where that maximum is positive: so the convolution's `δZ`
-//! at a pixel follows from the pooled maximum, the pooled gradient and the convolution's output
-//! there. Layer by layer, the pooling writes `δA` for the whole image (four values for each
-//! pooled one, with 2x2 windows), the convolution multiplies it by ReLU's derivative, sums the
-//! bias gradient over it and lists the pixels where it is not all zero, each a pass over memory.
-//! Here each band of windows makes its pixels' `δZ` in a buffer that stays in the L1 cache and
-//! lists them there; `∂W` is then summed by the kernel of `conv_one_channel.rs`, the pixels in
-//! the same order: the same bits as the layers one after the other.
+//! Forward, the convolution (`conv_one_channel.rs`) hands over its rows a band of windows at a
+//! time; each window's maximum is taken as `MaxPool2d` takes it, and which pixel held it first
+//! is kept ([`MaxPositions`]). Backward, max-pooling gives each window's gradient to that pixel,
+//! and ReLU lets it through where the maximum is positive: so the convolution's `δZ` follows
+//! from the positions, the pooled maxima and the pooled gradient, without the pooling's
+//! full-resolution input gradient or a read of the convolution's output. Each band of windows
+//! makes its pixels' `δZ` in a buffer that stays in the L1 cache and lists them; `∂W` is then
+//! summed by the kernel of `conv_one_channel.rs`, the pixels in the same order. Both passes give
+//! the bits of the layers one after the other.
 
 use pulp::Simd;
 
-use crate::conv_one_channel::{self, Geometry, ListPixels, any_nonzero};
+use crate::conv_one_channel::{self, Geometry, ListPixels, RowSink};
 use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::vector_slices::{Lanes, all_finite};
 use crate::{Activation, Conv2d, MaxPool2d};
 
-/// Whether [`weight_gradient`] takes the gradient of `conv` through `pool` right after it: a
-/// ReLU convolution of one channel that `conv_one_channel.rs` computes, with at least a vector
-/// of filters (so that every load and store is a whole vector), and windows side by side, none
+/// Which pixel of each window of a max-pooling held its maximum first (row by row), one value
+/// per pooled value, for the backward pass of [`Network::first_layers_backward`](crate::Network::first_layers_backward).
+#[derive(Debug, Clone, Default)]
+pub struct MaxPositions {
+    /// The position in the window (`dy · window + dx`) as a float, or the window's size when no
+    /// pixel equals the maximum (a NaN).
+    positions: Vec<f32>,
+}
+
+/// Whether [`forward`] and [`weight_gradient`] take `conv` and `pool` right after it: a ReLU
+/// convolution of one channel that `conv_one_channel.rs` computes, with at least a vector of
+/// filters (so that every load and store is a whole vector), and windows side by side, none
 /// overlapping (a stride equal to the window).
 pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
     let windows = pool.windows();
@@ -31,12 +41,100 @@ pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
         && windows.stride == windows.window
 }
 
-/// `∂W` and `∂b` of `conv` (overwritten) for `batch` images of `input`, from its output
-/// `conv_output`, the pooling's output `pooled` and the gradient of the loss with respect to it,
-/// `pooled_grad`: the bits the pooling's backward pass and then the convolution's would give.
-/// Returns `false`, having changed nothing but perhaps `bias_grad`, when an input or a pooled
-/// gradient is infinite or NaN (a non-finite gradient spreads through the pooling's zeros as
-/// `0 · ∞`; the layers one after the other compute it).
+/// `conv`'s forward pass into `conv_output` and `pool`'s into `pooled` for `batch` images of
+/// `input`, the bits of the layers' own passes, and where each maximum lies into `positions`.
+///
+/// # Panics
+///
+/// If [`applies`] does not hold, or the slices are shorter than `batch` samples.
+pub(crate) fn forward(
+    conv: &Conv2d,
+    pool: &MaxPool2d,
+    input: &[f32],
+    batch: usize,
+    conv_output: &mut [f32],
+    pooled: &mut [f32],
+    positions: &mut MaxPositions,
+) {
+    assert!(applies(conv, pool));
+    let windows = *pool.windows();
+    let pooled_len = windows.output_shape().len();
+    positions.positions.resize(batch * pooled_len, 0.0);
+    let mut sink = PoolRows { windows, pooled: &mut pooled[..batch * pooled_len], positions: &mut positions.positions };
+    let (weights, bias) = (conv.weights().as_slice(), conv.bias().as_slice());
+    let apply = |rows: &mut [f32]| conv.activation().apply(rows);
+    conv_one_channel::forward_in_bands(
+        conv.params(),
+        weights,
+        bias,
+        input,
+        batch,
+        conv_output,
+        apply,
+        windows.window,
+        &mut sink,
+    );
+}
+
+/// The sink of [`forward`]: pools each band of `window` rows.
+struct PoolRows<'a> {
+    windows: PoolWindows,
+    pooled: &'a mut [f32],
+    positions: &'a mut [f32],
+}
+
+impl RowSink for PoolRows<'_> {
+    #[inline(always)]
+    fn rows<S: Simd>(&mut self, simd: S, image: usize, first_row: usize, rows: &[f32]) {
+        let PoolRows { windows, pooled, positions } = self;
+        let (filters, window) = (windows.input.channels, windows.window);
+        let row_len = windows.input.width;
+        let out = windows.output_shape();
+        // A short band at the bottom lies in no window.
+        if rows.len() < window * row_len * filters {
+            return;
+        }
+        let by = first_row / window;
+        let at_image = image * out.len();
+        let none = simd.splat_f32s((window * window) as f32);
+        for bx in 0..out.width {
+            let at_pooled = at_image + (by * out.width + bx) * filters;
+            for lanes in channel_vectors(filters, S::F32_LANES, true) {
+                // The window's pixels row by row (no division in the loops: `window` is not
+                // known when compiling).
+                let first = bx * window * filters + lanes.start;
+                let pixel = |dy: usize, dx: usize| whole::<S>(rows, first + (dy * row_len + dx) * filters);
+                // As MaxPool2d: the first pixel, then the others row by row.
+                let mut maximum = pixel(0, 0);
+                for dy in 0..window {
+                    for dx in 0..window {
+                        if dy + dx > 0 {
+                            maximum = simd.max_f32s(maximum, pixel(dy, dx));
+                        }
+                    }
+                }
+                // The first pixel equal to it, as the pooling's backward pass finds it.
+                let mut position = none;
+                for dy in (0..window).rev() {
+                    for dx in (0..window).rev() {
+                        let here = simd.equal_f32s(pixel(dy, dx), maximum);
+                        position = simd.select_f32s(here, simd.splat_f32s((dy * window + dx) as f32), position);
+                    }
+                }
+                let at = at_pooled + lanes.start;
+                S::as_mut_simd_f32s(&mut pooled[at..at + S::F32_LANES]).0[0] = maximum;
+                S::as_mut_simd_f32s(&mut positions[at..at + S::F32_LANES]).0[0] = position;
+            }
+        }
+    }
+}
+
+/// `∂W` and `∂b` of `conv` (overwritten) for `batch` images of `input`, from the positions and
+/// the pooled maxima [`forward`] made and the gradient of the loss with respect to the pooling's
+/// output, `pooled_grad`: the bits the pooling's backward pass and then the convolution's would
+/// give. Returns `false`, having changed nothing, when an input or a pooled gradient is infinite
+/// or NaN (a non-finite gradient spreads through the pooling's zeros as `0 · ∞`; the layers one
+/// after the other compute it).
 ///
 /// # Panics
 ///
@@ -46,7 +144,7 @@ pub(crate) fn weight_gradient(
     conv: &Conv2d,
     pool: &MaxPool2d,
     input: &[f32],
-    conv_output: &[f32],
+    positions: &MaxPositions,
     pooled: &[f32],
     pooled_grad: &[f32],
     batch: usize,
@@ -55,30 +153,35 @@ pub(crate) fn weight_gradient(
 ) -> bool {
     assert!(applies(conv, pool));
     let windows = *pool.windows();
-    let (conv_len, pooled_len) = (windows.input.len(), windows.output_shape().len());
+    let pooled_len = windows.output_shape().len();
     let (pooled, pooled_grad) = (&pooled[..batch * pooled_len], &pooled_grad[..batch * pooled_len]);
     if !all_finite(pooled_grad) {
         return false;
     }
-    bias_grad.fill(0.0);
     let mut lister = FromPooled {
         windows,
-        conv_output: &conv_output[..batch * conv_len],
+        positions: &positions.positions[..batch * pooled_len],
         pooled,
         pooled_grad,
-        bias_grad,
+        bias_sums: Vec::new(),
         band: Vec::new(),
     };
-    conv_one_channel::weight_gradient_of_listed(conv.params(), input, batch, weight_grad, &mut lister)
+    let done = conv_one_channel::weight_gradient_of_listed(conv.params(), input, batch, weight_grad, &mut lister);
+    if done {
+        let filters = bias_grad.len();
+        bias_grad.copy_from_slice(&lister.bias_sums[..filters]);
+    }
+    done
 }
 
 /// The lister of [`weight_gradient`]; it sums `∂b` as it goes.
 struct FromPooled<'a> {
     windows: PoolWindows,
-    conv_output: &'a [f32],
+    positions: &'a [f32],
     pooled: &'a [f32],
     pooled_grad: &'a [f32],
-    bias_grad: &'a mut [f32],
+    /// `∂b` so far, padded to the lister's width.
+    bias_sums: Vec<f32>,
     /// `δZ` of one band of windows: `window` rows of the convolution's output, each pixel padded
     /// to the lister's width; lanes past the filters stay zero.
     band: Vec<f32>,
@@ -95,10 +198,10 @@ impl ListPixels for FromPooled<'_> {
         starts: &mut Vec<(u32, u32)>,
         deltas: &mut Vec<f32>,
     ) -> usize {
-        let FromPooled { windows, conv_output, pooled, pooled_grad, bias_grad, band } = self;
+        let FromPooled { windows, positions, pooled, pooled_grad, bias_sums, band } = self;
         let (filters, window, row_len) = (geometry.filters, windows.window, geometry.out_width);
         let out = windows.output_shape();
-        let conv_output = &conv_output[image * windows.input.len()..][..windows.input.len()];
+        let positions = &positions[image * out.len()..][..out.len()];
         let pooled = &pooled[image * out.len()..][..out.len()];
         let pooled_grad = &pooled_grad[image * out.len()..][..out.len()];
         if band.len() != window * row_len * width {
@@ -111,6 +214,8 @@ impl ListPixels for FromPooled<'_> {
         starts.resize(candidates.max(starts.len()), (0, 0));
         deltas.resize((candidates * width).max(deltas.len()), 0.0);
         let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        bias_sums.resize(width, 0.0);
+        let mut sums = S::as_simd_f32s(&bias_sums[..width]).0.to_vec();
         let mut listed = 0;
         for by in 0..out.height {
             for bx in 0..out.width {
@@ -118,36 +223,41 @@ impl ListPixels for FromPooled<'_> {
                 for lanes in channel_vectors(filters, S::F32_LANES, true) {
                     let at = at_pooled + lanes.start;
                     let (maxima, deltas) = (whole::<S>(pooled, at), whole::<S>(pooled_grad, at));
+                    let position = whole::<S>(positions, at);
                     // ReLU's derivative at the pixel that takes the gradient, whose output is
                     // the maximum.
                     let relu = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
-                    // As the pooling's backward pass: 1 until a channel has found its maximum.
-                    let mut pending = one;
                     for dy in 0..window {
                         for dx in 0..window {
                             let x = bx * window + dx;
-                            let pixel = (by * window + dy) * row_len + x;
-                            let output = whole::<S>(conv_output, pixel * filters + lanes.start);
-                            let take = simd.select_f32s(simd.equal_f32s(output, maxima), pending, zero);
+                            let here = simd.splat_f32s((dy * window + dx) as f32);
+                            let take = simd.select_f32s(simd.equal_f32s(position, here), one, zero);
                             // δZ = (take·δ + 0) · relu'(A): the pooling's value, then the layer's.
                             let delta = simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), relu);
                             let at = (dy * row_len + x) * width + lanes.start;
                             S::as_mut_simd_f32s(&mut band[at..at + S::F32_LANES]).0[0] = delta;
-                            pending = simd.sub_f32s(pending, take);
                         }
                     }
                 }
             }
             // The band's pixels row by row, as the convolution lists them; ∂b = Σ δZ in the same
-            // order, as the convolution adds it.
-            for (pixel, delta) in band.chunks_exact(width).enumerate() {
-                let (y, x) = (by * window + pixel / row_len, pixel % row_len);
-                starts[listed] = (geometry.patch_start(y, x) as u32, (y * row_len + x) as u32);
-                deltas[listed * width..][..width].copy_from_slice(delta);
-                bias_grad.iter_mut().zip(&delta[..filters]).for_each(|(b, d)| *b += d);
-                listed += usize::from(any_nonzero(&delta[..filters]));
+            // order, as the convolution adds it (padded lanes add zeros).
+            let mut pixels = band.chunks_exact(width);
+            for y in by * window..(by + 1) * window {
+                for (x, delta) in (0..row_len).zip(&mut pixels) {
+                    starts[listed] = (geometry.patch_start(y, x) as u32, (y * row_len + x) as u32);
+                    deltas[listed * width..][..width].copy_from_slice(delta);
+                    let mut largest = zero;
+                    for (sum, &d) in sums.iter_mut().zip(S::as_simd_f32s(delta).0) {
+                        *sum = simd.add_f32s(*sum, d);
+                        largest = simd.max_f32s(largest, simd.abs_f32s(d));
+                    }
+                    // δZ is finite here: a value not zero makes its absolute value the largest.
+                    listed += usize::from(simd.reduce_max_f32s(largest) > 0.0);
+                }
             }
         }
+        S::as_mut_simd_f32s(&mut bias_sums[..width]).0.copy_from_slice(&sums);
         listed
     }
 }
@@ -223,15 +333,22 @@ mod tests {
         (gradients[0].as_slice().to_vec(), gradients[1].as_slice().to_vec())
     }
 
+    /// The two layers together: their outputs checked against the layers' own, then (∂W, ∂b).
     fn fused(case: &Case) -> Option<(Vec<f32>, Vec<f32>)> {
         let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
+        let mut fused_output = vec![f32::NAN; conv_output.len()];
+        let mut fused_pooled = vec![f32::NAN; pooled.len()];
+        let mut positions = MaxPositions::default();
+        forward(conv, pool, input, *batch, &mut fused_output, &mut fused_pooled, &mut positions);
+        assert_eq!(bits(&fused_output), bits(conv_output));
+        assert_eq!(bits(&fused_pooled), bits(pooled));
         let mut weight_grad = vec![f32::NAN; conv.weights().len()];
         let mut bias_grad = vec![f32::NAN; conv.bias().len()];
         let done = weight_gradient(
             conv,
             pool,
             input,
-            conv_output,
+            &positions,
             pooled,
             pooled_grad,
             *batch,
@@ -252,7 +369,7 @@ mod tests {
         /// that leave a row and a column out of every window or none, windows of 1 to 3, a
         /// batch of one and more.
         #[test]
-        fn gives_the_bits_of_the_pooling_then_the_convolution(
+        fn gives_the_bits_of_the_convolution_and_the_pooling(
             seed in any::<u64>(), filters in 1usize..70, kernel in 1usize..6, extra in 0usize..9,
             window in 1usize..4, batch in 1usize..4,
         ) {
@@ -278,8 +395,7 @@ mod tests {
         }
         let bias = case.conv.bias().clone();
         case.conv = Conv2d::new(*case.conv.params(), weights, bias, Activation::Relu).unwrap();
-        case.conv.forward(&case.input, case.batch, &mut case.conv_output, Mode::Inference);
-        case.pool.forward(&case.conv_output, case.batch, &mut case.pooled, Mode::Inference);
+        refresh(&mut case);
         let (weights, bias) = layer_by_layer(&case);
         let (fused_weights, fused_bias) = fused(&case).unwrap();
         assert_eq!(bits(&fused_weights), bits(&weights));
@@ -287,21 +403,24 @@ mod tests {
         assert!(weights.iter().any(|&w| w != 0.0));
     }
 
-    #[test]
-    fn a_gradient_that_is_not_finite_is_left_to_the_layers() {
-        let mut case = case(3, 32, 3, 10, 2, 2);
-        case.pooled_grad[5] = f32::NAN;
-        assert!(fused(&case).is_none());
-        let mut case = case_with_infinite_input();
-        assert!(fused(&case).is_none());
-        case.input.iter_mut().for_each(|x| *x = x.min(1.0));
-        assert!(fused(&case).is_some());
+    /// The layers' outputs again, after a change to the case.
+    fn refresh(case: &mut Case) {
+        case.conv.forward(&case.input, case.batch, &mut case.conv_output, Mode::Inference);
+        case.pool.forward(&case.conv_output, case.batch, &mut case.pooled, Mode::Inference);
     }
 
-    fn case_with_infinite_input() -> Case {
-        let mut case = case(4, 32, 3, 9, 2, 2);
-        case.input[20] = f32::INFINITY;
-        case
+    #[test]
+    fn a_gradient_or_an_input_that_is_not_finite_is_left_to_the_layers() {
+        let mut nan_gradient = case(3, 32, 3, 10, 2, 2);
+        nan_gradient.pooled_grad[5] = f32::NAN;
+        assert!(fused(&nan_gradient).is_none());
+        let mut infinite_input = case(4, 32, 3, 9, 2, 2);
+        infinite_input.input[20] = f32::INFINITY;
+        refresh(&mut infinite_input);
+        assert!(fused(&infinite_input).is_none());
+        infinite_input.input[20] = 1.0;
+        refresh(&mut infinite_input);
+        assert!(fused(&infinite_input).is_some());
     }
 
     #[test]
