@@ -17,7 +17,7 @@ use crate::im2col::{col2im, im2col, im2row};
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
 use crate::winograd::Winograd;
 use crate::{Activation, Init, Layer, LayerSpec, Mode, NnError, Shape};
-use crate::{Conv2dParams, conv_one_channel, conv_sparse};
+use crate::{Conv2dParams, conv_one_channel, conv_one_channel_gradient, conv_sparse};
 
 /// Unfolded patches per chunk of the forward pass, in values (256 KB): a convolution unfolds as
 /// many whole images at a time as fit (at least one), so that the patches stay in the core's L2
@@ -284,7 +284,7 @@ impl Layer for Conv2d {
 
     /// `δZ = δA ⊙ f'(Z)`; then per chunk `∂W += δZ Pᵀ` and `∂P = Wᵀ δZ`, folded back into `∂X`;
     /// `∂b = Σ δZ` over every patch. A first layer on one-channel images (no `∂X`) sums `∂W`
-    /// from the padded images in place (`conv_one_channel.rs`); a layer whose `δZ` is mostly
+    /// from the padded images in place (`conv_one_channel_gradient.rs`); a layer whose `δZ` is mostly
     /// zero visits only its nonzero values (`conv_sparse.rs`).
     fn backward(
         &self,
@@ -332,7 +332,14 @@ impl Layer for Conv2d {
         }
         if input_grad.is_none() && conv_one_channel::applies(&self.params) {
             let to_delta = self.to_delta(output, converted, bias_grad);
-            if conv_one_channel::weight_gradient(&self.params, input, batch, output_grad, weight_grad, to_delta) {
+            if conv_one_channel_gradient::weight_gradient(
+                &self.params,
+                input,
+                batch,
+                output_grad,
+                weight_grad,
+                to_delta,
+            ) {
                 return;
             }
         }

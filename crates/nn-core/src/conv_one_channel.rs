@@ -10,7 +10,7 @@
 //!   order, stored as `z + 0`: the very operations of the affine kernel on im2col's columns
 //!   (`affine.rs`), so the same bits;
 //! - `∂W[:, k] = Σ_p δ_p · x_{p,k}` over the pixels `p` whose `δ` is not all zero (after max
-//!   pooling, three pixels in four), pixel by pixel, image by image.
+//!   pooling, three pixels in four), pixel by pixel, image by image: `conv_one_channel_gradient.rs`.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -31,37 +31,37 @@ pub(crate) fn applies(params: &Conv2dParams) -> bool {
 
 /// The padded image and the weights padded to whole vectors, reused from call to call.
 #[derive(Default)]
-struct Buffers {
-    padded: Vec<f32>,
-    weights: Vec<f32>,
+pub(crate) struct Buffers {
+    pub(crate) padded: Vec<f32>,
+    pub(crate) weights: Vec<f32>,
     /// For `∂W`: where the patch of each pixel with a nonzero `δ` starts in the padded image,
     /// and the pixel.
-    starts: Vec<(u32, u32)>,
+    pub(crate) starts: Vec<(u32, u32)>,
     /// For `∂W`: the `δ` of those pixels, padded to whole vectors.
-    deltas: Vec<f32>,
+    pub(crate) deltas: Vec<f32>,
 }
 
 thread_local! {
-    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+    pub(crate) static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
 
 /// The geometry of the padded image, taken once from the parameters.
 #[derive(Clone, Copy)]
 pub(crate) struct Geometry {
-    height: usize,
-    width: usize,
-    padding: usize,
+    pub(crate) height: usize,
+    pub(crate) width: usize,
+    pub(crate) padding: usize,
     /// Width of the padded image.
-    padded_width: usize,
-    kernel: (usize, usize),
-    stride: usize,
+    pub(crate) padded_width: usize,
+    pub(crate) kernel: (usize, usize),
+    pub(crate) stride: usize,
     pub(crate) out_height: usize,
     pub(crate) out_width: usize,
     pub(crate) filters: usize,
 }
 
 impl Geometry {
-    fn of(params: &Conv2dParams) -> Self {
+    pub(crate) fn of(params: &Conv2dParams) -> Self {
         let output = params.output_shape();
         Geometry {
             height: params.input.height,
@@ -77,7 +77,7 @@ impl Geometry {
     }
 
     /// `image` in `padded`, zeros around it.
-    fn pad(&self, image: &[f32], padded: &mut Vec<f32>) {
+    pub(crate) fn pad(&self, image: &[f32], padded: &mut Vec<f32>) {
         padded.clear();
         padded.resize((self.height + 2 * self.padding) * self.padded_width, 0.0);
         for (y, row) in image.chunks_exact(self.width).enumerate() {
@@ -215,7 +215,7 @@ impl<A: Fn(&mut [f32]), R: RowSink> Forward<'_, A, R> {
 
 /// Lanes `v · lanes..(v + 1) · lanes` of `len` values, cut at `len`.
 #[inline(always)]
-fn part<S: Simd>(v: usize, len: usize) -> Range<usize> {
+pub(crate) fn part<S: Simd>(v: usize, len: usize) -> Range<usize> {
     (v * S::F32_LANES).min(len)..((v + 1) * S::F32_LANES).min(len)
 }
 
@@ -291,196 +291,8 @@ impl<S: Simd, const V: usize> Tile<'_, S, V> {
     }
 }
 
-/// `∂W = Σ_p δ_p · x_pᵀ` over the patches `x_p` of `batch` one-channel images (overwritten,
-/// `filters × (kh · kw)` column-major), given `δ` in `output_grad` once `to_delta(range, δ)` has
-/// made it so, image by image (the conv layer turns `∂A` into `∂Z` there, see
-/// `Conv2d::to_delta`). Returns `false`, having touched nothing, when an input is infinite or
-/// NaN: the pixels whose `δ` is zero are left out, and `0 · ∞` must still reach `∂W`.
-pub(crate) fn weight_gradient(
-    params: &Conv2dParams,
-    input: &[f32],
-    batch: usize,
-    output_grad: &mut [f32],
-    weight_grad: &mut [f32],
-    to_delta: impl FnMut(Range<usize>, &mut [f32]),
-) -> bool {
-    let output_len = params.output_shape().len();
-    let mut from_delta = FromDelta { output_grad, output_len, to_delta };
-    weight_gradient_of_listed(params, input, batch, weight_grad, &mut from_delta)
-}
-
-/// Lists the pixels of one image whose `δ` is not all zero, in order (row by row): where each
-/// one's patch starts in the padded image (and the pixel) in `starts`, its `δ` padded to `width`
-/// lanes in `deltas`, which may hold stale values past what is listed. Returns how many.
-pub(crate) trait ListPixels {
-    fn list<S: Simd>(
-        &mut self,
-        simd: S,
-        image: usize,
-        geometry: &Geometry,
-        width: usize,
-        starts: &mut Vec<(u32, u32)>,
-        deltas: &mut Vec<f32>,
-    ) -> usize;
-}
-
-/// `∂W` of [`weight_gradient`], the pixels and their `δ` listed by `lister` image by image:
-/// `false`, having touched nothing, when an input is not finite.
-pub(crate) fn weight_gradient_of_listed(
-    params: &Conv2dParams,
-    input: &[f32],
-    batch: usize,
-    weight_grad: &mut [f32],
-    lister: &mut impl ListPixels,
-) -> bool {
-    let geometry = Geometry::of(params);
-    let image_len = params.input.len();
-    let input = &input[..batch * image_len];
-    if !all_finite(input) {
-        return false;
-    }
-    weight_grad.fill(0.0);
-    BUFFERS.with_borrow_mut(|buffers| {
-        for (image, pixels) in input.chunks_exact(image_len).enumerate() {
-            geometry.pad(pixels, &mut buffers.padded);
-            pulp::Arch::new().dispatch(WeightGradient {
-                geometry,
-                image,
-                lister: &mut *lister,
-                buffers: &mut *buffers,
-                weight_grad: &mut *weight_grad,
-            });
-        }
-    });
-    true
-}
-
-/// The lister of [`weight_gradient`]: each image's `δ` as `to_delta` makes it.
-struct FromDelta<'a, D> {
-    output_grad: &'a mut [f32],
-    output_len: usize,
-    to_delta: D,
-}
-
-impl<D: FnMut(Range<usize>, &mut [f32])> ListPixels for FromDelta<'_, D> {
-    #[inline(always)]
-    fn list<S: Simd>(
-        &mut self,
-        _simd: S,
-        image: usize,
-        geometry: &Geometry,
-        width: usize,
-        starts: &mut Vec<(u32, u32)>,
-        deltas: &mut Vec<f32>,
-    ) -> usize {
-        let range = image * self.output_len..(image + 1) * self.output_len;
-        let delta = &mut self.output_grad[range.clone()];
-        (self.to_delta)(range, delta);
-        let filters = geometry.filters;
-        // The pixels whose δ is not all zero (after max pooling, one in four at most), listed
-        // without a branch, then their δ side by side.
-        starts.clear();
-        starts.resize(geometry.out_height * geometry.out_width + 1, (0, 0));
-        let (mut listed, mut pixel) = (0, 0);
-        for oy in 0..geometry.out_height {
-            for ox in 0..geometry.out_width {
-                starts[listed] = (geometry.patch_start(oy, ox) as u32, pixel as u32);
-                listed += usize::from(any_nonzero(&delta[pixel * filters..][..filters]));
-                pixel += 1;
-            }
-        }
-        deltas.clear();
-        deltas.resize(listed * width, 0.0);
-        for (packed, &(_, p)) in deltas.chunks_exact_mut(width).zip(&starts[..listed]) {
-            let p = p as usize;
-            packed[..filters].copy_from_slice(&delta[p * filters..(p + 1) * filters]);
-        }
-        listed
-    }
-}
-
-/// Whether a value of `values` is not zero (`-0` counts as zero).
-#[inline(always)]
-fn any_nonzero(values: &[f32]) -> bool {
-    values.iter().fold(0, |any, d| any | (d.to_bits() << 1)) != 0
-}
-
-struct WeightGradient<'a, L> {
-    geometry: Geometry,
-    image: usize,
-    lister: &'a mut L,
-    buffers: &'a mut Buffers,
-    weight_grad: &'a mut [f32],
-}
-
-impl<L: ListPixels> WithSimd for WeightGradient<'_, L> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        let vectors = self.geometry.filters.div_ceil(S::F32_LANES);
-        // A kernel row of taps at a time when its sums fit in the registers (AVX-512 has 32,
-        // AVX2 16), else one tap.
-        let room = if S::F32_LANES >= 16 { 24 } else { 12 };
-        let row = self.geometry.kernel.1;
-        let taps = if (row == 3 || row == 5) && row * vectors <= room { row } else { 1 };
-        match (vectors, taps) {
-            (1, 3) => self.run::<S, 1, 3>(simd),
-            (1, 5) => self.run::<S, 1, 5>(simd),
-            (1, _) => self.run::<S, 1, 1>(simd),
-            (2, 3) => self.run::<S, 2, 3>(simd),
-            (2, 5) => self.run::<S, 2, 5>(simd),
-            (2, _) => self.run::<S, 2, 1>(simd),
-            (3, 3) => self.run::<S, 3, 3>(simd),
-            (3, _) => self.run::<S, 3, 1>(simd),
-            (_, 3) => self.run::<S, 4, 3>(simd),
-            _ => self.run::<S, 4, 1>(simd),
-        }
-    }
-}
-
-impl<L: ListPixels> WeightGradient<'_, L> {
-    /// `V` vectors of filters, `T` taps of a kernel row at a time.
-    #[inline(always)]
-    fn run<S: Simd, const V: usize, const T: usize>(self, simd: S) {
-        let WeightGradient { geometry, image, lister, buffers, weight_grad } = self;
-        let Buffers { padded, starts, deltas, .. } = buffers;
-        let filters = geometry.filters;
-        let listed = lister.list(simd, image, &geometry, V * S::F32_LANES, starts, deltas);
-        let starts = &starts[..listed];
-        let (deltas, _) = S::as_simd_f32s(&deltas[..listed * V * S::F32_LANES]);
-        let kernel_width = geometry.kernel.1;
-        for ky in 0..geometry.kernel.0 {
-            for kx in (0..kernel_width).step_by(T) {
-                // Taps (ky, kx..kx + T); a kernel row is T taps or one.
-                let column = |t: usize| (ky * kernel_width + kx + t) * filters;
-                let mut sums: [[S::f32s; V]; T] = std::array::from_fn(|t| {
-                    std::array::from_fn(|v| load(simd, &weight_grad[column(t)..][..filters][part::<S>(v, filters)]))
-                });
-                let offset = ky * geometry.padded_width + kx;
-                for (delta_p, &(start, _)) in deltas.chunks_exact(V).zip(starts) {
-                    let row = &padded[start as usize + offset..][..T];
-                    for (sum, &x) in sums.iter_mut().zip(row) {
-                        // ∂W[:, k] += δ_p · x_{p,k}
-                        let x = simd.splat_f32s(x);
-                        for (s, &d) in sum.iter_mut().zip(delta_p) {
-                            *s = simd.mul_add_e_f32s(d, x, *s);
-                        }
-                    }
-                }
-                for (t, sum) in sums.iter().enumerate() {
-                    let column = &mut weight_grad[column(t)..][..filters];
-                    for (v, &s) in sum.iter().enumerate() {
-                        store(simd, &mut column[part::<S>(v, filters)], s);
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
@@ -490,7 +302,7 @@ mod tests {
 
     /// A convolution of one channel, its weights, and a batch whose values are zero two times
     /// in three (`+0` or `-0`), as images and pooled gradients are.
-    fn case(
+    pub(crate) fn case(
         seed: u64,
         filters: usize,
         kernel: usize,
@@ -549,29 +361,6 @@ mod tests {
                 prop_assert_eq!(a.to_bits(), b.to_bits(), "output {}: {} vs {}", i, a, b);
             }
         }
-
-        /// `∂W` against the sum over every patch in f64.
-        #[test]
-        fn weight_gradients_match_the_definition(
-            seed in any::<u64>(), filters in 1usize..70, kernel in 1usize..6, stride in 1usize..3,
-            padding in 0usize..3, extra in 0usize..8, batch in 1usize..4,
-        ) {
-            let (params, _, _, input, delta) = case(seed, filters, kernel, stride, padding, kernel + extra, batch);
-            prop_assume!(applies(&params));
-            let mut columns = vec![0.0; params.patch_len() * params.patches() * batch];
-            im2col(&params, &input, &mut columns, &mut Vec::new());
-            let mut weight_grad = vec![f32::NAN; filters * kernel * kernel];
-            let computed = weight_gradient(&params, &input, batch, &mut delta.clone(), &mut weight_grad, |_, _| ());
-            prop_assert!(computed);
-            for k in 0..kernel * kernel {
-                for f in 0..filters {
-                    let want: f64 = columns.chunks_exact(kernel * kernel).zip(delta.chunks_exact(filters))
-                        .map(|(patch, d)| f64::from(patch[k]) * f64::from(d[f])).sum();
-                    let got = f64::from(weight_grad[k * filters + f]);
-                    prop_assert!((got - want).abs() < 1e-5 * (1.0 + want.abs()), "[{}, {}]: {} vs {}", f, k, got, want);
-                }
-            }
-        }
     }
 
     #[test]
@@ -586,13 +375,5 @@ mod tests {
         affine(&weights, &bias, &columns, params.patches() * 2, &mut unfolded);
         assert!(direct.iter().any(|z| z.is_nan()));
         assert!(direct.iter().zip(&unfolded).all(|(a, b)| a.to_bits() == b.to_bits()));
-    }
-
-    #[test]
-    fn an_infinite_input_is_left_to_im2col() {
-        let (params, _, _, mut input, delta) = case(1, 16, 3, 1, 1, 6, 2);
-        input[40] = f32::INFINITY;
-        let mut weight_grad = vec![0.0; 16 * 9];
-        assert!(!weight_gradient(&params, &input, 2, &mut delta.clone(), &mut weight_grad, |_, _| ()));
     }
 }

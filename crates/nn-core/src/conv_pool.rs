@@ -9,12 +9,13 @@
 //! from the positions, the pooled maxima and the pooled gradient, without the pooling's
 //! full-resolution input gradient or a read of the convolution's output. Each band of windows
 //! makes its pixels' `δZ` in a buffer that stays in the L1 cache and lists them; `∂W` is then
-//! summed by the kernel of `conv_one_channel.rs`, the pixels in the same order. Both passes give
+//! summed by the kernel of `conv_one_channel_gradient.rs`, the pixels in the same order. Both passes give
 //! the bits of the layers one after the other.
 
 use pulp::Simd;
 
-use crate::conv_one_channel::{self, Geometry, ListPixels, RowSink};
+use crate::conv_one_channel::{self, Geometry, RowSink};
+use crate::conv_one_channel_gradient::{self, ListPixels};
 use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::vector_slices::{Lanes, all_finite};
 use crate::{Activation, Conv2d, MaxPool2d};
@@ -166,7 +167,8 @@ pub(crate) fn weight_gradient(
         bias_sums: Vec::new(),
         band: Vec::new(),
     };
-    let done = conv_one_channel::weight_gradient_of_listed(conv.params(), input, batch, weight_grad, &mut lister);
+    let done =
+        conv_one_channel_gradient::weight_gradient_of_listed(conv.params(), input, batch, weight_grad, &mut lister);
     if done {
         let filters = bias_grad.len();
         bias_grad.copy_from_slice(&lister.bias_sums[..filters]);

@@ -244,6 +244,7 @@ mod committee;
 mod committee_file;
 mod conv;
 mod conv_one_channel;
+mod conv_one_channel_gradient;
 mod conv_params;
 mod conv_pool;
 mod conv_sparse;
