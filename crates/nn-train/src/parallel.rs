@@ -336,7 +336,7 @@ impl BatchGradients {
 /// `out = Σᵢ weightᵢ · partsᵢ[offset..]`, from part 0 upwards; whether every sum is finite.
 /// On plain slices, which vectorise (nalgebra's element iterators do not).
 #[inline(always)]
-fn weighted_sum(out: &mut [f32], parts: &[&[f32]], weights: &[f32], offset: usize) -> bool {
+pub(crate) fn weighted_sum(out: &mut [f32], parts: &[&[f32]], weights: &[f32], offset: usize) -> bool {
     let end = offset + out.len();
     out.iter_mut().zip(&parts[0][offset..end]).for_each(|(s, g)| *s = weights[0] * g);
     for (part, &weight) in parts.iter().zip(weights).skip(1) {
