@@ -293,12 +293,25 @@ mod tests {
     }
 
     fn case(seed: u64, filters: usize, kernel: usize, side: usize, window: usize, batch: usize) -> Case {
+        case_strided(seed, filters, (kernel, 1, 0), side, window, batch)
+    }
+
+    /// [`case`] with a convolution of `(kernel, stride, padding)`.
+    fn case_strided(
+        seed: u64,
+        filters: usize,
+        (kernel, stride, padding): (usize, usize, usize),
+        side: usize,
+        window: usize,
+        batch: usize,
+    ) -> Case {
         let mut state = seed;
         let mut next = move || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         };
-        let params = Conv2dParams::new_at(Shape::new(1, side, side), filters, (kernel, kernel), 1, 0, 0).unwrap();
+        let params =
+            Conv2dParams::new_at(Shape::new(1, side, side), filters, (kernel, kernel), stride, padding, 0).unwrap();
         let weights = DMatrix::from_fn(filters, kernel * kernel, |_, _| next());
         let bias = DMatrix::from_fn(filters, 1, |_, _| next() * 0.2);
         let conv = Conv2d::new(params, weights, bias, Activation::Relu).unwrap();
@@ -367,16 +380,16 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// Filter counts around the vector widths, kernels of every size this path takes, sides
-        /// that leave a row and a column out of every window or none, windows of 1 to 3, a
-        /// batch of one and more.
+        /// Filter counts around the vector widths, kernels of every size this path takes with
+        /// strides and padding, sides that leave a row and a column out of every window or
+        /// none, windows of 1 to 3, a batch of one and more.
         #[test]
         fn gives_the_bits_of_the_convolution_and_the_pooling(
-            seed in any::<u64>(), filters in 1usize..70, kernel in 1usize..6, extra in 0usize..9,
-            window in 1usize..4, batch in 1usize..4,
+            seed in any::<u64>(), filters in 8usize..70, kernel in 1usize..6, stride in 1usize..3,
+            padding in 0usize..3, extra in 0usize..9, window in 1usize..4, batch in 1usize..4,
         ) {
-            let side = kernel + window - 1 + extra;
-            let case = case(seed, filters, kernel, side, window, batch);
+            let side = kernel + (window - 1) * stride + extra;
+            let case = case_strided(seed, filters, (kernel, stride, padding), side, window, batch);
             prop_assume!(applies(&case.conv, &case.pool));
             let (weights, bias) = layer_by_layer(&case);
             let (fused_weights, fused_bias) = fused(&case).expect("finite inputs");
