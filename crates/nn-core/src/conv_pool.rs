@@ -217,7 +217,7 @@ impl ListPixels for FromPooled<'_> {
         deltas.resize((candidates * width).max(deltas.len()), 0.0);
         let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
         bias_sums.resize(width, 0.0);
-        let mut sums = S::as_simd_f32s(&bias_sums[..width]).0.to_vec();
+        let sums = S::as_mut_simd_f32s(&mut bias_sums[..width]).0;
         let mut listed = 0;
         for by in 0..out.height {
             for bx in 0..out.width {
@@ -259,7 +259,6 @@ impl ListPixels for FromPooled<'_> {
                 }
             }
         }
-        S::as_mut_simd_f32s(&mut bias_sums[..width]).0.copy_from_slice(&sums);
         listed
     }
 }

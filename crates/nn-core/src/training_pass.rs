@@ -325,7 +325,7 @@ mod tests {
     use crate::{Architecture, Gradients, Init, Loss, Mode, Shape, Targets, Workspace};
 
     /// saito-simple's network takes its first layer's gradients through the pooling
-    /// (`conv_pool_gradient.rs`); asked for the input's gradient too, it goes layer by layer.
+    /// (`conv_pool.rs`); asked for the input's gradient too, it goes layer by layer.
     /// Both give the same bits, and the fused pass is taken.
     #[test]
     fn a_first_convolution_through_its_pooling_gives_the_bits_of_the_layers() {

@@ -201,22 +201,15 @@ pub fn profile(
 
     // The trainer's passes for layers 0 and 1 together, where it takes them.
     let mut positions = MaxPositions::default();
-    let first_layers_together = layers.len() > 1 && {
-        let mut conv_output = outputs[0].clone();
-        let mut pooled = outputs[1].clone();
-        let mut forward = || {
-            let start = Instant::now();
-            let done = network.first_layers_forward(&inputs, batch, &mut conv_output, &mut pooled, &mut positions);
-            (done, start.elapsed())
-        };
-        let together = forward().0;
-        if together {
-            times[0].forward = per_epoch(median(repeats, || forward().1));
-            times[1].forward = 0.0;
-        }
-        together
-    };
+    let (mut conv_output, mut pooled) = (outputs[0].clone(), outputs.get(1).cloned().unwrap_or_default());
+    let first_layers_together =
+        network.first_layers_forward(&inputs, batch, &mut conv_output, &mut pooled, &mut positions);
     if first_layers_together {
+        let forward = median(repeats, || {
+            let start = Instant::now();
+            network.first_layers_forward(&inputs, batch, &mut conv_output, &mut pooled, &mut positions);
+            start.elapsed()
+        });
         let mut first_gradients = gradients.clone();
         let backward = median(repeats, || {
             let start = Instant::now();
@@ -230,7 +223,9 @@ pub fn profile(
             );
             start.elapsed()
         });
+        times[0].forward = per_epoch(forward);
         times[0].weight_gradients = per_epoch(backward);
+        times[1].forward = 0.0;
         times[1].input_gradient = Some(0.0);
     }
 
