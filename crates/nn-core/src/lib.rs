@@ -289,6 +289,7 @@ mod nonzero_inputs;
 mod npz;
 #[cfg(any(feature = "npz", feature = "pickle"))]
 mod npz_error;
+mod outer_products;
 #[cfg(feature = "pickle")]
 mod pickle;
 mod pool;
