@@ -8,6 +8,7 @@
 //! images) computes `∂W` from its nonzero inputs alone (`nonzero_inputs.rs`).
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
+use pulp::{Simd, WithSimd};
 
 use std::cell::RefCell;
 
@@ -189,9 +190,61 @@ pub(crate) fn bias_gradient(delta: &[f32], outputs: usize, bias_grad: &mut [f32]
 /// `∂b += Σ_columns δ`, column by column in order: calls on consecutive chunks of the columns
 /// make the same sums as one call on all of them.
 pub(crate) fn add_bias_gradient(delta: &[f32], outputs: usize, bias_grad: &mut [f32]) {
-    for column in delta.chunks_exact(outputs) {
-        bias_grad.iter_mut().zip(column).for_each(|(g, d)| *g += d);
+    assert_eq!(bias_grad.len(), outputs);
+    pulp::Arch::new().dispatch(BiasSums { delta, bias_grad });
+}
+
+/// The sums of [`add_bias_gradient`], held in registers while the columns go by, up to 8
+/// vectors of outputs at a time. Summed in memory, each column waited for the last one's
+/// store: for a convolution of 16 filters, a loaded and stored vector per pixel, 15-18% of
+/// saito-deep's first layer's backward pass (`perf`).
+struct BiasSums<'a> {
+    delta: &'a [f32],
+    bias_grad: &'a mut [f32],
+}
+
+impl WithSimd for BiasSums<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let (outputs, lanes) = (self.bias_grad.len(), S::F32_LANES);
+        let mut first = 0;
+        while outputs - first >= lanes {
+            let vectors = ((outputs - first) / lanes).min(8);
+            let sums = &mut self.bias_grad[first..first + vectors * lanes];
+            match vectors {
+                1 => bias_sums::<S, 1>(simd, self.delta, outputs, first, sums),
+                2 => bias_sums::<S, 2>(simd, self.delta, outputs, first, sums),
+                3 => bias_sums::<S, 3>(simd, self.delta, outputs, first, sums),
+                4 => bias_sums::<S, 4>(simd, self.delta, outputs, first, sums),
+                5 => bias_sums::<S, 5>(simd, self.delta, outputs, first, sums),
+                6 => bias_sums::<S, 6>(simd, self.delta, outputs, first, sums),
+                7 => bias_sums::<S, 7>(simd, self.delta, outputs, first, sums),
+                _ => bias_sums::<S, 8>(simd, self.delta, outputs, first, sums),
+            }
+            first += vectors * lanes;
+        }
+        // The last outputs, fewer than a vector.
+        let tail = &mut self.bias_grad[first..];
+        for column in self.delta.chunks_exact(outputs) {
+            tail.iter_mut().zip(&column[first..]).for_each(|(g, d)| *g += d);
+        }
     }
+}
+
+/// `sums += Σ_columns δ[first..first + V vectors]`, in order.
+#[inline(always)]
+fn bias_sums<S: Simd, const V: usize>(simd: S, delta: &[f32], outputs: usize, first: usize, sums: &mut [f32]) {
+    let (vectors, _) = S::as_mut_simd_f32s(sums);
+    let mut held: [S::f32s; V] = std::array::from_fn(|v| vectors[v]);
+    for column in delta.chunks_exact(outputs) {
+        let (column, _) = S::as_simd_f32s(&column[first..first + V * S::F32_LANES]);
+        for (sum, &d) in held.iter_mut().zip(column) {
+            *sum = simd.add_f32s(*sum, d);
+        }
+    }
+    vectors[..V].copy_from_slice(&held);
 }
 
 #[cfg(test)]
@@ -219,6 +272,35 @@ mod tests {
                     assert!((got - want).abs() < 1e-4 * (1.0 + want.abs()), "[{i}, {k}]: {got} vs {want}");
                 }
             }
+        }
+    }
+
+    /// `∂b` has the bits of the sum column by column, for outputs that fill whole vectors, part
+    /// of one, or blocks of eight and more, and when added in two calls.
+    #[test]
+    fn bias_gradients_are_sums_in_column_order() {
+        for outputs in [1, 3, 10, 16, 17, 30, 64, 100, 130, 512] {
+            let columns = 37;
+            let delta: Vec<f32> = (0..outputs * columns).map(|i| ((i * 7919 % 1009) as f32 / 7.3) - 69.0).collect();
+            let start: Vec<f32> = (0..outputs).map(|i| i as f32 * 0.1).collect();
+            let mut want = start.clone();
+            for column in delta.chunks_exact(outputs) {
+                for (w, d) in want.iter_mut().zip(column) {
+                    *w += d;
+                }
+            }
+            let mut got = start.clone();
+            add_bias_gradient(&delta[..outputs * 20], outputs, &mut got);
+            add_bias_gradient(&delta[outputs * 20..], outputs, &mut got);
+            assert_eq!(
+                got.iter().map(|g| g.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
+                "{outputs}"
+            );
+            bias_gradient(&delta, outputs, &mut got);
+            let from_zero: Vec<f32> =
+                (0..outputs).map(|i| delta.iter().skip(i).step_by(outputs).fold(0.0, |s, d| s + d)).collect();
+            assert_eq!(got, from_zero, "{outputs}");
         }
     }
 
