@@ -169,9 +169,12 @@ pub fn profile(
             layer.forward(input_of(index), batch, &mut output, mode(index));
             start.elapsed()
         });
-        let backward = |with_input: bool, gradients: &mut Gradients| {
+        // Allocated once: a fresh buffer's pages are mapped as the pass first writes them, a cost
+        // inside the timing that the trainer's reused workspace never pays (it was 2 of the 3.1
+        // s of ∂input that saito-deep's second convolution was said to take an epoch).
+        let mut input_grad = vec![0.0; layer.input_size() * batch];
+        let mut backward = |with_input: bool, gradients: &mut Gradients| {
             let mut output_grad = output_grads[index].clone();
-            let mut input_grad = vec![0.0; if with_input { layer.input_size() * batch } else { 0 }];
             let start = Instant::now();
             network.layer_backward(
                 index,
