@@ -8,8 +8,9 @@
 //! pass, the kernel 14.4%). Here a block of `C`, 16 vectors, stays in registers while the
 //! columns go by once, read where they lie.
 //!
-//! Every value of `C` is summed the same way whatever the machine's vectors: from `0` (or from
-//! its value, when accumulating), one fused multiply-add per column, `t = 0, 1, …` in order.
+//! Every value of `C` is summed the same way whatever the width of the machine's vectors: from
+//! `0` (or from its value, when accumulating), one fused multiply-add per column, `t = 0, 1, …` in
+//! order (on a processor without them, a multiply then an add, as in the affine kernel).
 
 use pulp::{Simd, WithSimd};
 

@@ -130,8 +130,8 @@ pub fn profile(
     let mut delta = vec![0.0; logits.len()];
     let targets = Targets::Classes(&classes);
     network.loss().loss_and_delta(logits, network.output_size(), targets, Some(&mut delta))?;
+    let mut scratch = vec![0.0; logits.len()];
     let loss = median(repeats, || {
-        let mut scratch = vec![0.0; logits.len()];
         let start = Instant::now();
         let _ = network.loss().loss_and_delta(logits, network.output_size(), targets, Some(&mut scratch));
         start.elapsed()
@@ -170,8 +170,8 @@ pub fn profile(
             start.elapsed()
         });
         // Allocated once: a fresh buffer's pages are mapped as the pass first writes them, a cost
-        // inside the timing that the trainer's reused workspace never pays (it was 2 of the 3.1
-        // s of ∂input that saito-deep's second convolution was said to take an epoch).
+        // inside the timing that the trainer's reused workspace never pays (it was 1.6 of the
+        // 3.1 s of ∂input that saito-deep's second convolution was said to take an epoch).
         let mut input_grad = vec![0.0; layer.input_size() * batch];
         let mut backward = |with_input: bool, gradients: &mut Gradients| {
             let mut output_grad = output_grads[index].clone();
