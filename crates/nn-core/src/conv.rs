@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
 use crate::batch::sized;
+use crate::conv_then_pool::Filled;
 use crate::error::check_finite;
 use crate::im2col::{col2im, im2col, im2row};
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
@@ -263,7 +264,7 @@ impl Layer for Conv2d {
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
         if let Some(winograd) = Winograd::plan(&self.params) {
             let (weights, bias) = (self.weights.as_slice(), self.bias.as_slice());
-            winograd.forward(weights, bias, input, batch, output, self.activation);
+            winograd.forward(weights, bias, input, batch, output, self.activation, |_, _| {});
             return;
         }
         if conv_one_channel::applies(&self.params) {
@@ -292,9 +293,67 @@ impl Layer for Conv2d {
         output: &[f32],
         batch: usize,
         output_grad: &mut [f32],
-        mut input_grad: Option<&mut [f32]>,
+        input_grad: Option<&mut [f32]>,
         gradients: &mut [DMatrix<f32>],
         _mode: Mode,
+    ) {
+        let filled = Filled::new(self.params.output_shape().len(), batch, None::<fn(Range<usize>, &mut [f32])>);
+        self.backward_filled(input, output, batch, output_grad, input_grad, gradients, filled);
+    }
+
+    fn parameters(&self) -> Vec<&DMatrix<f32>> {
+        vec![&self.weights, &self.bias]
+    }
+
+    fn parameters_mut(&mut self) -> Vec<&mut DMatrix<f32>> {
+        vec![&mut self.weights, &mut self.bias]
+    }
+
+    fn parameter_names(&self) -> &'static [&'static str] {
+        &["weights", "bias"]
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Conv2d {
+    /// [`Layer::forward`] by Winograd's method, `after_chunk(images, their outputs)` run on
+    /// each chunk of images as soon as it is made (`conv_then_pool.rs`).
+    ///
+    /// # Panics
+    ///
+    /// If Winograd's method does not compute this convolution.
+    pub(crate) fn forward_then(
+        &self,
+        input: &[f32],
+        batch: usize,
+        output: &mut [f32],
+        after_chunk: impl FnMut(Range<usize>, &[f32]),
+    ) {
+        let winograd = Winograd::plan(&self.params).expect("a convolution of Winograd's method");
+        let (weights, bias) = (self.weights.as_slice(), self.bias.as_slice());
+        winograd.forward(weights, bias, input, batch, output, self.activation, after_chunk);
+    }
+
+    /// [`Layer::backward`] for an output gradient `δA` that `filled` writes a chunk of images at
+    /// a time, just before each is read (`conv_then_pool.rs`: the max-pooling's backward pass);
+    /// every pass reads the same values as if it had been written whole before.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward_filled(
+        &self,
+        input: &[f32],
+        output: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        mut input_grad: Option<&mut [f32]>,
+        gradients: &mut [DMatrix<f32>],
+        mut filled: Filled<impl FnMut(Range<usize>, &mut [f32])>,
     ) {
         let (filters, patch_len, patches) = (self.params.filters, self.params.patch_len(), self.params.patches());
         let (weight_grad, bias_grad) = gradients.split_at_mut(1);
@@ -305,7 +364,11 @@ impl Layer for Conv2d {
         // visited (`conv_sparse.rs`); if it turns out dense after all, the listing stops and the
         // dense passes convert the rest while in the cache.
         let mut converted = 0;
+        if input_grad.is_some() {
+            filled.up_to_value(conv_sparse::looked_at(output_grad.len()), output_grad);
+        }
         if input_grad.is_some() && conv_sparse::looks_sparse(self.activation, output, output_grad) {
+            filled.up_to_value(output_grad.len(), output_grad);
             let mut positions = Vec::new();
             match conv_sparse::sparse_delta(self.activation, output, output_grad, &mut positions) {
                 Ok(()) => {
@@ -326,10 +389,15 @@ impl Layer for Conv2d {
             }
         }
         if let Some(winograd) = Winograd::plan(&self.params) {
-            let to_delta = self.to_delta(output, converted, bias_grad);
+            let mut to_delta = self.to_delta(output, converted, bias_grad);
+            let to_delta = |range: Range<usize>, delta: &mut [f32]| {
+                filled.chunk(range.clone(), delta);
+                to_delta(range, delta);
+            };
             winograd.backward(weights, input, batch, output_grad, input_grad, weight_grad, to_delta);
             return;
         }
+        filled.up_to_value(output_grad.len(), output_grad);
         if input_grad.is_none() && conv_one_channel::applies(&self.params) {
             let to_delta = self.to_delta(output, converted, bias_grad);
             if conv_one_channel_gradient::weight_gradient(
@@ -368,26 +436,6 @@ impl Layer for Conv2d {
                 col2im(&self.params, column_grad, images, &mut scratch.padded);
             }
         });
-    }
-
-    fn parameters(&self) -> Vec<&DMatrix<f32>> {
-        vec![&self.weights, &self.bias]
-    }
-
-    fn parameters_mut(&mut self) -> Vec<&mut DMatrix<f32>> {
-        vec![&mut self.weights, &mut self.bias]
-    }
-
-    fn parameter_names(&self) -> &'static [&'static str] {
-        &["weights", "bias"]
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

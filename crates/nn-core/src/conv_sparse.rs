@@ -29,13 +29,18 @@ const STRETCH: usize = 4096;
 /// dense passes no more than that look. The decision depends on the values alone, so the same
 /// batch always takes the same pass.
 pub(crate) fn looks_sparse(activation: Activation, output: &[f32], delta: &[f32]) -> bool {
-    let sample = delta.len().div_ceil(32).max(STRETCH).min(delta.len());
+    let sample = looked_at(delta.len());
     let nonzero = delta[..sample]
         .iter()
         .zip(&output[..sample])
         .filter(|&(&d, &a)| d != 0.0 && activation.derivative_from_output(a) != 0.0)
         .count();
     (nonzero as f64) < MAX_DENSITY * sample as f64
+}
+
+/// How many values of a `δA` of `len` values [`looks_sparse`] reads: the first ones.
+pub(crate) fn looked_at(len: usize) -> usize {
+    len.div_ceil(32).max(STRETCH).min(len)
 }
 
 /// Makes `delta` (`δA`) the layer's `δZ = δA ⊙ f'(Z)` in place while listing where it is

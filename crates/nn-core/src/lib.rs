@@ -248,6 +248,7 @@ mod conv_one_channel_gradient;
 mod conv_params;
 mod conv_pool;
 mod conv_sparse;
+mod conv_then_pool;
 mod dense;
 mod dropout;
 mod error;

@@ -7,6 +7,7 @@ use nalgebra::DMatrix;
 use crate::batch::sized;
 use crate::batch_parts;
 use crate::conv_pool;
+use crate::conv_then_pool;
 use crate::{
     Activation, ActivationLayer, Conv2d, Dense, Dropout, Flatten, Gradients, Layer, MaxPool2d, MaxPositions, Mode,
     Network, NnError, Targets, Workspace,
@@ -54,6 +55,8 @@ impl Network {
         workspace.part_gradients.resize_with(depth, Vec::new);
         // A first one-channel ReLU convolution and its max-pooling go together (`conv_pool.rs`).
         let conv_then_pool = self.first_conv_then_pool().filter(|_| parts == 1);
+        // A Winograd convolution and the max-pooling after it go together (`conv_then_pool.rs`).
+        let pooled_after = self.pooled_convolutions(parts);
         for (index, layer) in self.layers.iter().enumerate() {
             workspace.output_lens.push(layer.output_size() * batch);
             let (before, rest) = workspace.outputs.split_at_mut(index);
@@ -65,6 +68,16 @@ impl Network {
                     let pooled = sized(&mut pooled[0], pool.output_size() * batch);
                     conv_pool::forward(conv, pool, input, batch, conv_output, pooled, &mut workspace.max_positions);
                 }
+                continue;
+            }
+            if index > 0 && pooled_after[index - 1].is_some() {
+                continue;
+            }
+            if let Some((conv, pool)) = pooled_after[index] {
+                let (conv_output, pooled) = rest.split_at_mut(1);
+                let conv_output = sized(&mut conv_output[0], conv.output_size() * batch);
+                let pooled = sized(&mut pooled[0], pool.output_size() * batch);
+                conv_then_pool::forward(conv, pool, input, batch, conv_output, pooled, mode.for_layer(index + 1));
                 continue;
             }
             let output = sized(&mut rest[0], layer.output_size() * batch);
@@ -110,6 +123,10 @@ impl Network {
                     continue;
                 }
             }
+            if index > 0 && pooled_after[index - 1].is_some() {
+                // The pooling's backward pass runs within its convolution's, below.
+                continue;
+            }
             let input = if index == 0 { inputs } else { &workspace.outputs[index - 1][..layer.input_size() * batch] };
             let output = &workspace.outputs[index][..layer.output_size() * batch];
             let (below, here) = workspace.deltas.split_at_mut(index);
@@ -121,6 +138,19 @@ impl Network {
             } else {
                 None
             };
+            if let Some((conv, pool)) = pooled_after[index] {
+                let (conv_grad, above) = here.split_at_mut(1);
+                let buffers = conv_then_pool::Buffers {
+                    input,
+                    conv_output: output,
+                    pooled: &workspace.outputs[index + 1][..pool.output_size() * batch],
+                    pooled_grad: &mut above[0][..pool.output_size() * batch],
+                    conv_grad: sized(&mut conv_grad[0], conv.output_size() * batch),
+                    input_grad,
+                };
+                conv_then_pool::backward(conv, pool, buffers, batch, layer_gradients, mode.for_layer(index));
+                continue;
+            }
             let output_grad = &mut here[0][..layer.output_size() * batch];
             if parts == 1 {
                 let layer_mode = mode.for_layer(index);
@@ -242,6 +272,18 @@ impl Network {
         let conv = self.layers.first()?.as_any().downcast_ref::<Conv2d>()?;
         let pool = self.layers.get(1)?.as_any().downcast_ref::<MaxPool2d>()?;
         conv_pool::applies(conv, pool).then_some((conv, pool))
+    }
+
+    /// For each layer, the layer and the max-pooling after it when [`conv_then_pool`] computes
+    /// them together, which it does for a batch that goes through each layer whole (`parts`
+    /// is 1).
+    fn pooled_convolutions(&self, parts: usize) -> Vec<Option<(&Conv2d, &MaxPool2d)>> {
+        let pair = |index: usize| {
+            let conv = self.layers[index].as_any().downcast_ref::<Conv2d>()?;
+            let pool = self.layers.get(index + 1)?.as_any().downcast_ref::<MaxPool2d>()?;
+            (parts == 1 && conv_then_pool::applies(conv, pool)).then_some((conv, pool))
+        };
+        (0..self.layers.len()).map(pair).collect()
     }
 
     /// Whether the gradient of layer `index`'s input is read only where that input is nonzero:

@@ -30,7 +30,7 @@ use crate::batch::sized;
 use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::winograd_transforms::{
-    InputGradTransform, InputTransform, KernelGradTransform, KernelTransform, OUT, OutputGradTransform,
+    Finish, InputGradTransform, InputTransform, KernelGradTransform, KernelTransform, OUT, OutputGradTransform,
     OutputTransform, POSITIONS, Sandwiches, Square, TILE,
 };
 use crate::{Activation, Conv2dParams};
@@ -152,8 +152,11 @@ impl Winograd {
     }
 
     /// `A = f(W ⋆ X + b)` for `batch` images (channels last) into `output`; `weights` is
-    /// `filters × (3 · 3 · channels)` as in [`Conv2d`](crate::Conv2d). `f` runs on each chunk
-    /// of images as soon as its outputs are computed, while they are in the cache.
+    /// `filters × (3 · 3 · channels)` as in [`Conv2d`](crate::Conv2d). The bias and ReLU are
+    /// applied as each tile's outputs are stored; any other `f` runs on each chunk of images as
+    /// soon as its outputs are computed, while they are in the cache, and then
+    /// `after_chunk(images, outputs)` (a max-pooling, in `conv_then_pool.rs`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
         weights: &[f32],
@@ -162,6 +165,7 @@ impl Winograd {
         batch: usize,
         output: &mut [f32],
         activation: Activation,
+        mut after_chunk: impl FnMut(Range<usize>, &[f32]),
     ) {
         let (channels, filters) = (self.channels, self.filters);
         let (image_len, output_len) = (self.height * self.width * channels, self.out_height * self.out_width * filters);
@@ -179,22 +183,23 @@ impl Winograd {
                     affine_strided(u, &zeros, v, tiles, &mut m[position * filters..], POSITIONS * filters);
                 }
                 let output = &mut output[first * output_len..(first + images) * output_len];
-                // Y = Aᵀ M A, tile by tile, then + b.
+                // Y = Aᵀ M A + b, tile by tile, and ReLU while the tile is in registers.
+                let relu = activation == Activation::Relu;
                 let sandwich = Sandwiches {
                     coefficients: PhantomData::<OutputTransform>,
                     count: tiles,
                     len: filters,
                     source: m,
                     source_at: |tile| Square::transformed(tile, filters),
-                    target: output,
+                    target: &mut *output,
                     target_at: |tile| self.output_square(tile),
-                    add: false,
+                    finish: Finish::Bias { bias, relu },
                 };
                 pulp::Arch::new().dispatch(sandwich);
-                for pixel in output.chunks_exact_mut(filters) {
-                    pixel.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
+                if !relu {
+                    activation.apply(output);
                 }
-                activation.apply(output);
+                after_chunk(first..first + images, output);
             }
         });
     }
@@ -254,7 +259,7 @@ impl Winograd {
                     source_at: |tile| self.output_square(tile),
                     target: m_grad,
                     target_at: |tile| Square::transformed(tile, filters),
-                    add: false,
+                    finish: Finish::Store,
                 };
                 pulp::Arch::new().dispatch(sandwich);
                 let sizes = (filters, channels, tiles);
@@ -289,7 +294,7 @@ impl Winograd {
                 source_at: |c| Square::whole(c * filters, TILE * channels * filters, channels * filters),
                 target: weight_grad,
                 target_at: |c| Square::whole(c * filters, 3 * channels * filters, channels * filters),
-                add: false,
+                finish: Finish::Store,
             };
             pulp::Arch::new().dispatch(sandwich);
         });
@@ -307,7 +312,7 @@ impl Winograd {
             source_at: |c| Square::whole(c * filters, 3 * channels * filters, channels * filters),
             target: &mut *kernel,
             target_at: |c| Square::whole(c * filters, TILE * channels * filters, channels * filters),
-            add: false,
+            finish: Finish::Store,
         };
         pulp::Arch::new().dispatch(sandwich);
         kernel
@@ -328,7 +333,7 @@ impl Winograd {
                 source_at: |tile| self.grid_square(tile),
                 target: &mut *v,
                 target_at: |tile| Square::transformed(index * per_image + tile, channels),
-                add: false,
+                finish: Finish::Store,
             };
             pulp::Arch::new().dispatch(sandwich);
         }
@@ -352,7 +357,7 @@ impl Winograd {
                 source_at: |tile| Square::transformed(index * per_image + tile, channels),
                 target: &mut grid[..],
                 target_at: |tile| self.grid_square(tile),
-                add: true,
+                finish: Finish::Add,
             };
             pulp::Arch::new().dispatch(sandwich);
             for (y, target) in image.chunks_exact_mut(row).enumerate() {
@@ -460,7 +465,7 @@ mod tests {
                 *z += f64::from(*b);
             }
             let mut output = vec![f32::NAN; output_len];
-            plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Identity);
+            plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Identity, |_, _| {});
             let close = |got: f32, want: f64| (f64::from(got) - want).abs() < 1e-4 * (1.0 + want.abs());
             for (i, (&got, &want)) in output.iter().zip(&want).enumerate() {
                 assert!(close(got, want), "{channels}x{height}x{width} pad {padding}, output {i}: {got} vs {want}");
@@ -513,11 +518,11 @@ mod tests {
         let input = values(batch * params.input.len(), 3);
         let output_len = params.output_shape().len();
         let mut output = vec![0.0; batch * output_len];
-        plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Relu);
+        plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Relu, |_, _| {});
         for (j, expected) in output.chunks_exact(output_len).enumerate() {
             let mut single = vec![0.0; output_len];
             let image = &input[j * params.input.len()..(j + 1) * params.input.len()];
-            plan.forward(&weights, &bias, image, 1, &mut single, Activation::Relu);
+            plan.forward(&weights, &bias, image, 1, &mut single, Activation::Relu, |_, _| {});
             assert_eq!(single, expected, "image {j}");
         }
     }

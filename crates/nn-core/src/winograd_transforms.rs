@@ -219,9 +219,22 @@ impl Transform<OUT, TILE> for OutputGradTransform {
     }
 }
 
+/// What a sandwich does with each vector of its result before storing it in the target.
+#[derive(Clone, Copy)]
+pub(crate) enum Finish<'a> {
+    /// Stores it as it is.
+    Store,
+    /// Adds it to what the target holds.
+    Add,
+    /// Adds the bias (one value per lane: `len` values), then, with `relu`, takes `max(0, ·)`:
+    /// a convolution's output made while its tile is in registers, the same operations as the
+    /// separate passes (`z += b`, then ReLU's `z.max(0.0)`).
+    Bias { bias: &'a [f32], relu: bool },
+}
+
 /// `count` sandwiches `L X Lᵀ` (`L` is `O × I`) of squares of vectors of `len` values: `X` lies
-/// in `source` where `source_at(n)` says, the result goes to `target` where `target_at(n)` says
-/// (added to what is there when `add`).
+/// in `source` where `source_at(n)` says, the result goes to `target` where `target_at(n)` says,
+/// as `finish` says.
 pub(crate) struct Sandwiches<'a, const I: usize, const O: usize, L, Source, Target> {
     pub(crate) coefficients: PhantomData<L>,
     pub(crate) count: usize,
@@ -230,7 +243,7 @@ pub(crate) struct Sandwiches<'a, const I: usize, const O: usize, L, Source, Targ
     pub(crate) source_at: Source,
     pub(crate) target: &'a mut [f32],
     pub(crate) target_at: Target,
-    pub(crate) add: bool,
+    pub(crate) finish: Finish<'a>,
 }
 
 impl<const I: usize, const O: usize, L, Source, Target> WithSimd for Sandwiches<'_, I, O, L, Source, Target>
@@ -265,7 +278,14 @@ where
                     unrolled!(O, |b| if a < to.rows && b < to.columns {
                         let at = to.base + a * to.row + b * to.column + start;
                         let target = &mut self.target[at..at + width];
-                        let value = if self.add { simd.add_f32s(row[b], load(simd, target)) } else { row[b] };
+                        let value = match self.finish {
+                            Finish::Store => row[b],
+                            Finish::Add => simd.add_f32s(row[b], load(simd, target)),
+                            Finish::Bias { bias, relu } => {
+                                let z = simd.add_f32s(row[b], load(simd, &bias[start..start + width]));
+                                if relu { simd.max_f32s(z, zero) } else { z }
+                            }
+                        };
                         store(simd, target, value);
                     });
                 });

@@ -307,6 +307,27 @@ fn sparse_gradient_strategy() -> impl Strategy<Value = (Shape, String)> {
         })
 }
 
+/// A convolution of 4 to 6 filters, then one that Winograd's method computes and a max-pooling
+/// after it, which the training pass computes together (`conv_then_pool.rs`): windows that
+/// tile, overlap, leave gaps or leave an edge out, and wide ones behind ReLU, under which the
+/// second convolution's backward visits the nonzero values only (`conv_sparse.rs`).
+fn winograd_pool_strategy() -> impl Strategy<Value = (Shape, String)> {
+    (
+        (1usize..=2, 4usize..=9, 4usize..=9),
+        (4usize..=6, 1usize..=5, 0usize..=2, activation_strategy()),
+        (1usize..=5, 1usize..=3, 2usize..=3),
+    )
+        .prop_filter_map("the layers must fit", |((c, h, w), (first, second, pad, act), (window, stride, outputs))| {
+            let input = Shape::new(c, h, w);
+            let text = format!(
+                "conv({first},3,pad=1) relu conv({second},3,pad={pad}){act} maxpool({window},stride={stride}) flatten dense({outputs})"
+            );
+            let arch: Architecture = text.parse().ok()?;
+            arch.with_input(input).build(Loss::SoftmaxCrossEntropy, Init::GLOROT, 0).ok()?;
+            Some((input, text))
+        })
+}
+
 /// A convolution, the `pool` text if any, maybe a second convolution, the `ending`, dense.
 fn network_strategy(
     pool: impl Strategy<Value = Option<String>>,
@@ -469,6 +490,11 @@ proptest! {
 
     #[test]
     fn sparse_convolution_gradients_match_the_definition((input, text) in sparse_gradient_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
+        check_against_the_reference(input, &text, seed, batch)?;
+    }
+
+    #[test]
+    fn winograd_convolutions_pooled_together_match_the_definition((input, text) in winograd_pool_strategy(), seed in any::<u64>(), batch in 1usize..=3) {
         check_against_the_reference(input, &text, seed, batch)?;
     }
 

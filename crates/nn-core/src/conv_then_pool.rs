@@ -1,0 +1,262 @@
+//! A Winograd convolution and the max-pooling right after it, as the training pass computes them
+//! together: each chunk of images is pooled as soon as the convolution has made it, while it
+//! is in the cache, and backward, the pooling's gradient of a chunk is made just before the
+//! convolution reads it. No full-resolution tensor makes a round trip through memory between
+//! the two layers (saito-deep's three pairs). Both passes give the bits of the layers one after
+//! the other: the same operations on the same values, a chunk of images at a time.
+
+use std::ops::Range;
+
+use nalgebra::DMatrix;
+
+use crate::winograd::Winograd;
+use crate::{Conv2d, Layer, MaxPool2d, Mode};
+
+/// Whether [`forward`] and [`backward`] take `conv` and `pool` right after it: a convolution
+/// that Winograd's method computes, pooled as it comes out.
+pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
+    Winograd::plan(conv.params()).is_some() && pool.windows().input == conv.params().output_shape()
+}
+
+/// `conv`'s forward pass into `conv_output` and `pool`'s into `pooled`, for `batch` images of
+/// `input`.
+///
+/// # Panics
+///
+/// If [`applies`] does not hold, or the slices are shorter than `batch` samples.
+pub(crate) fn forward(
+    conv: &Conv2d,
+    pool: &MaxPool2d,
+    input: &[f32],
+    batch: usize,
+    conv_output: &mut [f32],
+    pooled: &mut [f32],
+    mode: Mode,
+) {
+    assert!(applies(conv, pool));
+    let pooled_len = pool.output_size();
+    conv.forward_then(input, batch, conv_output, |images, chunk| {
+        let pooled = &mut pooled[images.start * pooled_len..images.end * pooled_len];
+        pool.forward(chunk, images.len(), pooled, mode);
+    });
+}
+
+/// The layers' outputs and gradients [`backward`] reads and writes.
+pub(crate) struct Buffers<'a> {
+    pub(crate) input: &'a [f32],
+    pub(crate) conv_output: &'a [f32],
+    pub(crate) pooled: &'a [f32],
+    /// The pooling's output gradient: read only.
+    pub(crate) pooled_grad: &'a mut [f32],
+    /// The convolution's output gradient, written here.
+    pub(crate) conv_grad: &'a mut [f32],
+    pub(crate) input_grad: Option<&'a mut [f32]>,
+}
+
+/// `pool`'s backward pass and then `conv`'s, into `buffers.conv_grad`, `buffers.input_grad`
+/// and `gradients` (the convolution's), the pooling's made a chunk of images at a time just
+/// before the convolution reads it.
+///
+/// # Panics
+///
+/// If [`applies`] does not hold, or the slices are shorter than `batch` samples.
+pub(crate) fn backward(
+    conv: &Conv2d,
+    pool: &MaxPool2d,
+    buffers: Buffers<'_>,
+    batch: usize,
+    gradients: &mut [DMatrix<f32>],
+    mode: Mode,
+) {
+    assert!(applies(conv, pool));
+    let Buffers { input, conv_output, pooled, pooled_grad, conv_grad, input_grad } = buffers;
+    let (conv_len, pooled_len) = (conv.output_size(), pool.output_size());
+    let fill = |images: Range<usize>, delta: &mut [f32]| {
+        let (conv_values, pooled_values) =
+            (conv_len * images.start..conv_len * images.end, pooled_len * images.start..pooled_len * images.end);
+        let (conv_output, pooled) = (&conv_output[conv_values], &pooled[pooled_values.clone()]);
+        let pooled_grad = &mut pooled_grad[pooled_values];
+        pool.backward(conv_output, pooled, images.len(), pooled_grad, Some(delta), &mut [], mode);
+    };
+    let filled = Filled::new(conv_len, batch, Some(fill));
+    conv.backward_filled(input, conv_output, batch, conv_grad, input_grad, gradients, filled);
+}
+
+/// An output gradient written a chunk of images at a time by `fill(images, their δA)`, and how
+/// many images of it are written; without `fill`, all of them are from the start.
+pub(crate) struct Filled<F> {
+    fill: Option<F>,
+    image_len: usize,
+    images: usize,
+}
+
+impl<F: FnMut(Range<usize>, &mut [f32])> Filled<F> {
+    /// `δA` of `batch` images of `image_len` values, which `fill` writes (`None`: written).
+    pub(crate) fn new(image_len: usize, batch: usize, fill: Option<F>) -> Self {
+        let images = if fill.is_some() { 0 } else { batch };
+        Filled { fill, image_len, images }
+    }
+
+    /// Writes the images that hold the first `values` values of `delta` (the whole `δA`).
+    pub(crate) fn up_to_value(&mut self, values: usize, delta: &mut [f32]) {
+        let end = values.div_ceil(self.image_len.max(1));
+        self.write(end, 0, delta);
+    }
+
+    /// Writes the images of `delta`, the values `range` of `δA`, not written yet.
+    pub(crate) fn chunk(&mut self, range: Range<usize>, delta: &mut [f32]) {
+        let first = range.start / self.image_len.max(1);
+        self.write(range.end.div_ceil(self.image_len.max(1)), first, delta);
+    }
+
+    /// Writes images `self.images..end` into `delta`, which starts at image `first`.
+    fn write(&mut self, end: usize, first: usize, delta: &mut [f32]) {
+        let Some(fill) = self.fill.as_mut() else { return };
+        let start = self.images.max(first);
+        if start < end {
+            let len = self.image_len;
+            fill(start..end, &mut delta[(start - first) * len..(end - first) * len]);
+            self.images = end;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::DMatrix;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Activation, Conv2dParams, Shape};
+
+    /// A convolution of Winograd's method and a max-pooling after it, their inputs and outputs
+    /// made layer by layer, and a pooled gradient whose values are zero with probability
+    /// `zeros` (near 1, the convolution's backward pass takes the sparse path).
+    struct Case {
+        conv: Conv2d,
+        pool: MaxPool2d,
+        input: Vec<f32>,
+        conv_output: Vec<f32>,
+        pooled: Vec<f32>,
+        pooled_grad: Vec<f32>,
+        batch: usize,
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn case(
+        seed: u64,
+        (channels, side, padding): (usize, usize, usize),
+        filters: usize,
+        activation: Activation,
+        (window, stride): (usize, usize),
+        zeros: f32,
+        batch: usize,
+    ) -> Option<Case> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let params = Conv2dParams::new_at(Shape::new(channels, side, side), filters, (3, 3), 1, padding, 0).ok()?;
+        let weights = DMatrix::from_fn(filters, 9 * channels, |_, _| next() * 0.5);
+        let bias = DMatrix::from_fn(filters, 1, |_, _| next() * 0.2);
+        let conv = Conv2d::new(params, weights, bias, activation).ok()?;
+        let pool = MaxPool2d::new(conv.output_shape(), window, stride).ok()?;
+        let input: Vec<f32> = (0..conv.input_size() * batch).map(|_| next().max(0.0)).collect();
+        let mut conv_output = vec![0.0; conv.output_size() * batch];
+        conv.forward(&input, batch, &mut conv_output, Mode::Inference);
+        let mut pooled = vec![0.0; pool.output_size() * batch];
+        pool.forward(&conv_output, batch, &mut pooled, Mode::Inference);
+        let pooled_grad = (0..pooled.len())
+            .map(|_| (next(), next()))
+            .map(|(u, g)| if u * 0.5 + 0.5 < zeros { 0.0 } else { g })
+            .collect();
+        Some(Case { conv, pool, input, conv_output, pooled, pooled_grad, batch })
+    }
+
+    /// `(δZ, ∂X, ∂W, ∂b)`.
+    type Backward = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+    /// The pooling's backward pass, then the convolution's.
+    fn layer_by_layer(case: &Case, with_input_grad: bool) -> Backward {
+        let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
+        let mut conv_grad = vec![f32::NAN; conv_output.len()];
+        let mut pooled_grad = pooled_grad.clone();
+        pool.backward(conv_output, pooled, *batch, &mut pooled_grad, Some(&mut conv_grad), &mut [], Mode::Inference);
+        let mut input_grad = vec![f32::NAN; if with_input_grad { input.len() } else { 0 }];
+        let mut gradients = nan_gradients(conv);
+        let input_grad_slot = with_input_grad.then_some(&mut input_grad[..]);
+        conv.backward(input, conv_output, *batch, &mut conv_grad, input_grad_slot, &mut gradients, Mode::Inference);
+        (bits(&conv_grad), bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
+    }
+
+    /// The two layers together: their outputs checked against the layers' own, then their
+    /// gradients.
+    fn together(case: &Case, with_input_grad: bool) -> Backward {
+        let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
+        let mut fused_output = vec![f32::NAN; conv_output.len()];
+        let mut fused_pooled = vec![f32::NAN; pooled.len()];
+        forward(conv, pool, input, *batch, &mut fused_output, &mut fused_pooled, Mode::Inference);
+        assert_eq!(bits(&fused_output), bits(conv_output));
+        assert_eq!(bits(&fused_pooled), bits(pooled));
+        let mut conv_grad = vec![f32::NAN; conv_output.len()];
+        let mut pooled_grad = pooled_grad.clone();
+        let mut input_grad = vec![f32::NAN; if with_input_grad { input.len() } else { 0 }];
+        let mut gradients = nan_gradients(conv);
+        let buffers = Buffers {
+            input,
+            conv_output,
+            pooled,
+            pooled_grad: &mut pooled_grad,
+            conv_grad: &mut conv_grad,
+            input_grad: with_input_grad.then_some(&mut input_grad[..]),
+        };
+        backward(conv, pool, buffers, *batch, &mut gradients, Mode::Inference);
+        (bits(&conv_grad), bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
+    }
+
+    fn nan_gradients(conv: &Conv2d) -> [DMatrix<f32>; 2] {
+        [
+            DMatrix::from_element(conv.weights().nrows(), conv.weights().ncols(), f32::NAN),
+            DMatrix::from_element(conv.bias().nrows(), 1, f32::NAN),
+        ]
+    }
+
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    fn activation() -> impl Strategy<Value = Activation> {
+        prop::sample::select(vec![Activation::Relu, Activation::Identity, Activation::Tanh])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Channels and filters around the vector widths, sides that make several chunks of
+        /// images (28 pixels, 16 channels: 4 images a chunk) or one, windows that tile, overlap,
+        /// leave gaps or an edge out, pooled gradients dense, sparse or all zero, a batch of one
+        /// and more.
+        #[test]
+        fn gives_the_bits_of_the_pooling_and_the_convolution(
+            seed in any::<u64>(), channels in 4usize..20, filters in 1usize..40, side in 3usize..30,
+            padding in 0usize..3, activation in activation(), window in 1usize..5, stride in 1usize..4,
+            zeros in prop::sample::select(vec![0.0f32, 0.5, 0.97, 1.0]), batch in 1usize..7,
+            with_input_grad in any::<bool>(),
+        ) {
+            let case = case(seed, (channels, side, padding), filters, activation, (window, stride), zeros, batch);
+            let Some(case) = case else { return Ok(()) };
+            prop_assume!(applies(&case.conv, &case.pool));
+            prop_assert_eq!(together(&case, with_input_grad), layer_by_layer(&case, with_input_grad));
+        }
+    }
+
+    /// saito-deep's first pair at a batch of 50 (13 chunks of 4 images), its pooled gradient a
+    /// quarter nonzero: the dense path, each chunk's pooling gradient made just before use.
+    #[test]
+    fn saito_deep_second_convolution_and_its_pooling() {
+        let case = case(7, (16, 28, 1), 16, Activation::Relu, (2, 2), 0.75, 50).unwrap();
+        assert_eq!(together(&case, true), layer_by_layer(&case, true));
+        assert_eq!(together(&case, false), layer_by_layer(&case, false));
+    }
+}
