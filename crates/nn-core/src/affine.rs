@@ -45,8 +45,6 @@ const PACK_MIN_SAMPLES: usize = 32;
 /// their inputs zero: 512 outputs 425 → 275 µs, 128 outputs 104 → 80 µs, but 30 outputs 34 →
 /// 49 µs).
 const PANEL_MIN_BANDS: usize = 4;
-/// Samples per register tile of a band of one vector with AVX-512, when no panels are gathered.
-const NARROW_BAND_TILE: usize = 16;
 
 /// `Z = W X + b`: `weights` is `outputs × inputs` column-major, `bias` has `outputs` values, `x`
 /// holds `batch` samples of `inputs` values one after the other, and `z` receives `batch`
@@ -230,12 +228,6 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         // registers, room for 2 × 8 sums: each weight load then serves 8 samples. AVX2 has 16,
         // hence 2 × 4.
         let (mut sample, mut tile) = (0, 0);
-        if S::F32_LANES >= 16 && V == 1 && !panels {
-            while sample + NARROW_BAND_TILE <= self.batch {
-                self.tile::<S, V, NARROW_BAND_TILE>(simd, &strip, first, rows, sample, inputs.clone(), None);
-                sample += NARROW_BAND_TILE;
-            }
-        }
         if S::F32_LANES >= 16 {
             while sample + WIDE_TILE <= self.batch {
                 let panel = panels.then_some(tile);
