@@ -31,7 +31,7 @@ use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::winograd_transforms::{
     Finish, InputGradTransform, InputTransform, KernelGradTransform, KernelTransform, OUT, OutputGradTransform,
-    OutputTransform, POSITIONS, Sandwiches, Square, TILE,
+    OutputTransform, POSITIONS, Sandwiches, Square, TILE, at_position,
 };
 use crate::{Activation, Conv2dParams};
 
@@ -179,8 +179,10 @@ impl Winograd {
                 let v = self.transform_input(input, tiles, &mut scratch.grid, &mut scratch.tiles);
                 let m = sized(&mut scratch.products, POSITIONS * tiles * filters);
                 for (position, u) in kernel.chunks_exact(filters * channels).enumerate() {
-                    let v = Columns { values: &v[position * channels..], stride: POSITIONS * channels };
-                    affine_strided(u, &zeros, v, tiles, &mut m[position * filters..], POSITIONS * filters);
+                    let (v_at, v_stride) = at_position(position, channels, tiles);
+                    let (m_at, m_stride) = at_position(position, filters, tiles);
+                    let v = Columns { values: &v[v_at..], stride: v_stride };
+                    affine_strided(u, &zeros, v, tiles, &mut m[m_at..], m_stride);
                 }
                 let output = &mut output[first * output_len..(first + images) * output_len];
                 // Y = Aᵀ M A + b, tile by tile, and ReLU while the tile is in registers.
@@ -190,7 +192,7 @@ impl Winograd {
                     count: tiles,
                     len: filters,
                     source: m,
-                    source_at: |tile| Square::transformed(tile, filters),
+                    source_at: |tile| Square::transformed(tile, filters, tiles),
                     target: &mut *output,
                     target_at: |tile| self.output_square(tile),
                     finish: Finish::Bias { bias, relu },
@@ -258,15 +260,18 @@ impl Winograd {
                     source: delta,
                     source_at: |tile| self.output_square(tile),
                     target: m_grad,
-                    target_at: |tile| Square::transformed(tile, filters),
+                    target_at: |tile| Square::transformed(tile, filters, tiles),
                     finish: Finish::Store,
                 };
                 pulp::Arch::new().dispatch(sandwich);
                 let sizes = (filters, channels, tiles);
-                let m_grad_at =
-                    |position: usize| Columns { values: &m_grad[position * filters..], stride: POSITIONS * filters };
+                let m_grad_at = |position: usize| {
+                    let (at, stride) = at_position(position, filters, tiles);
+                    Columns { values: &m_grad[at..], stride }
+                };
                 for (position, u_grad) in kernel_grad.chunks_exact_mut(filters * channels).enumerate() {
-                    let v = Columns { values: &v[position * channels..], stride: POSITIONS * channels };
+                    let (v_at, v_stride) = at_position(position, channels, tiles);
+                    let v = Columns { values: &v[v_at..], stride: v_stride };
                     if outer_products::applies(filters) {
                         sum_outer_products(m_grad_at(position), v, sizes, u_grad, first > 0);
                     } else {
@@ -278,8 +283,8 @@ impl Winograd {
                     // would first copy it).
                     let v_grad = sized(&mut scratch.tiles_grad, POSITIONS * tiles * channels);
                     for (position, u_transposed) in kernel_transposed.chunks_exact(filters * channels).enumerate() {
-                        let v_grad = &mut v_grad[position * channels..];
-                        affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, v_grad, POSITIONS * channels);
+                        let (at, stride) = at_position(position, channels, tiles);
+                        affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
                     }
                     let images = &mut input_grad[first * image_len..(first + images) * image_len];
                     self.transform_input_grad(v_grad, &mut scratch.grid_grad, images);
@@ -332,7 +337,7 @@ impl Winograd {
                 source: grid,
                 source_at: |tile| self.grid_square(tile),
                 target: &mut *v,
-                target_at: |tile| Square::transformed(index * per_image + tile, channels),
+                target_at: |tile| Square::transformed(index * per_image + tile, channels, tiles),
                 finish: Finish::Store,
             };
             pulp::Arch::new().dispatch(sandwich);
@@ -343,6 +348,7 @@ impl Winograd {
     /// `∂X = B ∂V Bᵀ`, tiles added where they overlap, for each image of `images`
     /// (overwritten).
     fn transform_input_grad(&self, v_grad: &[f32], grid: &mut Vec<f32>, images: &mut [f32]) {
+        let tiles = images.len() / (self.height * self.width * self.channels) * self.tiles_per_image();
         let channels = self.channels;
         let per_image = self.tiles_per_image();
         let row = self.width * channels;
@@ -354,7 +360,7 @@ impl Winograd {
                 count: per_image,
                 len: channels,
                 source: v_grad,
-                source_at: |tile| Square::transformed(index * per_image + tile, channels),
+                source_at: |tile| Square::transformed(index * per_image + tile, channels, tiles),
                 target: &mut grid[..],
                 target_at: |tile| self.grid_square(tile),
                 finish: Finish::Add,

@@ -97,11 +97,19 @@ impl Square {
         Square { base, row, column, rows: usize::MAX, columns: usize::MAX }
     }
 
-    /// Position `(i, j)` of transformed tile `tile`, when each tile's 36 vectors of `len` values
-    /// are stored together, position by position: `(tile · 36 + i · 6 + j) · len`.
-    pub(crate) fn transformed(tile: usize, len: usize) -> Self {
-        Square::whole(tile * POSITIONS * len, TILE * len, len)
+    /// Position `(i, j)` of transformed tile `tile` of `tiles`, stored position by position,
+    /// each position's tiles side by side: `((i · 6 + j) · tiles + tile) · len` (see
+    /// [`at_position`]).
+    pub(crate) fn transformed(tile: usize, len: usize, tiles: usize) -> Self {
+        Square::whole(tile * len, TILE * tiles * len, tiles * len)
     }
+}
+
+/// Where position `position` of every transformed tile starts, and the values from one tile's
+/// vector to the next: each position's `tiles` vectors of `len` values lie side by side, so
+/// that its product reads and writes them in order.
+pub(crate) fn at_position(position: usize, len: usize, tiles: usize) -> (usize, usize) {
+    (position * tiles * len, len)
 }
 
 /// A constant matrix `L` of `O × I` coefficients, as a type, and its product `y = L x` with a
