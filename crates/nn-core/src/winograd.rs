@@ -50,10 +50,6 @@ thread_local! {
 /// Buffers reused by every Winograd convolution run on this thread.
 #[derive(Default)]
 struct Scratch {
-    /// One image, zero-padded to whole tiles.
-    grid: Grid,
-    /// The gradient of one such image.
-    grid_grad: Vec<f32>,
     /// `V`: the chunk's transformed tiles, position by position.
     tiles: Vec<f32>,
     /// `M` or `∂M`: the products, position by position.
@@ -66,15 +62,6 @@ struct Scratch {
     kernel_grad: Vec<f32>,
     /// `U_ξᵀ`, `channels × filters` for each position.
     kernel_transposed: Vec<f32>,
-}
-
-/// An image copied into the middle of a buffer of zeros, and the layout the buffer was last
-/// zeroed for, `(channels, height, width, padding, length)`: while it stays the same, the next
-/// image overwrites only the middle, and the zeros around it stay.
-#[derive(Default)]
-struct Grid {
-    values: Vec<f32>,
-    layout: Option<(usize, usize, usize, usize, usize)>,
 }
 
 /// A convolution's sizes, as the tiles see them.
@@ -115,24 +102,29 @@ impl Winograd {
         self.tiles_down * self.tiles_across
     }
 
-    /// Pixels per row of the grid: the padded image, extended with zeros to whole tiles.
-    fn grid_width(&self) -> usize {
-        self.tiles_across * OUT + TILE - OUT
-    }
-
-    fn grid_len(&self) -> usize {
-        (self.tiles_down * OUT + TILE - OUT) * self.grid_width() * self.channels
-    }
-
     fn images_per_chunk(&self) -> usize {
         (CHUNK / (POSITIONS * self.tiles_per_image() * (self.channels + self.filters))).max(1)
     }
 
-    /// Where the 6x6 pixels of tile `tile` of an image lie in the grid.
-    fn grid_square(&self, tile: usize) -> Square {
-        let (ty, tx) = (tile / self.tiles_across, tile % self.tiles_across);
-        let row = self.grid_width() * self.channels;
-        Square::whole(ty * OUT * row + tx * OUT * self.channels, row, self.channels)
+    /// Where the 6x6 pixels of tile `tile` of the chunk lie in its images: a tile starts
+    /// `padding` pixels before its outputs, and the pixels of the padding, or past the image on
+    /// the last row and column of tiles, are zeros.
+    fn image_square(&self, tile: usize) -> Square {
+        let per_image = self.tiles_per_image();
+        let (image, tile) = (tile / per_image, tile % per_image);
+        let (ty, tx) = (tile / self.tiles_across * OUT, tile % self.tiles_across * OUT);
+        let (row, column) = (self.width * self.channels, self.channels);
+        // The tile's first pixel, in the padding (before the image) for the first tiles.
+        let origin = (image * self.height * row + ty * row + tx * column).wrapping_sub(self.padding * (row + column));
+        Square {
+            base: origin,
+            row,
+            column,
+            first_row: self.padding.saturating_sub(ty),
+            rows: (self.height + self.padding).saturating_sub(ty).min(TILE),
+            first_column: self.padding.saturating_sub(tx),
+            columns: (self.width + self.padding).saturating_sub(tx).min(TILE),
+        }
     }
 
     /// Where the 4x4 outputs of tile `tile` of the chunk lie in `output`: tiles on the last row
@@ -146,7 +138,9 @@ impl Winograd {
             base: image * self.out_height * row + oy * row + ox * self.filters,
             row,
             column: self.filters,
+            first_row: 0,
             rows: (self.out_height - oy).min(OUT),
+            first_column: 0,
             columns: (self.out_width - ox).min(OUT),
         }
     }
@@ -176,7 +170,7 @@ impl Winograd {
                 let images = self.images_per_chunk().min(batch - first);
                 let tiles = images * self.tiles_per_image();
                 let input = &input[first * image_len..(first + images) * image_len];
-                let v = self.transform_input(input, tiles, &mut scratch.grid, &mut scratch.tiles);
+                let v = self.transform_input(input, tiles, &mut scratch.tiles);
                 let m = sized(&mut scratch.products, POSITIONS * tiles * filters);
                 for (position, u) in kernel.chunks_exact(filters * channels).enumerate() {
                     let (v_at, v_stride) = at_position(position, channels, tiles);
@@ -244,7 +238,6 @@ impl Winograd {
                 let v = self.transform_input(
                     &input[first * image_len..(first + images) * image_len],
                     tiles,
-                    &mut scratch.grid,
                     &mut scratch.tiles,
                 );
                 // ∂M = A ∂Y Aᵀ, zeros past the image's outputs.
@@ -287,7 +280,7 @@ impl Winograd {
                         affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
                     }
                     let images = &mut input_grad[first * image_len..(first + images) * image_len];
-                    self.transform_input_grad(v_grad, &mut scratch.grid_grad, images);
+                    self.transform_input_grad(v_grad, tiles, images);
                 }
             }
             // ∂W = Gᵀ ∂U G, for each (filter, channel); ∂U_ξ is `filters × channels`.
@@ -324,70 +317,39 @@ impl Winograd {
     }
 
     /// `V = Bᵀ d B` for every tile of `images`: 36 blocks of `tiles` columns of `channels`.
-    fn transform_input<'a>(&self, images: &[f32], tiles: usize, grid: &mut Grid, v: &'a mut Vec<f32>) -> &'a [f32] {
+    fn transform_input<'a>(&self, images: &[f32], tiles: usize, v: &'a mut Vec<f32>) -> &'a [f32] {
         let channels = self.channels;
         let v = sized(v, POSITIONS * tiles * channels);
-        let per_image = self.tiles_per_image();
-        for (index, image) in images.chunks_exact(self.height * self.width * channels).enumerate() {
-            let grid = self.to_grid(image, grid);
-            let sandwich = Sandwiches {
-                coefficients: PhantomData::<InputTransform>,
-                count: per_image,
-                len: channels,
-                source: grid,
-                source_at: |tile| self.grid_square(tile),
-                target: &mut *v,
-                target_at: |tile| Square::transformed(index * per_image + tile, channels, tiles),
-                finish: Finish::Store,
-            };
-            pulp::Arch::new().dispatch(sandwich);
-        }
+        let sandwich = Sandwiches {
+            coefficients: PhantomData::<InputTransform>,
+            count: tiles,
+            len: channels,
+            source: images,
+            source_at: |tile| self.image_square(tile),
+            target: &mut *v,
+            target_at: |tile| Square::transformed(tile, channels, tiles),
+            finish: Finish::Store,
+        };
+        pulp::Arch::new().dispatch(sandwich);
         v
     }
 
-    /// `∂X = B ∂V Bᵀ`, tiles added where they overlap, for each image of `images`
-    /// (overwritten).
-    fn transform_input_grad(&self, v_grad: &[f32], grid: &mut Vec<f32>, images: &mut [f32]) {
-        let tiles = images.len() / (self.height * self.width * self.channels) * self.tiles_per_image();
+    /// `∂X = B ∂V Bᵀ` for the `tiles` tiles of `images` (overwritten), added where they overlap,
+    /// in the order of the tiles.
+    fn transform_input_grad(&self, v_grad: &[f32], tiles: usize, images: &mut [f32]) {
         let channels = self.channels;
-        let per_image = self.tiles_per_image();
-        let row = self.width * channels;
-        for (index, image) in images.chunks_exact_mut(self.height * row).enumerate() {
-            grid.clear();
-            grid.resize(self.grid_len(), 0.0);
-            let sandwich = Sandwiches {
-                coefficients: PhantomData::<InputGradTransform>,
-                count: per_image,
-                len: channels,
-                source: v_grad,
-                source_at: |tile| Square::transformed(index * per_image + tile, channels, tiles),
-                target: &mut grid[..],
-                target_at: |tile| self.grid_square(tile),
-                finish: Finish::Add,
-            };
-            pulp::Arch::new().dispatch(sandwich);
-            for (y, target) in image.chunks_exact_mut(row).enumerate() {
-                let start = ((y + self.padding) * self.grid_width() + self.padding) * channels;
-                target.copy_from_slice(&grid[start..start + row]);
-            }
-        }
-    }
-
-    /// `image` copied into `grid` (resized), zeros around it.
-    fn to_grid<'a>(&self, image: &[f32], grid: &'a mut Grid) -> &'a [f32] {
-        let layout = Some((self.channels, self.height, self.width, self.padding, self.grid_len()));
-        if grid.layout != layout {
-            grid.values.clear();
-            grid.values.resize(self.grid_len(), 0.0);
-            grid.layout = layout;
-        }
-        let grid = &mut grid.values;
-        let row = self.width * self.channels;
-        for (y, source) in image.chunks_exact(row).enumerate() {
-            let start = ((y + self.padding) * self.grid_width() + self.padding) * self.channels;
-            grid[start..start + row].copy_from_slice(source);
-        }
-        grid
+        images.fill(0.0);
+        let sandwich = Sandwiches {
+            coefficients: PhantomData::<InputGradTransform>,
+            count: tiles,
+            len: channels,
+            source: v_grad,
+            source_at: |tile| Square::transformed(tile, channels, tiles),
+            target: images,
+            target_at: |tile| self.image_square(tile),
+            finish: Finish::Add,
+        };
+        pulp::Arch::new().dispatch(sandwich);
     }
 }
 

@@ -80,21 +80,37 @@ const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R
 }
 
 /// Where the vectors of one square (a tile, or its transform) lie: `[i][j]` starts at
-/// `base + i · row + j · column`, for `i < rows` and `j < columns`; past those, the square is
-/// zeros (as a source) or not stored (as a target).
+/// `base + i · row + j · column`, for `first_row ≤ i < rows` and `first_column ≤ j < columns`;
+/// elsewhere the square is zeros (as a source) or not stored (as a target). A tile that starts
+/// in an image's padding has its origin before the image: `base` then wraps around, and only
+/// the positions inside are ever computed from it.
 #[derive(Clone, Copy)]
 pub(crate) struct Square {
     pub(crate) base: usize,
     pub(crate) row: usize,
     pub(crate) column: usize,
+    pub(crate) first_row: usize,
     pub(crate) rows: usize,
+    pub(crate) first_column: usize,
     pub(crate) columns: usize,
 }
 
 impl Square {
     /// A square with every position present.
     pub(crate) fn whole(base: usize, row: usize, column: usize) -> Self {
-        Square { base, row, column, rows: usize::MAX, columns: usize::MAX }
+        Square { base, row, column, first_row: 0, rows: usize::MAX, first_column: 0, columns: usize::MAX }
+    }
+
+    /// Whether position `(i, j)` is stored.
+    #[inline(always)]
+    fn holds(&self, i: usize, j: usize) -> bool {
+        (self.first_row..self.rows).contains(&i) && (self.first_column..self.columns).contains(&j)
+    }
+
+    /// Where position `(i, j)` starts, if it is stored.
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> usize {
+        self.base.wrapping_add(i * self.row + j * self.column)
     }
 
     /// Position `(i, j)` of transformed tile `tile` of `tiles`, stored position by position,
@@ -274,8 +290,8 @@ where
                 let mut left = [[zero; I]; O];
                 unrolled!(I, |j| {
                     let mut column = [zero; I];
-                    unrolled!(I, |i| if i < from.rows && j < from.columns {
-                        let at = from.base + i * from.row + j * from.column + start;
+                    unrolled!(I, |i| if from.holds(i, j) {
+                        let at = from.at(i, j) + start;
                         column[i] = load(simd, &self.source[at..at + width]);
                     });
                     let column = L::apply(simd, column);
@@ -283,8 +299,8 @@ where
                 });
                 unrolled!(O, |a| {
                     let row = L::apply(simd, left[a]);
-                    unrolled!(O, |b| if a < to.rows && b < to.columns {
-                        let at = to.base + a * to.row + b * to.column + start;
+                    unrolled!(O, |b| if to.holds(a, b) {
+                        let at = to.at(a, b) + start;
                         let target = &mut self.target[at..at + width];
                         let value = match self.finish {
                             Finish::Store => row[b],
