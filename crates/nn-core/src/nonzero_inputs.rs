@@ -137,11 +137,21 @@ pub(crate) fn weight_gradient_of_nonzero_inputs(
 
 /// Whether at most a quarter of `values` are nonzero: then a pass over the nonzero inputs alone
 /// beats the full product.
+///
+/// Counted a block at a time, to stop at the first block that passes the quarter: dense values
+/// (a hidden layer's) cost one block, not a pass over all of them.
+#[inline(always)]
 pub(crate) fn few_nonzero(values: &[f32]) -> bool {
-    4 * count_nonzero(values) <= values.len()
+    let most = values.len() / 4;
+    let mut count = 0;
+    values.chunks(4096).all(|block| {
+        count += count_nonzero(block);
+        count <= most
+    })
 }
 
 /// How many values of `values` are neither `+0` nor `-0`, in one vectorised pass.
+#[inline(always)]
 fn count_nonzero(values: &[f32]) -> usize {
     values.iter().fold(0, |count, v| count + usize::from(v.to_bits() << 1 != 0))
 }
@@ -289,6 +299,21 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn few_nonzero_is_at_most_a_quarter_counted_over_every_block() {
+        // 10,000 values (three blocks), the nonzero ones last, so that only the last block
+        // decides; -0 counts as zero.
+        let with = |nonzero: usize| {
+            let mut values = vec![-0.0; 10_000];
+            values[10_000 - nonzero..].fill(0.5);
+            values
+        };
+        assert!(few_nonzero(&with(2_500)));
+        assert!(!few_nonzero(&with(2_501)));
+        assert!(few_nonzero(&[]));
+        assert!(!few_nonzero(&[1.0, 0.0, 0.0]));
+    }
 
     /// `Σⱼ δ[i, j] x[k, j]` in f64, the definition.
     fn reference(
