@@ -313,11 +313,7 @@ pub(crate) mod tests {
     ) -> (Conv2dParams, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let params =
             Conv2dParams::new_at(Shape::new(1, side, side), filters, (kernel, kernel), stride, padding, 0).unwrap();
-        let mut state = seed;
-        let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
+        let mut next = crate::test_cases::uniform(seed);
         let weights: Vec<f32> = (0..filters * kernel * kernel).map(|_| next()).collect();
         let bias: Vec<f32> = (0..filters).map(|_| next()).collect();
         let mut sparse = |len: usize| -> Vec<f32> {

@@ -276,21 +276,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::test_cases::{PooledConvolution as Case, bits, uniform};
     use crate::{Conv2dParams, Layer, Mode, Shape};
 
-    /// A one-channel ReLU convolution and the max-pooling after it, with inputs (zero two
-    /// times in three, as images' pixels are), its outputs and the pooling's, and a pooled
-    /// gradient.
-    struct Case {
-        conv: Conv2d,
-        pool: MaxPool2d,
-        input: Vec<f32>,
-        conv_output: Vec<f32>,
-        pooled: Vec<f32>,
-        pooled_grad: Vec<f32>,
-        batch: usize,
-    }
-
+    /// A one-channel ReLU convolution and the max-pooling after it, with inputs zero two times
+    /// in three, as images' pixels are.
     fn case(seed: u64, filters: usize, kernel: usize, side: usize, window: usize, batch: usize) -> Case {
         case_strided(seed, filters, (kernel, 1, 0), side, window, batch)
     }
@@ -304,11 +294,7 @@ mod tests {
         window: usize,
         batch: usize,
     ) -> Case {
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
+        let mut next = uniform(seed);
         let params =
             Conv2dParams::new_at(Shape::new(1, side, side), filters, (kernel, kernel), stride, padding, 0).unwrap();
         let weights = DMatrix::from_fn(filters, kernel * kernel, |_, _| next());
@@ -316,13 +302,12 @@ mod tests {
         let conv = Conv2d::new(params, weights, bias, Activation::Relu).unwrap();
         let pool = MaxPool2d::new(conv.output_shape(), window, window).unwrap();
         let input: Vec<f32> = (0..side * side * batch).map(|_| next().max(0.0) * 1.5).collect();
-        let mut conv_output = vec![0.0; conv.output_size() * batch];
-        conv.forward(&input, batch, &mut conv_output, Mode::Inference);
-        let mut pooled = vec![0.0; pool.output_size() * batch];
-        pool.forward(&conv_output, batch, &mut pooled, Mode::Inference);
         // Some pooled gradients zero, as the dense layer above leaves few.
-        let pooled_grad = (0..pooled.len()).map(|_| next()).map(|g| if g.abs() < 0.1 { 0.0 } else { g }).collect();
-        Case { conv, pool, input, conv_output, pooled, pooled_grad, batch }
+        let pooled_grad = move || {
+            let g = next();
+            if g.abs() < 0.1 { 0.0 } else { g }
+        };
+        Case::new(conv, pool, input, batch, pooled_grad)
     }
 
     /// The pooling's backward pass, then the convolution's: (∂W, ∂b).
@@ -339,10 +324,7 @@ mod tests {
             &mut none,
             Mode::Inference,
         );
-        let mut gradients = [
-            DMatrix::from_element(conv.weights().nrows(), conv.weights().ncols(), f32::NAN),
-            DMatrix::from_element(conv.bias().nrows(), 1, f32::NAN),
-        ];
+        let mut gradients = case.nan_gradients();
         conv.backward(input, conv_output, *batch, &mut conv_grad, None, &mut gradients, Mode::Inference);
         (gradients[0].as_slice().to_vec(), gradients[1].as_slice().to_vec())
     }
@@ -370,10 +352,6 @@ mod tests {
             &mut bias_grad,
         );
         done.then_some((weight_grad, bias_grad))
-    }
-
-    fn bits(values: &[f32]) -> Vec<u32> {
-        values.iter().map(|v| v.to_bits()).collect()
     }
 
     proptest! {

@@ -127,21 +127,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::test_cases::{PooledConvolution as Case, bits, uniform};
     use crate::{Activation, Conv2dParams, Shape};
 
     /// A convolution of Winograd's method and a max-pooling after it, their inputs and outputs
     /// made layer by layer, and a pooled gradient whose values are zero with probability
     /// `zeros` (near 1, the convolution's backward pass takes the sparse path).
-    struct Case {
-        conv: Conv2d,
-        pool: MaxPool2d,
-        input: Vec<f32>,
-        conv_output: Vec<f32>,
-        pooled: Vec<f32>,
-        pooled_grad: Vec<f32>,
-        batch: usize,
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn case(
         seed: u64,
@@ -152,26 +143,18 @@ mod tests {
         zeros: f32,
         batch: usize,
     ) -> Option<Case> {
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
+        let mut next = uniform(seed);
         let params = Conv2dParams::new_at(Shape::new(channels, side, side), filters, (3, 3), 1, padding, 0).ok()?;
         let weights = DMatrix::from_fn(filters, 9 * channels, |_, _| next() * 0.5);
         let bias = DMatrix::from_fn(filters, 1, |_, _| next() * 0.2);
         let conv = Conv2d::new(params, weights, bias, activation).ok()?;
         let pool = MaxPool2d::new(conv.output_shape(), window, stride).ok()?;
         let input: Vec<f32> = (0..conv.input_size() * batch).map(|_| next().max(0.0)).collect();
-        let mut conv_output = vec![0.0; conv.output_size() * batch];
-        conv.forward(&input, batch, &mut conv_output, Mode::Inference);
-        let mut pooled = vec![0.0; pool.output_size() * batch];
-        pool.forward(&conv_output, batch, &mut pooled, Mode::Inference);
-        let pooled_grad = (0..pooled.len())
-            .map(|_| (next(), next()))
-            .map(|(u, g)| if u * 0.5 + 0.5 < zeros { 0.0 } else { g })
-            .collect();
-        Some(Case { conv, pool, input, conv_output, pooled, pooled_grad, batch })
+        let pooled_grad = move || {
+            let (u, g) = (next(), next());
+            if u * 0.5 + 0.5 < zeros { 0.0 } else { g }
+        };
+        Some(Case::new(conv, pool, input, batch, pooled_grad))
     }
 
     /// `(δZ, ∂X, ∂W, ∂b)`.
@@ -184,7 +167,7 @@ mod tests {
         let mut pooled_grad = pooled_grad.clone();
         pool.backward(conv_output, pooled, *batch, &mut pooled_grad, Some(&mut conv_grad), &mut [], Mode::Inference);
         let mut input_grad = vec![f32::NAN; if with_input_grad { input.len() } else { 0 }];
-        let mut gradients = nan_gradients(conv);
+        let mut gradients = case.nan_gradients();
         let input_grad_slot = with_input_grad.then_some(&mut input_grad[..]);
         conv.backward(input, conv_output, *batch, &mut conv_grad, input_grad_slot, &mut gradients, Mode::Inference);
         (bits(&conv_grad), bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
@@ -202,7 +185,7 @@ mod tests {
         let mut conv_grad = vec![f32::NAN; conv_output.len()];
         let mut pooled_grad = pooled_grad.clone();
         let mut input_grad = vec![f32::NAN; if with_input_grad { input.len() } else { 0 }];
-        let mut gradients = nan_gradients(conv);
+        let mut gradients = case.nan_gradients();
         let buffers = Buffers {
             input,
             conv_output,
@@ -213,17 +196,6 @@ mod tests {
         };
         backward(conv, pool, buffers, *batch, &mut gradients, Mode::Inference);
         (bits(&conv_grad), bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
-    }
-
-    fn nan_gradients(conv: &Conv2d) -> [DMatrix<f32>; 2] {
-        [
-            DMatrix::from_element(conv.weights().nrows(), conv.weights().ncols(), f32::NAN),
-            DMatrix::from_element(conv.bias().nrows(), 1, f32::NAN),
-        ]
-    }
-
-    fn bits(values: &[f32]) -> Vec<u32> {
-        values.iter().map(|v| v.to_bits()).collect()
     }
 
     fn activation() -> impl Strategy<Value = Activation> {

@@ -307,6 +307,8 @@ pub mod softmax;
 mod standardization;
 mod summary;
 mod tanh;
+#[cfg(test)]
+mod test_cases;
 mod training_pass;
 mod vector_slices;
 mod weights_format;

@@ -299,6 +299,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::test_cases::uniform;
 
     #[test]
     fn few_nonzero_is_at_most_a_quarter_counted_over_every_block() {
@@ -324,15 +325,6 @@ mod tests {
         k: usize,
     ) -> f64 {
         (0..columns).map(|j| f64::from(delta[j * outputs + i]) * f64::from(x[j * inputs + k])).sum()
-    }
-
-    /// Values in [-1, 1) from `seed`, one call after another.
-    fn uniform(seed: u64) -> impl FnMut() -> f32 {
-        let mut state = seed;
-        move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        }
     }
 
     /// An input from a uniform value: nonzero one time in eight, the zeros `+0` or `-0`.
