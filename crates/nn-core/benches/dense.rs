@@ -28,8 +28,12 @@ const CASES: [(&[usize], Activation, usize); 5] = [
 /// The same shapes on real images, mostly zero (81% of an MNIST image's pixels): the products
 /// of a first layer then leave out the zero inputs (`affine.rs`, `nonzero_inputs.rs`), which
 /// the synthetic inputs above never exercise.
-const MNIST_CASES: [(&[usize], Activation, usize); 2] =
-    [(&[784, 512, 10], Activation::Relu, 64), (&[784, 128, 10], Activation::Relu, 128)];
+const MNIST_CASES: [(&[usize], Activation, usize); 3] = [
+    (&[784, 512, 10], Activation::Relu, 64),
+    (&[784, 128, 10], Activation::Relu, 128),
+    // A shard of torch-seed's batches of 32.
+    (&[784, 128, 10], Activation::Relu, 16),
+];
 
 fn inputs(samples: usize, features: usize) -> Vec<f32> {
     (0..samples * features).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect()

@@ -15,7 +15,9 @@
 //! many outputs and batches that copy `W`, each tile of samples first gathers the inputs that
 //! are nonzero in at least one of its samples, side by side ("panels", see `affine_panels.rs`),
 //! and the kernel multiplies those only. Half of an MNIST block of inputs is zero in all 8
-//! images of a tile, so a first layer does about half the multiply-adds.
+//! images of a tile, so a first layer does about half the multiply-adds. Layers of 64 to 256
+//! outputs on such inputs go instead to `sparse_affine.rs`, where each sample visits its own
+//! nonzero inputs alone.
 //!
 //! Every output value is computed the same way whatever the batch and wherever its sample sits
 //! in it: `z = b`, then `z = fma(W[i, k], x[k, j], z)` for `k = 0, 1, …` in order, leaving out
@@ -34,6 +36,7 @@ use pulp::{Simd, WithSimd};
 
 use crate::affine_panels::Panels;
 use crate::affine_tiles::{INPUT_BLOCK, TILE_SAMPLES, TILE_VECTORS, WIDE_TILE};
+use crate::sparse_affine::affine_of_nonzero_inputs;
 use crate::vector_slices::{Lanes, all_finite, load, store};
 
 /// Batches from this size copy each band's weights side by side first (see `band`); below
@@ -52,6 +55,11 @@ const PANEL_MIN_BANDS: usize = 4;
 pub(crate) fn affine(weights: &[f32], bias: &[f32], x: &[f32], batch: usize, z: &mut [f32]) {
     let (outputs, inputs) = (bias.len(), weights.len() / bias.len());
     assert!(x.len() == inputs * batch && z.len() == outputs * batch);
+    // Layers whose inputs are mostly zero, of 64 to 256 outputs: each sample over its own
+    // nonzero inputs (`sparse_affine.rs`), the same bits.
+    if affine_of_nonzero_inputs(weights, bias, x, batch, z) {
+        return;
+    }
     affine_strided(weights, bias, Columns { values: x, stride: inputs }, batch, z, outputs);
 }
 

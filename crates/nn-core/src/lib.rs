@@ -304,6 +304,7 @@ mod safetensors_error;
 mod shape;
 mod sigmoid;
 pub mod softmax;
+mod sparse_affine;
 mod standardization;
 mod summary;
 mod tanh;
