@@ -159,12 +159,7 @@ impl NonzeroBySample {
         if j == 0 { 0 } else { self.ends[j - 1] }
     }
 
-    /// Sample `j`'s `(input, value)` pairs.
-    fn of_sample(&self, j: usize) -> &[(u32, f32)] {
-        let start = if j == 0 { 0 } else { self.ends[j - 1] };
-        &self.entries[start..self.ends[j]]
-    }
-
+    /// How many samples are listed.
     fn samples(&self) -> usize {
         self.ends.len()
     }
@@ -274,7 +269,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let hash = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                if hash % one_in as u64 == 0 {
+                if hash.is_multiple_of(one_in as u64) {
                     ((i as f32) * 0.37).sin()
                 } else if hash % 7 == 1 {
                     -0.0
