@@ -32,7 +32,7 @@ use crate::vector_slices::{Lanes, all_finite, load, store};
 const OUTPUTS: RangeInclusive<usize> = 64..=256;
 
 /// Vectors of outputs a band holds in registers with AVX-512 (128 outputs); half as many with
-/// AVX2 and one value at a time without (not measured: both hosts have AVX-512).
+/// AVX2 or without vectors (not measured: both hosts have AVX-512).
 const BAND_VECTORS: usize = 8;
 
 /// Weights of a band's block of inputs, in values (32 KB): they stay in the L1 cache (48 KB)
