@@ -18,7 +18,7 @@
 
 use pulp::{Simd, WithSimd};
 
-use crate::vector_slices::{all_finite, store};
+use crate::vector_slices::{all_finite, for_each_nonzero, store};
 
 /// Vectors of outputs summed at once, in registers (128 outputs with AVX-512, 64 with AVX2):
 /// with the broadcast input, they fill AVX2's 16 registers.
@@ -88,17 +88,11 @@ impl WithSimd for List<'_> {
         }
         entries.resize(total as usize, (0, 0.0));
         for (j, sample) in x.chunks_exact(inputs).enumerate() {
-            for (block, values) in sample.chunks(64).enumerate() {
-                let mut nonzero =
-                    values.iter().enumerate().fold(0u64, |mask, (i, v)| mask | (u64::from(v.to_bits() << 1 != 0) << i));
-                while nonzero != 0 {
-                    let i = nonzero.trailing_zeros() as usize;
-                    nonzero &= nonzero - 1;
-                    let next = &mut ends[block * 64 + i];
-                    entries[*next as usize] = (j as u32, values[i]);
-                    *next += 1;
-                }
-            }
+            for_each_nonzero(sample, |k, value| {
+                let next = &mut ends[k];
+                entries[*next as usize] = (j as u32, value);
+                *next += 1;
+            });
         }
         total as usize
     }

@@ -26,7 +26,7 @@ use std::ops::RangeInclusive;
 use pulp::{Simd, WithSimd};
 
 use crate::nonzero_inputs::few_nonzero;
-use crate::vector_slices::{Lanes, all_finite, load, store};
+use crate::vector_slices::{Lanes, all_finite, for_each_nonzero, load, store};
 
 /// The layers that take this path, by their number of outputs (see the measurements above).
 const OUTPUTS: RangeInclusive<usize> = 64..=256;
@@ -134,22 +134,13 @@ impl NonzeroBySample {
     }
 
     /// Lists the values of `x` (samples of `inputs` values, one after the other) that are neither
-    /// `+0` nor `-0`. Each block of 64 values becomes the bits of a mask, and only its set bits
-    /// are visited: a test per value would branch one way or the other at random.
+    /// `+0` nor `-0`.
     #[inline(always)]
     fn list(&mut self, x: &[f32], inputs: usize) {
         self.ends.clear();
         self.entries.clear();
         for sample in x.chunks_exact(inputs) {
-            for (block, values) in sample.chunks(64).enumerate() {
-                let mut nonzero =
-                    values.iter().enumerate().fold(0u64, |mask, (i, v)| mask | (u64::from(v.to_bits() << 1 != 0) << i));
-                while nonzero != 0 {
-                    let i = nonzero.trailing_zeros() as usize;
-                    nonzero &= nonzero - 1;
-                    self.entries.push(((block * 64 + i) as u32, values[i]));
-                }
-            }
+            for_each_nonzero(sample, |k, value| self.entries.push((k as u32, value)));
             self.ends.push(self.entries.len());
         }
     }

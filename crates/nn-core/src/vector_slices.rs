@@ -30,6 +30,22 @@ pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl
     }
 }
 
+/// Calls `visit(index, value)` for each value of `values` that is neither `+0` nor `-0`, in
+/// order. Each block of 64 values becomes the bits of a mask and only its set bits are visited:
+/// a test per value would branch one way or the other at random on an image's pixels.
+#[inline(always)]
+pub(crate) fn for_each_nonzero(values: &[f32], mut visit: impl FnMut(usize, f32)) {
+    for (block, values) in values.chunks(64).enumerate() {
+        let mut nonzero =
+            values.iter().enumerate().fold(0u64, |mask, (i, v)| mask | (u64::from(v.to_bits() << 1 != 0) << i));
+        while nonzero != 0 {
+            let i = nonzero.trailing_zeros() as usize;
+            nonzero &= nonzero - 1;
+            visit(block * 64 + i, values[i]);
+        }
+    }
+}
+
 /// Whether no value of `values` is infinite or NaN (exponent bits all ones), in one vectorised
 /// pass with no early exit.
 #[inline(always)]
