@@ -254,6 +254,7 @@ mod tests {
     use super::*;
     use crate::affine::tests::{reference, values};
     use crate::affine::{Columns, affine_strided};
+    use crate::test_cases::bits;
 
     /// Inputs of which about one in `one_in` is nonzero, some of them `-0`.
     fn sparse_inputs(n: usize, one_in: usize) -> Vec<f32> {
@@ -277,10 +278,6 @@ mod tests {
         let mut z = vec![f32::NAN; b.len() * batch];
         affine_strided(w, b, Columns { values: x, stride: inputs }, batch, &mut z, b.len());
         z
-    }
-
-    fn bits(values: &[f32]) -> Vec<u32> {
-        values.iter().map(|v| v.to_bits()).collect()
     }
 
     /// Whole bands, tails of every size, one sample and many, the recipes' layers.
@@ -325,7 +322,7 @@ mod tests {
         let (w, b, x) = (vec![1.0; 6], vec![-0.0; 2], vec![0.0, -0.0, 0.0]);
         let mut z = vec![f32::NAN; 2];
         assert!(sums_of_nonzero_inputs(&w, &b, &x, 1, &mut z));
-        assert_eq!(z.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), [0, 0]);
+        assert_eq!(bits(&z), [0, 0]);
     }
 
     #[test]
