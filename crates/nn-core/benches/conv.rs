@@ -1,6 +1,6 @@
 //! Forward and backward passes of the convolutional recipes' networks at their batch sizes
 //! (pytorch-example 64, saito-simple and saito-deep 100), the inference of one image by
-//! saito-deep (target: under 5 ms), and each of their convolutions alone.
+//! saito-deep (target: under 5 ms), each of their convolutions alone and their `Flatten`.
 //!
 //! Single-threaded: a network computes a batch on the calling thread (the trainer shards batches
 //! across threads; see the `dense` bench). Throughput is in "elements" that are floating-point
@@ -191,6 +191,40 @@ fn bench_layer(
     }
 }
 
+/// Each network's `Flatten` at its batch, forward and backward: a transpose of each image from
+/// channels last to channels first and back (throughput in values moved).
+fn flattening(c: &mut Criterion) {
+    for (name, batch) in CASES {
+        let net = network(name);
+        let flatten = net.layers().iter().find(|l| l.kind() == "flatten").unwrap();
+        let len = flatten.input_size() * batch;
+        let input: Vec<f32> = (0..len).map(|i| i as f32).collect();
+        let (mut output, mut input_grad) = (vec![0.0; len], vec![0.0; len]);
+        let mut group = c.benchmark_group(format!("{name} flatten {}, batch {batch}", flatten.input_shape()));
+        short(&mut group);
+        group.throughput(Throughput::Elements(len as u64));
+        group.bench_function("forward", |b| {
+            b.iter(|| flatten.forward(black_box(&input), batch, &mut output, Mode::training(0)))
+        });
+        let mut output_grad = input.clone();
+        group.bench_function("backward", |b| {
+            b.iter(|| {
+                let input_grad = Some(&mut input_grad[..]);
+                flatten.backward(
+                    black_box(&input),
+                    &output,
+                    batch,
+                    &mut output_grad,
+                    input_grad,
+                    &mut [],
+                    Mode::training(0),
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
 /// saito-simple's first layers at its batch, as the layers compute them one after the other and
 /// as the trainer computes them together (`Network::first_layers_forward` and `_backward`).
 fn first_layers(c: &mut Criterion) {
@@ -265,5 +299,5 @@ fn first_layers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, networks, one_image, convolutions, first_layers);
+criterion_group!(benches, networks, one_image, convolutions, flattening, first_layers);
 criterion_main!(benches);

@@ -4,6 +4,7 @@ use std::any::Any;
 
 use nalgebra::DMatrix;
 
+use crate::transpose::transpose;
 use crate::{Layer, LayerSpec, Mode, Shape};
 
 /// Turns `channels × height × width` into a vector of as many values, in the channels-first
@@ -48,9 +49,7 @@ impl Layer for Flatten {
         let (channels, pixels) = (self.input.channels, self.input.height * self.input.width);
         let len = self.input.len();
         for (x, a) in input.chunks_exact(len).zip(output.chunks_exact_mut(len)) {
-            for (c, plane) in a.chunks_exact_mut(pixels).enumerate() {
-                plane.iter_mut().zip(x[c..].iter().step_by(channels)).for_each(|(a, &x)| *a = x);
-            }
+            transpose(x, pixels, channels, a);
         }
     }
 
@@ -69,9 +68,7 @@ impl Layer for Flatten {
         let (channels, pixels) = (self.input.channels, self.input.height * self.input.width);
         let len = self.input.len();
         for (gx, ga) in input_grad.chunks_exact_mut(len).zip(output_grad.chunks_exact(len)) {
-            for (c, plane) in ga.chunks_exact(pixels).enumerate() {
-                gx[c..].iter_mut().step_by(channels).zip(plane).for_each(|(g, &d)| *g = d);
-            }
+            transpose(ga, channels, pixels, gx);
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use crate::transpose::transpose;
 use crate::{NnError, Shape};
 
 /// The order of the values of one image-shaped sample of `channels × height × width`.
@@ -45,11 +46,7 @@ impl Layout {
         let plane = shape.height * shape.width;
         let mut out = vec![0.0; samples.len()];
         for (from, to) in samples.chunks_exact(shape.len()).zip(out.chunks_exact_mut(shape.len())) {
-            for (channel, values) in from.chunks_exact(plane).enumerate() {
-                for (pixel, &value) in values.iter().enumerate() {
-                    to[pixel * shape.channels + channel] = value;
-                }
-            }
+            transpose(from, shape.channels, plane, to);
         }
         Ok(Cow::Owned(out))
     }
@@ -64,11 +61,7 @@ impl Layout {
         let plane = shape.height * shape.width;
         let mut out = vec![0.0; samples.len()];
         for (from, to) in samples.chunks_exact(shape.len()).zip(out.chunks_exact_mut(shape.len())) {
-            for (pixel, values) in from.chunks_exact(shape.channels).enumerate() {
-                for (channel, &value) in values.iter().enumerate() {
-                    to[channel * plane + pixel] = value;
-                }
-            }
+            transpose(from, plane, shape.channels, to);
         }
         Ok(out)
     }

@@ -311,6 +311,7 @@ mod tanh;
 #[cfg(test)]
 mod test_cases;
 mod training_pass;
+mod transpose;
 mod vector_slices;
 mod weights_format;
 mod winograd;

@@ -164,21 +164,10 @@ thread_local! {
 }
 
 /// Writes the column-major `rows × (values.len() / rows)` matrix `values` into `transposed`,
-/// column-major too, in blocks that stay in the L1 cache.
+/// column-major too.
 fn transpose(values: &[f32], rows: usize, transposed: &mut [f32]) {
-    const BLOCK: usize = 16;
-    let columns = values.len() / rows;
-    for first_column in (0..columns).step_by(BLOCK) {
-        let block = first_column..(first_column + BLOCK).min(columns);
-        // Rows of the result are written one run at a time: written down its columns, a
-        // power-of-two row length would send every store of a block to one cache set.
-        for r in 0..rows {
-            let target = &mut transposed[r * columns + block.start..r * columns + block.end];
-            for (t, c) in target.iter_mut().zip(block.clone()) {
-                *t = values[c * rows + r];
-            }
-        }
-    }
+    // Column-major `rows × columns` is row-major `columns × rows`.
+    crate::transpose::transpose(values, values.len() / rows, rows, transposed);
 }
 
 /// `∂b = Σ_columns δ`, overwritten.
