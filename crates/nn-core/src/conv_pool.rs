@@ -87,24 +87,37 @@ struct PoolRows<'a> {
 impl RowSink for PoolRows<'_> {
     #[inline(always)]
     fn rows<S: Simd>(&mut self, simd: S, image: usize, first_row: usize, rows: &[f32]) {
-        let PoolRows { windows, pooled, positions } = self;
-        let (filters, window) = (windows.input.channels, windows.window);
-        let row_len = windows.input.width;
-        let out = windows.output_shape();
+        let windows = self.windows;
         // A short band at the bottom lies in no window.
-        if rows.len() < window * row_len * filters {
+        if rows.len() < windows.window * windows.input.width * windows.input.channels {
             return;
         }
-        let by = first_row / window;
-        let at_image = image * out.len();
+        let at_pooled_row = (image * windows.output_shape().height + first_row / windows.window)
+            * windows.output_shape().width
+            * windows.input.channels;
+        // A constant window lets the compiler unroll its loops: saito-simple's 2 × 2.
+        if windows.window == 2 {
+            self.pool_band(simd, 2, rows, at_pooled_row);
+        } else {
+            self.pool_band(simd, windows.window, rows, at_pooled_row);
+        }
+    }
+}
+
+impl PoolRows<'_> {
+    /// Pools a band of `window` rows (`self.windows.window`) into the pooled row that starts at
+    /// value `at_pooled_row`.
+    #[inline(always)]
+    fn pool_band<S: Simd>(&mut self, simd: S, window: usize, rows: &[f32], at_pooled_row: usize) {
+        let PoolRows { windows, pooled, positions } = self;
+        let (filters, row_len, out_width) = (windows.input.channels, windows.input.width, windows.output_shape().width);
         let none = simd.splat_f32s((window * window) as f32);
-        for bx in 0..out.width {
-            let at_pooled = at_image + (by * out.width + bx) * filters;
+        for bx in 0..out_width {
+            let at_pooled = at_pooled_row + bx * filters;
+            let window_values = &rows[bx * window * filters..];
             for lanes in channel_vectors(filters, S::F32_LANES, true) {
-                // The window's pixels row by row (no division in the loops: `window` is not
-                // known when compiling).
-                let first = bx * window * filters + lanes.start;
-                let pixel = |dy: usize, dx: usize| whole::<S>(rows, first + (dy * row_len + dx) * filters);
+                let pixel =
+                    |dy: usize, dx: usize| whole::<S>(window_values, lanes.start + (dy * row_len + dx) * filters);
                 // As MaxPool2d: the first pixel, then the others row by row.
                 let mut maximum = pixel(0, 0);
                 for dy in 0..window {
@@ -215,32 +228,17 @@ impl ListPixels for FromPooled<'_> {
         let candidates = out.height * window * row_len;
         starts.resize(candidates.max(starts.len()), (0, 0));
         deltas.resize((candidates * width).max(deltas.len()), 0.0);
-        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        let zero = simd.splat_f32s(0.0);
         bias_sums.resize(width, 0.0);
         let sums = S::as_mut_simd_f32s(&mut bias_sums[..width]).0;
         let mut listed = 0;
+        let pooled = Pooled { positions, pooled, pooled_grad };
         for by in 0..out.height {
-            for bx in 0..out.width {
-                let at_pooled = (by * out.width + bx) * filters;
-                for lanes in channel_vectors(filters, S::F32_LANES, true) {
-                    let at = at_pooled + lanes.start;
-                    let (maxima, deltas) = (whole::<S>(pooled, at), whole::<S>(pooled_grad, at));
-                    let position = whole::<S>(positions, at);
-                    // ReLU's derivative at the pixel that takes the gradient, whose output is
-                    // the maximum.
-                    let relu = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
-                    for dy in 0..window {
-                        for dx in 0..window {
-                            let x = bx * window + dx;
-                            let here = simd.splat_f32s((dy * window + dx) as f32);
-                            let take = simd.select_f32s(simd.equal_f32s(position, here), one, zero);
-                            // δZ = (take·δ + 0) · relu'(A): the pooling's value, then the layer's.
-                            let delta = simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), relu);
-                            let at = (dy * row_len + x) * width + lanes.start;
-                            S::as_mut_simd_f32s(&mut band[at..at + S::F32_LANES]).0[0] = delta;
-                        }
-                    }
-                }
+            // A constant window lets the compiler unroll its loops: saito-simple's 2 × 2.
+            if window == 2 {
+                pooled.band_deltas(simd, (2, filters, out.width), (row_len, width), by, band);
+            } else {
+                pooled.band_deltas(simd, (window, filters, out.width), (row_len, width), by, band);
             }
             // The band's pixels row by row, as the convolution lists them; ∂b = Σ δZ in the same
             // order, as the convolution adds it (padded lanes add zeros).
@@ -260,6 +258,52 @@ impl ListPixels for FromPooled<'_> {
             }
         }
         listed
+    }
+}
+
+/// One image's pooled maxima, the positions of their pixels in their windows, and the loss's
+/// gradient with respect to them.
+struct Pooled<'a> {
+    positions: &'a [f32],
+    pooled: &'a [f32],
+    pooled_grad: &'a [f32],
+}
+
+impl Pooled<'_> {
+    /// `δZ` of the `window` rows of the convolution's output that pooled row `by` takes, into
+    /// `band` (pixels of `width` values, rows of `row_len` pixels).
+    #[inline(always)]
+    fn band_deltas<S: Simd>(
+        &self,
+        simd: S,
+        (window, filters, out_width): (usize, usize, usize),
+        (row_len, width): (usize, usize),
+        by: usize,
+        band: &mut [f32],
+    ) {
+        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        for bx in 0..out_width {
+            let at_pooled = (by * out_width + bx) * filters;
+            for lanes in channel_vectors(filters, S::F32_LANES, true) {
+                let at = at_pooled + lanes.start;
+                let (maxima, deltas) = (whole::<S>(self.pooled, at), whole::<S>(self.pooled_grad, at));
+                let position = whole::<S>(self.positions, at);
+                // ReLU's derivative at the pixel that takes the gradient, whose output is
+                // the maximum.
+                let relu = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
+                for dy in 0..window {
+                    for dx in 0..window {
+                        let x = bx * window + dx;
+                        let here = simd.splat_f32s((dy * window + dx) as f32);
+                        let take = simd.select_f32s(simd.equal_f32s(position, here), one, zero);
+                        // δZ = (take·δ + 0) · relu'(A): the pooling's value, then the layer's.
+                        let delta = simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), relu);
+                        let at = (dy * row_len + x) * width + lanes.start;
+                        S::as_mut_simd_f32s(&mut band[at..at + S::F32_LANES]).0[0] = delta;
+                    }
+                }
+            }
+        }
     }
 }
 
