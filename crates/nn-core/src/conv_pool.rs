@@ -95,9 +95,8 @@ impl RowSink for PoolRows<'_> {
         if rows.len() < windows.window * windows.input.width * windows.input.channels {
             return;
         }
-        let at_pooled_row = (image * windows.output_shape().height + first_row / windows.window)
-            * windows.output_shape().width
-            * windows.input.channels;
+        let out = windows.output_shape();
+        let at_pooled_row = (image * out.height + first_row / windows.window) * out.width * out.channels;
         // A constant window lets the compiler unroll its loops: saito-simple's 2 × 2.
         if windows.window == 2 {
             self.pool_band(simd, 2, rows, at_pooled_row);

@@ -12,7 +12,7 @@ use crate::vector_slices::all_finite;
 use crate::{Conv2d, MaxPool2d};
 
 /// `∂W` and `∂b` of `conv` (overwritten) for `batch` images of `input`, from the positions and
-/// the pooled maxima [`forward`] made and the gradient of the loss with respect to the pooling's
+/// the pooled maxima [`forward`](super::forward) made and the gradient of the loss with respect to the pooling's
 /// output, `pooled_grad`: the bits the pooling's backward pass and then the convolution's would
 /// give. Returns `false`, having changed nothing, when an input or a pooled gradient is infinite
 /// or NaN (a non-finite gradient spreads through the pooling's zeros as `0 · ∞`; the layers one
@@ -40,14 +40,8 @@ pub(crate) fn weight_gradient(
     if !all_finite(pooled_grad) {
         return false;
     }
-    let mut lister = FromPooled {
-        windows,
-        positions: &positions.positions[..batch * pooled_len],
-        pooled,
-        pooled_grad,
-        bias_sums: Vec::new(),
-        band: Vec::new(),
-    };
+    let pooled = Pooled { positions: &positions.positions[..batch * pooled_len], pooled, pooled_grad };
+    let mut lister = FromPooled { windows, pooled, bias_sums: Vec::new(), band: Vec::new() };
     let done =
         conv_one_channel_gradient::weight_gradient_of_listed(conv.params(), input, batch, weight_grad, &mut lister);
     if done {
@@ -60,9 +54,8 @@ pub(crate) fn weight_gradient(
 /// The lister of [`weight_gradient`]; it sums `∂b` as it goes.
 struct FromPooled<'a> {
     windows: PoolWindows,
-    positions: &'a [f32],
-    pooled: &'a [f32],
-    pooled_grad: &'a [f32],
+    /// The batch's.
+    pooled: Pooled<'a>,
     /// `∂b` so far, padded to the lister's width.
     bias_sums: Vec<f32>,
     /// `δZ` of one band of windows: `window` rows of the convolution's output, each pixel padded
@@ -81,12 +74,10 @@ impl ListPixels for FromPooled<'_> {
         starts: &mut Vec<(u32, u32)>,
         deltas: &mut Vec<f32>,
     ) -> usize {
-        let FromPooled { windows, positions, pooled, pooled_grad, bias_sums, band } = self;
+        let FromPooled { windows, pooled, bias_sums, band } = self;
         let (filters, window, row_len) = (geometry.filters, windows.window, geometry.out_width);
         let out = windows.output_shape();
-        let positions = &positions[image * out.len()..][..out.len()];
-        let pooled = &pooled[image * out.len()..][..out.len()];
-        let pooled_grad = &pooled_grad[image * out.len()..][..out.len()];
+        let pooled = pooled.image(image, out.len());
         if band.len() != window * row_len * width {
             band.clear();
             band.resize(window * row_len * width, 0.0);
@@ -100,7 +91,6 @@ impl ListPixels for FromPooled<'_> {
         bias_sums.resize(width, 0.0);
         let sums = S::as_mut_simd_f32s(&mut bias_sums[..width]).0;
         let mut listed = 0;
-        let pooled = Pooled { positions, pooled, pooled_grad };
         for by in 0..out.height {
             // A constant window lets the compiler unroll its loops: saito-simple's 2 × 2.
             if window == 2 {
@@ -129,17 +119,29 @@ impl ListPixels for FromPooled<'_> {
     }
 }
 
-/// One image's pooled maxima, the positions of their pixels in their windows, and the loss's
-/// gradient with respect to them.
+/// Pooled maxima, the positions of their pixels in their windows, and the loss's gradient with
+/// respect to them: a batch's or one image's.
+#[derive(Clone, Copy)]
 struct Pooled<'a> {
     positions: &'a [f32],
     pooled: &'a [f32],
     pooled_grad: &'a [f32],
 }
 
-impl Pooled<'_> {
-    /// `δZ` of the `window` rows of the convolution's output that pooled row `by` takes, into
-    /// `band` (pixels of `width` values, rows of `row_len` pixels).
+impl<'a> Pooled<'a> {
+    /// Image `image`'s, of `len` pooled values.
+    #[inline(always)]
+    fn image(&self, image: usize, len: usize) -> Pooled<'a> {
+        let of_image = |values: &'a [f32]| &values[image * len..][..len];
+        Pooled {
+            positions: of_image(self.positions),
+            pooled: of_image(self.pooled),
+            pooled_grad: of_image(self.pooled_grad),
+        }
+    }
+
+    /// `δZ` of the `window` rows of one image's convolution output that pooled row `by` takes,
+    /// into `band` (pixels of `width` values, rows of `row_len` pixels).
     #[inline(always)]
     fn band_deltas<S: Simd>(
         &self,

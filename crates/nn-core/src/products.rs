@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use crate::affine::{Columns, affine};
 use crate::batch::sized;
 use crate::nonzero_inputs::{self, weight_gradient_of_nonzero_inputs};
+use crate::transpose::transpose;
 use crate::vector_slices::all_finite;
 
 /// nalgebra sends a product to `matrixmultiply` only when every dimension exceeds this; its
@@ -105,10 +106,11 @@ pub(crate) fn input_gradient(
             // ∂Xᵀ = δᵀ W: the affine kernel reads W's columns where they lie, where `gemm` would
             // first copy all of W, transposed.
             let delta_t = sized(delta_t, delta.len());
-            transpose(delta, outputs, delta_t);
+            // Column-major `outputs × columns` is row-major `columns × outputs`.
+            transpose(delta, columns, outputs, delta_t);
             let input_grad_t = sized(input_grad_t, input_grad.len());
             affine(delta_t, &vec![0.0; columns], weights, inputs, input_grad_t);
-            transpose(input_grad_t, columns, input_grad);
+            transpose(input_grad_t, inputs, columns, input_grad);
         });
         return;
     }
@@ -161,13 +163,6 @@ pub(crate) fn gradients_where_inputs_nonzero(
 thread_local! {
     /// `δᵀ` and `∂Xᵀ` of [`input_gradient`], reused.
     static TRANSPOSED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Writes the column-major `rows × (values.len() / rows)` matrix `values` into `transposed`,
-/// column-major too.
-fn transpose(values: &[f32], rows: usize, transposed: &mut [f32]) {
-    // Column-major `rows × columns` is row-major `columns × rows`.
-    crate::transpose::transpose(values, values.len() / rows, rows, transposed);
 }
 
 /// `∂b = Σ_columns δ`, overwritten.
