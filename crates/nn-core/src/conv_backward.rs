@@ -10,6 +10,7 @@ use nalgebra::DMatrix;
 use super::Conv2d;
 use crate::affine::affine;
 use crate::batch::sized;
+use crate::conv_sparse::NonzeroDeltas;
 use crate::conv_then_pool::Filled;
 use crate::im2col::{col2im, im2row};
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
@@ -44,6 +45,20 @@ impl Conv2d {
         }
     }
 
+    /// The backward pass from the `nonzero` values of `δZ` alone, listed in order
+    /// (`conv_sparse.rs`): `∂W`, `∂b` and, when asked, `∂X`.
+    pub(crate) fn backward_from_nonzero(
+        &self,
+        input: &[f32],
+        nonzero: &NonzeroDeltas,
+        input_grad: Option<&mut [f32]>,
+        gradients: &mut [DMatrix<f32>],
+    ) {
+        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
+        let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
+        conv_sparse::backward(&self.params, &self.weights, input, nonzero, input_grad, weight_grad, bias_grad);
+    }
+
     /// [`Layer::backward`] for an output gradient `δA` that `filled` writes a chunk of images at
     /// a time, just before each is read (`conv_then_pool.rs`: the max-pooling's backward pass);
     /// every pass reads the same values as if it had been written whole before.
@@ -72,20 +87,11 @@ impl Conv2d {
         }
         if input_grad.is_some() && conv_sparse::looks_sparse(self.activation, output, output_grad) {
             filled.up_to_value(output_grad.len(), output_grad);
-            let mut positions = Vec::new();
-            match conv_sparse::sparse_delta(self.activation, output, output_grad, &mut positions) {
+            let mut nonzero = NonzeroDeltas::default();
+            match conv_sparse::sparse_delta(self.activation, output, output_grad, &mut nonzero) {
                 Ok(()) => {
-                    let grads = (weight_grad, bias_grad);
-                    conv_sparse::backward(
-                        &self.params,
-                        &self.weights,
-                        input,
-                        output_grad,
-                        &positions,
-                        input_grad,
-                        grads.0,
-                        grads.1,
-                    );
+                    let (weights, grads) = (&self.weights, (weight_grad, bias_grad));
+                    conv_sparse::backward(&self.params, weights, input, &nonzero, input_grad, grads.0, grads.1);
                     return;
                 }
                 Err(done) => converted = done,

@@ -35,6 +35,12 @@ pub(crate) fn looks_sparse(activation: Activation, output: &[f32], delta: &[f32]
         .zip(&output[..sample])
         .filter(|&(&d, &a)| d != 0.0 && activation.derivative_from_output(a) != 0.0)
         .count();
+    sparse_in_sample(nonzero, sample)
+}
+
+/// Whether `nonzero` values among the first `sample` of a `δA` (where the activation's
+/// derivative is not zero either) look sparse enough: under [`MAX_DENSITY`].
+pub(crate) fn sparse_in_sample(nonzero: usize, sample: usize) -> bool {
     (nonzero as f64) < MAX_DENSITY * sample as f64
 }
 
@@ -43,18 +49,47 @@ pub(crate) fn looked_at(len: usize) -> usize {
     len.div_ceil(32).max(STRETCH).min(len)
 }
 
-/// Makes `delta` (`δA`) the layer's `δZ = δA ⊙ f'(Z)` in place while listing where it is
-/// nonzero, in order, into `positions`: `Ok` if they are under [`MAX_DENSITY`] of it. As soon
+/// The nonzero values of a convolution's `δZ` and where they are in it, in increasing order.
+#[derive(Debug, Default)]
+pub(crate) struct NonzeroDeltas {
+    pub(crate) positions: Vec<usize>,
+    pub(crate) values: Vec<f32>,
+}
+
+impl NonzeroDeltas {
+    pub(crate) fn clear(&mut self) {
+        self.positions.clear();
+        self.values.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub(crate) fn push(&mut self, position: usize, value: f32) {
+        self.positions.push(position);
+        self.values.push(value);
+    }
+}
+
+/// Whether `nonzero` values of a `δZ` of `len` values are few enough for the sparse pass: under
+/// [`MAX_DENSITY`] of it.
+pub(crate) fn few_enough(nonzero: usize, len: usize) -> bool {
+    nonzero < (MAX_DENSITY * len as f64).ceil() as usize
+}
+
+/// Makes `delta` (`δA`) the layer's `δZ = δA ⊙ f'(Z)` in place while listing its nonzero
+/// values, in order, into `nonzero`: `Ok` if they are under [`MAX_DENSITY`] of it. As soon
 /// as they are not, it stops and answers `Err(converted)`: the first `converted` values are
 /// `δZ`, the rest still `δA`, for the dense passes to convert while in the cache.
 pub(crate) fn sparse_delta(
     activation: Activation,
     output: &[f32],
     delta: &mut [f32],
-    positions: &mut Vec<usize>,
+    nonzero: &mut NonzeroDeltas,
 ) -> Result<(), usize> {
-    let limit = (MAX_DENSITY * delta.len() as f64).ceil() as usize;
-    positions.clear();
+    nonzero.clear();
+    let len = delta.len();
     for (stretch, (values, outputs)) in delta.chunks_mut(STRETCH).zip(output.chunks(STRETCH)).enumerate() {
         activation.backprop(outputs, values);
         let first = stretch * STRETCH;
@@ -64,9 +99,11 @@ pub(crate) fn sparse_delta(
                 continue;
             }
             let start = first + block * BLOCK;
-            positions.extend(values.iter().enumerate().filter(|(_, d)| **d != 0.0).map(|(i, _)| start + i));
+            for (i, &d) in values.iter().enumerate().filter(|(_, d)| **d != 0.0) {
+                nonzero.push(start + i, d);
+            }
         }
-        if positions.len() >= limit {
+        if !few_enough(nonzero.len(), len) {
             return Err(first + values.len());
         }
     }
@@ -74,16 +111,14 @@ pub(crate) fn sparse_delta(
 }
 
 /// `∂W = Σ δ · patch` and `∂b = Σ δ` (written) and, when asked, `∂X` (written) from the
-/// nonzero values of `delta` (`δZ`, after the activation's derivative) at `positions` alone (as
-/// [`sparse_delta`] lists them). `weight_grad` is column-major `filters × patch_len`, as a
+/// `nonzero` values of `δZ` (after the activation's derivative) alone, as [`sparse_delta`]
+/// lists them. `weight_grad` is column-major `filters × patch_len`, as a
 /// [`Conv2d`](crate::Conv2d) keeps its weights.
-#[expect(clippy::too_many_arguments, reason = "the layer's parts, as its backward pass has them")]
 pub(crate) fn backward(
     params: &Conv2dParams,
     weights: &DMatrix<f32>,
     input: &[f32],
-    delta: &[f32],
-    positions: &[usize],
+    nonzero: &NonzeroDeltas,
     input_grad: Option<&mut [f32]>,
     weight_grad: &mut [f32],
     bias_grad: &mut [f32],
@@ -93,18 +128,11 @@ pub(crate) fn backward(
     let weight_rows = weights.transpose();
     let mut grad_rows = vec![0.0; filters * patch_len];
     bias_grad.fill(0.0);
-    for &position in positions {
-        bias_grad[position % filters] += delta[position];
+    for (&position, &delta) in nonzero.positions.iter().zip(&nonzero.values) {
+        bias_grad[position % filters] += delta;
     }
-    let pass = Backward {
-        params,
-        weight_rows: weight_rows.as_slice(),
-        input,
-        delta,
-        positions,
-        input_grad,
-        grad_rows: &mut grad_rows,
-    };
+    let pass =
+        Backward { params, weight_rows: weight_rows.as_slice(), input, nonzero, input_grad, grad_rows: &mut grad_rows };
     pulp::Arch::new().dispatch(pass);
     weight_grad.copy_from_slice(DMatrix::from_row_slice(filters, patch_len, &grad_rows).as_slice());
 }
@@ -113,8 +141,7 @@ struct Backward<'a> {
     params: &'a Conv2dParams,
     weight_rows: &'a [f32],
     input: &'a [f32],
-    delta: &'a [f32],
-    positions: &'a [usize],
+    nonzero: &'a NonzeroDeltas,
     input_grad: Option<&'a mut [f32]>,
     grad_rows: &'a mut [f32],
 }
@@ -124,7 +151,7 @@ impl WithSimd for Backward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Backward { params, weight_rows, input, delta, positions, mut input_grad, grad_rows } = self;
+        let Backward { params, weight_rows, input, nonzero, mut input_grad, grad_rows } = self;
         let geometry = Geometry::of(params);
         let (filters, patch_len, patch_row) = (params.filters, params.patch_len(), geometry.patch_row);
         let (kernel_height, image_len) = (params.kernel.0, params.input.len());
@@ -134,19 +161,29 @@ impl WithSimd for Backward<'_> {
             input_grad.fill(0.0);
         }
         let mut padded = Vec::new();
-        let mut padded_grad = vec![0.0; geometry.padded_len];
+        // Without padding, an image's ∂X is summed in place, from the zeros just written; with
+        // it, in a padded image whose inside is then copied out.
+        let mut padded_grad = vec![0.0; if geometry.padding == 0 { 0 } else { geometry.padded_len }];
         // The positions come in order: image by image, and pixel by pixel within an image.
-        for image_positions in positions.chunk_by(|a, b| a / output_len == b / output_len) {
+        let mut first = 0;
+        for image_positions in nonzero.positions.chunk_by(|a, b| a / output_len == b / output_len) {
+            let values = &nonzero.values[first..first + image_positions.len()];
+            first += image_positions.len();
             let n = image_positions[0] / output_len;
             let image = pad(&geometry, &input[n * image_len..(n + 1) * image_len], &mut padded);
-            if input_grad.is_some() {
-                padded_grad.fill(0.0);
-            }
-            for &position in image_positions {
+            let mut image_grad = input_grad.as_deref_mut().map(|input_grad| {
+                let image_grad = &mut input_grad[n * image_len..(n + 1) * image_len];
+                if geometry.padding == 0 {
+                    image_grad
+                } else {
+                    padded_grad.fill(0.0);
+                    &mut padded_grad[..]
+                }
+            });
+            for (&position, &value) in image_positions.iter().zip(values) {
                 let (pixel, f) = (position % output_len / filters, position % filters);
                 let (oy, ox) = (pixel / geometry.out_width, pixel % geometry.out_width);
                 let start = oy * geometry.row_step + ox * geometry.step;
-                let value = delta[position];
                 let grad_row = &mut grad_rows[f * patch_len..(f + 1) * patch_len];
                 let weight_row = &weight_rows[f * patch_len..(f + 1) * patch_len];
                 for ky in 0..kernel_height {
@@ -154,13 +191,15 @@ impl WithSimd for Backward<'_> {
                     let part = ky * patch_row..(ky + 1) * patch_row;
                     // ∂W[f] += δ · patch
                     axpy(simd, value, &image[from..from + patch_row], &mut grad_row[part.clone()]);
-                    if input_grad.is_some() {
+                    if let Some(image_grad) = image_grad.as_deref_mut() {
                         // ∂patch += δ · W[f]
-                        axpy(simd, value, &weight_row[part], &mut padded_grad[from..from + patch_row]);
+                        axpy(simd, value, &weight_row[part], &mut image_grad[from..from + patch_row]);
                     }
                 }
             }
-            if let Some(input_grad) = input_grad.as_deref_mut() {
+            if let Some(input_grad) = input_grad.as_deref_mut()
+                && geometry.padding > 0
+            {
                 let row = geometry.width * geometry.channels;
                 let target = &mut input_grad[n * image_len..(n + 1) * image_len];
                 for (y, target) in target.chunks_exact_mut(row).enumerate() {
@@ -254,18 +293,19 @@ mod tests {
                 let want_b: Vec<f32> = (0..filters)
                     .map(|f| delta.iter().skip(f).step_by(filters).map(|&d| f64::from(d)).sum::<f64>() as f32)
                     .collect();
-                let mut positions = Vec::new();
+                let mut nonzero = NonzeroDeltas::default();
                 let mut listed = delta.clone();
-                let identity = sparse_delta(Activation::Identity, &delta, &mut listed, &mut positions);
+                let identity = sparse_delta(Activation::Identity, &delta, &mut listed, &mut nonzero);
                 assert_eq!(identity.is_ok(), every == 0, "every {every}: sparse enough only when all are zero");
                 // Whatever the density, the sums from the nonzero values are the dense ones.
-                positions = (0..delta.len()).filter(|&i| delta[i] != 0.0).collect();
+                nonzero.clear();
+                (0..delta.len()).filter(|&i| delta[i] != 0.0).for_each(|i| nonzero.push(i, delta[i]));
                 let mut weight_grad = vec![f32::NAN; want_w.len()];
                 let mut input_grad = vec![f32::NAN; want_x.len()];
                 let mut bias_grad = vec![f32::NAN; filters];
                 let grads = (&mut weight_grad[..], &mut bias_grad[..]);
                 let matrix = DMatrix::from_column_slice(filters, params.patch_len(), &weights);
-                backward(&params, &matrix, &images, &delta, &positions, Some(&mut input_grad), grads.0, grads.1);
+                backward(&params, &matrix, &images, &nonzero, Some(&mut input_grad), grads.0, grads.1);
                 let pairs = weight_grad.iter().zip(&want_w).chain(input_grad.iter().zip(&want_x));
                 for (got, want) in pairs.chain(bias_grad.iter().zip(&want_b)) {
                     assert!(
@@ -274,7 +314,7 @@ mod tests {
                     );
                 }
                 let mut without = vec![f32::NAN; want_w.len()];
-                backward(&params, &matrix, &images, &delta, &positions, None, &mut without, &mut bias_grad);
+                backward(&params, &matrix, &images, &nonzero, None, &mut without, &mut bias_grad);
                 assert_eq!(without, weight_grad, "no input gradient: the same weight gradient");
             }
         }
@@ -283,22 +323,24 @@ mod tests {
     #[test]
     fn density_decides_and_a_dense_delta_is_converted_in_part() {
         let len = 4 * STRETCH;
-        let mut positions = Vec::new();
+        let mut nonzero = NonzeroDeltas::default();
         // ReLU's output is 0 at every third value: δZ is 0 there whatever δA is.
         let outputs: Vec<f32> = (0..len).map(|i| if i % 3 == 0 { 0.0 } else { 1.0 }).collect();
         let mut delta = vec![0.0; len];
-        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut delta, &mut positions), Ok(()));
-        assert!(positions.is_empty());
+        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut delta, &mut nonzero), Ok(()));
+        assert_eq!(nonzero.len(), 0);
         // About 2.7% nonzero, evenly spread, and a δA where ReLU's output is 0.
         let mut delta: Vec<f32> = (0..len).map(|i| if i % 25 == 1 && i % 3 != 0 { 0.5 } else { 0.0 }).collect();
         delta[0] = 2.0;
         let mut converted = delta.clone();
-        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut converted, &mut positions), Ok(()));
-        assert_eq!(positions, (0..len).filter(|&i| delta[i] != 0.0 && i % 3 != 0).collect::<Vec<_>>());
+        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut converted, &mut nonzero), Ok(()));
+        assert_eq!(nonzero.positions, (0..len).filter(|&i| delta[i] != 0.0 && i % 3 != 0).collect::<Vec<_>>());
+        assert!(nonzero.positions.iter().zip(&nonzero.values).all(|(&i, &d)| d == converted[i] && d != 0.0));
         assert_eq!(converted[0], 0.0);
         // Then up to 5% in the last stretch.
         let limit = (MAX_DENSITY * len as f64).ceil() as usize;
-        let mut count = positions.len();
+        assert!(few_enough(limit - 1, len) && !few_enough(limit, len));
+        let mut count = nonzero.len();
         for (i, value) in delta.iter_mut().enumerate().skip(3 * STRETCH) {
             if count < limit && *value == 0.0 && i % 3 != 0 {
                 *value = -0.25;
@@ -306,7 +348,7 @@ mod tests {
             }
         }
         let mut converted = delta.clone();
-        let stopped = sparse_delta(Activation::Relu, &outputs, &mut converted, &mut positions);
+        let stopped = sparse_delta(Activation::Relu, &outputs, &mut converted, &mut nonzero);
         assert_eq!(stopped, Err(len), "5% is not under 5%: the limit is reached in the last stretch");
         assert!(looks_sparse(Activation::Relu, &outputs, &delta), "the first stretch is 2.7% nonzero");
         // A dense δA does not look sparse; listed, it stops after its first stretch, the rest
@@ -317,7 +359,7 @@ mod tests {
         let fifteenth: Vec<f32> = (0..len).map(|i| if i % 15 == 0 { 1.0 } else { 0.0 }).collect();
         assert!(looks_sparse(Activation::Relu, &outputs, &fifteenth));
         assert!(!looks_sparse(Activation::Sigmoid, &vec![0.5; len], &fifteenth));
-        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut dense, &mut positions), Err(STRETCH));
+        assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut dense, &mut nonzero), Err(STRETCH));
         assert_eq!((dense[0], dense[1], dense[STRETCH]), (0.0, 1.0, 1.0));
         assert_eq!(dense[STRETCH - 1], if (STRETCH - 1).is_multiple_of(3) { 0.0 } else { 1.0 });
     }

@@ -9,6 +9,8 @@ use std::ops::Range;
 
 use nalgebra::DMatrix;
 
+use crate::conv_sparse::NonzeroDeltas;
+use crate::sparse_from_pool::list_nonzero_deltas;
 use crate::winograd::Winograd;
 use crate::{Conv2d, Layer, MaxPool2d, Mode};
 
@@ -48,7 +50,8 @@ pub(crate) struct Buffers<'a> {
     pub(crate) pooled: &'a [f32],
     /// The pooling's output gradient: read only.
     pub(crate) pooled_grad: &'a mut [f32],
-    /// The convolution's output gradient, written here.
+    /// The convolution's output gradient, written here unless the sparse pass lists its
+    /// nonzero values from the pooled gradient (`sparse_from_pool.rs`).
     pub(crate) conv_grad: &'a mut [f32],
     pub(crate) input_grad: Option<&'a mut [f32]>,
 }
@@ -70,6 +73,15 @@ pub(crate) fn backward(
 ) {
     assert!(applies(conv, pool));
     let Buffers { input, conv_output, pooled, pooled_grad, conv_grad, input_grad } = buffers;
+    // A mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written.
+    if input_grad.is_some() && pool.windows().apart() {
+        let mut nonzero = NonzeroDeltas::default();
+        let gradients_after = (conv_output, pooled, &pooled_grad[..]);
+        if list_nonzero_deltas(conv.activation(), pool.windows(), gradients_after, batch, &mut nonzero) {
+            conv.backward_from_nonzero(input, &nonzero, input_grad, gradients);
+            return;
+        }
+    }
     let (conv_len, pooled_len) = (conv.output_size(), pool.output_size());
     let fill = |images: Range<usize>, delta: &mut [f32]| {
         let (conv_values, pooled_values) =
@@ -157,8 +169,9 @@ mod tests {
         Some(Case::new(conv, pool, input, batch, pooled_grad))
     }
 
-    /// `(δZ, ∂X, ∂W, ∂b)`.
-    type Backward = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
+    /// `(∂X, ∂W, ∂b)`: `δZ` is the convolution's scratch, not written when the sparse pass lists
+    /// it from the pooled gradient.
+    type Backward = (Vec<u32>, Vec<u32>, Vec<u32>);
 
     /// The pooling's backward pass, then the convolution's.
     fn layer_by_layer(case: &Case, with_input_grad: bool) -> Backward {
@@ -170,7 +183,7 @@ mod tests {
         let mut gradients = case.nan_gradients();
         let input_grad_slot = with_input_grad.then_some(&mut input_grad[..]);
         conv.backward(input, conv_output, *batch, &mut conv_grad, input_grad_slot, &mut gradients, Mode::Inference);
-        (bits(&conv_grad), bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
+        (bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
     }
 
     /// The two layers together: their outputs checked against the layers' own, then their
@@ -195,7 +208,7 @@ mod tests {
             input_grad: with_input_grad.then_some(&mut input_grad[..]),
         };
         backward(conv, pool, buffers, *batch, &mut gradients, Mode::Inference);
-        (bits(&conv_grad), bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
+        (bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
     }
 
     fn activation() -> impl Strategy<Value = Activation> {

@@ -305,6 +305,7 @@ mod shape;
 mod sigmoid;
 pub mod softmax;
 mod sparse_affine;
+mod sparse_from_pool;
 mod standardization;
 mod summary;
 mod tanh;

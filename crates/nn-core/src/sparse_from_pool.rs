@@ -1,0 +1,245 @@
+//! A convolution's nonzero `δZ` listed straight from the gradient of the max-pooling after it.
+//!
+//! Behind a convolution come ReLU, a max-pooling whose windows do not overlap and often dropout:
+//! its `δZ` is nonzero only at the maximum of a window whose pooled gradient is nonzero, where
+//! the activation's derivative is not zero (2.7% of conv2's in PyTorch's MNIST example). The
+//! layers' own passes write the pooling's full-resolution `δA`, zeros and all, then read it back
+//! with the convolution's output to make `δZ` and list its nonzero values (`conv_sparse.rs`):
+//! three passes over the largest tensor of the network. Here the list is made from the pooled
+//! gradient, a quarter of the size, and the outputs of the windows whose gradient is nonzero.
+//!
+//! The list is the one `conv_sparse::sparse_delta` makes from the full `δA`: the same values
+//! (`δA` at a window's first maximum is its pooled gradient, `δZ = δA · f'(a)`), at the same
+//! positions, in the same increasing order, and the sparse pass is chosen by the same counts
+//! (`looks_sparse`'s first values, `sparse_delta`'s limit), so the convolution's gradients have
+//! the bits of the layers' own passes.
+
+use pulp::{Simd, WithSimd};
+
+use crate::Activation;
+use crate::conv_sparse::{NonzeroDeltas, few_enough, looked_at, sparse_in_sample};
+use crate::pool_window::PoolWindows;
+use crate::vector_slices::all_finite;
+
+/// Lists into `nonzero` the nonzero values of the `δZ` of a convolution (of `activation`, its
+/// output `conv_output`, `batch` images) that the max-pooling of `windows` (`pooled` its output,
+/// `pooled_grad` its output gradient) and the convolution's own derivative leave. Returns
+/// whether the list is whole and sparse enough for the sparse pass; `false` (having listed part
+/// or nothing) when it is not, or when a pooled gradient is infinite or NaN (the layers' own
+/// passes then make the NaNs a full `δA` would have).
+///
+/// # Panics
+///
+/// If the windows overlap, or a slice is shorter than `batch` samples.
+pub(crate) fn list_nonzero_deltas(
+    activation: Activation,
+    windows: &PoolWindows,
+    (conv_output, pooled, pooled_grad): (&[f32], &[f32], &[f32]),
+    batch: usize,
+    nonzero: &mut NonzeroDeltas,
+) -> bool {
+    assert!(windows.apart(), "each input pixel in one window at most");
+    let (image_len, pooled_len) = (windows.input.len(), windows.output_shape().len());
+    assert!(conv_output.len() >= batch * image_len && pooled.len().min(pooled_grad.len()) >= batch * pooled_len);
+    let listing = Listing { activation, windows, conv_output, pooled, pooled_grad, batch, nonzero };
+    pulp::Arch::new().dispatch(listing)
+}
+
+/// [`list_nonzero_deltas`], compiled for the processor's vectors: the masks below are folds
+/// without branches that the compiler turns into vector compares.
+struct Listing<'a> {
+    activation: Activation,
+    windows: &'a PoolWindows,
+    conv_output: &'a [f32],
+    pooled: &'a [f32],
+    pooled_grad: &'a [f32],
+    batch: usize,
+    nonzero: &'a mut NonzeroDeltas,
+}
+
+impl WithSimd for Listing<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> bool {
+        let Listing { activation, windows, conv_output, pooled, pooled_grad, batch, nonzero } = self;
+        let (input, out) = (windows.input, windows.output_shape());
+        let (channels, width, window, stride) = (input.channels, input.width, windows.window, windows.stride);
+        let (image_len, row_len, cells) = (input.len(), width * channels, window * window);
+        let (len, words) = (batch * image_len, channels.div_ceil(64));
+        let sample = looked_at(len);
+        // How many of the first `sample` values `looks_sparse` would count, and whether they are
+        // all listed yet.
+        let (mut looked, mut decided) = (0, false);
+        // For each window of a pooled row and each of its pixels, the channels whose gradient
+        // goes there: nonzero, and the pixel the first of the window (row by row) holding the
+        // maximum, the one the pooling's backward pass gives the gradient to.
+        let mut masks = vec![0u64; out.width * cells * words];
+        nonzero.clear();
+        for image in 0..batch {
+            let outputs = &conv_output[image * image_len..(image + 1) * image_len];
+            for oy in 0..out.height {
+                let row = (image * out.height + oy) * out.width * channels
+                    ..(image * out.height + oy + 1) * out.width * channels;
+                let (grads, maxima) = (&pooled_grad[row.clone()], &pooled[row]);
+                if !all_finite(grads) {
+                    return false;
+                }
+                let top_left = |ox: usize| (oy * stride * width + ox * stride) * channels;
+                let pixel = |ox: usize, k: usize| top_left(ox) + (k / window) * row_len + (k % window) * channels;
+                for (ox, masks) in masks.chunks_exact_mut(cells * words).enumerate() {
+                    let at = ox * channels;
+                    for (word, first) in (0..channels).step_by(64).enumerate() {
+                        let end = (first + 64).min(channels);
+                        let (grads, maxima) = (&grads[at + first..at + end], &maxima[at + first..at + end]);
+                        let mut pending = mask(grads.iter().map(|g| g.to_bits() << 1 != 0));
+                        for k in 0..cells {
+                            let values = &outputs[pixel(ox, k) + first..pixel(ox, k) + end];
+                            let here = pending & mask(values.iter().zip(maxima).map(|(v, m)| v == m));
+                            masks[k * words + word] = here;
+                            pending &= !here;
+                        }
+                    }
+                }
+                // Within a row of the convolution's output, a window's pixels come after the
+                // window before's, left to right, each with its channels in order.
+                for dy in 0..window {
+                    for (ox, masks) in masks.chunks_exact(cells * words).enumerate() {
+                        for k in dy * window..(dy + 1) * window {
+                            for (word, &bits) in masks[k * words..(k + 1) * words].iter().enumerate() {
+                                let mut bits = bits;
+                                while bits != 0 {
+                                    let channel = word * 64 + bits.trailing_zeros() as usize;
+                                    bits &= bits - 1;
+                                    let offset = pixel(ox, k) + channel;
+                                    let derivative = activation.derivative_from_output(outputs[offset]);
+                                    let position = image * image_len + offset;
+                                    looked += usize::from(derivative != 0.0 && position < sample);
+                                    // δZ = δA ⊙ f'(Z), as `Activation::backprop` computes it.
+                                    let delta = grads[ox * channels + channel] * derivative;
+                                    if delta != 0.0 {
+                                        nonzero.push(position, delta);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                // Rows of the convolution's output up to the next window's hold nothing more.
+                let listed = if oy + 1 == out.height {
+                    (image + 1) * image_len
+                } else {
+                    image * image_len + (oy + 1) * stride * row_len
+                };
+                if !decided && listed >= sample {
+                    decided = true;
+                    if !sparse_in_sample(looked, sample) {
+                        return false;
+                    }
+                }
+                if !few_enough(nonzero.len(), len) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The bits of up to 64 conditions, the first the lowest.
+#[inline(always)]
+fn mask(conditions: impl Iterator<Item = bool>) -> u64 {
+    conditions.enumerate().fold(0, |mask, (i, set)| mask | (u64::from(set) << i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv_sparse::{looks_sparse, sparse_delta};
+    use crate::{Layer, MaxPool2d, Mode, Shape};
+
+    /// The list the layers' own passes make: the pooling's `δA` written whole, `looks_sparse`
+    /// and `sparse_delta` on it.
+    fn by_the_layers(
+        activation: Activation,
+        pool: &MaxPool2d,
+        conv_output: &[f32],
+        pooled_grad: &[f32],
+        batch: usize,
+    ) -> Option<NonzeroDeltas> {
+        let mut pooled = vec![0.0; batch * pool.output_size()];
+        pool.forward(conv_output, batch, &mut pooled, Mode::Inference);
+        let mut delta = vec![f32::NAN; conv_output.len()];
+        let mut grad = pooled_grad.to_vec();
+        pool.backward(conv_output, &pooled, batch, &mut grad, Some(&mut delta), &mut [], Mode::Inference);
+        let mut nonzero = NonzeroDeltas::default();
+        let listed = looks_sparse(activation, conv_output, &delta)
+            && sparse_delta(activation, conv_output, &mut delta, &mut nonzero).is_ok();
+        listed.then_some(nonzero)
+    }
+
+    fn values(len: usize, seed: u32, zeros: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let hash = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8;
+                if hash % 100 < zeros { 0.0 } else { (hash % 9) as f32 * 0.25 - 1.0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_list_is_the_one_the_layers_make() {
+        // Windows that tile the image, leave a row and a column out, or leave gaps; a batch of
+        // one; channels around the vector widths; outputs on a coarse grid (windows often hold
+        // their maximum twice, and ReLU's zeros); pooled gradients from all zero to all nonzero.
+        let mut outcomes = [0, 0];
+        for (shape, window, stride, batch) in [
+            (Shape::new(4, 6, 6), 2, 2, 3),
+            (Shape::new(17, 7, 5), 2, 2, 2),
+            (Shape::new(3, 8, 8), 2, 3, 1),
+            (Shape::new(16, 9, 9), 3, 3, 2),
+            (Shape::new(64, 24, 24), 2, 2, 4),
+        ] {
+            let pool = MaxPool2d::new(shape, window, stride).unwrap();
+            for activation in [Activation::Relu, Activation::Sigmoid, Activation::Identity] {
+                let mut conv_output = values(batch * shape.len(), 1, 30);
+                activation.apply(&mut conv_output);
+                let mut pooled = vec![0.0; batch * pool.output_size()];
+                pool.forward(&conv_output, batch, &mut pooled, Mode::Inference);
+                for zeros in [100, 99, 97, 90, 50, 0] {
+                    let pooled_grad = values(pooled.len(), 2 + zeros, zeros);
+                    let want = by_the_layers(activation, &pool, &conv_output, &pooled_grad, batch);
+                    let mut got = NonzeroDeltas::default();
+                    let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
+                    let listed = list_nonzero_deltas(activation, pool.windows(), buffers, batch, &mut got);
+                    let case = format!("{shape} window {window} stride {stride} {activation} {zeros}% zeros");
+                    assert_eq!(listed, want.is_some(), "{case}");
+                    outcomes[usize::from(listed)] += 1;
+                    if let Some(want) = want {
+                        assert_eq!(got.positions, want.positions, "{case}");
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got.values), bits(&want.values), "{case}");
+                    }
+                }
+            }
+        }
+        assert!(outcomes[0] > 10 && outcomes[1] > 10, "both passes chosen: {outcomes:?}");
+    }
+
+    #[test]
+    fn a_gradient_that_is_not_finite_goes_to_the_layers() {
+        let pool = MaxPool2d::new(Shape::new(2, 4, 4), 2, 2).unwrap();
+        let conv_output = values(pool.input_size(), 3, 0);
+        let mut pooled = vec![0.0; pool.output_size()];
+        pool.forward(&conv_output, 1, &mut pooled, Mode::Inference);
+        let mut pooled_grad = vec![0.0; pooled.len()];
+        pooled_grad[5] = f32::NAN;
+        let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
+        let mut nonzero = NonzeroDeltas::default();
+        assert!(!list_nonzero_deltas(Activation::Relu, pool.windows(), buffers, 1, &mut nonzero));
+        pooled_grad[5] = 0.0;
+        let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
+        assert!(list_nonzero_deltas(Activation::Relu, pool.windows(), buffers, 1, &mut nonzero));
+        assert_eq!(nonzero.len(), 0);
+    }
+}
