@@ -92,10 +92,10 @@ impl WithSimd for Listing<'_> {
                     for (word, first) in (0..channels).step_by(64).enumerate() {
                         let end = (first + 64).min(channels);
                         let (grads, maxima) = (&grads[at + first..at + end], &maxima[at + first..at + end]);
-                        let mut pending = mask(grads.iter().map(|g| g.to_bits() << 1 != 0));
+                        let mut pending = nonzero_mask(grads);
                         for k in 0..cells {
                             let values = &outputs[pixel(ox, k) + first..pixel(ox, k) + end];
-                            let here = pending & mask(values.iter().zip(maxima).map(|(v, m)| v == m));
+                            let here = pending & equal_mask(values, maxima);
                             masks[k * words + word] = here;
                             pending &= !here;
                         }
@@ -146,10 +146,24 @@ impl WithSimd for Listing<'_> {
     }
 }
 
-/// The bits of up to 64 conditions, the first the lowest.
+/// The bits of `grads` (up to 64 values) that are neither `+0` nor `-0`, the first the lowest.
 #[inline(always)]
-fn mask(conditions: impl Iterator<Item = bool>) -> u64 {
-    conditions.enumerate().fold(0, |mask, (i, set)| mask | (u64::from(set) << i))
+fn nonzero_mask(grads: &[f32]) -> u64 {
+    let nonzero = |g: f32| g.to_bits() << 1 != 0;
+    match <&[f32; 64]>::try_from(grads) {
+        // A whole word: a loop of known length, which the compiler turns into vector compares.
+        Ok(grads) => (0..64).fold(0, |mask, i| mask | (u64::from(nonzero(grads[i])) << i)),
+        Err(_) => grads.iter().enumerate().fold(0, |mask, (i, &g)| mask | (u64::from(nonzero(g)) << i)),
+    }
+}
+
+/// The bits of `values` (up to 64) equal to the matching `maxima`, the first the lowest.
+#[inline(always)]
+fn equal_mask(values: &[f32], maxima: &[f32]) -> u64 {
+    match (<&[f32; 64]>::try_from(values), <&[f32; 64]>::try_from(maxima)) {
+        (Ok(values), Ok(maxima)) => (0..64).fold(0, |mask, i| mask | (u64::from(values[i] == maxima[i]) << i)),
+        _ => values.iter().zip(maxima).enumerate().fold(0, |mask, (i, (v, m))| mask | (u64::from(v == m) << i)),
+    }
 }
 
 #[cfg(test)]
