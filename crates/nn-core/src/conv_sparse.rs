@@ -16,7 +16,12 @@ use crate::{Activation, Conv2dParams};
 
 /// Below this share of nonzero values in `δZ` the sparse pass is taken. At 5% it costs about a
 /// tenth of the dense product of `δ Pᵀ` and `Wᵀ δ`, which Winograd's method cuts by 2 to 3 times.
-pub(crate) const MAX_DENSITY: f64 = 0.05;
+/// Measured with pytorch-example's conv2 at a shard of 32 images (one thread, paired in one
+/// process, Intel Xeon, 2026-12-06): after 30 training steps its `δZ` is 4.8% nonzero (5.7% in
+/// the first image) and the sparse pass makes the whole step 0.89 times as long as Winograd's;
+/// after 2 steps, 7.0% nonzero, 0.95-1.02 times depending on the host's state: the two meet
+/// around 7-10%.
+pub(crate) const MAX_DENSITY: f64 = 0.08;
 
 /// Values of `delta` looked at together when listing its nonzero ones.
 const BLOCK: usize = 16;
@@ -337,7 +342,7 @@ mod tests {
         assert_eq!(nonzero.positions, (0..len).filter(|&i| delta[i] != 0.0 && i % 3 != 0).collect::<Vec<_>>());
         assert!(nonzero.positions.iter().zip(&nonzero.values).all(|(&i, &d)| d == converted[i] && d != 0.0));
         assert_eq!(converted[0], 0.0);
-        // Then up to 5% in the last stretch.
+        // Then up to 8% in the last stretch.
         let limit = (MAX_DENSITY * len as f64).ceil() as usize;
         assert!(few_enough(limit - 1, len) && !few_enough(limit, len));
         let mut count = nonzero.len();
@@ -349,16 +354,16 @@ mod tests {
         }
         let mut converted = delta.clone();
         let stopped = sparse_delta(Activation::Relu, &outputs, &mut converted, &mut nonzero);
-        assert_eq!(stopped, Err(len), "5% is not under 5%: the limit is reached in the last stretch");
+        assert_eq!(stopped, Err(len), "8% is not under 8%: the limit is reached in the last stretch");
         assert!(looks_sparse(Activation::Relu, &outputs, &delta), "the first stretch is 2.7% nonzero");
         // A dense δA does not look sparse; listed, it stops after its first stretch, the rest
         // left as it was.
         let mut dense = vec![1.0; len];
         assert!(!looks_sparse(Activation::Relu, &outputs, &dense));
-        // One value in 15 nonzero, all where ReLU's output is 0; sigmoid's derivative at 0.5 is not.
-        let fifteenth: Vec<f32> = (0..len).map(|i| if i % 15 == 0 { 1.0 } else { 0.0 }).collect();
-        assert!(looks_sparse(Activation::Relu, &outputs, &fifteenth));
-        assert!(!looks_sparse(Activation::Sigmoid, &vec![0.5; len], &fifteenth));
+        // One value in 9 nonzero (11%), all where ReLU's output is 0; sigmoid's derivative at 0.5 is not.
+        let ninth: Vec<f32> = (0..len).map(|i| if i % 9 == 0 { 1.0 } else { 0.0 }).collect();
+        assert!(looks_sparse(Activation::Relu, &outputs, &ninth));
+        assert!(!looks_sparse(Activation::Sigmoid, &vec![0.5; len], &ninth));
         assert_eq!(sparse_delta(Activation::Relu, &outputs, &mut dense, &mut nonzero), Err(STRETCH));
         assert_eq!((dense[0], dense[1], dense[STRETCH]), (0.0, 1.0, 1.0));
         assert_eq!(dense[STRETCH - 1], if (STRETCH - 1).is_multiple_of(3) { 0.0 } else { 1.0 });
