@@ -73,10 +73,6 @@ impl Conv2d {
         gradients: &mut [DMatrix<f32>],
         mut filled: Filled<impl FnMut(Range<usize>, &mut [f32])>,
     ) {
-        let (filters, patch_len, patches) = (self.params.filters, self.params.patch_len(), self.params.patches());
-        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
-        let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
-        let weights = self.weights.as_slice();
         // With `∂X` to compute, a `δZ` that looks mostly zero (behind ReLU, max-pooling and
         // dropout) is made first while its nonzero values are listed, and then only those are
         // visited (`conv_sparse.rs`); if it turns out dense after all, the listing stops and the
@@ -87,16 +83,22 @@ impl Conv2d {
         }
         if input_grad.is_some() && conv_sparse::looks_sparse(self.activation, output, output_grad) {
             filled.up_to_value(output_grad.len(), output_grad);
-            let mut nonzero = NonzeroDeltas::default();
-            match conv_sparse::sparse_delta(self.activation, output, output_grad, &mut nonzero) {
-                Ok(()) => {
-                    let (weights, grads) = (&self.weights, (weight_grad, bias_grad));
-                    conv_sparse::backward(&self.params, weights, input, &nonzero, input_grad, grads.0, grads.1);
-                    return;
+            let listed = conv_sparse::with_nonzero_deltas(|nonzero| {
+                let listed = conv_sparse::sparse_delta(self.activation, output, output_grad, nonzero);
+                if listed.is_ok() {
+                    self.backward_from_nonzero(input, nonzero, input_grad.take(), gradients);
                 }
+                listed
+            });
+            match listed {
+                Ok(()) => return,
                 Err(done) => converted = done,
             }
         }
+        let (filters, patch_len, patches) = (self.params.filters, self.params.patch_len(), self.params.patches());
+        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
+        let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
+        let weights = self.weights.as_slice();
         if let Some(winograd) = Winograd::plan(&self.params) {
             let mut to_delta = self.to_delta(output, converted, bias_grad);
             let to_delta = |range: Range<usize>, delta: &mut [f32]| {

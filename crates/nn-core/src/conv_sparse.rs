@@ -8,6 +8,8 @@
 //! pixel, zeros included. The sums run image by image, pixel by pixel, filter by filter: a fixed
 //! order, so the bits do not depend on the threads.
 
+use std::cell::RefCell;
+
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
 
@@ -59,6 +61,20 @@ pub(crate) fn looked_at(len: usize) -> usize {
 pub(crate) struct NonzeroDeltas {
     pub(crate) positions: Vec<usize>,
     pub(crate) values: Vec<f32>,
+}
+
+thread_local! {
+    /// The list of the last sparse pass on this thread: tens of thousands of entries a shard, each
+    /// step, kept rather than allocated again.
+    static NONZERO: RefCell<NonzeroDeltas> = const {
+        RefCell::new(NonzeroDeltas { positions: Vec::new(), values: Vec::new() })
+    };
+}
+
+/// Calls `list_and_use` with this thread's [`NonzeroDeltas`] (holding whatever the last call
+/// left: the listings clear it first).
+pub(crate) fn with_nonzero_deltas<R>(list_and_use: impl FnOnce(&mut NonzeroDeltas) -> R) -> R {
+    NONZERO.with_borrow_mut(list_and_use)
 }
 
 impl NonzeroDeltas {

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use nalgebra::DMatrix;
 
-use crate::conv_sparse::NonzeroDeltas;
+use crate::conv_sparse::with_nonzero_deltas;
 use crate::sparse_from_pool::list_nonzero_deltas;
 use crate::winograd::Winograd;
 use crate::{Conv2d, Layer, MaxPool2d, Mode};
@@ -75,13 +75,18 @@ pub(crate) fn backward(
     mode: Mode,
 ) {
     assert!(applies(conv, pool));
-    let Buffers { input, conv_output, pooled, pooled_grad, conv_grad, input_grad } = buffers;
+    let Buffers { input, conv_output, pooled, pooled_grad, conv_grad, mut input_grad } = buffers;
     // A mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written.
     if input_grad.is_some() && pool.windows().apart() {
-        let mut nonzero = NonzeroDeltas::default();
         let gradients_after = (conv_output, pooled, &pooled_grad[..]);
-        if list_nonzero_deltas(conv.activation(), pool.windows(), gradients_after, batch, &mut nonzero) {
-            conv.backward_from_nonzero(input, &nonzero, input_grad, gradients);
+        let done = with_nonzero_deltas(|nonzero| {
+            let listed = list_nonzero_deltas(conv.activation(), pool.windows(), gradients_after, batch, nonzero);
+            if listed {
+                conv.backward_from_nonzero(input, nonzero, input_grad.take(), gradients);
+            }
+            listed
+        });
+        if done {
             return;
         }
     }

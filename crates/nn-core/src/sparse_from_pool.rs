@@ -19,7 +19,7 @@ use pulp::{Simd, WithSimd};
 use crate::Activation;
 use crate::conv_sparse::{NonzeroDeltas, few_enough, looked_at, sparse_in_sample};
 use crate::pool_window::PoolWindows;
-use crate::vector_slices::all_finite;
+use crate::vector_slices::{all_finite, nonzero_mask};
 
 /// Lists into `nonzero` the nonzero values of the `δZ` of a convolution (of `activation`, its
 /// output `conv_output`, `batch` images) that the max-pooling of `windows` (`pooled` its output,
@@ -75,6 +75,11 @@ impl WithSimd for Listing<'_> {
         // goes there: nonzero, and the pixel the first of the window (row by row) holding the
         // maximum, the one the pooling's backward pass gives the gradient to.
         let mut masks = vec![0u64; out.width * cells * words];
+        // The pixels of a row of windows (window, pixel in it) in the order of the convolution's
+        // output: row by row, and within a row each window's pixels after the window before's.
+        let in_order: Vec<(usize, usize)> = (0..window)
+            .flat_map(|dy| (0..out.width).flat_map(move |ox| (dy * window..(dy + 1) * window).map(move |k| (ox, k))))
+            .collect();
         nonzero.clear();
         for image in 0..batch {
             let outputs = &conv_output[image * image_len..(image + 1) * image_len];
@@ -101,26 +106,21 @@ impl WithSimd for Listing<'_> {
                         }
                     }
                 }
-                // Within a row of the convolution's output, a window's pixels come after the
-                // window before's, left to right, each with its channels in order.
-                for dy in 0..window {
-                    for (ox, masks) in masks.chunks_exact(cells * words).enumerate() {
-                        for k in dy * window..(dy + 1) * window {
-                            for (word, &bits) in masks[k * words..(k + 1) * words].iter().enumerate() {
-                                let mut bits = bits;
-                                while bits != 0 {
-                                    let channel = word * 64 + bits.trailing_zeros() as usize;
-                                    bits &= bits - 1;
-                                    let offset = pixel(ox, k) + channel;
-                                    let derivative = activation.derivative_from_output(outputs[offset]);
-                                    let position = image * image_len + offset;
-                                    looked += usize::from(derivative != 0.0 && position < sample);
-                                    // δZ = δA ⊙ f'(Z), as `Activation::backprop` computes it.
-                                    let delta = grads[ox * channels + channel] * derivative;
-                                    if delta != 0.0 {
-                                        nonzero.push(position, delta);
-                                    }
-                                }
+                for &(ox, k) in &in_order {
+                    let cell = (ox * cells + k) * words;
+                    for (word, &bits) in masks[cell..cell + words].iter().enumerate() {
+                        let mut bits = bits;
+                        while bits != 0 {
+                            let channel = word * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            let offset = pixel(ox, k) + channel;
+                            let derivative = activation.derivative_from_output(outputs[offset]);
+                            let position = image * image_len + offset;
+                            looked += usize::from(derivative != 0.0 && position < sample);
+                            // δZ = δA ⊙ f'(Z), as `Activation::backprop` computes it.
+                            let delta = grads[ox * channels + channel] * derivative;
+                            if delta != 0.0 {
+                                nonzero.push(position, delta);
                             }
                         }
                     }
@@ -143,17 +143,6 @@ impl WithSimd for Listing<'_> {
             }
         }
         true
-    }
-}
-
-/// The bits of `grads` (up to 64 values) that are neither `+0` nor `-0`, the first the lowest.
-#[inline(always)]
-fn nonzero_mask(grads: &[f32]) -> u64 {
-    let nonzero = |g: f32| g.to_bits() << 1 != 0;
-    match <&[f32; 64]>::try_from(grads) {
-        // A whole word: a loop of known length, which the compiler turns into vector compares.
-        Ok(grads) => (0..64).fold(0, |mask, i| mask | (u64::from(nonzero(grads[i])) << i)),
-        Err(_) => grads.iter().enumerate().fold(0, |mask, (i, &g)| mask | (u64::from(nonzero(g)) << i)),
     }
 }
 

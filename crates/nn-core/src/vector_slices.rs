@@ -36,13 +36,24 @@ pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl
 #[inline(always)]
 pub(crate) fn for_each_nonzero(values: &[f32], mut visit: impl FnMut(usize, f32)) {
     for (block, values) in values.chunks(64).enumerate() {
-        let mut nonzero =
-            values.iter().enumerate().fold(0u64, |mask, (i, v)| mask | (u64::from(v.to_bits() << 1 != 0) << i));
+        let mut nonzero = nonzero_mask(values);
         while nonzero != 0 {
             let i = nonzero.trailing_zeros() as usize;
             nonzero &= nonzero - 1;
             visit(block * 64 + i, values[i]);
         }
+    }
+}
+
+/// The bits of `values` (up to 64) that are neither `+0` nor `-0`, the first the lowest.
+#[inline(always)]
+pub(crate) fn nonzero_mask(values: &[f32]) -> u64 {
+    // The bits shifted left by one: zero for +0 and -0 only.
+    let nonzero = |v: f32| v.to_bits() << 1 != 0;
+    match <&[f32; 64]>::try_from(values) {
+        // A whole word: a loop of known length, which the compiler turns into vector compares.
+        Ok(values) => (0..64).fold(0, |mask, i| mask | (u64::from(nonzero(values[i])) << i)),
+        Err(_) => values.iter().enumerate().fold(0, |mask, (i, &v)| mask | (u64::from(nonzero(v)) << i)),
     }
 }
 
@@ -69,5 +80,41 @@ pub(crate) fn store<S: Simd>(simd: S, values: &mut [f32], vector: S::f32s) {
     match S::as_mut_simd_f32s(values) {
         ([slot], []) => *slot = vector,
         _ => simd.partial_store_f32s(values, vector),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every value but `+0` and `-0` is visited, subnormals and NaNs included, in order, across
+    /// whole words of 64 and a partial last one.
+    #[test]
+    fn nonzero_values_are_visited_in_order() {
+        for len in [0, 1, 63, 64, 65, 128, 200] {
+            let values: Vec<f32> = (0..len)
+                .map(|i| match i % 7 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::from_bits(1),
+                    3 => f32::NAN,
+                    4 => -1.5,
+                    _ => 0.0,
+                })
+                .collect();
+            let mut visited = Vec::new();
+            for_each_nonzero(&values, |i, v| visited.push((i, v.to_bits())));
+            let expected: Vec<_> = values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.to_bits() << 1 != 0)
+                .map(|(i, v)| (i, v.to_bits()))
+                .collect();
+            assert_eq!(visited, expected, "{len} values");
+            for word in values.chunks(64) {
+                let mask = nonzero_mask(word);
+                assert_eq!(mask.count_ones() as usize, word.iter().filter(|v| v.to_bits() << 1 != 0).count());
+            }
+        }
     }
 }
