@@ -44,25 +44,31 @@ impl Dropout {
         self.rate
     }
 
-    /// `values *= mask scale` for each sample: `1 / (1 − p)` where kept, 0 where dropped. Nothing
-    /// changes in inference.
-    fn apply_masks(&self, values: &mut [f32], batch: usize, mode: Mode) {
-        let Mode::Training { seed, first_sample } = mode else { return };
+    /// `to = from · mask scale` for each sample: `1 / (1 − p)` where kept, 0 where dropped; in
+    /// inference, `to = from`. One pass: the copy and the mask together.
+    fn masked(&self, from: &[f32], to: &mut [f32], batch: usize, mode: Mode) {
+        let Mode::Training { seed, first_sample } = mode else {
+            to.copy_from_slice(from);
+            return;
+        };
         let keep_scale = 1.0 / (1.0 - self.rate);
         // A value is dropped when its 24-bit uniform draw falls below rate · 2²⁴.
         let threshold = (f64::from(self.rate) * f64::from(1_u32 << 24)) as u64;
         let len = self.shape.len();
-        for (j, sample) in values.chunks_exact_mut(len).take(batch).enumerate() {
+        let masked = (len * batch).min(to.len());
+        for (j, (from, to)) in from[..masked].chunks_exact(len).zip(to[..masked].chunks_exact_mut(len)).enumerate() {
             let key = mix_seed(seed ^ mix_seed(first_sample + j as u64));
-            pulp::Arch::new().dispatch(ApplyMask { values: sample, key, threshold, keep_scale });
+            pulp::Arch::new().dispatch(ApplyMask { from, to, key, threshold, keep_scale });
         }
+        to[masked..].copy_from_slice(&from[masked..]);
     }
 }
 
 /// One sample's mask applied, compiled by `pulp` for the processor's widest vectors: the hashes
 /// (64-bit multiplies) and the products vectorise.
 struct ApplyMask<'a> {
-    values: &'a mut [f32],
+    from: &'a [f32],
+    to: &'a mut [f32],
     key: u64,
     threshold: u64,
     keep_scale: f32,
@@ -73,9 +79,9 @@ impl WithSimd for ApplyMask<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
-        for (unit, value) in (0u64..).zip(self.values.iter_mut()) {
+        for (unit, (to, &from)) in (0u64..).zip(self.to.iter_mut().zip(self.from)) {
             let kept = mix_seed(self.key.wrapping_add(unit)) >> 40 >= self.threshold;
-            *value *= if kept { self.keep_scale } else { 0.0 };
+            *to = from * if kept { self.keep_scale } else { 0.0 };
         }
     }
 }
@@ -102,8 +108,7 @@ impl Layer for Dropout {
     }
 
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], mode: Mode) {
-        output.copy_from_slice(input);
-        self.apply_masks(output, batch, mode);
+        self.masked(input, output, batch, mode);
     }
 
     /// `∂x = ∂a · m / (1 − p)`, with the masks of the forward pass.
@@ -118,8 +123,7 @@ impl Layer for Dropout {
         mode: Mode,
     ) {
         let Some(input_grad) = input_grad else { return };
-        input_grad.copy_from_slice(output_grad);
-        self.apply_masks(input_grad, batch, mode);
+        self.masked(output_grad, input_grad, batch, mode);
     }
 
     fn clone_box(&self) -> Box<dyn Layer> {
