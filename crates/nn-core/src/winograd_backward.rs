@@ -1,0 +1,135 @@
+//! The backward pass of a Winograd convolution (`winograd.rs`): `∂M = A ∂Y Aᵀ` per tile, then
+//! `∂U_ξ = Σ_tiles ∂M_ξ V_ξᵀ` and `∂V_ξ = U_ξᵀ ∂M_ξ` at each of the 36 positions, then
+//! `∂W = Gᵀ ∂U G` and `∂X = B ∂V Bᵀ`, added where the tiles overlap: the exact gradient of the
+//! forward pass as computed, a chunk of images at a time.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use super::{SCRATCH, Winograd};
+use crate::affine::{Columns, affine_strided};
+use crate::batch::sized;
+use crate::outer_products::{self, sum_outer_products};
+use crate::products::weight_gradient_strided;
+use crate::winograd_transforms::{
+    Finish, InputGradTransform, KernelGradTransform, OutputGradTransform, POSITIONS, Sandwiches, Square, TILE,
+    at_position,
+};
+
+impl Winograd {
+    /// Given `∂A` in `output_grad`: `∂W` (overwritten, `filters × (3 · 3 · channels)`) and, when
+    /// asked, `∂X` (overwritten). `to_delta(range, δ)` turns the `∂A` of each chunk of images
+    /// (outputs `range`) into `∂Z` in place just before the chunk is used, while it is in the
+    /// cache: the conv layer multiplies by `f'` there and sums `∂b`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward(
+        &self,
+        weights: &[f32],
+        input: &[f32],
+        batch: usize,
+        output_grad: &mut [f32],
+        mut input_grad: Option<&mut [f32]>,
+        weight_grad: &mut [f32],
+        mut to_delta: impl FnMut(Range<usize>, &mut [f32]),
+    ) {
+        let (channels, filters) = (self.channels, self.filters);
+        let (image_len, output_len) = (self.height * self.width * channels, self.out_height * self.out_width * filters);
+        let per_image = self.tiles_per_image();
+        SCRATCH.with_borrow_mut(|scratch| {
+            let kernel = self.transform_kernel(weights, &mut scratch.kernel);
+            let kernel_grad = sized(&mut scratch.kernel_grad, POSITIONS * filters * channels);
+            let kernel_transposed = sized(&mut scratch.kernel_transposed, kernel.len());
+            for (u, u_transposed) in
+                kernel.chunks_exact(filters * channels).zip(kernel_transposed.chunks_exact_mut(filters * channels))
+            {
+                for (c, column) in u.chunks_exact(filters).enumerate() {
+                    for (f, &w) in column.iter().enumerate() {
+                        u_transposed[f * channels + c] = w;
+                    }
+                }
+            }
+            let zeros = vec![0.0; channels];
+            for first in (0..batch).step_by(self.images_per_chunk()) {
+                let images = self.images_per_chunk().min(batch - first);
+                let tiles = images * per_image;
+                let v = self.transform_input(
+                    &input[first * image_len..(first + images) * image_len],
+                    tiles,
+                    &mut scratch.tiles,
+                );
+                // ∂M = A ∂Y Aᵀ, zeros past the image's outputs.
+                let outputs = first * output_len..(first + images) * output_len;
+                let delta = &mut output_grad[outputs.clone()];
+                to_delta(outputs, delta);
+                let delta = &*delta;
+                let m_grad = sized(&mut scratch.products, POSITIONS * tiles * filters);
+                let sandwich = Sandwiches {
+                    coefficients: PhantomData::<OutputGradTransform>,
+                    count: tiles,
+                    len: filters,
+                    source: delta,
+                    source_at: |tile| self.output_square(tile),
+                    target: m_grad,
+                    target_at: |tile| Square::transformed(tile, filters, tiles),
+                    finish: Finish::Store,
+                };
+                pulp::Arch::new().dispatch(sandwich);
+                let sizes = (filters, channels, tiles);
+                let m_grad_at = |position: usize| {
+                    let (at, stride) = at_position(position, filters, tiles);
+                    Columns { values: &m_grad[at..], stride }
+                };
+                for (position, u_grad) in kernel_grad.chunks_exact_mut(filters * channels).enumerate() {
+                    let (v_at, v_stride) = at_position(position, channels, tiles);
+                    let v = Columns { values: &v[v_at..], stride: v_stride };
+                    if outer_products::applies(filters) {
+                        sum_outer_products(m_grad_at(position), v, sizes, u_grad, first > 0);
+                    } else {
+                        weight_gradient_strided(m_grad_at(position), v, sizes, u_grad, first > 0);
+                    }
+                }
+                if let Some(input_grad) = input_grad.as_deref_mut() {
+                    // ∂V_ξ = U_ξᵀ ∂M_ξ on the affine kernel, which reads ∂M where it lies (`gemm`
+                    // would first copy it).
+                    let v_grad = sized(&mut scratch.tiles_grad, POSITIONS * tiles * channels);
+                    for (position, u_transposed) in kernel_transposed.chunks_exact(filters * channels).enumerate() {
+                        let (at, stride) = at_position(position, channels, tiles);
+                        affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
+                    }
+                    let images = &mut input_grad[first * image_len..(first + images) * image_len];
+                    self.transform_input_grad(v_grad, tiles, images);
+                }
+            }
+            // ∂W = Gᵀ ∂U G, for each (filter, channel); ∂U_ξ is `filters × channels`.
+            let sandwich = Sandwiches {
+                coefficients: PhantomData::<KernelGradTransform>,
+                count: channels,
+                len: filters,
+                source: kernel_grad,
+                source_at: |c| Square::whole(c * filters, TILE * channels * filters, channels * filters),
+                target: weight_grad,
+                target_at: |c| Square::whole(c * filters, 3 * channels * filters, channels * filters),
+                finish: Finish::Store,
+            };
+            pulp::Arch::new().dispatch(sandwich);
+        });
+    }
+
+    /// `∂X = B ∂V Bᵀ` for the `tiles` tiles of `images` (overwritten), added where they overlap,
+    /// in the order of the tiles.
+    fn transform_input_grad(&self, v_grad: &[f32], tiles: usize, images: &mut [f32]) {
+        let channels = self.channels;
+        images.fill(0.0);
+        let sandwich = Sandwiches {
+            coefficients: PhantomData::<InputGradTransform>,
+            count: tiles,
+            len: channels,
+            source: v_grad,
+            source_at: |tile| Square::transformed(tile, channels, tiles),
+            target: images,
+            target_at: |tile| self.image_square(tile),
+            finish: Finish::Add,
+        };
+        pulp::Arch::new().dispatch(sandwich);
+    }
+}
