@@ -45,18 +45,25 @@ impl Conv2d {
         }
     }
 
-    /// The backward pass from the `nonzero` values of `δZ` alone, listed in order
-    /// (`conv_sparse.rs`): `∂W`, `∂b` and, when asked, `∂X`.
-    pub(crate) fn backward_from_nonzero(
+    /// The backward pass from the nonzero values of `δZ` alone (`conv_sparse.rs`): `list` writes
+    /// them, in order, into this thread's list; if it answers `Ok`, `∂W`, `∂b` and, when asked,
+    /// `∂X` (taken from `input_grad`) are made from them. Returns what `list` answered: on `Err`
+    /// nothing else is done and `input_grad` is left.
+    pub(crate) fn backward_from_listed<E>(
         &self,
         input: &[f32],
-        nonzero: &NonzeroDeltas,
-        input_grad: Option<&mut [f32]>,
+        input_grad: &mut Option<&mut [f32]>,
         gradients: &mut [DMatrix<f32>],
-    ) {
-        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
-        let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
-        conv_sparse::backward(&self.params, &self.weights, input, nonzero, input_grad, weight_grad, bias_grad);
+        list: impl FnOnce(&mut NonzeroDeltas) -> Result<(), E>,
+    ) -> Result<(), E> {
+        conv_sparse::with_nonzero_deltas(|nonzero| {
+            list(nonzero)?;
+            let (weight_grad, bias_grad) = gradients.split_at_mut(1);
+            let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
+            let input_grad = input_grad.take();
+            conv_sparse::backward(&self.params, &self.weights, input, nonzero, input_grad, weight_grad, bias_grad);
+            Ok(())
+        })
     }
 
     /// [`Layer::backward`] for an output gradient `δA` that `filled` writes a chunk of images at
@@ -83,12 +90,8 @@ impl Conv2d {
         }
         if input_grad.is_some() && conv_sparse::looks_sparse(self.activation, output, output_grad) {
             filled.up_to_value(output_grad.len(), output_grad);
-            let listed = conv_sparse::with_nonzero_deltas(|nonzero| {
-                let listed = conv_sparse::sparse_delta(self.activation, output, output_grad, nonzero);
-                if listed.is_ok() {
-                    self.backward_from_nonzero(input, nonzero, input_grad.take(), gradients);
-                }
-                listed
+            let listed = self.backward_from_listed(input, &mut input_grad, gradients, |nonzero| {
+                conv_sparse::sparse_delta(self.activation, output, output_grad, nonzero)
             });
             match listed {
                 Ok(()) => return,

@@ -12,7 +12,6 @@ use std::ops::Range;
 
 use nalgebra::DMatrix;
 
-use crate::conv_sparse::with_nonzero_deltas;
 use crate::sparse_from_pool::list_nonzero_deltas;
 use crate::winograd::Winograd;
 use crate::{Conv2d, Layer, MaxPool2d, Mode};
@@ -79,14 +78,11 @@ pub(crate) fn backward(
     // A mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written.
     if input_grad.is_some() && pool.windows().apart() {
         let gradients_after = (conv_output, pooled, &pooled_grad[..]);
-        let done = with_nonzero_deltas(|nonzero| {
+        let listed = conv.backward_from_listed(input, &mut input_grad, gradients, |nonzero| {
             let listed = list_nonzero_deltas(conv.activation(), pool.windows(), gradients_after, batch, nonzero);
-            if listed {
-                conv.backward_from_nonzero(input, nonzero, input_grad.take(), gradients);
-            }
-            listed
+            listed.then_some(()).ok_or(())
         });
-        if done {
+        if listed.is_ok() {
             return;
         }
     }

@@ -19,7 +19,7 @@ use pulp::{Simd, WithSimd};
 use crate::Activation;
 use crate::conv_sparse::{NonzeroDeltas, few_enough, looked_at, sparse_in_sample};
 use crate::pool_window::PoolWindows;
-use crate::vector_slices::{all_finite, nonzero_mask};
+use crate::vector_slices::{SetBits, all_finite, nonzero_mask};
 
 /// Lists into `nonzero` the nonzero values of the `δZ` of a convolution (of `activation`, its
 /// output `conv_output`, `batch` images) that the max-pooling of `windows` (`pooled` its output,
@@ -109,10 +109,8 @@ impl WithSimd for Listing<'_> {
                 for &(ox, k) in &in_order {
                     let cell = (ox * cells + k) * words;
                     for (word, &bits) in masks[cell..cell + words].iter().enumerate() {
-                        let mut bits = bits;
-                        while bits != 0 {
-                            let channel = word * 64 + bits.trailing_zeros() as usize;
-                            bits &= bits - 1;
+                        for bit in SetBits(bits) {
+                            let channel = word * 64 + bit;
                             let offset = pixel(ox, k) + channel;
                             let derivative = activation.derivative_from_output(outputs[offset]);
                             let position = image * image_len + offset;

@@ -36,12 +36,26 @@ pub(crate) fn mark_nonzero<'a>(nonzero: &mut Vec<u32>, len: usize, samples: impl
 #[inline(always)]
 pub(crate) fn for_each_nonzero(values: &[f32], mut visit: impl FnMut(usize, f32)) {
     for (block, values) in values.chunks(64).enumerate() {
-        let mut nonzero = nonzero_mask(values);
-        while nonzero != 0 {
-            let i = nonzero.trailing_zeros() as usize;
-            nonzero &= nonzero - 1;
+        for i in SetBits(nonzero_mask(values)) {
             visit(block * 64 + i, values[i]);
         }
+    }
+}
+
+/// The positions of the set bits of a mask, lowest first: each costs one count of trailing
+/// zeros and clears its bit, so a mask with few bits set costs little whatever its width.
+pub(crate) struct SetBits(pub(crate) u64);
+
+impl Iterator for SetBits {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        (self.0 != 0).then(|| {
+            let i = self.0.trailing_zeros() as usize;
+            self.0 &= self.0 - 1;
+            i
+        })
     }
 }
 
