@@ -185,12 +185,15 @@ impl WithSimd for Backward<'_> {
         // Without padding, an image's ∂X is summed in place, from the zeros just written; with
         // it, in a padded image whose inside is then copied out.
         let mut padded_grad = vec![0.0; if geometry.padding == 0 { 0 } else { geometry.padded_len }];
-        // The positions come in order: image by image, and pixel by pixel within an image.
-        let mut first = 0;
-        for image_positions in nonzero.positions.chunk_by(|a, b| a / output_len == b / output_len) {
-            let values = &nonzero.values[first..first + image_positions.len()];
-            first += image_positions.len();
-            let n = image_positions[0] / output_len;
+        // The positions come in order: image by image, pixel by pixel within an image, and filter
+        // by filter within a pixel.
+        let (mut positions, mut values) = (&nonzero.positions[..], &nonzero.values[..]);
+        while let Some(&first) = positions.first() {
+            let n = first / output_len;
+            let in_image = positions.partition_point(|&p| p < (n + 1) * output_len);
+            let (image_positions, image_values);
+            ((image_positions, positions), (image_values, values)) =
+                (positions.split_at(in_image), values.split_at(in_image));
             let image = pad(&geometry, &input[n * image_len..(n + 1) * image_len], &mut padded);
             let mut image_grad = input_grad.as_deref_mut().map(|input_grad| {
                 let image_grad = &mut input_grad[n * image_len..(n + 1) * image_len];
@@ -201,21 +204,31 @@ impl WithSimd for Backward<'_> {
                     &mut padded_grad[..]
                 }
             });
-            for (&position, &value) in image_positions.iter().zip(values) {
-                let (pixel, f) = (position % output_len / filters, position % filters);
+            let mut at = 0;
+            while at < image_positions.len() {
+                // The nonzero δ of one output pixel: filter `f` at position `pixel_start + f`.
+                let pixel_start = image_positions[at] - image_positions[at] % filters;
+                let count = image_positions[at..].iter().take_while(|&&p| p < pixel_start + filters).count();
+                let deltas = Deltas {
+                    positions: &image_positions[at..at + count],
+                    values: &image_values[at..at + count],
+                    pixel_start,
+                };
+                at += count;
+                let pixel = pixel_start % output_len / filters;
                 let (oy, ox) = (pixel / geometry.out_width, pixel % geometry.out_width);
                 let start = oy * geometry.row_step + ox * geometry.step;
-                let grad_row = &mut grad_rows[f * patch_len..(f + 1) * patch_len];
-                let weight_row = &weight_rows[f * patch_len..(f + 1) * patch_len];
                 for ky in 0..kernel_height {
                     let from = start + ky * geometry.padded_row;
-                    let part = ky * patch_row..(ky + 1) * patch_row;
-                    // ∂W[f] += δ · patch
-                    axpy(simd, value, &image[from..from + patch_row], &mut grad_row[part.clone()]);
-                    if let Some(image_grad) = image_grad.as_deref_mut() {
-                        // ∂patch += δ · W[f]
-                        axpy(simd, value, &weight_row[part], &mut image_grad[from..from + patch_row]);
-                    }
+                    let row = PatchRow {
+                        image: &image[from..from + patch_row],
+                        image_grad: image_grad.as_deref_mut().map(|grad| &mut grad[from..from + patch_row]),
+                        weight_rows,
+                        grad_rows: &mut *grad_rows,
+                        first: ky * patch_row,
+                        patch_len,
+                    };
+                    row.sums(simd, &deltas);
                 }
             }
             if let Some(input_grad) = input_grad.as_deref_mut()
@@ -232,17 +245,95 @@ impl WithSimd for Backward<'_> {
     }
 }
 
-/// `y += a · x`, in the processor's vectors.
-#[inline(always)]
-fn axpy<S: Simd>(simd: S, a: f32, x: &[f32], y: &mut [f32]) {
-    let scale = simd.splat_f32s(a);
-    let (x_head, x_tail) = S::as_simd_f32s(x);
-    let (y_head, y_tail) = S::as_mut_simd_f32s(y);
-    for (y, x) in y_head.iter_mut().zip(x_head) {
-        *y = simd.mul_add_e_f32s(scale, *x, *y);
+/// The nonzero `δ` of one output pixel, filter by filter.
+struct Deltas<'a> {
+    positions: &'a [usize],
+    values: &'a [f32],
+    /// The position of the pixel's first filter: filter `f` is at `pixel_start + f`.
+    pixel_start: usize,
+}
+
+/// One row of one output pixel's patch (a row of the kernel over all input channels), its place
+/// in `∂X` when asked, and the rows of `W` and `∂W` of every filter.
+struct PatchRow<'a> {
+    image: &'a [f32],
+    image_grad: Option<&'a mut [f32]>,
+    weight_rows: &'a [f32],
+    grad_rows: &'a mut [f32],
+    /// Where the row starts within a patch, and so within a filter's row of `W` and of `∂W`.
+    first: usize,
+    patch_len: usize,
+}
+
+impl PatchRow<'_> {
+    /// For each of the pixel's nonzero `δ`, in order: `∂W[f] += δ · patch` and
+    /// `∂patch += δ · W[f]`, on this row: a few vectors of the row at a time, their values and
+    /// their `∂X` held in registers across the filters (one load and one store for the pixel, not
+    /// one for every filter). Each sum takes the same terms in the same order as one filter
+    /// after another would.
+    #[inline(always)]
+    fn sums<S: Simd>(mut self, simd: S, deltas: &Deltas<'_>) {
+        let (lanes, len) = (size_of::<S::f32s>() / size_of::<f32>(), self.image.len());
+        let mut done = 0;
+        while len - done >= 8 * lanes {
+            done = self.vectors::<S, 8>(simd, deltas, done);
+        }
+        done = if len - done >= 4 * lanes { self.vectors::<S, 4>(simd, deltas, done) } else { done };
+        done = if len - done >= 2 * lanes { self.vectors::<S, 2>(simd, deltas, done) } else { done };
+        done = if len - done >= lanes { self.vectors::<S, 1>(simd, deltas, done) } else { done };
+        // Less than a vector left: one value at a time.
+        let PatchRow { image, mut image_grad, weight_rows, grad_rows, first, patch_len } = self;
+        for j in done..len {
+            for (&position, &delta) in deltas.positions.iter().zip(deltas.values) {
+                let at = (position - deltas.pixel_start) * patch_len + first + j;
+                grad_rows[at] += delta * image[j];
+                if let Some(image_grad) = image_grad.as_deref_mut() {
+                    image_grad[j] += delta * weight_rows[at];
+                }
+            }
+        }
     }
-    for (y, x) in y_tail.iter_mut().zip(x_tail) {
-        *y += a * x;
+
+    /// [`sums`](Self::sums) on the `N` vectors of the row from value `done` on; returns where
+    /// they end.
+    #[inline(always)]
+    fn vectors<S: Simd, const N: usize>(&mut self, simd: S, deltas: &Deltas<'_>, done: usize) -> usize {
+        let range = done..done + N * size_of::<S::f32s>() / size_of::<f32>();
+        let (image, _) = S::as_simd_f32s(&self.image[range.clone()]);
+        let image: [S::f32s; N] = std::array::from_fn(|i| image[i]);
+        let rows = deltas.positions.iter().map(|&position| {
+            let start = (position - deltas.pixel_start) * self.patch_len + self.first;
+            start + range.start..start + range.end
+        });
+        let grad_rows = &mut *self.grad_rows;
+        match self.image_grad.as_deref_mut() {
+            Some(image_grad) => {
+                let (image_grad, _) = S::as_mut_simd_f32s(&mut image_grad[range.clone()]);
+                let mut sum: [S::f32s; N] = std::array::from_fn(|i| image_grad[i]);
+                for (row, &delta) in rows.zip(deltas.values) {
+                    let scale = simd.splat_f32s(delta);
+                    let (weights, _) = S::as_simd_f32s(&self.weight_rows[row.clone()]);
+                    let (grad, _) = S::as_mut_simd_f32s(&mut grad_rows[row]);
+                    for i in 0..N {
+                        // ∂W[f] += δ · patch
+                        grad[i] = simd.mul_add_e_f32s(scale, image[i], grad[i]);
+                        // ∂patch += δ · W[f]
+                        sum[i] = simd.mul_add_e_f32s(scale, weights[i], sum[i]);
+                    }
+                }
+                image_grad[..N].copy_from_slice(&sum);
+            }
+            None => {
+                for (row, &delta) in rows.zip(deltas.values) {
+                    let scale = simd.splat_f32s(delta);
+                    let (grad, _) = S::as_mut_simd_f32s(&mut grad_rows[row]);
+                    for i in 0..N {
+                        grad[i] = simd.mul_add_e_f32s(scale, image[i], grad[i]);
+                    }
+                }
+            }
+        }
+        range.end
     }
 }
 
