@@ -5,8 +5,9 @@
 //! example 97% of conv2's `δZ` is zero. Each nonzero `δ` at output pixel `p` of filter `f`
 //! contributes `δ · patch(p)` to `∂W[f]` and `δ · W[f]` to the patch's place in `∂X` (the two
 //! sums of `∂W = δ Pᵀ` and `∂P = Wᵀ δ`); the dense passes compute the same sums over every
-//! pixel, zeros included. The sums run image by image, pixel by pixel, filter by filter: a fixed
-//! order, so the bits do not depend on the threads.
+//! pixel, zeros included. Image by image, a pixel's `∂X` sums its filters' terms while held in
+//! registers, and a filter's `∂W` its pixels' terms: each sum takes its terms image by image,
+//! pixel by pixel, filter by filter, a fixed order, so the bits do not depend on the threads.
 
 use std::cell::RefCell;
 
@@ -185,6 +186,9 @@ impl WithSimd for Backward<'_> {
         // Without padding, an image's ∂X is summed in place, from the zeros just written; with
         // it, in a padded image whose inside is then copied out.
         let mut padded_grad = vec![0.0; if geometry.padding == 0 { 0 } else { geometry.padded_len }];
+        // An image's nonzero δ filter by filter: where the patch of each starts in the image, and
+        // the δ, pixel by pixel.
+        let mut by_filter: Vec<Vec<(usize, f32)>> = vec![Vec::new(); filters];
         // The positions come in order: image by image, pixel by pixel within an image, and filter
         // by filter within a pixel.
         let (mut positions, mut values) = (&nonzero.positions[..], &nonzero.values[..]);
@@ -204,31 +208,34 @@ impl WithSimd for Backward<'_> {
                     &mut padded_grad[..]
                 }
             });
+            by_filter.iter_mut().for_each(Vec::clear);
             let mut at = 0;
             while at < image_positions.len() {
                 // The nonzero δ of one output pixel: filter `f` at position `pixel_start + f`.
                 let pixel_start = image_positions[at] - image_positions[at] % filters;
                 let count = image_positions[at..].iter().take_while(|&&p| p < pixel_start + filters).count();
-                let deltas = Deltas {
-                    positions: &image_positions[at..at + count],
-                    values: &image_values[at..at + count],
-                    pixel_start,
-                };
+                let pixel_deltas = image_positions[at..at + count].iter().zip(&image_values[at..at + count]);
+                let pixel_deltas = pixel_deltas.map(|(&position, &delta)| (position - pixel_start, delta));
                 at += count;
                 let pixel = pixel_start % output_len / filters;
                 let (oy, ox) = (pixel / geometry.out_width, pixel % geometry.out_width);
                 let start = oy * geometry.row_step + ox * geometry.step;
+                pixel_deltas.clone().for_each(|(f, delta)| by_filter[f].push((start, delta)));
+                if let Some(image_grad) = image_grad.as_deref_mut() {
+                    for ky in 0..kernel_height {
+                        let from = start + ky * geometry.padded_row;
+                        // ∂patch += δ · W[f], over the pixel's filters
+                        let terms = pixel_deltas.clone().map(|(f, delta)| (f * patch_len + ky * patch_row, delta));
+                        sum_into(simd, &mut image_grad[from..from + patch_row], weight_rows, terms);
+                    }
+                }
+            }
+            for (f, deltas) in by_filter.iter().enumerate().filter(|(_, deltas)| !deltas.is_empty()) {
                 for ky in 0..kernel_height {
-                    let from = start + ky * geometry.padded_row;
-                    let row = PatchRow {
-                        image: &image[from..from + patch_row],
-                        image_grad: image_grad.as_deref_mut().map(|grad| &mut grad[from..from + patch_row]),
-                        weight_rows,
-                        grad_rows: &mut *grad_rows,
-                        first: ky * patch_row,
-                        patch_len,
-                    };
-                    row.sums(simd, &deltas);
+                    let row = f * patch_len + ky * patch_row;
+                    // ∂W[f] += δ · patch, over the image's pixels where filter f's δ is not zero
+                    let terms = deltas.iter().map(|&(start, delta)| (start + ky * geometry.padded_row, delta));
+                    sum_into(simd, &mut grad_rows[row..row + patch_row], image, terms);
                 }
             }
             if let Some(input_grad) = input_grad.as_deref_mut()
@@ -245,96 +252,49 @@ impl WithSimd for Backward<'_> {
     }
 }
 
-/// The nonzero `δ` of one output pixel, filter by filter.
-struct Deltas<'a> {
-    positions: &'a [usize],
-    values: &'a [f32],
-    /// The position of the pixel's first filter: filter `f` is at `pixel_start + f`.
-    pixel_start: usize,
-}
-
-/// One row of one output pixel's patch (a row of the kernel over all input channels), its place
-/// in `∂X` when asked, and the rows of `W` and `∂W` of every filter.
-struct PatchRow<'a> {
-    image: &'a [f32],
-    image_grad: Option<&'a mut [f32]>,
-    weight_rows: &'a [f32],
-    grad_rows: &'a mut [f32],
-    /// Where the row starts within a patch, and so within a filter's row of `W` and of `∂W`.
-    first: usize,
-    patch_len: usize,
-}
-
-impl PatchRow<'_> {
-    /// For each of the pixel's nonzero `δ`, in order: `∂W[f] += δ · patch` and
-    /// `∂patch += δ · W[f]`, on this row: a few vectors of the row at a time, their values and
-    /// their `∂X` held in registers across the filters (one load and one store for the pixel, not
-    /// one for every filter). Each sum takes the same terms in the same order as one filter
-    /// after another would.
-    #[inline(always)]
-    fn sums<S: Simd>(mut self, simd: S, deltas: &Deltas<'_>) {
-        let (lanes, len) = (size_of::<S::f32s>() / size_of::<f32>(), self.image.len());
-        let mut done = 0;
-        while len - done >= 8 * lanes {
-            done = self.vectors::<S, 8>(simd, deltas, done);
-        }
-        done = if len - done >= 4 * lanes { self.vectors::<S, 4>(simd, deltas, done) } else { done };
-        done = if len - done >= 2 * lanes { self.vectors::<S, 2>(simd, deltas, done) } else { done };
-        done = if len - done >= lanes { self.vectors::<S, 1>(simd, deltas, done) } else { done };
-        // Less than a vector left: one value at a time.
-        let PatchRow { image, mut image_grad, weight_rows, grad_rows, first, patch_len } = self;
-        for j in done..len {
-            for (&position, &delta) in deltas.positions.iter().zip(deltas.values) {
-                let at = (position - deltas.pixel_start) * patch_len + first + j;
-                grad_rows[at] += delta * image[j];
-                if let Some(image_grad) = image_grad.as_deref_mut() {
-                    image_grad[j] += delta * weight_rows[at];
-                }
-            }
+/// `target += Σ δ · source[start..]` over the `terms` `(start, δ)`, in their order: a few
+/// vectors of `target` at a time, held in registers while the terms go by (one load and one
+/// store of them for all the terms, not one for each). Each value takes the same terms in the
+/// same order as a pass over the whole of `target` for each term would.
+#[inline(always)]
+fn sum_into<S: Simd>(simd: S, target: &mut [f32], source: &[f32], terms: impl Iterator<Item = (usize, f32)> + Clone) {
+    let (lanes, len) = (size_of::<S::f32s>() / size_of::<f32>(), target.len());
+    let mut done = 0;
+    while len - done >= 8 * lanes {
+        done = sum_vectors::<S, 8>(simd, target, source, terms.clone(), done);
+    }
+    done = if len - done >= 4 * lanes { sum_vectors::<S, 4>(simd, target, source, terms.clone(), done) } else { done };
+    done = if len - done >= 2 * lanes { sum_vectors::<S, 2>(simd, target, source, terms.clone(), done) } else { done };
+    done = if len - done >= lanes { sum_vectors::<S, 1>(simd, target, source, terms.clone(), done) } else { done };
+    // Less than a vector left: one value at a time.
+    for j in done..len {
+        for (start, delta) in terms.clone() {
+            target[j] += delta * source[start + j];
         }
     }
+}
 
-    /// [`sums`](Self::sums) on the `N` vectors of the row from value `done` on; returns where
-    /// they end.
-    #[inline(always)]
-    fn vectors<S: Simd, const N: usize>(&mut self, simd: S, deltas: &Deltas<'_>, done: usize) -> usize {
-        let range = done..done + N * size_of::<S::f32s>() / size_of::<f32>();
-        let (image, _) = S::as_simd_f32s(&self.image[range.clone()]);
-        let image: [S::f32s; N] = std::array::from_fn(|i| image[i]);
-        let rows = deltas.positions.iter().map(|&position| {
-            let start = (position - deltas.pixel_start) * self.patch_len + self.first;
-            start + range.start..start + range.end
-        });
-        let grad_rows = &mut *self.grad_rows;
-        match self.image_grad.as_deref_mut() {
-            Some(image_grad) => {
-                let (image_grad, _) = S::as_mut_simd_f32s(&mut image_grad[range.clone()]);
-                let mut sum: [S::f32s; N] = std::array::from_fn(|i| image_grad[i]);
-                for (row, &delta) in rows.zip(deltas.values) {
-                    let scale = simd.splat_f32s(delta);
-                    let (weights, _) = S::as_simd_f32s(&self.weight_rows[row.clone()]);
-                    let (grad, _) = S::as_mut_simd_f32s(&mut grad_rows[row]);
-                    for i in 0..N {
-                        // ∂W[f] += δ · patch
-                        grad[i] = simd.mul_add_e_f32s(scale, image[i], grad[i]);
-                        // ∂patch += δ · W[f]
-                        sum[i] = simd.mul_add_e_f32s(scale, weights[i], sum[i]);
-                    }
-                }
-                image_grad[..N].copy_from_slice(&sum);
-            }
-            None => {
-                for (row, &delta) in rows.zip(deltas.values) {
-                    let scale = simd.splat_f32s(delta);
-                    let (grad, _) = S::as_mut_simd_f32s(&mut grad_rows[row]);
-                    for i in 0..N {
-                        grad[i] = simd.mul_add_e_f32s(scale, image[i], grad[i]);
-                    }
-                }
-            }
+/// [`sum_into`] on the `N` vectors of `target` from value `done` on; returns where they end.
+#[inline(always)]
+fn sum_vectors<S: Simd, const N: usize>(
+    simd: S,
+    target: &mut [f32],
+    source: &[f32],
+    terms: impl Iterator<Item = (usize, f32)>,
+    done: usize,
+) -> usize {
+    let end = done + N * size_of::<S::f32s>() / size_of::<f32>();
+    let (target, _) = S::as_mut_simd_f32s(&mut target[done..end]);
+    let mut sum: [S::f32s; N] = std::array::from_fn(|i| target[i]);
+    for (start, delta) in terms {
+        let scale = simd.splat_f32s(delta);
+        let (source, _) = S::as_simd_f32s(&source[start + done..start + end]);
+        for i in 0..N {
+            sum[i] = simd.mul_add_e_f32s(scale, source[i], sum[i]);
         }
-        range.end
     }
+    target[..N].copy_from_slice(&sum);
+    end
 }
 
 #[cfg(test)]
