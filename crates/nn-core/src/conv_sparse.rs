@@ -342,14 +342,16 @@ mod tests {
 
     #[test]
     fn the_sparse_sums_are_the_dense_ones() {
-        // A pool window at the edge (padding 1), stride 2, one channel, a batch of one, a kernel
-        // row longer than a vector; deltas where nothing is zero, where every fourth is, where
+        // A pool window at the edge (padding 1), stride 2, one channel, a batch of one, kernel
+        // rows longer than a vector; deltas where nothing is zero, where every fourth is, where
         // all are.
         for (input, filters, kernel, stride, padding, batch) in [
             (Shape::new(3, 7, 6), 4, (3, 3), 1, 1, 2),
             (Shape::new(2, 9, 8), 3, (2, 3), 2, 0, 1),
             (Shape::new(1, 6, 6), 5, (5, 5), 1, 2, 3),
             (Shape::new(40, 5, 5), 2, (3, 3), 1, 1, 2),
+            // A kernel row of 144 values: a block of 8 vectors of 16 and one more.
+            (Shape::new(48, 6, 5), 5, (3, 3), 1, 1, 2),
         ] {
             let params = Conv2dParams::new_at(input, filters, kernel, stride, padding, 0).unwrap();
             let weights = values(filters * params.patch_len(), 1);
