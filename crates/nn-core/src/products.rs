@@ -143,21 +143,21 @@ pub(crate) fn gradients_where_inputs_nonzero(
     input_grad: &mut [f32],
 ) {
     let sizes = (outputs, inputs, columns);
-    if !nonzero_inputs::few_nonzero(&x[..inputs * columns]) || !all_finite(&delta[..outputs * columns]) {
-        weight_gradient(delta, x, sizes, weight_grad, false);
+    // `gemm` or loops for `∂W` when the shape fails the test that would have it listed.
+    let weight_grad_listed = lists_nonzero_inputs(outputs, columns);
+    // Listed when at most a quarter of `X` is nonzero, decided on the whole of `X`: `∂X` at the
+    // listed inputs and the full `∂X` differ in the last bits, so the choice must not move.
+    let listed = all_finite(&delta[..outputs * columns])
+        && NONZERO_INPUTS.with_borrow_mut(|buffers| {
+            let weight_grad = weight_grad_listed.then_some(&mut *weight_grad);
+            nonzero_inputs::gradients_at_nonzero_inputs(weights, delta, x, sizes, weight_grad, input_grad, buffers)
+        });
+    if !listed {
         input_gradient(weights, delta, sizes, input_grad);
-        return;
     }
-    let weight_grad = if lists_nonzero_inputs(outputs, columns) {
-        Some(weight_grad)
-    } else {
-        // `gemm` or loops: the shape fails the test that would have it list the inputs.
+    if !listed || !weight_grad_listed {
         weight_gradient(delta, x, sizes, weight_grad, false);
-        None
-    };
-    NONZERO_INPUTS.with_borrow_mut(|buffers| {
-        nonzero_inputs::gradients_at_nonzero_inputs(weights, delta, x, sizes, weight_grad, input_grad, buffers);
-    });
+    }
 }
 
 thread_local! {
