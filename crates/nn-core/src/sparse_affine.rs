@@ -24,7 +24,6 @@
 //! infinite or NaN, so finite sums leave only the weights of inputs that are zero in every
 //! sample to check.
 
-use std::cell::Cell;
 use std::ops::RangeInclusive;
 
 use pulp::{Simd, WithSimd};
@@ -46,9 +45,10 @@ const BLOCK_VALUES: usize = 8 * 1024;
 /// `Z = W X + b` as [`affine`](crate::affine::affine) computes it (`weights`: `outputs ×
 /// inputs` column-major; `x`: `batch` samples of `inputs` values; `z`: `batch` columns of
 /// `outputs` values), over each sample's nonzero inputs alone, for layers of [`OUTPUTS`].
-/// Returns `false` for other layers, when more than a quarter of `x` is nonzero (the tiles of the
-/// affine kernel are then faster) or when a weight is infinite or NaN; `z` is then to be
-/// overwritten by the affine kernel (it may hold sums of this one).
+/// Returns `false` for other layers, when more than a quarter of the first block of `x` (4,096
+/// values) is nonzero (dense inputs, on which the tiles of the affine kernel are faster) or when a
+/// weight is infinite or NaN; `z` is then to be overwritten by the affine kernel (it may hold sums
+/// of this one).
 pub(crate) fn affine_of_nonzero_inputs(weights: &[f32], bias: &[f32], x: &[f32], batch: usize, z: &mut [f32]) -> bool {
     OUTPUTS.contains(&bias.len()) && sums_of_nonzero_inputs(weights, bias, x, batch, z)
 }
@@ -58,17 +58,17 @@ fn sums_of_nonzero_inputs(weights: &[f32], bias: &[f32], x: &[f32], batch: usize
     let outputs = bias.len();
     let inputs = weights.len() / outputs.max(1);
     assert!(x.len() == inputs * batch && z.len() == outputs * batch && weights.len() == outputs * inputs);
-    let mut list = NONZERO.take();
-    if batch == 0 || !pulp::Arch::new().dispatch(Listing { list: &mut list, x, inputs }) {
-        NONZERO.set(list);
+    // Dense inputs (a hidden layer's) pay one block of `x`.
+    if batch == 0 || pulp::Arch::new().dispatch(DenseFromStart(x)) {
         return false;
     }
+    let mut listed = vec![0; inputs.div_ceil(64)];
     let lanes = pulp::Arch::new().dispatch(Lanes);
     let registers = if lanes >= 16 { BAND_VECTORS } else { BAND_VECTORS / 2 };
     let mut first = 0;
     while first < outputs {
         let left = outputs - first;
-        let band = Band { weights, bias, outputs, first, list: &list, z: &mut *z };
+        let band = Band { weights, bias, outputs, first, x, listed: &mut listed, z: &mut *z };
         if left >= registers * lanes {
             if registers == BAND_VECTORS {
                 pulp::Arch::new().dispatch(Whole::<BAND_VECTORS>(band));
@@ -93,43 +93,31 @@ fn sums_of_nonzero_inputs(weights: &[f32], bias: &[f32], x: &[f32], batch: usize
             first = outputs;
         }
     }
-    let finite = pulp::Arch::new().dispatch(FiniteWeights { list: &list, weights, outputs, z });
-    NONZERO.set(list);
-    finite
+    pulp::Arch::new().dispatch(FiniteWeights { listed: &listed, weights, outputs, z })
 }
 
-thread_local! {
-    /// The lists of nonzero inputs, kept between calls on this thread.
-    static NONZERO: Cell<NonzeroBySample> = const { Cell::new(NonzeroBySample::new()) };
-}
+/// [`dense_from_start`] in vectors, with the processor's instruction set.
+struct DenseFromStart<'a>(&'a [f32]);
 
-/// Whether few enough inputs are nonzero, listing them if so: in vectors, with the processor's
-/// instruction set.
-struct Listing<'a> {
-    list: &'a mut NonzeroBySample,
-    x: &'a [f32],
-    inputs: usize,
-}
-
-impl WithSimd for Listing<'_> {
+impl WithSimd for DenseFromStart<'_> {
     type Output = bool;
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) -> bool {
-        // Dense inputs (a hidden layer's) pay one block of `x`, not a listing.
-        !dense_from_start(self.x) && self.list.list(self.x, self.inputs)
+        dense_from_start(self.0)
     }
 }
 
-/// Whether every weight is finite, given finite sums of the listed inputs: `z` all finite, and the
-/// weights of the inputs no sample lists (which no sum has met) all finite.
+/// Whether every weight is finite, given the sums: `z` all finite, and the weights of the inputs
+/// that are zero in every sample (which no sum has met) all finite. `listed` holds the inputs
+/// nonzero in some sample as bits (input `k` is bit `k % 64` of word `k / 64`).
 ///
 /// A weight `W[i, k]` that is infinite or NaN, where input `k` is nonzero in sample `j`, makes
 /// `z[i, j]` infinite or NaN: `fma(∞, x, s)` is `±∞` or NaN for a nonzero `x`, and no finite term
 /// brings a sum back from there. Sums that overflow with finite weights also fail the test and
 /// go to the affine kernel, which gives them the same bits.
 struct FiniteWeights<'a> {
-    list: &'a NonzeroBySample,
+    listed: &'a [u64],
     weights: &'a [f32],
     outputs: usize,
     z: &'a [f32],
@@ -140,69 +128,11 @@ impl WithSimd for FiniteWeights<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) -> bool {
-        let FiniteWeights { list, weights, outputs, z } = self;
+        let FiniteWeights { listed, weights, outputs, z } = self;
+        let inputs = weights.len() / outputs;
+        let unlisted = listed.iter().enumerate().flat_map(|(word, &bits)| SetBits(!bits).map(move |i| word * 64 + i));
         all_finite(z)
-            && (list.unlisted_inputs(weights.len() / outputs))
-                .all(|k| all_finite(&weights[k * outputs..(k + 1) * outputs]))
-    }
-}
-
-/// The nonzero inputs of a batch, sample by sample: sample `j`'s `(input, value)` pairs are
-/// `entries[ends[j - 1]..ends[j]]` (from 0 for the first), inputs in increasing order; and the
-/// inputs nonzero in at least one sample, as the bits of `listed` (input `k` is bit `k % 64` of
-/// word `k / 64`).
-#[derive(Default)]
-struct NonzeroBySample {
-    ends: Vec<usize>,
-    entries: Vec<(u32, f32)>,
-    listed: Vec<u64>,
-}
-
-impl NonzeroBySample {
-    const fn new() -> Self {
-        NonzeroBySample { ends: Vec::new(), entries: Vec::new(), listed: Vec::new() }
-    }
-
-    /// Lists the values of `x` (samples of `inputs` values, one after the other) that are neither
-    /// `+0` nor `-0`, and returns `true`; or `false`, as soon as more than a quarter of `x` is
-    /// listed.
-    #[inline(always)]
-    fn list(&mut self, x: &[f32], inputs: usize) -> bool {
-        let most = x.len() / 4;
-        self.ends.clear();
-        self.entries.clear();
-        self.listed.clear();
-        self.listed.resize(inputs.div_ceil(64), 0);
-        for sample in x.chunks_exact(inputs) {
-            for (word, (values, listed)) in sample.chunks(64).zip(&mut self.listed).enumerate() {
-                let mask = nonzero_mask(values);
-                *listed |= mask;
-                self.entries.reserve(mask.count_ones() as usize);
-                self.entries.extend(SetBits(mask).map(|i| ((word * 64 + i) as u32, values[i])));
-            }
-            self.ends.push(self.entries.len());
-            if self.entries.len() > most {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// The inputs (of `inputs`) that are zero in every listed sample, in increasing order.
-    fn unlisted_inputs(&self, inputs: usize) -> impl Iterator<Item = usize> + '_ {
-        let unlisted =
-            self.listed.iter().enumerate().flat_map(|(word, &bits)| SetBits(!bits).map(move |i| word * 64 + i));
-        unlisted.take_while(move |&k| k < inputs)
-    }
-
-    /// Where sample `j`'s pairs start in `entries`.
-    fn start(&self, j: usize) -> usize {
-        if j == 0 { 0 } else { self.ends[j - 1] }
-    }
-
-    /// How many samples are listed.
-    fn samples(&self) -> usize {
-        self.ends.len()
+            && unlisted.take_while(|&k| k < inputs).all(|k| all_finite(&weights[k * outputs..(k + 1) * outputs]))
     }
 }
 
@@ -212,7 +142,9 @@ struct Band<'a> {
     bias: &'a [f32],
     outputs: usize,
     first: usize,
-    list: &'a NonzeroBySample,
+    x: &'a [f32],
+    /// The inputs nonzero in some sample, as bits, filled in as the band finds them.
+    listed: &'a mut [u64],
     z: &'a mut [f32],
 }
 
@@ -241,14 +173,19 @@ impl<const V: usize> WithSimd for Tail<'_, V> {
     }
 }
 
+/// Words of 64 inputs in a block of the smallest band (one vector of one lane): `BLOCK_VALUES`
+/// inputs.
+const BLOCK_WORDS: usize = BLOCK_VALUES / 64;
+
 impl Band<'_> {
     /// `z[i, j] = b[i] + Σₖ W[i, k] x[k, j]` over the nonzero `x[k, j]`, for outputs `first..first
     /// + rows` (`rows ≤ V` vectors), a block of inputs at a time: the block's weights stay in
     /// the L1 cache while every sample's nonzero inputs in it go by, each sample's sums in
-    /// registers for the block and in `z` between blocks.
+    /// registers for the block and in `z` between blocks. A sample's nonzero inputs are found 64
+    /// at a time, as the bits of a mask.
     #[inline(always)]
     fn sums<S: Simd, const V: usize>(self, simd: S, rows: usize) {
-        let Band { weights, bias, outputs, first, list, z } = self;
+        let Band { weights, bias, outputs, first, x, listed, z } = self;
         let lanes = S::F32_LANES;
         let part = |v: usize| (v * lanes).min(rows)..((v + 1) * lanes).min(rows);
         let zero = simd.splat_f32s(0.0);
@@ -256,8 +193,8 @@ impl Band<'_> {
         // Every sum starts as `b + 0` (a `-0` bias becomes `+0`, as the affine kernel's final
         // `z + 0` makes it).
         let bias = &bias[first..first + rows];
-        for j in 0..list.samples() {
-            let column = &mut z[j * outputs + first..j * outputs + first + rows];
+        for column in z.chunks_exact_mut(outputs) {
+            let column = &mut column[first..first + rows];
             for v in 0..V {
                 let part = part(v);
                 if !part.is_empty() {
@@ -265,25 +202,31 @@ impl Band<'_> {
                 }
             }
         }
-        let mut cursors: Vec<usize> = (0..list.samples()).map(|j| list.start(j)).collect();
-        let block = (BLOCK_VALUES / (V * lanes)).max(1);
-        for block_start in (0..inputs).step_by(block) {
-            let block_end = (block_start + block).min(inputs) as u32;
-            for (j, cursor) in cursors.iter_mut().enumerate() {
-                let entries = &list.entries[*cursor..list.ends[j]];
-                let count = entries.iter().take_while(|&&(k, _)| k < block_end).count();
-                if count == 0 {
+        // A whole number of words: `V · lanes` is a power of two of at most 128 values.
+        let block_words = (BLOCK_WORDS / (V * lanes)).max(1);
+        let mut masks = [0u64; BLOCK_WORDS];
+        for block_start in (0..listed.len()).step_by(block_words) {
+            let words = block_start..(block_start + block_words).min(listed.len());
+            for (sample, column) in x.chunks_exact(inputs).zip(z.chunks_exact_mut(outputs)) {
+                let mut any = 0;
+                for (word, mask) in words.clone().zip(&mut masks) {
+                    *mask = nonzero_mask(&sample[word * 64..((word + 1) * 64).min(inputs)]);
+                    any |= *mask;
+                }
+                if any == 0 {
                     continue;
                 }
-                *cursor += count;
-                let column = &mut z[j * outputs + first..j * outputs + first + rows];
+                let column = &mut column[first..first + rows];
                 let mut sums: [S::f32s; V] = std::array::from_fn(|v| load(simd, &column[part(v)]));
-                for &(k, x_kj) in &entries[..count] {
-                    let start = k as usize * outputs + first;
-                    let w = &weights[start..start + rows];
-                    let x_kj = simd.splat_f32s(x_kj);
-                    for (v, s) in sums.iter_mut().enumerate() {
-                        *s = simd.mul_add_e_f32s(load(simd, &w[part(v)]), x_kj, *s);
+                for (word, &mask) in words.clone().zip(&masks) {
+                    listed[word] |= mask;
+                    for i in SetBits(mask) {
+                        let k = word * 64 + i;
+                        let w = &weights[k * outputs + first..k * outputs + first + rows];
+                        let x_kj = simd.splat_f32s(sample[k]);
+                        for (v, s) in sums.iter_mut().enumerate() {
+                            *s = simd.mul_add_e_f32s(load(simd, &w[part(v)]), x_kj, *s);
+                        }
                     }
                 }
                 for (v, &s) in sums.iter().enumerate() {
@@ -304,7 +247,6 @@ mod tests {
     use super::*;
     use crate::affine::tests::{reference, values};
     use crate::affine::{Columns, affine, affine_strided};
-    use crate::nonzero_inputs::few_nonzero;
     use crate::test_cases::bits;
 
     /// Inputs of which about one in `one_in` is nonzero, some of them `-0`.
@@ -336,8 +278,8 @@ mod tests {
         let (w, b, x) = (values(outputs * inputs, 1.0), values(outputs, 2.0), sparse_inputs(inputs * batch, one_in));
         let mut sparse = vec![f32::NAN; outputs * batch];
         let taken = sums_of_nonzero_inputs(&w, &b, &x, batch, &mut sparse);
-        // A few inputs may be more than a quarter nonzero, or start so.
-        assert_eq!(taken, few_nonzero(&x) && !dense_from_start(&x), "{outputs} × {inputs}");
+        // A few inputs may start more than a quarter nonzero.
+        assert_eq!(taken, !dense_from_start(&x), "{outputs} × {inputs}");
         if !taken {
             return;
         }
