@@ -178,9 +178,9 @@ impl<const V: usize> WithSimd for Tail<'_, V> {
 const BLOCK_WORDS: usize = BLOCK_VALUES / 64;
 
 impl Band<'_> {
-    /// `z[i, j] = b[i] + Σₖ W[i, k] x[k, j]` over the nonzero `x[k, j]`, for outputs `first..first
-    /// + rows` (`rows ≤ V` vectors), a block of inputs at a time: the block's weights stay in
-    /// the L1 cache while every sample's nonzero inputs in it go by, each sample's sums in
+    /// `z[i, j] = b[i] + Σₖ W[i, k] x[k, j]` over the nonzero `x[k, j]`, for the `rows` outputs
+    /// from `first` (`rows ≤ V` vectors), a block of inputs at a time: the block's weights stay
+    /// in the L1 cache while every sample's nonzero inputs in it go by, each sample's sums in
     /// registers for the block and in `z` between blocks. A sample's nonzero inputs are found 64
     /// at a time, as the bits of a mask.
     #[inline(always)]
