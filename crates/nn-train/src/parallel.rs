@@ -338,6 +338,12 @@ impl BatchGradients {
 #[inline(always)]
 pub(crate) fn weighted_sum(out: &mut [f32], parts: &[&[f32]], weights: &[f32], offset: usize) -> bool {
     let end = offset + out.len();
+    if let ([first, second], [w0, w1]) = (parts, weights) {
+        // Two shards, the usual case: one pass, the same operations in the same order.
+        let pairs = first[offset..end].iter().zip(&second[offset..end]);
+        out.iter_mut().zip(pairs).for_each(|(s, (g0, g1))| *s = w0 * g0 + w1 * g1);
+        return all_finite(out);
+    }
     out.iter_mut().zip(&parts[0][offset..end]).for_each(|(s, g)| *s = weights[0] * g);
     for (part, &weight) in parts.iter().zip(weights).skip(1) {
         out.iter_mut().zip(&part[offset..end]).for_each(|(s, g)| *s += weight * g);
@@ -362,6 +368,34 @@ mod tests {
     fn shards_depend_on_batch_size_only() {
         assert_eq!([1, 10, 64, 127, 128, 200, 256, 10_000].map(|n| shard_count(n, 64)), [1, 1, 1, 1, 2, 3, 4, 8]);
         assert_eq!([1, 10, 31, 32, 100, 127, 128, 200, 256, 10_000].map(batch_shards), [1, 1, 1, 2, 2, 2, 2, 3, 4, 8]);
+    }
+
+    #[test]
+    fn two_shards_sum_as_any_number_do() {
+        // The pass for two shards against the general one, shard after shard, bit for bit, with
+        // a `-0`, an offset and a sum that overflows.
+        let first: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin() * 1e3).chain([-0.0, f32::MAX]).collect();
+        let second: Vec<f32> = (0..40).map(|i| (i as f32 * 0.91).cos()).chain([-0.0, f32::MAX]).collect();
+        let zeros = vec![0.0; first.len()];
+        let weights = [0.625, 0.875];
+        for offset in [0, 3] {
+            let len = first.len() - offset;
+            let mut two = vec![f32::NAN; len];
+            let mut general = vec![f32::NAN; len];
+            let finite_two = weighted_sum(&mut two, &[&first, &second], &weights, offset);
+            // A third shard of zeros with weight 0 adds `+0`, which changes no sum but a `-0`.
+            let finite = weighted_sum(&mut general, &[&first, &second, &zeros], &[weights[0], weights[1], 0.0], offset);
+            assert!(!finite_two && !finite, "f32::MAX · 0.625 + f32::MAX · 0.875 overflows");
+            let (two, general) = (&two[..len - 2], &general[..len - 2]);
+            assert_eq!(
+                two.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                general.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(two[0].to_bits(), (weights[0] * first[offset] + weights[1] * second[offset]).to_bits());
+        }
+        let mut two = [f32::NAN];
+        assert!(weighted_sum(&mut two, &[&[-0.0], &[-0.0]], &weights, 0));
+        assert_eq!(two[0].to_bits(), (-0.0f32).to_bits(), "-0 · w + -0 · w is -0");
     }
 
     #[test]
