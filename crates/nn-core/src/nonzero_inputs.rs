@@ -18,7 +18,7 @@
 
 use pulp::{Simd, WithSimd};
 
-use crate::vector_slices::{all_finite, for_each_nonzero, store};
+use crate::vector_slices::{all_finite, dense_from_start, for_each_nonzero, store};
 
 /// Vectors of outputs summed at once, in registers (128 outputs with AVX-512, 64 with AVX2):
 /// with the broadcast input, they fill AVX2's 16 registers.
@@ -132,33 +132,6 @@ pub(crate) fn weight_gradient_of_nonzero_inputs(
     }
     pulp::Arch::new().dispatch(WeightGradient { delta, outputs, weight_grad, buffers });
     true
-}
-
-/// Values in a block of the counts of nonzero values.
-const COUNT_BLOCK: usize = 4096;
-
-/// Whether the first block of `values` (4096 of them, or all) is more than a quarter nonzero:
-/// dense values (a hidden layer's) are turned away after one block, before a listing that would
-/// find out only after a quarter of them.
-#[inline(always)]
-pub(crate) fn dense_from_start(values: &[f32]) -> bool {
-    let block = &values[..values.len().min(COUNT_BLOCK)];
-    count_nonzero(block) > block.len() / 4
-}
-
-/// Whether at most a quarter of `values` are nonzero: the rule by which the listings take a
-/// batch (they count as they list), as the tests state it.
-#[cfg(test)]
-pub(crate) fn few_nonzero(values: &[f32]) -> bool {
-    values.chunks(COUNT_BLOCK).map(count_nonzero).sum::<usize>() <= values.len() / 4
-}
-
-/// How many values of a block (at most [`COUNT_BLOCK`]) are neither `+0` nor `-0`, in one
-/// vectorised pass: counted in 32 bits, 16 to a vector with AVX-512 where counts of 64 bits go 8.
-#[inline(always)]
-fn count_nonzero(block: &[f32]) -> usize {
-    debug_assert!(block.len() <= COUNT_BLOCK);
-    block.iter().fold(0u32, |count, v| count + u32::from(v.to_bits() << 1 != 0)) as usize
 }
 
 /// The arguments of [`weight_gradient_of_nonzero_inputs`], for `pulp` to run with the
@@ -309,22 +282,7 @@ mod tests {
 
     use super::*;
     use crate::test_cases::uniform;
-
-    #[test]
-    fn dense_values_are_turned_away_after_their_first_block() {
-        // 10,000 values, the nonzero ones first; -0 counts as zero.
-        let mut values = vec![-0.0; 10_000];
-        values[..1_024].fill(0.5);
-        assert!(!dense_from_start(&values), "a quarter of the first 4,096");
-        values[1_024] = 0.5;
-        assert!(dense_from_start(&values));
-        values[..4_096].fill(0.0);
-        values[4_096..].fill(0.5);
-        assert!(!dense_from_start(&values), "only the first block counts");
-        assert!(!dense_from_start(&[]));
-        assert!(dense_from_start(&[1.0, 0.0, 0.0]));
-        assert!(!dense_from_start(&[1.0, 0.0, 0.0, -0.0]));
-    }
+    use crate::vector_slices::few_nonzero;
 
     /// `Σⱼ δ[i, j] x[k, j]` in f64, the definition.
     fn reference(
@@ -482,13 +440,5 @@ mod tests {
         assert!((0..3).all(|k| by_input.of_input(k).is_empty()));
         // More than a quarter.
         assert_eq!(by_input.list(&x[..9], 3, 3), None);
-    }
-
-    #[test]
-    fn infinities_and_nans_are_not_finite() {
-        assert!(all_finite(&[0.0, -1.0, f32::MAX, f32::MIN_POSITIVE / 2.0]));
-        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
-            assert!(!all_finite(&[1.0, bad, 2.0]));
-        }
     }
 }

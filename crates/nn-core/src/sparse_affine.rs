@@ -28,8 +28,7 @@ use std::ops::RangeInclusive;
 
 use pulp::{Simd, WithSimd};
 
-use crate::nonzero_inputs::dense_from_start;
-use crate::vector_slices::{Lanes, SetBits, all_finite, load, nonzero_mask, store};
+use crate::vector_slices::{Lanes, SetBits, all_finite, dense_from_start, load, nonzero_mask, store};
 
 /// The layers that take this path, by their number of outputs (see the measurements above).
 const OUTPUTS: RangeInclusive<usize> = 64..=256;
@@ -59,7 +58,7 @@ fn sums_of_nonzero_inputs(weights: &[f32], bias: &[f32], x: &[f32], batch: usize
     let inputs = weights.len() / outputs.max(1);
     assert!(x.len() == inputs * batch && z.len() == outputs * batch && weights.len() == outputs * inputs);
     // Dense inputs (a hidden layer's) pay one block of `x`.
-    if batch == 0 || pulp::Arch::new().dispatch(DenseFromStart(x)) {
+    if batch == 0 || dense_from_start(x) {
         return false;
     }
     let mut listed = vec![0; inputs.div_ceil(64)];
@@ -94,18 +93,6 @@ fn sums_of_nonzero_inputs(weights: &[f32], bias: &[f32], x: &[f32], batch: usize
         }
     }
     pulp::Arch::new().dispatch(FiniteWeights { listed: &listed, weights, outputs, z })
-}
-
-/// [`dense_from_start`] in vectors, with the processor's instruction set.
-struct DenseFromStart<'a>(&'a [f32]);
-
-impl WithSimd for DenseFromStart<'_> {
-    type Output = bool;
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, _simd: S) -> bool {
-        dense_from_start(self.0)
-    }
 }
 
 /// Whether every weight is finite, given the sums: `z` all finite, and the weights of the inputs
