@@ -258,7 +258,7 @@ impl WithSimd for Backward<'_> {
 /// same order as a pass over the whole of `target` for each term would.
 #[inline(always)]
 fn sum_into<S: Simd>(simd: S, target: &mut [f32], source: &[f32], terms: impl Iterator<Item = (usize, f32)> + Clone) {
-    let (lanes, len) = (size_of::<S::f32s>() / size_of::<f32>(), target.len());
+    let (lanes, len) = (S::F32_LANES, target.len());
     let mut done = 0;
     while len - done >= 8 * lanes {
         done = sum_vectors::<S, 8>(simd, target, source, terms.clone(), done);
@@ -283,7 +283,7 @@ fn sum_vectors<S: Simd, const N: usize>(
     terms: impl Iterator<Item = (usize, f32)>,
     done: usize,
 ) -> usize {
-    let end = done + N * size_of::<S::f32s>() / size_of::<f32>();
+    let end = done + N * S::F32_LANES;
     let (target, _) = S::as_mut_simd_f32s(&mut target[done..end]);
     let mut sum: [S::f32s; N] = std::array::from_fn(|i| target[i]);
     for (start, delta) in terms {
