@@ -2,13 +2,11 @@
 //! samples, refusing values that are not finite numbers, and the scratch buffers it is computed in.
 
 use crate::NnError;
+use crate::aligned_buffer::AlignedBuffer;
 
-/// `buffer[..len]`, growing the buffer if needed but never shrinking it.
-pub(crate) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buffer.len() < len {
-        buffer.resize(len, 0.0);
-    }
-    &mut buffer[..len]
+/// The first `len` values of `buffer`, growing it if needed but never shrinking it.
+pub(crate) fn sized(buffer: &mut AlignedBuffer, len: usize) -> &mut [f32] {
+    buffer.sized(len)
 }
 
 /// Refuses a batch holding a value that is not a finite number, naming the first one.

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
+use crate::aligned_buffer::AlignedBuffer;
 use crate::batch::sized;
 use crate::conv_then_pool::Filled;
 use crate::error::check_finite;
@@ -49,7 +50,12 @@ thread_local! {
     /// Unfolded patches, their gradients and a padded image, reused by every convolution run on
     /// this thread.
     static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { columns: Vec::new(), column_grad: Vec::new(), padded: Vec::new(), chunk_weight_grad: Vec::new() })
+        RefCell::new(Scratch {
+            columns: AlignedBuffer::new(),
+            column_grad: AlignedBuffer::new(),
+            padded: Vec::new(),
+            chunk_weight_grad: AlignedBuffer::new(),
+        })
     };
 }
 
@@ -180,11 +186,11 @@ impl Conv2d {
 
 /// Scratch space of the convolutions run on one thread.
 struct Scratch {
-    columns: Vec<f32>,
-    column_grad: Vec<f32>,
+    columns: AlignedBuffer,
+    column_grad: AlignedBuffer,
     padded: Vec<f32>,
     /// `∂W` of one chunk of images.
-    chunk_weight_grad: Vec<f32>,
+    chunk_weight_grad: AlignedBuffer,
 }
 
 /// How a chunk of images is unfolded: [`im2col`] (patches as columns) or [`im2row`] (their

@@ -140,7 +140,7 @@ impl Conv2d {
                 if first == 0 { &mut *weight_grad } else { sized(&mut scratch.chunk_weight_grad, weight_grad.len()) };
             affine(delta, &zeros, rows, patch_len, chunk_grad);
             if first > 0 {
-                weight_grad.iter_mut().zip(&scratch.chunk_weight_grad).for_each(|(g, c)| *g += c);
+                weight_grad.iter_mut().zip(scratch.chunk_weight_grad.iter()).for_each(|(g, c)| *g += c);
             }
             if let Some(input_grad) = input_grad.as_deref_mut() {
                 let sizes = (filters, patch_len, images * patches);

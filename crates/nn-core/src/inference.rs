@@ -2,6 +2,7 @@
 
 use nalgebra::DMatrix;
 
+use crate::aligned_buffer::AlignedBuffer;
 use crate::batch::{check_finite_inputs, sized};
 use crate::softmax::argmax;
 use crate::{Mode, Network, NnError, Predictions};
@@ -12,9 +13,9 @@ pub(crate) const INFERENCE_VALUES: usize = 1 << 22;
 /// Ping-pong buffers of the inference path.
 #[derive(Default)]
 pub(crate) struct InferenceBuffers {
-    front: Vec<f32>,
-    back: Vec<f32>,
-    standardized: Vec<f32>,
+    front: AlignedBuffer,
+    back: AlignedBuffer,
+    standardized: AlignedBuffer,
 }
 
 impl Network {

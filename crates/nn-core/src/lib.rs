@@ -229,6 +229,7 @@ mod activation_layer;
 mod affine;
 mod affine_panels;
 mod affine_tiles;
+mod aligned_buffer;
 mod architecture;
 mod architecture_text;
 // Only the file writers use it: model files, .npz and safetensors.

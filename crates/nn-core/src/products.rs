@@ -13,6 +13,7 @@ use pulp::{Simd, WithSimd};
 use std::cell::RefCell;
 
 use crate::affine::{Columns, affine};
+use crate::aligned_buffer::AlignedBuffer;
 use crate::batch::sized;
 use crate::nonzero_inputs::{self, weight_gradient_of_nonzero_inputs};
 use crate::transpose::transpose;
@@ -162,7 +163,7 @@ pub(crate) fn gradients_where_inputs_nonzero(
 
 thread_local! {
     /// `δᵀ` and `∂Xᵀ` of [`input_gradient`], reused.
-    static TRANSPOSED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static TRANSPOSED: RefCell<(AlignedBuffer, AlignedBuffer)> = const { RefCell::new((AlignedBuffer::new(), AlignedBuffer::new())) };
 }
 
 /// `∂b = Σ_columns δ`, overwritten.

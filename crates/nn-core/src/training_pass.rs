@@ -4,6 +4,7 @@
 
 use nalgebra::DMatrix;
 
+use crate::aligned_buffer::AlignedBuffer;
 use crate::batch::sized;
 use crate::batch_parts;
 use crate::conv_pool;
@@ -34,8 +35,8 @@ impl Network {
         self.check_trainable()?;
         gradients.fits(self)?;
         let depth = self.layers.len();
-        workspace.outputs.resize_with(depth, Vec::new);
-        workspace.deltas.resize_with(depth, Vec::new);
+        workspace.outputs.resize_with(depth, AlignedBuffer::default);
+        workspace.deltas.resize_with(depth, AlignedBuffer::default);
         workspace.output_lens.clear();
         let mut standardized = std::mem::take(&mut workspace.standardized);
         let raw_inputs = inputs;

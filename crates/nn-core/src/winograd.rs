@@ -26,6 +26,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use crate::affine::{Columns, affine_strided};
+use crate::aligned_buffer::AlignedBuffer;
 use crate::batch::sized;
 use crate::winograd_transforms::{
     Finish, InputTransform, KernelTransform, OUT, OutputTransform, POSITIONS, Sandwiches, Square, TILE, at_position,
@@ -51,17 +52,17 @@ thread_local! {
 #[derive(Default)]
 struct Scratch {
     /// `V`: the chunk's transformed tiles, position by position.
-    tiles: Vec<f32>,
+    tiles: AlignedBuffer,
     /// `M` or `∂M`: the products, position by position.
-    products: Vec<f32>,
+    products: AlignedBuffer,
     /// `∂V`.
-    tiles_grad: Vec<f32>,
+    tiles_grad: AlignedBuffer,
     /// `U`: the transformed kernel, position by position.
-    kernel: Vec<f32>,
+    kernel: AlignedBuffer,
     /// `∂U`.
-    kernel_grad: Vec<f32>,
+    kernel_grad: AlignedBuffer,
     /// `U_ξᵀ`, `channels × filters` for each position.
-    kernel_transposed: Vec<f32>,
+    kernel_transposed: AlignedBuffer,
 }
 
 /// A convolution's sizes, as the tiles see them.
@@ -201,7 +202,7 @@ impl Winograd {
     }
 
     /// `U = G g Gᵀ` for each (filter, channel): 36 matrices of `filters × channels`.
-    fn transform_kernel<'a>(&self, weights: &[f32], kernel: &'a mut Vec<f32>) -> &'a [f32] {
+    fn transform_kernel<'a>(&self, weights: &[f32], kernel: &'a mut AlignedBuffer) -> &'a [f32] {
         let (channels, filters) = (self.channels, self.filters);
         let kernel = sized(kernel, POSITIONS * filters * channels);
         let sandwich = Sandwiches {
@@ -219,7 +220,7 @@ impl Winograd {
     }
 
     /// `V = Bᵀ d B` for every tile of `images`: 36 blocks of `tiles` columns of `channels`.
-    fn transform_input<'a>(&self, images: &[f32], tiles: usize, v: &'a mut Vec<f32>) -> &'a [f32] {
+    fn transform_input<'a>(&self, images: &[f32], tiles: usize, v: &'a mut AlignedBuffer) -> &'a [f32] {
         let channels = self.channels;
         let v = sized(v, POSITIONS * tiles * channels);
         let sandwich = Sandwiches {

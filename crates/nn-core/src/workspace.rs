@@ -2,6 +2,8 @@
 
 use nalgebra::DMatrix;
 
+use crate::aligned_buffer::AlignedBuffer;
+
 #[cfg(doc)]
 use crate::Network;
 
@@ -9,13 +11,13 @@ use crate::Network;
 /// allocates nothing once the largest batch has been seen. One per thread.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
-    pub(crate) outputs: Vec<Vec<f32>>,
-    pub(crate) deltas: Vec<Vec<f32>>,
-    pub(crate) input_gradient: Vec<f32>,
+    pub(crate) outputs: Vec<AlignedBuffer>,
+    pub(crate) deltas: Vec<AlignedBuffer>,
+    pub(crate) input_gradient: AlignedBuffer,
     pub(crate) want_input_gradient: bool,
     pub(crate) input_gradient_len: usize,
     /// The batch's inputs after the network's standardisation, when it has one.
-    pub(crate) standardized: Vec<f32>,
+    pub(crate) standardized: AlignedBuffer,
     /// Values of each layer's output for the last batch.
     pub(crate) output_lens: Vec<usize>,
     /// For each layer, the parameter gradients of the parts of a batch after the first, when a
