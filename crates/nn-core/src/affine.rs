@@ -35,6 +35,7 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use crate::affine_panels::Panels;
+use crate::aligned_buffer::AlignedBuffer;
 use crate::affine_tiles::{INPUT_BLOCK, TILE_SAMPLES, TILE_VECTORS, WIDE_TILE};
 use crate::sparse_affine::affine_of_nonzero_inputs;
 use crate::vector_slices::{Lanes, all_finite, load, store};
@@ -136,7 +137,7 @@ fn run(weights: &[f32], bias: &[f32], x: Columns<'_>, batch: usize, z: &mut [f32
 
 thread_local! {
     /// The buffer of [`Affine::packed`], kept between calls on this thread.
-    static PACKED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static PACKED: Cell<AlignedBuffer> = const { Cell::new(AlignedBuffer::new()) };
     /// The buffers of [`Affine::panels`], kept between calls on this thread.
     static PANELS: Cell<Panels> = const { Cell::new(Panels::new()) };
 }
@@ -156,21 +157,21 @@ struct Affine<'a, const WIDE_TAIL: bool> {
     z: &'a mut [f32],
     z_stride: usize,
     /// The band's weights side by side, reused between bands.
-    packed: Vec<f32>,
+    packed: AlignedBuffer,
     /// The samples' inputs of the current block, when the weights are copied.
     panels: Panels,
 }
 
 impl<const WIDE_TAIL: bool> WithSimd for Affine<'_, WIDE_TAIL> {
     /// The buffers of the copied bands and of the panels, for the next call.
-    type Output = (Vec<f32>, Panels);
+    type Output = (AlignedBuffer, Panels);
 
     /// Bands of [`TILE_VECTORS`] vectors of outputs, then (but see `WIDE_TAIL`) of one vector,
     /// then one masked vector for the last outputs; tiles of 8 samples (AVX-512), 4, then one.
     /// Everything below is `inline(always)`, so it is compiled here, with the instruction set of
     /// `S`.
     #[inline(always)]
-    fn with_simd<S: Simd>(mut self, simd: S) -> (Vec<f32>, Panels) {
+    fn with_simd<S: Simd>(mut self, simd: S) -> (AlignedBuffer, Panels) {
         let lanes = S::F32_LANES;
         self.panels.in_use = self.panels_may_pay::<S>();
         for start in (0..self.inputs).step_by(INPUT_BLOCK) {
@@ -215,13 +216,14 @@ impl<const WIDE_TAIL: bool> Affine<'_, WIDE_TAIL> {
         // first copied side by side (the same values, so the same sums).
         let mut packed = std::mem::take(&mut self.packed);
         let strip = if self.batch >= PACK_MIN_SAMPLES {
-            packed.clear();
-            for w_column in weights[inputs.start * self.outputs..inputs.end * self.outputs].chunks_exact(self.outputs) {
-                packed.extend_from_slice(&w_column[first..first + rows]);
-                packed.resize(packed.len() + width - rows, 0.0);
+            let copy = packed.sized(inputs.len() * width);
+            let w_columns = weights[inputs.start * self.outputs..inputs.end * self.outputs].chunks_exact(self.outputs);
+            for (copied, w_column) in copy.chunks_exact_mut(width).zip(w_columns) {
+                copied[..rows].copy_from_slice(&w_column[first..first + rows]);
+                copied[rows..].fill(0.0);
             }
-            let finite = self.panels.in_use && all_finite(&packed);
-            Strip { values: &packed, stride: width, first: 0, rows: width, finite }
+            let finite = self.panels.in_use && all_finite(copy);
+            Strip { values: copy, stride: width, first: 0, rows: width, finite }
         } else {
             Strip {
                 values: &weights[inputs.start * self.outputs..inputs.end * self.outputs],
