@@ -35,8 +35,8 @@ use std::ops::Range;
 use pulp::{Simd, WithSimd};
 
 use crate::affine_panels::Panels;
-use crate::aligned_buffer::AlignedBuffer;
 use crate::affine_tiles::{INPUT_BLOCK, TILE_SAMPLES, TILE_VECTORS, WIDE_TILE};
+use crate::aligned_buffer::AlignedBuffer;
 use crate::sparse_affine::affine_of_nonzero_inputs;
 use crate::vector_slices::{Lanes, all_finite, load, store};
 

@@ -51,9 +51,9 @@ thread_local! {
 /// Buffers reused by every Winograd convolution run on this thread.
 #[derive(Default)]
 struct Scratch {
-    /// `V`: the chunk's transformed tiles, position by position.
+    /// `V`: the chunk's transformed tiles, tile by tile, each tile's 36 positions side by side (`Square::transformed`).
     tiles: AlignedBuffer,
-    /// `M` or `∂M`: the products, position by position.
+    /// `M` or `∂M`: the products, laid out as `V`.
     products: AlignedBuffer,
     /// `∂V`.
     tiles_grad: AlignedBuffer,
@@ -174,8 +174,8 @@ impl Winograd {
                 let v = self.transform_input(input, tiles, &mut scratch.tiles);
                 let m = sized(&mut scratch.products, POSITIONS * tiles * filters);
                 for (position, u) in kernel.chunks_exact(filters * channels).enumerate() {
-                    let (v_at, v_stride) = at_position(position, channels, tiles);
-                    let (m_at, m_stride) = at_position(position, filters, tiles);
+                    let (v_at, v_stride) = at_position(position, channels);
+                    let (m_at, m_stride) = at_position(position, filters);
                     let v = Columns { values: &v[v_at..], stride: v_stride };
                     affine_strided(u, &zeros, v, tiles, &mut m[m_at..], m_stride);
                 }
@@ -187,7 +187,7 @@ impl Winograd {
                     count: tiles,
                     len: filters,
                     source: m,
-                    source_at: |tile| Square::transformed(tile, filters, tiles),
+                    source_at: |tile| Square::transformed(tile, filters),
                     target: &mut *output,
                     target_at: |tile| self.output_square(tile),
                     finish: Finish::Bias { bias, relu },
@@ -230,7 +230,7 @@ impl Winograd {
             source: images,
             source_at: |tile| self.image_square(tile),
             target: &mut *v,
-            target_at: |tile| Square::transformed(tile, channels, tiles),
+            target_at: |tile| Square::transformed(tile, channels),
             finish: Finish::Store,
         };
         pulp::Arch::new().dispatch(sandwich);

@@ -70,17 +70,17 @@ impl Winograd {
                     source: delta,
                     source_at: |tile| self.output_square(tile),
                     target: m_grad,
-                    target_at: |tile| Square::transformed(tile, filters, tiles),
+                    target_at: |tile| Square::transformed(tile, filters),
                     finish: Finish::Store,
                 };
                 pulp::Arch::new().dispatch(sandwich);
                 let sizes = (filters, channels, tiles);
                 let m_grad_at = |position: usize| {
-                    let (at, stride) = at_position(position, filters, tiles);
+                    let (at, stride) = at_position(position, filters);
                     Columns { values: &m_grad[at..], stride }
                 };
                 for (position, u_grad) in kernel_grad.chunks_exact_mut(filters * channels).enumerate() {
-                    let (v_at, v_stride) = at_position(position, channels, tiles);
+                    let (v_at, v_stride) = at_position(position, channels);
                     let v = Columns { values: &v[v_at..], stride: v_stride };
                     if outer_products::applies(filters) {
                         sum_outer_products(m_grad_at(position), v, sizes, u_grad, first > 0);
@@ -93,7 +93,7 @@ impl Winograd {
                     // would first copy it).
                     let v_grad = sized(&mut scratch.tiles_grad, POSITIONS * tiles * channels);
                     for (position, u_transposed) in kernel_transposed.chunks_exact(filters * channels).enumerate() {
-                        let (at, stride) = at_position(position, channels, tiles);
+                        let (at, stride) = at_position(position, channels);
                         affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
                     }
                     let images = &mut input_grad[first * image_len..(first + images) * image_len];
@@ -125,7 +125,7 @@ impl Winograd {
             count: tiles,
             len: channels,
             source: v_grad,
-            source_at: |tile| Square::transformed(tile, channels, tiles),
+            source_at: |tile| Square::transformed(tile, channels),
             target: images,
             target_at: |tile| self.image_square(tile),
             finish: Finish::Add,
