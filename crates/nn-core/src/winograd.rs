@@ -51,7 +51,8 @@ thread_local! {
 /// Buffers reused by every Winograd convolution run on this thread.
 #[derive(Default)]
 struct Scratch {
-    /// `V`: the chunk's transformed tiles, tile by tile, each tile's 36 positions side by side (`Square::transformed`).
+    /// `V`: the chunk's transformed tiles, tile by tile, each tile's 36 positions side by side
+    /// (`Square::transformed`).
     tiles: AlignedBuffer,
     /// `M` or `∂M`: the products, laid out as `V`.
     products: AlignedBuffer,
