@@ -11,6 +11,7 @@ use crate::affine::{Columns, affine_strided};
 use crate::batch::sized;
 use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
+use crate::transpose::transpose;
 use crate::winograd_transforms::{
     Finish, InputGradTransform, KernelGradTransform, OutputGradTransform, POSITIONS, Sandwiches, Square, TILE,
     at_position,
@@ -42,11 +43,7 @@ impl Winograd {
             for (u, u_transposed) in
                 kernel.chunks_exact(filters * channels).zip(kernel_transposed.chunks_exact_mut(filters * channels))
             {
-                for (c, column) in u.chunks_exact(filters).enumerate() {
-                    for (f, &w) in column.iter().enumerate() {
-                        u_transposed[f * channels + c] = w;
-                    }
-                }
+                transpose(u, channels, filters, u_transposed);
             }
             let zeros = vec![0.0; channels];
             for first in (0..batch).step_by(self.images_per_chunk()) {
