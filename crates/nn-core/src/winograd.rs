@@ -220,7 +220,7 @@ impl Winograd {
         kernel
     }
 
-    /// `V = Bᵀ d B` for every tile of `images`: 36 blocks of `tiles` columns of `channels`.
+    /// `V = Bᵀ d B` for every tile of `images`: `tiles` blocks of 36 vectors of `channels`.
     fn transform_input<'a>(&self, images: &[f32], tiles: usize, v: &'a mut AlignedBuffer) -> &'a [f32] {
         let channels = self.channels;
         let v = sized(v, POSITIONS * tiles * channels);
