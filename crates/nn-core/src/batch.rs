@@ -1,13 +1,8 @@
 //! A batch as the passes take it, a flat slice of samples one after the other: counting its
-//! samples, refusing values that are not finite numbers, and the scratch buffers it is computed in.
+//! samples and refusing values that are not finite numbers. The scratch buffers it is computed
+//! in are `aligned_buffer.rs`'s.
 
 use crate::NnError;
-use crate::aligned_buffer::AlignedBuffer;
-
-/// The first `len` values of `buffer`, growing it if needed but never shrinking it.
-pub(crate) fn sized(buffer: &mut AlignedBuffer, len: usize) -> &mut [f32] {
-    buffer.sized(len)
-}
 
 /// Refuses a batch holding a value that is not a finite number, naming the first one.
 pub(crate) fn check_finite_inputs(inputs: &[f32], features: usize) -> Result<(), NnError> {

@@ -12,7 +12,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::affine::affine;
 use crate::aligned_buffer::AlignedBuffer;
-use crate::batch::sized;
 use crate::conv_then_pool::Filled;
 use crate::error::check_finite;
 use crate::im2col::im2col;
@@ -174,7 +173,7 @@ impl Conv2d {
             let mut columns = std::mem::take(&mut scratch.columns);
             for first in (0..batch).step_by(per_chunk) {
                 let images = per_chunk.min(batch - first);
-                let chunk = sized(&mut columns, images * columns_per_image);
+                let chunk = columns.sized(images * columns_per_image);
                 let input = &input[first * image_len..(first + images) * image_len];
                 unfold(&self.params, input, chunk, &mut scratch.padded);
                 visit(first, images, chunk, scratch);

@@ -9,7 +9,6 @@ use nalgebra::DMatrix;
 
 use super::Conv2d;
 use crate::affine::affine;
-use crate::batch::sized;
 use crate::conv_sparse::NonzeroDeltas;
 use crate::conv_then_pool::Filled;
 use crate::im2col::{col2im, im2row};
@@ -137,14 +136,14 @@ impl Conv2d {
             // as its samples: `gemm` would copy both first, more work than the product when
             // patches are short (a first layer's 9 or 25 values).
             let chunk_grad =
-                if first == 0 { &mut *weight_grad } else { sized(&mut scratch.chunk_weight_grad, weight_grad.len()) };
+                if first == 0 { &mut *weight_grad } else { scratch.chunk_weight_grad.sized(weight_grad.len()) };
             affine(delta, &zeros, rows, patch_len, chunk_grad);
             if first > 0 {
                 weight_grad.iter_mut().zip(scratch.chunk_weight_grad.iter()).for_each(|(g, c)| *g += c);
             }
             if let Some(input_grad) = input_grad.as_deref_mut() {
                 let sizes = (filters, patch_len, images * patches);
-                let column_grad = sized(&mut scratch.column_grad, rows.len());
+                let column_grad = scratch.column_grad.sized(rows.len());
                 input_gradient(self.weights.as_slice(), delta, sizes, column_grad);
                 let images = &mut input_grad[first * image_len..(first + images) * image_len];
                 col2im(&self.params, column_grad, images, &mut scratch.padded);

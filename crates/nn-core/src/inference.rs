@@ -3,7 +3,7 @@
 use nalgebra::DMatrix;
 
 use crate::aligned_buffer::AlignedBuffer;
-use crate::batch::{check_finite_inputs, sized};
+use crate::batch::check_finite_inputs;
 use crate::softmax::argmax;
 use crate::{Mode, Network, NnError, Predictions};
 
@@ -38,14 +38,14 @@ impl Network {
     ) -> &'b [f32] {
         let inputs = match &self.standardization {
             Some(standardization) => {
-                let standardized = sized(&mut buffers.standardized, inputs.len());
+                let standardized = buffers.standardized.sized(inputs.len());
                 standardization.apply(inputs, standardized);
                 &buffers.standardized[..inputs.len()]
             }
             None => inputs,
         };
         for (index, layer) in self.layers.iter().enumerate() {
-            let output = sized(&mut buffers.back, layer.output_size() * batch);
+            let output = buffers.back.sized(layer.output_size() * batch);
             layer.forward(
                 if index == 0 { inputs } else { &buffers.front[..layer.input_size() * batch] },
                 batch,

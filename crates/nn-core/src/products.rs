@@ -14,7 +14,6 @@ use std::cell::RefCell;
 
 use crate::affine::{Columns, affine};
 use crate::aligned_buffer::AlignedBuffer;
-use crate::batch::sized;
 use crate::nonzero_inputs::{self, weight_gradient_of_nonzero_inputs};
 use crate::transpose::transpose;
 use crate::vector_slices::all_finite;
@@ -106,10 +105,10 @@ pub(crate) fn input_gradient(
         TRANSPOSED.with_borrow_mut(|(delta_t, input_grad_t)| {
             // ∂Xᵀ = δᵀ W: the affine kernel reads W's columns where they lie, where `gemm` would
             // first copy all of W, transposed.
-            let delta_t = sized(delta_t, delta.len());
+            let delta_t = delta_t.sized(delta.len());
             // Column-major `outputs × columns` is row-major `columns × outputs`.
             transpose(delta, columns, outputs, delta_t);
-            let input_grad_t = sized(input_grad_t, input_grad.len());
+            let input_grad_t = input_grad_t.sized(input_grad.len());
             affine(delta_t, &vec![0.0; columns], weights, inputs, input_grad_t);
             transpose(input_grad_t, inputs, columns, input_grad);
         });

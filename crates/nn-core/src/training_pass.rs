@@ -5,7 +5,6 @@
 use nalgebra::DMatrix;
 
 use crate::aligned_buffer::AlignedBuffer;
-use crate::batch::sized;
 use crate::batch_parts;
 use crate::conv_pool;
 use crate::conv_then_pool;
@@ -42,7 +41,7 @@ impl Network {
         let raw_inputs = inputs;
         let inputs = match &self.standardization {
             Some(standardization) => {
-                standardization.apply(raw_inputs, sized(&mut standardized, raw_inputs.len()));
+                standardization.apply(raw_inputs, standardized.sized(raw_inputs.len()));
                 &standardized[..raw_inputs.len()]
             }
             None => raw_inputs,
@@ -65,8 +64,8 @@ impl Network {
             if let Some((conv, pool)) = conv_then_pool.filter(|_| index <= 1) {
                 if index == 0 {
                     let (conv_output, pooled) = rest.split_at_mut(1);
-                    let conv_output = sized(&mut conv_output[0], conv.output_size() * batch);
-                    let pooled = sized(&mut pooled[0], pool.output_size() * batch);
+                    let conv_output = conv_output[0].sized(conv.output_size() * batch);
+                    let pooled = pooled[0].sized(pool.output_size() * batch);
                     conv_pool::forward(conv, pool, input, batch, conv_output, pooled, &mut workspace.max_positions);
                 }
                 continue;
@@ -76,12 +75,12 @@ impl Network {
             }
             if let Some((conv, pool)) = pooled_after[index] {
                 let (conv_output, pooled) = rest.split_at_mut(1);
-                let conv_output = sized(&mut conv_output[0], conv.output_size() * batch);
-                let pooled = sized(&mut pooled[0], pool.output_size() * batch);
+                let conv_output = conv_output[0].sized(conv.output_size() * batch);
+                let pooled = pooled[0].sized(pool.output_size() * batch);
                 conv_then_pool::forward(conv, pool, input, batch, conv_output, pooled, mode.for_layer(index + 1));
                 continue;
             }
-            let output = sized(&mut rest[0], layer.output_size() * batch);
+            let output = rest[0].sized(layer.output_size() * batch);
             if parts == 1 {
                 layer.forward(input, batch, output, mode.for_layer(index));
             } else {
@@ -91,7 +90,7 @@ impl Network {
 
         let classes = self.output_size();
         let logits = &workspace.outputs[depth - 1][..classes * batch];
-        let delta = sized(&mut workspace.deltas[depth - 1], classes * batch);
+        let delta = workspace.deltas[depth - 1].sized(classes * batch);
         let loss = self.loss.loss_and_delta_unchecked(logits, classes, targets, Some(delta));
 
         let mut tensors = gradients.tensors_mut();
@@ -132,10 +131,10 @@ impl Network {
             let output = &workspace.outputs[index][..layer.output_size() * batch];
             let (below, here) = workspace.deltas.split_at_mut(index);
             let input_grad = if index > 0 {
-                Some(sized(&mut below[index - 1], layer.input_size() * batch))
+                Some(below[index - 1].sized(layer.input_size() * batch))
             } else if workspace.want_input_gradient {
                 workspace.input_gradient_len = inputs.len();
-                Some(sized(&mut workspace.input_gradient, inputs.len()))
+                Some(workspace.input_gradient.sized(inputs.len()))
             } else {
                 None
             };
@@ -146,7 +145,7 @@ impl Network {
                     conv_output: output,
                     pooled: &workspace.outputs[index + 1][..pool.output_size() * batch],
                     pooled_grad: &mut above[0][..pool.output_size() * batch],
-                    conv_grad: sized(&mut conv_grad[0], conv.output_size() * batch),
+                    conv_grad: conv_grad[0].sized(conv.output_size() * batch),
                     input_grad,
                 };
                 conv_then_pool::backward(conv, pool, buffers, batch, layer_gradients, mode.for_layer(index));

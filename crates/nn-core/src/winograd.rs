@@ -27,7 +27,6 @@ use std::ops::Range;
 
 use crate::affine::{Columns, affine_strided};
 use crate::aligned_buffer::AlignedBuffer;
-use crate::batch::sized;
 use crate::winograd_transforms::{
     Finish, InputTransform, KernelTransform, OUT, OutputTransform, POSITIONS, Sandwiches, Square, TILE, at_position,
 };
@@ -173,7 +172,7 @@ impl Winograd {
                 let tiles = images * self.tiles_per_image();
                 let input = &input[first * image_len..(first + images) * image_len];
                 let v = self.transform_input(input, tiles, &mut scratch.tiles);
-                let m = sized(&mut scratch.products, POSITIONS * tiles * filters);
+                let m = scratch.products.sized(POSITIONS * tiles * filters);
                 for (position, u) in kernel.chunks_exact(filters * channels).enumerate() {
                     let (v_at, v_stride) = at_position(position, channels);
                     let (m_at, m_stride) = at_position(position, filters);
@@ -205,7 +204,7 @@ impl Winograd {
     /// `U = G g Gᵀ` for each (filter, channel): 36 matrices of `filters × channels`.
     fn transform_kernel<'a>(&self, weights: &[f32], kernel: &'a mut AlignedBuffer) -> &'a [f32] {
         let (channels, filters) = (self.channels, self.filters);
-        let kernel = sized(kernel, POSITIONS * filters * channels);
+        let kernel = kernel.sized(POSITIONS * filters * channels);
         let sandwich = Sandwiches {
             coefficients: PhantomData::<KernelTransform>,
             count: channels,
@@ -223,7 +222,7 @@ impl Winograd {
     /// `V = Bᵀ d B` for every tile of `images`: `tiles` blocks of 36 vectors of `channels`.
     fn transform_input<'a>(&self, images: &[f32], tiles: usize, v: &'a mut AlignedBuffer) -> &'a [f32] {
         let channels = self.channels;
-        let v = sized(v, POSITIONS * tiles * channels);
+        let v = v.sized(POSITIONS * tiles * channels);
         let sandwich = Sandwiches {
             coefficients: PhantomData::<InputTransform>,
             count: tiles,

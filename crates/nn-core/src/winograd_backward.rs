@@ -8,7 +8,6 @@ use std::ops::Range;
 
 use super::{SCRATCH, Winograd};
 use crate::affine::{Columns, affine_strided};
-use crate::batch::sized;
 use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::transpose::transpose;
@@ -38,8 +37,8 @@ impl Winograd {
         let per_image = self.tiles_per_image();
         SCRATCH.with_borrow_mut(|scratch| {
             let kernel = self.transform_kernel(weights, &mut scratch.kernel);
-            let kernel_grad = sized(&mut scratch.kernel_grad, POSITIONS * filters * channels);
-            let kernel_transposed = sized(&mut scratch.kernel_transposed, kernel.len());
+            let kernel_grad = scratch.kernel_grad.sized(POSITIONS * filters * channels);
+            let kernel_transposed = scratch.kernel_transposed.sized(kernel.len());
             for (u, u_transposed) in
                 kernel.chunks_exact(filters * channels).zip(kernel_transposed.chunks_exact_mut(filters * channels))
             {
@@ -59,7 +58,7 @@ impl Winograd {
                 let delta = &mut output_grad[outputs.clone()];
                 to_delta(outputs, delta);
                 let delta = &*delta;
-                let m_grad = sized(&mut scratch.products, POSITIONS * tiles * filters);
+                let m_grad = scratch.products.sized(POSITIONS * tiles * filters);
                 let sandwich = Sandwiches {
                     coefficients: PhantomData::<OutputGradTransform>,
                     count: tiles,
@@ -88,7 +87,7 @@ impl Winograd {
                 if let Some(input_grad) = input_grad.as_deref_mut() {
                     // ∂V_ξ = U_ξᵀ ∂M_ξ on the affine kernel, which reads ∂M where it lies (`gemm`
                     // would first copy it).
-                    let v_grad = sized(&mut scratch.tiles_grad, POSITIONS * tiles * channels);
+                    let v_grad = scratch.tiles_grad.sized(POSITIONS * tiles * channels);
                     for (position, u_transposed) in kernel_transposed.chunks_exact(filters * channels).enumerate() {
                         let (at, stride) = at_position(position, channels);
                         affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
