@@ -84,10 +84,11 @@ impl Conv2d {
         // visited (`conv_sparse.rs`); if it turns out dense after all, the listing stops and the
         // dense passes convert the rest while in the cache.
         let mut converted = 0;
-        if input_grad.is_some() {
+        let may_be_sparse = input_grad.is_some() && !filled.dense;
+        if may_be_sparse {
             filled.up_to_value(conv_sparse::looked_at(output_grad.len()), output_grad);
         }
-        if input_grad.is_some() && conv_sparse::looks_sparse(self.activation, output, output_grad) {
+        if may_be_sparse && conv_sparse::looks_sparse(self.activation, output, output_grad) {
             filled.up_to_value(output_grad.len(), output_grad);
             let listed = self.backward_from_listed(input, &mut input_grad, gradients, |nonzero| {
                 conv_sparse::sparse_delta(self.activation, output, output_grad, nonzero)

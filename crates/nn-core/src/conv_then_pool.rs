@@ -12,7 +12,8 @@ use std::ops::Range;
 
 use nalgebra::DMatrix;
 
-use crate::sparse_from_pool::list_nonzero_deltas;
+use crate::conv_sparse::few_enough;
+use crate::sparse_from_pool::{count_nonzero_deltas, list_nonzero_deltas};
 use crate::winograd::Winograd;
 use crate::{Conv2d, Layer, MaxPool2d, Mode};
 
@@ -75,8 +76,19 @@ pub(crate) fn backward(
 ) {
     assert!(applies(conv, pool));
     let Buffers { input, conv_output, pooled, pooled_grad, conv_grad, mut input_grad } = buffers;
-    // A mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written.
-    if input_grad.is_some() && pool.windows().apart() {
+    // A mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written. Whether
+    // it is sparse enough for that is known from the pooling alone: a list that would turn out
+    // too long is not begun (it would stop only once past the limit, most of the way through).
+    let conv_len = conv.output_size();
+    let windows = pool.windows();
+    let dense = windows.apart()
+        && count_nonzero_deltas(
+            conv.activation(),
+            &pooled[..batch * pool.output_size()],
+            &pooled_grad[..batch * pool.output_size()],
+        )
+        .is_some_and(|nonzero| !few_enough(nonzero, batch * conv_len));
+    if input_grad.is_some() && windows.apart() && !dense {
         let gradients_after = (conv_output, pooled, &pooled_grad[..]);
         let listed = conv.backward_from_listed(input, &mut input_grad, gradients, |nonzero| {
             let listed = list_nonzero_deltas(conv.activation(), pool.windows(), gradients_after, batch, nonzero);
@@ -86,7 +98,7 @@ pub(crate) fn backward(
             return;
         }
     }
-    let (conv_len, pooled_len) = (conv.output_size(), pool.output_size());
+    let pooled_len = pool.output_size();
     let fill = |images: Range<usize>, delta: &mut [f32]| {
         let (conv_values, pooled_values) =
             (conv_len * images.start..conv_len * images.end, pooled_len * images.start..pooled_len * images.end);
@@ -94,7 +106,7 @@ pub(crate) fn backward(
         let pooled_grad = &mut pooled_grad[pooled_values];
         pool.backward(conv_output, pooled, images.len(), pooled_grad, Some(delta), &mut [], mode);
     };
-    let filled = Filled::new(conv_len, batch, Some(fill));
+    let filled = Filled { dense, ..Filled::new(conv_len, batch, Some(fill)) };
     conv.backward_filled(input, conv_output, batch, conv_grad, input_grad, gradients, filled);
 }
 
@@ -104,13 +116,16 @@ pub(crate) struct Filled<F> {
     fill: Option<F>,
     image_len: usize,
     images: usize,
+    /// Whether the `δZ` this `δA` makes is known to hold too many nonzero values for the sparse
+    /// pass (`conv_sparse.rs`): the convolution then does not look.
+    pub(crate) dense: bool,
 }
 
 impl<F: FnMut(Range<usize>, &mut [f32])> Filled<F> {
     /// `δA` of `batch` images of `image_len` values, which `fill` writes (`None`: written).
     pub(crate) fn new(image_len: usize, batch: usize, fill: Option<F>) -> Self {
         let images = if fill.is_some() { 0 } else { batch };
-        Filled { fill, image_len, images }
+        Filled { fill, image_len, images, dense: false }
     }
 
     /// Writes the images that hold the first `values` values of `delta` (the whole `δA`).

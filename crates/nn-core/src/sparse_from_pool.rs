@@ -45,6 +45,34 @@ pub(crate) fn list_nonzero_deltas(
     pulp::Arch::new().dispatch(listing)
 }
 
+/// How many values of the `δZ` of [`list_nonzero_deltas`] are not zero, counted from the pooling
+/// alone: each window whose pooled gradient `δ` is not zero gives it to one pixel, the first
+/// holding its maximum `m` (none when `m` is NaN), where `δZ = δ · f'(m)`. The same count as
+/// the list's length, without reading the convolution's output; `None` when a pooled gradient
+/// is infinite or NaN. For windows that do not overlap, as the list's.
+///
+/// # Panics
+///
+/// If the slices differ in length.
+pub(crate) fn count_nonzero_deltas(activation: Activation, pooled: &[f32], pooled_grad: &[f32]) -> Option<usize> {
+    assert_eq!(pooled.len(), pooled_grad.len());
+    if !all_finite(pooled_grad) {
+        return None;
+    }
+    // A NaN maximum equals no pixel. Each arm compiles its own loop, counted in 32 bits
+    // a block at a time so that it vectorises; for a finite `δ`, `δ · 1` is not zero exactly
+    // when `δ` is not.
+    fn count(pooled: &[f32], pooled_grad: &[f32], nonzero: impl Fn(f32, f32) -> bool) -> usize {
+        let blocks = pooled.chunks(1 << 16).zip(pooled_grad.chunks(1 << 16));
+        blocks.map(|(m, g)| m.iter().zip(g).fold(0u32, |n, (&m, &g)| n + u32::from(nonzero(m, g))) as usize).sum()
+    }
+    Some(match activation {
+        Activation::Relu => count(pooled, pooled_grad, |m, g| m > 0.0 && g != 0.0),
+        Activation::Identity => count(pooled, pooled_grad, |m, g| !m.is_nan() && g != 0.0),
+        other => count(pooled, pooled_grad, |m, g| !m.is_nan() && g * other.derivative_from_output(m) != 0.0),
+    })
+}
+
 /// [`list_nonzero_deltas`], compiled for the processor's vectors: the masks below are folds
 /// without branches that the compiler turns into vector compares.
 struct Listing<'a> {
@@ -179,6 +207,23 @@ mod tests {
         listed.then_some(nonzero)
     }
 
+    /// How many values of `δZ` the layers' own passes leave nonzero.
+    fn nonzero_delta_z(
+        activation: Activation,
+        pool: &MaxPool2d,
+        conv_output: &[f32],
+        pooled_grad: &[f32],
+        batch: usize,
+    ) -> usize {
+        let mut pooled = vec![0.0; batch * pool.output_size()];
+        pool.forward(conv_output, batch, &mut pooled, Mode::Inference);
+        let mut delta = vec![f32::NAN; conv_output.len()];
+        let mut grad = pooled_grad.to_vec();
+        pool.backward(conv_output, &pooled, batch, &mut grad, Some(&mut delta), &mut [], Mode::Inference);
+        activation.backprop(conv_output, &mut delta);
+        delta.iter().filter(|&&d| d != 0.0).count()
+    }
+
     fn values(len: usize, seed: u32, zeros: u32) -> Vec<f32> {
         (0..len as u32)
             .map(|i| {
@@ -210,6 +255,8 @@ mod tests {
                 for zeros in [100, 99, 97, 90, 50, 0] {
                     let pooled_grad = values(pooled.len(), 2 + zeros, zeros);
                     let want = by_the_layers(activation, &pool, &conv_output, &pooled_grad, batch);
+                    let counted = count_nonzero_deltas(activation, &pooled, &pooled_grad);
+                    assert_eq!(counted, Some(nonzero_delta_z(activation, &pool, &conv_output, &pooled_grad, batch)));
                     let mut got = NonzeroDeltas::default();
                     let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
                     let listed = list_nonzero_deltas(activation, pool.windows(), buffers, batch, &mut got);
@@ -238,6 +285,7 @@ mod tests {
         let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
         let mut nonzero = NonzeroDeltas::default();
         assert!(!list_nonzero_deltas(Activation::Relu, pool.windows(), buffers, 1, &mut nonzero));
+        assert_eq!(count_nonzero_deltas(Activation::Relu, &pooled, &pooled_grad), None);
         pooled_grad[5] = 0.0;
         let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
         assert!(list_nonzero_deltas(Activation::Relu, pool.windows(), buffers, 1, &mut nonzero));
