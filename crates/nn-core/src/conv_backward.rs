@@ -83,7 +83,8 @@ impl Conv2d {
         // dropout) is made first while its nonzero values are listed, and then only those are
         // visited (`conv_sparse.rs`); if it turns out dense after all, the listing stops and the
         // dense passes convert the rest while in the cache.
-        let mut converted = 0;
+        // A `δZ` filled as such is converted already, all of it.
+        let mut converted = if filled.delta_z { output_grad.len() } else { 0 };
         let may_be_sparse = input_grad.is_some() && !filled.dense;
         if may_be_sparse {
             filled.up_to_value(conv_sparse::looked_at(output_grad.len()), output_grad);

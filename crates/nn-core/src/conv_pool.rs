@@ -4,7 +4,7 @@
 //!
 //! Forward, the convolution (`conv_one_channel.rs`) hands over its rows a band of windows at a
 //! time; each window's maximum is taken as `MaxPool2d` takes it, and which pixel held it first
-//! is kept ([`MaxPositions`]). Backward, max-pooling gives each window's gradient to that pixel,
+//! is kept ([`MaxPositions`](crate::MaxPositions)). Backward, max-pooling gives each window's gradient to that pixel,
 //! and ReLU lets it through where the maximum is positive: so the convolution's `δZ` follows
 //! from the positions, the pooled maxima and the pooled gradient, without the pooling's
 //! full-resolution input gradient or a read of the convolution's output. Each band of windows
@@ -15,6 +15,7 @@
 use pulp::Simd;
 
 use crate::conv_one_channel::{self, RowSink};
+use crate::max_positions::MaxPositions;
 use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::vector_slices::Lanes;
 use crate::{Activation, Conv2d, MaxPool2d};
@@ -22,15 +23,6 @@ use crate::{Activation, Conv2d, MaxPool2d};
 #[path = "conv_pool_backward.rs"]
 mod backward;
 pub(crate) use backward::weight_gradient;
-
-/// Which pixel of each window of a max-pooling held its maximum first (row by row), one value
-/// per pooled value, for the backward pass of [`Network::first_layers_backward`](crate::Network::first_layers_backward).
-#[derive(Debug, Clone, Default)]
-pub struct MaxPositions {
-    /// The position in the window (`dy · window + dx`) as a float, or the window's size when no
-    /// pixel equals the maximum (a NaN).
-    positions: Vec<f32>,
-}
 
 /// Whether [`forward`] and [`weight_gradient`] take `conv` and `pool` right after it: a ReLU
 /// convolution of one channel that `conv_one_channel.rs` computes, with at least a vector of
@@ -63,8 +55,8 @@ pub(crate) fn forward(
     assert!(applies(conv, pool));
     let windows = *pool.windows();
     let pooled_len = windows.output_shape().len();
-    positions.positions.resize(batch * pooled_len, 0.0);
-    let mut sink = PoolRows { windows, pooled: &mut pooled[..batch * pooled_len], positions: &mut positions.positions };
+    let mut sink =
+        PoolRows { windows, pooled: &mut pooled[..batch * pooled_len], positions: positions.sized(batch * pooled_len) };
     let (weights, bias) = (conv.weights().as_slice(), conv.bias().as_slice());
     let apply = |rows: &mut [f32]| conv.activation().apply(rows);
     conv_one_channel::forward_in_bands(

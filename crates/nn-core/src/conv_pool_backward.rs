@@ -4,9 +4,10 @@
 
 use pulp::Simd;
 
-use super::{MaxPositions, applies, whole};
+use super::{applies, whole};
 use crate::conv_one_channel::Geometry;
 use crate::conv_one_channel_gradient::{self, ListPixels};
+use crate::max_positions::MaxPositions;
 use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::vector_slices::all_finite;
 use crate::{Conv2d, MaxPool2d};

@@ -13,9 +13,10 @@ use std::ops::Range;
 use nalgebra::DMatrix;
 
 use crate::conv_sparse::few_enough;
+use crate::max_positions::{self, MaxPositions};
 use crate::sparse_from_pool::{count_nonzero_deltas, list_nonzero_deltas};
 use crate::winograd::Winograd;
-use crate::{Conv2d, Layer, MaxPool2d, Mode};
+use crate::{Activation, Conv2d, Layer, MaxPool2d, Mode};
 
 /// Whether [`forward`] and [`backward`] take `conv` and `pool` right after it: a convolution
 /// that Winograd's method computes, pooled as it comes out.
@@ -24,7 +25,8 @@ pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
 }
 
 /// `conv`'s forward pass into `conv_output` and `pool`'s into `pooled`, for `batch` images of
-/// `input`.
+/// `input`; for a ReLU convolution and windows that do not overlap, where each maximum lies into
+/// `positions` (for [`backward`]).
 ///
 /// # Panics
 ///
@@ -32,18 +34,34 @@ pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
 pub(crate) fn forward(
     conv: &Conv2d,
     pool: &MaxPool2d,
-    input: &[f32],
-    batch: usize,
+    (input, batch): (&[f32], usize),
     conv_output: &mut [f32],
     pooled: &mut [f32],
+    positions: &mut MaxPositions,
     mode: Mode,
 ) {
     assert!(applies(conv, pool));
     let pooled_len = pool.output_size();
+    let mut positions = keeps_positions(conv, pool).then(|| positions.sized(batch * pooled_len));
     conv.forward_then(input, batch, conv_output, |images, chunk| {
-        let pooled = &mut pooled[images.start * pooled_len..images.end * pooled_len];
-        pool.forward(chunk, images.len(), pooled, mode);
+        let values = images.start * pooled_len..images.end * pooled_len;
+        match positions.as_deref_mut() {
+            Some(positions) => max_positions::pool(
+                pool.windows(),
+                chunk,
+                images.len(),
+                &mut pooled[values.clone()],
+                &mut positions[values],
+            ),
+            None => pool.forward(chunk, images.len(), &mut pooled[values], mode),
+        }
     });
+}
+
+/// Whether [`forward`] notes where the maxima lie: behind ReLU, in windows apart, `δZ` follows
+/// from them (`max_positions.rs`).
+fn keeps_positions(conv: &Conv2d, pool: &MaxPool2d) -> bool {
+    conv.activation() == Activation::Relu && pool.windows().apart()
 }
 
 /// The layers' outputs and gradients [`backward`] reads and writes.
@@ -51,6 +69,8 @@ pub(crate) struct Buffers<'a> {
     pub(crate) input: &'a [f32],
     pub(crate) conv_output: &'a [f32],
     pub(crate) pooled: &'a [f32],
+    /// What [`forward`] noted.
+    pub(crate) positions: &'a MaxPositions,
     /// The pooling's output gradient: read only.
     pub(crate) pooled_grad: &'a mut [f32],
     /// The convolution's output gradient, written here unless the sparse pass lists its
@@ -75,38 +95,50 @@ pub(crate) fn backward(
     mode: Mode,
 ) {
     assert!(applies(conv, pool));
-    let Buffers { input, conv_output, pooled, pooled_grad, conv_grad, mut input_grad } = buffers;
-    // A mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written. Whether
-    // it is sparse enough for that is known from the pooling alone: a list that would turn out
-    // too long is not begun (it would stop only once past the limit, most of the way through).
-    let conv_len = conv.output_size();
-    let windows = pool.windows();
-    let dense = windows.apart()
-        && count_nonzero_deltas(
-            conv.activation(),
-            &pooled[..batch * pool.output_size()],
-            &pooled_grad[..batch * pool.output_size()],
-        )
-        .is_some_and(|nonzero| !few_enough(nonzero, batch * conv_len));
+    let Buffers { input, conv_output, pooled, positions, pooled_grad, conv_grad, mut input_grad } = buffers;
+    let (conv_len, pooled_len, windows) = (conv.output_size(), pool.output_size(), pool.windows());
+    // How many values of `δZ` are not zero, known from the pooling alone (windows apart, finite
+    // gradients).
+    let counted = windows
+        .apart()
+        .then(|| {
+            count_nonzero_deltas(conv.activation(), &pooled[..batch * pooled_len], &pooled_grad[..batch * pooled_len])
+        })
+        .flatten();
+    // Too many for the sparse pass: a list that would turn out too long is not begun (it would
+    // stop only once past the limit, most of the way through).
+    let mut dense = counted.is_some_and(|nonzero| !few_enough(nonzero, batch * conv_len));
+    // Otherwise a mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written.
     if input_grad.is_some() && windows.apart() && !dense {
         let gradients_after = (conv_output, pooled, &pooled_grad[..]);
         let listed = conv.backward_from_listed(input, &mut input_grad, gradients, |nonzero| {
-            let listed = list_nonzero_deltas(conv.activation(), pool.windows(), gradients_after, batch, nonzero);
+            let listed = list_nonzero_deltas(conv.activation(), windows, gradients_after, batch, nonzero);
             listed.then_some(()).ok_or(())
         });
         if listed.is_ok() {
             return;
         }
+        // With finite gradients, the list stops where the layers' own passes would not take
+        // the sparse pass either.
+        dense = counted.is_some();
     }
-    let pooled_len = pool.output_size();
+    // Behind ReLU, with the positions of the maxima and finite gradients, `δZ` itself is made
+    // from them (the convolution's output is not read); otherwise the pooling's `δA`.
+    let from_positions = keeps_positions(conv, pool) && counted.is_some();
     let fill = |images: Range<usize>, delta: &mut [f32]| {
         let (conv_values, pooled_values) =
             (conv_len * images.start..conv_len * images.end, pooled_len * images.start..pooled_len * images.end);
+        if from_positions {
+            let pooled = (&pooled[pooled_values.clone()], &positions.positions[pooled_values.clone()]);
+            let after = (pooled.0, pooled.1, &pooled_grad[pooled_values]);
+            max_positions::relu_delta(pool.windows(), after, images.len(), delta);
+            return;
+        }
         let (conv_output, pooled) = (&conv_output[conv_values], &pooled[pooled_values.clone()]);
         let pooled_grad = &mut pooled_grad[pooled_values];
         pool.backward(conv_output, pooled, images.len(), pooled_grad, Some(delta), &mut [], mode);
     };
-    let filled = Filled { dense, ..Filled::new(conv_len, batch, Some(fill)) };
+    let filled = Filled { dense, delta_z: from_positions, ..Filled::new(conv_len, batch, Some(fill)) };
     conv.backward_filled(input, conv_output, batch, conv_grad, input_grad, gradients, filled);
 }
 
@@ -119,13 +151,15 @@ pub(crate) struct Filled<F> {
     /// Whether the `δZ` this `δA` makes is known to hold too many nonzero values for the sparse
     /// pass (`conv_sparse.rs`): the convolution then does not look.
     pub(crate) dense: bool,
+    /// Whether `fill` writes `δZ`, the activation's derivative applied already.
+    pub(crate) delta_z: bool,
 }
 
 impl<F: FnMut(Range<usize>, &mut [f32])> Filled<F> {
     /// `δA` of `batch` images of `image_len` values, which `fill` writes (`None`: written).
     pub(crate) fn new(image_len: usize, batch: usize, fill: Option<F>) -> Self {
         let images = if fill.is_some() { 0 } else { batch };
-        Filled { fill, image_len, images, dense: false }
+        Filled { fill, image_len, images, dense: false, delta_z: false }
     }
 
     /// Writes the images that hold the first `values` values of `delta` (the whole `δA`).
@@ -211,7 +245,8 @@ mod tests {
         let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
         let mut fused_output = vec![f32::NAN; conv_output.len()];
         let mut fused_pooled = vec![f32::NAN; pooled.len()];
-        forward(conv, pool, input, *batch, &mut fused_output, &mut fused_pooled, Mode::Inference);
+        let mut positions = MaxPositions::default();
+        forward(conv, pool, (input, *batch), &mut fused_output, &mut fused_pooled, &mut positions, Mode::Inference);
         assert_eq!(bits(&fused_output), bits(conv_output));
         assert_eq!(bits(&fused_pooled), bits(pooled));
         let mut conv_grad = vec![f32::NAN; conv_output.len()];
@@ -222,6 +257,7 @@ mod tests {
             input,
             conv_output,
             pooled,
+            positions: &positions,
             pooled_grad: &mut pooled_grad,
             conv_grad: &mut conv_grad,
             input_grad: with_input_grad.then_some(&mut input_grad[..]),

@@ -53,6 +53,7 @@ impl Network {
         let parts = if self.normalises_batches() { batch_parts::batch_parts(batch) } else { 1 };
         let ranges = batch_parts::part_ranges(batch, parts);
         workspace.part_gradients.resize_with(depth, Vec::new);
+        workspace.pooled_positions.resize_with(depth, Default::default);
         // A first one-channel ReLU convolution and its max-pooling go together (`conv_pool.rs`).
         let conv_then_pool = self.first_conv_then_pool().filter(|_| parts == 1);
         // A Winograd convolution and the max-pooling after it go together (`conv_then_pool.rs`).
@@ -77,7 +78,9 @@ impl Network {
                 let (conv_output, pooled) = rest.split_at_mut(1);
                 let conv_output = conv_output[0].sized(conv.output_size() * batch);
                 let pooled = pooled[0].sized(pool.output_size() * batch);
-                conv_then_pool::forward(conv, pool, input, batch, conv_output, pooled, mode.for_layer(index + 1));
+                let positions = &mut workspace.pooled_positions[index];
+                let pool_mode = mode.for_layer(index + 1);
+                conv_then_pool::forward(conv, pool, (input, batch), conv_output, pooled, positions, pool_mode);
                 continue;
             }
             let output = rest[0].sized(layer.output_size() * batch);
@@ -144,6 +147,7 @@ impl Network {
                     input,
                     conv_output: output,
                     pooled: &workspace.outputs[index + 1][..pool.output_size() * batch],
+                    positions: &workspace.pooled_positions[index],
                     pooled_grad: &mut above[0][..pool.output_size() * batch],
                     conv_grad: conv_grad[0].sized(conv.output_size() * batch),
                     input_grad,

@@ -26,6 +26,9 @@ pub struct Workspace {
     /// Where the maxima of a first max-pooling lie, when the training pass computes it with the
     /// convolution before it (`conv_pool.rs`).
     pub(crate) max_positions: crate::MaxPositions,
+    /// For each layer, where the maxima of the max-pooling after it lie, when the training pass
+    /// computes the two together (`conv_then_pool.rs`).
+    pub(crate) pooled_positions: Vec<crate::MaxPositions>,
 }
 
 impl Workspace {

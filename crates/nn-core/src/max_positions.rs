@@ -1,0 +1,184 @@
+//! Where each window of a max-pooling held its maximum, kept by the forward pass so that the
+//! backward pass need not read the pooling's input again.
+//!
+//! Max-pooling's backward pass gives each window's gradient `δ` to the first pixel (row by row)
+//! equal to the window's maximum `m`; behind a ReLU convolution, that pixel's `δZ` is
+//! `δ · f'(m)` and every other pixel's is zero. With the position of that pixel noted as the
+//! maximum is taken, while the window is in registers, the convolution's `δZ` follows from the
+//! pooled values alone (a quarter of the full-resolution tensor, for 2x2 windows) and the
+//! convolution's output is not read back from memory. The first convolution's pass
+//! (`conv_pool.rs`) and a Winograd convolution's (`conv_then_pool.rs`) both keep them.
+
+use pulp::{Simd, WithSimd};
+
+use crate::pool_window::{PoolWindows, channel_vectors};
+use crate::vector_slices::{load, store};
+
+/// Which pixel of each window of a max-pooling held its maximum first (row by row), one value
+/// per pooled value, for the backward pass of [`Network::first_layers_backward`](crate::Network::first_layers_backward).
+#[derive(Debug, Clone, Default)]
+pub struct MaxPositions {
+    /// The position in the window (`dy · window + dx`) as a float, or the window's size when no
+    /// pixel equals the maximum (a NaN).
+    pub(crate) positions: Vec<f32>,
+}
+
+impl MaxPositions {
+    /// The positions of `len` pooled values, as last written (grown with zeros).
+    pub(crate) fn sized(&mut self, len: usize) -> &mut [f32] {
+        if self.positions.len() < len {
+            self.positions.resize(len, 0.0);
+        }
+        &mut self.positions[..len]
+    }
+}
+
+/// Max-pooling of `batch` images of `input` into `output`, the bits of
+/// [`MaxPool2d`](crate::MaxPool2d)'s forward pass, and where each maximum lies into `positions`.
+pub(crate) fn pool(windows: &PoolWindows, input: &[f32], batch: usize, output: &mut [f32], positions: &mut [f32]) {
+    pulp::Arch::new().dispatch(Pool { windows, input, batch, output, positions });
+}
+
+/// `δZ` of a ReLU convolution for `batch` images (overwritten), from the max-pooling after it:
+/// its output `pooled`, the positions [`pool`] noted and its output gradient `pooled_grad`
+/// (finite). The bits the pooling's backward pass and then ReLU's derivative give.
+///
+/// # Panics
+///
+/// If the windows overlap.
+pub(crate) fn relu_delta(
+    windows: &PoolWindows,
+    (pooled, positions, pooled_grad): (&[f32], &[f32], &[f32]),
+    batch: usize,
+    delta: &mut [f32],
+) {
+    assert!(windows.apart(), "each pixel in one window at most");
+    pulp::Arch::new().dispatch(ReluDelta { windows, pooled, positions, pooled_grad, batch, delta });
+}
+
+struct Pool<'a> {
+    windows: &'a PoolWindows,
+    input: &'a [f32],
+    batch: usize,
+    output: &'a mut [f32],
+    positions: &'a mut [f32],
+}
+
+impl WithSimd for Pool<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Pool { windows, input, batch, output, positions } = self;
+        let c = windows.input.channels;
+        let none = simd.splat_f32s((windows.window * windows.window) as f32);
+        windows.for_each(batch, |out_pixel, pixels| {
+            for lanes in channel_vectors(c, S::F32_LANES, true) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
+                // As MaxPool2d: the first pixel, then the others row by row.
+                let mut maximum = load(simd, &input[at(pixels[0])]);
+                for &pixel in &pixels[1..] {
+                    maximum = simd.max_f32s(maximum, load(simd, &input[at(pixel)]));
+                }
+                // The first pixel equal to it, as the pooling's backward pass finds it.
+                let mut position = none;
+                for (k, &pixel) in pixels.iter().enumerate().rev() {
+                    let here = simd.equal_f32s(load(simd, &input[at(pixel)]), maximum);
+                    position = simd.select_f32s(here, simd.splat_f32s(k as f32), position);
+                }
+                store(simd, &mut output[at(out_pixel)], maximum);
+                store(simd, &mut positions[at(out_pixel)], position);
+            }
+        });
+    }
+}
+
+struct ReluDelta<'a> {
+    windows: &'a PoolWindows,
+    pooled: &'a [f32],
+    positions: &'a [f32],
+    pooled_grad: &'a [f32],
+    batch: usize,
+    delta: &'a mut [f32],
+}
+
+impl WithSimd for ReluDelta<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let ReluDelta { windows, pooled, positions, pooled_grad, batch, delta } = self;
+        // Pixels outside every window get no gradient.
+        if !windows.tiled() {
+            delta.fill(0.0);
+        }
+        let c = windows.input.channels;
+        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        windows.for_each(batch, |out_pixel, pixels| {
+            for lanes in channel_vectors(c, S::F32_LANES, true) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
+                let maxima = load(simd, &pooled[at(out_pixel)]);
+                // The pooling writes `1 · δ + 0` (+0 for a δ of −0), ReLU multiplies it by
+                // f'(m), 1 where m > 0 and 0 elsewhere.
+                let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
+                let given = simd.mul_f32s(simd.add_f32s(load(simd, &pooled_grad[at(out_pixel)]), zero), derivative);
+                let position = load(simd, &positions[at(out_pixel)]);
+                for (k, &pixel) in pixels.iter().enumerate() {
+                    let here = simd.equal_f32s(position, simd.splat_f32s(k as f32));
+                    store(simd, &mut delta[at(pixel)], simd.select_f32s(here, given, zero));
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_cases::bits;
+    use crate::{Activation, Layer, MaxPool2d, Mode, Shape};
+
+    fn values(len: usize, seed: u32, zeros: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let hash = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8;
+                if hash % 100 < zeros { 0.0 } else { (hash % 9) as f32 * 0.25 - 1.0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pooling_and_relus_gradient_from_the_positions_are_the_layers_bits() {
+        // Windows that tile the image, leave a row and a column out, or leave gaps; channels
+        // around the vector widths; outputs on a coarse grid after ReLU (ties in most windows,
+        // windows all zero); gradients with zeros, −0 and a NaN maximum.
+        for (shape, window, stride, batch) in [
+            (Shape::new(4, 6, 6), 2, 2, 3),
+            (Shape::new(17, 7, 5), 2, 2, 2),
+            (Shape::new(3, 8, 8), 2, 3, 1),
+            (Shape::new(16, 9, 9), 3, 3, 2),
+            (Shape::new(32, 16, 16), 2, 2, 2),
+        ] {
+            let pool = MaxPool2d::new(shape, window, stride).unwrap();
+            let mut conv_output = values(batch * shape.len(), 1, 30);
+            Activation::Relu.apply(&mut conv_output);
+            conv_output[shape.channels + 1] = f32::NAN;
+            let mut want_pooled = vec![0.0; batch * pool.output_size()];
+            pool.forward(&conv_output, batch, &mut want_pooled, Mode::Inference);
+            let mut pooled = vec![f32::NAN; want_pooled.len()];
+            let mut positions = MaxPositions::default();
+            let windows = pool.windows();
+            super::pool(windows, &conv_output, batch, &mut pooled, positions.sized(want_pooled.len()));
+            assert_eq!(bits(&pooled), bits(&want_pooled), "{shape}");
+            let mut pooled_grad = values(pooled.len(), 2, 40);
+            pooled_grad[3] = -0.0;
+            let mut want = vec![f32::NAN; conv_output.len()];
+            let mut grad = pooled_grad.clone();
+            pool.backward(&conv_output, &pooled, batch, &mut grad, Some(&mut want), &mut [], Mode::Inference);
+            Activation::Relu.backprop(&conv_output, &mut want);
+            let mut got = vec![f32::NAN; conv_output.len()];
+            relu_delta(windows, (&pooled, &positions.positions, &pooled_grad), batch, &mut got);
+            assert_eq!(bits(&got), bits(&want), "{shape} window {window} stride {stride}");
+        }
+    }
+}
