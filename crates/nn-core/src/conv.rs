@@ -245,7 +245,7 @@ impl Layer for Conv2d {
     fn forward(&self, input: &[f32], batch: usize, output: &mut [f32], _mode: Mode) {
         if let Some(winograd) = Winograd::plan(&self.params) {
             let (weights, bias) = (self.weights.as_slice(), self.bias.as_slice());
-            winograd.forward(weights, bias, input, batch, output, self.activation, |_, _| {});
+            winograd.forward(weights, bias, input, batch, Some(output), self.activation, |_, _| {});
             return;
         }
         if conv_one_channel::applies(&self.params) {
@@ -305,7 +305,8 @@ impl Layer for Conv2d {
 
 impl Conv2d {
     /// [`Layer::forward`] by Winograd's method, `after_chunk(images, their outputs)` run on
-    /// each chunk of images as soon as it is made (`conv_then_pool.rs`).
+    /// each chunk of images as soon as it is made (`conv_then_pool.rs`); without `output`, the
+    /// outputs are not kept past it.
     ///
     /// # Panics
     ///
@@ -314,7 +315,7 @@ impl Conv2d {
         &self,
         input: &[f32],
         batch: usize,
-        output: &mut [f32],
+        output: Option<&mut [f32]>,
         after_chunk: impl FnMut(Range<usize>, &[f32]),
     ) {
         let winograd = Winograd::plan(&self.params).expect("a convolution of Winograd's method");

@@ -39,7 +39,10 @@ impl Conv2d {
         bias_grad.fill(0.0);
         move |range, delta| {
             let from = converted.clamp(range.start, range.end);
-            self.activation.backprop(&output[from..range.end], &mut delta[from - range.start..]);
+            // A `δZ` converted already needs no output (it may be given none).
+            if from < range.end {
+                self.activation.backprop(&output[from..range.end], &mut delta[from - range.start..]);
+            }
             add_bias_gradient(delta, self.params.filters, bias_grad);
         }
     }

@@ -14,7 +14,7 @@ use nalgebra::DMatrix;
 
 use crate::conv_sparse::few_enough;
 use crate::max_positions::{self, MaxPositions};
-use crate::sparse_from_pool::{count_nonzero_deltas, list_nonzero_deltas};
+use crate::sparse_from_pool::{Maxima, count_nonzero_deltas, list_nonzero_deltas};
 use crate::winograd::Winograd;
 use crate::{Activation, Conv2d, Layer, MaxPool2d, Mode};
 
@@ -25,22 +25,24 @@ pub(crate) fn applies(conv: &Conv2d, pool: &MaxPool2d) -> bool {
 }
 
 /// `conv`'s forward pass into `conv_output` and `pool`'s into `pooled`, for `batch` images of
-/// `input`; for a ReLU convolution and windows that do not overlap, where each maximum lies into
-/// `positions` (for [`backward`]).
+/// `input`; where [`keeps_positions`] holds, where each maximum lies into `positions` (for
+/// [`backward`]), and then the convolution's output need not be kept (`None`).
 ///
 /// # Panics
 ///
-/// If [`applies`] does not hold, or the slices are shorter than `batch` samples.
+/// If [`applies`] does not hold, the slices are shorter than `batch` samples, or the output is
+/// not kept where it is needed.
 pub(crate) fn forward(
     conv: &Conv2d,
     pool: &MaxPool2d,
     (input, batch): (&[f32], usize),
-    conv_output: &mut [f32],
+    conv_output: Option<&mut [f32]>,
     pooled: &mut [f32],
     positions: &mut MaxPositions,
     mode: Mode,
 ) {
     assert!(applies(conv, pool));
+    assert!(conv_output.is_some() || keeps_positions(conv, pool), "the output is needed");
     let pooled_len = pool.output_size();
     let mut positions = keeps_positions(conv, pool).then(|| positions.sized(batch * pooled_len));
     conv.forward_then(input, batch, conv_output, |images, chunk| {
@@ -59,15 +61,16 @@ pub(crate) fn forward(
 }
 
 /// Whether [`forward`] notes where the maxima lie: behind ReLU, in windows apart, `δZ` follows
-/// from them (`max_positions.rs`).
-fn keeps_positions(conv: &Conv2d, pool: &MaxPool2d) -> bool {
+/// from them (`max_positions.rs`), and [`backward`] does not read the convolution's output.
+pub(crate) fn keeps_positions(conv: &Conv2d, pool: &MaxPool2d) -> bool {
     conv.activation() == Activation::Relu && pool.windows().apart()
 }
 
 /// The layers' outputs and gradients [`backward`] reads and writes.
 pub(crate) struct Buffers<'a> {
     pub(crate) input: &'a [f32],
-    pub(crate) conv_output: &'a [f32],
+    /// As [`forward`] kept it (`None` where [`keeps_positions`] holds).
+    pub(crate) conv_output: Option<&'a [f32]>,
     pub(crate) pooled: &'a [f32],
     /// What [`forward`] noted.
     pub(crate) positions: &'a MaxPositions,
@@ -105,12 +108,20 @@ pub(crate) fn backward(
             count_nonzero_deltas(conv.activation(), &pooled[..batch * pooled_len], &pooled_grad[..batch * pooled_len])
         })
         .flatten();
+    // Behind ReLU, `δZ` (or its list) is made from the positions of the maxima; otherwise from
+    // the convolution's output, where the pooling's backward pass finds them again.
+    let from_positions = keeps_positions(conv, pool);
+    let positions = &positions.positions[..if from_positions { batch * pooled_len } else { 0 }];
+    let output_needed = || conv_output.expect("a convolution's output kept where the maxima were not noted");
     // Too many for the sparse pass: a list that would turn out too long is not begun (it would
-    // stop only once past the limit, most of the way through).
-    let mut dense = counted.is_some_and(|nonzero| !few_enough(nonzero, batch * conv_len));
+    // stop only once past the limit, most of the way through). With a gradient that is not
+    // finite and no output kept, the dense passes too (the gradients are not finite either way).
+    let mut dense = counted.is_some_and(|nonzero| !few_enough(nonzero, batch * conv_len))
+        || (counted.is_none() && conv_output.is_none());
     // Otherwise a mostly-zero `δZ` is listed from the pooled gradient, and `δA` is never written.
     if input_grad.is_some() && windows.apart() && !dense {
-        let gradients_after = (conv_output, pooled, &pooled_grad[..]);
+        let maxima = if from_positions { Maxima::AtPositions(positions) } else { Maxima::InOutput(output_needed()) };
+        let gradients_after = (maxima, pooled, &pooled_grad[..]);
         let listed = conv.backward_from_listed(input, &mut input_grad, gradients, |nonzero| {
             let listed = list_nonzero_deltas(conv.activation(), windows, gradients_after, batch, nonzero);
             listed.then_some(()).ok_or(())
@@ -122,24 +133,23 @@ pub(crate) fn backward(
         // the sparse pass either.
         dense = counted.is_some();
     }
-    // Behind ReLU, with the positions of the maxima and finite gradients, `δZ` itself is made
-    // from them (the convolution's output is not read); otherwise the pooling's `δA`.
-    let from_positions = keeps_positions(conv, pool) && counted.is_some();
     let fill = |images: Range<usize>, delta: &mut [f32]| {
         let (conv_values, pooled_values) =
             (conv_len * images.start..conv_len * images.end, pooled_len * images.start..pooled_len * images.end);
         if from_positions {
-            let pooled = (&pooled[pooled_values.clone()], &positions.positions[pooled_values.clone()]);
-            let after = (pooled.0, pooled.1, &pooled_grad[pooled_values]);
+            let after =
+                (&pooled[pooled_values.clone()], &positions[pooled_values.clone()], &pooled_grad[pooled_values]);
             max_positions::relu_delta(pool.windows(), after, images.len(), delta);
             return;
         }
-        let (conv_output, pooled) = (&conv_output[conv_values], &pooled[pooled_values.clone()]);
+        let (conv_output, pooled) = (&output_needed()[conv_values], &pooled[pooled_values.clone()]);
         let pooled_grad = &mut pooled_grad[pooled_values];
         pool.backward(conv_output, pooled, images.len(), pooled_grad, Some(delta), &mut [], mode);
     };
     let filled = Filled { dense, delta_z: from_positions, ..Filled::new(conv_len, batch, Some(fill)) };
-    conv.backward_filled(input, conv_output, batch, conv_grad, input_grad, gradients, filled);
+    // Without the output, `dense` holds and the convolution reads none: `δZ` is converted.
+    let output = conv_output.unwrap_or(&[]);
+    conv.backward_filled(input, output, batch, conv_grad, input_grad, gradients, filled);
 }
 
 /// An output gradient written a chunk of images at a time by `fill(images, their δA)`, and how
@@ -239,15 +249,19 @@ mod tests {
         (bits(&input_grad), bits(gradients[0].as_slice()), bits(gradients[1].as_slice()))
     }
 
-    /// The two layers together: their outputs checked against the layers' own, then their
-    /// gradients.
-    fn together(case: &Case, with_input_grad: bool) -> Backward {
+    /// The two layers together: their outputs checked against the layers' own (when kept: with
+    /// `keep_output`, or where the backward pass needs them), then their gradients.
+    fn together(case: &Case, with_input_grad: bool, keep_output: bool) -> Backward {
         let Case { conv, pool, input, conv_output, pooled, pooled_grad, batch } = case;
+        let keep_output = keep_output || !keeps_positions(conv, pool);
         let mut fused_output = vec![f32::NAN; conv_output.len()];
         let mut fused_pooled = vec![f32::NAN; pooled.len()];
         let mut positions = MaxPositions::default();
-        forward(conv, pool, (input, *batch), &mut fused_output, &mut fused_pooled, &mut positions, Mode::Inference);
-        assert_eq!(bits(&fused_output), bits(conv_output));
+        let kept = keep_output.then_some(&mut fused_output[..]);
+        forward(conv, pool, (input, *batch), kept, &mut fused_pooled, &mut positions, Mode::Inference);
+        if keep_output {
+            assert_eq!(bits(&fused_output), bits(conv_output));
+        }
         assert_eq!(bits(&fused_pooled), bits(pooled));
         let mut conv_grad = vec![f32::NAN; conv_output.len()];
         let mut pooled_grad = pooled_grad.clone();
@@ -255,7 +269,7 @@ mod tests {
         let mut gradients = case.nan_gradients();
         let buffers = Buffers {
             input,
-            conv_output,
+            conv_output: keep_output.then_some(&fused_output[..]),
             pooled,
             positions: &positions,
             pooled_grad: &mut pooled_grad,
@@ -282,21 +296,24 @@ mod tests {
             seed in any::<u64>(), channels in 4usize..20, filters in 1usize..40, side in 3usize..30,
             padding in 0usize..3, activation in activation(), window in 1usize..5, stride in 1usize..4,
             zeros in prop::sample::select(vec![0.0f32, 0.5, 0.97, 1.0]), batch in 1usize..7,
-            with_input_grad in any::<bool>(),
+            with_input_grad in any::<bool>(), keep_output in any::<bool>(),
         ) {
             let case = case(seed, (channels, side, padding), filters, activation, (window, stride), zeros, batch);
             let Some(case) = case else { return Ok(()) };
             prop_assume!(applies(&case.conv, &case.pool));
-            prop_assert_eq!(together(&case, with_input_grad), layer_by_layer(&case, with_input_grad));
+            let want = layer_by_layer(&case, with_input_grad);
+            prop_assert_eq!(together(&case, with_input_grad, keep_output), want);
         }
     }
 
     /// saito-deep's first pair at a batch of 50 (13 chunks of 4 images), its pooled gradient a
-    /// quarter nonzero: the dense path, each chunk's pooling gradient made just before use.
+    /// quarter nonzero: the dense path, each chunk's `δZ` made from the positions just before
+    /// use, the convolution's output kept or not.
     #[test]
     fn saito_deep_second_convolution_and_its_pooling() {
         let case = case(7, (16, 28, 1), 16, Activation::Relu, (2, 2), 0.75, 50).unwrap();
-        assert_eq!(together(&case, true), layer_by_layer(&case, true));
-        assert_eq!(together(&case, false), layer_by_layer(&case, false));
+        for (with_input_grad, keep_output) in [(true, false), (false, false), (true, true)] {
+            assert_eq!(together(&case, with_input_grad, keep_output), layer_by_layer(&case, with_input_grad));
+        }
     }
 }

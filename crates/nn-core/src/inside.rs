@@ -22,7 +22,7 @@ impl Network {
     /// and the gradient with respect to the input for the target `class`.
     pub fn look_inside(&self, input: &[f32], class: usize) -> Result<Inside, NnError> {
         crate::batch::check_finite_inputs(input, self.input_size())?;
-        let mut workspace = Workspace::new().with_input_gradient();
+        let mut workspace = Workspace::new().with_input_gradient().keeping_layer_outputs();
         let mut gradients = Gradients::zeros_like(self);
         self.loss_and_gradients(input, Targets::Classes(&[class]), Mode::Inference, &mut workspace, &mut gradients)?;
         let layer_outputs =

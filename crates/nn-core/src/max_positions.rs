@@ -40,8 +40,8 @@ pub(crate) fn pool(windows: &PoolWindows, input: &[f32], batch: usize, output: &
 }
 
 /// `δZ` of a ReLU convolution for `batch` images (overwritten), from the max-pooling after it:
-/// its output `pooled`, the positions [`pool`] noted and its output gradient `pooled_grad`
-/// (finite). The bits the pooling's backward pass and then ReLU's derivative give.
+/// its output `pooled`, the positions [`pool`] noted and its output gradient `pooled_grad`. The
+/// bits the pooling's backward pass and then ReLU's derivative give, whatever the gradients.
 ///
 /// # Panics
 ///
@@ -118,14 +118,18 @@ impl WithSimd for ReluDelta<'_> {
             for lanes in channel_vectors(c, S::F32_LANES, true) {
                 let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
                 let maxima = load(simd, &pooled[at(out_pixel)]);
-                // The pooling writes `1 · δ + 0` (+0 for a δ of −0), ReLU multiplies it by
-                // f'(m), 1 where m > 0 and 0 elsewhere.
+                let deltas = load(simd, &pooled_grad[at(out_pixel)]);
+                // ReLU's f'(m): 1 where m > 0, 0 elsewhere.
                 let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
-                let given = simd.mul_f32s(simd.add_f32s(load(simd, &pooled_grad[at(out_pixel)]), zero), derivative);
                 let position = load(simd, &positions[at(out_pixel)]);
                 for (k, &pixel) in pixels.iter().enumerate() {
+                    // The pooling writes `take · δ + 0` (`1 · δ + 0` at the maximum, +0 for a
+                    // δ of −0; elsewhere +0, or NaN for an infinite δ), which ReLU multiplies
+                    // by f'(z): f'(m) at the maximum; elsewhere any of 0 and 1 leaves it as is.
                     let here = simd.equal_f32s(position, simd.splat_f32s(k as f32));
-                    store(simd, &mut delta[at(pixel)], simd.select_f32s(here, given, zero));
+                    let (take, scale) = (simd.select_f32s(here, one, zero), simd.select_f32s(here, derivative, one));
+                    let given = simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), scale);
+                    store(simd, &mut delta[at(pixel)], given);
                 }
             }
         });
@@ -151,7 +155,7 @@ mod tests {
     fn the_pooling_and_relus_gradient_from_the_positions_are_the_layers_bits() {
         // Windows that tile the image, leave a row and a column out, or leave gaps; channels
         // around the vector widths; outputs on a coarse grid after ReLU (ties in most windows,
-        // windows all zero); gradients with zeros, −0 and a NaN maximum.
+        // windows all zero); gradients with zeros, −0, ∞ and NaN; a NaN maximum.
         for (shape, window, stride, batch) in [
             (Shape::new(4, 6, 6), 2, 2, 3),
             (Shape::new(17, 7, 5), 2, 2, 2),
@@ -172,6 +176,8 @@ mod tests {
             assert_eq!(bits(&pooled), bits(&want_pooled), "{shape}");
             let mut pooled_grad = values(pooled.len(), 2, 40);
             pooled_grad[3] = -0.0;
+            pooled_grad[pooled.len() - 1] = f32::INFINITY;
+            pooled_grad[pooled.len() / 2] = f32::NAN;
             let mut want = vec![f32::NAN; conv_output.len()];
             let mut grad = pooled_grad.clone();
             pool.backward(&conv_output, &pooled, batch, &mut grad, Some(&mut want), &mut [], Mode::Inference);

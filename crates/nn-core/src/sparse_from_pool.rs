@@ -6,7 +6,8 @@
 //! layers' own passes write the pooling's full-resolution `δA`, zeros and all, then read it back
 //! with the convolution's output to make `δZ` and list its nonzero values (`conv_sparse.rs`):
 //! three passes over the largest tensor of the network. Here the list is made from the pooled
-//! gradient, a quarter of the size, and the outputs of the windows whose gradient is nonzero.
+//! gradient, a quarter of the size, and the outputs of the windows whose gradient is nonzero
+//! (or, behind ReLU, the positions of their maxima the forward pass noted).
 //!
 //! The list is the one `conv_sparse::sparse_delta` makes from the full `δA`: the same values
 //! (`δA` at a window's first maximum is its pooled gradient, `δZ = δA · f'(a)`), at the same
@@ -21,9 +22,10 @@ use crate::conv_sparse::{NonzeroDeltas, few_enough, looked_at, sparse_in_sample}
 use crate::pool_window::PoolWindows;
 use crate::vector_slices::{SetBits, all_finite, nonzero_mask};
 
-/// Lists into `nonzero` the nonzero values of the `δZ` of a convolution (of `activation`, its
-/// output `conv_output`, `batch` images) that the max-pooling of `windows` (`pooled` its output,
-/// `pooled_grad` its output gradient) and the convolution's own derivative leave. Returns
+/// Lists into `nonzero` the nonzero values of the `δZ` of a convolution (of `activation`,
+/// `batch` images) that the max-pooling of `windows` (`pooled` its output, `pooled_grad` its
+/// output gradient, its maxima found as `maxima` says) and the convolution's own derivative
+/// leave. Returns
 /// whether the list is whole and sparse enough for the sparse pass; `false` (having listed part
 /// or nothing) when it is not, or when a pooled gradient is infinite or NaN (the layers' own
 /// passes then make the NaNs a full `δA` would have).
@@ -34,15 +36,28 @@ use crate::vector_slices::{SetBits, all_finite, nonzero_mask};
 pub(crate) fn list_nonzero_deltas(
     activation: Activation,
     windows: &PoolWindows,
-    (conv_output, pooled, pooled_grad): (&[f32], &[f32], &[f32]),
+    (maxima, pooled, pooled_grad): (Maxima<'_>, &[f32], &[f32]),
     batch: usize,
     nonzero: &mut NonzeroDeltas,
 ) -> bool {
     assert!(windows.apart(), "each input pixel in one window at most");
     let (image_len, pooled_len) = (windows.input.len(), windows.output_shape().len());
-    assert!(conv_output.len() >= batch * image_len && pooled.len().min(pooled_grad.len()) >= batch * pooled_len);
-    let listing = Listing { activation, windows, conv_output, pooled, pooled_grad, batch, nonzero };
+    let found_len = match maxima {
+        Maxima::InOutput(conv_output) => conv_output.len() / image_len.max(1),
+        Maxima::AtPositions(positions) => positions.len() / pooled_len.max(1),
+    };
+    assert!(found_len >= batch && pooled.len().min(pooled_grad.len()) >= batch * pooled_len);
+    let listing = Listing { activation, windows, maxima, pooled, pooled_grad, batch, nonzero };
     pulp::Arch::new().dispatch(listing)
+}
+
+/// Where the pixel of each window that holds its maximum lies.
+#[derive(Clone, Copy)]
+pub(crate) enum Maxima<'a> {
+    /// Found again in the convolution's output: the first pixel (row by row) equal to it.
+    InOutput(&'a [f32]),
+    /// As the forward pass noted it (`max_positions.rs`), one position per pooled value.
+    AtPositions(&'a [f32]),
 }
 
 /// How many values of the `δZ` of [`list_nonzero_deltas`] are not zero, counted from the pooling
@@ -78,7 +93,7 @@ pub(crate) fn count_nonzero_deltas(activation: Activation, pooled: &[f32], poole
 struct Listing<'a> {
     activation: Activation,
     windows: &'a PoolWindows,
-    conv_output: &'a [f32],
+    maxima: Maxima<'a>,
     pooled: &'a [f32],
     pooled_grad: &'a [f32],
     batch: usize,
@@ -90,7 +105,7 @@ impl WithSimd for Listing<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) -> bool {
-        let Listing { activation, windows, conv_output, pooled, pooled_grad, batch, nonzero } = self;
+        let Listing { activation, windows, maxima: found, pooled, pooled_grad, batch, nonzero } = self;
         let (input, out) = (windows.input, windows.output_shape());
         let (channels, width, window, stride) = (input.channels, input.width, windows.window, windows.stride);
         let (image_len, row_len, cells) = (input.len(), width * channels, window * window);
@@ -110,11 +125,10 @@ impl WithSimd for Listing<'_> {
             .collect();
         nonzero.clear();
         for image in 0..batch {
-            let outputs = &conv_output[image * image_len..(image + 1) * image_len];
             for oy in 0..out.height {
                 let row = (image * out.height + oy) * out.width * channels
                     ..(image * out.height + oy + 1) * out.width * channels;
-                let (grads, maxima) = (&pooled_grad[row.clone()], &pooled[row]);
+                let (grads, maxima) = (&pooled_grad[row.clone()], &pooled[row.clone()]);
                 if !all_finite(grads) {
                     return false;
                 }
@@ -127,8 +141,17 @@ impl WithSimd for Listing<'_> {
                         let (grads, maxima) = (&grads[at + first..at + end], &maxima[at + first..at + end]);
                         let mut pending = nonzero_mask(grads);
                         for k in 0..cells {
-                            let values = &outputs[pixel(ox, k) + first..pixel(ox, k) + end];
-                            let here = pending & equal_mask(values, maxima);
+                            let here = pending
+                                & match found {
+                                    Maxima::InOutput(outputs) => {
+                                        let pixel = image * image_len + pixel(ox, k);
+                                        equal_mask(&outputs[pixel + first..pixel + end], maxima)
+                                    }
+                                    Maxima::AtPositions(positions) => {
+                                        let at = row.start + at;
+                                        position_mask(&positions[at + first..at + end], k)
+                                    }
+                                };
                             masks[k * words + word] = here;
                             pending &= !here;
                         }
@@ -140,7 +163,9 @@ impl WithSimd for Listing<'_> {
                         for bit in SetBits(bits) {
                             let channel = word * 64 + bit;
                             let offset = pixel(ox, k) + channel;
-                            let derivative = activation.derivative_from_output(outputs[offset]);
+                            // At the maximum: f'(a) with a = m, the same bits unless it is
+                            // zero (for ±0), and then δZ is not listed either way.
+                            let derivative = activation.derivative_from_output(maxima[ox * channels + channel]);
                             let position = image * image_len + offset;
                             looked += usize::from(derivative != 0.0 && position < sample);
                             // δZ = δA ⊙ f'(Z), as `Activation::backprop` computes it.
@@ -172,6 +197,16 @@ impl WithSimd for Listing<'_> {
     }
 }
 
+/// The bits of `positions` (up to 64) that are position `k`, the first the lowest.
+#[inline(always)]
+fn position_mask(positions: &[f32], k: usize) -> u64 {
+    let k = k as f32;
+    match <&[f32; 64]>::try_from(positions) {
+        Ok(positions) => (0..64).fold(0, |mask, i| mask | (u64::from(positions[i] == k) << i)),
+        _ => positions.iter().enumerate().fold(0, |mask, (i, &p)| mask | (u64::from(p == k) << i)),
+    }
+}
+
 /// The bits of `values` (up to 64) equal to the matching `maxima`, the first the lowest.
 #[inline(always)]
 fn equal_mask(values: &[f32], maxima: &[f32]) -> u64 {
@@ -185,6 +220,7 @@ fn equal_mask(values: &[f32], maxima: &[f32]) -> u64 {
 mod tests {
     use super::*;
     use crate::conv_sparse::{looks_sparse, sparse_delta};
+    use crate::max_positions;
     use crate::{Layer, MaxPool2d, Mode, Shape};
 
     /// The list the layers' own passes make: the pooling's `δA` written whole, `looks_sparse`
@@ -251,22 +287,26 @@ mod tests {
                 let mut conv_output = values(batch * shape.len(), 1, 30);
                 activation.apply(&mut conv_output);
                 let mut pooled = vec![0.0; batch * pool.output_size()];
-                pool.forward(&conv_output, batch, &mut pooled, Mode::Inference);
+                let mut positions = vec![0.0; pooled.len()];
+                max_positions::pool(pool.windows(), &conv_output, batch, &mut pooled, &mut positions);
                 for zeros in [100, 99, 97, 90, 50, 0] {
                     let pooled_grad = values(pooled.len(), 2 + zeros, zeros);
                     let want = by_the_layers(activation, &pool, &conv_output, &pooled_grad, batch);
                     let counted = count_nonzero_deltas(activation, &pooled, &pooled_grad);
                     assert_eq!(counted, Some(nonzero_delta_z(activation, &pool, &conv_output, &pooled_grad, batch)));
-                    let mut got = NonzeroDeltas::default();
-                    let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
-                    let listed = list_nonzero_deltas(activation, pool.windows(), buffers, batch, &mut got);
-                    let case = format!("{shape} window {window} stride {stride} {activation} {zeros}% zeros");
-                    assert_eq!(listed, want.is_some(), "{case}");
-                    outcomes[usize::from(listed)] += 1;
-                    if let Some(want) = want {
-                        assert_eq!(got.positions, want.positions, "{case}");
-                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                        assert_eq!(bits(&got.values), bits(&want.values), "{case}");
+                    // The maxima found in the output, or where the forward pass noted them.
+                    for maxima in [Maxima::InOutput(&conv_output), Maxima::AtPositions(&positions)] {
+                        let mut got = NonzeroDeltas::default();
+                        let buffers = (maxima, &pooled[..], &pooled_grad[..]);
+                        let listed = list_nonzero_deltas(activation, pool.windows(), buffers, batch, &mut got);
+                        let case = format!("{shape} window {window} stride {stride} {activation} {zeros}% zeros");
+                        assert_eq!(listed, want.is_some(), "{case}");
+                        outcomes[usize::from(listed)] += 1;
+                        if let Some(want) = &want {
+                            assert_eq!(got.positions, want.positions, "{case}");
+                            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(bits(&got.values), bits(&want.values), "{case}");
+                        }
                     }
                 }
             }
@@ -282,12 +322,12 @@ mod tests {
         pool.forward(&conv_output, 1, &mut pooled, Mode::Inference);
         let mut pooled_grad = vec![0.0; pooled.len()];
         pooled_grad[5] = f32::NAN;
-        let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
+        let buffers = (Maxima::InOutput(&conv_output), &pooled[..], &pooled_grad[..]);
         let mut nonzero = NonzeroDeltas::default();
         assert!(!list_nonzero_deltas(Activation::Relu, pool.windows(), buffers, 1, &mut nonzero));
         assert_eq!(count_nonzero_deltas(Activation::Relu, &pooled, &pooled_grad), None);
         pooled_grad[5] = 0.0;
-        let buffers = (&conv_output[..], &pooled[..], &pooled_grad[..]);
+        let buffers = (Maxima::InOutput(&conv_output), &pooled[..], &pooled_grad[..]);
         assert!(list_nonzero_deltas(Activation::Relu, pool.windows(), buffers, 1, &mut nonzero));
         assert_eq!(nonzero.len(), 0);
     }

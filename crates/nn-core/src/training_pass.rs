@@ -37,6 +37,7 @@ impl Network {
         workspace.outputs.resize_with(depth, AlignedBuffer::default);
         workspace.deltas.resize_with(depth, AlignedBuffer::default);
         workspace.output_lens.clear();
+        workspace.output_kept.clear();
         let mut standardized = std::mem::take(&mut workspace.standardized);
         let raw_inputs = inputs;
         let inputs = match &self.standardization {
@@ -60,8 +61,17 @@ impl Network {
         let pooled_after = self.pooled_convolutions(parts);
         for (index, layer) in self.layers.iter().enumerate() {
             workspace.output_lens.push(layer.output_size() * batch);
+            // A convolution pooled as it comes out is kept only when asked, or when the
+            // backward pass reads it.
+            let kept = match pooled_after[index] {
+                Some((conv, pool)) => workspace.keep_layer_outputs || !conv_then_pool::keeps_positions(conv, pool),
+                None => true,
+            };
+            workspace.output_kept.push(kept);
             let (before, rest) = workspace.outputs.split_at_mut(index);
-            let input = if index == 0 { inputs } else { &before[index - 1][..layer.input_size() * batch] };
+            // (A pooling after a convolution whose output is not kept is computed with it.)
+            let input_len = if index > 0 && !workspace.output_kept[index - 1] { 0 } else { layer.input_size() * batch };
+            let input = if index == 0 { inputs } else { &before[index - 1][..input_len] };
             if let Some((conv, pool)) = conv_then_pool.filter(|_| index <= 1) {
                 if index == 0 {
                     let (conv_output, pooled) = rest.split_at_mut(1);
@@ -76,7 +86,7 @@ impl Network {
             }
             if let Some((conv, pool)) = pooled_after[index] {
                 let (conv_output, pooled) = rest.split_at_mut(1);
-                let conv_output = conv_output[0].sized(conv.output_size() * batch);
+                let conv_output = kept.then(|| conv_output[0].sized(conv.output_size() * batch));
                 let pooled = pooled[0].sized(pool.output_size() * batch);
                 let positions = &mut workspace.pooled_positions[index];
                 let pool_mode = mode.for_layer(index + 1);
@@ -131,7 +141,9 @@ impl Network {
                 continue;
             }
             let input = if index == 0 { inputs } else { &workspace.outputs[index - 1][..layer.input_size() * batch] };
-            let output = &workspace.outputs[index][..layer.output_size() * batch];
+            // A layer's output not kept was never written at this batch's size.
+            let kept = workspace.output_kept[index];
+            let output = &workspace.outputs[index][..if kept { layer.output_size() * batch } else { 0 }];
             let (below, here) = workspace.deltas.split_at_mut(index);
             let input_grad = if index > 0 {
                 Some(below[index - 1].sized(layer.input_size() * batch))
@@ -145,7 +157,7 @@ impl Network {
                 let (conv_grad, above) = here.split_at_mut(1);
                 let buffers = conv_then_pool::Buffers {
                     input,
-                    conv_output: output,
+                    conv_output: kept.then_some(output),
                     pooled: &workspace.outputs[index + 1][..pool.output_size() * batch],
                     positions: &workspace.pooled_positions[index],
                     pooled_grad: &mut above[0][..pool.output_size() * batch],
@@ -391,6 +403,31 @@ mod tests {
         let layered = gradients(&mut Workspace::new().with_input_gradient());
         assert_eq!(fused, layered);
         assert!(fused[0].iter().any(|&bits| bits << 1 != 0));
+    }
+
+    #[test]
+    fn a_pooled_convolutions_output_is_kept_when_asked() {
+        let net = Architecture::named("saito-deep").unwrap().build(Loss::SoftmaxCrossEntropy, Init::HE, 3).unwrap();
+        let batch = 3;
+        let inputs: Vec<f32> = (0..batch * 784).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+        let classes = [1, 4, 9];
+        let pass = |mut workspace: Workspace| {
+            let mut gradients = Gradients::zeros_like(&net);
+            let targets = Targets::Classes(&classes);
+            net.loss_and_gradients(&inputs, targets, Mode::Inference, &mut workspace, &mut gradients).unwrap();
+            let bits = gradients.tensors().iter().map(|t| t.iter().map(|v| v.to_bits()).collect()).collect();
+            (workspace, bits)
+        };
+        let (kept, kept_bits): (_, Vec<Vec<u32>>) = pass(Workspace::new().keeping_layer_outputs());
+        let (left_out, bits) = pass(Workspace::new());
+        assert_eq!(bits, kept_bits, "the same gradients either way");
+        // Layer 1 (conv 16, pooled by layer 2) as its own forward pass makes it.
+        let mut want = vec![0.0; net.layers()[1].output_size() * batch];
+        net.layers()[1].forward(kept.layer_output(0).unwrap(), batch, &mut want, Mode::Inference);
+        assert!(kept.layer_output(1) == Some(&want[..]), "kept when asked");
+        assert!(left_out.layer_output(1).is_none(), "left out by default");
+        assert!(left_out.layer_output(2) == kept.layer_output(2), "the pooling's output is kept");
+        assert!(left_out.outputs() == kept.outputs());
     }
 
     /// The layers of `text` on 1x8x8 images whose input gradients are read only where their

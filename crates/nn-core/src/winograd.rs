@@ -61,6 +61,8 @@ struct Scratch {
     kernel: AlignedBuffer,
     /// `∂U`.
     kernel_grad: AlignedBuffer,
+    /// A chunk's outputs, when the caller does not keep them.
+    outputs: AlignedBuffer,
     /// `U_ξᵀ`, `channels × filters` for each position.
     kernel_transposed: AlignedBuffer,
 }
@@ -146,11 +148,12 @@ impl Winograd {
         }
     }
 
-    /// `A = f(W ⋆ X + b)` for `batch` images (channels last) into `output`; `weights` is
-    /// `filters × (3 · 3 · channels)` as in [`Conv2d`](crate::Conv2d). The bias and ReLU are
-    /// applied as each tile's outputs are stored; any other `f` runs on each chunk of images as
-    /// soon as its outputs are computed, while they are in the cache, and then
-    /// `after_chunk(images, outputs)` (a max-pooling, in `conv_then_pool.rs`).
+    /// `A = f(W ⋆ X + b)` for `batch` images (channels last) into `output`, or, without it, into
+    /// a chunk's scratch that `after_chunk` alone sees; `weights` is `filters × (3 · 3 ·
+    /// channels)` as in [`Conv2d`](crate::Conv2d). The bias and ReLU are applied as each tile's
+    /// outputs are stored; any other `f` runs on each chunk of images as soon as its outputs are
+    /// computed, while they are in the cache, and then `after_chunk(images, outputs)` (a
+    /// max-pooling, in `conv_then_pool.rs`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
@@ -158,7 +161,7 @@ impl Winograd {
         bias: &[f32],
         input: &[f32],
         batch: usize,
-        output: &mut [f32],
+        mut output: Option<&mut [f32]>,
         activation: Activation,
         mut after_chunk: impl FnMut(Range<usize>, &[f32]),
     ) {
@@ -179,7 +182,10 @@ impl Winograd {
                     let v = Columns { values: &v[v_at..], stride: v_stride };
                     affine_strided(u, &zeros, v, tiles, &mut m[m_at..], m_stride);
                 }
-                let output = &mut output[first * output_len..(first + images) * output_len];
+                let output = match output.as_deref_mut() {
+                    Some(output) => &mut output[first * output_len..(first + images) * output_len],
+                    None => scratch.outputs.sized(images * output_len),
+                };
                 // Y = Aᵀ M A + b, tile by tile, and ReLU while the tile is in registers.
                 let relu = activation == Activation::Relu;
                 let sandwich = Sandwiches {
@@ -318,7 +324,7 @@ mod tests {
                 *z += f64::from(*b);
             }
             let mut output = vec![f32::NAN; output_len];
-            plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Identity, |_, _| {});
+            plan.forward(&weights, &bias, &input, batch, Some(&mut output), Activation::Identity, |_, _| {});
             let close = |got: f32, want: f64| (f64::from(got) - want).abs() < 1e-4 * (1.0 + want.abs());
             for (i, (&got, &want)) in output.iter().zip(&want).enumerate() {
                 assert!(close(got, want), "{channels}x{height}x{width} pad {padding}, output {i}: {got} vs {want}");
@@ -371,11 +377,11 @@ mod tests {
         let input = values(batch * params.input.len(), 3);
         let output_len = params.output_shape().len();
         let mut output = vec![0.0; batch * output_len];
-        plan.forward(&weights, &bias, &input, batch, &mut output, Activation::Relu, |_, _| {});
+        plan.forward(&weights, &bias, &input, batch, Some(&mut output), Activation::Relu, |_, _| {});
         for (j, expected) in output.chunks_exact(output_len).enumerate() {
             let mut single = vec![0.0; output_len];
             let image = &input[j * params.input.len()..(j + 1) * params.input.len()];
-            plan.forward(&weights, &bias, image, 1, &mut single, Activation::Relu, |_, _| {});
+            plan.forward(&weights, &bias, image, 1, Some(&mut single), Activation::Relu, |_, _| {});
             assert_eq!(single, expected, "image {j}");
         }
     }

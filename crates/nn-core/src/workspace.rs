@@ -20,6 +20,10 @@ pub struct Workspace {
     pub(crate) standardized: AlignedBuffer,
     /// Values of each layer's output for the last batch.
     pub(crate) output_lens: Vec<usize>,
+    /// Whether each layer's output of the last batch is kept (see [`Workspace::layer_output`]).
+    pub(crate) output_kept: Vec<bool>,
+    /// Whether every layer's output is to be kept.
+    pub(crate) keep_layer_outputs: bool,
     /// For each layer, the parameter gradients of the parts of a batch after the first, when a
     /// network with batch normalisation cuts its layers' work into parts (`batch_parts.rs`).
     pub(crate) part_gradients: Vec<Vec<Vec<DMatrix<f32>>>>,
@@ -44,6 +48,15 @@ impl Workspace {
         self
     }
 
+    /// Asks [`Network::loss_and_gradients`] to keep every layer's output for
+    /// [`layer_output`](Workspace::layer_output) (off by default: a ReLU convolution whose
+    /// max-pooling is computed with it is pooled a few images at a time, and its
+    /// full-resolution output is not written whole).
+    pub fn keeping_layer_outputs(mut self) -> Self {
+        self.keep_layer_outputs = true;
+        self
+    }
+
     /// `∂C/∂input` of the last batch, laid out like the input, if it was asked for.
     pub fn input_gradient(&self) -> Option<&[f32]> {
         self.want_input_gradient.then(|| &self.input_gradient[..self.input_gradient_len])
@@ -58,9 +71,13 @@ impl Workspace {
 
     /// The output of layer `index` for the last batch given to
     /// [`Network::loss_and_gradients`] (activations, or feature maps channels last), one sample
-    /// after the other; `None` for a layer it does not have.
+    /// after the other; `None` for a layer it does not have, or whose output was not kept (see
+    /// [`keeping_layer_outputs`](Workspace::keeping_layer_outputs)).
     pub fn layer_output(&self, index: usize) -> Option<&[f32]> {
         let len = *self.output_lens.get(index)?;
+        if self.output_kept.get(index) == Some(&false) {
+            return None;
+        }
         Some(&self.outputs[index][..len])
     }
 }
