@@ -2,11 +2,15 @@
 //! together: each chunk of images is pooled as soon as the convolution has made it, while it
 //! is in the cache, and backward, the pooling's gradient of a chunk is made just before the
 //! convolution reads it. No full-resolution tensor makes a round trip through memory between
-//! the two layers (saito-deep's three pairs). When the pooled gradient leaves few nonzero values
-//! in the convolution's `δZ` (behind dropout, as pytorch-example's conv2), those are listed from
-//! it directly (`sparse_from_pool.rs`) and the pooling's gradient is not made at all. Both passes
+//! the two layers (saito-deep's three pairs). Behind ReLU, the pooling notes where each maximum
+//! lies (`max_positions.rs`), the convolution's `δZ` is made from those positions, and its
+//! output is not kept at all unless asked. When the pooled gradient leaves few nonzero values in
+//! the convolution's `δZ` (behind dropout, as pytorch-example's conv2), those are listed from it
+//! directly (`sparse_from_pool.rs`) and the pooling's gradient is not made at all. Both passes
 //! give the bits of the layers one after the other: the same operations on the same values, a
-//! chunk of images at a time.
+//! chunk of images at a time. (With a pooled gradient that is not finite and the output not
+//! kept, the dense passes are taken where the layers' might have listed: the gradients are not
+//! finite either way.)
 
 use std::ops::Range;
 

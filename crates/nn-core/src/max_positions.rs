@@ -139,32 +139,17 @@ impl WithSimd for ReluDelta<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_cases::bits;
-    use crate::{Activation, Layer, MaxPool2d, Mode, Shape};
-
-    fn values(len: usize, seed: u32, zeros: u32) -> Vec<f32> {
-        (0..len as u32)
-            .map(|i| {
-                let hash = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8;
-                if hash % 100 < zeros { 0.0 } else { (hash % 9) as f32 * 0.25 - 1.0 }
-            })
-            .collect()
-    }
+    use crate::test_cases::{POOLINGS, bits, coarse};
+    use crate::{Activation, Layer, MaxPool2d, Mode};
 
     #[test]
     fn the_pooling_and_relus_gradient_from_the_positions_are_the_layers_bits() {
         // Windows that tile the image, leave a row and a column out, or leave gaps; channels
         // around the vector widths; outputs on a coarse grid after ReLU (ties in most windows,
         // windows all zero); gradients with zeros, −0, ∞ and NaN; a NaN maximum.
-        for (shape, window, stride, batch) in [
-            (Shape::new(4, 6, 6), 2, 2, 3),
-            (Shape::new(17, 7, 5), 2, 2, 2),
-            (Shape::new(3, 8, 8), 2, 3, 1),
-            (Shape::new(16, 9, 9), 3, 3, 2),
-            (Shape::new(32, 16, 16), 2, 2, 2),
-        ] {
+        for (shape, window, stride, batch) in POOLINGS {
             let pool = MaxPool2d::new(shape, window, stride).unwrap();
-            let mut conv_output = values(batch * shape.len(), 1, 30);
+            let mut conv_output = coarse(batch * shape.len(), 1, 30);
             Activation::Relu.apply(&mut conv_output);
             conv_output[shape.channels + 1] = f32::NAN;
             let mut want_pooled = vec![0.0; batch * pool.output_size()];
@@ -174,7 +159,7 @@ mod tests {
             let windows = pool.windows();
             super::pool(windows, &conv_output, batch, &mut pooled, positions.sized(want_pooled.len()));
             assert_eq!(bits(&pooled), bits(&want_pooled), "{shape}");
-            let mut pooled_grad = values(pooled.len(), 2, 40);
+            let mut pooled_grad = coarse(pooled.len(), 2, 40);
             pooled_grad[3] = -0.0;
             pooled_grad[pooled.len() - 1] = f32::INFINITY;
             pooled_grad[pooled.len() / 2] = f32::NAN;

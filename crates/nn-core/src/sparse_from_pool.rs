@@ -25,10 +25,9 @@ use crate::vector_slices::{SetBits, all_finite, nonzero_mask};
 /// Lists into `nonzero` the nonzero values of the `δZ` of a convolution (of `activation`,
 /// `batch` images) that the max-pooling of `windows` (`pooled` its output, `pooled_grad` its
 /// output gradient, its maxima found as `maxima` says) and the convolution's own derivative
-/// leave. Returns
-/// whether the list is whole and sparse enough for the sparse pass; `false` (having listed part
-/// or nothing) when it is not, or when a pooled gradient is infinite or NaN (the layers' own
-/// passes then make the NaNs a full `δA` would have).
+/// leave. Returns whether the list is whole and sparse enough for the sparse pass; `false`
+/// (having listed part or nothing) when it is not, or when a pooled gradient is infinite or NaN
+/// (the layers' own passes then make the NaNs a full `δA` would have).
 ///
 /// # Panics
 ///
@@ -221,6 +220,7 @@ mod tests {
     use super::*;
     use crate::conv_sparse::{looks_sparse, sparse_delta};
     use crate::max_positions;
+    use crate::test_cases::{POOLINGS, coarse};
     use crate::{Layer, MaxPool2d, Mode, Shape};
 
     /// The list the layers' own passes make: the pooling's `δA` written whole, `looks_sparse`
@@ -260,37 +260,22 @@ mod tests {
         delta.iter().filter(|&&d| d != 0.0).count()
     }
 
-    fn values(len: usize, seed: u32, zeros: u32) -> Vec<f32> {
-        (0..len as u32)
-            .map(|i| {
-                let hash = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8;
-                if hash % 100 < zeros { 0.0 } else { (hash % 9) as f32 * 0.25 - 1.0 }
-            })
-            .collect()
-    }
-
     #[test]
     fn the_list_is_the_one_the_layers_make() {
         // Windows that tile the image, leave a row and a column out, or leave gaps; a batch of
         // one; channels around the vector widths; outputs on a coarse grid (windows often hold
         // their maximum twice, and ReLU's zeros); pooled gradients from all zero to all nonzero.
         let mut outcomes = [0, 0];
-        for (shape, window, stride, batch) in [
-            (Shape::new(4, 6, 6), 2, 2, 3),
-            (Shape::new(17, 7, 5), 2, 2, 2),
-            (Shape::new(3, 8, 8), 2, 3, 1),
-            (Shape::new(16, 9, 9), 3, 3, 2),
-            (Shape::new(64, 24, 24), 2, 2, 4),
-        ] {
+        for (shape, window, stride, batch) in POOLINGS {
             let pool = MaxPool2d::new(shape, window, stride).unwrap();
             for activation in [Activation::Relu, Activation::Sigmoid, Activation::Identity] {
-                let mut conv_output = values(batch * shape.len(), 1, 30);
+                let mut conv_output = coarse(batch * shape.len(), 1, 30);
                 activation.apply(&mut conv_output);
                 let mut pooled = vec![0.0; batch * pool.output_size()];
                 let mut positions = vec![0.0; pooled.len()];
                 max_positions::pool(pool.windows(), &conv_output, batch, &mut pooled, &mut positions);
                 for zeros in [100, 99, 97, 90, 50, 0] {
-                    let pooled_grad = values(pooled.len(), 2 + zeros, zeros);
+                    let pooled_grad = coarse(pooled.len(), 2 + zeros, zeros);
                     let want = by_the_layers(activation, &pool, &conv_output, &pooled_grad, batch);
                     let counted = count_nonzero_deltas(activation, &pooled, &pooled_grad);
                     assert_eq!(counted, Some(nonzero_delta_z(activation, &pool, &conv_output, &pooled_grad, batch)));
@@ -317,7 +302,7 @@ mod tests {
     #[test]
     fn a_gradient_that_is_not_finite_goes_to_the_layers() {
         let pool = MaxPool2d::new(Shape::new(2, 4, 4), 2, 2).unwrap();
-        let conv_output = values(pool.input_size(), 3, 0);
+        let conv_output = coarse(pool.input_size(), 3, 0);
         let mut pooled = vec![0.0; pool.output_size()];
         pool.forward(&conv_output, 1, &mut pooled, Mode::Inference);
         let mut pooled_grad = vec![0.0; pooled.len()];

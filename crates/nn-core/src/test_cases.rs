@@ -1,10 +1,10 @@
-//! What the kernels' tests share: a reproducible stream of values, the bits of a result, and
+//! What the kernels' tests share: reproducible values, poolings' windows, the bits of a result, and
 //! the case of a convolution with the max-pooling after it that the fused pairs
 //! (`conv_pool.rs`, `conv_then_pool.rs`) are checked on against the two layers' own passes.
 
 use nalgebra::DMatrix;
 
-use crate::{Conv2d, Layer, MaxPool2d, Mode};
+use crate::{Conv2d, Layer, MaxPool2d, Mode, Shape};
 
 /// Values uniform in `[-1, 1)` from a 64-bit linear congruential generator (Knuth's MMIX
 /// constants): the same stream for the same `seed` on every machine.
@@ -20,6 +20,27 @@ pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f32 {
 pub(crate) fn bits(values: &[f32]) -> Vec<u32> {
     values.iter().map(|v| v.to_bits()).collect()
 }
+
+/// Values on a coarse grid (multiples of 0.25 in `[-1, 1]`, so that windows often hold their
+/// maximum twice), `zeros` in 100 of them zero, from a hash of `seed` and the index.
+pub(crate) fn coarse(len: usize, seed: u32, zeros: u32) -> Vec<f32> {
+    (0..len as u32)
+        .map(|i| {
+            let hash = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8;
+            if hash % 100 < zeros { 0.0 } else { (hash % 9) as f32 * 0.25 - 1.0 }
+        })
+        .collect()
+}
+
+/// Max-pooling windows over `(input, window, stride, batch)` that tile the image, leave a row
+/// and a column out, or leave gaps, with channels around the vector widths and a batch of one.
+pub(crate) const POOLINGS: [(Shape, usize, usize, usize); 5] = [
+    (Shape::new(4, 6, 6), 2, 2, 3),
+    (Shape::new(17, 7, 5), 2, 2, 2),
+    (Shape::new(3, 8, 8), 2, 3, 1),
+    (Shape::new(16, 9, 9), 3, 3, 2),
+    (Shape::new(64, 24, 24), 2, 2, 4),
+];
 
 /// A convolution and the max-pooling after it, with a batch of inputs, the two layers' outputs
 /// computed one after the other, and a gradient of the pooled output.
