@@ -105,9 +105,8 @@ pub(crate) fn backward(
     let Buffers { input, conv_output, pooled, positions, pooled_grad, conv_grad, mut input_grad } = buffers;
     let (conv_len, pooled_len, windows) = (conv.output_size(), pool.output_size(), pool.windows());
     // How many values of `δZ` are not zero, known from the pooling alone (windows apart, finite
-    // gradients).
-    let counted = windows
-        .apart()
+    // gradients), where a list may be made (with `∂X` to compute).
+    let counted = (input_grad.is_some() && windows.apart())
         .then(|| {
             count_nonzero_deltas(conv.activation(), &pooled[..batch * pooled_len], &pooled_grad[..batch * pooled_len])
         })

@@ -11,6 +11,7 @@
 
 use pulp::{Simd, WithSimd};
 
+use crate::pool::window_maximum;
 use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::vector_slices::{load, store};
 
@@ -75,11 +76,7 @@ impl WithSimd for Pool<'_> {
         windows.for_each(batch, |out_pixel, pixels| {
             for lanes in channel_vectors(c, S::F32_LANES, true) {
                 let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
-                // As MaxPool2d: the first pixel, then the others row by row.
-                let mut maximum = load(simd, &input[at(pixels[0])]);
-                for &pixel in &pixels[1..] {
-                    maximum = simd.max_f32s(maximum, load(simd, &input[at(pixel)]));
-                }
+                let maximum = window_maximum(simd, input, pixels, c, lanes.clone());
                 // The first pixel equal to it, as the pooling's backward pass finds it.
                 let mut position = none;
                 for (k, &pixel) in pixels.iter().enumerate().rev() {

@@ -1,6 +1,7 @@
 //! Max-pooling: the largest value of each window, channel by channel.
 
 use std::any::Any;
+use std::ops::Range;
 
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
@@ -113,15 +114,30 @@ impl WithSimd for Forward<'_> {
         let c = self.pool.windows.input.channels;
         self.pool.windows.for_each(self.batch, |out_pixel, pixels| {
             for lanes in channel_vectors(c, S::F32_LANES, true) {
-                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
-                let mut maximum = load(simd, &self.input[at(pixels[0])]);
-                for &pixel in &pixels[1..] {
-                    maximum = simd.max_f32s(maximum, load(simd, &self.input[at(pixel)]));
-                }
-                store(simd, &mut self.output[at(out_pixel)], maximum);
+                let maximum = window_maximum(simd, self.input, pixels, c, lanes.clone());
+                store(simd, &mut self.output[out_pixel * c + lanes.start..out_pixel * c + lanes.end], maximum);
             }
         });
     }
+}
+
+/// The maximum of channels `lanes` over the window's `pixels` (of `channels` values each) in
+/// `input`, as `MaxPool2d` takes it: the first pixel, then the others row by row. Shared with
+/// the pooling that notes where the maxima lie (`max_positions.rs`), for the same bits.
+#[inline(always)]
+pub(crate) fn window_maximum<S: Simd>(
+    simd: S,
+    input: &[f32],
+    pixels: &[usize],
+    channels: usize,
+    lanes: Range<usize>,
+) -> S::f32s {
+    let at = |pixel: usize| pixel * channels + lanes.start..pixel * channels + lanes.end;
+    let mut maximum = load(simd, &input[at(pixels[0])]);
+    for &pixel in &pixels[1..] {
+        maximum = simd.max_f32s(maximum, load(simd, &input[at(pixel)]));
+    }
+    maximum
 }
 
 /// The backward pass, compiled as [`Forward`] is.

@@ -77,7 +77,8 @@ impl Network {
                     let (conv_output, pooled) = rest.split_at_mut(1);
                     let conv_output = conv_output[0].sized(conv.output_size() * batch);
                     let pooled = pooled[0].sized(pool.output_size() * batch);
-                    conv_pool::forward(conv, pool, input, batch, conv_output, pooled, &mut workspace.max_positions);
+                    let positions = &mut workspace.pooled_positions[0];
+                    conv_pool::forward(conv, pool, input, batch, conv_output, pooled, positions);
                 }
                 continue;
             }
@@ -125,7 +126,7 @@ impl Network {
                     conv,
                     pool,
                     inputs,
-                    &workspace.max_positions,
+                    &workspace.pooled_positions[0],
                     &workspace.outputs[1],
                     &workspace.deltas[1],
                     batch,

@@ -27,11 +27,9 @@ pub struct Workspace {
     /// For each layer, the parameter gradients of the parts of a batch after the first, when a
     /// network with batch normalisation cuts its layers' work into parts (`batch_parts.rs`).
     pub(crate) part_gradients: Vec<Vec<Vec<DMatrix<f32>>>>,
-    /// Where the maxima of a first max-pooling lie, when the training pass computes it with the
-    /// convolution before it (`conv_pool.rs`).
-    pub(crate) max_positions: crate::MaxPositions,
     /// For each layer, where the maxima of the max-pooling after it lie, when the training pass
-    /// computes the two together (`conv_then_pool.rs`).
+    /// computes the two together (`conv_pool.rs` for a first one-channel convolution,
+    /// `conv_then_pool.rs`).
     pub(crate) pooled_positions: Vec<crate::MaxPositions>,
 }
 
