@@ -33,17 +33,26 @@ pub(crate) fn weight_gradient(
 
 /// Lists the pixels of one image whose `δ` is not all zero, in order (row by row): where each
 /// one's patch starts in the padded image (and the pixel) in `starts`, its `δ` padded to `width`
-/// lanes in `deltas`, which may hold stale values past what is listed. Returns how many.
+/// lanes in `deltas`, which may hold stale values past what is listed. Or answers that every
+/// pixel is to be taken, with its `δ` where it lies.
 pub(crate) trait ListPixels {
-    fn list<S: Simd>(
-        &mut self,
+    fn list<'a, S: Simd>(
+        &'a mut self,
         simd: S,
         image: usize,
         geometry: &Geometry,
         width: usize,
         starts: &mut Vec<(u32, u32)>,
         deltas: &mut Vec<f32>,
-    ) -> usize;
+    ) -> Listed<'a>;
+}
+
+/// What a [`ListPixels`] listed.
+pub(crate) enum Listed<'a> {
+    /// How many pixels, in `starts` and `deltas`.
+    Some(usize),
+    /// Every pixel of the image, in order; their `δ` (`filters` values each, whole vectors).
+    All(&'a [f32]),
 }
 
 /// `∂W` of [`weight_gradient`], the pixels and their `δ` listed by `lister` image by image:
@@ -86,39 +95,56 @@ struct FromDelta<'a, D> {
 
 impl<D: FnMut(Range<usize>, &mut [f32])> ListPixels for FromDelta<'_, D> {
     #[inline(always)]
-    fn list<S: Simd>(
-        &mut self,
+    fn list<'a, S: Simd>(
+        &'a mut self,
         _simd: S,
         image: usize,
         geometry: &Geometry,
         width: usize,
         starts: &mut Vec<(u32, u32)>,
         deltas: &mut Vec<f32>,
-    ) -> usize {
+    ) -> Listed<'a> {
         let range = image * self.output_len..(image + 1) * self.output_len;
         let delta = &mut self.output_grad[range.clone()];
         (self.to_delta)(range, delta);
-        let filters = geometry.filters;
-        // The pixels whose δ is not all zero (after max pooling, one in four at most), listed
-        // without a branch, then their δ side by side.
-        starts.clear();
-        starts.resize(geometry.out_height * geometry.out_width + 1, (0, 0));
-        let (mut listed, mut pixel) = (0, 0);
-        for oy in 0..geometry.out_height {
-            for ox in 0..geometry.out_width {
-                starts[listed] = (geometry.patch_start(oy, ox) as u32, pixel as u32);
-                listed += usize::from(any_nonzero(&delta[pixel * filters..][..filters]));
-                pixel += 1;
-            }
+        // Filters in whole vectors: every pixel where its δ lies. A pixel whose δ is zero adds
+        // `0 · x` to sums that start at `+0`, which changes no bit (the inputs are finite), and
+        // costs less than the listing (saito-deep's first layer: a δ of 16 filters all zero in
+        // few pixels, as it is not pooled).
+        if width == geometry.filters {
+            return Listed::All(delta);
         }
-        deltas.clear();
-        deltas.resize(listed * width, 0.0);
-        for (packed, &(_, p)) in deltas.chunks_exact_mut(width).zip(&starts[..listed]) {
-            let p = p as usize;
-            packed[..filters].copy_from_slice(&delta[p * filters..(p + 1) * filters]);
-        }
-        listed
+        Listed::Some(list_nonzero_pixels(delta, geometry, width, starts, deltas))
     }
+}
+
+/// The pixels of one image whose `δ` (in `delta`) is not all zero, as [`ListPixels`] lists
+/// them: listed without a branch, then their `δ` side by side. Returns how many.
+fn list_nonzero_pixels(
+    delta: &[f32],
+    geometry: &Geometry,
+    width: usize,
+    starts: &mut Vec<(u32, u32)>,
+    deltas: &mut Vec<f32>,
+) -> usize {
+    let filters = geometry.filters;
+    starts.clear();
+    starts.resize(geometry.out_height * geometry.out_width + 1, (0, 0));
+    let (mut listed, mut pixel) = (0, 0);
+    for oy in 0..geometry.out_height {
+        for ox in 0..geometry.out_width {
+            starts[listed] = (geometry.patch_start(oy, ox) as u32, pixel as u32);
+            listed += usize::from(any_nonzero(&delta[pixel * filters..][..filters]));
+            pixel += 1;
+        }
+    }
+    deltas.clear();
+    deltas.resize(listed * width, 0.0);
+    for (packed, &(_, p)) in deltas.chunks_exact_mut(width).zip(&starts[..listed]) {
+        let p = p as usize;
+        packed[..filters].copy_from_slice(&delta[p * filters..(p + 1) * filters]);
+    }
+    listed
 }
 
 /// Whether a value of `values` is not zero (`-0` counts as zero).
@@ -141,59 +167,82 @@ impl<L: ListPixels> WithSimd for WeightGradient<'_, L> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let vectors = self.geometry.filters.div_ceil(S::F32_LANES);
-        // A kernel row of taps at a time when its sums fit in the registers (AVX-512 has 32,
-        // AVX2 16), else one tap.
+        // As many taps at a time as their sums fit in the registers (AVX-512 has 32, AVX2 16):
+        // a whole 3x3 kernel, else a kernel row, else one tap. Each sum is a chain of
+        // multiply-adds that waits for the last; fewer than 8 chains left the FMA units idle
+        // half the time (3 chains: saito-deep's first layer).
         let room = if S::F32_LANES >= 16 { 24 } else { 12 };
-        let row = self.geometry.kernel.1;
+        let (rows, row) = self.geometry.kernel;
         let taps = if (row == 3 || row == 5) && row * vectors <= room { row } else { 1 };
-        match (vectors, taps) {
-            (1, 3) => self.run::<S, 1, 3>(simd),
-            (1, 5) => self.run::<S, 1, 5>(simd),
-            (1, _) => self.run::<S, 1, 1>(simd),
-            (2, 3) => self.run::<S, 2, 3>(simd),
-            (2, 5) => self.run::<S, 2, 5>(simd),
-            (2, _) => self.run::<S, 2, 1>(simd),
-            (3, 3) => self.run::<S, 3, 3>(simd),
-            (3, _) => self.run::<S, 3, 1>(simd),
-            (_, 3) => self.run::<S, 4, 3>(simd),
-            _ => self.run::<S, 4, 1>(simd),
+        let whole = rows == 3 && taps == 3 && 9 * vectors <= room;
+        match (vectors, taps, whole) {
+            (1, 3, true) => self.run::<S, 1, 3, 3>(simd),
+            (1, 3, false) => self.run::<S, 1, 1, 3>(simd),
+            (1, 5, _) => self.run::<S, 1, 1, 5>(simd),
+            (1, _, _) => self.run::<S, 1, 1, 1>(simd),
+            (2, 3, true) => self.run::<S, 2, 3, 3>(simd),
+            (2, 3, false) => self.run::<S, 2, 1, 3>(simd),
+            (2, 5, _) => self.run::<S, 2, 1, 5>(simd),
+            (2, _, _) => self.run::<S, 2, 1, 1>(simd),
+            (3, 3, _) => self.run::<S, 3, 1, 3>(simd),
+            (3, _, _) => self.run::<S, 3, 1, 1>(simd),
+            (_, 3, _) => self.run::<S, 4, 1, 3>(simd),
+            _ => self.run::<S, 4, 1, 1>(simd),
         }
     }
 }
 
 impl<L: ListPixels> WeightGradient<'_, L> {
-    /// `V` vectors of filters, `T` taps of a kernel row at a time.
+    /// `V` vectors of filters, `R` kernel rows of `T` taps at a time (`R` is 1 or the whole
+    /// kernel; `T` is 1 or a whole row).
     #[inline(always)]
-    fn run<S: Simd, const V: usize, const T: usize>(self, simd: S) {
+    fn run<S: Simd, const V: usize, const R: usize, const T: usize>(self, simd: S) {
         let WeightGradient { geometry, image, lister, buffers, weight_grad } = self;
         let Buffers { padded, starts, deltas, .. } = buffers;
         let filters = geometry.filters;
-        let listed = lister.list(simd, image, &geometry, V * S::F32_LANES, starts, deltas);
-        let starts = &starts[..listed];
-        let (deltas, _) = S::as_simd_f32s(&deltas[..listed * V * S::F32_LANES]);
-        let kernel_width = geometry.kernel.1;
-        for ky in 0..geometry.kernel.0 {
+        let (out_height, out_width) = (geometry.out_height, geometry.out_width);
+        let (starts, deltas) = match lister.list(simd, image, &geometry, V * S::F32_LANES, starts, deltas) {
+            Listed::Some(listed) => (&starts[..listed], S::as_simd_f32s(&deltas[..listed * V * S::F32_LANES]).0),
+            Listed::All(delta) => {
+                starts.clear();
+                starts.extend((0..out_height * out_width).map(|p| {
+                    let (oy, ox) = (p / out_width, p % out_width);
+                    (geometry.patch_start(oy, ox) as u32, p as u32)
+                }));
+                (&starts[..], S::as_simd_f32s(delta).0)
+            }
+        };
+        let (kernel_width, padded_width) = (geometry.kernel.1, geometry.padded_width);
+        for ky in (0..geometry.kernel.0).step_by(R) {
             for kx in (0..kernel_width).step_by(T) {
-                // Taps (ky, kx..kx + T); a kernel row is T taps or one.
-                let column = |t: usize| (ky * kernel_width + kx + t) * filters;
-                let mut sums: [[S::f32s; V]; T] = std::array::from_fn(|t| {
-                    std::array::from_fn(|v| load(simd, &weight_grad[column(t)..][..filters][part::<S>(v, filters)]))
+                // Taps (ky..ky + R, kx..kx + T).
+                let column = |r: usize, t: usize| ((ky + r) * kernel_width + kx + t) * filters;
+                let mut sums: [[[S::f32s; V]; T]; R] = std::array::from_fn(|r| {
+                    std::array::from_fn(|t| {
+                        let column = &weight_grad[column(r, t)..][..filters];
+                        std::array::from_fn(|v| load(simd, &column[part::<S>(v, filters)]))
+                    })
                 });
-                let offset = ky * geometry.padded_width + kx;
+                let offset = ky * padded_width + kx;
                 for (delta_p, &(start, _)) in deltas.chunks_exact(V).zip(starts) {
-                    let row = &padded[start as usize + offset..][..T];
-                    for (sum, &x) in sums.iter_mut().zip(row) {
-                        // ∂W[:, k] += δ_p · x_{p,k}
-                        let x = simd.splat_f32s(x);
-                        for (s, &d) in sum.iter_mut().zip(delta_p) {
-                            *s = simd.mul_add_e_f32s(d, x, *s);
+                    let patch = &padded[start as usize + offset..];
+                    for (r, row_sums) in sums.iter_mut().enumerate() {
+                        let row = &patch[r * padded_width..][..T];
+                        for (sum, &x) in row_sums.iter_mut().zip(row) {
+                            // ∂W[:, k] += δ_p · x_{p,k}
+                            let x = simd.splat_f32s(x);
+                            for (s, &d) in sum.iter_mut().zip(delta_p) {
+                                *s = simd.mul_add_e_f32s(d, x, *s);
+                            }
                         }
                     }
                 }
-                for (t, sum) in sums.iter().enumerate() {
-                    let column = &mut weight_grad[column(t)..][..filters];
-                    for (v, &s) in sum.iter().enumerate() {
-                        store(simd, &mut column[part::<S>(v, filters)], s);
+                for (r, row_sums) in sums.iter().enumerate() {
+                    for (t, sum) in row_sums.iter().enumerate() {
+                        let column = &mut weight_grad[column(r, t)..][..filters];
+                        for (v, &s) in sum.iter().enumerate() {
+                            store(simd, &mut column[part::<S>(v, filters)], s);
+                        }
                     }
                 }
             }
@@ -233,6 +282,44 @@ mod tests {
                     prop_assert!((got - want).abs() < 1e-5 * (1.0 + want.abs()), "[{}, {}]: {} vs {}", f, k, got, want);
                 }
             }
+        }
+    }
+
+    /// Lists every batch the way a layer of filters in part of a vector does.
+    struct AlwaysListed<'a> {
+        delta: &'a [f32],
+        output_len: usize,
+    }
+
+    impl ListPixels for AlwaysListed<'_> {
+        fn list<'a, S: Simd>(
+            &'a mut self,
+            _simd: S,
+            image: usize,
+            geometry: &Geometry,
+            width: usize,
+            starts: &mut Vec<(u32, u32)>,
+            deltas: &mut Vec<f32>,
+        ) -> Listed<'a> {
+            let delta = &self.delta[image * self.output_len..][..self.output_len];
+            Listed::Some(list_nonzero_pixels(delta, geometry, width, starts, deltas))
+        }
+    }
+
+    #[test]
+    fn every_pixel_gives_the_bits_of_the_pixels_listed() {
+        // 16 and 32 filters are whole vectors (AVX-512 and AVX2): every pixel is taken, those
+        // whose δ is ±0 included; 3x3 kernels sum all nine taps at once, 5x5 a row at a time.
+        for (filters, kernel, stride, padding) in [(16, 3, 1, 1), (32, 3, 1, 0), (16, 5, 1, 2), (32, 3, 2, 1)] {
+            let (params, _, _, input, delta) = case(7, filters, kernel, stride, padding, 12, 3);
+            assert!(applies(&params));
+            let mut every_pixel = vec![f32::NAN; filters * kernel * kernel];
+            assert!(weight_gradient(&params, &input, 3, &mut delta.clone(), &mut every_pixel, |_, _| ()));
+            let mut listed = vec![f32::NAN; every_pixel.len()];
+            let mut lister = AlwaysListed { delta: &delta, output_len: params.output_shape().len() };
+            assert!(weight_gradient_of_listed(&params, &input, 3, &mut listed, &mut lister));
+            let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&every_pixel), bits(&listed), "{filters} filters, {kernel}x{kernel}, stride {stride}");
         }
     }
 

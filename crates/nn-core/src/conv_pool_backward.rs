@@ -6,7 +6,7 @@ use pulp::Simd;
 
 use super::{applies, whole};
 use crate::conv_one_channel::Geometry;
-use crate::conv_one_channel_gradient::{self, ListPixels};
+use crate::conv_one_channel_gradient::{self, ListPixels, Listed};
 use crate::max_positions::MaxPositions;
 use crate::pool_window::{PoolWindows, channel_vectors};
 use crate::vector_slices::all_finite;
@@ -66,15 +66,15 @@ struct FromPooled<'a> {
 
 impl ListPixels for FromPooled<'_> {
     #[inline(always)]
-    fn list<S: Simd>(
-        &mut self,
+    fn list<'a, S: Simd>(
+        &'a mut self,
         simd: S,
         image: usize,
         geometry: &Geometry,
         width: usize,
         starts: &mut Vec<(u32, u32)>,
         deltas: &mut Vec<f32>,
-    ) -> usize {
+    ) -> Listed<'a> {
         let FromPooled { windows, pooled, bias_sums, band } = self;
         let (filters, window, row_len) = (geometry.filters, windows.window, geometry.out_width);
         let out = windows.output_shape();
@@ -116,7 +116,7 @@ impl ListPixels for FromPooled<'_> {
                 }
             }
         }
-        listed
+        Listed::Some(listed)
     }
 }
 
