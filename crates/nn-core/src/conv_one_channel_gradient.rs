@@ -2,8 +2,9 @@
 //! padded image itself, as its forward pass (`conv_one_channel.rs`) is computed:
 //! `∂W[:, k] = Σ_p δ_p · x_{p,k}` over the pixels `p` whose `δ` is not all zero (after max
 //! pooling, three pixels in four), pixel by pixel, image by image. Which pixels, and their `δ`,
-//! come from a [`ListPixels`]: the layer's own `δ` ([`weight_gradient`]), or the max-pooling
-//! after it (`conv_pool.rs`).
+//! come from a [`ListPixels`]: the layer's own `δ` ([`weight_gradient`]: every pixel, where its
+//! `δ` lies, when the filters fill whole vectors), or the max-pooling after it (`conv_pool.rs`).
+//! A pixel whose `δ` is zero adds nothing: leaving it out or not gives the same bits.
 
 use std::ops::Range;
 

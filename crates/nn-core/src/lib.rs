@@ -314,6 +314,7 @@ mod tanh;
 #[cfg(test)]
 mod test_cases;
 mod training_pass;
+mod training_step;
 mod transpose;
 mod vector_slices;
 mod weights_format;
