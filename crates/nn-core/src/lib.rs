@@ -319,6 +319,7 @@ mod transpose;
 mod vector_slices;
 mod weights_format;
 mod winograd;
+mod winograd_products;
 mod winograd_transforms;
 mod workspace;
 

@@ -9,7 +9,8 @@
 //! of the 36 positions `ξ` of a 6x6 tile, one matrix product: `M_ξ = U_ξ V_ξ`, `U_ξ` being
 //! `filters × channels` and `V_ξ` holding one column of `channels` values per tile. Those 36
 //! products (36 multiplications per 16 outputs, against 9 · 16 for im2col) go to the dense
-//! layers' affine kernel, so each output is still computed the same way whatever the batch.
+//! layers' affine kernel, or to a kernel of the same operations for one vector of outputs
+//! (`winograd_products.rs`), so each output is still computed the same way whatever the batch.
 //!
 //! The backward pass differentiates these same formulas: with `∂M = A ∂Y Aᵀ` per tile,
 //! `∂U_ξ = Σ_tiles ∂M_ξ V_ξᵀ` and `∂V_ξ = U_ξᵀ ∂M_ξ` (36 products each), then `∂W = Gᵀ ∂U G`
@@ -25,8 +26,9 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ops::Range;
 
-use crate::affine::{Columns, affine_strided};
+use crate::affine::Columns;
 use crate::aligned_buffer::AlignedBuffer;
+use crate::winograd_products::products;
 use crate::winograd_transforms::{
     Finish, InputTransform, KernelTransform, OUT, OutputTransform, POSITIONS, Sandwiches, Square, TILE, at_position,
 };
@@ -180,7 +182,7 @@ impl Winograd {
                     let (v_at, v_stride) = at_position(position, channels);
                     let (m_at, m_stride) = at_position(position, filters);
                     let v = Columns { values: &v[v_at..], stride: v_stride };
-                    affine_strided(u, &zeros, v, tiles, &mut m[m_at..], m_stride);
+                    products(u, &zeros, v, tiles, &mut m[m_at..], m_stride);
                 }
                 let output = match output.as_deref_mut() {
                     Some(output) => &mut output[first * output_len..(first + images) * output_len],

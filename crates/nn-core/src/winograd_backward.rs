@@ -7,10 +7,11 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use super::{SCRATCH, Winograd};
-use crate::affine::{Columns, affine_strided};
+use crate::affine::Columns;
 use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::transpose::transpose;
+use crate::winograd_products::products;
 use crate::winograd_transforms::{
     Finish, InputGradTransform, KernelGradTransform, OutputGradTransform, POSITIONS, Sandwiches, Square, TILE,
     at_position,
@@ -90,7 +91,7 @@ impl Winograd {
                     let v_grad = scratch.tiles_grad.sized(POSITIONS * tiles * channels);
                     for (position, u_transposed) in kernel_transposed.chunks_exact(filters * channels).enumerate() {
                         let (at, stride) = at_position(position, channels);
-                        affine_strided(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
+                        products(u_transposed, &zeros, m_grad_at(position), tiles, &mut v_grad[at..], stride);
                     }
                     let images = &mut input_grad[first * image_len..(first + images) * image_len];
                     self.transform_input_grad(v_grad, tiles, images);
