@@ -9,8 +9,9 @@
 //! of the 36 positions `ξ` of a 6x6 tile, one matrix product: `M_ξ = U_ξ V_ξ`, `U_ξ` being
 //! `filters × channels` and `V_ξ` holding one column of `channels` values per tile. Those 36
 //! products (36 multiplications per 16 outputs, against 9 · 16 for im2col) go to the dense
-//! layers' affine kernel, or to a kernel of the same operations for one vector of outputs
-//! (`winograd_products.rs`), so each output is still computed the same way whatever the batch.
+//! layers' affine kernel, or to kernels of its operations shaped for 1, 2 or 4 vectors of
+//! outputs (`winograd_products.rs`), so each output is still computed the same way whatever the
+//! batch.
 //!
 //! The backward pass differentiates these same formulas: with `∂M = A ∂Y Aᵀ` per tile,
 //! `∂U_ξ = Σ_tiles ∂M_ξ V_ξᵀ` and `∂V_ξ = U_ξᵀ ∂M_ξ` (36 products each), then `∂W = Gᵀ ∂U G`
