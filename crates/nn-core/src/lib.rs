@@ -320,6 +320,7 @@ mod vector_slices;
 mod weights_format;
 mod winograd;
 mod winograd_products;
+mod winograd_sandwiches;
 mod winograd_transforms;
 mod workspace;
 

@@ -20,7 +20,8 @@
 //!
 //! Every transform is a "sandwich" `L X Lᵀ` of a small constant matrix `L` around a square of
 //! vectors (channels or filters, contiguous since images are stored channels last), computed
-//! with the processor's widest vectors through `pulp` (`winograd_transforms.rs`). This file plans
+//! with the processor's widest vectors through `pulp` (`winograd_transforms.rs` holds the matrices,
+//! `winograd_sandwiches.rs` runs them over the tiles in memory). This file plans
 //! the tiles of a convolution and runs its passes over them, a chunk of images at a time.
 
 use std::cell::RefCell;
@@ -30,9 +31,8 @@ use std::ops::Range;
 use crate::affine::Columns;
 use crate::aligned_buffer::AlignedBuffer;
 use crate::winograd_products::products;
-use crate::winograd_transforms::{
-    Finish, InputTransform, KernelTransform, OUT, OutputTransform, POSITIONS, Sandwiches, Square, TILE, at_position,
-};
+use crate::winograd_sandwiches::{Finish, Sandwiches, Square, at_position};
+use crate::winograd_transforms::{InputTransform, KernelTransform, OUT, OutputTransform, POSITIONS, TILE};
 use crate::{Activation, Conv2dParams};
 
 #[path = "winograd_backward.rs"]
@@ -298,9 +298,13 @@ mod tests {
     #[test]
     fn passes_match_the_definition() {
         // Sizes that leave partial tiles, one tile, several images per chunk, and (the last)
-        // several chunks, whose `∂U` are summed; 16 and 32 filters take `outer_products.rs`.
+        // several chunks, whose `∂U` are summed; 16 and 32 filters take `outer_products.rs`;
+        // channels and filters in whole vectors, tiles at the edges and inside, with padding 1
+        // and 2 (the transforms' whole-vector path).
         for (channels, filters, height, width, padding, batch) in [
             (4, 3, 7, 9, 0, 2),
+            (16, 16, 10, 11, 2, 2),
+            (32, 64, 9, 9, 1, 1),
             (5, 17, 6, 6, 1, 1),
             (4, 2, 3, 3, 2, 3),
             (8, 16, 14, 14, 1, 4),

@@ -12,10 +12,8 @@ use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::transpose::transpose;
 use crate::winograd_products::products;
-use crate::winograd_transforms::{
-    Finish, InputGradTransform, KernelGradTransform, OutputGradTransform, POSITIONS, Sandwiches, Square, TILE,
-    at_position,
-};
+use crate::winograd_sandwiches::{Finish, Sandwiches, Square, at_position};
+use crate::winograd_transforms::{InputGradTransform, KernelGradTransform, OutputGradTransform, POSITIONS, TILE};
 
 impl Winograd {
     /// Given `∂A` in `output_grad`: `∂W` (overwritten, `filters × (3 · 3 · channels)`) and, when

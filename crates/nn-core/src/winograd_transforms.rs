@@ -1,13 +1,8 @@
-//! The transforms of Winograd's F(4x4, 3x3) (`winograd.rs` runs them over a convolution's
-//! tiles): the constant matrices `Bᵀ`, `G` and `Aᵀ`, and the "sandwiches" `L X Lᵀ` of one of
-//! them around a square of vectors, computed with the processor's widest vectors through `pulp`,
-//! each matrix's coefficients compiled into the code so that zeros and ±1 cost nothing.
+//! The transforms of Winograd's F(4x4, 3x3): the constant matrices `Bᵀ`, `G` and `Aᵀ`, and the
+//! product of each with a vector of vectors, its coefficients compiled into the code so that
+//! zeros and ±1 cost nothing (`winograd_sandwiches.rs` runs them over a convolution's tiles).
 
-use std::marker::PhantomData;
-
-use pulp::{Simd, WithSimd};
-
-use crate::vector_slices::{load, store};
+use pulp::Simd;
 
 /// Outputs per side of a tile.
 pub(crate) const OUT: usize = 4;
@@ -60,6 +55,7 @@ macro_rules! unrolled {
         )*
     }};
 }
+pub(crate) use unrolled;
 
 const B: [[f32; TILE]; TILE] = transpose(B_T);
 const G_T: [[f32; TILE]; 3] = transpose(G);
@@ -77,56 +73,6 @@ const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R
         r += 1;
     }
     t
-}
-
-/// Where the vectors of one square (a tile, or its transform) lie: `[i][j]` starts at
-/// `base + i · row + j · column`, for `first_row ≤ i < rows` and `first_column ≤ j < columns`;
-/// elsewhere the square is zeros (as a source) or not stored (as a target). A tile that starts
-/// in an image's padding has its origin before the image: `base` then wraps around, and only
-/// the positions inside are ever computed from it.
-#[derive(Clone, Copy)]
-pub(crate) struct Square {
-    pub(crate) base: usize,
-    pub(crate) row: usize,
-    pub(crate) column: usize,
-    pub(crate) first_row: usize,
-    pub(crate) rows: usize,
-    pub(crate) first_column: usize,
-    pub(crate) columns: usize,
-}
-
-impl Square {
-    /// A square with every position present.
-    pub(crate) fn whole(base: usize, row: usize, column: usize) -> Self {
-        Square { base, row, column, first_row: 0, rows: usize::MAX, first_column: 0, columns: usize::MAX }
-    }
-
-    /// Whether position `(i, j)` is stored.
-    #[inline(always)]
-    fn holds(&self, i: usize, j: usize) -> bool {
-        (self.first_row..self.rows).contains(&i) && (self.first_column..self.columns).contains(&j)
-    }
-
-    /// Where position `(i, j)` starts, if it is stored.
-    #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> usize {
-        self.base.wrapping_add(i * self.row + j * self.column)
-    }
-
-    /// Position `(i, j)` of transformed tile `tile`, stored tile by tile, each tile's 36
-    /// positions side by side: `(tile · 36 + i · 6 + j) · len` (see [`at_position`]).
-    pub(crate) fn transformed(tile: usize, len: usize) -> Self {
-        Square::whole(tile * POSITIONS * len, TILE * len, len)
-    }
-}
-
-/// Where position `position` of the first transformed tile starts, and the values from one
-/// tile's vector to the next's: a product reads and writes each position's vectors 36 vectors
-/// apart, so that a transform reads and writes a tile's 36 vectors side by side. (Stored
-/// position by position instead, a transform wrote to 36 places a chunk apart, and saito-deep's
-/// epoch took 4% longer on the AMD EPYC.)
-pub(crate) fn at_position(position: usize, len: usize) -> (usize, usize) {
-    (position * len, POSITIONS * len)
 }
 
 /// A constant matrix `L` of `O × I` coefficients, as a type, and its product `y = L x` with a
@@ -241,81 +187,6 @@ impl Transform<OUT, TILE> for OutputGradTransform {
         let (p, q) = (simd.add_f32s(x[0], x[2]), simd.add_f32s(x[1], x[3]));
         let (r, s) = (fma(simd, 4.0, x[2], x[0]), fma(simd, 4.0, x[3], x[1]));
         [x[0], simd.add_f32s(p, q), simd.sub_f32s(p, q), fma(simd, 2.0, s, r), fma(simd, -2.0, s, r), x[3]]
-    }
-}
-
-/// What a sandwich does with each vector of its result before storing it in the target.
-#[derive(Clone, Copy)]
-pub(crate) enum Finish<'a> {
-    /// Stores it as it is.
-    Store,
-    /// Adds it to what the target holds.
-    Add,
-    /// Adds the bias (one value per lane: `len` values), then, with `relu`, takes `max(0, ·)`:
-    /// a convolution's output made while its tile is in registers, the same operations as the
-    /// separate passes (`z += b`, then ReLU's `z.max(0.0)`).
-    Bias { bias: &'a [f32], relu: bool },
-}
-
-/// `count` sandwiches `L X Lᵀ` (`L` is `O × I`) of squares of vectors of `len` values: `X` lies
-/// in `source` where `source_at(n)` says, the result goes to `target` where `target_at(n)` says,
-/// as `finish` says.
-pub(crate) struct Sandwiches<'a, const I: usize, const O: usize, L, Source, Target> {
-    pub(crate) coefficients: PhantomData<L>,
-    pub(crate) count: usize,
-    pub(crate) len: usize,
-    pub(crate) source: &'a [f32],
-    pub(crate) source_at: Source,
-    pub(crate) target: &'a mut [f32],
-    pub(crate) target_at: Target,
-    pub(crate) finish: Finish<'a>,
-}
-
-impl<const I: usize, const O: usize, L, Source, Target> WithSimd for Sandwiches<'_, I, O, L, Source, Target>
-where
-    L: Transform<I, O>,
-    Source: Fn(usize) -> Square,
-    Target: Fn(usize) -> Square,
-{
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        let lanes = S::F32_LANES;
-        let zero = simd.splat_f32s(0.0);
-        for n in 0..self.count {
-            let (from, to) = ((self.source_at)(n), (self.target_at)(n));
-            for start in (0..self.len).step_by(lanes) {
-                let width = lanes.min(self.len - start);
-                // (L X) Lᵀ: each column of X, then each row of L X.
-                let mut left = [[zero; I]; O];
-                unrolled!(I, |j| {
-                    let mut column = [zero; I];
-                    unrolled!(I, |i| if from.holds(i, j) {
-                        let at = from.at(i, j) + start;
-                        column[i] = load(simd, &self.source[at..at + width]);
-                    });
-                    let column = L::apply(simd, column);
-                    unrolled!(O, |a| left[a][j] = column[a]);
-                });
-                unrolled!(O, |a| {
-                    let row = L::apply(simd, left[a]);
-                    unrolled!(O, |b| if to.holds(a, b) {
-                        let at = to.at(a, b) + start;
-                        let target = &mut self.target[at..at + width];
-                        let value = match self.finish {
-                            Finish::Store => row[b],
-                            Finish::Add => simd.add_f32s(row[b], load(simd, target)),
-                            Finish::Bias { bias, relu } => {
-                                let z = simd.add_f32s(row[b], load(simd, &bias[start..start + width]));
-                                if relu { simd.max_f32s(z, zero) } else { z }
-                            }
-                        };
-                        store(simd, target, value);
-                    });
-                });
-            }
-        }
     }
 }
 
