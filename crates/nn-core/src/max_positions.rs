@@ -71,23 +71,45 @@ impl WithSimd for Pool<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let Pool { windows, input, batch, output, positions } = self;
-        let c = windows.input.channels;
-        let none = simd.splat_f32s((windows.window * windows.window) as f32);
-        windows.for_each(batch, |out_pixel, pixels| {
-            for lanes in channel_vectors(c, S::F32_LANES, true) {
-                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
-                let maximum = window_maximum(simd, input, pixels, c, lanes.clone());
-                // The first pixel equal to it, as the pooling's backward pass finds it.
-                let mut position = none;
-                for (k, &pixel) in pixels.iter().enumerate().rev() {
-                    let here = simd.equal_f32s(load(simd, &input[at(pixel)]), maximum);
-                    position = simd.select_f32s(here, simd.splat_f32s(k as f32), position);
+        let (c, lanes) = (windows.input.channels, S::F32_LANES);
+        if c.is_multiple_of(lanes) {
+            // Channels in whole vectors: each pixel's vectors read and written by index.
+            let vectors = c / lanes;
+            let (input, _) = S::as_simd_f32s(input);
+            let (output, _) = S::as_mut_simd_f32s(output);
+            let (positions, _) = S::as_mut_simd_f32s(positions);
+            windows.for_each(batch, |out_pixel, pixels| {
+                for v in 0..vectors {
+                    let (maximum, position) = first_maximum(simd, pixels, |pixel| input[pixel * vectors + v]);
+                    output[out_pixel * vectors + v] = maximum;
+                    positions[out_pixel * vectors + v] = position;
                 }
+            });
+            return;
+        }
+        windows.for_each(batch, |out_pixel, pixels| {
+            for lanes in channel_vectors(c, lanes, true) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
+                let (maximum, position) = first_maximum(simd, pixels, |pixel| load(simd, &input[at(pixel)]));
                 store(simd, &mut output[at(out_pixel)], maximum);
                 store(simd, &mut positions[at(out_pixel)], position);
             }
         });
     }
+}
+
+/// The maximum of a window's `pixels` (each `read(pixel)`), as `MaxPool2d` takes it, and the
+/// position in the window of the first pixel equal to it, as the pooling's backward pass finds
+/// it (the window's size where none is: a NaN).
+#[inline(always)]
+fn first_maximum<S: Simd>(simd: S, pixels: &[usize], read: impl Fn(usize) -> S::f32s) -> (S::f32s, S::f32s) {
+    let maximum = window_maximum(simd, pixels, &read);
+    let mut position = simd.splat_f32s(pixels.len() as f32);
+    for (k, &pixel) in pixels.iter().enumerate().rev() {
+        let here = simd.equal_f32s(read(pixel), maximum);
+        position = simd.select_f32s(here, simd.splat_f32s(k as f32), position);
+    }
+    (maximum, position)
 }
 
 struct ReluDelta<'a> {
@@ -109,27 +131,53 @@ impl WithSimd for ReluDelta<'_> {
         if !windows.tiled() {
             delta.fill(0.0);
         }
-        let c = windows.input.channels;
-        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
-        windows.for_each(batch, |out_pixel, pixels| {
-            for lanes in channel_vectors(c, S::F32_LANES, true) {
-                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
-                let maxima = load(simd, &pooled[at(out_pixel)]);
-                let deltas = load(simd, &pooled_grad[at(out_pixel)]);
-                // ReLU's f'(m): 1 where m > 0, 0 elsewhere.
-                let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
-                let position = load(simd, &positions[at(out_pixel)]);
-                for (k, &pixel) in pixels.iter().enumerate() {
-                    // The pooling writes `take · δ + 0` (`1 · δ + 0` at the maximum, +0 for a
-                    // δ of −0; elsewhere +0, or NaN for an infinite δ), which ReLU multiplies
-                    // by f'(z): f'(m) at the maximum; elsewhere any of 0 and 1 leaves it as is.
-                    let here = simd.equal_f32s(position, simd.splat_f32s(k as f32));
-                    let (take, scale) = (simd.select_f32s(here, one, zero), simd.select_f32s(here, derivative, one));
-                    let given = simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), scale);
-                    store(simd, &mut delta[at(pixel)], given);
+        let (c, lanes) = (windows.input.channels, S::F32_LANES);
+        if c.is_multiple_of(lanes) {
+            // Channels in whole vectors: each pixel's vectors read and written by index.
+            let vectors = c / lanes;
+            let (pooled, _) = S::as_simd_f32s(pooled);
+            let (positions, _) = S::as_simd_f32s(positions);
+            let (pooled_grad, _) = S::as_simd_f32s(pooled_grad);
+            let (delta, _) = S::as_mut_simd_f32s(delta);
+            windows.for_each(batch, |out_pixel, pixels| {
+                for v in 0..vectors {
+                    let at = out_pixel * vectors + v;
+                    let after = (pooled[at], positions[at], pooled_grad[at]);
+                    window_delta(simd, after, pixels.len(), |k, given| delta[pixels[k] * vectors + v] = given);
                 }
+            });
+            return;
+        }
+        windows.for_each(batch, |out_pixel, pixels| {
+            for lanes in channel_vectors(c, lanes, true) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
+                let read = |values: &[f32]| load(simd, &values[at(out_pixel)]);
+                let after = (read(pooled), read(positions), read(pooled_grad));
+                window_delta(simd, after, pixels.len(), |k, given| store(simd, &mut delta[at(pixels[k])], given));
             }
         });
+    }
+}
+
+/// `δZ` of the `pixels` pixels of one window, `write(k, δZ)` for the `k`-th, from the window's
+/// maximum `m`, where it lies and its gradient `δ`.
+#[inline(always)]
+fn window_delta<S: Simd>(
+    simd: S,
+    (maxima, position, deltas): (S::f32s, S::f32s, S::f32s),
+    pixels: usize,
+    mut write: impl FnMut(usize, S::f32s),
+) {
+    let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+    // ReLU's f'(m): 1 where m > 0, 0 elsewhere.
+    let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
+    for k in 0..pixels {
+        // The pooling writes `take · δ + 0` (`1 · δ + 0` at the maximum, +0 for a δ of −0;
+        // elsewhere +0, or NaN for an infinite δ), which ReLU multiplies by f'(z): f'(m) at the
+        // maximum; elsewhere any of 0 and 1 leaves it as is.
+        let here = simd.equal_f32s(position, simd.splat_f32s(k as f32));
+        let (take, scale) = (simd.select_f32s(here, one, zero), simd.select_f32s(here, derivative, one));
+        write(k, simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), scale));
     }
 }
 

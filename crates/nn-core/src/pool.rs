@@ -1,7 +1,6 @@
 //! Max-pooling: the largest value of each window, channel by channel.
 
 use std::any::Any;
-use std::ops::Range;
 
 use nalgebra::DMatrix;
 use pulp::{Simd, WithSimd};
@@ -111,31 +110,37 @@ impl WithSimd for Forward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let c = self.pool.windows.input.channels;
+        let (c, lanes) = (self.pool.windows.input.channels, S::F32_LANES);
+        if c.is_multiple_of(lanes) {
+            // Channels in whole vectors: each pixel's vectors read and written by index.
+            let vectors = c / lanes;
+            let (input, _) = S::as_simd_f32s(self.input);
+            let (output, _) = S::as_mut_simd_f32s(self.output);
+            self.pool.windows.for_each(self.batch, |out_pixel, pixels| {
+                for v in 0..vectors {
+                    output[out_pixel * vectors + v] = window_maximum(simd, pixels, |pixel| input[pixel * vectors + v]);
+                }
+            });
+            return;
+        }
         self.pool.windows.for_each(self.batch, |out_pixel, pixels| {
-            for lanes in channel_vectors(c, S::F32_LANES, true) {
-                let maximum = window_maximum(simd, self.input, pixels, c, lanes.clone());
-                store(simd, &mut self.output[out_pixel * c + lanes.start..out_pixel * c + lanes.end], maximum);
+            for lanes in channel_vectors(c, lanes, true) {
+                let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
+                let maximum = window_maximum(simd, pixels, |pixel| load(simd, &self.input[at(pixel)]));
+                store(simd, &mut self.output[at(out_pixel)], maximum);
             }
         });
     }
 }
 
-/// The maximum of channels `lanes` over the window's `pixels` (of `channels` values each) in
-/// `input`, as `MaxPool2d` takes it: the first pixel, then the others row by row. Shared with
-/// the pooling that notes where the maxima lie (`max_positions.rs`), for the same bits.
+/// The maximum over the window's `pixels` (each one vector, `read(pixel)`), as `MaxPool2d`
+/// takes it: the first pixel, then the others row by row. Shared with the pooling that notes
+/// where the maxima lie (`max_positions.rs`), for the same bits.
 #[inline(always)]
-pub(crate) fn window_maximum<S: Simd>(
-    simd: S,
-    input: &[f32],
-    pixels: &[usize],
-    channels: usize,
-    lanes: Range<usize>,
-) -> S::f32s {
-    let at = |pixel: usize| pixel * channels + lanes.start..pixel * channels + lanes.end;
-    let mut maximum = load(simd, &input[at(pixels[0])]);
+pub(crate) fn window_maximum<S: Simd>(simd: S, pixels: &[usize], read: impl Fn(usize) -> S::f32s) -> S::f32s {
+    let mut maximum = read(pixels[0]);
     for &pixel in &pixels[1..] {
-        maximum = simd.max_f32s(maximum, load(simd, &input[at(pixel)]));
+        maximum = simd.max_f32s(maximum, read(pixel));
     }
     maximum
 }

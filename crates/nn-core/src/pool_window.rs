@@ -74,14 +74,17 @@ impl PoolWindows {
     pub(crate) fn for_each(&self, batch: usize, mut visit: impl FnMut(usize, &[usize])) {
         let out = self.output_shape();
         let (height, width) = (self.input.height, self.input.width);
-        let mut window = vec![0; self.window * self.window];
+        // Each pixel's place from the window's top left, row by row.
+        let offsets: Vec<usize> =
+            (0..self.window).flat_map(|dy| (0..self.window).map(move |dx| dy * width + dx)).collect();
+        let mut window = vec![0; offsets.len()];
         let mut out_pixel = 0;
         for image in 0..batch {
             for oy in 0..out.height {
                 for ox in 0..out.width {
                     let top_left = image * height * width + oy * self.stride * width + ox * self.stride;
-                    for (i, pixel) in window.iter_mut().enumerate() {
-                        *pixel = top_left + (i / self.window) * width + i % self.window;
+                    for (pixel, offset) in window.iter_mut().zip(&offsets) {
+                        *pixel = top_left + offset;
                     }
                     visit(out_pixel, &window);
                     out_pixel += 1;
