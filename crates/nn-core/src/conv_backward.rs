@@ -107,6 +107,9 @@ impl Conv2d {
         let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
         let weights = self.weights.as_slice();
         if let Some(winograd) = Winograd::plan(&self.params) {
+            // A `δA` that `filled` writes whole, chunk by chunk, is read nowhere else: each chunk
+            // goes to a scratch that stays in the cache rather than to `output_grad`.
+            let output_grad = if filled.writes_all() { None } else { Some(output_grad) };
             let mut to_delta = self.to_delta(output, converted, bias_grad);
             let to_delta = |range: Range<usize>, delta: &mut [f32]| {
                 filled.chunk(range.clone(), delta);

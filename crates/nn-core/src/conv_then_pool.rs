@@ -80,8 +80,9 @@ pub(crate) struct Buffers<'a> {
     pub(crate) positions: &'a MaxPositions,
     /// The pooling's output gradient: read only.
     pub(crate) pooled_grad: &'a mut [f32],
-    /// The convolution's output gradient, written here unless the sparse pass lists its
-    /// nonzero values from the pooled gradient (`sparse_from_pool.rs`).
+    /// Room for the convolution's output gradient: written only in part, or not at all (the
+    /// sparse pass lists its nonzero values from the pooled gradient, `sparse_from_pool.rs`;
+    /// Winograd's method makes it a chunk at a time in its own scratch).
     pub(crate) conv_grad: &'a mut [f32],
     pub(crate) input_grad: Option<&'a mut [f32]>,
 }
@@ -173,6 +174,11 @@ impl<F: FnMut(Range<usize>, &mut [f32])> Filled<F> {
     pub(crate) fn new(image_len: usize, batch: usize, fill: Option<F>) -> Self {
         let images = if fill.is_some() { 0 } else { batch };
         Filled { fill, image_len, images, dense: false, delta_z: false }
+    }
+
+    /// Whether `fill` writes every image (none written yet).
+    pub(crate) fn writes_all(&self) -> bool {
+        self.fill.is_some() && self.images == 0
     }
 
     /// Writes the images that hold the first `values` values of `delta` (the whole `δA`).

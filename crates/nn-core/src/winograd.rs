@@ -64,7 +64,8 @@ struct Scratch {
     kernel: AlignedBuffer,
     /// `∂U`.
     kernel_grad: AlignedBuffer,
-    /// A chunk's outputs, when the caller does not keep them.
+    /// A chunk's outputs, when the caller does not keep them; backward, a chunk's `∂Z`, when
+    /// the caller does not keep it.
     outputs: AlignedBuffer,
     /// `U_ξᵀ`, `channels × filters` for each position.
     kernel_transposed: AlignedBuffer,
@@ -361,7 +362,7 @@ mod tests {
                 &weights,
                 &input,
                 batch,
-                &mut delta_as_given,
+                Some(&mut delta_as_given),
                 Some(&mut input_grad),
                 &mut weight_grad,
                 to_delta,

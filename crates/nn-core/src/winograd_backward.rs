@@ -19,14 +19,16 @@ impl Winograd {
     /// Given `∂A` in `output_grad`: `∂W` (overwritten, `filters × (3 · 3 · channels)`) and, when
     /// asked, `∂X` (overwritten). `to_delta(range, δ)` turns the `∂A` of each chunk of images
     /// (outputs `range`) into `∂Z` in place just before the chunk is used, while it is in the
-    /// cache: the conv layer multiplies by `f'` there and sums `∂b`.
+    /// cache: the conv layer multiplies by `f'` there and sums `∂b`. Without `output_grad`,
+    /// `to_delta` writes each chunk's `∂Z` from nothing, into a scratch of one chunk that stays
+    /// in the cache (where the max-pooling after the convolution makes it, `conv_then_pool.rs`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward(
         &self,
         weights: &[f32],
         input: &[f32],
         batch: usize,
-        output_grad: &mut [f32],
+        mut output_grad: Option<&mut [f32]>,
         mut input_grad: Option<&mut [f32]>,
         weight_grad: &mut [f32],
         mut to_delta: impl FnMut(Range<usize>, &mut [f32]),
@@ -54,7 +56,10 @@ impl Winograd {
                 );
                 // ∂M = A ∂Y Aᵀ, zeros past the image's outputs.
                 let outputs = first * output_len..(first + images) * output_len;
-                let delta = &mut output_grad[outputs.clone()];
+                let delta = match output_grad.as_deref_mut() {
+                    Some(output_grad) => &mut output_grad[outputs.clone()],
+                    None => scratch.outputs.sized(outputs.len()),
+                };
                 to_delta(outputs, delta);
                 let delta = &*delta;
                 let m_grad = scratch.products.sized(POSITIONS * tiles * filters);
