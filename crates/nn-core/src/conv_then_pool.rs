@@ -49,6 +49,13 @@ pub(crate) fn forward(
     assert!(conv_output.is_some() || keeps_positions(conv, pool), "the output is needed");
     let pooled_len = pool.output_size();
     let mut positions = keeps_positions(conv, pool).then(|| positions.sized(batch * pooled_len));
+    // Windows of 2x2 that the tiles hold whole are pooled from the tiles in registers.
+    let (window, stride) = (pool.windows().window, pool.windows().stride);
+    if let (Some(positions), None, 2, 2) = (positions.as_deref_mut(), &conv_output, window, stride)
+        && conv.forward_pooled(input, batch, &mut pooled[..batch * pooled_len], positions)
+    {
+        return;
+    }
     conv.forward_then(input, batch, conv_output, |images, chunk| {
         let values = images.start * pooled_len..images.end * pooled_len;
         match positions.as_deref_mut() {
@@ -312,6 +319,20 @@ mod tests {
             prop_assume!(applies(&case.conv, &case.pool));
             let want = layer_by_layer(&case, with_input_grad);
             prop_assert_eq!(together(&case, with_input_grad, keep_output), want);
+        }
+    }
+
+    /// 2x2 windows pooled from Winograd's tiles in registers (`winograd_pool.rs`): filters in one,
+    /// two and three vectors (of 16 lanes, and so of 8 and 4), outputs whose last row and column
+    /// of tiles hold one window or none (sides 14 and 13), and 8 x 8.
+    #[test]
+    fn windows_pooled_from_the_tiles() {
+        for (side, padding, filters) in [(14, 1, 16), (13, 1, 32), (6, 2, 48), (14, 0, 16)] {
+            let case = case(3, (8, side, padding), filters, Activation::Relu, (2, 2), 0.5, 3).unwrap();
+            for with_input_grad in [true, false] {
+                let want = layer_by_layer(&case, with_input_grad);
+                assert_eq!(together(&case, with_input_grad, false), want, "side {side} pad {padding}");
+            }
         }
     }
 

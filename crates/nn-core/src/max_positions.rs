@@ -102,7 +102,7 @@ impl WithSimd for Pool<'_> {
 /// position in the window of the first pixel equal to it, as the pooling's backward pass finds
 /// it (the window's size where none is: a NaN).
 #[inline(always)]
-fn first_maximum<S: Simd>(simd: S, pixels: &[usize], read: impl Fn(usize) -> S::f32s) -> (S::f32s, S::f32s) {
+pub(crate) fn first_maximum<S: Simd>(simd: S, pixels: &[usize], read: impl Fn(usize) -> S::f32s) -> (S::f32s, S::f32s) {
     let maximum = window_maximum(simd, pixels, &read);
     let mut position = simd.splat_f32s(pixels.len() as f32);
     for (k, &pixel) in pixels.iter().enumerate().rev() {

@@ -37,6 +37,8 @@ use crate::{Activation, Conv2dParams};
 
 #[path = "winograd_backward.rs"]
 mod backward;
+#[path = "winograd_pool.rs"]
+mod pool;
 
 /// Values of transformed tiles per chunk of images (1 MB): as many whole images as fit (at
 /// least one). A constant, so that the order of every sum depends on the shapes alone.
@@ -169,8 +171,45 @@ impl Winograd {
         activation: Activation,
         mut after_chunk: impl FnMut(Range<usize>, &[f32]),
     ) {
+        let filters = self.filters;
+        let output_len = self.out_height * self.out_width * filters;
+        self.products_by_chunk(weights, input, batch, |images, m, outputs| {
+            let tiles = images.len() * self.tiles_per_image();
+            let output = match output.as_deref_mut() {
+                Some(output) => &mut output[images.start * output_len..images.end * output_len],
+                None => outputs.sized(images.len() * output_len),
+            };
+            // Y = Aᵀ M A + b, tile by tile, and ReLU while the tile is in registers.
+            let relu = activation == Activation::Relu;
+            let sandwich = Sandwiches {
+                coefficients: PhantomData::<OutputTransform>,
+                count: tiles,
+                len: filters,
+                source: m,
+                source_at: |tile| Square::transformed(tile, filters),
+                target: &mut *output,
+                target_at: |tile| self.output_square(tile),
+                finish: Finish::Bias { bias, relu },
+            };
+            pulp::Arch::new().dispatch(sandwich);
+            if !relu {
+                activation.apply(output);
+            }
+            after_chunk(images, output);
+        });
+    }
+
+    /// `M = U V` for each chunk of images of `input`: `each(images, M, scratch)`, with a scratch
+    /// buffer for the chunk's outputs.
+    fn products_by_chunk(
+        &self,
+        weights: &[f32],
+        input: &[f32],
+        batch: usize,
+        mut each: impl FnMut(Range<usize>, &[f32], &mut AlignedBuffer),
+    ) {
         let (channels, filters) = (self.channels, self.filters);
-        let (image_len, output_len) = (self.height * self.width * channels, self.out_height * self.out_width * filters);
+        let image_len = self.height * self.width * channels;
         let zeros = vec![0.0; filters];
         SCRATCH.with_borrow_mut(|scratch| {
             let kernel = self.transform_kernel(weights, &mut scratch.kernel);
@@ -186,27 +225,7 @@ impl Winograd {
                     let v = Columns { values: &v[v_at..], stride: v_stride };
                     products(u, &zeros, v, tiles, &mut m[m_at..], m_stride);
                 }
-                let output = match output.as_deref_mut() {
-                    Some(output) => &mut output[first * output_len..(first + images) * output_len],
-                    None => scratch.outputs.sized(images * output_len),
-                };
-                // Y = Aᵀ M A + b, tile by tile, and ReLU while the tile is in registers.
-                let relu = activation == Activation::Relu;
-                let sandwich = Sandwiches {
-                    coefficients: PhantomData::<OutputTransform>,
-                    count: tiles,
-                    len: filters,
-                    source: m,
-                    source_at: |tile| Square::transformed(tile, filters),
-                    target: &mut *output,
-                    target_at: |tile| self.output_square(tile),
-                    finish: Finish::Bias { bias, relu },
-                };
-                pulp::Arch::new().dispatch(sandwich);
-                if !relu {
-                    activation.apply(output);
-                }
-                after_chunk(first..first + images, output);
+                each(first..first + images, m, &mut scratch.outputs);
             }
         });
     }

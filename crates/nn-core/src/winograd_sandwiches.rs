@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use pulp::{Simd, WithSimd};
 
 use crate::vector_slices::{load, store};
-use crate::winograd_transforms::{POSITIONS, TILE, Transform, unrolled};
+use crate::winograd_transforms::{OUT, OutputTransform, POSITIONS, TILE, Transform, unrolled};
 
 /// Where the vectors of one square (a tile, or its transform) lie: `[i][j]` starts at
 /// `base + i · row + j · column`, for `first_row ≤ i < rows` and `first_column ≤ j < columns`;
@@ -233,6 +233,32 @@ fn sandwich<S: Simd, const I: usize, const O: usize, L: Transform<I, O>>(
             write(to.at(a, b), row[b]);
         });
     });
+}
+
+/// `Y = max(0, Aᵀ M A + b)` of vector `v` of transformed tile `tile` of `m` (each position
+/// `vectors` vectors), in registers: the outputs of a ReLU convolution's tile, for a pass that
+/// uses them where they are (`winograd_pool.rs`), the bits that [`Sandwiches`] stores.
+#[inline(always)]
+pub(crate) fn relu_outputs<S: Simd>(
+    simd: S,
+    m: &[S::f32s],
+    (tile, vectors, v): (usize, usize, usize),
+    bias: S::f32s,
+) -> [[S::f32s; OUT]; OUT] {
+    let from = Whole { base: tile * POSITIONS * vectors, row: TILE * vectors, column: vectors };
+    let to = Whole { base: 0, row: OUT, column: 1 };
+    let finish = Finish::Bias { bias: &[], relu: true };
+    let mut y = [[simd.splat_f32s(0.0); OUT]; OUT];
+    sandwich::<S, TILE, OUT, OutputTransform>(
+        simd,
+        from,
+        to,
+        |at| m[at + v],
+        |at, value| {
+            y[at / OUT][at % OUT] = finished(simd, finish, value, || value, bias);
+        },
+    );
+    y
 }
 
 /// What `finish` makes of a result `value` for a target that holds `current()`; `bias` is the
