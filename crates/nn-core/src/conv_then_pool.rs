@@ -1,6 +1,7 @@
 //! A Winograd convolution and the max-pooling right after it, as the training pass computes them
 //! together: each chunk of images is pooled as soon as the convolution has made it, while it
-//! is in the cache, and backward, the pooling's gradient of a chunk is made just before the
+//! is in the cache (2x2 windows behind ReLU straight from each output tile in registers,
+//! `winograd_pool.rs`), and backward, the pooling's gradient of a chunk is made just before the
 //! convolution reads it. No full-resolution tensor makes a round trip through memory between
 //! the two layers (saito-deep's three pairs). Behind ReLU, the pooling notes where each maximum
 //! lies (`max_positions.rs`), the convolution's `δZ` is made from those positions, and its
