@@ -34,18 +34,6 @@ impl Square {
         Square { base, row, column, first_row: 0, rows: usize::MAX, first_column: 0, columns: usize::MAX }
     }
 
-    /// Whether position `(i, j)` is stored.
-    #[inline(always)]
-    fn holds(&self, i: usize, j: usize) -> bool {
-        (self.first_row..self.rows).contains(&i) && (self.first_column..self.columns).contains(&j)
-    }
-
-    /// Where position `(i, j)` starts, if it is stored.
-    #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> usize {
-        self.base.wrapping_add(i * self.row + j * self.column)
-    }
-
     /// Position `(i, j)` of transformed tile `tile`, stored tile by tile, each tile's 36
     /// positions side by side: `(tile · 36 + i · 6 + j) · len` (see [`at_position`]).
     pub(crate) fn transformed(tile: usize, len: usize) -> Self {
@@ -152,19 +140,21 @@ where
 
 /// Which positions of a square are held, and where each lies.
 trait Positions: Copy {
+    /// Whether position `(i, j)` is stored.
     fn holds(&self, i: usize, j: usize) -> bool;
+    /// Where position `(i, j)` starts, if it is stored.
     fn at(&self, i: usize, j: usize) -> usize;
 }
 
 impl Positions for Square {
     #[inline(always)]
     fn holds(&self, i: usize, j: usize) -> bool {
-        Square::holds(self, i, j)
+        (self.first_row..self.rows).contains(&i) && (self.first_column..self.columns).contains(&j)
     }
 
     #[inline(always)]
     fn at(&self, i: usize, j: usize) -> usize {
-        Square::at(self, i, j)
+        self.base.wrapping_add(i * self.row + j * self.column)
     }
 }
 
