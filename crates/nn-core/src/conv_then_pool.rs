@@ -20,7 +20,7 @@ use nalgebra::DMatrix;
 use crate::conv_sparse::few_enough;
 use crate::max_positions::{self, MaxPositions};
 use crate::sparse_from_pool::{Maxima, count_nonzero_deltas, list_nonzero_deltas};
-use crate::winograd::Winograd;
+use crate::winograd::{AfterPooling, Winograd};
 use crate::{Activation, Conv2d, Layer, MaxPool2d, Mode};
 
 /// Whether [`forward`] and [`backward`] take `conv` and `pool` right after it: a convolution
@@ -144,6 +144,17 @@ pub(crate) fn backward(
         // With finite gradients, the list stops where the layers' own passes would not take
         // the sparse pass either.
         dense = counted.is_some();
+    }
+    // A dense `δZ` behind 2x2 windows of stride 2 is made tile by tile in registers, where
+    // Winograd's tiles hold the windows whole (`winograd_pool.rs`).
+    let (window, stride) = (windows.window, windows.stride);
+    if from_positions && (dense || input_grad.is_none()) && (window, stride) == (2, 2) {
+        let pooled_values = ..batch * pooled_len;
+        let after =
+            AfterPooling { pooled: &pooled[pooled_values], positions, pooled_grad: &pooled_grad[pooled_values] };
+        if conv.backward_pooled((input, batch), after, input_grad.as_deref_mut(), gradients) {
+            return;
+        }
     }
     let fill = |images: Range<usize>, delta: &mut [f32]| {
         let (conv_values, pooled_values) =
@@ -338,13 +349,15 @@ mod tests {
     }
 
     /// saito-deep's first pair at a batch of 50 (13 chunks of 4 images), its pooled gradient a
-    /// quarter nonzero: the dense path, each chunk's `δZ` made from the positions just before
-    /// use, the convolution's output kept or not.
+    /// quarter nonzero (the sparse pass, where `∂X` is asked for) or all of it (the dense
+    /// passes, `δZ` made tile by tile from the positions), the convolution's output kept or not.
     #[test]
     fn saito_deep_second_convolution_and_its_pooling() {
-        let case = case(7, (16, 28, 1), 16, Activation::Relu, (2, 2), 0.75, 50).unwrap();
-        for (with_input_grad, keep_output) in [(true, false), (false, false), (true, true)] {
-            assert_eq!(together(&case, with_input_grad, keep_output), layer_by_layer(&case, with_input_grad));
+        for zeros in [0.75, 0.0] {
+            let case = case(7, (16, 28, 1), 16, Activation::Relu, (2, 2), zeros, 50).unwrap();
+            for (with_input_grad, keep_output) in [(true, false), (false, false), (true, true)] {
+                assert_eq!(together(&case, with_input_grad, keep_output), layer_by_layer(&case, with_input_grad));
+            }
         }
     }
 }

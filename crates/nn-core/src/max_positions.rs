@@ -13,7 +13,8 @@ use pulp::{Simd, WithSimd};
 
 use crate::pool::window_maximum;
 use crate::pool_window::{PoolWindows, channel_vectors};
-use crate::vector_slices::{load, store};
+use crate::products::add_bias_gradient;
+use crate::vector_slices::{all_finite, load, store};
 
 /// Which pixel of each window of a max-pooling held its maximum first (row by row), one value
 /// per pooled value, for the backward pass of [`Network::first_layers_backward`](crate::Network::first_layers_backward).
@@ -55,6 +56,34 @@ pub(crate) fn relu_delta(
 ) {
     assert!(windows.apart(), "each pixel in one window at most");
     pulp::Arch::new().dispatch(ReluDelta { windows, pooled, positions, pooled_grad, batch, delta });
+}
+
+/// Adds to `bias_grad` (one value per channel) the sum over the pixels of `batch` images of the
+/// `δZ` that [`relu_delta`] makes, in the order of the pixels: the bits of [`relu_delta`] and
+/// then `add_bias_gradient`, without writing `δZ`. A window gives a pixel other than its
+/// maximum a `+0`, which leaves a sum as it is (a sum from `+0` is never `−0`), so with finite
+/// gradients only the maxima are added: those on a window's first row, window by window, then
+/// those on its second row, and so on.
+///
+/// # Panics
+///
+/// If the windows overlap.
+pub(crate) fn add_relu_bias_gradient(
+    windows: &PoolWindows,
+    after: (&[f32], &[f32], &[f32]),
+    batch: usize,
+    bias_grad: &mut [f32],
+) {
+    assert!(windows.apart(), "each pixel in one window at most");
+    if all_finite(after.2) {
+        let (pooled, positions, pooled_grad) = after;
+        pulp::Arch::new().dispatch(ReluBiasSums { windows, pooled, positions, pooled_grad, batch, bias_grad });
+    } else {
+        // An infinite or NaN gradient gives NaN to every pixel of its window: all of them count.
+        let mut delta = vec![0.0; batch * windows.input.len()];
+        relu_delta(windows, after, batch, &mut delta);
+        add_bias_gradient(&delta, windows.input.channels, bias_grad);
+    }
 }
 
 struct Pool<'a> {
@@ -162,7 +191,7 @@ impl WithSimd for ReluDelta<'_> {
 /// `δZ` of the `pixels` pixels of one window, `write(k, δZ)` for the `k`-th, from the window's
 /// maximum `m`, where it lies and its gradient `δ`.
 #[inline(always)]
-fn window_delta<S: Simd>(
+pub(crate) fn window_delta<S: Simd>(
     simd: S,
     (maxima, position, deltas): (S::f32s, S::f32s, S::f32s),
     pixels: usize,
@@ -179,6 +208,81 @@ fn window_delta<S: Simd>(
         let (take, scale) = (simd.select_f32s(here, one, zero), simd.select_f32s(here, derivative, one));
         write(k, simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), scale));
     }
+}
+
+struct ReluBiasSums<'a> {
+    windows: &'a PoolWindows,
+    pooled: &'a [f32],
+    positions: &'a [f32],
+    pooled_grad: &'a [f32],
+    batch: usize,
+    bias_grad: &'a mut [f32],
+}
+
+impl WithSimd for ReluBiasSums<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let ReluBiasSums { windows, pooled, positions, pooled_grad, batch, bias_grad } = self;
+        let (c, lanes) = (windows.input.channels, S::F32_LANES);
+        if c.is_multiple_of(lanes) {
+            let vectors = c / lanes;
+            let (pooled, _) = S::as_simd_f32s(pooled);
+            let (positions, _) = S::as_simd_f32s(positions);
+            let (pooled_grad, _) = S::as_simd_f32s(pooled_grad);
+            let (sums, _) = S::as_mut_simd_f32s(bias_grad);
+            for (v, sum) in sums.iter_mut().enumerate() {
+                let read = |out_pixel: usize| {
+                    let at = out_pixel * vectors + v;
+                    (pooled[at], positions[at], pooled_grad[at])
+                };
+                *sum = maxima_in_pixel_order(simd, windows, batch, *sum, read);
+            }
+            return;
+        }
+        for lanes in channel_vectors(c, lanes, false) {
+            let read = |out_pixel: usize| {
+                let read = |values: &[f32]| load(simd, &values[out_pixel * c + lanes.start..out_pixel * c + lanes.end]);
+                (read(pooled), read(positions), read(pooled_grad))
+            };
+            let sum = maxima_in_pixel_order(simd, windows, batch, load(simd, &bias_grad[lanes.clone()]), read);
+            store(simd, &mut bias_grad[lanes], sum);
+        }
+    }
+}
+
+/// `sum` plus the `δZ` of each window's maximum, `read(out_pixel)` giving the window's maximum,
+/// where it lies and its gradient, in the order of the pixels: window row by window row, each
+/// window's first row of pixels, then its second, and so on.
+#[inline(always)]
+fn maxima_in_pixel_order<S: Simd>(
+    simd: S,
+    windows: &PoolWindows,
+    batch: usize,
+    mut sum: S::f32s,
+    read: impl Fn(usize) -> (S::f32s, S::f32s, S::f32s),
+) -> S::f32s {
+    let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+    let (out, window) = (windows.output_shape(), windows.window);
+    for first_window in (0..batch * out.height).map(|row| row * out.width) {
+        for dy in 0..window {
+            let (row_start, row_end) =
+                (simd.splat_f32s((dy * window) as f32), simd.splat_f32s(((dy + 1) * window) as f32));
+            for out_pixel in first_window..first_window + out.width {
+                let (maxima, position, deltas) = read(out_pixel);
+                // What `window_delta` gives the maximum: `(1 · δ + 0) · f'(m)`.
+                let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
+                let at_maximum = simd.mul_f32s(simd.mul_add_e_f32s(one, deltas, zero), derivative);
+                let on_row = simd.and_m32s(
+                    simd.greater_than_or_equal_f32s(position, row_start),
+                    simd.less_than_f32s(position, row_end),
+                );
+                sum = simd.add_f32s(sum, simd.select_f32s(on_row, at_maximum, zero));
+            }
+        }
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -215,6 +319,21 @@ mod tests {
             let mut got = vec![f32::NAN; conv_output.len()];
             relu_delta(windows, (&pooled, &positions.positions, &pooled_grad), batch, &mut got);
             assert_eq!(bits(&got), bits(&want), "{shape} window {window} stride {stride}");
+            // ∂b from the windows, with the special gradients and with finite ones, added to
+            // sums of both signs.
+            let mut finite = coarse(pooled.len(), 2, 40);
+            finite[1] = -0.0;
+            for pooled_grad in [&pooled_grad, &finite] {
+                let after = (&pooled[..], &positions.positions[..], &pooled_grad[..]);
+                let start: Vec<f32> = (0..shape.channels).map(|c| if c % 2 == 0 { 0.0 } else { -1.5 }).collect();
+                let mut delta = vec![f32::NAN; conv_output.len()];
+                relu_delta(windows, after, batch, &mut delta);
+                let mut want = start.clone();
+                add_bias_gradient(&delta, shape.channels, &mut want);
+                let mut got = start;
+                add_relu_bias_gradient(windows, after, batch, &mut got);
+                assert_eq!(bits(&got), bits(&want), "∂b, {shape} window {window} stride {stride}");
+            }
         }
     }
 }

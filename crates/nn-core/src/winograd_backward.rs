@@ -6,8 +6,10 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 
+use super::pool::AfterPooling;
 use super::{SCRATCH, Winograd};
 use crate::affine::Columns;
+use crate::aligned_buffer::AlignedBuffer;
 use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::transpose::transpose;
@@ -29,12 +31,70 @@ impl Winograd {
         input: &[f32],
         batch: usize,
         mut output_grad: Option<&mut [f32]>,
-        mut input_grad: Option<&mut [f32]>,
+        input_grad: Option<&mut [f32]>,
         weight_grad: &mut [f32],
         mut to_delta: impl FnMut(Range<usize>, &mut [f32]),
     ) {
+        let (filters, output_len) = (self.filters, self.out_height * self.out_width * self.filters);
+        let transformed_delta = |images: Range<usize>, outputs: &mut AlignedBuffer, m_grad: &mut [f32]| {
+            let outputs_range = images.start * output_len..images.end * output_len;
+            let delta = match output_grad.as_deref_mut() {
+                Some(output_grad) => &mut output_grad[outputs_range.clone()],
+                None => outputs.sized(outputs_range.len()),
+            };
+            to_delta(outputs_range, delta);
+            // ∂M = A ∂Y Aᵀ, zeros past the image's outputs.
+            let sandwich = Sandwiches {
+                coefficients: PhantomData::<OutputGradTransform>,
+                count: images.len() * self.tiles_per_image(),
+                len: filters,
+                source: &*delta,
+                source_at: |tile| self.output_square(tile),
+                target: m_grad,
+                target_at: |tile| Square::transformed(tile, filters),
+                finish: Finish::Store,
+            };
+            pulp::Arch::new().dispatch(sandwich);
+        };
+        self.backward_from(weights, input, batch, input_grad, weight_grad, transformed_delta);
+    }
+
+    /// [`backward`](Winograd::backward) of a ReLU convolution max-pooled by 2x2 windows of
+    /// stride 2, from what the pooling gives: each tile's `δZ` is made in registers
+    /// (`winograd_pool.rs`), and `∂b` (overwritten) is summed from the windows' maxima.
+    ///
+    /// # Panics
+    ///
+    /// If [`pools_whole_vectors`](Winograd::pools_whole_vectors) does not hold, or the slices
+    /// are shorter than `batch` images.
+    pub(crate) fn backward_pooled(
+        &self,
+        (weights, input, batch): (&[f32], &[f32], usize),
+        after: AfterPooling<'_>,
+        input_grad: Option<&mut [f32]>,
+        weight_grad: &mut [f32],
+        bias_grad: &mut [f32],
+    ) {
+        bias_grad.fill(0.0);
+        let transformed_delta = |images: Range<usize>, _: &mut AlignedBuffer, m_grad: &mut [f32]| {
+            self.pooled_output_grad(after, images, m_grad, bias_grad);
+        };
+        self.backward_from(weights, input, batch, input_grad, weight_grad, transformed_delta);
+    }
+
+    /// The passes after `∂M`, which `transformed_delta(images, scratch, ∂M)` writes for each
+    /// chunk of images just before it is used (with a scratch of one chunk of outputs).
+    fn backward_from(
+        &self,
+        weights: &[f32],
+        input: &[f32],
+        batch: usize,
+        mut input_grad: Option<&mut [f32]>,
+        weight_grad: &mut [f32],
+        mut transformed_delta: impl FnMut(Range<usize>, &mut AlignedBuffer, &mut [f32]),
+    ) {
         let (channels, filters) = (self.channels, self.filters);
-        let (image_len, output_len) = (self.height * self.width * channels, self.out_height * self.out_width * filters);
+        let image_len = self.height * self.width * channels;
         let per_image = self.tiles_per_image();
         SCRATCH.with_borrow_mut(|scratch| {
             let kernel = self.transform_kernel(weights, &mut scratch.kernel);
@@ -54,26 +114,9 @@ impl Winograd {
                     tiles,
                     &mut scratch.tiles,
                 );
-                // ∂M = A ∂Y Aᵀ, zeros past the image's outputs.
-                let outputs = first * output_len..(first + images) * output_len;
-                let delta = match output_grad.as_deref_mut() {
-                    Some(output_grad) => &mut output_grad[outputs.clone()],
-                    None => scratch.outputs.sized(outputs.len()),
-                };
-                to_delta(outputs, delta);
-                let delta = &*delta;
                 let m_grad = scratch.products.sized(POSITIONS * tiles * filters);
-                let sandwich = Sandwiches {
-                    coefficients: PhantomData::<OutputGradTransform>,
-                    count: tiles,
-                    len: filters,
-                    source: delta,
-                    source_at: |tile| self.output_square(tile),
-                    target: m_grad,
-                    target_at: |tile| Square::transformed(tile, filters),
-                    finish: Finish::Store,
-                };
-                pulp::Arch::new().dispatch(sandwich);
+                transformed_delta(first..first + images, &mut scratch.outputs, m_grad);
+                let m_grad = &*m_grad;
                 let sizes = (filters, channels, tiles);
                 let m_grad_at = |position: usize| {
                     let (at, stride) = at_position(position, filters);

@@ -1,22 +1,78 @@
-//! A Winograd ReLU convolution's forward pass pooled by 2x2 windows of stride 2 as each tile
-//! comes out of `Aᵀ M A`: a 4x4 tile holds 2x2 whole windows (tiles start at multiples of 4),
-//! so each window's maximum and where it lies (`max_positions.rs`) are taken in registers, and
-//! the convolution's outputs are never stored. The bits of the convolution's pass and then the
-//! pooling's: the same outputs, the same maxima in the same order.
+//! A Winograd ReLU convolution followed by a max-pooling of 2x2 windows, stride 2, with the
+//! full-resolution tensor between them never stored. A 4x4 tile holds 2x2 whole windows (tiles
+//! start at multiples of 4), so forward, each window's maximum and where it lies
+//! (`max_positions.rs`) are taken in registers as the tile comes out of `Aᵀ M A`; backward, the
+//! tile's `δZ` is made in registers from those positions and goes straight into `A δZ Aᵀ`. The
+//! bits of the convolution's passes and the pooling's: the same values, in the same order.
+
+use std::ops::Range;
 
 use pulp::{Simd, WithSimd};
 
 use super::Winograd;
-use crate::max_positions::first_maximum;
+use crate::Shape;
+use crate::max_positions::{add_relu_bias_gradient, first_maximum, window_delta};
+use crate::pool_window::PoolWindows;
 use crate::vector_slices::Lanes;
-use crate::winograd_sandwiches::relu_outputs;
-use crate::winograd_transforms::OUT;
+use crate::winograd_sandwiches::{output_grad_products, relu_outputs};
+use crate::winograd_transforms::{OUT, unrolled};
+
+/// What a max-pooling of 2x2 windows, stride 2, after a ReLU convolution gives its backward
+/// pass, for a whole batch: its output, where the maxima lie (as
+/// [`forward_pooled`](Winograd::forward_pooled) notes them) and its output gradient.
+#[derive(Clone, Copy)]
+pub(crate) struct AfterPooling<'a> {
+    pub(crate) pooled: &'a [f32],
+    pub(crate) positions: &'a [f32],
+    pub(crate) pooled_grad: &'a [f32],
+}
 
 impl Winograd {
     /// Whether [`forward_pooled`](Winograd::forward_pooled) computes this convolution: its
     /// filters in whole vectors.
     pub(crate) fn pools_whole_vectors(&self) -> bool {
         self.filters.is_multiple_of(pulp::Arch::new().dispatch(Lanes))
+    }
+
+    /// The pooling's windows.
+    fn windows(&self) -> PoolWindows {
+        PoolWindows { input: Shape::new(self.filters, self.out_height, self.out_width), window: 2, stride: 2 }
+    }
+
+    /// The first window of tile `within` of an image (its row and column in the pooled image),
+    /// and how many windows down and across it holds: fewer at the bottom or right edge.
+    fn tile_windows(&self, within: usize) -> (usize, usize, usize, usize) {
+        let (pooled_height, pooled_width) = (self.out_height / 2, self.out_width / 2);
+        let (top, left) = (within / self.tiles_across * OUT / 2, within % self.tiles_across * OUT / 2);
+        (top, left, (pooled_height - top).min(OUT / 2), (pooled_width - left).min(OUT / 2))
+    }
+
+    /// `∂M = A δZ Aᵀ` for the tiles of `images` (of the batch) into `m_grad`, and `Σ δZ` added
+    /// to `bias_grad` in the order of the pixels, with `δZ` made from `after`: the bits of
+    /// `max_positions::relu_delta`, then the sum of `∂b` and the sandwiches over `δZ` in memory.
+    ///
+    /// # Panics
+    ///
+    /// If [`pools_whole_vectors`](Winograd::pools_whole_vectors) does not hold, or the slices
+    /// are shorter than the images.
+    pub(super) fn pooled_output_grad(
+        &self,
+        after: AfterPooling<'_>,
+        images: Range<usize>,
+        m_grad: &mut [f32],
+        bias_grad: &mut [f32],
+    ) {
+        assert!(self.pools_whole_vectors());
+        let pooled_len = (self.out_height / 2) * (self.out_width / 2) * self.filters;
+        let values = images.start * pooled_len..images.end * pooled_len;
+        let after = AfterPooling {
+            pooled: &after.pooled[values.clone()],
+            positions: &after.positions[values.clone()],
+            pooled_grad: &after.pooled_grad[values],
+        };
+        let windows = self.windows();
+        add_relu_bias_gradient(&windows, (after.pooled, after.positions, after.pooled_grad), images.len(), bias_grad);
+        pulp::Arch::new().dispatch(PooledGradTiles { plan: self, after, images: images.len(), m_grad });
     }
 
     /// `max(0, W ⋆ X + b)` for `batch` images of `input`, max-pooled by 2x2 windows of stride 2
@@ -77,10 +133,7 @@ impl WithSimd for PooledTiles<'_> {
         let per_image = plan.tiles_per_image();
         for tile in 0..images * per_image {
             let (image, within) = (tile / per_image, tile % per_image);
-            // The tile's first window; a tile at the bottom or right edge may hold fewer.
-            let (top, left) = (within / plan.tiles_across * OUT / 2, within % plan.tiles_across * OUT / 2);
-            let windows_down = (pooled_height - top).min(OUT / 2);
-            let windows_across = (pooled_width - left).min(OUT / 2);
+            let (top, left, windows_down, windows_across) = plan.tile_windows(within);
             for (v, &bias) in bias.iter().enumerate().take(vectors) {
                 let y = relu_outputs(simd, m, (tile, vectors, v), bias);
                 for wy in 0..windows_down {
@@ -94,6 +147,46 @@ impl WithSimd for PooledTiles<'_> {
                         positions[at] = position;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `∂M` of a chunk of `images`, from what the pooling gives them.
+struct PooledGradTiles<'a> {
+    plan: &'a Winograd,
+    after: AfterPooling<'a>,
+    images: usize,
+    m_grad: &'a mut [f32],
+}
+
+impl WithSimd for PooledGradTiles<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let PooledGradTiles { plan, after, images, m_grad } = self;
+        let vectors = plan.filters / S::F32_LANES;
+        let (pooled, _) = S::as_simd_f32s(after.pooled);
+        let (positions, _) = S::as_simd_f32s(after.positions);
+        let (pooled_grad, _) = S::as_simd_f32s(after.pooled_grad);
+        let (m_grad, _) = S::as_mut_simd_f32s(m_grad);
+        let (pooled_height, pooled_width) = (plan.out_height / 2, plan.out_width / 2);
+        let per_image = plan.tiles_per_image();
+        for tile in 0..images * per_image {
+            let (image, within) = (tile / per_image, tile % per_image);
+            let (top, left, windows_down, windows_across) = plan.tile_windows(within);
+            for v in 0..vectors {
+                // The pixels of no window (past the output, or on an odd last row or column)
+                // get no gradient.
+                let mut delta = [[simd.splat_f32s(0.0); OUT]; OUT];
+                unrolled!(OUT / 2, |wy| unrolled!(OUT / 2, |wx| if wy < windows_down && wx < windows_across {
+                    let at = ((image * pooled_height + top + wy) * pooled_width + left + wx) * vectors + v;
+                    let after = (pooled[at], positions[at], pooled_grad[at]);
+                    // The window's pixels row by row, as `PoolWindows` lists them.
+                    window_delta(simd, after, 4, |k, value| delta[2 * wy + k / 2][2 * wx + k % 2] = value);
+                }));
+                output_grad_products(simd, &delta, m_grad, (tile, vectors, v));
             }
         }
     }

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use pulp::{Simd, WithSimd};
 
 use crate::vector_slices::{load, store};
-use crate::winograd_transforms::{OUT, OutputTransform, POSITIONS, TILE, Transform, unrolled};
+use crate::winograd_transforms::{OUT, OutputGradTransform, OutputTransform, POSITIONS, TILE, Transform, unrolled};
 
 /// Where the vectors of one square (a tile, or its transform) lie: `[i][j]` starts at
 /// `base + i · row + j · column`, for `first_row ≤ i < rows` and `first_column ≤ j < columns`;
@@ -249,6 +249,27 @@ pub(crate) fn relu_outputs<S: Simd>(
         },
     );
     y
+}
+
+/// `∂M = A δZ Aᵀ` of a tile's output gradient `delta` held in registers, stored as vector `v`
+/// of transformed tile `tile` of `m_grad` (each position `vectors` vectors): the bits that
+/// [`Sandwiches`] stores from the same `δZ` in memory (`winograd_pool.rs`).
+#[inline(always)]
+pub(crate) fn output_grad_products<S: Simd>(
+    simd: S,
+    delta: &[[S::f32s; OUT]; OUT],
+    m_grad: &mut [S::f32s],
+    (tile, vectors, v): (usize, usize, usize),
+) {
+    let from = Whole { base: 0, row: OUT, column: 1 };
+    let to = Whole { base: tile * POSITIONS * vectors, row: TILE * vectors, column: vectors };
+    sandwich::<S, OUT, TILE, OutputGradTransform>(
+        simd,
+        from,
+        to,
+        |at| delta[at / OUT][at % OUT],
+        |at, value| m_grad[at + v] = value,
+    );
 }
 
 /// What `finish` makes of a result `value` for a target that holds `current()`; `bias` is the
