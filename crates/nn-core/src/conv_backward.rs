@@ -13,8 +13,9 @@ use crate::affine::affine;
 use crate::conv_sparse::NonzeroDeltas;
 use crate::conv_then_pool::Filled;
 use crate::im2col::{col2im, im2row};
+use crate::max_positions::AfterPooling;
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
-use crate::winograd::{AfterPooling, Winograd};
+use crate::winograd::Winograd;
 use crate::{conv_one_channel, conv_one_channel_gradient, conv_sparse};
 
 /// Unfolded patches per chunk of the backward pass, in values (1 MB; the forward pass's are

@@ -18,9 +18,10 @@ use std::ops::Range;
 use nalgebra::DMatrix;
 
 use crate::conv_sparse::few_enough;
+use crate::max_positions::AfterPooling;
 use crate::max_positions::{self, MaxPositions};
 use crate::sparse_from_pool::{Maxima, count_nonzero_deltas, list_nonzero_deltas};
-use crate::winograd::{AfterPooling, Winograd};
+use crate::winograd::Winograd;
 use crate::{Activation, Conv2d, Layer, MaxPool2d, Mode};
 
 /// Whether [`forward`] and [`backward`] take `conv` and `pool` right after it: a convolution
@@ -160,8 +161,7 @@ pub(crate) fn backward(
         let (conv_values, pooled_values) =
             (conv_len * images.start..conv_len * images.end, pooled_len * images.start..pooled_len * images.end);
         if from_positions {
-            let after =
-                (&pooled[pooled_values.clone()], &positions[pooled_values.clone()], &pooled_grad[pooled_values]);
+            let after = AfterPooling { pooled, positions, pooled_grad: &pooled_grad[..] }.values(pooled_values);
             max_positions::relu_delta(pool.windows(), after, images.len(), delta);
             return;
         }

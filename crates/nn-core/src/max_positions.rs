@@ -35,27 +35,53 @@ impl MaxPositions {
     }
 }
 
+/// What a max-pooling after a ReLU convolution gives its backward pass: its output, where each
+/// maximum lies (as [`pool`] notes them) and its output gradient, one value each per pooled value
+/// (or one vector each per vector of them).
+#[derive(Clone, Copy)]
+pub(crate) struct AfterPooling<'a, T = f32> {
+    pub(crate) pooled: &'a [T],
+    pub(crate) positions: &'a [T],
+    pub(crate) pooled_grad: &'a [T],
+}
+
+impl<'a> AfterPooling<'a> {
+    /// The pooled values `values` of each.
+    pub(crate) fn values(self, values: std::ops::Range<usize>) -> Self {
+        AfterPooling {
+            pooled: &self.pooled[values.clone()],
+            positions: &self.positions[values.clone()],
+            pooled_grad: &self.pooled_grad[values],
+        }
+    }
+
+    /// Each seen as whole vectors (where the channels fill them).
+    #[inline(always)]
+    pub(crate) fn in_vectors<S: Simd>(self) -> AfterPooling<'a, S::f32s> {
+        AfterPooling {
+            pooled: S::as_simd_f32s(self.pooled).0,
+            positions: S::as_simd_f32s(self.positions).0,
+            pooled_grad: S::as_simd_f32s(self.pooled_grad).0,
+        }
+    }
+}
+
 /// Max-pooling of `batch` images of `input` into `output`, the bits of
 /// [`MaxPool2d`](crate::MaxPool2d)'s forward pass, and where each maximum lies into `positions`.
 pub(crate) fn pool(windows: &PoolWindows, input: &[f32], batch: usize, output: &mut [f32], positions: &mut [f32]) {
     pulp::Arch::new().dispatch(Pool { windows, input, batch, output, positions });
 }
 
-/// `δZ` of a ReLU convolution for `batch` images (overwritten), from the max-pooling after it:
-/// its output `pooled`, the positions [`pool`] noted and its output gradient `pooled_grad`. The
-/// bits the pooling's backward pass and then ReLU's derivative give, whatever the gradients.
+/// `δZ` of a ReLU convolution for `batch` images (overwritten), from what the max-pooling after
+/// it gives. The bits the pooling's backward pass and then ReLU's derivative give, whatever the
+/// gradients.
 ///
 /// # Panics
 ///
 /// If the windows overlap.
-pub(crate) fn relu_delta(
-    windows: &PoolWindows,
-    (pooled, positions, pooled_grad): (&[f32], &[f32], &[f32]),
-    batch: usize,
-    delta: &mut [f32],
-) {
+pub(crate) fn relu_delta(windows: &PoolWindows, after: AfterPooling<'_>, batch: usize, delta: &mut [f32]) {
     assert!(windows.apart(), "each pixel in one window at most");
-    pulp::Arch::new().dispatch(ReluDelta { windows, pooled, positions, pooled_grad, batch, delta });
+    pulp::Arch::new().dispatch(ReluDelta { windows, after, batch, delta });
 }
 
 /// Adds to `bias_grad` (one value per channel) the sum over the pixels of `batch` images of the
@@ -70,14 +96,13 @@ pub(crate) fn relu_delta(
 /// If the windows overlap.
 pub(crate) fn add_relu_bias_gradient(
     windows: &PoolWindows,
-    after: (&[f32], &[f32], &[f32]),
+    after: AfterPooling<'_>,
     batch: usize,
     bias_grad: &mut [f32],
 ) {
     assert!(windows.apart(), "each pixel in one window at most");
-    if all_finite(after.2) {
-        let (pooled, positions, pooled_grad) = after;
-        pulp::Arch::new().dispatch(ReluBiasSums { windows, pooled, positions, pooled_grad, batch, bias_grad });
+    if all_finite(after.pooled_grad) {
+        pulp::Arch::new().dispatch(ReluBiasSums { windows, after, batch, bias_grad });
     } else {
         // An infinite or NaN gradient gives NaN to every pixel of its window: all of them count.
         let mut delta = vec![0.0; batch * windows.input.len()];
@@ -143,9 +168,7 @@ pub(crate) fn first_maximum<S: Simd>(simd: S, pixels: &[usize], read: impl Fn(us
 
 struct ReluDelta<'a> {
     windows: &'a PoolWindows,
-    pooled: &'a [f32],
-    positions: &'a [f32],
-    pooled_grad: &'a [f32],
+    after: AfterPooling<'a>,
     batch: usize,
     delta: &'a mut [f32],
 }
@@ -155,7 +178,7 @@ impl WithSimd for ReluDelta<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let ReluDelta { windows, pooled, positions, pooled_grad, batch, delta } = self;
+        let ReluDelta { windows, after, batch, delta } = self;
         // Pixels outside every window get no gradient.
         if !windows.tiled() {
             delta.fill(0.0);
@@ -164,9 +187,7 @@ impl WithSimd for ReluDelta<'_> {
         if c.is_multiple_of(lanes) {
             // Channels in whole vectors: each pixel's vectors read and written by index.
             let vectors = c / lanes;
-            let (pooled, _) = S::as_simd_f32s(pooled);
-            let (positions, _) = S::as_simd_f32s(positions);
-            let (pooled_grad, _) = S::as_simd_f32s(pooled_grad);
+            let AfterPooling { pooled, positions, pooled_grad } = after.in_vectors::<S>();
             let (delta, _) = S::as_mut_simd_f32s(delta);
             windows.for_each(batch, |out_pixel, pixels| {
                 for v in 0..vectors {
@@ -181,7 +202,7 @@ impl WithSimd for ReluDelta<'_> {
             for lanes in channel_vectors(c, lanes, true) {
                 let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
                 let read = |values: &[f32]| load(simd, &values[at(out_pixel)]);
-                let after = (read(pooled), read(positions), read(pooled_grad));
+                let after = (read(after.pooled), read(after.positions), read(after.pooled_grad));
                 window_delta(simd, after, pixels.len(), |k, given| store(simd, &mut delta[at(pixels[k])], given));
             }
         });
@@ -212,9 +233,7 @@ pub(crate) fn window_delta<S: Simd>(
 
 struct ReluBiasSums<'a> {
     windows: &'a PoolWindows,
-    pooled: &'a [f32],
-    positions: &'a [f32],
-    pooled_grad: &'a [f32],
+    after: AfterPooling<'a>,
     batch: usize,
     bias_grad: &'a mut [f32],
 }
@@ -224,13 +243,11 @@ impl WithSimd for ReluBiasSums<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let ReluBiasSums { windows, pooled, positions, pooled_grad, batch, bias_grad } = self;
+        let ReluBiasSums { windows, after, batch, bias_grad } = self;
         let (c, lanes) = (windows.input.channels, S::F32_LANES);
         if c.is_multiple_of(lanes) {
             let vectors = c / lanes;
-            let (pooled, _) = S::as_simd_f32s(pooled);
-            let (positions, _) = S::as_simd_f32s(positions);
-            let (pooled_grad, _) = S::as_simd_f32s(pooled_grad);
+            let AfterPooling { pooled, positions, pooled_grad } = after.in_vectors::<S>();
             let (sums, _) = S::as_mut_simd_f32s(bias_grad);
             for (v, sum) in sums.iter_mut().enumerate() {
                 let read = |out_pixel: usize| {
@@ -244,7 +261,7 @@ impl WithSimd for ReluBiasSums<'_> {
         for lanes in channel_vectors(c, lanes, false) {
             let read = |out_pixel: usize| {
                 let read = |values: &[f32]| load(simd, &values[out_pixel * c + lanes.start..out_pixel * c + lanes.end]);
-                (read(pooled), read(positions), read(pooled_grad))
+                (read(after.pooled), read(after.positions), read(after.pooled_grad))
             };
             let sum = maxima_in_pixel_order(simd, windows, batch, load(simd, &bias_grad[lanes.clone()]), read);
             store(simd, &mut bias_grad[lanes], sum);
@@ -317,14 +334,15 @@ mod tests {
             pool.backward(&conv_output, &pooled, batch, &mut grad, Some(&mut want), &mut [], Mode::Inference);
             Activation::Relu.backprop(&conv_output, &mut want);
             let mut got = vec![f32::NAN; conv_output.len()];
-            relu_delta(windows, (&pooled, &positions.positions, &pooled_grad), batch, &mut got);
+            let after = AfterPooling { pooled: &pooled, positions: &positions.positions, pooled_grad: &pooled_grad };
+            relu_delta(windows, after, batch, &mut got);
             assert_eq!(bits(&got), bits(&want), "{shape} window {window} stride {stride}");
             // ∂b from the windows, with the special gradients and with finite ones, added to
             // sums of both signs.
             let mut finite = coarse(pooled.len(), 2, 40);
             finite[1] = -0.0;
             for pooled_grad in [&pooled_grad, &finite] {
-                let after = (&pooled[..], &positions.positions[..], &pooled_grad[..]);
+                let after = AfterPooling { pooled: &pooled, positions: &positions.positions, pooled_grad };
                 let start: Vec<f32> = (0..shape.channels).map(|c| if c % 2 == 0 { 0.0 } else { -1.5 }).collect();
                 let mut delta = vec![f32::NAN; conv_output.len()];
                 relu_delta(windows, after, batch, &mut delta);

@@ -40,8 +40,6 @@ mod backward;
 #[path = "winograd_pool.rs"]
 mod pool;
 
-pub(crate) use pool::AfterPooling;
-
 /// Values of transformed tiles per chunk of images (1 MB): as many whole images as fit (at
 /// least one). A constant, so that the order of every sum depends on the shapes alone.
 const CHUNK: usize = 1 << 18;

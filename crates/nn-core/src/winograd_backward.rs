@@ -6,10 +6,10 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 
-use super::pool::AfterPooling;
 use super::{SCRATCH, Winograd};
 use crate::affine::Columns;
 use crate::aligned_buffer::AlignedBuffer;
+use crate::max_positions::AfterPooling;
 use crate::outer_products::{self, sum_outer_products};
 use crate::products::weight_gradient_strided;
 use crate::transpose::transpose;

@@ -11,21 +11,11 @@ use pulp::{Simd, WithSimd};
 
 use super::Winograd;
 use crate::Shape;
-use crate::max_positions::{add_relu_bias_gradient, first_maximum, window_delta};
+use crate::max_positions::{AfterPooling, add_relu_bias_gradient, first_maximum, window_delta};
 use crate::pool_window::PoolWindows;
 use crate::vector_slices::Lanes;
 use crate::winograd_sandwiches::{output_grad_products, relu_outputs};
 use crate::winograd_transforms::{OUT, unrolled};
-
-/// What a max-pooling of 2x2 windows, stride 2, after a ReLU convolution gives its backward
-/// pass, for a whole batch: its output, where the maxima lie (as
-/// [`forward_pooled`](Winograd::forward_pooled) notes them) and its output gradient.
-#[derive(Clone, Copy)]
-pub(crate) struct AfterPooling<'a> {
-    pub(crate) pooled: &'a [f32],
-    pub(crate) positions: &'a [f32],
-    pub(crate) pooled_grad: &'a [f32],
-}
 
 impl Winograd {
     /// Whether [`forward_pooled`](Winograd::forward_pooled) computes this convolution: its
@@ -65,13 +55,8 @@ impl Winograd {
         assert!(self.pools_whole_vectors());
         let pooled_len = (self.out_height / 2) * (self.out_width / 2) * self.filters;
         let values = images.start * pooled_len..images.end * pooled_len;
-        let after = AfterPooling {
-            pooled: &after.pooled[values.clone()],
-            positions: &after.positions[values.clone()],
-            pooled_grad: &after.pooled_grad[values],
-        };
-        let windows = self.windows();
-        add_relu_bias_gradient(&windows, (after.pooled, after.positions, after.pooled_grad), images.len(), bias_grad);
+        let after = after.values(values);
+        add_relu_bias_gradient(&self.windows(), after, images.len(), bias_grad);
         pulp::Arch::new().dispatch(PooledGradTiles { plan: self, after, images: images.len(), m_grad });
     }
 
@@ -167,9 +152,7 @@ impl WithSimd for PooledGradTiles<'_> {
     fn with_simd<S: Simd>(self, simd: S) {
         let PooledGradTiles { plan, after, images, m_grad } = self;
         let vectors = plan.filters / S::F32_LANES;
-        let (pooled, _) = S::as_simd_f32s(after.pooled);
-        let (positions, _) = S::as_simd_f32s(after.positions);
-        let (pooled_grad, _) = S::as_simd_f32s(after.pooled_grad);
+        let AfterPooling { pooled, positions, pooled_grad } = after.in_vectors::<S>();
         let (m_grad, _) = S::as_mut_simd_f32s(m_grad);
         let (pooled_height, pooled_width) = (plan.out_height / 2, plan.out_width / 2);
         let per_image = plan.tiles_per_image();
