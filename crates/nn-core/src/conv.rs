@@ -21,6 +21,8 @@ use crate::{Conv2dParams, conv_one_channel};
 
 #[path = "conv_backward.rs"]
 mod backward;
+#[path = "conv_pooled.rs"]
+mod pooled;
 
 /// Unfolded patches per chunk of the forward pass, in values (256 KB): a convolution unfolds as
 /// many whole images at a time as fit (at least one), so that the patches stay in the core's L2
@@ -321,24 +323,6 @@ impl Conv2d {
         let winograd = Winograd::plan(&self.params).expect("a convolution of Winograd's method");
         let (weights, bias) = (self.weights.as_slice(), self.bias.as_slice());
         winograd.forward(weights, bias, input, batch, output, self.activation, after_chunk);
-    }
-
-    /// [`Layer::forward`] of a ReLU convolution by Winograd's method, max-pooled by 2x2 windows
-    /// of stride 2 as each tile comes out (`winograd_pool.rs`), where each maximum lies into
-    /// `positions`; the outputs themselves are not kept. Returns `false`, having done nothing,
-    /// where that pass does not compute this convolution.
-    pub(crate) fn forward_pooled(
-        &self,
-        input: &[f32],
-        batch: usize,
-        pooled: &mut [f32],
-        positions: &mut [f32],
-    ) -> bool {
-        let plan = Winograd::plan(&self.params).filter(Winograd::pools_whole_vectors);
-        let Some(winograd) = plan.filter(|_| self.activation == Activation::Relu) else { return false };
-        let parameters = (self.weights.as_slice(), self.bias.as_slice());
-        winograd.forward_pooled(parameters, input, batch, pooled, positions);
-        true
     }
 }
 

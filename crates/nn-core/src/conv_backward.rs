@@ -8,12 +8,10 @@ use std::ops::Range;
 use nalgebra::DMatrix;
 
 use super::Conv2d;
-use crate::Activation;
 use crate::affine::affine;
 use crate::conv_sparse::NonzeroDeltas;
 use crate::conv_then_pool::Filled;
 use crate::im2col::{col2im, im2row};
-use crate::max_positions::AfterPooling;
 use crate::products::{add_bias_gradient, bias_gradient, input_gradient};
 use crate::winograd::Winograd;
 use crate::{conv_one_channel, conv_one_channel_gradient, conv_sparse};
@@ -68,26 +66,6 @@ impl Conv2d {
             conv_sparse::backward(&self.params, &self.weights, input, nonzero, input_grad, weight_grad, bias_grad);
             Ok(())
         })
-    }
-
-    /// The backward pass of a ReLU convolution max-pooled by 2x2 windows of stride 2, from what
-    /// the pooling gives (`winograd_pool.rs`): `∂W`, `∂b` and, when asked, `∂X`, the bits of the
-    /// pooling's backward pass and then this layer's. Returns `false`, having done nothing,
-    /// where Winograd's method does not pool this convolution's tiles.
-    pub(crate) fn backward_pooled(
-        &self,
-        (input, batch): (&[f32], usize),
-        after: AfterPooling<'_>,
-        input_grad: Option<&mut [f32]>,
-        gradients: &mut [DMatrix<f32>],
-    ) -> bool {
-        let plan = Winograd::plan(&self.params).filter(Winograd::pools_whole_vectors);
-        let Some(winograd) = plan.filter(|_| self.activation == Activation::Relu) else { return false };
-        let (weight_grad, bias_grad) = gradients.split_at_mut(1);
-        let (weight_grad, bias_grad) = (weight_grad[0].as_mut_slice(), bias_grad[0].as_mut_slice());
-        let parameters = (self.weights.as_slice(), input, batch);
-        winograd.backward_pooled(parameters, after, input_grad, weight_grad, bias_grad);
-        true
     }
 
     /// [`Layer::backward`] for an output gradient `δA` that `filled` writes a chunk of images at

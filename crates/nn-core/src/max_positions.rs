@@ -45,6 +45,15 @@ pub(crate) struct AfterPooling<'a, T = f32> {
     pub(crate) pooled_grad: &'a [T],
 }
 
+impl<T: Copy> AfterPooling<'_, T> {
+    /// The values (or vectors) at `at` of each: a window's maximum, where it lies and its
+    /// gradient.
+    #[inline(always)]
+    pub(crate) fn at(&self, at: usize) -> (T, T, T) {
+        (self.pooled[at], self.positions[at], self.pooled_grad[at])
+    }
+}
+
 impl<'a> AfterPooling<'a> {
     /// The pooled values `values` of each.
     pub(crate) fn values(self, values: std::ops::Range<usize>) -> Self {
@@ -53,6 +62,13 @@ impl<'a> AfterPooling<'a> {
             positions: &self.positions[values.clone()],
             pooled_grad: &self.pooled_grad[values],
         }
+    }
+
+    /// Lanes `lanes` of each (a vector, or the start of one).
+    #[inline(always)]
+    fn load_lanes<S: Simd>(self, simd: S, lanes: std::ops::Range<usize>) -> (S::f32s, S::f32s, S::f32s) {
+        let read = |values: &[f32]| load(simd, &values[lanes.clone()]);
+        (read(self.pooled), read(self.positions), read(self.pooled_grad))
     }
 
     /// Each seen as whole vectors (where the channels fill them).
@@ -187,12 +203,11 @@ impl WithSimd for ReluDelta<'_> {
         if c.is_multiple_of(lanes) {
             // Channels in whole vectors: each pixel's vectors read and written by index.
             let vectors = c / lanes;
-            let AfterPooling { pooled, positions, pooled_grad } = after.in_vectors::<S>();
+            let after = after.in_vectors::<S>();
             let (delta, _) = S::as_mut_simd_f32s(delta);
             windows.for_each(batch, |out_pixel, pixels| {
                 for v in 0..vectors {
-                    let at = out_pixel * vectors + v;
-                    let after = (pooled[at], positions[at], pooled_grad[at]);
+                    let after = after.at(out_pixel * vectors + v);
                     window_delta(simd, after, pixels.len(), |k, given| delta[pixels[k] * vectors + v] = given);
                 }
             });
@@ -201,8 +216,7 @@ impl WithSimd for ReluDelta<'_> {
         windows.for_each(batch, |out_pixel, pixels| {
             for lanes in channel_vectors(c, lanes, true) {
                 let at = |pixel: usize| pixel * c + lanes.start..pixel * c + lanes.end;
-                let read = |values: &[f32]| load(simd, &values[at(out_pixel)]);
-                let after = (read(after.pooled), read(after.positions), read(after.pooled_grad));
+                let after = after.load_lanes(simd, at(out_pixel));
                 window_delta(simd, after, pixels.len(), |k, given| store(simd, &mut delta[at(pixels[k])], given));
             }
         });
@@ -219,16 +233,29 @@ pub(crate) fn window_delta<S: Simd>(
     mut write: impl FnMut(usize, S::f32s),
 ) {
     let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
-    // ReLU's f'(m): 1 where m > 0, 0 elsewhere.
-    let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
+    let derivative = relu_derivative(simd, maxima);
     for k in 0..pixels {
-        // The pooling writes `take · δ + 0` (`1 · δ + 0` at the maximum, +0 for a δ of −0;
-        // elsewhere +0, or NaN for an infinite δ), which ReLU multiplies by f'(z): f'(m) at the
-        // maximum; elsewhere any of 0 and 1 leaves it as is.
+        // At the maximum, `take` 1 and `scale` f'(m); elsewhere `take` 0, and `scale` 1, since
+        // any of 0 and 1 leaves what the pooling wrote (+0, or NaN for an infinite δ) as it is.
         let here = simd.equal_f32s(position, simd.splat_f32s(k as f32));
         let (take, scale) = (simd.select_f32s(here, one, zero), simd.select_f32s(here, derivative, one));
-        write(k, simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, zero), scale));
+        write(k, pooled_then_relu(simd, take, deltas, scale));
     }
+}
+
+/// ReLU's `f'(m)`: 1 where `m > 0`, 0 elsewhere.
+#[inline(always)]
+fn relu_derivative<S: Simd>(simd: S, maxima: S::f32s) -> S::f32s {
+    let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+    simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero)
+}
+
+/// A pixel's `δZ`: the pooling writes `take · δ + 0` (+0 for a `δ` of −0), which ReLU
+/// multiplies by `scale`, its derivative there. One formula for `δZ` written and `δZ` summed,
+/// so that both give the same bits.
+#[inline(always)]
+fn pooled_then_relu<S: Simd>(simd: S, take: S::f32s, deltas: S::f32s, scale: S::f32s) -> S::f32s {
+    simd.mul_f32s(simd.mul_add_e_f32s(take, deltas, simd.splat_f32s(0.0)), scale)
 }
 
 struct ReluBiasSums<'a> {
@@ -247,22 +274,17 @@ impl WithSimd for ReluBiasSums<'_> {
         let (c, lanes) = (windows.input.channels, S::F32_LANES);
         if c.is_multiple_of(lanes) {
             let vectors = c / lanes;
-            let AfterPooling { pooled, positions, pooled_grad } = after.in_vectors::<S>();
+            let after = after.in_vectors::<S>();
             let (sums, _) = S::as_mut_simd_f32s(bias_grad);
             for (v, sum) in sums.iter_mut().enumerate() {
-                let read = |out_pixel: usize| {
-                    let at = out_pixel * vectors + v;
-                    (pooled[at], positions[at], pooled_grad[at])
-                };
+                let read = |out_pixel: usize| after.at(out_pixel * vectors + v);
                 *sum = maxima_in_pixel_order(simd, windows, batch, *sum, read);
             }
             return;
         }
         for lanes in channel_vectors(c, lanes, false) {
-            let read = |out_pixel: usize| {
-                let read = |values: &[f32]| load(simd, &values[out_pixel * c + lanes.start..out_pixel * c + lanes.end]);
-                (read(after.pooled), read(after.positions), read(after.pooled_grad))
-            };
+            let read =
+                |out_pixel: usize| after.load_lanes(simd, out_pixel * c + lanes.start..out_pixel * c + lanes.end);
             let sum = maxima_in_pixel_order(simd, windows, batch, load(simd, &bias_grad[lanes.clone()]), read);
             store(simd, &mut bias_grad[lanes], sum);
         }
@@ -288,9 +310,8 @@ fn maxima_in_pixel_order<S: Simd>(
                 (simd.splat_f32s((dy * window) as f32), simd.splat_f32s(((dy + 1) * window) as f32));
             for out_pixel in first_window..first_window + out.width {
                 let (maxima, position, deltas) = read(out_pixel);
-                // What `window_delta` gives the maximum: `(1 · δ + 0) · f'(m)`.
-                let derivative = simd.select_f32s(simd.greater_than_f32s(maxima, zero), one, zero);
-                let at_maximum = simd.mul_f32s(simd.mul_add_e_f32s(one, deltas, zero), derivative);
+                // What `window_delta` gives the maximum.
+                let at_maximum = pooled_then_relu(simd, one, deltas, relu_derivative(simd, maxima));
                 let on_row = simd.and_m32s(
                     simd.greater_than_or_equal_f32s(position, row_start),
                     simd.less_than_f32s(position, row_end),

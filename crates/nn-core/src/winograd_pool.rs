@@ -29,12 +29,17 @@ impl Winograd {
         PoolWindows { input: Shape::new(self.filters, self.out_height, self.out_width), window: 2, stride: 2 }
     }
 
-    /// The first window of tile `within` of an image (its row and column in the pooled image),
-    /// and how many windows down and across it holds: fewer at the bottom or right edge.
-    fn tile_windows(&self, within: usize) -> (usize, usize, usize, usize) {
+    /// The windows that tile `tile` of a chunk holds: the pooled pixel (of the chunk) of its
+    /// first window, and how many windows down and across it holds, fewer at the bottom or right
+    /// edge. Window `(wy, wx)` of the tile is pooled pixel `first + wy · pooled width + wx`.
+    #[inline(always)]
+    fn tile_windows(&self, tile: usize) -> (usize, usize, usize) {
         let (pooled_height, pooled_width) = (self.out_height / 2, self.out_width / 2);
+        let per_image = self.tiles_per_image();
+        let (image, within) = (tile / per_image, tile % per_image);
         let (top, left) = (within / self.tiles_across * OUT / 2, within % self.tiles_across * OUT / 2);
-        (top, left, (pooled_height - top).min(OUT / 2), (pooled_width - left).min(OUT / 2))
+        let first = (image * pooled_height + top) * pooled_width + left;
+        (first, (pooled_height - top).min(OUT / 2), (pooled_width - left).min(OUT / 2))
     }
 
     /// `∂M = A δZ Aᵀ` for the tiles of `images` (of the batch) into `m_grad`, and `Σ δZ` added
@@ -114,11 +119,9 @@ impl WithSimd for PooledTiles<'_> {
         let (bias, _) = S::as_simd_f32s(bias);
         let (pooled, _) = S::as_mut_simd_f32s(pooled);
         let (positions, _) = S::as_mut_simd_f32s(positions);
-        let (pooled_height, pooled_width) = (plan.out_height / 2, plan.out_width / 2);
-        let per_image = plan.tiles_per_image();
-        for tile in 0..images * per_image {
-            let (image, within) = (tile / per_image, tile % per_image);
-            let (top, left, windows_down, windows_across) = plan.tile_windows(within);
+        let pooled_width = plan.out_width / 2;
+        for tile in 0..images * plan.tiles_per_image() {
+            let (first, windows_down, windows_across) = plan.tile_windows(tile);
             for (v, &bias) in bias.iter().enumerate().take(vectors) {
                 let y = relu_outputs(simd, m, (tile, vectors, v), bias);
                 for wy in 0..windows_down {
@@ -127,7 +130,7 @@ impl WithSimd for PooledTiles<'_> {
                         // The window's pixels row by row, as `PoolWindows` lists them.
                         let pixels = [y[dy][dx], y[dy][dx + 1], y[dy + 1][dx], y[dy + 1][dx + 1]];
                         let (maximum, position) = first_maximum(simd, &[0, 1, 2, 3], |k| pixels[k]);
-                        let at = ((image * pooled_height + top + wy) * pooled_width + left + wx) * vectors + v;
+                        let at = (first + wy * pooled_width + wx) * vectors + v;
                         pooled[at] = maximum;
                         positions[at] = position;
                     }
@@ -152,20 +155,17 @@ impl WithSimd for PooledGradTiles<'_> {
     fn with_simd<S: Simd>(self, simd: S) {
         let PooledGradTiles { plan, after, images, m_grad } = self;
         let vectors = plan.filters / S::F32_LANES;
-        let AfterPooling { pooled, positions, pooled_grad } = after.in_vectors::<S>();
+        let after = after.in_vectors::<S>();
         let (m_grad, _) = S::as_mut_simd_f32s(m_grad);
-        let (pooled_height, pooled_width) = (plan.out_height / 2, plan.out_width / 2);
-        let per_image = plan.tiles_per_image();
-        for tile in 0..images * per_image {
-            let (image, within) = (tile / per_image, tile % per_image);
-            let (top, left, windows_down, windows_across) = plan.tile_windows(within);
+        let pooled_width = plan.out_width / 2;
+        for tile in 0..images * plan.tiles_per_image() {
+            let (first, windows_down, windows_across) = plan.tile_windows(tile);
             for v in 0..vectors {
                 // The pixels of no window (past the output, or on an odd last row or column)
                 // get no gradient.
                 let mut delta = [[simd.splat_f32s(0.0); OUT]; OUT];
                 unrolled!(OUT / 2, |wy| unrolled!(OUT / 2, |wx| if wy < windows_down && wx < windows_across {
-                    let at = ((image * pooled_height + top + wy) * pooled_width + left + wx) * vectors + v;
-                    let after = (pooled[at], positions[at], pooled_grad[at]);
+                    let after = after.at((first + wy * pooled_width + wx) * vectors + v);
                     // The window's pixels row by row, as `PoolWindows` lists them.
                     window_delta(simd, after, 4, |k, value| delta[2 * wy + k / 2][2 * wx + k % 2] = value);
                 }));
