@@ -1,6 +1,7 @@
 //! Forward and backward passes of the convolutional recipes' networks at their batch sizes
 //! (pytorch-example 64, saito-simple and saito-deep 100), the inference of one image by
-//! saito-deep (target: under 5 ms), each of their convolutions alone and their `Flatten`.
+//! saito-deep (target: under 5 ms), each of their convolutions alone and their `Flatten`, and
+//! saito-deep's convolutions that a max-pooling follows, alone and as training computes them.
 //!
 //! Single-threaded: a network computes a batch on the calling thread (the trainer shards batches
 //! across threads; see the `dense` bench). Throughput is in "elements" that are floating-point
@@ -15,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
 use nalgebra::DMatrix;
-use nn_core::{Architecture, Gradients, Init, Layer, Loss, MaxPositions, Mode, Network, Targets, Workspace};
+use nn_core::{
+    Activation, Architecture, Gradients, Init, Layer, LayerSpec, Loss, MaxPositions, Mode, Network, Targets, Workspace,
+};
 
 /// The convolutional recipes' networks and batch sizes (`nn-cli recipes`).
 const CASES: [(&str, usize); 3] = [("pytorch-example", 64), ("saito-simple", 100), ("saito-deep", 100)];
@@ -299,5 +302,74 @@ fn first_layers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, networks, one_image, convolutions, flattening, first_layers);
+/// saito-deep's convolutions that a 2x2 max-pooling follows, at its batch, forward and backward
+/// with `∂X`, on the inputs they get in that network: as the layers compute them one after the
+/// other, and as the training pass computes them together (`conv_then_pool.rs`: each output tile
+/// pooled in registers, the convolution's `δZ` made tile by tile from where the maxima lie).
+/// The training pass is timed through a network of the pair alone with a ReLU before it (so that
+/// `∂X` is computed; its inputs are non-negative already) and a flatten and a dense layer of 10
+/// after it, whose products are under 2% of the convolution's.
+fn pooled_convolutions(c: &mut Criterion) {
+    let batch = 100;
+    let net = network("saito-deep");
+    let layers = net.layers();
+    let mut input = inputs(batch);
+    for (index, layer) in layers.iter().enumerate() {
+        let mut output = vec![0.0; layer.output_size() * batch];
+        layer.forward(&input, batch, &mut output, Mode::training(0));
+        if let Some(pool) = layers.get(index + 1).filter(|next| layer.kind() == "conv" && next.kind() == "maxpool") {
+            bench_pooled_pair(c, index, layer.as_ref(), pool.as_ref(), &input, batch);
+        }
+        input = output;
+    }
+}
+
+fn bench_pooled_pair(c: &mut Criterion, index: usize, conv: &dyn Layer, pool: &dyn Layer, input: &[f32], batch: usize) {
+    let label = format!("saito-deep #{index} {} {}, {}, batch {batch}", conv.spec(), conv.input_shape(), pool.spec());
+    let mut group = c.benchmark_group(label);
+    short(&mut group);
+    // Forward, ∂W and ∂X.
+    group.throughput(Throughput::Elements(2 * 3 * multiply_adds(conv) * batch as u64));
+    let (mut conv_output, mut conv_grad) =
+        (vec![0.0; conv.output_size() * batch], vec![0.0; conv.output_size() * batch]);
+    let mut pooled = vec![0.0; pool.output_size() * batch];
+    let pooled_grad: Vec<f32> = (0..pooled.len()).map(|i| ((i * 7919) % 2001) as f32 / 1e5 - 0.01).collect();
+    let mut input_grad = vec![0.0; input.len()];
+    let mut gradients: Vec<DMatrix<f32>> =
+        conv.parameters().iter().map(|p| DMatrix::zeros(p.nrows(), p.ncols())).collect();
+    group.bench_function("one after the other", |b| {
+        b.iter(|| {
+            let mode = Mode::training(0);
+            conv.forward(black_box(input), batch, &mut conv_output, mode);
+            pool.forward(&conv_output, batch, &mut pooled, mode);
+            let mut output_grad = pooled_grad.clone();
+            pool.backward(&conv_output, &pooled, batch, &mut output_grad, Some(&mut conv_grad), &mut [], mode);
+            conv.backward(input, &conv_output, batch, &mut conv_grad, Some(&mut input_grad), &mut gradients, mode);
+        })
+    });
+    let specs = vec![
+        LayerSpec::Activation(Activation::Relu),
+        conv.spec(),
+        pool.spec(),
+        LayerSpec::Flatten,
+        LayerSpec::Dense { outputs: 10, activation: Activation::Identity },
+    ];
+    let mut pair = Architecture::new(conv.input_shape(), specs).build(Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
+    // The convolution's weights and bias as in saito-deep, so that as many outputs are zero.
+    for (parameter, values) in conv.parameters().into_iter().enumerate() {
+        pair.set_parameter(parameter, values.clone()).unwrap();
+    }
+    let labels: Vec<usize> = (0..batch).map(|j| j % 10).collect();
+    let (mut workspace, mut gradients) = (Workspace::new(), Gradients::zeros_like(&pair));
+    group.bench_function("together (training pass)", |b| {
+        b.iter(|| {
+            let targets = Targets::Classes(&labels);
+            pair.loss_and_gradients(black_box(input), targets, Mode::training(0), &mut workspace, &mut gradients)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, networks, one_image, convolutions, flattening, first_layers, pooled_convolutions);
 criterion_main!(benches);
