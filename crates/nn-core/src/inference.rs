@@ -4,8 +4,10 @@ use nalgebra::DMatrix;
 
 use crate::aligned_buffer::AlignedBuffer;
 use crate::batch::check_finite_inputs;
+use crate::max_positions::MaxPositions;
 use crate::softmax::argmax;
-use crate::{Mode, Network, NnError, Predictions};
+use crate::{Layer, Mode, Network, NnError, Predictions};
+use crate::{conv_pool, conv_then_pool};
 
 /// Most values of one layer's outputs that batched inference computes at once (16 MB).
 pub(crate) const INFERENCE_VALUES: usize = 1 << 22;
@@ -16,6 +18,10 @@ pub(crate) struct InferenceBuffers {
     front: AlignedBuffer,
     back: AlignedBuffer,
     standardized: AlignedBuffer,
+    /// Where a convolution's maxima lie, and its output where a pooling that follows needs it,
+    /// when the two are computed together.
+    positions: MaxPositions,
+    conv_output: AlignedBuffer,
 }
 
 impl Network {
@@ -44,14 +50,44 @@ impl Network {
             }
             None => inputs,
         };
-        for (index, layer) in self.layers.iter().enumerate() {
-            let output = buffers.back.sized(layer.output_size() * batch);
-            layer.forward(
-                if index == 0 { inputs } else { &buffers.front[..layer.input_size() * batch] },
-                batch,
-                output,
-                Mode::Inference,
-            );
+        let pooled_after = self.pooled_convolutions(1);
+        let mut index = 0;
+        while index < self.layers.len() {
+            let layer = &self.layers[index];
+            let input = if index == 0 { inputs } else { &buffers.front[..layer.input_size() * batch] };
+            let first_pair = if index == 0 { self.first_conv_then_pool() } else { None };
+            match (pooled_after[index], first_pair) {
+                // A convolution and the max-pooling after it in one pass, the full-resolution
+                // output pooled while in the cache, or not written at all behind ReLU: the bits of
+                // the two layers one after the other (`conv_then_pool.rs`, and `conv_pool.rs` for
+                // a first convolution of one channel).
+                (_, Some((conv, pool))) => {
+                    let pooled = buffers.back.sized(pool.output_size() * batch);
+                    let conv_output = buffers.conv_output.sized(conv.output_size() * batch);
+                    conv_pool::forward(conv, pool, input, batch, conv_output, pooled, &mut buffers.positions);
+                    index += 2;
+                }
+                (Some((conv, pool)), None) => {
+                    let pooled = buffers.back.sized(pool.output_size() * batch);
+                    let conv_output = (!conv_then_pool::keeps_positions(conv, pool))
+                        .then(|| buffers.conv_output.sized(conv.output_size() * batch));
+                    let positions = &mut buffers.positions;
+                    conv_then_pool::forward(
+                        conv,
+                        pool,
+                        (input, batch),
+                        conv_output,
+                        pooled,
+                        positions,
+                        Mode::Inference,
+                    );
+                    index += 2;
+                }
+                (None, None) => {
+                    layer.forward(input, batch, buffers.back.sized(layer.output_size() * batch), Mode::Inference);
+                    index += 1;
+                }
+            }
             std::mem::swap(&mut buffers.front, &mut buffers.back);
         }
         &buffers.front[..self.output_size() * batch]
@@ -139,5 +175,51 @@ pub(crate) fn check_finite_outputs(logits: &[f32], classes: usize, first: usize)
     match logits.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(at) => Err(NnError::NonFiniteOutput { sample: first + at / classes.max(1), value: logits[at] }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_cases::{bits, uniform};
+    use crate::{Architecture, Init, Loss};
+
+    /// Each layer's forward pass in turn, each output whole.
+    fn layer_by_layer(net: &Network, inputs: &[f32], batch: usize) -> Vec<f32> {
+        let mut values = inputs.to_vec();
+        for layer in net.layers() {
+            let mut output = vec![f32::NAN; layer.output_size() * batch];
+            layer.forward(&values, batch, &mut output, Mode::Inference);
+            values = output;
+        }
+        values
+    }
+
+    #[test]
+    fn convolutions_pooled_in_one_pass_give_the_bits_of_the_layers() {
+        // Behind ReLU, 2x2 windows pooled from the tiles and other windows from a chunk of
+        // outputs, the outputs not kept; behind tanh, kept; a pooling of overlapping windows
+        // after a convolution, and a convolution with no pooling after it, layer by layer; a
+        // first convolution of one channel pooled by rows.
+        let texts = [
+            "saito-deep",
+            "saito-simple",
+            "conv(16,5) relu maxpool(3) conv(16,3,pad=1) relu maxpool(2) flatten dense(10)",
+            "conv(8,3,pad=1) relu conv(16,3,pad=1) relu maxpool(3,stride=3) flatten dense(10)",
+            "conv(8,3) tanh conv(12,3,pad=2) tanh maxpool(2) conv(8,3) relu maxpool(3,stride=2) flatten dense(10)",
+        ];
+        for text in texts {
+            let architecture = Architecture::named_or_parsed(text).unwrap();
+            let net = architecture.build(Loss::SoftmaxCrossEntropy, Init::HE, 3).unwrap();
+            let pairs = net.pooled_convolutions(1).iter().filter(|pair| pair.is_some()).count();
+            assert!(pairs > 0 || net.first_conv_then_pool().is_some(), "{text}: no pair");
+            let mut next = uniform(5);
+            let mut buffers = InferenceBuffers::default();
+            for batch in [1, 7, 2] {
+                let inputs: Vec<f32> = (0..net.input_size() * batch).map(|_| next().max(0.0)).collect();
+                let logits = net.forward_logits(&inputs, batch, &mut buffers).to_vec();
+                assert_eq!(bits(&logits), bits(&layer_by_layer(&net, &inputs, batch)), "{text}, batch {batch}");
+            }
+        }
     }
 }

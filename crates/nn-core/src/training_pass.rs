@@ -274,7 +274,7 @@ impl Network {
 
     /// The first two layers when they are a convolution and the max-pooling after it whose
     /// passes [`conv_pool`] computes together (Saitō's simple network).
-    fn first_conv_then_pool(&self) -> Option<(&Conv2d, &MaxPool2d)> {
+    pub(crate) fn first_conv_then_pool(&self) -> Option<(&Conv2d, &MaxPool2d)> {
         let conv = self.layers.first()?.as_any().downcast_ref::<Conv2d>()?;
         let pool = self.layers.get(1)?.as_any().downcast_ref::<MaxPool2d>()?;
         conv_pool::applies(conv, pool).then_some((conv, pool))
@@ -282,8 +282,8 @@ impl Network {
 
     /// For each layer, the layer and the max-pooling after it when [`conv_then_pool`] computes
     /// them together, which it does for a batch that goes through each layer whole (`parts`
-    /// is 1).
-    fn pooled_convolutions(&self, parts: usize) -> Vec<Option<(&Conv2d, &MaxPool2d)>> {
+    /// is 1; inference is always whole).
+    pub(crate) fn pooled_convolutions(&self, parts: usize) -> Vec<Option<(&Conv2d, &MaxPool2d)>> {
         let pair = |index: usize| {
             let conv = self.layers[index].as_any().downcast_ref::<Conv2d>()?;
             let pool = self.layers.get(index + 1)?.as_any().downcast_ref::<MaxPool2d>()?;
