@@ -49,11 +49,12 @@ pub fn profile_table(name: &str, profile: &Profile) -> String {
         ));
     }
     out.push_str(&format!("{:<width$} {:>8} {:>9} {:>8} {total:>8.3} {:>5.1}%\n", "total", "", "", "", 100.0));
-    if profile.first_layers_together {
+    for &index in &profile.pooled_together {
         out.push_str(&format!(
-            "layer 0's forward and ∂weights include layer 1's forward and ∂input: the trainer computes {} and {} \
-             together\n",
-            profile.layers[0].layer, profile.layers[1].layer
+            "layer {index}'s times include layer {}'s: the trainer computes {} and {} in one pass\n",
+            index + 1,
+            profile.layers[index].layer,
+            profile.layers[index + 1].layer
         ));
     }
     out.push_str(&format!(

@@ -297,6 +297,7 @@ mod outer_products;
 mod pickle;
 mod pool;
 mod pool_window;
+mod pooled_pairs;
 mod predictions;
 mod products;
 #[cfg(feature = "safetensors")]
@@ -394,6 +395,7 @@ pub use pickle::{
     network_from_pickle_bytes_with_architecture,
 };
 pub use pool::MaxPool2d;
+pub use pooled_pairs::PooledPair;
 pub use predictions::Predictions;
 #[cfg(feature = "safetensors")]
 pub use safetensors_error::SafetensorsError;

@@ -284,12 +284,15 @@ impl Network {
     /// them together, which it does for a batch that goes through each layer whole (`parts`
     /// is 1; inference is always whole).
     pub(crate) fn pooled_convolutions(&self, parts: usize) -> Vec<Option<(&Conv2d, &MaxPool2d)>> {
-        let pair = |index: usize| {
-            let conv = self.layers[index].as_any().downcast_ref::<Conv2d>()?;
-            let pool = self.layers.get(index + 1)?.as_any().downcast_ref::<MaxPool2d>()?;
-            (parts == 1 && conv_then_pool::applies(conv, pool)).then_some((conv, pool))
-        };
-        (0..self.layers.len()).map(pair).collect()
+        (0..self.layers.len()).map(|index| self.pooled_convolution(index, parts)).collect()
+    }
+
+    /// Layer `index` and the max-pooling after it where [`conv_then_pool`] computes them
+    /// together (see [`pooled_convolutions`](Network::pooled_convolutions)).
+    pub(crate) fn pooled_convolution(&self, index: usize, parts: usize) -> Option<(&Conv2d, &MaxPool2d)> {
+        let conv = self.layers.get(index)?.as_any().downcast_ref::<Conv2d>()?;
+        let pool = self.layers.get(index + 1)?.as_any().downcast_ref::<MaxPool2d>()?;
+        (parts == 1 && conv_then_pool::applies(conv, pool)).then_some((conv, pool))
     }
 
     /// Whether the gradient of layer `index`'s input is read only where that input is nonzero:

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use nalgebra::DMatrix;
-use nn_core::{Gradients, Layer, MaxPositions, Mode, Network, Targets};
+use nn_core::{Gradients, Layer, MaxPositions, Mode, Network, PooledPair, Targets};
 
 use crate::{Optimizer, Samples, TrainConfig, TrainError};
 
@@ -65,11 +65,12 @@ pub struct Profile {
     pub optimizer_step: f64,
     /// Adding the shards' gradients into one (none with one shard).
     pub shard_sum: f64,
-    /// Whether layer 0's `forward` and `weight_gradients` hold layer 1's `forward` and
-    /// `input_gradient` too (then zero): the trainer computes a first one-channel ReLU
-    /// convolution and the max-pooling after it together (`Network::first_layers_forward` and
-    /// `first_layers_backward`).
-    pub first_layers_together: bool,
+    /// The layers, each a convolution, that the trainer computes in one pass with the
+    /// max-pooling right after it, in order: each one's times hold the pooling's passes too,
+    /// whose own are then zero. A first one-channel ReLU convolution
+    /// (`Network::first_layers_forward` and `first_layers_backward`), and Winograd's
+    /// convolutions (`Network::pools_in_one_pass`).
+    pub pooled_together: Vec<usize>,
     /// This thread's best rate at a matrix product held in cache (a 256 × 256 × 256 product),
     /// in floating-point operations a second: the yardstick of the layers' rates.
     pub peak_flops: f64,
@@ -231,6 +232,43 @@ pub fn profile(
         times[1].forward = 0.0;
         times[1].input_gradient = Some(0.0);
     }
+    // And a Winograd convolution with the max-pooling after it, where it takes them together.
+    let mut pooled_together: Vec<usize> = if first_layers_together { vec![0] } else { Vec::new() };
+    for index in (0..layers.len()).filter(|&index| network.pools_in_one_pass(index)) {
+        let (input, pool_index) = (input_of(index), index + 1);
+        let (mut conv_output, mut pooled) = (outputs[index].clone(), outputs[pool_index].clone());
+        let forward = median(repeats, || {
+            let start = Instant::now();
+            network.pooled_pair_forward(index, input, batch, &mut conv_output, &mut pooled, &mut positions);
+            start.elapsed()
+        });
+        let (mut conv_grad, mut input_grad) = (vec![0.0; conv_output.len()], vec![0.0; input.len()]);
+        let mut pair_gradients = gradients.clone();
+        let mut backward = |with_input: bool| {
+            let mut pooled_grad = output_grads[pool_index].clone();
+            let start = Instant::now();
+            let pair = PooledPair {
+                input,
+                conv_output: &conv_output,
+                pooled: &pooled,
+                positions: &positions,
+                pooled_grad: &mut pooled_grad,
+                conv_grad: &mut conv_grad,
+                input_grad: with_input.then_some(input_grad.as_mut_slice()),
+            };
+            network.pooled_pair_backward(index, pair, batch, layer_gradients(&mut pair_gradients, &counts, index));
+            start.elapsed()
+        };
+        let weights_only = median(repeats, || backward(false));
+        let input_gradient = (index > 0).then(|| median(repeats, || backward(true)).saturating_sub(weights_only));
+        times[index].forward = per_epoch(forward);
+        times[index].weight_gradients = per_epoch(weights_only);
+        times[index].input_gradient = input_gradient.map(per_epoch);
+        times[pool_index].forward = 0.0;
+        times[pool_index].weight_gradients = 0.0;
+        times[pool_index].input_gradient = Some(0.0);
+        pooled_together.push(index);
+    }
 
     let mut copy = network.clone();
     let mut optimizer = Optimizer::new(config.optimizer, config.weight_decay)?;
@@ -266,7 +304,7 @@ pub fn profile(
         loss: per_epoch(loss),
         optimizer_step: per_epoch(optimizer_step),
         shard_sum: per_epoch(shard_sum),
-        first_layers_together,
+        pooled_together,
         peak_flops: peak_flops(repeats),
     })
 }
@@ -371,5 +409,29 @@ mod tests {
         ));
         // The network itself is left as it was.
         assert_eq!(network, architecture.build(Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap());
+        // A one-channel convolution of 4 filters and its pooling are two passes.
+        assert!(profile.pooled_together.is_empty());
+    }
+
+    #[test]
+    fn a_convolution_and_its_pooling_computed_together_are_timed_together() {
+        let images: Vec<f32> = (0..20 * 784).map(|i| (i % 13) as f32 / 13.0).collect();
+        let set = FloatSamples::new(images, (0..20).map(|j| j % 10).collect::<Vec<_>>(), 784).unwrap();
+        let config = TrainConfig { batch_size: 10, ..TrainConfig::default() };
+        // A Winograd convolution (4 channels) and its pooling; a first one-channel convolution of
+        // 16 filters and its pooling (which need a vector of filters: 16 covers AVX-512's).
+        for (text, together) in [
+            ("conv(4,3) relu conv(8,3,pad=1) relu maxpool(2) flatten dense(10)", 1),
+            ("conv(16,5) relu maxpool(2) flatten dense(10)", 0),
+        ] {
+            let network: Network =
+                text.parse::<Architecture>().unwrap().build(Loss::SoftmaxCrossEntropy, Init::HE, 1).unwrap();
+            let profile = profile(&network, &config, &set, 1).unwrap();
+            assert_eq!(profile.pooled_together, [together], "{text}");
+            let (conv, pool) = (&profile.layers[together], &profile.layers[together + 1]);
+            assert!(conv.forward > 0.0 && conv.weight_gradients > 0.0, "{text}: {conv:?}");
+            assert_eq!((pool.forward, pool.input_gradient), (0.0, Some(0.0)), "{text}");
+            assert_eq!(conv.input_gradient.is_some(), together > 0, "{text}");
+        }
     }
 }
