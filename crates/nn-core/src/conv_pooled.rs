@@ -11,9 +11,9 @@ use crate::max_positions::AfterPooling;
 use crate::winograd::Winograd;
 
 impl Conv2d {
-    /// [`Layer::forward`](crate::Layer::forward) of a ReLU convolution by Winograd's method, max-pooled by 2x2 windows
-    /// of stride 2 as each tile comes out (`winograd_pool.rs`), where each maximum lies into
-    /// `positions`; the outputs themselves are not kept. Returns `false`, having done nothing,
+    /// [`Layer::forward`](crate::Layer::forward) of a ReLU convolution by Winograd's method,
+    /// max-pooled by 2x2 windows of stride 2 as each tile comes out (`winograd_pool.rs`), where
+    /// each maximum lies into `positions`; the outputs themselves are not kept. Returns `false`, having done nothing,
     /// where that pass does not compute this convolution.
     pub(crate) fn forward_pooled(
         &self,

@@ -50,13 +50,12 @@ impl Network {
             }
             None => inputs,
         };
-        let pooled_after = self.pooled_convolutions(1);
         let mut index = 0;
         while index < self.layers.len() {
             let layer = &self.layers[index];
             let input = if index == 0 { inputs } else { &buffers.front[..layer.input_size() * batch] };
             let first_pair = if index == 0 { self.first_conv_then_pool() } else { None };
-            match (pooled_after[index], first_pair) {
+            match (self.pooled_convolution(index, 1), first_pair) {
                 // A convolution and the max-pooling after it in one pass, the full-resolution
                 // output pooled while in the cache, or not written at all behind ReLU: the bits of
                 // the two layers one after the other (`conv_then_pool.rs`, and `conv_pool.rs` for

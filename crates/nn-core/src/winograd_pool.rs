@@ -58,10 +58,10 @@ impl Winograd {
         bias_grad: &mut [f32],
     ) {
         assert!(self.pools_whole_vectors());
-        let pooled_len = (self.out_height / 2) * (self.out_width / 2) * self.filters;
-        let values = images.start * pooled_len..images.end * pooled_len;
-        let after = after.values(values);
-        add_relu_bias_gradient(&self.windows(), after, images.len(), bias_grad);
+        let windows = self.windows();
+        let pooled_len = windows.output_shape().len();
+        let after = after.values(images.start * pooled_len..images.end * pooled_len);
+        add_relu_bias_gradient(&windows, after, images.len(), bias_grad);
         pulp::Arch::new().dispatch(PooledGradTiles { plan: self, after, images: images.len(), m_grad });
     }
 

@@ -229,8 +229,6 @@ pub fn profile(
         });
         times[0].forward = per_epoch(forward);
         times[0].weight_gradients = per_epoch(backward);
-        times[1].forward = 0.0;
-        times[1].input_gradient = Some(0.0);
     }
     // And a Winograd convolution with the max-pooling after it, where it takes them together.
     let mut pooled_together: Vec<usize> = if first_layers_together { vec![0] } else { Vec::new() };
@@ -264,10 +262,12 @@ pub fn profile(
         times[index].forward = per_epoch(forward);
         times[index].weight_gradients = per_epoch(weights_only);
         times[index].input_gradient = input_gradient.map(per_epoch);
-        times[pool_index].forward = 0.0;
-        times[pool_index].weight_gradients = 0.0;
-        times[pool_index].input_gradient = Some(0.0);
         pooled_together.push(index);
+    }
+    // A pooling computed with its convolution takes no time of its own.
+    for &index in &pooled_together {
+        let pool = &mut times[index + 1];
+        (pool.forward, pool.weight_gradients, pool.input_gradient) = (0.0, 0.0, Some(0.0));
     }
 
     let mut copy = network.clone();
